@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what `npm test`, `npm run bench` and `npm run demo` need on a fresh machine:
+# node_modules (npm ci, when missing or older than package-lock.json) and redis-server
+# (Debian's package, when missing and we are root). Otherwise says exactly what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "rbuddy: installing node dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "rbuddy: installing redis-server (apt-get)" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >&2
+  else
+    echo "rbuddy: redis-server (Redis >= 7.0) is required: install it, e.g. 'sudo apt-get install redis-server'" >&2
+    exit 1
+  fi
+fi
+# The Debian package may start a system service on a fixed port; the tests use their own
+# servers on ephemeral ports and never touch it.

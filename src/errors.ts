@@ -1,0 +1,101 @@
+// Every error rbuddy raises, in one place, each with a stable `code`. Tests and callers branch on
+// `code`, never on the message (the messages are for people and may change).
+
+export type RbuddyErrorCode =
+  | 'RBUDDY_ERR_CONFIG'
+  | 'RBUDDY_ERR_PROTOCOL'
+  | 'RBUDDY_ERR_UPSTREAM_CONNECT'
+  | 'RBUDDY_ERR_UPSTREAM_TIMEOUT'
+  | 'RBUDDY_ERR_UPSTREAM_AUTH'
+  | 'RBUDDY_ERR_UPSTREAM_CLOSED'
+  | 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT'
+  | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
+  | 'RBUDDY_ERR_REPLICA_UNKNOWN'
+  | 'RBUDDY_ERR_SESSION_REPLACED'
+  | 'RBUDDY_ERR_SHUTDOWN';
+
+export interface RbuddyErrorOptions {
+  cause?: unknown;
+}
+
+export class RbuddyError extends Error {
+  readonly code: RbuddyErrorCode;
+
+  constructor(code: RbuddyErrorCode, message: string, options: RbuddyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Bad configuration: names the key so the operator can fix it in one go. */
+export class ConfigError extends RbuddyError {
+  readonly key: string | undefined;
+  constructor(message: string, key?: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_CONFIG', message, options);
+    this.key = key;
+  }
+}
+
+/**
+ * Malformed RESP or replication framing. The message is what Redis itself would say after
+ * "-ERR Protocol error: " so that clients see familiar text.
+ */
+export class ProtocolError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_PROTOCOL', message, options);
+  }
+}
+
+export class UpstreamConnectError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_UPSTREAM_CONNECT', message, options);
+  }
+}
+
+export class UpstreamTimeoutError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_UPSTREAM_TIMEOUT', message, options);
+  }
+}
+
+export class UpstreamAuthError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_UPSTREAM_AUTH', message, options);
+  }
+}
+
+export class UpstreamClosedError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_UPSTREAM_CLOSED', message, options);
+  }
+}
+
+/** A peer did not read what we had for it within the drain timeout (repl-timeout). */
+export class DrainTimeoutError extends RbuddyError {
+  constructor(
+    code: 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT' | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT',
+    message: string,
+    options: RbuddyErrorOptions = {},
+  ) {
+    super(code, message, options);
+  }
+}
+
+export class UnknownReplicaError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_REPLICA_UNKNOWN', message, options);
+  }
+}
+
+export class SessionReplacedError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_SESSION_REPLACED', message, options);
+  }
+}
+
+export class ShutdownError extends RbuddyError {
+  constructor(message = 'rbuddy is shutting down', options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_SHUTDOWN', message, options);
+  }
+}
