@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+// Entry point: parse the configuration, start the proxy, shut down cleanly on SIGTERM/SIGINT.
+//
+// Exit status: 0 after --help or a clean shutdown, 1 on a failure (start-up, crash, shutdown
+// that hangs or is interrupted), 2 on bad configuration.
+
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { RbuddyConfig } from './config-types.js';
+import { formatHelp, isHelpRequested, loadConfig, redactedConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+/** A shutdown that takes longer is stuck (a peer that never answers): give up and exit 1. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** Collapses a message to one line: the contract is exactly one `rbuddy: …` line on stderr. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** package.json sits one level above both src/cli.ts and dist/cli.js. */
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+    const { version } = JSON.parse(text) as { version?: unknown };
+    return typeof version === 'string' ? version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function main(
+  argv: readonly string[] = process.argv.slice(2),
+  env: Record<string, string | undefined> = process.env,
+): Promise<void> {
+  if (isHelpRequested(argv)) {
+    process.stdout.write(formatHelp());
+    return;
+  }
+
+  let config: RbuddyConfig;
+  try {
+    config = loadConfig({ argv, env });
+  } catch (error) {
+    // exitCode rather than exit(): stderr may be a pipe, and returning lets it drain.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`rbuddy: ${oneLine(error.message)}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`rbuddy: cannot load the configuration: ${oneLine(describe(error))}\n`);
+      process.exitCode = EXIT_FAILURE;
+    }
+    return;
+  }
+
+  const logger = createLogger({ level: config.logLevel });
+  logger.info({ version: packageVersion(), config: redactedConfig(config) }, 'rbuddy starting');
+  installCrashHandler(logger);
+
+  // Imported only now, so that --help and configuration errors never load the proxy's
+  // dependencies (nor fail because of them).
+  const starting = import('./app.js').then(({ startApp }) => startApp(config, logger));
+  // Handlers go in before start-up finishes: a SIGTERM during a slow start must still close
+  // whatever startApp() opened, not kill the process half way.
+  installSignalHandlers(logger, starting);
+
+  try {
+    await starting;
+  } catch (error) {
+    logger.fatal({ err: error }, `start-up failed: ${describe(error)}`);
+    process.exit(EXIT_FAILURE);
+  }
+  logger.info('rbuddy started');
+}
+
+function installSignalHandlers(
+  logger: Logger,
+  starting: Promise<{ close(reason?: string): Promise<void> }>,
+): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, `second ${signal} during shutdown: exiting now`);
+      process.exit(EXIT_FAILURE);
+    }
+    stopping = true;
+    logger.info({ signal }, `${signal} received: shutting down`);
+    // Not unref'd: a close() that hangs on a silent peer must still end in an exit.
+    setTimeout(() => {
+      logger.error(
+        { timeoutMs: SHUTDOWN_TIMEOUT_MS },
+        `shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS} ms: exiting`,
+      );
+      process.exit(EXIT_FAILURE);
+    }, SHUTDOWN_TIMEOUT_MS);
+    starting
+      .then(async (app) => {
+        await app.close(signal);
+        logger.info('shutdown complete');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        // A failed start is reported (and exits) in main(); this is a failed close().
+        logger.error({ err: error }, `shutdown failed: ${describe(error)}`);
+        process.exit(EXIT_FAILURE);
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/**
+ * A crash is logged as one JSON line like everything else, instead of Node's multi-line stack on
+ * stderr. No close(): after an unexpected exception the state is unknown, and the persisted
+ * state plus the restart logic are what keep the data safe. Unhandled rejections arrive here
+ * too (Node's default --unhandled-rejections=throw).
+ */
+function installCrashHandler(logger: Logger): void {
+  process.on('uncaughtException', (error, origin) => {
+    logger.fatal({ err: error, origin }, `crashed: ${describe(error)}`);
+    process.exit(EXIT_FAILURE);
+  });
+}
+
+/**
+ * True when this file is the program being run rather than a module imported by a test. The npm
+ * bin entry is a symlink to dist/cli.js, so compare real paths.
+ */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`rbuddy: ${oneLine(describe(error))}\n`);
+    process.exit(EXIT_FAILURE);
+  });
+}

@@ -1,0 +1,55 @@
+// The shape of rbuddy's validated configuration, as the rest of the program sees it.
+// src/config.ts builds it from the convict schema (defaults < --config file < env < flags).
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** "host:port", with IPv6 hosts in brackets ("[::1]:6379"). */
+export function formatHostPort(address: HostPort): string {
+  return address.host.includes(':')
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+export type GuardEmpty = 'hold' | 'switch';
+
+export interface RbuddyConfig {
+  master: HostPort;
+  masterUser: string;
+  masterPassword: string;
+  active: HostPort;
+  standby: HostPort;
+  replicaUser: string;
+  replicaPassword: string;
+  listen: HostPort;
+  listenPassword: string;
+  /** Address the replicas are told to REPLICAOF; defaults to `listen`. */
+  announce: HostPort;
+  http: HostPort;
+  httpToken: string;
+  httpAuthReads: boolean;
+  stateDir: string;
+  graceMs: number;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  probeFailures: number;
+  drainMs: number;
+  syncTimeoutMs: number;
+  guardEmpty: GuardEmpty;
+  initFlushStandby: boolean;
+  webhook: string[];
+  webhookSecret: string;
+  /** 'replicas', 'none', or redis:// URLs. */
+  publish: string[];
+  channel: string;
+  group: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Like Redis's repl-timeout: a peer that does not drain or speak for this long is dropped. */
+  replTimeoutMs: number;
+  /** TCP connect timeout for every connection the proxy opens. */
+  connectTimeoutMs: number;
+  /** Timeout for every command the proxy sends on its control connections. */
+  commandTimeoutMs: number;
+}
