@@ -1,0 +1,72 @@
+// One direction of a relay: bytes read from `source` are written to `sink`. When the sink's
+// buffer is full (`write()` returns false) the source is paused until the sink drains, so a
+// slow peer slows its upstream read instead of growing our memory. A sink that does not drain
+// within `drainTimeoutMs` is declared stuck (the caller destroys the session), the way Redis
+// drops a replica that is silent for repl-timeout.
+import type { Duplex } from 'node:stream';
+
+export interface HopOptions {
+  source: Duplex;
+  sink: Duplex;
+  drainTimeoutMs: number;
+  onStuck: () => void;
+}
+
+export class Hop {
+  private readonly source: Duplex;
+  private readonly sink: Duplex;
+  private readonly drainTimeoutMs: number;
+  private readonly onStuck: () => void;
+  private drainTimer: NodeJS.Timeout | undefined;
+  /** Bytes handed to the sink so far. */
+  bytes = 0;
+  /** Largest sink buffer seen right after a write: the memory this hop ever held. */
+  peakBuffered = 0;
+
+  constructor(options: HopOptions) {
+    this.source = options.source;
+    this.sink = options.sink;
+    this.drainTimeoutMs = options.drainTimeoutMs;
+    this.onStuck = options.onStuck;
+    this.sink.on('drain', this.onDrain);
+  }
+
+  /** Writes untouched bytes to the sink, pausing the source while the sink is full. */
+  write(chunk: Buffer): void {
+    if (chunk.length === 0 || this.sink.destroyed) return;
+    this.bytes += chunk.length;
+    const ok = this.sink.write(chunk);
+    const buffered = this.sink.writableLength;
+    if (buffered > this.peakBuffered) this.peakBuffered = buffered;
+    if (!ok && this.drainTimer === undefined) {
+      this.source.pause();
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = undefined;
+        this.onStuck();
+      }, this.drainTimeoutMs);
+    }
+  }
+
+  /** True while the source is paused waiting for the sink. */
+  get waitingForDrain(): boolean {
+    return this.drainTimer !== undefined;
+  }
+
+  /** Bytes written but not yet accepted by the sink's peer (kernel buffers aside). */
+  get buffered(): number {
+    return this.sink.writableLength;
+  }
+
+  dispose(): void {
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    this.sink.off('drain', this.onDrain);
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.drainTimer === undefined) return;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    this.source.resume();
+  };
+}

@@ -1,0 +1,453 @@
+// One replica's replication link through the proxy: the replica's connection (downstream)
+// and the proxy's own connection to the master (upstream). The master's bytes after the PSYNC
+// reply reach the replica untouched, the replica's ACKs reach the master untouched; the
+// session only watches them go by to know the phase, the snapshot's progress and the offsets.
+//
+// The session takes Duplex streams and a connect function, never creates sockets itself, so
+// tests can drive it with fake peers (STYLE 8).
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import {
+  DrainTimeoutError,
+  RbuddyError,
+  UpstreamAuthError,
+  UpstreamClosedError,
+  UpstreamTimeoutError,
+} from '../errors.js';
+import { CommandFramer } from '../resp/command-framer.js';
+import { encodeError } from '../resp/encode.js';
+import { ReplicationFramer, type UpstreamEvent } from '../resp/replication-framer.js';
+import { Hop } from './hop.js';
+import type {
+  PsyncGate,
+  ReplicaHello,
+  ReplicaNode,
+  SessionCloseReason,
+  SessionEvent,
+  SessionInfo,
+  SessionPhase,
+  SessionStatus,
+} from './session-types.js';
+import { buildUpstreamHandshake } from './upstream-handshake.js';
+
+export interface ReplicaSessionOptions {
+  id: string;
+  node: ReplicaNode;
+  hello: ReplicaHello;
+  downstream: Duplex;
+  /** Opens the connection to the master; rejects on failure or timeout. */
+  connectUpstream: () => Promise<Duplex>;
+  upstreamAuth: { user: string; password: string } | undefined;
+  /** Like Redis's repl-timeout: silence upstream, or a peer that does not drain, for this long. */
+  replTimeoutMs: number;
+  gate: PsyncGate | undefined;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** What a replica is told when the proxy cannot reach the master: "retry later". */
+const NOMASTERLINK = "NOMASTERLINK Can't SYNC while not connected with my master";
+
+export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> implements SessionInfo {
+  readonly id: string;
+  readonly node: ReplicaNode;
+  readonly hello: ReplicaHello;
+  private readonly downstream: Duplex;
+  private upstream: Duplex | undefined;
+  private readonly options: ReplicaSessionOptions;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly connectedAt: Date;
+
+  private currentPhase: SessionPhase = 'handshake';
+  private framer: ReplicationFramer | undefined;
+  private readonly ackFramer = new CommandFramer();
+  private ackFramerBroken = false;
+  private toReplica: Hop | undefined;
+  private toMaster: Hop | undefined;
+  /** The PSYNC/SYNC, held until the master has answered every handshake command. */
+  private pendingSync: Buffer | undefined;
+  private handshakeRepliesLeft = 0;
+
+  private replid: string | undefined;
+  /** Offset of the replica before the first stream byte: FULLRESYNC offset or PSYNC offset − 1. */
+  private offsetBase: number | undefined;
+  private snapshot:
+    | { format: 'disk' | 'eof'; size: number | null; startedAt: Date; finishedAt: Date | null }
+    | undefined;
+  private lastAck: { offset: number; at: Date } | undefined;
+  private keepalives = 0;
+  private closed = false;
+
+  constructor(options: ReplicaSessionOptions) {
+    super();
+    this.options = options;
+    this.id = options.id;
+    this.node = options.node;
+    this.hello = options.hello;
+    this.downstream = options.downstream;
+    this.now = options.now ?? (() => new Date());
+    this.connectedAt = this.now();
+    this.log = options.logger.child({ session: this.id, replica: this.node.id });
+  }
+
+  get phase(): SessionPhase {
+    return this.currentPhase;
+  }
+
+  /** Replication offset at the last byte relayed to the replica. */
+  get offset(): number | undefined {
+    if (this.offsetBase === undefined || this.framer === undefined) return undefined;
+    return this.offsetBase + this.framer.streamBytes;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Connects upstream, sends the replica's handshake, and relays. Never rejects. */
+  async start(): Promise<void> {
+    this.downstream.on('close', this.onDownstreamClose);
+    this.downstream.on('error', this.onDownstreamError);
+    let upstream: Duplex;
+    try {
+      upstream = await this.options.connectUpstream();
+    } catch (error) {
+      this.refuse(asError(error));
+      return;
+    }
+    if (this.closed) {
+      upstream.destroy();
+      return;
+    }
+    this.upstream = upstream;
+    this.emitEvent({ type: 'upstream-connected' });
+
+    const handshake = buildUpstreamHandshake({
+      auth: this.options.upstreamAuth,
+      listeningPort: this.hello.listeningPort,
+      // The master lists the replica under the address the operator configured for it.
+      ipAddress: this.hello.announcedIp ?? this.node.host,
+      capabilities: this.hello.capabilities,
+      request: this.hello.request,
+    });
+    this.framer = new ReplicationFramer({
+      handshakeReplies: handshake.replyCount,
+      mode: this.hello.request.kind,
+    });
+    const drainTimeoutMs = this.options.replTimeoutMs;
+    this.toReplica = new Hop({
+      source: upstream,
+      sink: this.downstream,
+      drainTimeoutMs,
+      onStuck: () =>
+        this.close(
+          'replica-stuck',
+          new DrainTimeoutError(
+            'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT',
+            `replica ${this.node.id} did not read for ${drainTimeoutMs} ms`,
+          ),
+        ),
+    });
+    this.toMaster = new Hop({
+      source: this.downstream,
+      sink: upstream,
+      drainTimeoutMs,
+      onStuck: () =>
+        this.close(
+          'upstream-stuck',
+          new DrainTimeoutError(
+            'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT',
+            `master did not read for ${drainTimeoutMs} ms`,
+          ),
+        ),
+    });
+
+    upstream.on('data', this.onUpstreamData);
+    upstream.on('close', this.onUpstreamClose);
+    upstream.on('error', this.onUpstreamError);
+    upstream.on('timeout', this.onUpstreamIdle);
+    if ('setTimeout' in upstream && typeof upstream.setTimeout === 'function') {
+      (upstream as Duplex & { setTimeout(ms: number): void }).setTimeout(
+        this.options.replTimeoutMs,
+      );
+    }
+    this.downstream.on('data', this.onDownstreamData);
+    this.pendingSync = handshake.sync;
+    this.handshakeRepliesLeft = handshake.replyCount;
+    if (handshake.replyCount > 0) upstream.write(handshake.prelude);
+    else this.sendSync();
+    this.downstream.resume();
+  }
+
+  /**
+   * Ends both connections; the replica will reconnect and PSYNC again. With `lastWords`, that
+   * reply is flushed to the replica before its connection ends.
+   */
+  close(reason: SessionCloseReason, error?: Error, lastWords?: Buffer): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.setPhase('closed');
+    this.toReplica?.dispose();
+    this.toMaster?.dispose();
+    this.upstream?.destroy();
+    if (lastWords !== undefined && !this.downstream.destroyed) {
+      this.downstream.end(lastWords);
+      // A replica that does not read its last words does not hold the socket open.
+      setTimeout(() => this.downstream.destroy(), 1000).unref();
+    } else {
+      this.downstream.destroy();
+    }
+    const level = reason === 'shutdown' || reason === 'replica-hangup' ? 'info' : 'warn';
+    this.log[level](
+      { reason, err: error, code: error instanceof RbuddyError ? error.code : undefined },
+      'session closed',
+    );
+    this.emitEvent({ type: 'closed', reason, error });
+  }
+
+  status(): SessionStatus {
+    const offset = this.offset;
+    const transferred = this.framer?.snapshotTransferred ?? 0;
+    return {
+      id: this.id,
+      replica: this.node.id,
+      peer: `${this.hello.peer.address}:${this.hello.peer.port}`,
+      phase: this.currentPhase,
+      request: this.hello.request,
+      replid: this.replid ?? null,
+      offset: offset ?? null,
+      snapshot:
+        this.snapshot === undefined
+          ? null
+          : {
+              format: this.snapshot.format,
+              size: this.snapshot.size,
+              transferred,
+              startedAt: this.snapshot.startedAt.toISOString(),
+              finishedAt: this.snapshot.finishedAt?.toISOString() ?? null,
+            },
+      lastAck:
+        this.lastAck === undefined
+          ? null
+          : { offset: this.lastAck.offset, at: this.lastAck.at.toISOString() },
+      lagBytes:
+        offset !== undefined && this.lastAck !== undefined ? offset - this.lastAck.offset : null,
+      bytes: { fromMaster: this.toReplica?.bytes ?? 0, toMaster: this.toMaster?.bytes ?? 0 },
+      keepalives: this.keepalives,
+      buffered: {
+        toReplica: (this.toReplica?.buffered ?? 0) + (this.framer?.buffered ?? 0),
+        toMaster: (this.toMaster?.buffered ?? 0) + this.ackFramer.buffered,
+        peakToReplica: this.toReplica?.peakBuffered ?? 0,
+        peakToMaster: this.toMaster?.peakBuffered ?? 0,
+      },
+      connectedAt: this.connectedAt.toISOString(),
+    };
+  }
+
+  // ---- master → replica -------------------------------------------------------------------
+
+  private readonly onUpstreamData = (chunk: Buffer): void => {
+    if (this.closed || this.framer === undefined || this.toReplica === undefined) return;
+    let events: UpstreamEvent[];
+    try {
+      events = this.framer.push(chunk);
+    } catch (error) {
+      this.close('upstream-protocol-error', asError(error));
+      return;
+    }
+    for (const event of events) {
+      this.onUpstreamEvent(event, this.toReplica);
+      if (this.closed) return;
+    }
+  };
+
+  private onUpstreamEvent(event: UpstreamEvent, toReplica: Hop): void {
+    switch (event.type) {
+      case 'handshake-reply':
+        // Replies to AUTH and REPLCONF are the proxy's own business: the replica already got
+        // its answers from the proxy. A failed AUTH is fatal (the master would refuse PSYNC);
+        // REPLCONF errors are not, as for a replica (syncWithMaster only logs them).
+        if (!event.ok) {
+          if (/^-(WRONGPASS|NOAUTH|NOPERM|ERR invalid password)/i.test(event.line)) {
+            this.refuse(new UpstreamAuthError(`master refused the proxy's AUTH: ${event.line}`));
+            return;
+          }
+          this.log.warn({ reply: event.line }, 'master refused a handshake option');
+        }
+        this.handshakeRepliesLeft -= 1;
+        if (this.handshakeRepliesLeft === 0) this.sendSync();
+        return;
+      case 'keepalive':
+        this.keepalives += event.raw.length;
+        toReplica.write(event.raw);
+        return;
+      case 'psync-reply': {
+        const gate = this.options.gate;
+        const verdict = gate === undefined ? 'relay' : gate(this, event.reply);
+        this.emitEvent({ type: 'psync-reply', reply: event.reply, relayed: verdict === 'relay' });
+        if (verdict === 'close') {
+          this.close('gated');
+          return;
+        }
+        toReplica.write(event.raw);
+        this.onPsyncReply(event);
+        return;
+      }
+      case 'snapshot-start':
+        toReplica.write(event.raw);
+        this.snapshot = {
+          format: event.snapshot.format,
+          size: event.snapshot.format === 'disk' ? event.snapshot.size : null,
+          startedAt: this.now(),
+          finishedAt: null,
+        };
+        this.setPhase('snapshot');
+        this.emitEvent({ type: 'snapshot-started', snapshot: event.snapshot });
+        return;
+      case 'snapshot-data':
+      case 'stream':
+        toReplica.write(event.raw);
+        return;
+      case 'snapshot-end':
+        if (this.snapshot !== undefined) {
+          this.snapshot.size = event.size;
+          this.snapshot.finishedAt = this.now();
+        }
+        this.emitEvent({ type: 'snapshot-finished', size: event.size });
+        this.setPhase('streaming');
+        this.emitEvent({ type: 'streaming', replid: this.replid, offset: this.offset ?? 0 });
+        return;
+      case 'snapshot-error':
+        // The master aborted the transfer; the replica will log it and retry.
+        toReplica.write(event.raw);
+        this.log.warn({ reply: event.message }, 'master aborted the snapshot');
+        return;
+    }
+  }
+
+  private onPsyncReply(event: Extract<UpstreamEvent, { type: 'psync-reply' }>): void {
+    const reply = event.reply;
+    const request = this.hello.request;
+    switch (reply.kind) {
+      case 'fullresync':
+        this.replid = reply.replid;
+        this.offsetBase = reply.offset;
+        this.setPhase('waiting-snapshot');
+        this.log.info({ replid: reply.replid, offset: reply.offset }, 'master answered FULLRESYNC');
+        return;
+      case 'continue':
+        this.replid = reply.replid ?? (request.kind === 'psync' ? request.replid : undefined);
+        // The replica asked for the byte after its offset (PSYNC <replid> <offset+1>).
+        this.offsetBase = request.kind === 'psync' ? request.offset - 1 : 0;
+        this.setPhase('streaming');
+        this.log.info({ replid: this.replid, offset: this.offsetBase }, 'master answered CONTINUE');
+        this.emitEvent({ type: 'streaming', replid: this.replid, offset: this.offsetBase });
+        return;
+      case 'error':
+        this.log.warn(
+          { reply: reply.message, retryLater: reply.retryLater },
+          'master refused PSYNC',
+        );
+        return;
+    }
+  }
+
+  private readonly onUpstreamClose = (): void => {
+    if (this.closed) return;
+    const error = new UpstreamClosedError('master closed the replication connection');
+    if (this.framer?.phase === 'handshake' || this.framer?.phase === 'psync-reply') {
+      // Nothing was relayed yet: tell the replica to retry instead of dropping it mid-PSYNC.
+      this.refuse(error);
+      return;
+    }
+    this.emitEvent({ type: 'upstream-lost', error });
+    this.close('upstream-lost', error);
+  };
+
+  private readonly onUpstreamError = (error: Error): void => {
+    this.log.debug({ err: error }, 'upstream socket error');
+  };
+
+  private readonly onUpstreamIdle = (): void => {
+    if (this.closed) return;
+    // While we hold the master back for a slow replica the link is quiet by our own doing;
+    // the replica's drain timeout judges that case.
+    if (this.toReplica?.waitingForDrain === true) return;
+    const error = new UpstreamTimeoutError(
+      `master sent nothing for ${this.options.replTimeoutMs} ms`,
+    );
+    this.emitEvent({ type: 'upstream-lost', error });
+    this.close('upstream-lost', error);
+  };
+
+  // ---- replica → master -------------------------------------------------------------------
+
+  private readonly onDownstreamData = (chunk: Buffer): void => {
+    if (this.closed || this.toMaster === undefined) return;
+    this.toMaster.write(chunk);
+    if (this.ackFramerBroken) return;
+    try {
+      for (const frame of this.ackFramer.push(chunk)) this.onReplicaCommand(frame.args);
+    } catch (error) {
+      // The master judges the replica's bytes (they went through untouched); the proxy only
+      // stops watching them.
+      this.ackFramerBroken = true;
+      this.log.warn({ err: error }, 'cannot parse what the replica sends; no longer tracking ACKs');
+    }
+  };
+
+  private onReplicaCommand(args: Buffer[]): void {
+    const name = args[0]?.toString('latin1').toLowerCase();
+    if (name === 'replconf' && args[1]?.toString('latin1').toLowerCase() === 'ack') {
+      const offset = Number(args[2]?.toString('latin1'));
+      if (Number.isSafeInteger(offset)) {
+        this.lastAck = { offset, at: this.now() };
+        this.emitEvent({ type: 'ack', offset });
+      }
+    } else if (name === 'sync' && this.framer?.phase === 'psync-reply') {
+      // Fallback after a PSYNC error reply: syncWithMaster retries with inline SYNC on the
+      // same connection, and the master answers with a snapshot header directly.
+      this.framer.expectSnapshot();
+    }
+  }
+
+  private readonly onDownstreamClose = (): void => {
+    this.close('replica-hangup');
+  };
+
+  private readonly onDownstreamError = (error: Error): void => {
+    this.log.debug({ err: error }, 'replica socket error');
+  };
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private sendSync(): void {
+    if (this.pendingSync === undefined || this.upstream === undefined) return;
+    this.upstream.write(this.pendingSync);
+    this.pendingSync = undefined;
+  }
+
+  /** The master could not be used for this PSYNC: the replica keeps its data and retries. */
+  private refuse(error: Error): void {
+    if (this.closed) return;
+    const reason = error instanceof UpstreamAuthError ? 'psync-refused' : 'upstream-unavailable';
+    this.emitEvent({ type: 'upstream-lost', error });
+    this.close(reason, error, encodeError(NOMASTERLINK));
+  }
+
+  private setPhase(phase: SessionPhase): void {
+    if (phase === this.currentPhase) return;
+    this.log.debug({ from: this.currentPhase, to: phase }, 'session phase');
+    this.currentPhase = phase;
+  }
+
+  private emitEvent(event: SessionEvent): void {
+    this.emit('event', event);
+  }
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

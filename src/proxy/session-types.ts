@@ -1,0 +1,89 @@
+// What a replication session is, says and reports. The failover engine consumes these events;
+// /v1/status renders the snapshots.
+import type { PsyncReply, SnapshotFormat } from '../resp/replication-framer.js';
+
+/** A configured replica, identified by the address the operator gave. */
+export interface ReplicaNode {
+  /** "host:port" exactly as configured. */
+  id: string;
+  host: string;
+  port: number;
+}
+
+/** handshake → waiting-snapshot → snapshot → streaming; closed at the end. */
+export type SessionPhase = 'handshake' | 'waiting-snapshot' | 'snapshot' | 'streaming' | 'closed';
+
+/** What the replica asked for: `PSYNC <replid> <offset>` or plain `SYNC`. */
+export type SyncRequest = { kind: 'psync'; replid: string; offset: number } | { kind: 'sync' };
+
+/** The replica's side of the handshake, collected before the session starts. */
+export interface ReplicaHello {
+  listeningPort: number | undefined;
+  /** REPLCONF ip-address (replica-announce-ip), if the replica sent one. */
+  announcedIp: string | undefined;
+  capabilities: string[];
+  request: SyncRequest;
+  peer: { address: string; port: number };
+}
+
+export type SessionCloseReason =
+  | 'replica-hangup'
+  | 'upstream-lost'
+  | 'upstream-unavailable'
+  | 'upstream-protocol-error'
+  | 'replica-protocol-error'
+  | 'replica-stuck'
+  | 'upstream-stuck'
+  | 'gated'
+  | 'psync-refused'
+  | 'replaced'
+  | 'shutdown';
+
+export type SessionEvent =
+  | { type: 'upstream-connected' }
+  | { type: 'psync-reply'; reply: PsyncReply; relayed: boolean }
+  | { type: 'snapshot-started'; snapshot: SnapshotFormat }
+  | { type: 'snapshot-finished'; size: number }
+  | { type: 'streaming'; replid: string | undefined; offset: number }
+  | { type: 'ack'; offset: number }
+  | { type: 'upstream-lost'; error: Error }
+  | { type: 'closed'; reason: SessionCloseReason; error: Error | undefined };
+
+/**
+ * Decides whether a PSYNC reply may reach the replica. The failover engine closes the session
+ * instead of relaying +FULLRESYNC to an active replica that holds a dataset (SPEC §5, I1).
+ */
+export type PsyncGate = (session: SessionInfo, reply: PsyncReply) => 'relay' | 'close';
+
+export interface SessionInfo {
+  id: string;
+  node: ReplicaNode;
+  hello: ReplicaHello;
+}
+
+export interface SessionStatus {
+  id: string;
+  replica: string;
+  peer: string;
+  phase: SessionPhase;
+  request: SyncRequest;
+  replid: string | null;
+  /** Replication offset at the last byte relayed to the replica (null before the PSYNC reply). */
+  offset: number | null;
+  snapshot: {
+    format: 'disk' | 'eof';
+    /** Known up front for disk snapshots; for diskless ones once the mark has passed. */
+    size: number | null;
+    transferred: number;
+    startedAt: string;
+    finishedAt: string | null;
+  } | null;
+  lastAck: { offset: number; at: string } | null;
+  /** offset − last ACK: bytes the replica has not yet confirmed. */
+  lagBytes: number | null;
+  bytes: { fromMaster: number; toMaster: number };
+  /** Keepalive newlines the master sent before the PSYNC reply or the snapshot, relayed. */
+  keepalives: number;
+  buffered: { toReplica: number; toMaster: number; peakToReplica: number; peakToMaster: number };
+  connectedAt: string;
+}

@@ -1,0 +1,74 @@
+// Runs the real `rbuddy` CLI as a child process (for signals, exit codes and kill -9), reading
+// its JSON log lines from stdout to learn the ports it bound.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { HostPort } from '../../src/config-types.js';
+import { hasExited, trackChild, waitForExit } from './processes.js';
+import { waitFor } from './wait-for.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface RbuddyProcess {
+  child: ChildProcess;
+  resp: HostPort;
+  httpUrl: string;
+  logs(): Array<Record<string, unknown>>;
+  stderr(): string;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exit(timeoutMs?: number): Promise<number | null>;
+}
+
+export async function spawnRbuddy(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RbuddyProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  trackChild(child);
+  const lines: Array<Record<string, unknown>> = [];
+  let pending = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (text: string) => {
+    pending += text;
+    const parts = pending.split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) {
+      if (line.trim() === '') continue;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ msg: line, unparsed: true });
+      }
+    }
+  });
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr += text;
+  });
+  const listening = (msg: string): HostPort | undefined =>
+    lines.find((line) => line.msg === msg)?.listen as HostPort | undefined;
+  const [resp, http] = await waitFor(
+    () => {
+      if (hasExited(child)) throw new Error(`rbuddy exited early: ${stderr}`);
+      const r = listening('RESP listener ready');
+      const h = listening('admin HTTP listener ready');
+      return r !== undefined && h !== undefined ? ([r, h] as const) : undefined;
+    },
+    { what: 'rbuddy to listen', timeoutMs: 30_000 },
+  );
+  return {
+    child,
+    resp,
+    httpUrl: `http://${http.host}:${http.port}`,
+    logs: () => lines,
+    stderr: () => stderr,
+    async exit(timeoutMs = 15_000) {
+      if (!(await waitForExit(child, timeoutMs))) throw new Error('rbuddy did not exit in time');
+      return child.exitCode;
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// A master, two replicas and an rbuddy in between, all on ephemeral loopback ports.
+import type { Redis } from 'ioredis';
+import type { SessionStatus } from '../../src/proxy/session-types.js';
+import { startRbuddy, type RbuddyUnderTest } from './rbuddy.js';
+import { startRedis, type RedisServer } from './redis-server.js';
+import { waitFor } from './wait-for.js';
+
+export interface Topology {
+  master: RedisServer;
+  active: RedisServer;
+  standby: RedisServer;
+  rbuddy: RbuddyUnderTest;
+  /** `REPLICAOF <proxy>` on a replica. */
+  follow(replica: RedisServer): Promise<void>;
+  /** The proxy's session for a replica, once it exists. */
+  session(replica: RedisServer): SessionStatus | undefined;
+  waitForPhase(replica: RedisServer, phase: SessionStatus['phase']): Promise<SessionStatus>;
+}
+
+export async function startTopology(
+  options: {
+    masterArgs?: Record<string, string | number>;
+    replicaArgs?: Record<string, string | number>;
+    rbuddyArgs?: string[];
+    rbuddyEnv?: Record<string, string>;
+  } = {},
+): Promise<Topology> {
+  const [master, active, standby] = await Promise.all([
+    startRedis({ name: 'master', args: options.masterArgs ?? {} }),
+    startRedis({ name: 'active', args: options.replicaArgs ?? {} }),
+    startRedis({ name: 'standby', args: options.replicaArgs ?? {} }),
+  ]);
+  const rbuddy = await startRbuddy({
+    master: master.address,
+    active: active.address,
+    standby: standby.address,
+    args: options.rbuddyArgs ?? [],
+    env: options.rbuddyEnv ?? {},
+  });
+  const session = (replica: RedisServer): SessionStatus | undefined =>
+    rbuddy.status().sessions.find((s) => s.replica === replica.address);
+  return {
+    master,
+    active,
+    standby,
+    rbuddy,
+    async follow(replica) {
+      const client: Redis = replica.client();
+      await client.replicaof(rbuddy.resp.host, rbuddy.resp.port);
+    },
+    session,
+    waitForPhase: (replica, phase) =>
+      waitFor(
+        () => {
+          const found = session(replica);
+          return found?.phase === phase ? found : undefined;
+        },
+        { what: `${replica.name}'s session in phase ${phase}`, timeoutMs: 120_000 },
+      ),
+  };
+}
