@@ -2,10 +2,10 @@
 // handshake here (PING, AUTH, REPLCONF …, then PSYNC/SYNC, which hands the socket to a
 // ReplicaSession); other clients are served the few commands the proxy speaks (SPEC §4.6, §8)
 // and get `-ERR unknown command` for the rest. Malformed RESP closes only this connection.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ProtocolError } from '../errors.js';
+import { sameSecret } from '../secrets.js';
 import { CommandFramer } from '../resp/command-framer.js';
 import { encode, encodeError, encodeSimple, RespError, type RespValue } from '../resp/encode.js';
 import { REDIS_LIMITS, UNAUTHENTICATED_LIMITS } from '../resp/limits.js';
@@ -150,7 +150,7 @@ export class ClientConnection {
     }
     const user = args.length === 3 ? (args[1]?.toString() ?? '') : 'default';
     const given = args[args.length - 1] ?? Buffer.alloc(0);
-    if (!samePassword(given, expected)) {
+    if (!sameSecret(given, expected)) {
       // Never the password itself in a log line.
       this.log.warn({ user }, 'AUTH with a wrong password refused');
       return new RespError(WRONGPASS);
@@ -253,11 +253,4 @@ export function unknownCommandMessage(args: readonly Buffer[]): string {
     shown += piece;
   }
   return `ERR unknown command '${name.slice(0, 128)}', with args beginning with: ${shown}`;
-}
-
-function samePassword(given: Buffer, expected: string): boolean {
-  // Compare digests so timing reveals neither the password nor its length.
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { RawClient } from '../helpers/raw-client.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { info, populate, waitForInSync } from '../helpers/replication.js';
+import { info, waitForInSync } from '../helpers/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -24,8 +24,8 @@ describe('authentication through the proxy', () => {
         RBUDDY_MASTER_PASSWORD: MASTER_PASSWORD,
         RBUDDY_LISTEN_PASSWORD: LISTEN_PASSWORD,
       },
+      populate: { megabytes: 5 },
     });
-    await populate(t.master.client(), { megabytes: 5 });
   });
 
   after(async () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { populate, waitForInSync } from '../helpers/replication.js';
+import { waitForInSync } from '../helpers/replication.js';
 import { startTopology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -18,8 +18,8 @@ after(async () => {
 test('a replica paused mid-snapshot holds the proxy memory bounded, then completes', async () => {
   const t = await startTopology({
     masterArgs: { 'repl-diskless-sync': 'no', rdbcompression: 'no' },
+    populate: { megabytes: 100 },
   });
-  await populate(t.master.client(), { megabytes: 100 });
   await t.follow(t.active);
   // Stop the replica once +FULLRESYNC has passed: the master is still writing its RDB, so no
   // snapshot byte can have reached the replica yet, however fast loopback is.

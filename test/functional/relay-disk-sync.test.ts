@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { info, masterStats, populate, startWriter, waitForInSync } from '../helpers/replication.js';
+import { info, masterStats, startWriter, waitForInSync } from '../helpers/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -18,8 +18,8 @@ describe('relay with a disk-based snapshot', () => {
     t = await startTopology({
       // No RDB compression, so the snapshot really is ≥ 100 MB on the wire.
       masterArgs: { 'repl-diskless-sync': 'no', rdbcompression: 'no' },
+      populate: { megabytes: 100, dbs: [0, 1, 2] },
     });
-    await populate(t.master.client(), { megabytes: 100, dbs: [0, 1, 2] });
   });
 
   after(async () => {

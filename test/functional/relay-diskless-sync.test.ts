@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { info, populate, startWriter, waitForInSync } from '../helpers/replication.js';
+import { info, startWriter, waitForInSync } from '../helpers/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 
 const MB = 1024 * 1024;
@@ -22,8 +22,8 @@ describe('relay with a diskless snapshot', () => {
         'repl-diskless-sync-delay': 2,
         rdbcompression: 'no',
       },
+      populate: { megabytes: 100, dbs: [0, 3, 7] },
     });
-    await populate(t.master.client(), { megabytes: 100, dbs: [0, 3, 7] });
   });
 
   after(async () => {

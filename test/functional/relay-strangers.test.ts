@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { RawClient } from '../helpers/raw-client.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { populate, startWriter, waitForInSync } from '../helpers/replication.js';
+import { startWriter, waitForInSync } from '../helpers/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 
 describe('strangers on the RESP port', () => {
@@ -22,8 +22,7 @@ describe('strangers on the RESP port', () => {
   };
 
   before(async () => {
-    t = await startTopology();
-    await populate(t.master.client(), { megabytes: 10 });
+    t = await startTopology({ populate: { megabytes: 10 } });
     await t.follow(t.active);
     sessionId = (await t.waitForPhase(t.active, 'streaming')).id;
     writer = startWriter(t.master.client(), { keyPrefix: 'strangers' });

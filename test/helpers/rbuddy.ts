@@ -69,7 +69,9 @@ export async function startRbuddy(options: {
     close: async () => {
       running.delete(handle);
       await app.close('test finished');
-      rmSync(dir, { recursive: true, force: true });
+      // RBUDDY_TEST_KEEP_LOGS=1 keeps the log and state for a post-mortem.
+      if (process.env.RBUDDY_TEST_KEEP_LOGS === undefined)
+        rmSync(dir, { recursive: true, force: true });
     },
   };
   running.add(handle);

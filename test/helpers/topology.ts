@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
 import { startRbuddy, type RbuddyUnderTest } from './rbuddy.js';
 import { startRedis, type RedisServer } from './redis-server.js';
+import { populate } from './replication.js';
 import { waitFor } from './wait-for.js';
 
 export interface Topology {
@@ -23,6 +24,11 @@ export async function startTopology(
     replicaArgs?: Record<string, string | number>;
     rbuddyArgs?: string[];
     rbuddyEnv?: Record<string, string>;
+    /**
+     * Data to load into the master before rbuddy starts. rbuddy attaches the active replica at
+     * its first start, so data loaded later reaches it by the command stream, not a snapshot.
+     */
+    populate?: { megabytes: number; dbs?: number[] };
   } = {},
 ): Promise<Topology> {
   const [master, active, standby] = await Promise.all([
@@ -30,6 +36,7 @@ export async function startTopology(
     startRedis({ name: 'active', args: options.replicaArgs ?? {} }),
     startRedis({ name: 'standby', args: options.replicaArgs ?? {} }),
   ]);
+  if (options.populate !== undefined) await populate(master.client(), options.populate);
   const rbuddy = await startRbuddy({
     master: master.address,
     active: active.address,

@@ -1,0 +1,288 @@
+// The failover decision, as a pure function: from what the engine observed and what is
+// persisted, to the state it should be in and the actions to take next. No I/O here — the
+// engine observes before and acts after — so every state × observation is unit-testable.
+import type { SessionPhase } from '../proxy/session-types.js';
+import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import type { EngineState } from './states.js';
+
+/** What the engine saw of one replica over its control connection (INFO). */
+export interface NodeView {
+  id: string;
+  reachable: boolean;
+  error: string | undefined;
+  role: 'master' | 'slave' | undefined;
+  /** A replica of the proxy's announce address. */
+  followsProxy: boolean;
+  /** master_link_status:up */
+  linkUp: boolean;
+  /** master_sync_in_progress:1 */
+  syncInProgress: boolean;
+  /** loading:1 or async_loading:1 */
+  loading: boolean;
+  keys: number;
+  runId: string | undefined;
+}
+
+/** The proxy's own view of a replica's session. */
+export interface SessionView {
+  phase: SessionPhase | undefined;
+  /** Streaming (snapshot fully relayed, or +CONTINUE) and the replica has ACKed since. */
+  streamingAcked: boolean;
+}
+
+export type OperatorRequest = 'failover' | 'confirm' | 'abort';
+
+export interface Observations {
+  now: number;
+  /** The health probe's verdict. */
+  masterUp: boolean;
+  /** Since when the master counts as lost (set by the probe or the active's session). */
+  masterLostSince: number | undefined;
+  /** The gate refused a +FULLRESYNC to the active since the last decision. */
+  fullResyncDemanded: boolean;
+  /** The node that is active / standby according to the persisted roles. */
+  active: NodeView;
+  standby: NodeView;
+  activeSession: SessionView;
+  standbySession: SessionView;
+  operator: OperatorRequest | undefined;
+  /** When the current attempt to sync the incoming node began (engine memory). */
+  syncAttemptStartedAt: number | undefined;
+}
+
+export interface DecideConfig {
+  graceMs: number;
+  drainMs: number;
+  syncTimeoutMs: number;
+  guardEmpty: 'hold' | 'switch';
+  initFlushStandby: boolean;
+}
+
+export type Action =
+  /** REPLICAOF <announce> on the active (first start: nobody reads it yet). */
+  | { kind: 'attach-active' }
+  /** First start: make the standby an idle, empty master. */
+  | { kind: 'prepare-standby'; flush: boolean }
+  /** The active completed its first sync: from now on I1 protects it. */
+  | { kind: 'mark-active-holds-data' }
+  /** Persist a new failover record (saving the active's config first). */
+  | { kind: 'begin-failover'; failoverKind: 'unplanned' | 'planned'; reason: string }
+  /** Write guard + REPLICAOF NO ONE on the outgoing active. */
+  | { kind: 'promote' }
+  /** REPLICAOF <announce> on the incoming node; the step becomes 'syncing'. */
+  | { kind: 'attach-standby' }
+  /** The sync attempt failed (timeout): report it and start over. */
+  | { kind: 'restart-standby-sync'; reason: string }
+  | { kind: 'hold' }
+  /** Verified: epoch + 1, roles swapped and persisted, then announced. */
+  | { kind: 'switch' }
+  /** Drained: kill the outgoing node's clients, detach it, FLUSHALL ASYNC, restore config. */
+  | { kind: 'retire-outgoing' }
+  | { kind: 'abort' };
+
+export interface Decision {
+  state: EngineState;
+  /** Why the engine is in this state (shown in status; required for degraded). */
+  reason: string | undefined;
+  actions: Action[];
+}
+
+export function decide(
+  persisted: PersistedState,
+  obs: Observations,
+  config: DecideConfig,
+): Decision {
+  return persisted.failover === null
+    ? decideSteady(persisted, obs, config)
+    : decideFailover(persisted.failover, obs, config);
+}
+
+function decision(state: EngineState, reason?: string, ...actions: Action[]): Decision {
+  return { state, reason, actions };
+}
+
+function unreachable(node: NodeView, role: string): string {
+  return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
+}
+
+/** Synced from both views: the proxy's (whole stream relayed, ACKed) and the node's INFO. */
+export function isSynced(node: NodeView, session: SessionView): boolean {
+  return (
+    session.streamingAcked &&
+    node.reachable &&
+    node.role === 'slave' &&
+    node.followsProxy &&
+    node.linkUp &&
+    !node.syncInProgress &&
+    !node.loading
+  );
+}
+
+function decideSteady(
+  persisted: PersistedState,
+  obs: Observations,
+  config: DecideConfig,
+): Decision {
+  const { active, standby } = obs;
+  if (!active.reachable) return decision('degraded', unreachable(active, 'active'));
+
+  if (!persisted.activeHoldsData) {
+    // First start: attach the active (a full sync is fine, nobody reads it yet) and make sure
+    // the standby is an idle, empty master — never flushing data without being told to.
+    if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
+    const actions: Action[] = [];
+    if (standby.role !== 'master' || standby.keys > 0) {
+      if (standby.keys > 0 && !config.initFlushStandby) {
+        return decision(
+          'degraded',
+          `standby ${standby.id} holds ${standby.keys} keys: refusing to flush it without --init-flush-standby`,
+        );
+      }
+      actions.push({ kind: 'prepare-standby', flush: standby.keys > 0 });
+    }
+    if (!active.followsProxy) {
+      actions.push({ kind: 'attach-active' });
+    } else if (isSynced(active, obs.activeSession)) {
+      actions.push({ kind: 'mark-active-holds-data' });
+      return decision('healthy', undefined, ...actions);
+    }
+    return decision(
+      'starting',
+      `first start: ${active.id} is syncing through the proxy`,
+      ...actions,
+    );
+  }
+
+  if (active.role === 'master') {
+    return decision(
+      'degraded',
+      `active ${active.id} is a master but no failover is recorded: refusing to guess`,
+    );
+  }
+  if (!active.followsProxy) {
+    return decision(
+      'degraded',
+      `active ${active.id} replicates from another master, not the proxy`,
+    );
+  }
+  if (obs.fullResyncDemanded) {
+    return decision('failing-over', 'the master demanded a full resync of the active', {
+      kind: 'begin-failover',
+      failoverKind: 'unplanned',
+      reason: 'the master demanded a full resync of the active',
+    });
+  }
+  if (obs.masterLostSince !== undefined) {
+    const lostFor = obs.now - obs.masterLostSince;
+    if (lostFor >= config.graceMs) {
+      const reason = `the master has been unreachable for ${lostFor} ms (grace ${config.graceMs} ms)`;
+      return decision('failing-over', reason, {
+        kind: 'begin-failover',
+        failoverKind: 'unplanned',
+        reason,
+      });
+    }
+    return decision(
+      'master-lost',
+      `master unreachable for ${lostFor} ms; the active serves stale reads`,
+    );
+  }
+  if (obs.operator === 'failover') {
+    return decision('failing-over', 'planned failover requested by an operator', {
+      kind: 'begin-failover',
+      failoverKind: 'planned',
+      reason: 'planned failover requested by an operator',
+    });
+  }
+  if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
+  return decision('healthy');
+}
+
+function decideFailover(record: FailoverRecord, obs: Observations, config: DecideConfig): Decision {
+  // Before the switch the outgoing node is the active; after it, the standby.
+  const switched = record.step === 'switched';
+  const outgoing = switched ? obs.standby : obs.active;
+  const incoming = switched ? obs.active : obs.standby;
+  const incomingSession = switched ? obs.activeSession : obs.standbySession;
+
+  switch (record.step) {
+    case 'promoting':
+      if (!outgoing.reachable) {
+        return decision('failing-over', `cannot promote: ${unreachable(outgoing, 'active')}`);
+      }
+      return decision(
+        'failing-over',
+        record.reason,
+        { kind: 'promote' },
+        { kind: 'attach-standby' },
+      );
+
+    case 'syncing': {
+      if (!incoming.reachable) {
+        return decision(
+          'failing-over',
+          `waiting for the standby: ${unreachable(incoming, 'standby')}`,
+        );
+      }
+      if (incoming.role !== 'slave' || !incoming.followsProxy) {
+        return decision('failing-over', 'attaching the standby', { kind: 'attach-standby' });
+      }
+      if (!isSynced(incoming, incomingSession)) {
+        const started = obs.syncAttemptStartedAt;
+        if (started !== undefined && obs.now - started > config.syncTimeoutMs) {
+          return decision('failing-over', 'the standby sync timed out', {
+            kind: 'restart-standby-sync',
+            reason: `the standby did not sync within ${config.syncTimeoutMs} ms`,
+          });
+        }
+        return decision(
+          'failing-over',
+          obs.masterUp ? 'the standby is syncing' : 'waiting for the master to return',
+        );
+      }
+      // Data-loss guard: an empty result replacing a dataset waits for an operator.
+      const emptyReplacingData = incoming.keys === 0 && outgoing.reachable && outgoing.keys > 0;
+      if (emptyReplacingData && config.guardEmpty === 'hold') {
+        return decision(
+          'held',
+          `the synced standby is empty but the active holds ${outgoing.keys} keys`,
+          { kind: 'hold' },
+        );
+      }
+      return decision('switching', 'the standby is synced', { kind: 'switch' });
+    }
+
+    case 'held':
+      if (obs.operator === 'confirm') {
+        return decision('switching', 'an operator confirmed the switch', { kind: 'switch' });
+      }
+      if (obs.operator === 'abort') {
+        return decision('degraded', 'an operator aborted the failover', { kind: 'abort' });
+      }
+      return decision('held', 'waiting for an operator: POST /v1/failover/confirm or /abort');
+
+    case 'switched': {
+      if (!outgoing.reachable) {
+        return decision('switching', `cannot retire: ${unreachable(outgoing, 'old active')}`);
+      }
+      const switchedAt = Date.parse(
+        [...record.timeline].reverse().find((entry) => entry.step === 'switched')?.at ?? '',
+      );
+      if (Number.isFinite(switchedAt) && obs.now - switchedAt < config.drainMs) {
+        return decision('switching', 'draining clients from the old active');
+      }
+      return decision('healthy', undefined, { kind: 'retire-outgoing' });
+    }
+
+    case 'aborted':
+      if (obs.operator === 'failover') {
+        return decision('failing-over', 'an operator restarted the failover', {
+          kind: 'attach-standby',
+        });
+      }
+      return decision(
+        'degraded',
+        'failover aborted by an operator: the active serves its data detached from the master; POST /v1/failover to try again',
+      );
+  }
+}

@@ -1,0 +1,635 @@
+// The failover engine (SPEC §5): a loop of observe → decide → act. It observes the replicas
+// (INFO), the master (health probe) and the proxy's sessions; decide() (pure) says which state
+// to be in and what to do; the actions here do it — persisting before anything is announced
+// (I3) and checking the persisted state before anything is flushed (I2). Failed actions are
+// retried with backoff and show in status and logs (I4).
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { EventBus, EventData, EventType } from '../notify/events.js';
+import type { PsyncReply } from '../resp/replication-framer.js';
+import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { ReplicaSession } from '../proxy/replica-session.js';
+import type { ReplicaNode, SessionEvent, SessionInfo } from '../proxy/session-types.js';
+import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
+import {
+  decide,
+  isSynced,
+  type Action,
+  type DecideConfig,
+  type NodeView,
+  type Observations,
+  type OperatorRequest,
+  type SessionView,
+} from './decide.js';
+import type { MasterProbe } from './master-probe.js';
+import type { NodeOps } from './node-ops.js';
+import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import type { StateStore } from './state-store.js';
+import { canTransition, type EngineState } from './states.js';
+
+export interface EngineOptions {
+  nodes: readonly [ReplicaNode, ReplicaNode];
+  /** Roles on first start (no state yet). */
+  initialActive: ReplicaNode;
+  initialStandby: ReplicaNode;
+  masterId: string;
+  config: DecideConfig;
+  store: StateStore;
+  ops: NodeOps;
+  probe: MasterProbe;
+  proxy: ProxyServer;
+  bus: EventBus;
+  logger: Logger;
+  tickMs?: number;
+  retry?: RetryPolicy;
+  now?: () => number;
+}
+
+interface SessionTrack {
+  sessionId: string;
+  streaming: boolean;
+  ackedSinceStreaming: boolean;
+}
+
+export interface EngineStatus {
+  state: EngineState;
+  reason: string | null;
+  epoch: number | null;
+  active: string | null;
+  standby: string | null;
+  masterUp: boolean;
+  masterLostSince: string | null;
+  failover: FailoverRecord | null;
+  lastFailover: PersistedState['lastFailover'];
+  lastError: string | null;
+  nodes: NodeView[];
+}
+
+export type OperatorAnswer =
+  { accepted: true } | { accepted: false; status: number; reason: string };
+
+export class FailoverEngine {
+  private readonly options: EngineOptions;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly retry: RetryPolicy;
+  private currentState: EngineState = 'starting';
+  private currentReason: string | undefined = 'reading state';
+  private persisted: PersistedState | undefined;
+  private corrupt: string | undefined;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private wakeUp: (() => void) | undefined;
+  private loopDone: Promise<void> | undefined;
+
+  private masterLostSince: number | undefined;
+  private masterDownAnnounced = false;
+  private fullResyncDemanded = false;
+  private operator: OperatorRequest | undefined;
+  private syncAttemptStartedAt: number | undefined;
+  private standbyFailureAnnounced = false;
+  private failedActions = 0;
+  private lastError: string | undefined;
+  private readonly tracks = new Map<string, SessionTrack>();
+  private lastViews: NodeView[] = [];
+
+  constructor(options: EngineOptions) {
+    this.options = options;
+    this.log = options.logger.child({ component: 'failover' });
+    this.now = options.now ?? Date.now;
+    this.retry = options.retry ?? exponentialBackoff({ baseMs: 250, maxMs: 10_000 });
+    options.proxy.on('session-event', this.onSessionEvent);
+  }
+
+  get state(): EngineState {
+    return this.currentState;
+  }
+
+  /** The PSYNC gate (I1): no +FULLRESYNC ever reaches an active replica that holds data. */
+  readonly gate = (session: SessionInfo, reply: PsyncReply): 'relay' | 'close' => {
+    if (reply.kind !== 'fullresync') return 'relay';
+    const persisted = this.persisted;
+    if (persisted === undefined) {
+      // State unknown (not read yet, or corrupt): a full resync may destroy a dataset.
+      this.log.warn({ replica: session.node.id }, 'refusing FULLRESYNC while the state is unknown');
+      return 'close';
+    }
+    if (session.node.id === persisted.active && persisted.activeHoldsData) {
+      this.log.warn(
+        { replica: session.node.id, replid: reply.replid },
+        'the master demanded a full resync of the active replica: closing its session instead',
+      );
+      this.fullResyncDemanded = true;
+      this.wake();
+      return 'close';
+    }
+    return 'relay';
+  };
+
+  async start(): Promise<void> {
+    const loaded = await this.options.store.load();
+    if (loaded.kind === 'corrupt') {
+      this.corrupt = `state file ${loaded.file} is corrupt (${loaded.why}): refusing to act; fix or remove it and restart`;
+      this.log.error({ file: loaded.file, why: loaded.why }, 'state file is corrupt');
+      this.transition('degraded', this.corrupt);
+    } else if (loaded.kind === 'missing') {
+      this.persisted = {
+        version: 1,
+        epoch: 0,
+        active: this.options.initialActive.id,
+        standby: this.options.initialStandby.id,
+        activeHoldsData: false,
+        failover: null,
+        lastFailover: null,
+      };
+      await this.options.store.save(this.persisted);
+      this.log.info({ file: loaded.file }, 'first start: no state yet');
+    } else {
+      const known = new Set(this.options.nodes.map((node) => node.id));
+      if (!known.has(loaded.state.active) || !known.has(loaded.state.standby)) {
+        this.corrupt = `state file ${loaded.file} names ${loaded.state.active} and ${loaded.state.standby}, but the configuration names ${[...known].join(' and ')}: refusing to act`;
+        this.transition('degraded', this.corrupt);
+      } else {
+        this.persisted = loaded.state;
+        this.log.info(
+          {
+            epoch: loaded.state.epoch,
+            active: loaded.state.active,
+            failover: loaded.state.failover?.step,
+          },
+          'state loaded',
+        );
+        if (loaded.state.failover?.step === 'syncing') this.syncAttemptStartedAt = this.now();
+      }
+    }
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loopDone;
+  }
+
+  /** Operator requests from the admin API; validated here, carried out by the loop. */
+  request(request: OperatorRequest): OperatorAnswer {
+    if (this.persisted === undefined) {
+      return { accepted: false, status: 409, reason: this.corrupt ?? 'state not loaded yet' };
+    }
+    const step = this.persisted.failover?.step;
+    const ok =
+      request === 'failover'
+        ? (this.currentState === 'healthy' && this.persisted.failover === null) ||
+          step === 'aborted'
+        : step === 'held';
+    if (!ok) {
+      const wanted =
+        request === 'failover' ? 'a healthy state (or an aborted failover)' : 'a held failover';
+      return {
+        accepted: false,
+        status: 409,
+        reason: `${request} needs ${wanted}; the state is ${this.currentState}`,
+      };
+    }
+    this.operator = request;
+    this.wake();
+    return { accepted: true };
+  }
+
+  /** True while the active replica serves a dataset (for /readyz). */
+  ready(): boolean {
+    const persisted = this.persisted;
+    if (persisted === undefined || !persisted.activeHoldsData) return false;
+    const view = this.lastViews.find((candidate) => candidate.id === persisted.active);
+    return view !== undefined && view.reachable && !view.loading;
+  }
+
+  roles(): { active: string; standby: string } | undefined {
+    const persisted = this.persisted;
+    return persisted === undefined
+      ? undefined
+      : { active: persisted.active, standby: persisted.standby };
+  }
+
+  status(): EngineStatus {
+    const persisted = this.persisted;
+    return {
+      state: this.currentState,
+      reason: this.currentReason ?? null,
+      epoch: persisted?.epoch ?? null,
+      active: persisted?.active ?? null,
+      standby: persisted?.standby ?? null,
+      masterUp: this.options.probe.up,
+      masterLostSince:
+        this.masterLostSince === undefined ? null : new Date(this.masterLostSince).toISOString(),
+      failover: persisted?.failover ?? null,
+      lastFailover: persisted?.lastFailover ?? null,
+      lastError: this.lastError ?? null,
+      nodes: this.lastViews,
+    };
+  }
+
+  /** The master probe's verdict changed. */
+  readonly onMasterProbe = (up: boolean, error: string | undefined): void => {
+    if (!up) this.noteMasterLost(`health probe failed: ${error ?? 'no answer'}`);
+    this.wake();
+  };
+
+  // ---- the loop ------------------------------------------------------------------------------
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let delay = this.options.tickMs ?? 250;
+      if (this.corrupt === undefined) {
+        try {
+          await this.tick();
+          this.failedActions = 0;
+          this.lastError = undefined;
+        } catch (error) {
+          this.failedActions += 1;
+          this.lastError = error instanceof Error ? error.message : String(error);
+          const backoff = this.retry(this.failedActions - 1, error);
+          delay = backoff === false ? 10_000 : Math.max(delay, backoff);
+          this.log.warn(
+            { err: error, attempt: this.failedActions, retryInMs: delay, state: this.currentState },
+            'failover step failed; retrying',
+          );
+        }
+      }
+      if (!this.running) break;
+      await new Promise<void>((resolve) => {
+        this.wakeUp = resolve;
+        this.timer = setTimeout(resolve, delay);
+      });
+      clearTimeout(this.timer);
+      this.wakeUp = undefined;
+    }
+  }
+
+  private wake(): void {
+    this.wakeUp?.();
+  }
+
+  private async tick(): Promise<void> {
+    const persisted = this.persisted;
+    if (persisted === undefined) return;
+    const byId = new Map(this.options.nodes.map((node) => [node.id, node]));
+    const activeNode = byId.get(persisted.active);
+    const standbyNode = byId.get(persisted.standby);
+    if (activeNode === undefined || standbyNode === undefined) return;
+
+    const [active, standby] = await Promise.all([
+      this.options.ops.view(activeNode),
+      this.options.ops.view(standbyNode),
+    ]);
+    this.lastViews = [active, standby];
+    this.refreshMasterLoss(persisted, active);
+
+    const operator = this.operator;
+    const fullResyncDemanded = this.fullResyncDemanded;
+    const observations: Observations = {
+      now: this.now(),
+      masterUp: this.options.probe.up,
+      masterLostSince: this.masterLostSince,
+      fullResyncDemanded,
+      active,
+      standby,
+      activeSession: this.sessionView(activeNode),
+      standbySession: this.sessionView(standbyNode),
+      operator,
+      syncAttemptStartedAt: this.syncAttemptStartedAt,
+    };
+    const decision = decide(persisted, observations, this.options.config);
+    // Inputs are consumed once decided on, whatever happens to the actions.
+    if (operator !== undefined) this.operator = undefined;
+    if (fullResyncDemanded) this.fullResyncDemanded = false;
+
+    this.noteStandbyTrouble(persisted, standby);
+    for (const action of decision.actions) {
+      await this.act(action, persisted, activeNode, standbyNode);
+    }
+    this.transition(decision.state, decision.reason);
+  }
+
+  // ---- observations ----------------------------------------------------------------------------
+
+  private readonly onSessionEvent = (session: ReplicaSession, event: SessionEvent): void => {
+    const nodeId = session.node.id;
+    let track = this.tracks.get(nodeId);
+    if (track === undefined || track.sessionId !== session.id) {
+      track = { sessionId: session.id, streaming: false, ackedSinceStreaming: false };
+      this.tracks.set(nodeId, track);
+    }
+    switch (event.type) {
+      case 'streaming':
+        track.streaming = true;
+        track.ackedSinceStreaming = false;
+        break;
+      case 'ack':
+        if (track.streaming) track.ackedSinceStreaming = true;
+        break;
+      case 'upstream-lost':
+        if (nodeId === this.persisted?.active && this.persisted.failover === null) {
+          this.noteMasterLost(`the active's link to the master failed: ${event.error.message}`);
+        }
+        break;
+      case 'closed':
+        track.streaming = false;
+        track.ackedSinceStreaming = false;
+        if (
+          this.persisted?.failover?.step === 'syncing' &&
+          nodeId === this.persisted.failover.incoming &&
+          event.reason !== 'replaced'
+        ) {
+          this.announceStandbyFailure(`the standby's sync was interrupted (${event.reason})`);
+        }
+        break;
+      default:
+        break;
+    }
+    this.wake();
+  };
+
+  private sessionView(node: ReplicaNode): SessionView {
+    const session = this.options.proxy.sessionFor(node.id);
+    const track = this.tracks.get(node.id);
+    const current = session !== undefined && track?.sessionId === session.id ? track : undefined;
+    return {
+      phase: session?.phase,
+      streamingAcked: current !== undefined && current.streaming && current.ackedSinceStreaming,
+    };
+  }
+
+  private noteMasterLost(why: string): void {
+    const persisted = this.persisted;
+    if (persisted === undefined || !persisted.activeHoldsData) return;
+    if (this.masterLostSince === undefined) {
+      this.masterLostSince = this.now();
+      this.log.warn({ why }, 'master lost');
+    }
+    if (!this.masterDownAnnounced) {
+      this.masterDownAnnounced = true;
+      this.emit('master.down', persisted, { reason: why });
+    }
+  }
+
+  /** The master is back once the probe answers and, outside a failover, the active streams. */
+  private refreshMasterLoss(persisted: PersistedState, active: NodeView): void {
+    if (!this.options.probe.up) {
+      if (persisted.activeHoldsData && persisted.failover === null) {
+        this.noteMasterLost(`health probe failed: ${this.options.probe.lastError ?? 'no answer'}`);
+      }
+      return;
+    }
+    if (this.masterLostSince === undefined && !this.masterDownAnnounced) return;
+    const activeStreams =
+      active.linkUp && this.sessionView(this.nodeById(persisted.active)).phase === 'streaming';
+    if (persisted.failover !== null || activeStreams) {
+      this.masterLostSince = undefined;
+      if (this.masterDownAnnounced) {
+        this.masterDownAnnounced = false;
+        this.emit('master.up', persisted, { reason: 'the master answers again' });
+      }
+    }
+  }
+
+  private noteStandbyTrouble(persisted: PersistedState, standby: NodeView): void {
+    if (persisted.failover?.step !== 'syncing') {
+      this.standbyFailureAnnounced = false;
+      return;
+    }
+    if (!standby.reachable)
+      this.announceStandbyFailure(`the standby is unreachable: ${standby.error ?? ''}`);
+    else if (isSynced(standby, this.sessionView(this.nodeById(standby.id))))
+      this.standbyFailureAnnounced = false;
+  }
+
+  private announceStandbyFailure(reason: string): void {
+    const persisted = this.persisted;
+    if (persisted === undefined || this.standbyFailureAnnounced) return;
+    this.standbyFailureAnnounced = true;
+    this.emit('failover.failed', persisted, { reason: `${reason}; retrying` });
+  }
+
+  // ---- actions ---------------------------------------------------------------------------------
+
+  private async act(
+    action: Action,
+    persisted: PersistedState,
+    activeNode: ReplicaNode,
+    standbyNode: ReplicaNode,
+  ): Promise<void> {
+    const ops = this.options.ops;
+    this.log.info({ action: action.kind }, 'failover action');
+    switch (action.kind) {
+      case 'attach-active':
+        await ops.attach(activeNode);
+        return;
+      case 'prepare-standby':
+        await ops.detach(standbyNode);
+        if (action.flush) {
+          this.log.warn({ node: standbyNode.id }, 'flushing the standby (--init-flush-standby)');
+          await ops.flush(standbyNode);
+        }
+        return;
+      case 'mark-active-holds-data':
+        await this.save({ ...persisted, activeHoldsData: true });
+        this.log.info({ active: activeNode.id }, 'the active replica holds its dataset');
+        return;
+      case 'begin-failover': {
+        // The outgoing node's settings are on disk before anything changes them.
+        const savedConfig = await ops.configGet(activeNode);
+        const at = new Date(this.now()).toISOString();
+        const record: FailoverRecord = {
+          id: randomUUID(),
+          kind: action.failoverKind,
+          reason: action.reason,
+          startedAt: at,
+          outgoing: activeNode.id,
+          incoming: standbyNode.id,
+          step: action.failoverKind === 'unplanned' ? 'promoting' : 'syncing',
+          savedConfig,
+          verifiedAt: null,
+          timeline: [{ step: 'started', at, detail: action.reason }],
+        };
+        await this.save({ ...persisted, failover: record });
+        this.log.warn(
+          { failover: record.id, kind: record.kind, reason: record.reason },
+          'failover started',
+        );
+        return;
+      }
+      case 'promote': {
+        await ops.guardWrites(activeNode);
+        await ops.detach(activeNode);
+        this.options.proxy.sessionFor(activeNode.id)?.close('gated');
+        this.emit('active.promoted', this.persistedNow(), {
+          reason: 'the active serves its data, detached from the master',
+        });
+        return;
+      }
+      case 'attach-standby': {
+        await ops.attach(standbyNode);
+        const current = this.persistedNow();
+        const record = current.failover;
+        if (record === null) return;
+        await this.save({
+          ...current,
+          failover: {
+            ...record,
+            step: 'syncing',
+            timeline: this.stamp(record, 'standby-attached'),
+          },
+        });
+        this.syncAttemptStartedAt = this.now();
+        this.standbyFailureAnnounced = false;
+        this.emit('standby.attached', this.persistedNow(), {});
+        return;
+      }
+      case 'restart-standby-sync':
+        this.emit('failover.failed', persisted, { reason: `${action.reason}; retrying` });
+        await ops.detach(standbyNode);
+        await ops.attach(standbyNode);
+        this.syncAttemptStartedAt = this.now();
+        return;
+      case 'hold': {
+        const record = this.requireFailover(persisted);
+        await this.save({
+          ...persisted,
+          failover: { ...record, step: 'held', timeline: this.stamp(record, 'synced', 'held') },
+        });
+        this.emit('standby.synced', this.persistedNow(), {});
+        this.emit('failover.held', this.persistedNow(), {
+          reason: 'the synced standby is empty but the active holds data',
+        });
+        return;
+      }
+      case 'switch': {
+        const record = this.requireFailover(persisted);
+        const alreadySynced = record.timeline.some((entry) => entry.step === 'synced');
+        const switched: PersistedState = {
+          ...persisted,
+          epoch: persisted.epoch + 1,
+          active: record.incoming,
+          standby: record.outgoing,
+          activeHoldsData: true,
+          failover: {
+            ...record,
+            step: 'switched',
+            verifiedAt: new Date(this.now()).toISOString(),
+            timeline: this.stamp(record, ...(alreadySynced ? [] : ['synced']), 'switched'),
+          },
+        };
+        // I3: the new roles are on disk before any event announces them.
+        await this.save(switched);
+        if (!alreadySynced) this.emit('standby.synced', switched, {});
+        this.emit('failover.completed', switched, {
+          reason: record.reason,
+          previousActive: record.outgoing,
+        });
+        return;
+      }
+      case 'retire-outgoing': {
+        const record = this.requireFailover(persisted);
+        // I2: flush only the node the persisted state names the outgoing active of this epoch,
+        // with the other node verified synced.
+        if (
+          record.step !== 'switched' ||
+          record.outgoing !== persisted.standby ||
+          record.incoming !== persisted.active ||
+          record.verifiedAt === null ||
+          record.outgoing !== standbyNode.id
+        ) {
+          throw new Error(
+            `refusing to flush ${standbyNode.id}: the persisted state does not name it the outgoing active`,
+          );
+        }
+        const outgoing = standbyNode;
+        const view = await ops.view(outgoing);
+        if (view.role === 'slave') {
+          // Planned failover: the outgoing node still replicates; guard it, then detach it.
+          await ops.guardWrites(outgoing);
+          await ops.detach(outgoing);
+        }
+        await ops.killClients(outgoing);
+        // The write guard refuses FLUSHALL too (-NOREPLICAS): restore the node's own settings
+        // first. Its clients were just killed and it is no longer announced, so nothing lands
+        // in between that the flush would not take.
+        if (record.savedConfig !== null) await ops.restoreConfig(outgoing, record.savedConfig);
+        await ops.flush(outgoing);
+        const endedAt = new Date(this.now()).toISOString();
+        const done = { ...record, timeline: this.stamp(record, 'flushed', 'standby-ready') };
+        await this.save({
+          ...persisted,
+          failover: null,
+          lastFailover: { ...done, endedAt, result: 'completed' },
+        });
+        this.emit('standby.ready', this.persistedNow(), {
+          reason: `${outgoing.id} is the new standby`,
+        });
+        return;
+      }
+      case 'abort': {
+        const record = this.requireFailover(persisted);
+        await ops.detach(standbyNode);
+        await this.save({
+          ...persisted,
+          failover: { ...record, step: 'aborted', timeline: this.stamp(record, 'aborted') },
+        });
+        this.emit('failover.failed', this.persistedNow(), { reason: 'aborted by an operator' });
+        return;
+      }
+    }
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  private transition(to: EngineState, reason: string | undefined): void {
+    const from = this.currentState;
+    if (!canTransition(from, to)) {
+      this.log.error({ from, to, reason }, 'transition not allowed: staying put');
+      return;
+    }
+    if (from !== to) this.log.info({ from, to, reason }, `state ${from} → ${to}`);
+    else if (reason !== this.currentReason && to === 'degraded')
+      this.log.warn({ reason }, 'degraded');
+    this.currentState = to;
+    this.currentReason = reason;
+  }
+
+  private async save(state: PersistedState): Promise<void> {
+    await this.options.store.save(state);
+    this.persisted = state;
+  }
+
+  private persistedNow(): PersistedState {
+    if (this.persisted === undefined) throw new Error('no state');
+    return this.persisted;
+  }
+
+  private requireFailover(persisted: PersistedState): FailoverRecord {
+    if (persisted.failover === null) throw new Error('no failover in progress');
+    return persisted.failover;
+  }
+
+  private stamp(record: FailoverRecord, ...steps: string[]): FailoverRecord['timeline'] {
+    const at = new Date(this.now()).toISOString();
+    return [...record.timeline, ...steps.map((step) => ({ step, at }))];
+  }
+
+  private nodeById(id: string): ReplicaNode {
+    const node = this.options.nodes.find((candidate) => candidate.id === id);
+    if (node === undefined) throw new Error(`unknown node ${id}`);
+    return node;
+  }
+
+  private emit(type: EventType, persisted: PersistedState, extra: Partial<EventData>): void {
+    this.options.bus.emit(type, persisted.epoch, {
+      active: persisted.active,
+      standby: persisted.standby,
+      master: this.options.masterId,
+      ...extra,
+    });
+  }
+}

@@ -1,0 +1,101 @@
+// The master health probe: PING over its own connection every --probe-interval-ms, each with
+// --probe-timeout-ms. --probe-failures failures in a row mean the master is lost; while it is
+// lost, the probe backs off (up to 5 intervals) so a dead master is not hammered.
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { HostPort } from '../config-types.js';
+
+export interface MasterProbeOptions {
+  master: HostPort;
+  auth: { user: string; password: string } | undefined;
+  intervalMs: number;
+  timeoutMs: number;
+  failures: number;
+  connectTimeoutMs: number;
+  logger: Logger;
+  onChange: (up: boolean, error: string | undefined) => void;
+}
+
+export class MasterProbe {
+  private readonly options: MasterProbeOptions;
+  private readonly client: Redis;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private failuresInRow = 0;
+  private isUp = true;
+  private lastErrorText: string | undefined;
+
+  constructor(options: MasterProbeOptions) {
+    this.options = options;
+    this.client = new Redis({
+      host: options.master.host,
+      port: options.master.port,
+      ...(options.auth === undefined || options.auth.user === ''
+        ? {}
+        : { username: options.auth.user }),
+      ...(options.auth === undefined ? {} : { password: options.auth.password }),
+      connectTimeout: Math.min(options.connectTimeoutMs, Math.max(options.timeoutMs, 100)),
+      commandTimeout: options.timeoutMs,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: true,
+      connectionName: 'rbuddy-probe',
+      // Reconnect at the probe's own pace: the probe, not ioredis, decides what is "down".
+      retryStrategy: () => options.intervalMs,
+      lazyConnect: true,
+    });
+    this.client.on('error', () => undefined);
+  }
+
+  get up(): boolean {
+    return this.isUp;
+  }
+
+  get lastError(): string | undefined {
+    return this.lastErrorText;
+  }
+
+  get consecutiveFailures(): number {
+    return this.failuresInRow;
+  }
+
+  start(): void {
+    this.client.connect().catch(() => undefined);
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.client.disconnect();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.probe(), delayMs);
+  }
+
+  private async probe(): Promise<void> {
+    try {
+      await this.client.ping();
+      this.failuresInRow = 0;
+      this.lastErrorText = undefined;
+      if (!this.isUp) {
+        this.isUp = true;
+        this.options.onChange(true, undefined);
+      }
+    } catch (error) {
+      this.failuresInRow += 1;
+      this.lastErrorText = error instanceof Error ? error.message : String(error);
+      if (this.isUp && this.failuresInRow >= this.options.failures) {
+        this.isUp = false;
+        this.options.logger.warn(
+          { failures: this.failuresInRow, err: this.lastErrorText },
+          'master health probe failed',
+        );
+        this.options.onChange(false, this.lastErrorText);
+      }
+    }
+    const beyond = Math.max(0, this.failuresInRow - this.options.failures);
+    this.schedule(this.options.intervalMs * Math.min(5, 2 ** beyond));
+  }
+}

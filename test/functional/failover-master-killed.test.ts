@@ -1,0 +1,104 @@
+// SPEC §5, the reason rbuddy exists: the master is killed (kill -9); the active is promoted and
+// keeps serving; the master comes back from its RDB; the standby full-syncs through the proxy;
+// the roles switch; the old active is flushed and becomes the standby. A reader following
+// GET /active sees zero failed reads over the whole cycle.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { stopAllRbuddy } from '../helpers/rbuddy.js';
+import { startReader } from '../helpers/reader.js';
+import { stopAllRedis } from '../helpers/redis-server.js';
+import { digest, info, waitForInSync } from '../helpers/replication.js';
+import { startTopology } from '../helpers/topology.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+after(async () => {
+  await stopAllRbuddy();
+  await stopAllRedis();
+});
+
+test('master killed: promote, resync the standby, switch — zero failed reads', async () => {
+  const t = await startTopology({
+    masterArgs: { 'repl-diskless-sync': 'no' },
+    rbuddyArgs: [
+      '--grace-ms',
+      '1000',
+      '--drain-ms',
+      '1000',
+      '--probe-interval-ms',
+      '200',
+      '--probe-timeout-ms',
+      '200',
+    ],
+    populate: { megabytes: 20 },
+  });
+  const master = t.master.client();
+  await master.set('reader-key', 'reader-value');
+  await waitFor(() => t.rbuddy.status().state === 'healthy', {
+    what: 'rbuddy healthy',
+    timeoutMs: 60_000,
+  });
+  await waitForInSync(master, t.active.client());
+  const epochBefore = t.rbuddy.status().epoch ?? -1;
+  const activeMinReplicas = await t.active.client().config('GET', 'min-replicas-to-write');
+
+  const reader = startReader({
+    httpUrl: t.rbuddy.httpUrl,
+    key: 'reader-key',
+    expected: 'reader-value',
+  });
+  await waitFor(() => reader.ok >= 20, { what: 'the reader to read' });
+
+  await master.save();
+  await t.master.kill9();
+  await waitFor(() => t.rbuddy.status().failover?.step === 'syncing', {
+    what: 'the active to be promoted and the standby attached',
+  });
+  const promoted = await info(t.active.client(), 'replication');
+  assert.equal(promoted.role, 'master', 'the active was promoted');
+  const guard = (await t.active.client().config('GET', 'min-replicas-to-write')) as string[];
+  assert.equal(guard[1], '1', 'writes guarded');
+  await assert.rejects(t.active.client().set('during-failover', 'x'), /NOREPLICAS/);
+  await waitFor(() => reader.ok >= 60, { what: 'reads while the master is away' });
+
+  await t.master.restart();
+  await waitFor(
+    () => t.rbuddy.status().state === 'healthy' && t.rbuddy.status().epoch === epochBefore + 1,
+    {
+      what: 'the switch to complete',
+      timeoutMs: 120_000,
+    },
+  );
+  await waitFor(() => reader.ok >= 120, { what: 'reads after the switch' });
+  const result = await reader.stop();
+  assert.equal(result.failed, 0, `failed reads: ${result.errors.join('; ')}`);
+  assert.deepEqual(result.actives, [
+    `redis://${t.active.address}/`,
+    `redis://${t.standby.address}/`,
+  ]);
+
+  const status = t.rbuddy.status();
+  assert.equal(status.active, t.standby.address);
+  assert.equal(status.standby, t.active.address);
+  await waitForInSync(t.master.client(), t.standby.client());
+  assert.equal(await digest(t.standby.client()), await digest(t.master.client()));
+  // The old active: flushed, a master, its config restored.
+  const old = t.active.client();
+  assert.equal(await old.dbsize(), 0);
+  assert.equal((await info(old, 'replication')).role, 'master');
+  assert.deepEqual(await old.config('GET', 'min-replicas-to-write'), activeMinReplicas);
+  const types = t.rbuddy.app.events.history().map((event) => event.type);
+  for (const expected of [
+    'master.down',
+    'active.promoted',
+    'standby.attached',
+    'standby.synced',
+    'failover.completed',
+    'standby.ready',
+  ]) {
+    assert.ok(types.includes(expected as never), `event ${expected} in ${types.join(', ')}`);
+  }
+  assert.deepEqual(
+    status.lastFailover?.timeline.map((entry) => entry.step),
+    ['started', 'standby-attached', 'synced', 'switched', 'flushed', 'standby-ready'],
+  );
+});

@@ -1,0 +1,79 @@
+// An application reading through a failover: before every read it asks rbuddy which replica is
+// the active (GET /active) and reads a known key there. A read fails when it errors, times out
+// or returns the wrong value. Its verdict is the "zero failed reads" of SPEC §5.
+import { Redis } from 'ioredis';
+
+export interface ReaderResult {
+  ok: number;
+  failed: number;
+  errors: string[];
+  /** Every active address the reader was sent to, in order of first use. */
+  actives: string[];
+}
+
+export interface Reader {
+  stop(): Promise<ReaderResult>;
+  readonly ok: number;
+  readonly failed: number;
+}
+
+export function startReader(options: {
+  httpUrl: string;
+  key: string;
+  expected: string;
+  intervalMs?: number;
+}): Reader {
+  const clients = new Map<string, Redis>();
+  const result: ReaderResult = { ok: 0, failed: 0, errors: [], actives: [] };
+  let running = true;
+  const clientFor = (url: string): Redis => {
+    let client = clients.get(url);
+    if (client === undefined) {
+      client = new Redis(url, {
+        commandTimeout: 1000,
+        connectTimeout: 1000,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => 100,
+      });
+      client.on('error', () => undefined);
+      clients.set(url, client);
+      result.actives.push(url);
+    }
+    return client;
+  };
+  const loop = (async () => {
+    while (running) {
+      try {
+        const response = await fetch(`${options.httpUrl}/active`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        const url = (await response.text()).trim();
+        if (response.status !== 200) throw new Error(`GET /active answered ${response.status}`);
+        const value = await clientFor(url).get(options.key);
+        if (value !== options.expected)
+          throw new Error(`read ${JSON.stringify(value)} from ${url}`);
+        result.ok += 1;
+      } catch (error) {
+        result.failed += 1;
+        if (result.errors.length < 20) {
+          result.errors.push(error instanceof Error ? error.message : String(error));
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 15));
+    }
+  })();
+  return {
+    get ok() {
+      return result.ok;
+    },
+    get failed() {
+      return result.failed;
+    },
+    async stop() {
+      running = false;
+      await loop;
+      for (const client of clients.values()) client.disconnect();
+      return result;
+    },
+  };
+}
