@@ -65,8 +65,16 @@ export type Action =
   | { kind: 'prepare-standby'; flush: boolean }
   /** The active completed its first sync: from now on I1 protects it. */
   | { kind: 'mark-active-holds-data' }
-  /** Persist a new failover record (saving the active's config first). */
-  | { kind: 'begin-failover'; failoverKind: 'unplanned' | 'planned'; reason: string }
+  /**
+   * Persist a new failover record (saving the active's config first). `promote: false` skips
+   * the promotion (planned failovers, or an active that already is a master).
+   */
+  | {
+      kind: 'begin-failover';
+      failoverKind: 'unplanned' | 'planned';
+      reason: string;
+      promote?: boolean;
+    }
   /** Write guard + REPLICAOF NO ONE on the outgoing active. */
   | { kind: 'promote' }
   /** REPLICAOF <announce> on the incoming node; the step becomes 'syncing'. */
@@ -154,9 +162,20 @@ function decideSteady(
   }
 
   if (active.role === 'master') {
+    if (active.keys === 0) {
+      // The active restarted without its dataset (replicas usually run without persistence):
+      // readers already see nothing, so let the standby sync and take over. Nothing to promote.
+      const reason = `the active ${active.id} came back empty (restarted without its dataset)`;
+      return decision('failing-over', reason, {
+        kind: 'begin-failover',
+        failoverKind: 'unplanned',
+        reason,
+        promote: false,
+      });
+    }
     return decision(
       'degraded',
-      `active ${active.id} is a master but no failover is recorded: refusing to guess`,
+      `active ${active.id} is a master holding ${active.keys} keys but no failover is recorded: refusing to guess`,
     );
   }
   if (!active.followsProxy) {

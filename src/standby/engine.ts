@@ -177,6 +177,13 @@ export class FailoverEngine {
     if (this.persisted === undefined) {
       return { accepted: false, status: 409, reason: this.corrupt ?? 'state not loaded yet' };
     }
+    if (this.operator !== undefined) {
+      return {
+        accepted: false,
+        status: 409,
+        reason: `a ${this.operator} request is already pending`,
+      };
+    }
     const step = this.persisted.failover?.step;
     const ok =
       request === 'failover'
@@ -448,7 +455,10 @@ export class FailoverEngine {
           startedAt: at,
           outgoing: activeNode.id,
           incoming: standbyNode.id,
-          step: action.failoverKind === 'unplanned' ? 'promoting' : 'syncing',
+          step:
+            action.failoverKind === 'unplanned' && action.promote !== false
+              ? 'promoting'
+              : 'syncing',
           savedConfig,
           verifiedAt: null,
           timeline: [{ step: 'started', at, detail: action.reason }],

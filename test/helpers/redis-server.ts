@@ -32,6 +32,9 @@ export interface StartRedisOptions {
   /** Working dir (RDB, log). Default: a fresh temp dir, removed by `stopAllRedis()`. A dir given
    * here is created if missing and left in place. */
   dir?: string;
+  /** A fixed port (e.g. one rbuddy was pointed at before the server existed). Default: a free
+   * ephemeral port. A fixed port that is taken is retried, never swapped for another. */
+  port?: number;
 }
 
 /** Options for {@link RedisServer.client}: any ioredis option, plus the logical db. */
@@ -95,7 +98,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   let lastFailure = '';
   try {
     for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt += 1) {
-      const port = await freePort();
+      const port = options.port ?? (await freePort());
       const server = new ManagedRedis(name, port, dir, ownsDir, options.args ?? {});
       const outcome = await server.launch();
       if (outcome === 'ready') {
@@ -104,6 +107,9 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       }
       lastFailure = outcome.reason;
       if (!outcome.bindFailed) break;
+      // A fixed port is retried as is (as in restart()): a connection may briefly hold it.
+      if (options.port !== undefined)
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
     }
   } catch (error) {
     if (ownsDir) removeOwnedDir(dir);
