@@ -30,8 +30,8 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // Scripts and the benchmark talk to a terminal on purpose.
-    files: ['bench/**', 'scripts/**'],
+    // Scripts, the benchmark and the demo talk to a terminal on purpose.
+    files: ['bench/**', 'scripts/**', 'demo/**'],
     rules: { 'no-console': 'off' },
   },
 );

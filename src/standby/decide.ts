@@ -259,12 +259,16 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
           obs.masterUp ? 'the standby is syncing' : 'waiting for the master to return',
         );
       }
-      // Data-loss guard: an empty result replacing a dataset waits for an operator.
-      const emptyReplacingData = incoming.keys === 0 && outgoing.reachable && outgoing.keys > 0;
+      // Data-loss guard: an empty result replacing a dataset waits for an operator. An
+      // unreachable active counts as holding data: its keys are unknown, and once switched it
+      // would be flushed as soon as it answers again.
+      const emptyReplacingData = incoming.keys === 0 && (!outgoing.reachable || outgoing.keys > 0);
       if (emptyReplacingData && config.guardEmpty === 'hold') {
         return decision(
           'held',
-          `the synced standby is empty but the active holds ${outgoing.keys} keys`,
+          outgoing.reachable
+            ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
+            : `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`,
           { kind: 'hold' },
         );
       }
@@ -283,6 +287,10 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
     case 'switched': {
       if (!outgoing.reachable) {
         return decision('switching', `cannot retire: ${unreachable(outgoing, 'old active')}`);
+      }
+      if (!incoming.reachable) {
+        // The old active's data may be the only copy in sight: keep it until the new one answers.
+        return decision('switching', `not retiring yet: ${unreachable(incoming, 'new active')}`);
       }
       const switchedAt = Date.parse(
         [...record.timeline].reverse().find((entry) => entry.step === 'switched')?.at ?? '',

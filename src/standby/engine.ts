@@ -47,6 +47,8 @@ export interface EngineOptions {
 
 interface SessionTrack {
   sessionId: string;
+  /** The master answered +FULLRESYNC and it was relayed: a full sync is under way. */
+  syncBegun: boolean;
   streaming: boolean;
   ackedSinceStreaming: boolean;
 }
@@ -88,6 +90,8 @@ export class FailoverEngine {
   private operator: OperatorRequest | undefined;
   private syncAttemptStartedAt: number | undefined;
   private standbyFailureAnnounced = false;
+  /** The failover whose promotion was announced (active.promoted), if any. */
+  private promotedAnnounced: string | undefined;
   private failedActions = 0;
   private lastError: string | undefined;
   private readonly tracks = new Map<string, SessionTrack>();
@@ -325,10 +329,18 @@ export class FailoverEngine {
     const nodeId = session.node.id;
     let track = this.tracks.get(nodeId);
     if (track === undefined || track.sessionId !== session.id) {
-      track = { sessionId: session.id, streaming: false, ackedSinceStreaming: false };
+      track = {
+        sessionId: session.id,
+        syncBegun: false,
+        streaming: false,
+        ackedSinceStreaming: false,
+      };
       this.tracks.set(nodeId, track);
     }
     switch (event.type) {
+      case 'psync-reply':
+        if (event.relayed && event.reply.kind === 'fullresync') track.syncBegun = true;
+        break;
       case 'streaming':
         track.streaming = true;
         track.ackedSinceStreaming = false;
@@ -341,10 +353,16 @@ export class FailoverEngine {
           this.noteMasterLost(`the active's link to the master failed: ${event.error.message}`);
         }
         break;
-      case 'closed':
+      case 'closed': {
+        // Only a sync that had begun and was cut short is a failure. A PSYNC refused because
+        // the master is still away (-NOMASTERLINK, -LOADING) is the standby waiting, as SPEC §5
+        // step 4 says it should.
+        const interrupted = track.syncBegun && !(track.streaming && track.ackedSinceStreaming);
+        track.syncBegun = false;
         track.streaming = false;
         track.ackedSinceStreaming = false;
         if (
+          interrupted &&
           this.persisted?.failover?.step === 'syncing' &&
           nodeId === this.persisted.failover.incoming &&
           event.reason !== 'replaced'
@@ -352,6 +370,7 @@ export class FailoverEngine {
           this.announceStandbyFailure(`the standby's sync was interrupted (${event.reason})`);
         }
         break;
+      }
       default:
         break;
     }
@@ -474,9 +493,15 @@ export class FailoverEngine {
         await ops.guardWrites(activeNode);
         await ops.detach(activeNode);
         this.options.proxy.sessionFor(activeNode.id)?.close('gated');
-        this.emit('active.promoted', this.persistedNow(), {
-          reason: 'the active serves its data, detached from the master',
-        });
+        // The promotion is retried with the standby's attach (same step) until that succeeds:
+        // announce it once per failover, not once per retry.
+        const failoverId = persisted.failover?.id;
+        if (this.promotedAnnounced !== failoverId) {
+          this.promotedAnnounced = failoverId;
+          this.emit('active.promoted', this.persistedNow(), {
+            reason: 'the active serves its data, detached from the master',
+          });
+        }
         return;
       }
       case 'attach-standby': {
@@ -575,6 +600,8 @@ export class FailoverEngine {
           failover: null,
           lastFailover: { ...done, endedAt, result: 'completed' },
         });
+        // The new active synced from a live master: whatever loss started this failover is over.
+        this.masterLostSince = undefined;
         this.emit('standby.ready', this.persistedNow(), {
           reason: `${outgoing.id} is the new standby`,
         });

@@ -39,6 +39,9 @@ export class MasterProbe {
       maxRetriesPerRequest: 0,
       enableOfflineQueue: true,
       connectionName: 'rbuddy-probe',
+      // ioredis's ready check would wait out a loading master (up to maxLoadingRetryTime, 10 s)
+      // before answering anything: the probe's own PING is the check, -LOADING counts as down.
+      enableReadyCheck: false,
       // Reconnect at the probe's own pace: the probe, not ioredis, decides what is "down".
       retryStrategy: () => options.intervalMs,
       lazyConnect: true,

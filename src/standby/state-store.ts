@@ -13,8 +13,13 @@ export type LoadResult =
 
 const STEPS = new Set(['promoting', 'syncing', 'held', 'switched', 'aborted']);
 
+/** Temp files are unique per write in this process: concurrent writes never share one. */
+let tempFiles = 0;
+
 export class StateStore {
   readonly file: string;
+  /** The previous save, settled or not: saves run one after another, in call order. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly dir: string) {
     this.file = join(dir, 'state.json');
@@ -44,9 +49,17 @@ export class StateStore {
     return { kind: 'ok', file: this.file, state: value as PersistedState };
   }
 
-  async save(state: PersistedState): Promise<void> {
+  /** Saves land in call order: the state of the last call is the one left on disk. */
+  save(state: PersistedState): Promise<void> {
+    const saved = this.saving.then(() => this.write(state));
+    this.saving = saved.catch(() => undefined);
+    return saved;
+  }
+
+  private async write(state: PersistedState): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const temp = `${this.file}.${process.pid}.tmp`;
+    tempFiles += 1;
+    const temp = `${this.file}.${process.pid}.${tempFiles}.tmp`;
     const handle = await open(temp, 'w', 0o600);
     try {
       await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
