@@ -282,7 +282,10 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
       if (obs.operator === 'abort') {
         return decision('degraded', 'an operator aborted the failover', { kind: 'abort' });
       }
-      return decision('held', 'waiting for an operator: POST /v1/failover/confirm or /abort');
+      return decision(
+        'held',
+        'the synced standby is empty while the active holds data: waiting for an operator (POST /v1/failover/confirm or /abort)',
+      );
 
     case 'switched': {
       if (!outgoing.reachable) {
@@ -292,8 +295,11 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
         // The old active's data may be the only copy in sight: keep it until the new one answers.
         return decision('switching', `not retiring yet: ${unreachable(incoming, 'new active')}`);
       }
+      // verifiedAt is stamped in the same write that switched the roles.
       const switchedAt = Date.parse(
-        [...record.timeline].reverse().find((entry) => entry.step === 'switched')?.at ?? '',
+        record.verifiedAt ??
+          [...record.timeline].reverse().find((entry) => entry.step === 'switched')?.at ??
+          '',
       );
       if (Number.isFinite(switchedAt) && obs.now - switchedAt < config.drainMs) {
         return decision('switching', 'draining clients from the old active');

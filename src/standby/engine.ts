@@ -460,7 +460,10 @@ export class FailoverEngine {
         }
         return;
       case 'mark-active-holds-data':
-        await this.save({ ...persisted, activeHoldsData: true });
+        // In memory first: the gate must protect the dataset from this moment, not from when
+        // the write lands (a failed write only errs on the side of protection).
+        this.persisted = { ...persisted, activeHoldsData: true };
+        await this.save(this.persisted);
         this.log.info({ active: activeNode.id }, 'the active replica holds its dataset');
         return;
       case 'begin-failover': {

@@ -5,13 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startReader } from '../helpers/reader.js';
+import { startReader, stopAllReaders } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { digest, info, waitForInSync } from '../helpers/replication.js';
 import { startTopology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 after(async () => {
+  await stopAllReaders();
   await stopAllRbuddy();
   await stopAllRedis();
 });

@@ -17,6 +17,13 @@ export interface Reader {
   readonly failed: number;
 }
 
+const running = new Set<Reader>();
+
+/** Stops every reader still running (for `after()`: a failed assertion must not leave one looping). */
+export async function stopAllReaders(): Promise<void> {
+  await Promise.all([...running].map((reader) => reader.stop()));
+}
+
 export function startReader(options: {
   httpUrl: string;
   key: string;
@@ -25,7 +32,7 @@ export function startReader(options: {
 }): Reader {
   const clients = new Map<string, Redis>();
   const result: ReaderResult = { ok: 0, failed: 0, errors: [], actives: [] };
-  let running = true;
+  let readerRunning = true;
   const clientFor = (url: string): Redis => {
     let client = clients.get(url);
     if (client === undefined) {
@@ -42,7 +49,7 @@ export function startReader(options: {
     return client;
   };
   const loop = (async () => {
-    while (running) {
+    while (readerRunning) {
       try {
         const response = await fetch(`${options.httpUrl}/active`, {
           signal: AbortSignal.timeout(1000),
@@ -62,7 +69,7 @@ export function startReader(options: {
       await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 15));
     }
   })();
-  return {
+  const reader: Reader = {
     get ok() {
       return result.ok;
     },
@@ -70,10 +77,13 @@ export function startReader(options: {
       return result.failed;
     },
     async stop() {
-      running = false;
+      readerRunning = false;
+      running.delete(reader);
       await loop;
       for (const client of clients.values()) client.disconnect();
       return result;
     },
   };
+  running.add(reader);
+  return reader;
 }

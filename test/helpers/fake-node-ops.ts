@@ -1,0 +1,212 @@
+// A stand-in for NodeOps (src/standby/node-ops.ts) for unit tests of the failover engine: each
+// replica is a small model (role, link, keys, the guarded settings) that the engine's commands
+// change the way Redis would, every call is recorded, and any call can be made to fail or be
+// inspected just before it runs (to read the state file at that moment, say).
+import type { NodeView } from '../../src/standby/decide.js';
+import type { NodeOps } from '../../src/standby/node-ops.js';
+import type { SavedConfig } from '../../src/standby/persisted-state.js';
+import type { ReplicaNode } from '../../src/proxy/session-types.js';
+
+export type OpName =
+  | 'view'
+  | 'configGet'
+  | 'guardWrites'
+  | 'restoreConfig'
+  | 'detach'
+  | 'attach'
+  | 'killClients'
+  | 'flush';
+
+export interface OpCall {
+  op: OpName;
+  node: string;
+}
+
+/** What a replica "is" in the fake world; the engine only sees it through view(). */
+export interface FakeNodeModel {
+  reachable: boolean;
+  error: string;
+  role: 'master' | 'slave';
+  /** REPLICAOF <the proxy's announce address>. */
+  followsProxy: boolean;
+  linkUp: boolean;
+  syncInProgress: boolean;
+  loading: boolean;
+  keys: number;
+  runId: string;
+  config: SavedConfig;
+}
+
+/** Runs before an operation; throwing makes the operation fail (nothing is applied). */
+export type OpHook = (node: ReplicaNode, call: number) => void;
+
+export const ORIGINAL_CONFIG: SavedConfig = {
+  'min-replicas-to-write': '0',
+  'min-replicas-max-lag': '10',
+};
+
+export function replicaModel(overrides: Partial<FakeNodeModel> = {}): FakeNodeModel {
+  return {
+    reachable: true,
+    error: 'connect ECONNREFUSED',
+    role: 'slave',
+    followsProxy: true,
+    linkUp: true,
+    syncInProgress: false,
+    loading: false,
+    keys: 1000,
+    runId: 'run-replica',
+    config: { ...ORIGINAL_CONFIG },
+    ...overrides,
+  };
+}
+
+export function idleMasterModel(overrides: Partial<FakeNodeModel> = {}): FakeNodeModel {
+  return replicaModel({
+    role: 'master',
+    followsProxy: false,
+    linkUp: false,
+    keys: 0,
+    runId: 'run-idle',
+    ...overrides,
+  });
+}
+
+export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
+  readonly calls: OpCall[] = [];
+  private readonly models = new Map<string, FakeNodeModel>();
+  private readonly hooks = new Map<OpName, OpHook>();
+  private readonly counts = new Map<OpName, number>();
+
+  constructor(models: Record<string, FakeNodeModel>) {
+    for (const [id, model] of Object.entries(models)) this.models.set(id, model);
+  }
+
+  /** The engine's constructor wants the class; this fake has every public member of it. */
+  asNodeOps(): NodeOps {
+    return this as unknown as NodeOps;
+  }
+
+  model(id: string): FakeNodeModel {
+    const model = this.models.get(id);
+    if (model === undefined) throw new Error(`fake: unknown node ${id}`);
+    return model;
+  }
+
+  /** Every call except view(): what the engine DID to the nodes. */
+  operations(): OpCall[] {
+    return this.calls.filter((call) => call.op !== 'view');
+  }
+
+  callsOf(op: OpName): string[] {
+    return this.calls.filter((call) => call.op === op).map((call) => call.node);
+  }
+
+  /** Runs `hook` before every `op` (replacing an earlier hook); undefined removes it. */
+  before(op: OpName, hook: OpHook | undefined): void {
+    if (hook === undefined) this.hooks.delete(op);
+    else this.hooks.set(op, hook);
+  }
+
+  /** The next `times` calls of `op` (on `nodeId`, if given) fail with `message`. */
+  failTimes(op: OpName, times: number, message: string, nodeId?: string): void {
+    let left = times;
+    this.before(op, (node) => {
+      if (left > 0 && (nodeId === undefined || node.id === nodeId)) {
+        left -= 1;
+        throw new Error(message);
+      }
+    });
+  }
+
+  view(node: ReplicaNode): Promise<NodeView> {
+    return this.run('view', node, (model) => ({
+      id: node.id,
+      reachable: true,
+      error: undefined,
+      role: model.role,
+      followsProxy: model.role === 'slave' && model.followsProxy,
+      linkUp: model.role === 'slave' && model.linkUp,
+      syncInProgress: model.syncInProgress,
+      loading: model.loading,
+      keys: model.keys,
+      runId: model.runId,
+    })).catch((error: unknown) => ({
+      // NodeOps.view never throws: an unreachable node is an observation, not a failure.
+      id: node.id,
+      reachable: false,
+      error: error instanceof Error ? error.message : String(error),
+      role: undefined,
+      followsProxy: false,
+      linkUp: false,
+      syncInProgress: false,
+      loading: false,
+      keys: 0,
+      runId: undefined,
+    }));
+  }
+
+  configGet(node: ReplicaNode): Promise<SavedConfig> {
+    return this.run('configGet', node, (model) => ({ ...model.config }));
+  }
+
+  guardWrites(node: ReplicaNode): Promise<void> {
+    return this.run('guardWrites', node, (model) => {
+      model.config['min-replicas-to-write'] = '1';
+    });
+  }
+
+  restoreConfig(node: ReplicaNode, saved: SavedConfig): Promise<void> {
+    return this.run('restoreConfig', node, (model) => {
+      Object.assign(model.config, saved);
+    });
+  }
+
+  detach(node: ReplicaNode): Promise<void> {
+    return this.run('detach', node, (model) => {
+      model.role = 'master';
+      model.followsProxy = false;
+      model.linkUp = false;
+      model.syncInProgress = false;
+    });
+  }
+
+  attach(node: ReplicaNode): Promise<void> {
+    return this.run('attach', node, (model) => {
+      // Redis answers REPLICAOF at once; the sync itself happens later (the test drives it).
+      if (model.role === 'slave' && model.followsProxy) return;
+      model.role = 'slave';
+      model.followsProxy = true;
+      model.linkUp = false;
+    });
+  }
+
+  killClients(node: ReplicaNode): Promise<void> {
+    return this.run('killClients', node, () => undefined);
+  }
+
+  flush(node: ReplicaNode): Promise<void> {
+    return this.run('flush', node, (model) => {
+      // A node without replicas refuses every write, FLUSHALL included, while the write guard
+      // (min-replicas-to-write > 0) is on: -NOREPLICAS, as on a real node.
+      if (Number(model.config['min-replicas-to-write']) > 0) {
+        throw new Error('NOREPLICAS Not enough good replicas to write.');
+      }
+      model.keys = 0;
+    });
+  }
+
+  private run<T>(op: OpName, node: ReplicaNode, apply: (model: FakeNodeModel) => T): Promise<T> {
+    const call = (this.counts.get(op) ?? 0) + 1;
+    this.counts.set(op, call);
+    this.calls.push({ op, node: node.id });
+    try {
+      const model = this.model(node.id);
+      if (!model.reachable) throw new Error(model.error);
+      this.hooks.get(op)?.(node, call);
+      return Promise.resolve(apply(model));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// Stand-ins for what the failover engine uses of the proxy and of the master probe, for unit
+// tests: sessions are plain objects whose life the test drives (connect, stream + ACK, close),
+// each step reported as the real ProxyServer does, with a 'session-event'.
+import { EventEmitter } from 'node:events';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type {
+  ReplicaHello,
+  ReplicaNode,
+  SessionCloseReason,
+  SessionEvent,
+  SessionInfo,
+  SessionPhase,
+} from '../../src/proxy/session-types.js';
+import type { MasterProbe } from '../../src/standby/master-probe.js';
+
+export class FakeSession implements SessionInfo {
+  phase: SessionPhase = 'handshake';
+  closedWith: SessionCloseReason | undefined;
+
+  constructor(
+    readonly proxy: FakeProxy,
+    readonly id: string,
+    readonly node: ReplicaNode,
+    readonly hello: ReplicaHello,
+  ) {}
+
+  close(reason: SessionCloseReason): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.closedWith = reason;
+    this.proxy.closed(this, reason);
+  }
+}
+
+interface FakeProxyEvents {
+  'session-event': [FakeSession, SessionEvent];
+}
+
+export function replicaHello(port: number): ReplicaHello {
+  return {
+    listeningPort: port,
+    announcedIp: undefined,
+    capabilities: ['eof', 'psync2'],
+    request: { kind: 'psync', replid: '?', offset: -1 },
+    peer: { address: '127.0.0.1', port: 50000 },
+  };
+}
+
+export class FakeProxy extends EventEmitter<FakeProxyEvents> {
+  private readonly byNode = new Map<string, FakeSession>();
+  private nextId = 1;
+
+  /** The engine's constructor wants the class; it uses only `on` and `sessionFor`. */
+  asProxyServer(): ProxyServer {
+    return this as unknown as ProxyServer;
+  }
+
+  sessionFor(nodeId: string): FakeSession | undefined {
+    return this.byNode.get(nodeId);
+  }
+
+  /** A replica's session starts (replacing its previous one, as the real proxy does). */
+  connect(node: ReplicaNode): FakeSession {
+    this.byNode.get(node.id)?.close('replaced');
+    const session = new FakeSession(this, `fake-${this.nextId++}`, node, replicaHello(node.port));
+    this.byNode.set(node.id, session);
+    this.emit('session-event', session, { type: 'upstream-connected' });
+    return session;
+  }
+
+  /** The snapshot (or +CONTINUE) went through, the stream flows and the replica ACKed. */
+  stream(node: ReplicaNode): FakeSession {
+    const session = this.byNode.get(node.id) ?? this.connect(node);
+    session.phase = 'streaming';
+    this.emit('session-event', session, { type: 'streaming', replid: 'f'.repeat(40), offset: 1 });
+    this.emit('session-event', session, { type: 'ack', offset: 1 });
+    return session;
+  }
+
+  /** The session's upstream (the master) went away: the real session reports it, then closes. */
+  loseUpstream(node: ReplicaNode, message: string): void {
+    const session = this.byNode.get(node.id);
+    if (session === undefined) return;
+    this.emit('session-event', session, { type: 'upstream-lost', error: new Error(message) });
+    session.close('upstream-lost');
+  }
+
+  /** Called by FakeSession.close(). */
+  closed(session: FakeSession, reason: SessionCloseReason): void {
+    if (this.byNode.get(session.node.id) === session) this.byNode.delete(session.node.id);
+    this.emit('session-event', session, { type: 'closed', reason, error: undefined });
+  }
+}
+
+/** What the engine reads of the master probe. */
+export class FakeProbe {
+  up = true;
+  lastError: string | undefined;
+
+  asMasterProbe(): MasterProbe {
+    return this as unknown as MasterProbe;
+  }
+}
