@@ -10,6 +10,12 @@ export interface HopOptions {
   sink: Duplex;
   drainTimeoutMs: number;
   onStuck: () => void;
+  /**
+   * The source reads into one buffer it reuses (net's `onread`): a chunk's memory is only ours
+   * until the next read, and a socket write keeps a view of it, not a copy, until flushed. So
+   * the source must not read again while the sink holds anything unflushed.
+   */
+  reusesChunks?: boolean;
 }
 
 export class Hop {
@@ -17,6 +23,7 @@ export class Hop {
   private readonly sink: Duplex;
   private readonly drainTimeoutMs: number;
   private readonly onStuck: () => void;
+  private readonly reusesChunks: boolean;
   private drainTimer: NodeJS.Timeout | undefined;
   /** Bytes handed to the sink so far. */
   bytes = 0;
@@ -28,6 +35,7 @@ export class Hop {
     this.sink = options.sink;
     this.drainTimeoutMs = options.drainTimeoutMs;
     this.onStuck = options.onStuck;
+    this.reusesChunks = options.reusesChunks ?? false;
     this.sink.on('drain', this.onDrain);
   }
 
@@ -35,10 +43,12 @@ export class Hop {
   write(chunk: Buffer): void {
     if (chunk.length === 0 || this.sink.destroyed) return;
     this.bytes += chunk.length;
-    const ok = this.sink.write(chunk);
+    // With a reused read buffer, resume once everything written has been flushed (the write
+    // callback); 'drain' only fires after write() returned false.
+    const ok = this.reusesChunks ? this.sink.write(chunk, this.onFlushed) : this.sink.write(chunk);
     const buffered = this.sink.writableLength;
     if (buffered > this.peakBuffered) this.peakBuffered = buffered;
-    if (!ok && this.drainTimer === undefined) {
+    if ((!ok || (this.reusesChunks && buffered > 0)) && this.drainTimer === undefined) {
       this.source.pause();
       this.drainTimer = setTimeout(() => {
         this.drainTimer = undefined;
@@ -64,9 +74,13 @@ export class Hop {
   }
 
   private readonly onDrain = (): void => {
-    if (this.drainTimer === undefined) return;
+    if (this.drainTimer === undefined || this.sink.writableLength > 0) return;
     clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
     this.source.resume();
+  };
+
+  private readonly onFlushed = (): void => {
+    this.onDrain();
   };
 }

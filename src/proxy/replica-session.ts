@@ -28,6 +28,7 @@ import type {
   SessionInfo,
   SessionPhase,
   SessionStatus,
+  UpstreamLink,
 } from './session-types.js';
 import { buildUpstreamHandshake } from './upstream-handshake.js';
 
@@ -37,7 +38,7 @@ export interface ReplicaSessionOptions {
   hello: ReplicaHello;
   downstream: Duplex;
   /** Opens the connection to the master; rejects on failure or timeout. */
-  connectUpstream: () => Promise<Duplex>;
+  connectUpstream: () => Promise<UpstreamLink>;
   upstreamAuth: { user: string; password: string } | undefined;
   /** Like Redis's repl-timeout: silence upstream, or a peer that does not drain, for this long. */
   replTimeoutMs: number;
@@ -110,13 +111,14 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   async start(): Promise<void> {
     this.downstream.on('close', this.onDownstreamClose);
     this.downstream.on('error', this.onDownstreamError);
-    let upstream: Duplex;
+    let link: UpstreamLink;
     try {
-      upstream = await this.options.connectUpstream();
+      link = await this.options.connectUpstream();
     } catch (error) {
       this.refuse(asError(error));
       return;
     }
+    const upstream = link.stream;
     if (this.closed) {
       upstream.destroy();
       return;
@@ -141,6 +143,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
       source: upstream,
       sink: this.downstream,
       drainTimeoutMs,
+      reusesChunks: link.reusesChunks,
       onStuck: () =>
         this.close(
           'replica-stuck',
@@ -164,7 +167,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
         ),
     });
 
-    upstream.on('data', this.onUpstreamData);
+    link.onData(this.onUpstreamData);
     upstream.on('close', this.onUpstreamClose);
     upstream.on('error', this.onUpstreamError);
     upstream.on('timeout', this.onUpstreamIdle);

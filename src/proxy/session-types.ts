@@ -1,5 +1,6 @@
 // What a replication session is, says and reports. The failover engine consumes these events;
 // /v1/status renders the snapshots.
+import type { Duplex } from 'node:stream';
 import type { PsyncReply, SnapshotFormat } from '../resp/replication-framer.js';
 
 /** A configured replica, identified by the address the operator gave. */
@@ -86,4 +87,21 @@ export interface SessionStatus {
   keepalives: number;
   buffered: { toReplica: number; toMaster: number; peakToReplica: number; peakToMaster: number };
   connectedAt: string;
+}
+
+/** The proxy's connection to the master for one session, and how its bytes are read. */
+export interface UpstreamLink {
+  stream: Duplex;
+  /** Registers the one reader of the master's bytes. */
+  onData(handler: (chunk: Buffer) => void): void;
+  /**
+   * Chunks are views of one buffer that the next read overwrites (net's `onread`): whoever
+   * keeps bytes past the handler must copy them, and reading waits while a write holds a view.
+   */
+  reusesChunks: boolean;
+}
+
+/** An UpstreamLink over any Duplex that emits fresh chunks ('data' events). */
+export function streamLink(stream: Duplex): UpstreamLink {
+  return { stream, onData: (handler) => stream.on('data', handler), reusesChunks: false };
 }

@@ -222,7 +222,8 @@ export class ReplicationFramer {
     }
     const newline = chunk.indexOf(LF, pos);
     if (newline === -1) {
-      this.lineParts.push(chunk.subarray(pos));
+      // Copied: the caller may reuse the chunk's memory for its next read.
+      this.lineParts.push(Buffer.from(chunk.subarray(pos)));
       this.lineLength += chunk.length - pos;
       // +1: the last byte held may be the "\r" of the terminator.
       if (this.lineLength > this.maxLineLength + 1) throw this.lineTooLong();

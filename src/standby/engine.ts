@@ -595,7 +595,8 @@ export class FailoverEngine {
         // first. Its clients were just killed and it is no longer announced, so nothing lands
         // in between that the flush would not take.
         if (record.savedConfig !== null) await ops.restoreConfig(outgoing, record.savedConfig);
-        await ops.flush(outgoing);
+        // Already empty: a restart after the flush but before the write below; never twice.
+        if (view.keys > 0) await ops.flush(outgoing);
         const endedAt = new Date(this.now()).toISOString();
         const done = { ...record, timeline: this.stamp(record, 'flushed', 'standby-ready') };
         await this.save({

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { UpstreamConnectError } from '../../src/errors.js';
 import { ReplicaSession } from '../../src/proxy/replica-session.js';
+import { streamLink } from '../../src/proxy/session-types.js';
 import type { PsyncGate, ReplicaHello, SessionEvent } from '../../src/proxy/session-types.js';
 import { collect, duplexPair } from '../helpers/duplex-pair.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -43,7 +44,8 @@ function setup(
     node: { id: '127.0.0.1:6380', host: '127.0.0.1', port: 6380 },
     hello: options.hello ?? hello(),
     downstream: proxyDownstream,
-    connectUpstream: options.connect ?? (() => Promise.resolve(proxyUpstream)),
+    connectUpstream: () =>
+      (options.connect ?? (() => Promise.resolve(proxyUpstream)))().then(streamLink),
     upstreamAuth: options.auth,
     replTimeoutMs: options.replTimeoutMs ?? 60_000,
     gate: options.gate,
