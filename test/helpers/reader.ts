@@ -6,6 +6,8 @@ import { Redis } from 'ioredis';
 export interface ReaderResult {
   ok: number;
   failed: number;
+  /** Reads attempted per second over the reader's life. */
+  readsPerSecond: number;
   errors: string[];
   /** Every active address the reader was sent to, in order of first use. */
   actives: string[];
@@ -31,7 +33,8 @@ export function startReader(options: {
   intervalMs?: number;
 }): Reader {
   const clients = new Map<string, Redis>();
-  const result: ReaderResult = { ok: 0, failed: 0, errors: [], actives: [] };
+  const result: ReaderResult = { ok: 0, failed: 0, readsPerSecond: 0, errors: [], actives: [] };
+  const startedAt = Date.now();
   let readerRunning = true;
   const clientFor = (url: string): Redis => {
     let client = clients.get(url);
@@ -81,6 +84,7 @@ export function startReader(options: {
       running.delete(reader);
       await loop;
       for (const client of clients.values()) client.disconnect();
+      result.readsPerSecond = ((result.ok + result.failed) * 1000) / (Date.now() - startedAt);
       return result;
     },
   };
