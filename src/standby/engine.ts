@@ -254,7 +254,8 @@ export class FailoverEngine {
       let delay = this.options.tickMs ?? 250;
       if (this.corrupt === undefined) {
         try {
-          await this.tick();
+          // A failover that just began goes on at once: its promotion should not wait a tick.
+          if (await this.tick()) delay = 0;
           this.failedActions = 0;
           this.lastError = undefined;
         } catch (error) {
@@ -282,13 +283,14 @@ export class FailoverEngine {
     this.wakeUp?.();
   }
 
-  private async tick(): Promise<void> {
+  /** One round of observe → decide → act; true when a failover began in it. */
+  private async tick(): Promise<boolean> {
     const persisted = this.persisted;
-    if (persisted === undefined) return;
+    if (persisted === undefined) return false;
     const byId = new Map(this.options.nodes.map((node) => [node.id, node]));
     const activeNode = byId.get(persisted.active);
     const standbyNode = byId.get(persisted.standby);
-    if (activeNode === undefined || standbyNode === undefined) return;
+    if (activeNode === undefined || standbyNode === undefined) return false;
 
     const [active, standby] = await Promise.all([
       this.options.ops.view(activeNode),
@@ -321,6 +323,7 @@ export class FailoverEngine {
       await this.act(action, persisted, activeNode, standbyNode);
     }
     this.transition(decision.state, decision.reason);
+    return decision.actions.some((action) => action.kind === 'begin-failover');
   }
 
   // ---- observations ----------------------------------------------------------------------------

@@ -1,0 +1,18 @@
+// The Redis processes one benchmark run uses, started with test/helpers/redis-server.ts.
+import type { Redis } from 'ioredis';
+import type { RedisServer } from '../test/helpers/redis-server.js';
+
+export interface BenchNodes {
+  master: RedisServer;
+  /** The replica being measured; the proxy is configured with it as the active. */
+  replica: RedisServer;
+  /**
+   * The proxy's configured standby: an address nobody listens on. With its standby unreachable
+   * on first start, the failover engine stays `degraded` and never sends REPLICAOF itself
+   * (decideSteady in src/standby/decide.ts), so the replica is pointed by the bench alone and
+   * the proxy is measured as a relay.
+   */
+  standbyAddress: string;
+  masterClient: Redis;
+  replicaClient: Redis;
+}
