@@ -45,6 +45,8 @@ interface Rig {
   crash(): Promise<void>;
   /** Start rbuddy again with the same arguments: same RESP address, same state dir. */
   restart(): Promise<void>;
+  /** SIGTERM: a graceful stop; resolves with the exit code and how long it took. */
+  terminate(): Promise<{ code: number | null; ms: number }>;
 }
 
 async function startRig(options: {
@@ -124,6 +126,13 @@ async function startRig(options: {
     async crash() {
       await killHard(rig.rbuddy.child);
       spawned.delete(rig.rbuddy);
+    },
+    async terminate() {
+      const started = Date.now();
+      rig.rbuddy.child.kill('SIGTERM');
+      const code = await rig.rbuddy.exit(30_000);
+      spawned.delete(rig.rbuddy);
+      return { code, ms: Date.now() - started };
     },
     async restart() {
       rig.rbuddy = await spawn();
@@ -272,6 +281,36 @@ test('killed after the promotion: the restarted proxy carries the failover on', 
   assert.equal(resumed.active, rig.active.address, 'the roles did not change on restart');
   assert.equal(await flushallCalls(rig.active.client()), 0);
   assert.ok((await rig.active.client().dbsize()) > 0, 'the promoted active still serves its data');
+
+  await rig.master.restart();
+  await assertCycleCompleted(rig, before);
+});
+
+test('SIGTERM during a failover: a clean exit 0, and the next process completes the failover', async () => {
+  const rig = await startRig({
+    drainMs: 1000,
+    masterArgs: { 'repl-diskless-sync': 'no' },
+    populate: { megabytes: 5 },
+  });
+  const before = await snapshotBefore(rig);
+  await rig.master.client().save();
+  await rig.master.kill9();
+  await rig.waitForStatus(
+    'the active promoted and the standby attached',
+    (s) => s.state === 'failing-over' && s.failover?.step === 'syncing',
+  );
+
+  // The CLI bounds its own shutdown (exit 1 after 10 s): exit code 0 means it stopped cleanly
+  // within that bound, so no timing threshold is needed here.
+  const stopped = await rig.terminate();
+  assert.equal(stopped.code, 0, `a graceful stop exits 0 (took ${stopped.ms} ms)`);
+  await rig.restart();
+  const resumed = await rig.waitForStatus(
+    'the restarted proxy to resume the failover',
+    (s) => s.state === 'failing-over',
+  );
+  assert.equal(resumed.failover?.step, 'syncing');
+  assert.equal(await flushallCalls(rig.active.client()), 0);
 
   await rig.master.restart();
   await assertCycleCompleted(rig, before);
