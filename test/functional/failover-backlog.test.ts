@@ -9,7 +9,7 @@ import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, type Reader } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { digest, info, masterStats, waitForInSync } from '../helpers/replication.js';
-import { startTopology } from '../helpers/topology.js';
+import { startTopology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // A reader left running by a failed assertion would keep the test process alive forever.
@@ -31,14 +31,7 @@ test('the active falls out of the backlog: the standby takes the full sync, the 
     masterArgs: { 'repl-backlog-size': BACKLOG_BYTES, 'repl-diskless-sync-delay': 0 },
     rbuddyArgs: [
       // Long enough that only the gate, never the grace period, can start this failover.
-      '--grace-ms',
-      '60000',
-      '--drain-ms',
-      '1000',
-      '--probe-interval-ms',
-      '200',
-      '--probe-timeout-ms',
-      '200',
+      ...failoverTimings({ graceMs: 60000, probeTimeoutMs: 200 }),
     ],
     populate: { megabytes: 4 },
   });

@@ -10,7 +10,7 @@ import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, type Reader } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { digest, info, masterStats, waitForInSync } from '../helpers/replication.js';
-import { startTopology, type Topology } from '../helpers/topology.js';
+import { startTopology, type Topology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // A reader left running by a failed assertion would keep the test process alive forever.
@@ -55,14 +55,7 @@ async function masterBackEmptyAndHeld(): Promise<Held> {
     masterArgs: { 'repl-diskless-sync-delay': 0 },
     rbuddyArgs: [
       // Long enough that only the gate, never the grace period, can start this failover.
-      '--grace-ms',
-      '60000',
-      '--drain-ms',
-      '1000',
-      '--probe-interval-ms',
-      '200',
-      '--probe-timeout-ms',
-      '200',
+      ...failoverTimings({ graceMs: 60000, probeTimeoutMs: 200 }),
       '--http-token',
       TOKEN,
     ],

@@ -15,7 +15,7 @@ import {
   waitForInSync,
   type MasterStats,
 } from '../helpers/replication.js';
-import { startTopology, type Topology } from '../helpers/topology.js';
+import { startTopology, type Topology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // A reader left running by a failed assertion would keep the test process alive forever.
@@ -26,8 +26,6 @@ after(async () => {
   await stopAllRbuddy();
   await stopAllRedis();
 });
-
-const FAST = ['--drain-ms', '1000', '--probe-interval-ms', '200', '--probe-timeout-ms', '200'];
 
 interface Baseline {
   epoch: number | null;
@@ -40,7 +38,7 @@ interface Baseline {
 /** A healthy topology whose active is in sync, with a reader on it. */
 async function healthyTopology(): Promise<{ t: Topology; baseline: Baseline }> {
   const t = await startTopology({
-    rbuddyArgs: ['--grace-ms', '10000', ...FAST],
+    rbuddyArgs: failoverTimings({ graceMs: 10_000 }),
     populate: { megabytes: 2 },
   });
   const master = t.master.client();

@@ -8,7 +8,7 @@ import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, stopAllReaders } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { digest, info, waitForInSync } from '../helpers/replication.js';
-import { startTopology } from '../helpers/topology.js';
+import { startTopology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 after(async () => {
@@ -20,16 +20,7 @@ after(async () => {
 test('master killed: promote, resync the standby, switch — zero failed reads', async () => {
   const t = await startTopology({
     masterArgs: { 'repl-diskless-sync': 'no' },
-    rbuddyArgs: [
-      '--grace-ms',
-      '1000',
-      '--drain-ms',
-      '1000',
-      '--probe-interval-ms',
-      '200',
-      '--probe-timeout-ms',
-      '1000',
-    ],
+    rbuddyArgs: [...failoverTimings()],
     populate: { megabytes: 20 },
   });
   const master = t.master.client();

@@ -6,12 +6,14 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startReader } from '../helpers/reader.js';
+import { startReader, stopAllReaders } from '../helpers/reader.js';
 import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
 import { digest, info, populate, waitForInSync } from '../helpers/replication.js';
+import { failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 after(async () => {
+  await stopAllReaders();
   await stopAllRbuddy();
   await stopAllRedis();
 });
@@ -45,18 +47,7 @@ test('standby killed mid-sync: failover.failed, the active serves on, the failov
     master: master.address,
     active: active.address,
     standby: standby.address,
-    args: [
-      '--grace-ms',
-      '1000',
-      '--drain-ms',
-      '1000',
-      '--probe-interval-ms',
-      '200',
-      '--probe-timeout-ms',
-      '1000',
-      '--command-timeout-ms',
-      '2000',
-    ],
+    args: [...failoverTimings(), '--command-timeout-ms', '2000'],
   });
   await waitFor(() => rbuddy.status().state === 'healthy', {
     what: 'rbuddy healthy',

@@ -66,3 +66,29 @@ export async function startTopology(
       ),
   };
 }
+
+/**
+ * Fast but robust failover timings for tests. The probe timeout stays at 1 s: with several test
+ * files sharing two cores, shorter probes time out spuriously and rbuddy (rightly, for its
+ * configuration) fails over a live master. A killed master is seen at once anyway, through the
+ * active's replication link.
+ */
+export function failoverTimings(
+  options: {
+    graceMs?: number;
+    drainMs?: number;
+    probeIntervalMs?: number;
+    probeTimeoutMs?: number;
+  } = {},
+): string[] {
+  return [
+    '--grace-ms',
+    String(options.graceMs ?? 1000),
+    '--drain-ms',
+    String(options.drainMs ?? 1000),
+    '--probe-interval-ms',
+    String(options.probeIntervalMs ?? 200),
+    '--probe-timeout-ms',
+    String(options.probeTimeoutMs ?? 1000),
+  ];
+}
