@@ -3,10 +3,15 @@
 // admin API. cli.ts calls startApp(); functional tests call it in-process on ephemeral ports.
 import type { Logger } from 'pino';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config-types.js';
+import { discoveryCommands } from './discovery/sentinel-commands.js';
+import { PubSubHub } from './discovery/pubsub-hub.js';
 import { AdminServer } from './http/admin-server.js';
+import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/routes.js';
 import { NodeClients } from './nodes/node-client.js';
 import { EventBus } from './notify/events.js';
+import { Publisher, publishTargets } from './notify/publisher.js';
+import { WebhookNotifier, type WebhookStatus } from './notify/webhooks.js';
 import { ProxyServer } from './proxy/proxy-server.js';
 import { ReplicaMatcher } from './proxy/replica-matcher.js';
 import type { ReplicaNode, SessionStatus } from './proxy/session-types.js';
@@ -21,6 +26,7 @@ export interface AppStatus extends EngineStatus {
   listen: string;
   announce: string;
   sessions: SessionStatus[];
+  notifications: { webhooks: WebhookStatus[] };
 }
 
 export interface App {
@@ -28,6 +34,7 @@ export interface App {
   readonly http: AdminServer;
   readonly engine: FailoverEngine;
   readonly events: EventBus;
+  readonly metrics: Metrics;
   status(): AppStatus;
   close(reason?: string): Promise<void>;
 }
@@ -58,6 +65,13 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
       ? { host: config.announce.host, port: proxy.address().port }
       : config.announce;
   const matcher = new ReplicaMatcher(() => nodes, announce, nodeClients);
+  // Sentinel subset + pub/sub on the RESP port (SPEC §8); roles come from the engine below.
+  const pubsub = new PubSubHub({ logger });
+  const commands = discoveryCommands({
+    view: { group: config.group, master: config.master, nodes, roles: () => engine.roles() },
+    hub: pubsub,
+    logger,
+  });
   const proxy: ProxyServer = new ProxyServer({
     listen: config.listen,
     listenPassword: config.listenPassword,
@@ -68,10 +82,44 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     matcher,
     // The engine decides what may reach a replica (I1); it exists before any session does.
     gate: (session, reply) => engine.gate(session, reply),
+    commands,
     logger,
   });
 
   const events = new EventBus(config.group, logger);
+  // Read lazily at scrape time; `status` is defined below and only called once the app runs.
+  const metrics = new Metrics({ status: () => status(), replicas: nodes.map((node) => node.id) });
+  events.addSink(metrics);
+  // A closed session leaves proxy.sessions(): count its last bytes before it goes.
+  proxy.on('session-event', (session, event) => {
+    if (event.type === 'closed') metrics.sessionClosed(session.status());
+  });
+  // Enqueues only, one retrying queue per target: a target that is down never delays a failover.
+  const publisher = new Publisher({
+    targets: publishTargets(
+      config.publish,
+      { nodes, clients: nodeClients },
+      {
+        connectTimeoutMs: config.connectTimeoutMs,
+        commandTimeoutMs: config.commandTimeoutMs,
+        logger,
+      },
+    ),
+    channel: config.channel,
+    logger,
+    record: (channel, result) => metrics.notification(channel, result),
+  });
+  events.addSink(publisher);
+  events.addSink(pubsub.sink(config.channel));
+  // Enqueues only (durable outbox, own delivery loop): a slow endpoint never delays a failover.
+  const webhooks = new WebhookNotifier({
+    urls: config.webhook,
+    secret: config.webhookSecret,
+    stateDir: config.stateDir,
+    timeoutMs: config.webhookTimeoutMs,
+    logger,
+  });
+  events.addSink(webhooks);
   const probe: MasterProbe = new MasterProbe({
     master: config.master,
     auth: masterAuth,
@@ -109,6 +157,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     listen: formatHostPort(proxy.address()),
     announce: formatHostPort(announce()),
     sessions: proxy.sessions().map((session) => session.status()),
+    notifications: { webhooks: webhooks.status() },
   });
 
   const http = new AdminServer({
@@ -116,6 +165,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     routes: adminRoutes({
       token: config.httpToken,
       authReads: config.httpAuthReads,
+      metrics: () => metrics.render(),
       status,
       engine,
       nodes,
@@ -126,10 +176,14 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
   await proxy.start();
   try {
     await http.start();
+    // Before the engine: what a previous run left goes out before anything new.
+    await webhooks.start();
     await engine.start();
     probe.start();
   } catch (error) {
     probe.stop();
+    await webhooks.close();
+    await publisher.close();
     await Promise.all([proxy.close(), http.close()]);
     await nodeClients.close();
     throw error;
@@ -141,12 +195,15 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     http,
     engine,
     events,
+    metrics,
     status,
     close(reason = 'shutdown') {
       closing ??= (async () => {
         logger.info({ reason }, 'shutting down');
         probe.stop();
         await engine.stop();
+        await webhooks.close();
+        await publisher.close();
         await Promise.all([proxy.close(), http.close()]);
         await nodeClients.close();
         logger.info('stopped');

@@ -41,6 +41,8 @@ export interface RbuddyConfig {
   initFlushStandby: boolean;
   webhook: string[];
   webhookSecret: string;
+  /** Timeout for one webhook POST (connect, send and the response headers). */
+  webhookTimeoutMs: number;
   /** 'replicas', 'none', or redis:// URLs. */
   publish: string[];
   channel: string;

@@ -507,6 +507,13 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     placeholder: 'SECRET',
     sensitive: true,
   },
+  webhookTimeoutMs: {
+    doc: 'Timeout for one webhook delivery attempt; a slower endpoint counts as failed and is retried.',
+    format: 'positive-duration-ms',
+    default: 10_000,
+    env: 'RBUDDY_WEBHOOK_TIMEOUT_MS',
+    arg: 'webhook-timeout-ms',
+  },
   publish: {
     doc: 'Where to PUBLISH events: "replicas" (the active and standby), "none", or redis:// / rediss:// URLs; comma separated. Passwords in URLs are never logged.',
     format: 'publish-targets',

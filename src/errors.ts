@@ -12,7 +12,8 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_REPLICA_UNKNOWN'
   | 'RBUDDY_ERR_SESSION_REPLACED'
-  | 'RBUDDY_ERR_SHUTDOWN';
+  | 'RBUDDY_ERR_SHUTDOWN'
+  | 'RBUDDY_ERR_WEBHOOK_DELIVERY';
 
 export interface RbuddyErrorOptions {
   cause?: unknown;

@@ -7,6 +7,7 @@ import type { FailoverEngine } from '../standby/engine.js';
 import type { ReplicaNode } from '../proxy/session-types.js';
 import { sameSecret } from '../secrets.js';
 import type { HttpReply, Route, RouteHandler } from './admin-server.js';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
 
 export interface RoutesOptions {
   token: string;
@@ -14,6 +15,8 @@ export interface RoutesOptions {
   status: () => unknown;
   engine: FailoverEngine;
   nodes: readonly ReplicaNode[];
+  /** The Prometheus text exposition (src/http/metrics.ts); GET /metrics answers 404 without it. */
+  metrics?: () => Promise<string>;
 }
 
 export function adminRoutes(options: RoutesOptions): Route[] {
@@ -75,6 +78,19 @@ export function adminRoutes(options: RoutesOptions): Route[] {
       method: 'GET',
       path: '/v1/status',
       handler: read(() => ({ status: 200, body: options.status() })),
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: read(async () =>
+        options.metrics === undefined
+          ? { status: 404, body: 'metrics are not enabled\n' }
+          : {
+              status: 200,
+              body: await options.metrics(),
+              headers: { 'content-type': METRICS_CONTENT_TYPE },
+            },
+      ),
     },
     { method: 'GET', path: '/active', handler: read(nodeUrl('active')) },
     { method: 'GET', path: '/standby', handler: read(nodeUrl('standby')) },

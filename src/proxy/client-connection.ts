@@ -35,6 +35,14 @@ export interface ClientConnectionOptions {
 type Reply = RespValue | { simple: string };
 
 const NOAUTH = 'NOAUTH Authentication required.';
+const SUBSCRIBED_MODE_COMMANDS = new Set([
+  'subscribe',
+  'psubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'ping',
+  'quit',
+]);
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 
 export class ClientConnection {
@@ -50,6 +58,12 @@ export class ClientConnection {
   /** Replies are written in command order even when a handler is asynchronous. */
   private replyChain: Promise<void> = Promise.resolve();
   private handedOver = false;
+  /**
+   * Channels + patterns this client is subscribed to (set by the discovery pub/sub hub). While
+   * non-zero the connection is in Redis's subscribed mode: only (P)SUBSCRIBE, (P)UNSUBSCRIBE,
+   * PING and QUIT are served.
+   */
+  subscriptions = 0;
 
   constructor(options: ClientConnectionOptions) {
     this.options = options;
@@ -98,8 +112,17 @@ export class ClientConnection {
 
   private handle(args: Buffer[]): void {
     const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
-    if (!this.authenticated && name !== 'auth' && name !== 'quit') {
+    // HELLO may authenticate (HELLO 2 AUTH user pass), so Redis lets it through too.
+    if (!this.authenticated && name !== 'auth' && name !== 'quit' && name !== 'hello') {
       this.reply(new RespError(NOAUTH));
+      return;
+    }
+    if (this.subscriptions > 0 && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
+      this.reply(
+        new RespError(
+          `ERR Can't execute '${name.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+        ),
+      );
       return;
     }
     switch (name) {
@@ -107,6 +130,11 @@ export class ClientConnection {
         this.reply(this.auth(args));
         return;
       case 'ping':
+        if (this.subscriptions > 0) {
+          // Subscribed mode: Redis answers PING as a push-shaped array, `pong` + the argument.
+          this.reply(['pong', args[1] ?? '']);
+          return;
+        }
         this.reply(args.length > 1 && args[1] !== undefined ? args[1] : { simple: 'PONG' });
         return;
       case 'quit':
@@ -136,6 +164,12 @@ export class ClientConnection {
       return;
     }
     this.reply(new RespError(unknownCommandMessage(args)));
+  }
+
+  /** AUTH given inside another command (HELLO … AUTH user pass): undefined when accepted. */
+  authWith(user: Buffer, password: Buffer): RespError | undefined {
+    const result = this.auth([Buffer.from('auth'), user, password]);
+    return result instanceof RespError ? result : undefined;
   }
 
   private auth(args: Buffer[]): Reply {

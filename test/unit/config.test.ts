@@ -81,6 +81,7 @@ describe('defaults', () => {
       initFlushStandby: false,
       webhook: [],
       webhookSecret: '',
+      webhookTimeoutMs: 10_000,
       publish: ['replicas'],
       channel: 'rbuddy:events',
       group: 'rbuddy',

@@ -1,0 +1,238 @@
+// Prometheus metrics for GET /metrics (SPEC §7, issue 4). One Registry per app, never prom-client's
+// global one: tests run several apps in one process, and each must report only its own numbers.
+// Gauges are filled lazily by collect() callbacks that read the app's status at scrape time;
+// counters are driven by events (failovers), by the notification channels (notification()), and
+// by the relay sessions' byte counts, accumulated as deltas (RelayByteCounter) so the counter
+// never goes down when a session closes and a new one starts from zero.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ENGINE_STATES, type EngineState } from '../standby/states.js';
+import type { RbuddyEvent } from '../notify/events.js';
+import type { SessionPhase, SessionStatus } from '../proxy/session-types.js';
+
+/** The content type of the Prometheus text exposition format. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+export const SESSION_PHASES = [
+  'handshake',
+  'waiting-snapshot',
+  'snapshot',
+  'streaming',
+  'closed',
+] as const satisfies readonly SessionPhase[];
+
+export type NotificationChannel = 'webhook' | 'pubsub' | 'publish';
+/**
+ * delivered: one delivery succeeded; failed: one attempt failed (it may be retried);
+ * dropped: rbuddy gave up on a notification (retries exhausted, queue full, or disabled endpoint).
+ */
+export type NotificationResult = 'delivered' | 'failed' | 'dropped';
+
+/** What the metrics read from the app at scrape time. */
+export interface MetricsSource {
+  status(): {
+    state: EngineState;
+    epoch: number | null;
+    masterUp: boolean;
+    failover: { startedAt: string } | null;
+    sessions: readonly SessionStatus[];
+  };
+  /** The configured replicas' ids ("host:port"), so every one has a phase series. */
+  replicas: readonly string[];
+}
+
+/**
+ * Turns per-session byte totals (which restart at 0 with every session) into monotonic totals:
+ * it remembers the last total seen per session and adds only the growth. A session's final
+ * totals must be observed before forget() (the app does it on the session's `closed` event), so
+ * no byte relayed between the last scrape and the close is lost.
+ */
+export class RelayByteCounter {
+  private readonly seen = new Map<string, { toReplica: number; toMaster: number }>();
+  private totals = { toReplica: 0, toMaster: 0 };
+
+  observe(sessionId: string, toReplica: number, toMaster: number): void {
+    const last = this.seen.get(sessionId) ?? { toReplica: 0, toMaster: 0 };
+    // A session's counters only grow; max() guards against a reused id starting again at 0.
+    this.totals = {
+      toReplica: this.totals.toReplica + Math.max(0, toReplica - last.toReplica),
+      toMaster: this.totals.toMaster + Math.max(0, toMaster - last.toMaster),
+    };
+    this.seen.set(sessionId, {
+      toReplica: Math.max(toReplica, last.toReplica),
+      toMaster: Math.max(toMaster, last.toMaster),
+    });
+  }
+
+  forget(sessionId: string): void {
+    this.seen.delete(sessionId);
+  }
+
+  total(): { toReplica: number; toMaster: number } {
+    return { ...this.totals };
+  }
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly relay = new RelayByteCounter();
+  private readonly relayReported = { toReplica: 0, toMaster: 0 };
+  private readonly failovers: Counter<'result'>;
+  private readonly failoverDuration: Histogram;
+  private readonly notifications: Counter<'channel' | 'result'>;
+  private readonly outbox: Gauge;
+
+  constructor(
+    private readonly source: MetricsSource,
+    private readonly now: () => number = Date.now,
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'rbuddy_' });
+
+    new Gauge({
+      name: 'rbuddy_up',
+      help: 'Always 1 while the rbuddy process answers',
+      registers,
+    }).set(1);
+
+    new Gauge({
+      name: 'rbuddy_state',
+      help: 'The failover engine state: 1 for the current state, 0 for the others',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const current = source.status().state;
+        for (const state of ENGINE_STATES) this.set({ state }, state === current ? 1 : 0);
+      },
+    });
+
+    new Gauge({
+      name: 'rbuddy_epoch',
+      help: 'The persisted failover epoch (0 before the state is read)',
+      registers,
+      collect() {
+        this.set(source.status().epoch ?? 0);
+      },
+    });
+
+    new Gauge({
+      name: 'rbuddy_master_up',
+      help: "1 while the master's health probe succeeds, else 0",
+      registers,
+      collect() {
+        this.set(source.status().masterUp ? 1 : 0);
+      },
+    });
+
+    this.failovers = new Counter({
+      name: 'rbuddy_failovers_total',
+      help: 'Failovers by result: completed, aborted (by an operator) or failed (one failed attempt)',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['completed', 'aborted', 'failed']) this.failovers.inc({ result }, 0);
+
+    this.failoverDuration = new Histogram({
+      name: 'rbuddy_failover_duration_seconds',
+      help: 'From the start of a failover to failover.completed (the new active is announced)',
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers,
+    });
+
+    const relay = this.relay;
+    const reported = this.relayReported;
+    new Counter({
+      name: 'rbuddy_relay_bytes_total',
+      help: 'Replication bytes relayed: to_replica (from the master), to_master (ACKs)',
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        for (const session of source.status().sessions) {
+          relay.observe(session.id, session.bytes.fromMaster, session.bytes.toMaster);
+        }
+        const total = relay.total();
+        this.inc({ direction: 'to_replica' }, total.toReplica - reported.toReplica);
+        this.inc({ direction: 'to_master' }, total.toMaster - reported.toMaster);
+        reported.toReplica = total.toReplica;
+        reported.toMaster = total.toMaster;
+      },
+    });
+
+    new Gauge({
+      name: 'rbuddy_session_phase',
+      help: "Each configured replica's relay session phase: 1 for the current one (closed: no session)",
+      labelNames: ['replica', 'phase'],
+      registers,
+      collect() {
+        const sessions = source.status().sessions;
+        for (const replica of source.replicas) {
+          const current =
+            sessions.find((session) => session.replica === replica)?.phase ?? 'closed';
+          for (const phase of SESSION_PHASES)
+            this.set({ replica, phase }, phase === current ? 1 : 0);
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'rbuddy_replica_lag_bytes',
+      help: 'Bytes relayed to a replica that it has not acknowledged yet (live sessions only)',
+      labelNames: ['replica'],
+      registers,
+      collect() {
+        this.reset();
+        for (const session of source.status().sessions) {
+          if (session.lagBytes !== null) this.set({ replica: session.replica }, session.lagBytes);
+        }
+      },
+    });
+
+    this.notifications = new Counter({
+      name: 'rbuddy_notifications_total',
+      help: 'Notification deliveries by channel (webhook, pubsub, publish) and result',
+      labelNames: ['channel', 'result'],
+      registers,
+    });
+
+    this.outbox = new Gauge({
+      name: 'rbuddy_outbox_pending',
+      help: 'Webhook notifications waiting in the durable outbox',
+      registers,
+    });
+    this.outbox.set(0);
+  }
+
+  /** Counts one notification outcome (the webhook, pub/sub and publish channels call this). */
+  notification(channel: NotificationChannel, result: NotificationResult, count = 1): void {
+    this.notifications.inc({ channel, result }, count);
+  }
+
+  setOutboxPending(pending: number): void {
+    this.outbox.set(pending);
+  }
+
+  /** A relay session's final byte totals, on its `closed` event, before it leaves the list. */
+  sessionClosed(session: Pick<SessionStatus, 'id' | 'bytes'>): void {
+    this.relay.observe(session.id, session.bytes.fromMaster, session.bytes.toMaster);
+    this.relay.forget(session.id);
+  }
+
+  /** EventSink: failover results and durations come from the events. */
+  deliver(event: RbuddyEvent): void {
+    if (event.type === 'failover.completed') {
+      this.failovers.inc({ result: 'completed' });
+      // The engine saved the switched record before emitting, so it is still in the status.
+      const startedAt = this.source.status().failover?.startedAt;
+      const started = startedAt === undefined ? Number.NaN : Date.parse(startedAt);
+      if (Number.isFinite(started)) {
+        this.failoverDuration.observe(Math.max(0, (this.now() - started) / 1000));
+      }
+    } else if (event.type === 'failover.failed') {
+      const aborted = event.data.reason?.startsWith('aborted') === true;
+      this.failovers.inc({ result: aborted ? 'aborted' : 'failed' });
+    }
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

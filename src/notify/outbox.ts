@@ -1,0 +1,107 @@
+// A durable, ordered outbox for one notification endpoint: one file per event in its own
+// directory under --state-dir, named by a zero-padded sequence number so that the directory
+// listing IS the delivery order. A file is written atomically (temp file, fsync, rename, fsync of
+// the directory) before the first delivery attempt and removed once the endpoint acknowledged it,
+// so whatever was not yet delivered survives a crash (kill -9) with the same event id and body.
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { RbuddyEvent } from './events.js';
+
+export interface OutboxEntry {
+  readonly seq: number;
+  readonly event: RbuddyEvent;
+  /** The exact bytes sent (and signed) on every attempt. */
+  readonly body: string;
+  /** Resolves once the entry is on disk; delivery waits for it (a crash must not lose it). */
+  readonly persisted: Promise<void>;
+}
+
+const ENTRY_NAME = /^(\d{16})\.json$/;
+
+function entryName(seq: number): string {
+  return `${String(seq).padStart(16, '0')}.json`;
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class Outbox {
+  private nextSeq = 0;
+
+  constructor(
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Reads what a previous process left behind, oldest first. */
+  async load(): Promise<OutboxEntry[]> {
+    await mkdir(this.dir, { recursive: true });
+    const names = (await readdir(this.dir)).sort();
+    const entries: OutboxEntry[] = [];
+    for (const name of names) {
+      const match = ENTRY_NAME.exec(name);
+      const path = join(this.dir, name);
+      if (match === null) {
+        // A temp file from a write that a crash interrupted: it was never renamed, so the event
+        // it held was never acknowledged as stored either; the in-memory copy died with the process.
+        if (name.endsWith('.tmp')) await unlink(path).catch(() => undefined);
+        continue;
+      }
+      const seq = Number(match[1]);
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      try {
+        const body = await readFile(path, 'utf8');
+        const event = JSON.parse(body) as RbuddyEvent;
+        if (typeof event.id !== 'string' || typeof event.type !== 'string') {
+          throw new Error('not an event');
+        }
+        entries.push({ seq, event, body, persisted: Promise.resolve() });
+      } catch (error) {
+        // A corrupt entry cannot be delivered; keep it aside for a human instead of blocking the queue.
+        this.logger.warn({ err: error, file: path }, 'unreadable outbox entry set aside');
+        await rename(path, `${path}.corrupt`).catch(() => undefined);
+      }
+    }
+    return entries;
+  }
+
+  /** Assigns the next sequence number at once and writes the entry in the background. */
+  add(event: RbuddyEvent): OutboxEntry {
+    const seq = this.nextSeq++;
+    const body = JSON.stringify(event);
+    const persisted = this.write(seq, body);
+    // The caller awaits `persisted` before delivering; this only keeps an early failure from
+    // being reported as an unhandled rejection.
+    persisted.catch(() => undefined);
+    return { seq, event, body, persisted };
+  }
+
+  async remove(entry: OutboxEntry): Promise<void> {
+    await unlink(join(this.dir, entryName(entry.seq))).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+  }
+
+  private async write(seq: number, body: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const final = join(this.dir, entryName(seq));
+    const temp = join(this.dir, `${entryName(seq)}.${randomUUID()}.tmp`);
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(body, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, final);
+    await fsyncPath(this.dir);
+  }
+}

@@ -1,0 +1,349 @@
+// Webhook delivery (SPEC §6, Standard Webhooks 1.0). One Endpoint per --webhook URL, each with
+// its own durable Outbox and a single delivery loop, so an endpoint sees its events in order and
+// a slow or dead endpoint never holds up another one — nor the failover: deliver() only enqueues.
+import { createHash, createHmac } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { RbuddyError } from '../errors.js';
+import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
+import type { EventSink, RbuddyEvent } from './events.js';
+import { Outbox, type OutboxEntry } from './outbox.js';
+
+export type WebhookState = 'ok' | 'retrying' | 'disabled';
+
+export interface WebhookStatus {
+  /** Origin and path only: credentials and query strings (tokens) never leave the process. */
+  url: string;
+  state: WebhookState;
+  pending: number;
+  lastSuccess: string | null;
+  lastError: string | null;
+}
+
+export interface WebhookOptions {
+  urls: readonly string[];
+  /** `whsec_<base64>`; empty: requests are sent unsigned. */
+  secret: string;
+  stateDir: string;
+  timeoutMs: number;
+  logger: Logger;
+  retry?: RetryPolicy;
+  /** Upper bound for a Retry-After the endpoint asks for (a typo there must not park us for days). */
+  maxRetryAfterMs?: number;
+  now?: () => Date;
+  fetch?: typeof fetch;
+}
+
+/** The HMAC key: the base64 part of a `whsec_` secret, as the Standard Webhooks libraries read it. */
+export function webhookKey(secret: string): Buffer {
+  return Buffer.from(
+    secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret,
+    'base64',
+  );
+}
+
+export function signWebhook(
+  key: Buffer,
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): string {
+  const mac = createHmac('sha256', key)
+    .update(`${id}.${timestampSeconds}.${body}`)
+    .digest('base64');
+  return `v1,${mac}`;
+}
+
+/** Origin + path: what status shows. */
+export function redactUrlForStatus(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/** Origin only: what logs show, as the config documents (paths often embed a token). */
+function redactUrlForLog(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/** Retry-After as delta-seconds or an HTTP date; undefined when absent or unparsable. */
+export function parseRetryAfter(value: string | null, now: Date): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now.getTime());
+}
+
+class DeliveryError extends RbuddyError {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryAfterMs: number | undefined,
+    options: { cause?: unknown } = {},
+  ) {
+    super('RBUDDY_ERR_WEBHOOK_DELIVERY', message, options);
+  }
+}
+
+class Endpoint {
+  private readonly queue: OutboxEntry[] = [];
+  private state: WebhookState = 'ok';
+  private lastSuccess: string | null = null;
+  private lastError: string | null = null;
+  private running = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private inflight: AbortController | undefined;
+  private loop: Promise<void> = Promise.resolve();
+  private readonly logUrl: string;
+
+  constructor(
+    private readonly url: string,
+    private readonly outbox: Outbox,
+    private readonly options: Required<Omit<WebhookOptions, 'urls' | 'stateDir' | 'logger'>> & {
+      key: Buffer | undefined;
+    },
+    private readonly logger: Logger,
+  ) {
+    this.logUrl = redactUrlForLog(url);
+  }
+
+  async start(): Promise<void> {
+    const recovered = await this.outbox.load();
+    if (recovered.length > 0) {
+      this.logger.info(
+        { webhook: this.logUrl, pending: recovered.length },
+        'webhook outbox: undelivered events from a previous run',
+      );
+    }
+    this.queue.unshift(...recovered);
+    this.kick();
+  }
+
+  enqueue(event: RbuddyEvent): void {
+    if (this.closed) return;
+    // Even a disabled endpoint keeps the event on disk: a restart re-enables it and, if it
+    // still answers 410, disables it again after one attempt.
+    this.queue.push(this.outbox.add(event));
+    this.kick();
+  }
+
+  status(): WebhookStatus {
+    return {
+      url: redactUrlForStatus(this.url),
+      state: this.state,
+      pending: this.queue.length,
+      lastSuccess: this.lastSuccess,
+      lastError: this.lastError,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.wake?.();
+    this.inflight?.abort();
+    await this.loop;
+  }
+
+  private kick(): void {
+    if (this.running || this.closed || this.state === 'disabled') return;
+    this.running = true;
+    this.loop = this.run().finally(() => {
+      this.running = false;
+    });
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.closed && this.state !== 'disabled') {
+      const entry = this.queue[0];
+      if (entry === undefined) return;
+      try {
+        await entry.persisted;
+      } catch (error) {
+        // Could not store it: deliver anyway (better late-less than never), but say so.
+        this.logger.error(
+          { err: error, webhook: this.logUrl, event: entry.event.id },
+          'webhook outbox write failed; this event will not survive a restart',
+        );
+      }
+      if (this.closed) return;
+      try {
+        await this.send(entry);
+        this.queue.shift();
+        attempt = 0;
+        this.state = 'ok';
+        this.lastSuccess = this.options.now().toISOString();
+        this.logger.debug(
+          { webhook: this.logUrl, event: entry.event.id, type: entry.event.type },
+          'webhook delivered',
+        );
+        await this.outbox.remove(entry).catch((error: unknown) => {
+          // A leftover file only means a duplicate after a restart (same id: receivers dedup).
+          this.logger.warn({ err: error, webhook: this.logUrl }, 'webhook outbox cleanup failed');
+        });
+      } catch (error) {
+        if (this.closed) return;
+        const failure =
+          error instanceof DeliveryError
+            ? error
+            : new DeliveryError(String(error), undefined, undefined, { cause: error });
+        this.lastError = `${this.options.now().toISOString()} ${failure.message}`;
+        if (failure.status === 410) {
+          this.state = 'disabled';
+          this.logger.warn(
+            { webhook: this.logUrl, event: entry.event.id, pending: this.queue.length },
+            'webhook endpoint answered 410 Gone: disabled until restart',
+          );
+          return;
+        }
+        const backoff = this.options.retry(attempt, failure);
+        attempt += 1;
+        if (backoff === false) {
+          // Only a policy with maxAttempts gives up; the event stays in the outbox for the next run.
+          this.state = 'disabled';
+          this.logger.error(
+            { webhook: this.logUrl, event: entry.event.id, attempts: attempt },
+            'webhook delivery gave up: endpoint disabled until restart',
+          );
+          return;
+        }
+        const delayMs =
+          failure.retryAfterMs === undefined
+            ? backoff
+            : Math.min(failure.retryAfterMs, this.options.maxRetryAfterMs);
+        this.state = 'retrying';
+        this.logger.warn(
+          {
+            webhook: this.logUrl,
+            event: entry.event.id,
+            type: entry.event.type,
+            attempt,
+            delayMs,
+            err: failure.message,
+          },
+          'webhook delivery failed; retrying',
+        );
+        await this.sleep(delayMs);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  private async send(entry: OutboxEntry): Promise<void> {
+    // Signed per attempt: receivers reject stale timestamps (Standard Webhooks: 5 min tolerance).
+    const timestamp = Math.floor(this.options.now().getTime() / 1000);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'webhook-id': entry.event.id,
+      'webhook-timestamp': String(timestamp),
+    };
+    if (this.options.key !== undefined) {
+      headers['webhook-signature'] = signWebhook(
+        this.options.key,
+        entry.event.id,
+        timestamp,
+        entry.body,
+      );
+    }
+    const controller = new AbortController();
+    this.inflight = controller;
+    const signal = AbortSignal.any([
+      controller.signal,
+      AbortSignal.timeout(this.options.timeoutMs),
+    ]);
+    let response: Response;
+    try {
+      response = await this.options.fetch(this.url, {
+        method: 'POST',
+        headers,
+        body: entry.body,
+        signal,
+        redirect: 'manual',
+      });
+      // Drain the body within the same deadline so the connection can be reused or closed.
+      await response.arrayBuffer();
+    } catch (error) {
+      const name = (error as { name?: string }).name;
+      const reason =
+        name === 'TimeoutError' || name === 'AbortError'
+          ? `timeout after ${this.options.timeoutMs} ms`
+          : // fetch errors quote the URL in `cause`; keep only the code.
+            `request failed (${(error as { cause?: { code?: string } }).cause?.code ?? name ?? 'error'})`;
+      throw new DeliveryError(reason, undefined, undefined);
+    } finally {
+      this.inflight = undefined;
+    }
+    if (response.status >= 200 && response.status < 300) return;
+    throw new DeliveryError(
+      `HTTP ${response.status}`,
+      response.status,
+      parseRetryAfter(response.headers.get('retry-after'), this.options.now()),
+    );
+  }
+}
+
+export class WebhookNotifier implements EventSink {
+  private readonly endpoints: Endpoint[];
+
+  constructor(options: WebhookOptions) {
+    const key = options.secret === '' ? undefined : webhookKey(options.secret);
+    const shared = {
+      secret: options.secret,
+      timeoutMs: options.timeoutMs,
+      retry: options.retry ?? exponentialBackoff({ baseMs: 500, maxMs: 60_000 }),
+      maxRetryAfterMs: options.maxRetryAfterMs ?? 3_600_000,
+      now: options.now ?? (() => new Date()),
+      fetch: options.fetch ?? fetch,
+      key,
+    };
+    // One directory per URL, named by a hash so that no token in the URL lands on disk.
+    this.endpoints = [...new Set(options.urls)].map((url) => {
+      const dir = join(
+        options.stateDir,
+        'outbox',
+        `webhook-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`,
+      );
+      return new Endpoint(url, new Outbox(dir, options.logger), shared, options.logger);
+    });
+  }
+
+  /** Loads the outboxes and starts delivering what a previous run left. */
+  async start(): Promise<void> {
+    await Promise.all(this.endpoints.map((endpoint) => endpoint.start()));
+  }
+
+  deliver(event: RbuddyEvent): void {
+    for (const endpoint of this.endpoints) endpoint.enqueue(event);
+  }
+
+  status(): WebhookStatus[] {
+    return this.endpoints.map((endpoint) => endpoint.status());
+  }
+
+  /** Stops timers and requests; the outbox stays on disk for the next run. */
+  async close(): Promise<void> {
+    await Promise.all(this.endpoints.map((endpoint) => endpoint.close()));
+  }
+}

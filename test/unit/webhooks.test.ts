@@ -1,0 +1,255 @@
+// Webhook delivery (SPEC §6) against a real local HTTP receiver that checks every request with
+// the independent `standardwebhooks` package: signatures verify; failures are retried with the
+// same id, honouring Retry-After; 410 disables the endpoint; order is kept per endpoint; the
+// outbox on disk survives a new instance; deliver() never waits for the network.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { Webhook } from 'standardwebhooks';
+import type { EventType, RbuddyEvent } from '../../src/notify/events.js';
+import {
+  parseRetryAfter,
+  redactUrlForStatus,
+  signWebhook,
+  webhookKey,
+  WebhookNotifier,
+  type WebhookOptions,
+} from '../../src/notify/webhooks.js';
+import { waitFor } from '../helpers/wait-for.js';
+import {
+  newWebhookSecret,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from '../helpers/webhook-receiver.js';
+
+const silent = pino({ level: 'silent' });
+const dirs: string[] = [];
+const receivers: WebhookReceiver[] = [];
+const notifiers: WebhookNotifier[] = [];
+
+after(async () => {
+  await Promise.all(notifiers.map((notifier) => notifier.close()));
+  await Promise.all(receivers.map((receiver) => receiver.close()));
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rbuddy-webhooks-test-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function receiver(secret?: string): Promise<WebhookReceiver> {
+  const started = await startWebhookReceiver({ secret });
+  receivers.push(started);
+  return started;
+}
+
+function event(type: EventType, n = 0): RbuddyEvent {
+  return {
+    id: randomUUID(),
+    type,
+    timestamp: new Date().toISOString(),
+    group: 'rbuddy',
+    epoch: n,
+    data: { active: '10.0.0.6:6379', standby: '10.0.0.5:6379', master: '10.0.0.2:6379' },
+  };
+}
+
+async function notifier(
+  options: Partial<WebhookOptions> & Pick<WebhookOptions, 'urls' | 'secret' | 'stateDir'>,
+): Promise<WebhookNotifier> {
+  const created = new WebhookNotifier({
+    timeoutMs: 2_000,
+    logger: silent,
+    // Instant retries: these tests are about what is retried, not how long we wait.
+    retry: () => 1,
+    ...options,
+  });
+  notifiers.push(created);
+  await created.start();
+  return created;
+}
+
+test('the signature is the one standardwebhooks verifies', () => {
+  const secret = newWebhookSecret();
+  const body = JSON.stringify(event('failover.completed'));
+  const id = 'msg_1';
+  const timestamp = Math.floor(Date.now() / 1000);
+  const signature = signWebhook(webhookKey(secret), id, timestamp, body);
+  assert.match(signature, /^v1,[A-Za-z0-9+/]+=*$/);
+  const headers = {
+    'webhook-id': id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signature,
+  };
+  assert.deepEqual(new Webhook(secret).verify(body, headers), JSON.parse(body));
+  assert.throws(() => new Webhook(newWebhookSecret()).verify(body, headers), /signature/i);
+});
+
+test('Retry-After: delta-seconds and HTTP dates; URL redaction', () => {
+  const now = new Date('2026-11-22T03:00:00Z');
+  assert.equal(parseRetryAfter('3', now), 3_000);
+  assert.equal(parseRetryAfter('Sun, 22 Nov 2026 03:00:07 GMT', now), 7_000);
+  assert.equal(parseRetryAfter('Sun, 22 Nov 2026 02:00:00 GMT', now), 0);
+  assert.equal(parseRetryAfter(null, now), undefined);
+  assert.equal(parseRetryAfter('soon', now), undefined);
+  assert.equal(
+    redactUrlForStatus('https://user:pw@hooks.example:8443/a/b?token=secret#x'),
+    'https://hooks.example:8443/a/b',
+  );
+});
+
+test('delivers the exact event JSON, signed, with its id, in order', async () => {
+  const r = await receiver();
+  const n = await notifier({ urls: [r.url], secret: r.secret, stateDir: await tempDir() });
+  const sent = (
+    ['master.down', 'active.promoted', 'standby.attached', 'failover.completed'] as const
+  ).map((type, i) => event(type, i));
+  for (const e of sent) n.deliver(e);
+  await waitFor(() => r.delivered().length === sent.length, { what: 'all delivered' });
+  assert.deepEqual(r.delivered(), sent, 'same events, same order, same JSON');
+  for (const attempt of r.attempts) {
+    assert.equal(attempt.verified, true, attempt.verifyError);
+    assert.equal(attempt.contentType, 'application/json');
+    assert.equal(attempt.id, (JSON.parse(attempt.body) as RbuddyEvent).id);
+  }
+  await waitFor(() => n.status()[0]?.pending === 0, { what: 'nothing pending' });
+  const [status] = n.status();
+  assert.equal(status?.state, 'ok');
+  assert.notEqual(status?.lastSuccess, null);
+});
+
+test('failures are retried with the same id; order is kept; Retry-After is honoured', async () => {
+  const r = await receiver();
+  // The first event fails twice (500, then 429 with Retry-After), then succeeds.
+  r.respond = (_attempt, index) => {
+    if (index === 0) return { status: 500 };
+    if (index === 1) return { status: 429, headers: { 'retry-after': '1' } };
+    return { status: 200 };
+  };
+  const observedDelays: number[] = [];
+  const n = await notifier({
+    urls: [r.url],
+    secret: r.secret,
+    stateDir: await tempDir(),
+    retry: (attempt) => {
+      observedDelays.push(attempt);
+      return 1;
+    },
+  });
+  const first = event('master.down');
+  const second = event('active.promoted');
+  n.deliver(first);
+  n.deliver(second);
+  await waitFor(() => r.delivered().length === 2, { what: 'both delivered', timeoutMs: 20_000 });
+  assert.deepEqual(
+    r.attempts.map((a) => [a.id, a.answered]),
+    [
+      [first.id, 500],
+      [first.id, 429],
+      [first.id, 200],
+      [second.id, 200],
+    ],
+    'the second event waited for the first; every retry carried the first id',
+  );
+  assert.deepEqual(observedDelays, [0, 1], 'the policy was consulted once per failure');
+  // Retry-After: 1 s — the retry came no earlier than the second the receiver asked for.
+  const retryAt = Number(r.attempts[2]?.timestamp);
+  const askedAt = Number(r.attempts[1]?.timestamp);
+  assert.ok(retryAt >= askedAt + 1, `retry at ${retryAt}, 429 at ${askedAt}`);
+});
+
+test('a hanging endpoint times out and is retried', async () => {
+  const r = await receiver();
+  r.respond = (_attempt, index) => (index === 0 ? 'hang' : { status: 204 });
+  const n = await notifier({
+    urls: [r.url],
+    secret: r.secret,
+    stateDir: await tempDir(),
+    timeoutMs: 300,
+  });
+  const e = event('master.down');
+  n.deliver(e);
+  await waitFor(() => r.delivered().length === 1, { what: 'delivered after the timeout' });
+  assert.deepEqual(
+    r.attempts.map((a) => [a.id, a.answered]),
+    [
+      [e.id, 'hang'],
+      [e.id, 204],
+    ],
+  );
+  assert.match(n.status()[0]?.lastError ?? '', /timeout/);
+});
+
+test('410 Gone disables the endpoint; other endpoints keep going', async () => {
+  const gone = await receiver();
+  gone.respond = () => ({ status: 410 });
+  const fine = await receiver(gone.secret);
+  const n = await notifier({
+    urls: [gone.url, fine.url],
+    secret: gone.secret,
+    stateDir: await tempDir(),
+  });
+  n.deliver(event('master.down'));
+  n.deliver(event('active.promoted'));
+  await waitFor(() => n.status()[0]?.state === 'disabled', { what: 'the 410 endpoint disabled' });
+  await waitFor(() => fine.attempts.length === 2, { what: 'the other endpoint served' });
+  assert.equal(gone.attempts.length, 1, 'no retry after 410');
+  n.deliver(event('standby.ready'));
+  await waitFor(() => fine.attempts.length === 3, { what: 'the third event' });
+  assert.equal(gone.attempts.length, 1, 'nothing more to a disabled endpoint');
+  const [disabled] = n.status();
+  assert.equal(disabled?.state, 'disabled');
+  assert.equal(disabled?.pending, 3);
+  assert.match(disabled?.lastError ?? '', /410/);
+});
+
+test('deliver() returns at once even when the endpoint hangs', async () => {
+  const r = await receiver();
+  r.respond = () => 'hang';
+  const n = await notifier({ urls: [r.url], secret: r.secret, stateDir: await tempDir() });
+  // Synchronous: if deliver() awaited the network this loop could not finish before the attempt.
+  for (let i = 0; i < 5; i += 1) n.deliver(event('master.down', i));
+  assert.equal(n.status()[0]?.pending, 5);
+  assert.equal(r.attempts.length, 0, 'nothing was sent synchronously');
+});
+
+test('the outbox survives a new instance: same ids, same order, nothing lost', async () => {
+  const stateDir = await tempDir();
+  const r = await receiver();
+  r.respond = () => ({ status: 503 });
+  const first = await notifier({ urls: [r.url], secret: r.secret, stateDir });
+  const sent = [event('master.down'), event('active.promoted'), event('standby.attached')];
+  for (const e of sent) first.deliver(e);
+  await waitFor(() => r.attempts.length >= 2, { what: 'failed attempts' });
+  await first.close();
+  const outboxDirs = await readdir(join(stateDir, 'outbox'));
+  assert.equal(outboxDirs.length, 1);
+  const files = await readdir(join(stateDir, 'outbox', outboxDirs[0] ?? ''));
+  assert.equal(files.length, 3, `outbox holds the three events: ${files.join(',')}`);
+  assert.ok(!files.some((name) => name.includes('127.0.0.1')), 'no URL in file names');
+
+  r.respond = () => ({ status: 200 });
+  const second = await notifier({ urls: [r.url], secret: r.secret, stateDir });
+  second.deliver(event('failover.completed'));
+  await waitFor(() => r.delivered().length === 4, { what: 'all four delivered' });
+  assert.deepEqual(
+    r.delivered().map((e) => e.id),
+    [...sent.map((e) => e.id), r.delivered()[3]?.id],
+  );
+  assert.equal(
+    r.delivered()[3]?.type,
+    'failover.completed',
+    'the new event came after the old ones',
+  );
+  assert.deepEqual(r.delivered().slice(0, 3), sent, 'the recovered events are byte-identical');
+  await waitFor(
+    async () => (await readdir(join(stateDir, 'outbox', outboxDirs[0] ?? ''))).length === 0,
+    { what: 'the outbox emptied' },
+  );
+});
