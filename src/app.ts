@@ -118,6 +118,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     stateDir: config.stateDir,
     timeoutMs: config.webhookTimeoutMs,
     logger,
+    record: (result) => metrics.notification('webhook', result),
   });
   events.addSink(webhooks);
   const probe: MasterProbe = new MasterProbe({
@@ -165,7 +166,13 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     routes: adminRoutes({
       token: config.httpToken,
       authReads: config.httpAuthReads,
-      metrics: () => metrics.render(),
+      metrics: () => {
+        // The outbox gauge is read at scrape time from the notifiers' own queues.
+        metrics.setOutboxPending(
+          webhooks.status().reduce((pending, endpoint) => pending + endpoint.pending, 0),
+        );
+        return metrics.render();
+      },
       status,
       engine,
       nodes,

@@ -32,6 +32,8 @@ export interface WebhookOptions {
   maxRetryAfterMs?: number;
   now?: () => Date;
   fetch?: typeof fetch;
+  /** Told of every attempt's outcome (for rbuddy_notifications_total). */
+  record?: (result: 'delivered' | 'failed') => void;
 }
 
 /** The HMAC key: the base64 part of a `whsec_` secret, as the Standard Webhooks libraries read it. */
@@ -182,6 +184,7 @@ class Endpoint {
       if (this.closed) return;
       try {
         await this.send(entry);
+        this.options.record('delivered');
         this.queue.shift();
         attempt = 0;
         this.state = 'ok';
@@ -196,6 +199,7 @@ class Endpoint {
         });
       } catch (error) {
         if (this.closed) return;
+        this.options.record('failed');
         const failure =
           error instanceof DeliveryError
             ? error
@@ -316,6 +320,7 @@ export class WebhookNotifier implements EventSink {
       maxRetryAfterMs: options.maxRetryAfterMs ?? 3_600_000,
       now: options.now ?? (() => new Date()),
       fetch: options.fetch ?? fetch,
+      record: options.record ?? ((): void => undefined),
       key,
     };
     // One directory per URL, named by a hash so that no token in the URL lands on disk.

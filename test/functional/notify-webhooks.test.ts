@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
 import type { EventType } from '../../src/notify/events.js';
 import { freePort } from '../helpers/processes.js';
+import { parsePrometheusText, sampleValue } from '../helpers/prom-text.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { waitForInSync } from '../helpers/replication.js';
@@ -156,6 +157,13 @@ test('a failover cycle reaches a misbehaving receiver: every event once, in orde
     status.notifications.webhooks.map((webhook) => webhook.url),
     [receiver.url],
   );
+  // The same story in the metrics: every delivery and every failed attempt counted, nothing left.
+  const metrics = parsePrometheusText(await (await fetch(`${t.rbuddy.httpUrl}/metrics`)).text());
+  const counted = (result: string): number =>
+    sampleValue(metrics, 'rbuddy_notifications_total', { channel: 'webhook', result }) ?? 0;
+  assert.equal(counted('delivered'), t.rbuddy.app.events.history().length);
+  assert.ok(counted('failed') >= 4, `failed attempts counted: ${counted('failed')}`);
+  assert.equal(sampleValue(metrics, 'rbuddy_outbox_pending'), 0);
 });
 
 test('410 disables the endpoint, hanging/refusing endpoints never delay the failover', async () => {
