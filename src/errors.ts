@@ -10,9 +10,7 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_UPSTREAM_CLOSED'
   | 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
-  | 'RBUDDY_ERR_REPLICA_UNKNOWN'
   | 'RBUDDY_ERR_SESSION_REPLACED'
-  | 'RBUDDY_ERR_SHUTDOWN'
   | 'RBUDDY_ERR_WEBHOOK_DELIVERY';
 
 export interface RbuddyErrorOptions {
@@ -83,20 +81,8 @@ export class DrainTimeoutError extends RbuddyError {
   }
 }
 
-export class UnknownReplicaError extends RbuddyError {
-  constructor(message: string, options: RbuddyErrorOptions = {}) {
-    super('RBUDDY_ERR_REPLICA_UNKNOWN', message, options);
-  }
-}
-
 export class SessionReplacedError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_SESSION_REPLACED', message, options);
-  }
-}
-
-export class ShutdownError extends RbuddyError {
-  constructor(message = 'rbuddy is shutting down', options: RbuddyErrorOptions = {}) {
-    super('RBUDDY_ERR_SHUTDOWN', message, options);
   }
 }

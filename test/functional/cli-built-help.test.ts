@@ -3,14 +3,14 @@
 // documents, and a bad value must exit 2 with one line. Builds once, into a temp dir (with `--outDir`)
 // so that a dist/ other processes may be running is never rewritten under them.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { trackChild } from '../helpers/processes.js';
+import { runNode, type NodeRunResult } from '../helpers/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD_TIMEOUT_MS = 180_000;
@@ -21,33 +21,11 @@ const dir = mkdtempSync(join(tmpdir(), 'rbuddy-built-cli-'));
 const cli = join(dir, 'dist', 'cli.js');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = NodeRunResult;
 
 /** `node <tmp>/dist/cli.js ...args` with no RBUDDY_* variables from the test's environment. */
 function runBuilt(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('RBUDDY_')),
-  );
-  const child = spawn(process.execPath, [cli, ...args], {
-    cwd: dir,
-    env: { ...inherited, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: RUN_TIMEOUT_MS,
-    killSignal: 'SIGKILL',
-  });
-  trackChild(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode([cli, ...args], { cwd: dir, env, timeoutMs: RUN_TIMEOUT_MS });
 }
 
 /** Flags documented in docs/configuration.md: one `### \`--flag\`` section each. */

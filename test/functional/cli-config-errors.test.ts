@@ -2,14 +2,13 @@
 // stderr, `rbuddy: …`, naming the setting; --help prints every flag and exits 0. Runs the real
 // entry point in a child process, the way an operator or a service manager would.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { schemaEntries } from '../../src/config.js';
-import { trackChild } from '../helpers/processes.js';
+import { runNode, type NodeRunResult } from '../helpers/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TIMEOUT_MS = 30_000;
@@ -18,34 +17,14 @@ const SECRET = 'hunter2-must-not-appear';
 const dir = mkdtempSync(join(tmpdir(), 'rbuddy-cli-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Result {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = NodeRunResult;
 
 /** Runs `node --import tsx src/cli.ts ...args` with only the given RBUDDY_* variables. */
 function runCli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('RBUDDY_')),
-  );
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+  return runNode(['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: ROOT,
-    env: { ...inherited, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // A CLI that hangs instead of exiting fails the test rather than the whole run.
-    timeout: TIMEOUT_MS,
-    killSignal: 'SIGKILL',
-  });
-  trackChild(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    env,
+    timeoutMs: TIMEOUT_MS,
   });
 }
 

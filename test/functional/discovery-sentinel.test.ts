@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { info, waitForInSync } from '../helpers/replication.js';
-import { startTopology } from '../helpers/topology.js';
+import { startTopology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const GROUP = 'cache-a';
@@ -25,20 +25,7 @@ after(async () => {
 test('ioredis with the proxy as its sentinel reads through a failover; subscribers see it', async () => {
   const t = await startTopology({
     masterArgs: { 'repl-diskless-sync': 'no' },
-    rbuddyArgs: [
-      '--group',
-      GROUP,
-      '--channel',
-      CHANNEL,
-      '--grace-ms',
-      '1000',
-      '--drain-ms',
-      '1000',
-      '--probe-interval-ms',
-      '200',
-      '--probe-timeout-ms',
-      '1000',
-    ],
+    rbuddyArgs: ['--group', GROUP, '--channel', CHANNEL, ...failoverTimings()],
     populate: { megabytes: 2 },
   });
   const master = t.master.client();

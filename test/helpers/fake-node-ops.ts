@@ -2,6 +2,7 @@
 // replica is a small model (role, link, keys, the guarded settings) that the engine's commands
 // change the way Redis would, every call is recorded, and any call can be made to fail or be
 // inspected just before it runs (to read the state file at that moment, say).
+import { unreachableView } from '../../src/standby/node-ops.js';
 import type { NodeView } from '../../src/standby/decide.js';
 import type { NodeOps } from '../../src/standby/node-ops.js';
 import type { SavedConfig } from '../../src/standby/persisted-state.js';
@@ -131,19 +132,10 @@ export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
       loading: model.loading,
       keys: model.keys,
       runId: model.runId,
-    })).catch((error: unknown) => ({
+    })).catch((error: unknown) =>
       // NodeOps.view never throws: an unreachable node is an observation, not a failure.
-      id: node.id,
-      reachable: false,
-      error: error instanceof Error ? error.message : String(error),
-      role: undefined,
-      followsProxy: false,
-      linkUp: false,
-      syncInProgress: false,
-      loading: false,
-      keys: 0,
-      runId: undefined,
-    }));
+      unreachableView(node, error),
+    );
   }
 
   configGet(node: ReplicaNode): Promise<SavedConfig> {

@@ -2,7 +2,7 @@
 // by the PID we spawned and nothing else, and a last-resort kill so that a crashed or interrupted
 // test run leaves no process behind to hold ports and memory on a shared machine.
 
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /**
@@ -126,4 +126,41 @@ function installExitHooks(): void {
     };
     process.on(signal, onSignal);
   }
+}
+
+export interface NodeRunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `node ...nodeArgs` to completion with none of the test's own RBUDDY_* variables, only
+ * `env`'s, and collects its output. A process that hangs is SIGKILLed after `timeoutMs`, so it
+ * fails its test rather than the whole run.
+ */
+export function runNode(
+  nodeArgs: string[],
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<NodeRunResult> {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('RBUDDY_')),
+  );
+  const child = spawn(process.execPath, nodeArgs, {
+    cwd: options.cwd,
+    env: { ...inherited, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: options.timeoutMs ?? 30_000,
+    killSignal: 'SIGKILL',
+  });
+  trackChild(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
 }
