@@ -50,8 +50,10 @@ describe('relay with a disk-based snapshot', () => {
   test('writes during and after the snapshot converge (offsets and digests)', async () => {
     const writer = startWriter(t.master.client(), { keyPrefix: 'during-sync' });
     await t.follow(t.standby);
-    await t.waitForPhase(t.standby, 'snapshot');
-    await t.waitForPhase(t.standby, 'streaming');
+    // Not waitForPhase('snapshot'): a 100 MB transfer lasts a fraction of a second and a poll
+    // can miss it; streaming with a relayed snapshot proves the writes straddled it.
+    const streaming = await t.waitForPhase(t.standby, 'streaming');
+    assert.equal(streaming.snapshot?.format, 'disk', 'the standby took a full snapshot');
     // Keep writing a while after the snapshot so the command stream carries real traffic.
     const streamedBefore = t.session(t.standby)?.offset ?? 0;
     await waitFor(() => (t.session(t.standby)?.offset ?? 0) > streamedBefore + 100_000, {
