@@ -180,11 +180,14 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     logger,
   });
 
-  await proxy.start();
+  // Before the listeners: the epoch and roles are known before anyone can ask (a status read
+  // right after a restart sees the persisted epoch), and what a previous run left in the outbox
+  // goes out before anything new.
+  await webhooks.start();
   try {
+    await engine.load();
+    await proxy.start();
     await http.start();
-    // Before the engine: what a previous run left goes out before anything new.
-    await webhooks.start();
     await engine.start();
     probe.start();
   } catch (error) {

@@ -72,7 +72,10 @@ export function adminRoutes(options: RoutesOptions): Route[] {
       handler: () =>
         engine.ready()
           ? { status: 200, body: { ready: true, state: engine.state } }
-          : { status: 503, body: { ready: false, state: engine.state } },
+          : {
+              status: 503,
+              body: { ready: false, state: engine.state, shuttingDown: engine.stopping },
+            },
     },
     {
       method: 'GET',

@@ -79,6 +79,7 @@ export class FailoverEngine {
   private currentReason: string | undefined = 'reading state';
   private persisted: PersistedState | undefined;
   private corrupt: string | undefined;
+  private loaded = false;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private wakeUp: (() => void) | undefined;
@@ -130,7 +131,13 @@ export class FailoverEngine {
     return 'relay';
   };
 
-  async start(): Promise<void> {
+  /**
+   * Reads the persisted state. Separate from {@link start} so the process can know its epoch and
+   * roles before its listeners open: a status read right after a restart never sees "no epoch".
+   */
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
     const loaded = await this.options.store.load();
     if (loaded.kind === 'corrupt') {
       this.corrupt = `state file ${loaded.file} is corrupt (${loaded.why}): refusing to act; fix or remove it and restart`;
@@ -166,6 +173,11 @@ export class FailoverEngine {
         if (loaded.state.failover?.step === 'syncing') this.syncAttemptStartedAt = this.now();
       }
     }
+  }
+
+  /** Starts the observe → decide → act loop (loading the state first if not done yet). */
+  async start(): Promise<void> {
+    await this.load();
     this.running = true;
     this.loopDone = this.loop();
   }
@@ -208,12 +220,21 @@ export class FailoverEngine {
     return { accepted: true };
   }
 
-  /** True while the active replica serves a dataset (for /readyz). */
+  /**
+   * True while the active replica serves a dataset and the engine runs (for /readyz). False from
+   * the first moment of a shutdown, so a load balancer stops routing here before the listeners
+   * close.
+   */
   ready(): boolean {
     const persisted = this.persisted;
-    if (persisted === undefined || !persisted.activeHoldsData) return false;
+    if (!this.running || persisted === undefined || !persisted.activeHoldsData) return false;
     const view = this.lastViews.find((candidate) => candidate.id === persisted.active);
     return view !== undefined && view.reachable && !view.loading;
+  }
+
+  /** True once {@link stop} was called. */
+  get stopping(): boolean {
+    return this.loaded && !this.running && this.loopDone !== undefined;
   }
 
   roles(): { active: string; standby: string } | undefined {

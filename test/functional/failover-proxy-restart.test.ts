@@ -120,7 +120,20 @@ async function startRig(options: {
           const status = await rig.status();
           return check(status) ? status : undefined;
         },
-        { what, timeoutMs: 120_000 },
+        {
+          what,
+          timeoutMs: 120_000,
+          explain: async () =>
+            [
+              `rbuddy status: ${JSON.stringify(await rig.status())}`,
+              `rbuddy log (last 15 lines):`,
+              ...rig.rbuddy
+                .logs()
+                .slice(-15)
+                .map((line) => JSON.stringify(line)),
+              ...[master, active, standby].map((s) => `${s.name} log:\n${s.logTail(15)}`),
+            ].join('\n'),
+        },
       );
     },
     async crash() {

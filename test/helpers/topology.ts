@@ -62,7 +62,11 @@ export async function startTopology(
           const found = session(replica);
           return found?.phase === phase ? found : undefined;
         },
-        { what: `${replica.name}'s session in phase ${phase}`, timeoutMs: 120_000 },
+        {
+          what: `${replica.name}'s session in phase ${phase}`,
+          timeoutMs: 120_000,
+          explain: () => explainTopology(rbuddy, [master, active, standby]),
+        },
       ),
   };
 }
@@ -91,4 +95,23 @@ export function failoverTimings(
     '--probe-timeout-ms',
     String(options.probeTimeoutMs ?? 1000),
   ];
+}
+
+/**
+ * What a failed wait in a topology prints: the proxy's status, its warnings and errors, and the
+ * tail of every server's log (the master's says why it dropped a replica, for instance).
+ */
+export function explainTopology(rbuddy: RbuddyUnderTest, servers: RedisServer[]): string {
+  const { sessions, state, reason } = rbuddy.status();
+  const warnings = rbuddy
+    .logs()
+    .filter((line) => Number(line.level) >= 40)
+    .slice(-15)
+    .map((line) => JSON.stringify(line));
+  return [
+    `rbuddy: state ${state}${reason === null ? '' : ` (${reason})`}`,
+    `sessions: ${JSON.stringify(sessions)}`,
+    `rbuddy warnings and errors (last 15):\n${warnings.join('\n')}`,
+    ...servers.map((server) => `${server.name} log:\n${server.logTail(15)}`),
+  ].join('\n');
 }

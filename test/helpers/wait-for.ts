@@ -8,6 +8,11 @@ export interface WaitForOptions {
   timeoutMs?: number;
   /** Pause between two probes. Default 50 ms. */
   intervalMs?: number;
+  /**
+   * What else to print at the deadline (server logs, the proxy's status): a CI run shows only
+   * its output, so a timeout should carry what is needed to understand it. Bounded to 2 s.
+   */
+  explain?: () => string | Promise<string>;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -58,8 +63,9 @@ export async function waitFor<T>(
     }
     const left = deadline - Date.now();
     if (outcome.kind === 'late' || left <= 0) {
+      const explanation = await explain(options.explain);
       throw new WaitForTimeoutError(
-        `timed out after ${timeoutMs}ms waiting for ${options.what} (${probes} probes${describeLast(outcome.kind === 'late', lastError, lastValue)})`,
+        `timed out after ${timeoutMs}ms waiting for ${options.what} (${probes} probes${describeLast(outcome.kind === 'late', lastError, lastValue)})${explanation}`,
         lastError,
         lastValue,
       );
@@ -83,6 +89,20 @@ async function settleBefore<T>(probe: () => T | Promise<T>, msLeft: number): Pro
   } finally {
     clearTimeout(timer);
   }
+}
+
+const EXPLAIN_TIMEOUT_MS = 2_000;
+
+async function explain(source: WaitForOptions['explain']): Promise<string> {
+  if (source === undefined) return '';
+  const outcome = await settleBefore(source, EXPLAIN_TIMEOUT_MS);
+  const text =
+    outcome.kind === 'value'
+      ? outcome.value
+      : outcome.kind === 'error'
+        ? `(could not explain: ${errorText(outcome.error)})`
+        : '(could not explain: no answer within 2 s)';
+  return `\n${text}`;
 }
 
 function describeLast(hung: boolean, lastError: unknown, lastValue: unknown): string {

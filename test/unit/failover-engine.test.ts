@@ -140,6 +140,23 @@ async function startEngine(options: HarnessOptions): Promise<Harness> {
   return { engine, ops: options.ops, proxy, probe, bus, dir: options.dir, events };
 }
 
+/** An engine that was neither loaded nor started, over healthy nodes. */
+function unstartedEngine(dir: string, proxy = new FakeProxy()): FailoverEngine {
+  return new FailoverEngine({
+    nodes: [A, B],
+    initialActive: A,
+    initialStandby: B,
+    masterId: MASTER,
+    config: BASE_CONFIG,
+    store: new StateStore(dir),
+    ops: healthyNodes().asNodeOps(),
+    probe: new FakeProbe().asMasterProbe(),
+    proxy: proxy.asProxyServer(),
+    bus: new EventBus('rbuddy', silent),
+    logger: silent,
+  });
+}
+
 async function stopEngine(h: Harness): Promise<void> {
   await h.engine.stop();
   running.splice(running.indexOf(h.engine), 1);
@@ -541,19 +558,7 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
     assert.equal(h.engine.gate(proxy.connect(B), FULLRESYNC), 'close');
     assert.equal(h.engine.gate(proxy.connect(B), CONTINUE), 'relay');
 
-    const unread = new FailoverEngine({
-      nodes: [A, B],
-      initialActive: A,
-      initialStandby: B,
-      masterId: MASTER,
-      config: BASE_CONFIG,
-      store: new StateStore(await stateDir(healthyState())),
-      ops: healthyNodes().asNodeOps(),
-      probe: new FakeProbe().asMasterProbe(),
-      proxy: proxy.asProxyServer(),
-      bus: new EventBus('rbuddy', silent),
-      logger: silent,
-    });
+    const unread = unstartedEngine(await stateDir(healthyState()), proxy);
     assert.equal(unread.gate(proxy.connect(B), FULLRESYNC), 'close', 'not started yet');
   });
 });
@@ -761,5 +766,29 @@ describe('FailoverEngine: bad state files', () => {
     await waitFor(() => loops.rounds() >= start + 20, { what: '20 rounds of the loop', ...WAIT });
     assert.deepEqual(ops.calls, []);
     assert.equal(h.engine.state, 'degraded');
+  });
+});
+
+describe('FailoverEngine: start and stop', () => {
+  test('the persisted epoch and roles are known after load(), before the loop runs', async () => {
+    const dir = await stateDir({ ...healthyState(), epoch: 7, active: B.id, standby: A.id });
+    const engine = unstartedEngine(dir);
+    await engine.load();
+    const status = engine.status();
+    assert.equal(status.epoch, 7);
+    assert.deepEqual(engine.roles(), { active: B.id, standby: A.id });
+    assert.equal(engine.ready(), false, 'not ready before the loop has seen the active');
+    assert.equal(engine.stopping, false);
+  });
+
+  test('ready() turns false at the first moment of a shutdown, before stop() resolves', async () => {
+    const h = await healthyEngine({ dir: await stateDir(healthyState()), ops: healthyNodes() });
+    await waitFor(() => h.engine.ready(), { what: 'ready', ...WAIT });
+    assert.equal(h.engine.stopping, false);
+    const stopped = stopEngine(h);
+    assert.equal(h.engine.ready(), false);
+    assert.equal(h.engine.stopping, true);
+    await stopped;
+    assert.equal(h.engine.ready(), false);
   });
 });
