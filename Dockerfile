@@ -1,6 +1,7 @@
 # rbuddy container image. Not built on the machine this was written on (no Docker engine there):
 # its build steps are exactly the ones the test suite exercises — `npm ci`, `npm run build`
-# (test/functional/cli-built-help.test.ts) and `node dist/cli.js` — and nothing else.
+# and `node dist/cli.js` — and test/functional/image-runtime.test.ts replays them: the runtime
+# stage with production dependencies only, its ENV, ENTRYPOINT and HEALTHCHECK, and SIGTERM.
 #
 #   docker build -t rbuddy .
 #   docker run --rm -e RBUDDY_MASTER=… -e RBUDDY_ACTIVE=… -e RBUDDY_STANDBY=… \

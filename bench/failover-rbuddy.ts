@@ -3,18 +3,15 @@
 // the failover's steps can be timed from the proxy's own clock.
 //
 // bench/proxy.ts starts the relay figures' proxy with an unreachable standby (so that the engine
-// never acts); this one wants the engine to act, and needs the event log lines, which proxy.ts
-// does not keep.
-import { spawn, type ChildProcess } from 'node:child_process';
+// never acts); this one wants the engine to act, and reads its event log lines.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AppStatus } from '../src/app.js';
 import type { HostPort } from '../src/config-types.js';
 import type { EventType } from '../src/notify/events.js';
-import { hasExited, terminate, trackChild } from '../test/helpers/processes.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { terminate } from '../test/helpers/processes.js';
+import { spawnRbuddy, type RbuddyProcess } from '../test/helpers/rbuddy-process.js';
 import { assertIsNode } from './proc-stats.js';
 import type { ProxyOptions } from './proxy.js';
 
@@ -40,7 +37,6 @@ export interface RbuddyUnderTest {
   stop(): Promise<void>;
 }
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const running = new Set<RbuddyUnderTest>();
 const stateDirs = new Set<string>();
 
@@ -74,75 +70,44 @@ export async function startRbuddyCli(
     '--log-level',
     'info',
   ];
-  let command: string[];
-  if (options.runtime === 'dist') {
-    if (cli === undefined) throw new Error('the dist runtime needs the compiled cli.js');
-    command = [...options.nodeArgs, cli, ...fullArgs];
-  } else {
-    command = ['--import', 'tsx', 'src/cli.ts', ...fullArgs];
-  }
-  const child: ChildProcess = spawn(process.execPath, command, {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  trackChild(child);
-
-  const events: LoggedEvent[] = [];
-  const messages: Array<{ msg: string; at: number }> = [];
-  const tail: string[] = [];
-  const listeners = new Map<string, HostPort>();
-  let pending = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (text: string) => {
-    pending += text;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line.trim() === '') continue;
-      tail.push(line);
-      if (tail.length > 200) tail.shift();
-      parseLine(line, events, messages, listeners);
-    }
-  });
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (text: string) => {
-    stderr = (stderr + text).slice(-4_000);
-  });
-
-  let resp: HostPort;
-  let httpUrl: string;
+  let spawned: RbuddyProcess;
   try {
-    const [r, h] = await waitFor(
-      () => {
-        if (hasExited(child)) throw new Error(`rbuddy exited early: ${stderr}`);
-        const respReady = listeners.get('RESP listener ready');
-        const httpReady = listeners.get('admin HTTP listener ready');
-        return respReady !== undefined && httpReady !== undefined
-          ? ([respReady, httpReady] as const)
-          : undefined;
-      },
-      { what: 'rbuddy to listen', timeoutMs: 30_000 },
-    );
-    resp = r;
-    httpUrl = `http://${h.host}:${h.port}`;
-    if (child.pid === undefined) throw new Error('rbuddy child has no PID');
-    assertIsNode(child.pid);
+    if (options.runtime === 'dist' && cli === undefined) {
+      throw new Error('the dist runtime needs the compiled cli.js');
+    }
+    spawned = await spawnRbuddy(fullArgs, {
+      ...(options.runtime === 'dist' && cli !== undefined
+        ? { node: [...options.nodeArgs, cli] }
+        : {}),
+    });
   } catch (error) {
-    await terminate(child);
     removeStateDir();
     throw error;
   }
+  const { child, resp, httpUrl } = spawned;
   const pid = child.pid;
+  if (pid === undefined) throw new Error('rbuddy child has no PID');
+  assertIsNode(pid);
+  const lines = (): LogLine[] => spawned.logs();
 
   const rbuddy: RbuddyUnderTest = {
     pid,
     resp,
     httpUrl,
-    events: () => [...events],
-    logged: (text) => messages.filter((m) => m.msg.includes(text)).map((m) => m.at),
-    logTail: (lines = 30) => [...tail.slice(-lines), ...(stderr === '' ? [] : [stderr])].join('\n'),
+    events: () => lines().flatMap(loggedEvent),
+    logged: (text) =>
+      lines()
+        .filter((line) => typeof line.msg === 'string' && line.msg.includes(text))
+        .map((line) => (typeof line.time === 'string' ? Date.parse(line.time) : NaN)),
+    logTail: (count = 30) => {
+      const stderr = spawned.stderr().slice(-4_000);
+      return [
+        ...lines()
+          .slice(-count)
+          .map((line) => JSON.stringify(line)),
+        ...(stderr === '' ? [] : [stderr]),
+      ].join('\n');
+    },
     async status() {
       const response = await fetch(`${httpUrl}/v1/status`, { signal: AbortSignal.timeout(5_000) });
       if (!response.ok) throw new Error(`GET /v1/status: HTTP ${response.status}`);
@@ -169,40 +134,24 @@ export async function stopAllRbuddyClis(): Promise<void> {
 interface LogLine {
   msg?: unknown;
   time?: unknown;
-  listen?: HostPort;
   event?: { type?: EventType; timestamp?: string; epoch?: number; data?: { reason?: unknown } };
 }
 
-function parseLine(
-  line: string,
-  events: LoggedEvent[],
-  messages: Array<{ msg: string; at: number }>,
-  listeners: Map<string, HostPort>,
-): void {
-  let entry: LogLine;
-  try {
-    entry = JSON.parse(line) as LogLine;
-  } catch {
-    return;
+/** The event a log line announces (`event <type>` lines carry the whole event), if any. */
+function loggedEvent(line: LogLine): LoggedEvent[] {
+  const event = line.event;
+  if (typeof line.msg !== 'string' || !line.msg.startsWith('event ') || event?.type === undefined) {
+    return [];
   }
-  if (typeof entry.msg !== 'string') return;
-  messages.push({
-    msg: entry.msg,
-    at: typeof entry.time === 'string' ? Date.parse(entry.time) : NaN,
-  });
-  if (entry.msg.endsWith('listener ready') && entry.listen !== undefined) {
-    listeners.set(entry.msg, entry.listen);
-  }
-  const event = entry.event;
-  if (entry.msg.startsWith('event ') && event?.type !== undefined) {
-    const reason = event.data?.reason;
-    events.push({
+  const reason = event.data?.reason;
+  return [
+    {
       type: event.type,
       at: Date.parse(event.timestamp ?? ''),
       epoch: event.epoch ?? NaN,
       reason: typeof reason === 'string' ? reason : undefined,
-    });
-  }
+    },
+  ];
 }
 
 export interface SyncAckTimes {

@@ -5,19 +5,16 @@
 // `node .bench-tmp/dist/cli.js`, as production does; `tsx` runs `node --import tsx src/cli.ts`
 // through test/helpers/rbuddy-process.ts. Both cost the same per byte, but tsx's loader thread
 // adds ~25 MB of resident memory, which would be charged to the relay's peak RSS.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HostPort } from '../src/config-types.js';
 import type { SessionStatus } from '../src/proxy/session-types.js';
-import { hasExited, terminate, trackChild } from '../test/helpers/processes.js';
+import { terminate } from '../test/helpers/processes.js';
 import type { RedisServer } from '../test/helpers/redis-server.js';
-import { spawnRbuddy } from '../test/helpers/rbuddy-process.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { spawnRbuddy, type RbuddyProcess } from '../test/helpers/rbuddy-process.js';
 import { assertIsNode } from './proc-stats.js';
-import type { ChildProcess } from 'node:child_process';
 
 export type ProxyRuntime = 'dist' | 'tsx';
 
@@ -42,15 +39,7 @@ export interface BenchProxy {
 interface StatusBody {
   /** The failover engine's state (see nodes.ts for why it is `degraded` here). */
   state?: string;
-  /** Null until the engine has read (or, on a first start, written) its persisted state. */
-  epoch?: number | null;
   sessions: SessionStatus[];
-}
-
-interface Spawned {
-  child: ChildProcess;
-  resp: HostPort;
-  httpUrl: string;
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -114,12 +103,13 @@ export async function startProxy(
     '--log-level',
     'info',
   ];
-  let spawned: Spawned;
+  let spawned: RbuddyProcess;
   try {
-    spawned =
-      options.runtime === 'tsx'
-        ? await spawnRbuddy(args)
-        : await spawnCompiled(join(buildDir, 'cli.js'), args, options.nodeArgs);
+    spawned = await spawnRbuddy(args, {
+      ...(options.runtime === 'dist'
+        ? { node: [...options.nodeArgs, join(buildDir, 'cli.js')] }
+        : {}),
+    });
   } catch (error) {
     removeStateDir(stateDir);
     throw error;
@@ -128,19 +118,6 @@ export async function startProxy(
   const pid = child.pid;
   if (pid === undefined) throw new Error('rbuddy child has no PID');
   assertIsNode(pid);
-  // The listeners are up before the failover engine has loaded its state, and until then its
-  // PSYNC gate refuses every +FULLRESYNC (the replica would retry a second later).
-  await waitFor(
-    async () => {
-      const body = await status(httpUrl);
-      return !('epoch' in body) || body.epoch !== null;
-    },
-    { what: "the proxy's failover engine to load its state", timeoutMs: 30_000 },
-  ).catch(async (error: unknown) => {
-    await terminate(child);
-    removeStateDir(stateDir);
-    throw error;
-  });
 
   const proxy: BenchProxy = {
     pid,
@@ -168,56 +145,6 @@ export async function startProxy(
 /** Stops every proxy still running (the error and Ctrl-C path). */
 export async function stopAllProxies(): Promise<void> {
   await Promise.allSettled([...running].map((proxy) => proxy.stop()));
-}
-
-/**
- * `node <cli> …args`, learning the bound ports from the JSON log lines the listeners write
- * when ready (as spawnRbuddy does for the tsx form, which it hard-codes).
- */
-async function spawnCompiled(
-  cli: string,
-  args: string[],
-  nodeArgs: readonly string[],
-): Promise<Spawned> {
-  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  trackChild(child);
-  const ready = new Map<string, HostPort>();
-  let pending = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (text: string) => {
-    pending += text;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.includes('listener ready')) continue;
-      const entry = JSON.parse(line) as { msg?: string; listen?: HostPort };
-      if (entry.msg !== undefined && entry.listen !== undefined) ready.set(entry.msg, entry.listen);
-    }
-  });
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (text: string) => {
-    stderr += text;
-  });
-  try {
-    const [resp, http] = await waitFor(
-      () => {
-        if (hasExited(child)) throw new Error(`rbuddy exited early: ${stderr}`);
-        const r = ready.get('RESP listener ready');
-        const h = ready.get('admin HTTP listener ready');
-        return r !== undefined && h !== undefined ? ([r, h] as const) : undefined;
-      },
-      { what: 'rbuddy to listen', timeoutMs: 30_000 },
-    );
-    return { child, resp, httpUrl: `http://${http.host}:${http.port}` };
-  } catch (error) {
-    await terminate(child);
-    throw error;
-  }
 }
 
 async function status(httpUrl: string): Promise<StatusBody> {

@@ -1,9 +1,10 @@
 // Runs the real `rbuddy` CLI as a child process (for signals, exit codes and kill -9), reading
-// its JSON log lines from stdout to learn the ports it bound.
+// its JSON log lines from stdout to learn the ports it bound. Tests, the demo and the benchmark
+// all start rbuddy through here: from source through tsx (the default), or a compiled cli.js.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { HostPort } from '../../src/config-types.js';
-import { hasExited, trackChild, waitForExit } from './processes.js';
+import { hasExited, terminate, trackChild, waitForExit } from './processes.js';
 import { waitFor } from './wait-for.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -12,19 +13,34 @@ export interface RbuddyProcess {
   child: ChildProcess;
   resp: HostPort;
   httpUrl: string;
+  /** Every log line so far, parsed (a line that is not JSON: `{ msg, unparsed: true }`). */
   logs(): Array<Record<string, unknown>>;
   stderr(): string;
   /** Resolves with the exit code (null when killed by a signal). */
   exit(timeoutMs?: number): Promise<number | null>;
 }
 
+export interface SpawnOptions {
+  /** The environment besides PATH (nothing else of the test's own is passed on). */
+  env?: Record<string, string>;
+  /**
+   * Node's arguments up to and including the entry script. Default: from source through tsx.
+   * A compiled CLI: `[...nodeFlags, '/path/to/dist/cli.js']`.
+   */
+  node?: readonly string[];
+  /** Working directory. Default: the repository. */
+  cwd?: string;
+}
+
+const FROM_SOURCE = ['--import', 'tsx', 'src/cli.ts'];
+
 export async function spawnRbuddy(
-  args: string[],
-  env: Record<string, string> = {},
+  args: readonly string[],
+  options: SpawnOptions = {},
 ): Promise<RbuddyProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', ...env },
+  const child = spawn(process.execPath, [...(options.node ?? FROM_SOURCE), ...args], {
+    cwd: options.cwd ?? root,
+    env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackChild(child);
@@ -59,7 +75,10 @@ export async function spawnRbuddy(
       return r !== undefined && h !== undefined ? ([r, h] as const) : undefined;
     },
     { what: 'rbuddy to listen', timeoutMs: 30_000 },
-  );
+  ).catch(async (error: unknown) => {
+    await terminate(child);
+    throw error;
+  });
   return {
     child,
     resp,
