@@ -45,6 +45,7 @@ import {
 } from './report.js';
 import { median, percentile } from './stats.js';
 import { startSteadyWriter, waitLatency, type WaitRun } from './wait-latency.js';
+import { startBareRelay } from './bare-relay.js';
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 const MB = 1e6;
@@ -136,6 +137,8 @@ interface Measurements {
   catchUp: Record<Path, CatchUpRun[]>;
   catchUpOptions: CatchUpOptions;
   wait: Record<Path, WaitRun[]>;
+  /** WAITs through the bare Node relay (bare-relay.ts), run right after each proxied run. */
+  waitFloor: WaitRun[];
   writer: { writes: number; seconds: number };
 }
 
@@ -232,7 +235,7 @@ async function measure(settings: Settings): Promise<Measurements> {
       return run;
     });
 
-    const { wait, writer } = await measureWaits(settings, nodes, follow);
+    const { wait, waitFloor, writer } = await measureWaits(settings, nodes, follow);
     await detach(masterClient, replicaClient);
     return {
       settings,
@@ -243,6 +246,7 @@ async function measure(settings: Settings): Promise<Measurements> {
       catchUp: catchUpRuns,
       catchUpOptions,
       wait,
+      waitFloor,
       writer,
     };
   } finally {
@@ -254,29 +258,47 @@ async function measureWaits(
   settings: Settings,
   nodes: BenchNodes,
   follow: (path: Path) => Promise<void>,
-): Promise<{ wait: Record<Path, WaitRun[]>; writer: { writes: number; seconds: number } }> {
+): Promise<{
+  wait: Record<Path, WaitRun[]>;
+  waitFloor: WaitRun[];
+  writer: { writes: number; seconds: number };
+}> {
   progress(`WAIT latency: steady writer at ${settings.writeRate} SET/s in its own process`);
   const writer = await startSteadyWriter(nodes.master, settings.writeRate);
+  const bare = await startBareRelay(nodes.master);
   const client: Redis = nodes.master.client();
+  const replica: Redis = nodes.replica.client();
+  const report = (rep: number, run: WaitRun): void =>
+    progress(
+      `WAIT #${rep + 1} ${run.path}: p50 ${run.p50Ms.toFixed(3)} ms, ` +
+        `p99 ${run.p99Ms.toFixed(3)} ms` +
+        (run.timeouts > 0 ? `, ${run.timeouts} timeouts` : ''),
+    );
   try {
     await follow('direct');
     // Warms up the client's code paths; not counted.
     await waitLatency(client, 'direct', 200);
+    const waitFloor: WaitRun[] = [];
     const wait = await alternate(settings.reps, async (path, rep) => {
       await follow(path);
       const run = await waitLatency(client, path, settings.waitIterations);
-      progress(
-        `WAIT #${rep + 1} ${path}: p50 ${run.p50Ms.toFixed(3)} ms, p99 ${run.p99Ms.toFixed(3)} ms` +
-          (run.timeouts > 0 ? `, ${run.timeouts} timeouts` : ''),
-      );
+      report(rep, run);
+      if (path === 'proxied') {
+        await attach(client, replica, bare, 'the replica to catch up (bare relay)');
+        const floor = await waitLatency(client, 'bare-relay', settings.waitIterations);
+        report(rep, floor);
+        waitFloor.push(floor);
+      }
       return run;
     });
-    return { wait, writer: await writer.stop() };
+    return { wait, waitFloor, writer: await writer.stop() };
   } catch (error) {
     await writer.stop().catch(() => undefined);
     throw error;
   } finally {
     client.disconnect();
+    replica.disconnect();
+    await bare.stop();
   }
 }
 
@@ -334,6 +356,16 @@ function buildRows(m: Measurements): Row[] {
       wait('direct', 'p99Ms'),
       wait('proxied', 'p99Ms'),
       1.3,
+      3,
+    ),
+  );
+  rows.push(
+    ratioRow(
+      '3. … p99 via a bare Node pipe (floor)',
+      'ms',
+      wait('direct', 'p99Ms'),
+      median(m.waitFloor.map((run) => run.p99Ms)),
+      undefined,
       3,
     ),
   );
@@ -432,15 +464,30 @@ function details(m: Measurements): string {
       )} ms; timeouts ${runs.map((run) => run.timeouts).join(' / ')}.`,
     );
   }
-  const pooled = (path: Path, p: number): string =>
+  const floor = m.waitFloor;
+  lines.push(
+    `- WAIT, bare Node pipe relay: p50 ${list(
+      floor.map((run) => run.p50Ms),
+      3,
+    )} ms; p99 ${list(
+      floor.map((run) => run.p99Ms),
+      3,
+    )} ms; max ${list(
+      floor.map((run) => run.maxMs),
+      1,
+    )} ms; timeouts ${floor.map((run) => run.timeouts).join(' / ')}.`,
+  );
+  const pooled = (runs: readonly WaitRun[], p: number): string =>
     percentile(
-      m.wait[path].flatMap((run) => run.samplesMs),
+      runs.flatMap((run) => run.samplesMs),
       p,
     ).toFixed(3);
+  const all = [m.wait.direct, m.wait.proxied, floor];
   lines.push(
-    `- WAIT, all samples pooled: p50 ${pooled('direct', 50)} / ${pooled('proxied', 50)} ms, ` +
-      `p99 ${pooled('direct', 99)} / ${pooled('proxied', 99)} ms, ` +
-      `p99.9 ${pooled('direct', 99.9)} / ${pooled('proxied', 99.9)} ms (direct / proxied).`,
+    `- WAIT, all samples pooled: p50 ${all.map((runs) => pooled(runs, 50)).join(' / ')} ms, ` +
+      `p99 ${all.map((runs) => pooled(runs, 99)).join(' / ')} ms, ` +
+      `p99.9 ${all.map((runs) => pooled(runs, 99.9)).join(' / ')} ms ` +
+      `(direct / proxied / bare Node pipe).`,
   );
   lines.push(
     `- Steady writer: ${Math.round(m.writer.writes / m.writer.seconds)} SET/s achieved ` +
@@ -472,8 +519,7 @@ function method(m: Measurements): string {
       `\`bytes.fromMaster\` from GET /v1/status. MB = 10⁶ bytes, GB = 10⁹ bytes. Its ` +
       `configured standby is an address nobody listens on: on a first start with the standby ` +
       `unreachable the failover engine stays \`degraded\` and never sends \`REPLICAOF\` ` +
-      `itself, so the bench alone points the replica and the proxy is measured as a relay ` +
-      `(after the engine has loaded its state: before that its PSYNC gate refuses FULLRESYNC).`,
+      `itself, so the bench alone points the replica and the proxy is measured as a relay.`,
     `- Catch-up: master flushed, replica moved between the paths by \`REPLICAOF\` (partial ` +
       `resync). ${s.burst} SETs of 100-byte values in pipelines of ` +
       `${m.catchUpOptions.batch}, ${m.catchUpOptions.window} in flight; timed from the last ` +
@@ -483,7 +529,10 @@ function method(m: Measurements): string {
     `- WAIT: a separate process writes ${s.writeRate} SET/s (pipelines every 10 ms); the bench ` +
       `runs \`SET\` then \`WAIT 1 1000\` ${s.waitIterations} times per run, timing the WAIT ` +
       `alone; ${s.reps} × (direct, proxied) in ABBA order, after 200 uncounted warm-up ` +
-      `WAITs; the table shows the median over runs of each run's p50 and p99.`,
+      `WAITs; the table shows the median over runs of each run's p50 and p99. Right after ` +
+      `each proxied run, one run through a bare Node relay (bench/bare-relay.ts: ` +
+      `\`socket.pipe()\` both ways in its own process, nothing parsed): the floor any relay ` +
+      `written for Node starts from on this machine.`,
     `- Rows 4 and 5 are the median over every proxied full sync (disk and diskless).`,
   ].join('\n');
 }

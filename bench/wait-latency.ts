@@ -9,8 +9,11 @@ import { waitFor } from '../test/helpers/wait-for.js';
 import type { Path } from './links.js';
 import { percentile } from './stats.js';
 
+/** The paths of figure 3: rbuddy's two, and the bare Node relay that shows the floor. */
+export type WaitPath = Path | 'bare-relay';
+
 export interface WaitRun {
-  path: Path;
+  path: WaitPath;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
@@ -22,7 +25,11 @@ export interface WaitRun {
 }
 
 /** `iterations` sequential SET + WAIT 1 1000 pairs; only the WAIT is timed. */
-export async function waitLatency(client: Redis, path: Path, iterations: number): Promise<WaitRun> {
+export async function waitLatency(
+  client: Redis,
+  path: WaitPath,
+  iterations: number,
+): Promise<WaitRun> {
   const samples: number[] = [];
   let timeouts = 0;
   for (let i = 0; i < iterations; i += 1) {
