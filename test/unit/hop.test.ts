@@ -2,16 +2,17 @@
 // sink that never drains is declared stuck, and holdSource() pauses reading for a moment
 // without ever resuming a source that waits for the sink.
 import assert from 'node:assert/strict';
-import { PassThrough, Writable } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import { Hop } from '../../src/proxy/hop.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** A sink whose writes complete only when `release()` is called. */
-function heldSink(highWaterMark = 4): { sink: Writable; release: () => void } {
+function heldSink(highWaterMark = 4): { sink: Duplex; release: () => void } {
   const pending: Array<() => void> = [];
-  const sink = new Writable({
-    highWaterMark,
+  const sink = new Duplex({
+    writableHighWaterMark: highWaterMark,
+    read() {},
     write(_chunk, _encoding, callback) {
       pending.push(callback);
     },
@@ -25,14 +26,14 @@ function heldSink(highWaterMark = 4): { sink: Writable; release: () => void } {
 }
 
 function hop(
-  sink: Writable,
+  sink: Duplex,
   options: { drainTimeoutMs?: number; onStuck?: () => void } = {},
 ): { hop: Hop; source: PassThrough } {
   const source = new PassThrough();
   source.resume();
   const created = new Hop({
     source,
-    sink: sink as unknown as PassThrough,
+    sink,
     drainTimeoutMs: options.drainTimeoutMs ?? 60_000,
     onStuck: options.onStuck ?? (() => assert.fail('stuck')),
   });
