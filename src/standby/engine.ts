@@ -15,6 +15,7 @@ import {
   decide,
   isSynced,
   type Action,
+  type Decision,
   type DecideConfig,
   type NodeView,
   type Observations,
@@ -64,8 +65,30 @@ export interface EngineStatus {
   failover: FailoverRecord | null;
   lastFailover: PersistedState['lastFailover'];
   lastError: string | null;
+  /** The last operator request accepted by the admin API, and what became of it. */
+  lastOperatorRequest: OperatorRequestRecord | null;
   nodes: NodeView[];
 }
+
+/**
+ * An accepted request is carried out by the next round of the loop; if the state changed in
+ * between (the master went away just after a planned failover was asked for, say), the request
+ * is dropped, and this says so: a 202 alone would leave the operator guessing.
+ */
+export interface OperatorRequestRecord {
+  request: OperatorRequest;
+  acceptedAt: string;
+  outcome: 'pending' | 'carried-out' | 'dropped';
+  /** For `dropped`: the state the engine decided on instead, and why. */
+  reason: string | null;
+}
+
+/** The actions that carry out each operator request (see decide()). */
+const CARRIES_OUT: Record<OperatorRequest, ReadonlyArray<Action['kind']>> = {
+  failover: ['begin-failover', 'attach-standby'],
+  confirm: ['switch'],
+  abort: ['abort'],
+};
 
 export type OperatorAnswer =
   { accepted: true } | { accepted: false; status: number; reason: string };
@@ -89,6 +112,7 @@ export class FailoverEngine {
   private masterDownAnnounced = false;
   private fullResyncDemanded = false;
   private operator: OperatorRequest | undefined;
+  private lastOperatorRequest: OperatorRequestRecord | undefined;
   private syncAttemptStartedAt: number | undefined;
   private standbyFailureAnnounced = false;
   /** The failover whose promotion was announced (active.promoted), if any. */
@@ -216,6 +240,12 @@ export class FailoverEngine {
       };
     }
     this.operator = request;
+    this.lastOperatorRequest = {
+      request,
+      acceptedAt: new Date(this.now()).toISOString(),
+      outcome: 'pending',
+      reason: null,
+    };
     this.wake();
     return { accepted: true };
   }
@@ -258,6 +288,8 @@ export class FailoverEngine {
       failover: persisted?.failover ?? null,
       lastFailover: persisted?.lastFailover ?? null,
       lastError: this.lastError ?? null,
+      lastOperatorRequest:
+        this.lastOperatorRequest === undefined ? null : { ...this.lastOperatorRequest },
       nodes: this.lastViews,
     };
   }
@@ -300,6 +332,23 @@ export class FailoverEngine {
     }
   }
 
+  private settleOperatorRequest(request: OperatorRequest, decision: Decision): void {
+    const record = this.lastOperatorRequest;
+    if (record === undefined || record.request !== request || record.outcome !== 'pending') return;
+    if (decision.actions.some((action) => CARRIES_OUT[request].includes(action.kind))) {
+      record.outcome = 'carried-out';
+      return;
+    }
+    record.outcome = 'dropped';
+    record.reason = `the state became ${decision.state} before it ran${
+      decision.reason === undefined ? '' : `: ${decision.reason}`
+    }`;
+    this.log.warn(
+      { request, state: decision.state, reason: decision.reason },
+      `operator ${request} request dropped: ${record.reason}`,
+    );
+  }
+
   private wake(): void {
     this.wakeUp?.();
   }
@@ -336,7 +385,10 @@ export class FailoverEngine {
     };
     const decision = decide(persisted, observations, this.options.config);
     // Inputs are consumed once decided on, whatever happens to the actions.
-    if (operator !== undefined) this.operator = undefined;
+    if (operator !== undefined) {
+      this.operator = undefined;
+      this.settleOperatorRequest(operator, decision);
+    }
     if (fullResyncDemanded) this.fullResyncDemanded = false;
 
     this.noteStandbyTrouble(persisted, standby);

@@ -597,6 +597,7 @@ describe('FailoverEngine: operator requests', () => {
     assert.ok(!again.accepted && again.status === 409, 'a second request while one is pending');
     await waitForAttached(h);
     assert.equal(onDisk(dir).failover?.kind, 'planned');
+    assert.equal(h.engine.status().lastOperatorRequest?.outcome, 'carried-out');
     assert.equal(ops.model(A.id).role, 'slave', 'a planned switch keeps the active replicating');
     assert.deepEqual(ops.callsOf('guardWrites'), []);
 
@@ -613,6 +614,48 @@ describe('FailoverEngine: operator requests', () => {
     assert.deepEqual(ops.callsOf('guardWrites'), [A.id]);
     assert.equal(ops.model(A.id).role, 'master');
     assert.deepEqual(ops.model(A.id).config, ORIGINAL_CONFIG);
+  });
+
+  test('a request the state overtakes before it runs: dropped, logged, and shown in status', async () => {
+    const dir = await stateDir(healthyState());
+    const logs: { msg: string; request?: string }[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
+    );
+    const h = await healthyEngine({
+      dir,
+      ops: healthyNodes(),
+      config: { graceMs: 60_000 },
+      logger,
+    });
+
+    assert.deepEqual(h.engine.request('failover'), { accepted: true });
+    assert.equal(h.engine.status().lastOperatorRequest?.outcome, 'pending');
+    // Before the loop's next round: the master goes away.
+    loseMaster(h);
+    const record = await waitFor(
+      () => {
+        const last = h.engine.status().lastOperatorRequest;
+        return last?.outcome === 'pending' ? undefined : last;
+      },
+      { what: 'the request settled', ...WAIT },
+    );
+    assert.equal(record.request, 'failover');
+    assert.equal(record.outcome, 'dropped');
+    assert.match(
+      record.reason ?? '',
+      /^the state became master-lost before it ran: master unreachable/,
+    );
+    assert.equal(h.engine.state, 'master-lost');
+    assert.equal(onDisk(dir).failover, null, 'no planned failover began');
+    assert.ok(
+      logs.some(
+        (line) =>
+          line.msg.startsWith('operator failover request dropped') && line.request === 'failover',
+      ),
+      'a warning says so',
+    );
   });
 
   test('held: abort keeps the active and flushes nothing; a new failover request resumes', async () => {
