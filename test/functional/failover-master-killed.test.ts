@@ -63,7 +63,6 @@ test('master killed: promote, resync the standby, switch — zero failed reads',
   await waitFor(() => reader.ok >= 120, { what: 'reads after the switch' });
   const result = await reader.stop();
   assert.equal(result.failed, 0, `failed reads: ${result.errors.join('; ')}`);
-  assert.ok(result.readsPerSecond >= 50, `the reader read ${result.readsPerSecond.toFixed(1)}/s`);
   assert.deepEqual(result.actives, [
     `redis://${t.active.address}/`,
     `redis://${t.standby.address}/`,

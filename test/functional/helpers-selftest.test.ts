@@ -48,7 +48,7 @@ void describe('waitFor', () => {
   });
 
   void test('a probe that never settles cannot stretch the deadline', async () => {
-    const started = Date.now();
+    // Were the probe awaited, this would never reject.
     await assert.rejects(
       waitFor(() => new Promise<boolean>(() => undefined), {
         what: 'a hung probe',
@@ -56,7 +56,6 @@ void describe('waitFor', () => {
       }),
       /timed out after 200ms waiting for a hung probe.*still running/,
     );
-    assert.ok(Date.now() - started < 2_000);
   });
 });
 
@@ -196,13 +195,12 @@ void describe('replication helpers with direct replication', () => {
     const r = replica.client();
     await waitForInSync(master.client(), r);
     await r.set('written-on-the-replica', 'diverged');
-    const started = Date.now();
+    // A mismatch at equal offsets fails at once, as a DigestMismatchError, not at the deadline.
     const error = await waitForInSync(master.client(), r, { timeoutMs: 30_000 }).catch(
       (e: unknown) => e,
     );
     assert.ok(error instanceof DigestMismatchError, String(error));
     assert.notEqual(error.masterDigest, error.replicaDigest);
-    assert.ok(Date.now() - started < 10_000, 'a mismatch at equal offsets fails at once');
   });
 });
 

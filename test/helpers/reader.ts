@@ -1,13 +1,12 @@
 // An application reading through a failover: before every read it asks rbuddy which replica is
 // the active (GET /active) and reads a known key there. A read fails when it errors, times out
-// or returns the wrong value. Its verdict is the "zero failed reads" of SPEC §5.
+// (1 s: a stalled read is a failed read, so "zero failed" needs no rate check) or returns the
+// wrong value. Its verdict is the "zero failed reads" of SPEC §5.
 import { Redis } from 'ioredis';
 
 export interface ReaderResult {
   ok: number;
   failed: number;
-  /** Reads attempted per second over the reader's life. */
-  readsPerSecond: number;
   errors: string[];
   /** Every active address the reader was sent to, in order of first use. */
   actives: string[];
@@ -33,8 +32,7 @@ export function startReader(options: {
   intervalMs?: number;
 }): Reader {
   const clients = new Map<string, Redis>();
-  const result: ReaderResult = { ok: 0, failed: 0, readsPerSecond: 0, errors: [], actives: [] };
-  const startedAt = Date.now();
+  const result: ReaderResult = { ok: 0, failed: 0, errors: [], actives: [] };
   let readerRunning = true;
   const clientFor = (url: string): Redis => {
     let client = clients.get(url);
@@ -84,7 +82,6 @@ export function startReader(options: {
       running.delete(reader);
       await loop;
       for (const client of clients.values()) client.disconnect();
-      result.readsPerSecond = ((result.ok + result.failed) * 1000) / (Date.now() - startedAt);
       return result;
     },
   };
