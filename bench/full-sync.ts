@@ -10,6 +10,7 @@ import type { BenchNodes } from './nodes.js';
 import { cpuSeconds, memoryBytes, runQueueWaitSeconds } from './proc-stats.js';
 import { startProxy, type BenchProxy, type ProxyOptions } from './proxy.js';
 import { settleDisk } from './settle.js';
+import { startBareRelay, type BareRelay } from './bare-relay.js';
 import { elapsedMs } from './stats.js';
 
 export type SnapshotMode = 'disk' | 'diskless';
@@ -31,8 +32,11 @@ export interface ProxyUsage {
   engineState: string;
 }
 
+/** rbuddy's two paths, and the bare Node pipe relay (bare-relay.ts) that shows the floor. */
+export type SyncPath = Path | 'bare-relay';
+
 export interface FullSyncRun {
-  path: Path;
+  path: SyncPath;
   mode: SnapshotMode;
   seconds: number;
   /** Until the replica started loading: BGSAVE (disk mode) plus the transfer. */
@@ -45,6 +49,8 @@ export interface FullSyncRun {
   /** Time the replica's main thread spent waiting for a CPU during the sync: contention. */
   replicaRunQueueSeconds: number;
   proxy: ProxyUsage | undefined;
+  /** The bare relay's CPU seconds over the sync (bare-relay path only). */
+  bareRelayCpuSeconds: number | undefined;
 }
 
 const POLL_MS = 20;
@@ -62,18 +68,25 @@ export async function setSnapshotMode(master: Redis, mode: SnapshotMode): Promis
  */
 export async function fullSync(
   nodes: BenchNodes,
-  path: Path,
+  path: SyncPath,
   mode: SnapshotMode,
   proxyOptions: ProxyOptions,
 ): Promise<FullSyncRun> {
   const { master, replica, masterClient, replicaClient } = nodes;
   const before = await masterStats(masterClient);
   let proxy: BenchProxy | undefined;
+  let bare: BareRelay | undefined;
+  const stopRelay = async (): Promise<void> => {
+    await proxy?.stop();
+    await bare?.stop();
+  };
   try {
     // A fresh proxy per run: its CPU time and peak RSS then belong to this sync alone.
     if (path === 'proxied') proxy = await startProxy(nodes, proxyOptions);
+    if (path === 'bare-relay') bare = await startBareRelay(master);
     const settleMs = await settleDisk();
-    const upstream: Endpoint = proxy ?? { host: master.host, port: master.port };
+    const upstream: Endpoint = proxy ?? bare ?? { host: master.host, port: master.port };
+    const bareCpuBefore = bare === undefined ? 0 : cpuSeconds(bare.pid);
     const idleRssBytes = proxy === undefined ? 0 : memoryBytes(proxy.pid, 'VmRSS');
     const peakIsRelayOnly = proxy === undefined ? false : resetPeakRss(proxy.pid);
     const cpuBefore = proxy === undefined ? 0 : cpuSeconds(proxy.pid);
@@ -96,6 +109,8 @@ export async function fullSync(
     const seconds = elapsedMs(start) / 1000;
     const replicaRunQueueSeconds = runQueueWaitSeconds(replica.pid) - replicaWaitBefore;
 
+    const bareRelayCpuSeconds =
+      bare === undefined ? undefined : cpuSeconds(bare.pid) - bareCpuBefore;
     let usage: ProxyUsage | undefined;
     if (proxy !== undefined) {
       // Read /proc before asking /v1/status: the HTTP request costs the proxy CPU too.
@@ -120,7 +135,7 @@ export async function fullSync(
         `expected one full sync, the master counted ${after.syncFull - before.syncFull}`,
       );
     }
-    await resetReplica(nodes, proxy);
+    await resetReplica(nodes, stopRelay);
     return {
       path,
       mode,
@@ -131,23 +146,24 @@ export async function fullSync(
       settleMs,
       replicaRunQueueSeconds,
       proxy: usage,
+      bareRelayCpuSeconds,
     };
   } catch (error) {
     // Clean up as far as possible, but report what went wrong first, not a cleanup failure.
-    await resetReplica(nodes, proxy).catch((cleanup: unknown) =>
+    await resetReplica(nodes, stopRelay).catch((cleanup: unknown) =>
       console.error('bench: cleanup after a failed full sync failed too:', cleanup),
     );
     throw error;
   }
 }
 
-/** Back to the starting point: replica detached and empty, the run's proxy stopped. */
-async function resetReplica(nodes: BenchNodes, proxy: BenchProxy | undefined): Promise<void> {
+/** Back to the starting point: replica detached and empty, the run's relay stopped. */
+async function resetReplica(nodes: BenchNodes, stopRelay: () => Promise<void>): Promise<void> {
   try {
     await detach(nodes.masterClient, nodes.replicaClient);
     await nodes.replicaClient.flushall();
   } finally {
-    await proxy?.stop();
+    await stopRelay();
   }
 }
 

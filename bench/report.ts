@@ -39,7 +39,7 @@ export function limitRow(
   figure: string,
   unit: string,
   proxied: number,
-  max: number,
+  max: number | undefined,
   digits = 2,
 ): Row {
   return {
@@ -47,8 +47,8 @@ export function limitRow(
     direct: '—',
     proxied: formatValue(proxied, unit, digits),
     ratio: '—',
-    target: `≤ ${max} ${unit}`,
-    verdict: proxied <= max ? 'PASS' : 'FAIL',
+    target: max === undefined ? '—' : `≤ ${max} ${unit}`,
+    verdict: max === undefined ? '—' : proxied <= max ? 'PASS' : 'FAIL',
   };
 }
 

@@ -133,6 +133,8 @@ interface Measurements {
   machine: Record<string, string>;
   dataset: { usedMemory: string; keys: number };
   full: Partial<Record<SnapshotMode, Record<Path, FullSyncRun[]>>>;
+  /** Full syncs through the bare Node relay (bare-relay.ts), run right after each proxied one. */
+  fullFloor: Partial<Record<SnapshotMode, FullSyncRun[]>>;
   disklessSkipped: string | undefined;
   catchUp: Record<Path, CatchUpRun[]>;
   catchUpOptions: CatchUpOptions;
@@ -175,6 +177,7 @@ async function measure(settings: Settings): Promise<Measurements> {
   progress(`dataset: ${keys} keys, used_memory ${dataset.usedMemory}`);
 
   const full: Measurements['full'] = {};
+  const fullFloor: Measurements['fullFloor'] = {};
   let measuredSyncsS = 0;
   const syncAll = async (mode: SnapshotMode): Promise<void> => {
     await setSnapshotMode(masterClient, mode);
@@ -184,11 +187,18 @@ async function measure(settings: Settings): Promise<Measurements> {
       await fullSync(nodes, 'direct', mode, settings.proxy);
     }
     const syncsStart = performance.now();
+    const floor: FullSyncRun[] = [];
     full[mode] = await alternate(settings.syncReps, async (path, rep) => {
       const run = await fullSync(nodes, path, mode, settings.proxy);
       progress(`full sync (${mode}) #${rep + 1} ${path}: ${run.seconds.toFixed(2)} s`);
+      if (path === 'proxied') {
+        const bare = await fullSync(nodes, 'bare-relay', mode, settings.proxy);
+        progress(`full sync (${mode}) #${rep + 1} bare-relay: ${bare.seconds.toFixed(2)} s`);
+        floor.push(bare);
+      }
       return run;
     });
+    fullFloor[mode] = floor;
     measuredSyncsS = (performance.now() - syncsStart) / 1000;
   };
   await syncAll('disk');
@@ -242,6 +252,7 @@ async function measure(settings: Settings): Promise<Measurements> {
       machine: { ...machine, 'load average at end': loadAverage() },
       dataset,
       full,
+      fullFloor,
       disklessSkipped,
       catchUp: catchUpRuns,
       catchUpOptions,
@@ -325,6 +336,18 @@ function buildRows(m: Measurements): Row[] {
         1.03,
       ),
     );
+    const floor = m.fullFloor[mode];
+    if (floor !== undefined && floor.length > 0) {
+      rows.push(
+        ratioRow(
+          '1. … via a bare Node pipe (floor)',
+          's',
+          seconds('direct'),
+          median(floor.map((run) => run.seconds)),
+          undefined,
+        ),
+      );
+    }
   }
   const lag = (path: Path): number => median(m.catchUp[path].map((run) => run.lagMs));
   rows.push(
@@ -389,7 +412,30 @@ function buildRows(m: Measurements): Row[] {
       3,
     ),
   );
+  const floorCpu = bareRelayCpuPerGb(m);
+  if (floorCpu.length > 0) {
+    rows.push(
+      limitRow('5. … bare Node pipe CPU per GB (floor)', 's/GB', median(floorCpu), undefined, 3),
+    );
+  }
   return rows;
+}
+
+/**
+ * The bare relay's CPU seconds per GB, for every bare sync. It counts no bytes itself: each
+ * sync moved what the proxied run just before it relayed (same dataset, same snapshot).
+ */
+function bareRelayCpuPerGb(m: Measurements, only?: SnapshotMode): number[] {
+  return (['disk', 'diskless'] as const)
+    .filter((mode) => only === undefined || mode === only)
+    .flatMap((mode) =>
+      (m.fullFloor[mode] ?? []).flatMap((run, i) => {
+        const bytes = m.full[mode]?.proxied[i]?.proxy?.bytesFromMaster;
+        return run.bareRelayCpuSeconds === undefined || bytes === undefined
+          ? []
+          : [run.bareRelayCpuSeconds / (bytes / GB)];
+      }),
+    );
 }
 
 function details(m: Measurements): string {
@@ -413,6 +459,14 @@ function details(m: Measurements): string {
             runs[path].map((run) => run.settleMs / 1000),
             1,
           )} s.`,
+      );
+    }
+    const floor = m.fullFloor[mode] ?? [];
+    if (floor.length > 0) {
+      lines.push(
+        `- Full sync, ${mode}, bare Node pipe: ${list(floor.map((run) => run.seconds))} s; ` +
+          `transfer from the first byte ${list(floor.map((run) => run.transferSeconds ?? NaN))} s; ` +
+          `its CPU ${list(bareRelayCpuPerGb(m, mode), 3)} s/GB.`,
       );
     }
     const pairs = runs.direct.map(
@@ -505,7 +559,9 @@ function method(m: Measurements): string {
       `\`repl-diskless-sync-delay 0\`; replica with default settings (disk-backed load).`,
     `- Full sync: a warm-up sync (disk, direct, not counted), then for each snapshot mode ` +
       `${s.syncReps} × (direct, proxied) ` +
-      `in ABBA order. Timed from \`REPLICAOF\` until the replica's INFO shows ` +
+      `in ABBA order, each proxied sync followed by one through the bare Node relay ` +
+      `(bench/bare-relay.ts; its CPU per GB uses the bytes the proxied sync before it relayed). ` +
+      `Timed from \`REPLICAOF\` until the replica's INFO shows ` +
       `\`master_link_status:up\`, \`master_sync_in_progress:0\`, \`loading:0\` and ` +
       `\`master_repl_offset\` ≥ the master's (polled every 20 ms). Between runs: ` +
       `\`REPLICAOF NO ONE\`, \`FLUSHALL\`, the master drops the link, and the machine's dirty ` +
