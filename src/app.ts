@@ -10,7 +10,7 @@ import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/routes.js';
 import { NodeClients } from './nodes/node-client.js';
 import { EventBus } from './notify/events.js';
-import { Publisher, publishTargets } from './notify/publisher.js';
+import { Publisher, publishTargets, type PublishTargetStatus } from './notify/publisher.js';
 import { WebhookNotifier, type WebhookStatus } from './notify/webhooks.js';
 import { ProxyServer } from './proxy/proxy-server.js';
 import { ReplicaMatcher } from './proxy/replica-matcher.js';
@@ -26,7 +26,7 @@ export interface AppStatus extends EngineStatus {
   listen: string;
   announce: string;
   sessions: SessionStatus[];
-  notifications: { webhooks: WebhookStatus[] };
+  notifications: { webhooks: WebhookStatus[]; publish: PublishTargetStatus[] };
 }
 
 export interface App {
@@ -158,7 +158,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     listen: formatHostPort(proxy.address()),
     announce: formatHostPort(announce()),
     sessions: proxy.sessions().map((session) => session.status()),
-    notifications: { webhooks: webhooks.status() },
+    notifications: { webhooks: webhooks.status(), publish: publisher.status() },
   });
 
   const http = new AdminServer({

@@ -36,10 +36,22 @@ export interface PublisherOptions {
   maxQueue?: number;
 }
 
+/** One `--publish` target as /v1/status shows it (beside the webhooks). */
+export interface PublishTargetStatus {
+  /** `replicas`' nodes by address, URLs without credentials. */
+  target: string;
+  pending: number;
+  lastSuccess: string | null;
+  /** `<time> <reason>` of the last failed attempt, or null. */
+  lastError: string | null;
+}
+
 interface TargetQueue {
   target: PublishTarget;
   pending: RbuddyEvent[];
   draining: boolean;
+  lastSuccess: string | null;
+  lastError: string | null;
 }
 
 export class Publisher implements EventSink {
@@ -51,7 +63,13 @@ export class Publisher implements EventSink {
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
   constructor(private readonly options: PublisherOptions) {
-    this.queues = options.targets.map((target) => ({ target, pending: [], draining: false }));
+    this.queues = options.targets.map((target) => ({
+      target,
+      pending: [],
+      draining: false,
+      lastSuccess: null,
+      lastError: null,
+    }));
     this.retry = options.retry ?? exponentialBackoff({ baseMs: 250, maxMs: 5000, maxAttempts: 5 });
     this.maxQueue = options.maxQueue ?? 1000;
     this.log = options.logger.child({ component: 'publisher' });
@@ -59,6 +77,15 @@ export class Publisher implements EventSink {
 
   get targetNames(): string[] {
     return this.queues.map((queue) => queue.target.name);
+  }
+
+  status(): PublishTargetStatus[] {
+    return this.queues.map((queue) => ({
+      target: queue.target.name,
+      pending: queue.pending.length,
+      lastSuccess: queue.lastSuccess,
+      lastError: queue.lastError,
+    }));
   }
 
   deliver(event: RbuddyEvent): void {
@@ -94,7 +121,7 @@ export class Publisher implements EventSink {
       while (!this.closed && queue.pending.length > 0) {
         const event = queue.pending[0];
         if (event === undefined) break;
-        await this.publishWithRetries(queue.target, event);
+        await this.publishWithRetries(queue, event);
         // The event may have been dropped from a full queue meanwhile: remove it only if first.
         if (queue.pending[0] === event) queue.pending.shift();
       }
@@ -103,18 +130,21 @@ export class Publisher implements EventSink {
     }
   }
 
-  private async publishWithRetries(target: PublishTarget, event: RbuddyEvent): Promise<void> {
+  private async publishWithRetries(queue: TargetQueue, event: RbuddyEvent): Promise<void> {
+    const { target } = queue;
     const message = JSON.stringify(event);
     for (let attempt = 0; !this.closed; attempt += 1) {
       try {
         await target.client().publish(this.options.channel, message);
         this.record('delivered');
+        queue.lastSuccess = new Date().toISOString();
         return;
       } catch (error) {
         this.record('failed');
         const delay = this.retry(attempt, error);
         // Only the message: an ioredis error never carries the password, but a URL could.
         const reason = error instanceof Error ? error.message : String(error);
+        queue.lastError = `${new Date().toISOString()} ${reason}`;
         if (delay === false) {
           this.record('dropped');
           this.log.warn(

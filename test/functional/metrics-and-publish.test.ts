@@ -192,4 +192,15 @@ test('metrics move with a failover; --publish targets get the events; a down tar
     .join('\n');
   assert.match(logs, /publish failed/, 'the down target logged');
   assert.ok(!logs.includes(DOWN_PASSWORD), 'the URL password is not in the log');
+
+  // /v1/status shows each target: the down one with its error, the others delivered.
+  const targets = t.rbuddy.status().notifications.publish;
+  const downTarget = targets.find((entry) => entry.target.includes(down.address));
+  assert.ok(downTarget !== undefined, JSON.stringify(targets));
+  assert.ok(downTarget.lastError !== null, 'the down target shows its last error');
+  assert.equal(downTarget.lastSuccess, null);
+  assert.ok(!downTarget.target.includes(DOWN_PASSWORD), 'no password in the status');
+  const liveTarget = targets.find((entry) => entry.target.includes(live.address));
+  assert.ok(liveTarget?.lastSuccess !== null && liveTarget?.lastSuccess !== undefined);
+  assert.ok(!JSON.stringify(t.rbuddy.status()).includes(DOWN_PASSWORD));
 });

@@ -107,6 +107,35 @@ describe('Publisher', () => {
     );
     assert.equal(counts.get('failed'), 2);
     assert.equal(counts.get('delivered'), 2);
+    const [status] = publisher.status();
+    assert.equal(status?.target, 'flaky');
+    assert.equal(status?.pending, 0);
+    assert.match(status?.lastError ?? '', /^\d{4}-\d\d-\d\dT\S+Z ECONNREFUSED$/);
+    assert.ok(status?.lastSuccess !== null && Date.parse(status?.lastSuccess ?? '') > 0);
+    await publisher.close();
+  });
+
+  test('status() shows each target: pending events, last success, last error', async () => {
+    const up = new FakeClient();
+    const hanging = new FakeClient();
+    hanging.hang = true;
+    const publisher = new Publisher({
+      targets: [target('up', up), target('hanging', hanging)],
+      channel: 'c',
+      logger: silent,
+      retry: () => 1,
+    });
+    assert.deepEqual(publisher.status(), [
+      { target: 'up', pending: 0, lastSuccess: null, lastError: null },
+      { target: 'hanging', pending: 0, lastSuccess: null, lastError: null },
+    ]);
+    publisher.deliver(event(1));
+    publisher.deliver(event(2));
+    await waitFor(() => up.received.length === 2, { what: 'both events at up', timeoutMs: 10_000 });
+    const [ok, stuck] = publisher.status();
+    assert.equal(ok?.pending, 0);
+    assert.ok(ok?.lastSuccess !== null);
+    assert.deepEqual(stuck, { target: 'hanging', pending: 2, lastSuccess: null, lastError: null });
     await publisher.close();
   });
 
