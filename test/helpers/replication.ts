@@ -362,9 +362,8 @@ export interface WriterOptions {
   keyPrefix: string;
   /**
    * Pause between batches. Default 5 ms, so at most 10,000 writes a second: a steady load, not a
-   * flood. A writer as fast as the server answers makes the replication stream grow with the
-   * machine's speed; on a slow CI machine it outgrew the master's replica output buffer limit
-   * during a snapshot and the replica full-synced again and again.
+   * flood. A writer as fast as the server answers makes the replication stream, and so what a
+   * test waits for, grow with the machine's speed.
    */
   intervalMs?: number;
   /** Commands per pipeline. Default 50. */

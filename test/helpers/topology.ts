@@ -11,7 +11,7 @@ export interface Topology {
   active: RedisServer;
   standby: RedisServer;
   rbuddy: RbuddyUnderTest;
-  /** `REPLICAOF <proxy>` on a replica. */
+  /** `REPLICAOF <proxy>` on a replica (the standby only once rbuddy is past its first start). */
   follow(replica: RedisServer): Promise<void>;
   /** The proxy's session for a replica, once it exists. */
   session(replica: RedisServer): SessionStatus | undefined;
@@ -52,6 +52,16 @@ export async function startTopology(
     standby,
     rbuddy,
     async follow(replica) {
+      if (replica === standby) {
+        // Until the active's first sync is done (state `healthy`), rbuddy is on its first start
+        // and makes the standby an idle master (REPLICAOF NO ONE): a standby pointed at the
+        // proxy before then is detached again. Seen on a loaded CI machine.
+        await waitFor(() => rbuddy.status().state === 'healthy', {
+          what: 'rbuddy healthy (past its first start) before the standby follows it',
+          timeoutMs: 120_000,
+          explain: () => explainTopology(rbuddy, [master, active, standby]),
+        });
+      }
       const client: Redis = replica.client();
       await client.replicaof(rbuddy.resp.host, rbuddy.resp.port);
     },
