@@ -11,7 +11,6 @@ import { freePort } from '../helpers/processes.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { spawnRbuddy } from '../helpers/rbuddy-process.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { waitForInSync } from '../helpers/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -87,11 +86,7 @@ describe('admin API', () => {
     assert.equal(readyzWhileStarting.status, 503, readyzWhileStarting.text);
     assert.equal((JSON.parse(readyzWhileStarting.text) as { ready: boolean }).ready, false);
 
-    await waitFor(() => t.rbuddy.status().state === 'healthy', {
-      what: 'rbuddy healthy',
-      timeoutMs: 60_000,
-    });
-    await waitForInSync(t.master.client(), t.active.client());
+    await t.waitForHealthy();
     const ready = await request(`${url}/readyz`);
     assert.equal(ready.status, 200, ready.text);
     assert.equal((JSON.parse(ready.text) as { ready: boolean }).ready, true);

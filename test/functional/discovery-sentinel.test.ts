@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { info, waitForInSync } from '../helpers/replication.js';
+import { info } from '../helpers/replication.js';
 import { startTopology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -30,11 +30,7 @@ test('ioredis with the proxy as its sentinel reads through a failover; subscribe
   });
   const master = t.master.client();
   await master.set('reader-key', 'reader-value');
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(master, t.active.client());
+  await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
   const proxy = { host: t.rbuddy.resp.host, port: t.rbuddy.resp.port };
 

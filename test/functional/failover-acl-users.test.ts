@@ -57,12 +57,7 @@ test('a whole failover with the documented ACL users: no failed action, empty AC
   });
   const nodes = [t.master, t.active, t.standby];
   const explain = (): string => explainTopology(t.rbuddy, nodes);
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy with the documented users',
-    timeoutMs: 60_000,
-    explain,
-  });
-  await waitForInSync(t.master.client(), t.active.client());
+  await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
 
   await t.master.client().save();

@@ -41,11 +41,7 @@ test('the active falls out of the backlog: the standby takes the full sync, the 
     String(BACKLOG_BYTES),
   ]);
   await master.set('reader-key', 'reader-value');
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(master, t.active.client());
+  await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
   const active = t.active.client();
   const activeKeys = await active.dbsize();

@@ -63,11 +63,7 @@ async function masterBackEmptyAndHeld(): Promise<Held> {
   });
   const master = t.master.client();
   await master.set('reader-key', 'reader-value');
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(master, t.active.client());
+  await t.waitForHealthy();
   const active = t.active.client();
   const activeDigest = await digest(active);
   const activeKeys = await active.dbsize();

@@ -43,11 +43,7 @@ async function healthyTopology(): Promise<{ t: Topology; baseline: Baseline }> {
   });
   const master = t.master.client();
   await master.set('reader-key', 'reader-value');
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(master, t.active.client());
+  await t.waitForHealthy();
   const reader = startReader({
     httpUrl: t.rbuddy.httpUrl,
     key: 'reader-key',

@@ -25,11 +25,7 @@ test('master killed: promote, resync the standby, switch — zero failed reads',
   });
   const master = t.master.client();
   await master.set('reader-key', 'reader-value');
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(master, t.active.client());
+  await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
   const activeMinReplicas = await t.active.client().config('GET', 'min-replicas-to-write');
 

@@ -57,11 +57,7 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
   });
   const master = t.master.client();
   await master.set('reader-key', 'reader-value');
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(master, t.active.client());
+  await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
   const activeConfigBefore = await t.active.client().config('GET', 'min-replicas-*');
   const failoverUrl = `${t.rbuddy.httpUrl}/v1/failover`;
@@ -159,10 +155,7 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
 
 test('with no --http-token configured, POST /v1/failover is refused (403) and nothing starts', async () => {
   const t = await startTopology({ masterArgs: { 'repl-diskless-sync-delay': 0 } });
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
+  await t.waitForHealthy();
   for (const path of ['/v1/failover', '/v1/failover/confirm', '/v1/failover/abort']) {
     const bare = await post(`${t.rbuddy.httpUrl}${path}`);
     assert.equal(bare.status, 403, path);

@@ -21,6 +21,7 @@ import {
   type RedisServer,
 } from '../helpers/redis-server.js';
 import { digest, info, masterStats, populate, waitForInSync } from '../helpers/replication.js';
+import { failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const spawned = new Set<RbuddyProcess>();
@@ -82,14 +83,7 @@ async function startRig(options: {
     '127.0.0.1:0',
     '--state-dir',
     stateDir,
-    '--grace-ms',
-    '1000',
-    '--drain-ms',
-    String(options.drainMs),
-    '--probe-interval-ms',
-    '200',
-    '--probe-timeout-ms',
-    '1000',
+    ...failoverTimings({ drainMs: options.drainMs }),
     '--command-timeout-ms',
     '2000',
     '--log-level',

@@ -11,7 +11,6 @@ import type { RbuddyEvent } from '../../src/notify/events.js';
 import { parsePrometheusText, sampleValue, type Exposition } from '../helpers/prom-text.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis-server.js';
-import { waitForInSync } from '../helpers/replication.js';
 import { startTopology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -74,11 +73,7 @@ test('metrics move with a failover; --publish targets get the events; a down tar
     ],
     populate: { megabytes: 2 },
   });
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(t.master.client(), t.active.client());
+  await t.waitForHealthy();
 
   const before = await scrape(t.rbuddy.httpUrl);
   for (const name of [

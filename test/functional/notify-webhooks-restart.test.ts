@@ -16,6 +16,7 @@ import { freePort, killHard, terminate } from '../helpers/processes.js';
 import { spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
 import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
 import { populate } from '../helpers/replication.js';
+import { failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
   newWebhookSecret,
@@ -94,14 +95,7 @@ test('events pending at a kill -9 are delivered after the restart, same ids, sam
     '127.0.0.1:0',
     '--state-dir',
     stateDir,
-    '--grace-ms',
-    '1000',
-    '--drain-ms',
-    '1000',
-    '--probe-interval-ms',
-    '200',
-    '--probe-timeout-ms',
-    '1000',
+    ...failoverTimings(),
     // Nothing listens there during the first run: every attempt is refused.
     '--webhook',
     `http://127.0.0.1:${receiverPort}/hook`,

@@ -12,7 +12,6 @@ import { freePort } from '../helpers/processes.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prom-text.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { waitForInSync } from '../helpers/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
@@ -57,11 +56,7 @@ const FAST = [
 /** Kill the master (after SAVE), wait for the promotion, restart it, wait for the switch. */
 async function failoverCycle(t: Topology): Promise<void> {
   const master = t.master.client();
-  await waitFor(() => t.rbuddy.status().state === 'healthy', {
-    what: 'rbuddy healthy',
-    timeoutMs: 60_000,
-  });
-  await waitForInSync(master, t.active.client());
+  await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
   await master.save();
   await t.master.kill9();

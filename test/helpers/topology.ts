@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
 import { startRbuddy, type RbuddyUnderTest } from './rbuddy.js';
 import { startRedis, type RedisServer } from './redis-server.js';
-import { populate } from './replication.js';
+import { populate, waitForInSync } from './replication.js';
 import { waitFor } from './wait-for.js';
 
 export interface Topology {
@@ -16,6 +16,8 @@ export interface Topology {
   /** The proxy's session for a replica, once it exists. */
   session(replica: RedisServer): SessionStatus | undefined;
   waitForPhase(replica: RedisServer, phase: SessionStatus['phase']): Promise<SessionStatus>;
+  /** rbuddy `healthy` (past its first start) and the active in sync with the master. */
+  waitForHealthy(): Promise<void>;
 }
 
 export async function startTopology(
@@ -44,6 +46,12 @@ export async function startTopology(
     args: options.rbuddyArgs ?? [],
     env: options.rbuddyEnv ?? {},
   });
+  const waitHealthy = (): Promise<boolean> =>
+    waitFor(() => rbuddy.status().state === 'healthy', {
+      what: 'rbuddy healthy (past its first start)',
+      timeoutMs: 120_000,
+      explain: () => explainTopology(rbuddy, [master, active, standby]),
+    });
   const session = (replica: RedisServer): SessionStatus | undefined =>
     rbuddy.status().sessions.find((s) => s.replica === replica.address);
   return {
@@ -56,16 +64,16 @@ export async function startTopology(
         // Until the active's first sync is done (state `healthy`), rbuddy is on its first start
         // and makes the standby an idle master (REPLICAOF NO ONE): a standby pointed at the
         // proxy before then is detached again. Seen on a loaded CI machine.
-        await waitFor(() => rbuddy.status().state === 'healthy', {
-          what: 'rbuddy healthy (past its first start) before the standby follows it',
-          timeoutMs: 120_000,
-          explain: () => explainTopology(rbuddy, [master, active, standby]),
-        });
+        await waitHealthy();
       }
       const client: Redis = replica.client();
       await client.replicaof(rbuddy.resp.host, rbuddy.resp.port);
     },
     session,
+    async waitForHealthy() {
+      await waitHealthy();
+      await waitForInSync(master.client(), active.client());
+    },
     waitForPhase: (replica, phase) =>
       waitFor(
         () => {
