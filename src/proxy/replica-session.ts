@@ -44,7 +44,8 @@ export interface ReplicaSessionOptions {
   replTimeoutMs: number;
   gate: PsyncGate | undefined;
   logger: Logger;
-  now?: () => Date;
+  /** Milliseconds since the epoch, like Date.now (injectable for tests). */
+  now?: () => number;
 }
 
 /** Mid-snapshot reads smaller than this pause reading for SNAPSHOT_HOLD_MS (see 'snapshot-data'). */
@@ -62,8 +63,8 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   private upstream: Duplex | undefined;
   private readonly options: ReplicaSessionOptions;
   private readonly log: Logger;
-  private readonly now: () => Date;
-  private readonly connectedAt: Date;
+  private readonly now: () => number;
+  private readonly connectedAt: number;
 
   private currentPhase: SessionPhase = 'handshake';
   private framer: ReplicationFramer | undefined;
@@ -79,9 +80,14 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   /** Offset of the replica before the first stream byte: FULLRESYNC offset or PSYNC offset − 1. */
   private offsetBase: number | undefined;
   private snapshot:
-    | { format: 'disk' | 'eof'; size: number | null; startedAt: Date; finishedAt: Date | null }
+    | { format: 'disk' | 'eof'; size: number | null; startedAt: number; finishedAt: number | null }
     | undefined;
-  private lastAck: { offset: number; at: Date } | undefined;
+  /**
+   * The replica's last REPLCONF ACK and when it came (ms). Plain fields, not an object: a
+   * replica under WAIT load ACKs thousands of times a second, and each object is garbage.
+   */
+  private lastAckOffset: number | undefined;
+  private lastAckAt = 0;
   private keepalives = 0;
   private closed = false;
 
@@ -92,7 +98,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     this.node = options.node;
     this.hello = options.hello;
     this.downstream = options.downstream;
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? Date.now;
     this.connectedAt = this.now();
     this.log = options.logger.child({ session: this.id, replica: this.node.id });
   }
@@ -232,15 +238,18 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
               format: this.snapshot.format,
               size: this.snapshot.size,
               transferred,
-              startedAt: this.snapshot.startedAt.toISOString(),
-              finishedAt: this.snapshot.finishedAt?.toISOString() ?? null,
+              startedAt: isoTime(this.snapshot.startedAt),
+              finishedAt:
+                this.snapshot.finishedAt === null ? null : isoTime(this.snapshot.finishedAt),
             },
       lastAck:
-        this.lastAck === undefined
+        this.lastAckOffset === undefined
           ? null
-          : { offset: this.lastAck.offset, at: this.lastAck.at.toISOString() },
+          : { offset: this.lastAckOffset, at: isoTime(this.lastAckAt) },
       lagBytes:
-        offset !== undefined && this.lastAck !== undefined ? offset - this.lastAck.offset : null,
+        offset !== undefined && this.lastAckOffset !== undefined
+          ? offset - this.lastAckOffset
+          : null,
       bytes: { fromMaster: this.toReplica?.bytes ?? 0, toMaster: this.toMaster?.bytes ?? 0 },
       keepalives: this.keepalives,
       buffered: {
@@ -249,7 +258,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
         peakToReplica: this.toReplica?.peakBuffered ?? 0,
         peakToMaster: this.toMaster?.peakBuffered ?? 0,
       },
-      connectedAt: this.connectedAt.toISOString(),
+      connectedAt: isoTime(this.connectedAt),
     };
   }
 
@@ -417,14 +426,14 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   };
 
   private onReplicaCommand(args: Buffer[]): void {
-    const name = args[0]?.toString('latin1').toLowerCase();
-    if (name === 'replconf' && args[1]?.toString('latin1').toLowerCase() === 'ack') {
+    if (isWord(args[0], 'replconf') && isWord(args[1], 'ack')) {
       const offset = Number(args[2]?.toString('latin1'));
       if (Number.isSafeInteger(offset)) {
-        this.lastAck = { offset, at: this.now() };
+        this.lastAckOffset = offset;
+        this.lastAckAt = this.now();
         this.emitEvent({ type: 'ack', offset });
       }
-    } else if (name === 'sync' && this.framer?.phase === 'psync-reply') {
+    } else if (isWord(args[0], 'sync') && this.framer?.phase === 'psync-reply') {
       // Fallback after a PSYNC error reply: syncWithMaster retries with inline SYNC on the
       // same connection, and the master answers with a snapshot header directly.
       this.framer.expectSnapshot();
@@ -464,6 +473,20 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   private emitEvent(event: SessionEvent): void {
     this.emit('event', event);
   }
+}
+
+function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Whether `arg` is `word` (given in lower case), ignoring ASCII case, without decoding it. */
+function isWord(arg: Buffer | undefined, word: string): boolean {
+  if (arg?.length !== word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    // ASCII letters differ from their upper case in bit 0x20 alone.
+    if ((arg[i] | 0x20) !== word.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 function asError(value: unknown): Error {

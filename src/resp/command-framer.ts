@@ -62,7 +62,8 @@ export class CommandFramer {
   /** Bytes of the incomplete frame that arrived in earlier chunks. */
   private carried = 0;
   /** Set by a step that completed a frame; `push()` collects it. */
-  private ready: { args: Buffer[]; inline: boolean } | undefined;
+  private readyArgs: Buffer[] | undefined;
+  private readyInline = false;
 
   /** Pieces of the line being read (terminator excluded) and their total length. */
   private lineParts: Buffer[] = [];
@@ -70,8 +71,11 @@ export class CommandFramer {
   /**
    * A length line whose "\r" was seen: its first byte ('*' or '$' when well formed) and its
    * number (undefined where string2ll fails). It is acted on once the byte after "\r" arrives.
+   * Plain fields, not an object: four length lines per command on a hot path.
    */
-  private lengthLine: { first: number; value: number | undefined } | undefined;
+  private lengthLineSeen = false;
+  private lengthLineFirst = 0;
+  private lengthLineValue: number | undefined;
 
   /** Arguments of the multibulk request being read, and how many are still to come. */
   private args: Buffer[] = [];
@@ -98,10 +102,10 @@ export class CommandFramer {
     try {
       while (pos < chunk.length) {
         pos = this.step(chunk, pos);
-        if (this.ready !== undefined) {
+        if (this.readyArgs !== undefined) {
           const size = this.carried + pos - frameStart;
-          frames.push({ args: this.ready.args, size, inline: this.ready.inline });
-          this.ready = undefined;
+          frames.push({ args: this.readyArgs, size, inline: this.readyInline });
+          this.readyArgs = undefined;
           this.carried = 0;
           frameStart = pos;
         }
@@ -160,11 +164,10 @@ export class CommandFramer {
    * one more byte, and skips that byte without checking that it is "\n".
    */
   private readLengthLine(chunk: Buffer, pos: number): number {
-    if (this.lengthLine !== undefined) {
-      const { first, value } = this.lengthLine;
-      this.lengthLine = undefined;
-      if (this.state === 'count-line') this.onCountLine(value);
-      else this.onBulkLengthLine(first, value);
+    if (this.lengthLineSeen) {
+      this.lengthLineSeen = false;
+      if (this.state === 'count-line') this.onCountLine(this.lengthLineValue);
+      else this.onBulkLengthLine(this.lengthLineFirst, this.lengthLineValue);
       return pos + 1;
     }
     const cr = chunk.indexOf(CR, pos);
@@ -185,8 +188,9 @@ export class CommandFramer {
     const stop = line === chunk ? cr : line.length;
     this.lineLength = 0;
     // An empty line means the "\r" itself sat where Redis expected '*' or '$'.
-    const first = start < stop ? line[start] : CR;
-    this.lengthLine = { first, value: string2ll(line, start + 1, stop) };
+    this.lengthLineFirst = start < stop ? line[start] : CR;
+    this.lengthLineValue = string2ll(line, start + 1, stop);
+    this.lengthLineSeen = true;
     return cr + 1;
   }
 
@@ -268,7 +272,8 @@ export class CommandFramer {
   }
 
   private finish(args: Buffer[], inline: boolean): void {
-    this.ready = { args, inline };
+    this.readyArgs = args;
+    this.readyInline = inline;
     this.args = [];
     this.state = 'request-start';
   }

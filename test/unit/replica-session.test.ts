@@ -99,12 +99,18 @@ describe('ReplicaSession', () => {
       },
     );
 
-    // ACKs go up untouched and are tracked.
-    const ack = '*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$3\r\n114\r\n';
+    // ACKs go up untouched and are tracked, in any letter case as Redis reads commands; a
+    // look-alike goes up too but is no ACK.
+    const lookAlike = '*3\r\n$8\r\nREPLCONX\r\n$3\r\nACK\r\n$3\r\n999\r\n';
+    const ack = '*3\r\n$8\r\nRepLconf\r\n$3\r\naCK\r\n$3\r\n114\r\n';
     const before = atMaster.bytes().length;
-    replicaEnd.write(ack);
+    replicaEnd.write(lookAlike + ack);
     await waitFor(() => session.status().lastAck?.offset === 114, { what: 'the ACK' });
-    assert.equal(atMaster.bytes().subarray(before).toString(), ack);
+    assert.equal(atMaster.bytes().subarray(before).toString(), lookAlike + ack);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'ack'),
+      [{ type: 'ack', offset: 114 }],
+    );
     assert.equal(session.status().lagBytes, 0);
     session.close('shutdown');
   });
