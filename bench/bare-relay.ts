@@ -12,17 +12,12 @@ import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { hasExited, terminate, trackChild } from '../test/helpers/processes.js';
 import { waitFor } from '../test/helpers/wait-for.js';
-import type { Endpoint } from './links.js';
-
-export interface BareRelay extends Endpoint {
-  readonly pid: number;
-  stop(): Promise<void>;
-}
+import type { Endpoint, RelayProcess } from './links.js';
 
 const self = fileURLToPath(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-export async function startBareRelay(master: Endpoint): Promise<BareRelay> {
+export async function startBareRelay(master: Endpoint): Promise<RelayProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', self, master.host, String(master.port)],

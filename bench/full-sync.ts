@@ -5,12 +5,19 @@ import { writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { masterStats } from '../test/helpers/replication.js';
 import { waitFor } from '../test/helpers/wait-for.js';
-import { detach, notCaughtUp, pointAt, type Endpoint, type Path } from './links.js';
+import {
+  detach,
+  notCaughtUp,
+  pointAt,
+  type Endpoint,
+  type Path,
+  type RelayProcess,
+} from './links.js';
 import type { BenchNodes } from './nodes.js';
 import { cpuSeconds, memoryBytes, runQueueWaitSeconds } from './proc-stats.js';
 import { startProxy, type BenchProxy, type ProxyOptions } from './proxy.js';
 import { settleDisk } from './settle.js';
-import { startBareRelay, type BareRelay } from './bare-relay.js';
+import { startReferenceRelay, type ReferencePath } from './reference-relays.js';
 import { elapsedMs } from './stats.js';
 
 export type SnapshotMode = 'disk' | 'diskless';
@@ -32,8 +39,8 @@ export interface ProxyUsage {
   engineState: string;
 }
 
-/** rbuddy's two paths, and the bare Node pipe relay (bare-relay.ts) that shows the floor. */
-export type SyncPath = Path | 'bare-relay';
+/** rbuddy's two paths, and the reference relays (reference-relays.ts). */
+export type SyncPath = Path | ReferencePath;
 
 export interface FullSyncRun {
   path: SyncPath;
@@ -49,8 +56,8 @@ export interface FullSyncRun {
   /** Time the replica's main thread spent waiting for a CPU during the sync: contention. */
   replicaRunQueueSeconds: number;
   proxy: ProxyUsage | undefined;
-  /** The bare relay's CPU seconds over the sync (bare-relay path only). */
-  bareRelayCpuSeconds: number | undefined;
+  /** A reference relay's CPU seconds over the sync (reference paths only). */
+  relayCpuSeconds: number | undefined;
 }
 
 const POLL_MS = 20;
@@ -75,18 +82,18 @@ export async function fullSync(
   const { master, replica, masterClient, replicaClient } = nodes;
   const before = await masterStats(masterClient);
   let proxy: BenchProxy | undefined;
-  let bare: BareRelay | undefined;
+  let relay: RelayProcess | undefined;
   const stopRelay = async (): Promise<void> => {
     await proxy?.stop();
-    await bare?.stop();
+    await relay?.stop();
   };
   try {
     // A fresh proxy per run: its CPU time and peak RSS then belong to this sync alone.
     if (path === 'proxied') proxy = await startProxy(nodes, proxyOptions);
-    if (path === 'bare-relay') bare = await startBareRelay(master);
+    else if (path !== 'direct') relay = await startReferenceRelay(path, master);
     const settleMs = await settleDisk();
-    const upstream: Endpoint = proxy ?? bare ?? { host: master.host, port: master.port };
-    const bareCpuBefore = bare === undefined ? 0 : cpuSeconds(bare.pid);
+    const upstream: Endpoint = proxy ?? relay ?? { host: master.host, port: master.port };
+    const relayCpuBefore = relay === undefined ? 0 : cpuSeconds(relay.pid);
     const idleRssBytes = proxy === undefined ? 0 : memoryBytes(proxy.pid, 'VmRSS');
     const peakIsRelayOnly = proxy === undefined ? false : resetPeakRss(proxy.pid);
     const cpuBefore = proxy === undefined ? 0 : cpuSeconds(proxy.pid);
@@ -109,8 +116,8 @@ export async function fullSync(
     const seconds = elapsedMs(start) / 1000;
     const replicaRunQueueSeconds = runQueueWaitSeconds(replica.pid) - replicaWaitBefore;
 
-    const bareRelayCpuSeconds =
-      bare === undefined ? undefined : cpuSeconds(bare.pid) - bareCpuBefore;
+    const relayCpuSeconds =
+      relay === undefined ? undefined : cpuSeconds(relay.pid) - relayCpuBefore;
     let usage: ProxyUsage | undefined;
     if (proxy !== undefined) {
       // Read /proc before asking /v1/status: the HTTP request costs the proxy CPU too.
@@ -146,7 +153,7 @@ export async function fullSync(
       settleMs,
       replicaRunQueueSeconds,
       proxy: usage,
-      bareRelayCpuSeconds,
+      relayCpuSeconds,
     };
   } catch (error) {
     // Clean up as far as possible, but report what went wrong first, not a cleanup failure.

@@ -12,6 +12,12 @@ export interface Endpoint {
   port: number;
 }
 
+/** A relay in a process of its own that replicas can follow instead of the master. */
+export interface RelayProcess extends Endpoint {
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
 /** The master's replication offset (`ROLE` → `master <offset> …`). */
 export async function masterOffset(master: Redis): Promise<number> {
   const role = (await master.call('ROLE')) as unknown[];

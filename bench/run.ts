@@ -45,16 +45,22 @@ import {
 } from './report.js';
 import { median, percentile } from './stats.js';
 import { startSteadyWriter, waitLatency, type WaitRun } from './wait-latency.js';
-import { startBareRelay } from './bare-relay.js';
+import {
+  availableReferences,
+  REFERENCE_LABELS,
+  startReferenceRelay,
+  type ReferencePath,
+} from './reference-relays.js';
+import type { RelayProcess } from './links.js';
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 const MB = 1e6;
 const GB = 1e9;
-/** The whole bench should stay around 6 minutes: `auto` runs the diskless syncs only if, at the
+/** The relay part should stay around 8 minutes: `auto` runs the diskless syncs only if, at the
  * pace the disk syncs went, everything would still end within this many seconds. */
-const BUDGET_S = 330;
+const BUDGET_S = 450;
 /** What the catch-up and WAIT figures take on a quiet machine, with some margin. */
-const STREAMING_ESTIMATE_S = 60;
+const STREAMING_ESTIMATE_S = 75;
 
 interface Settings {
   megabytes: number;
@@ -133,18 +139,24 @@ interface Measurements {
   machine: Record<string, string>;
   dataset: { usedMemory: string; keys: number };
   full: Partial<Record<SnapshotMode, Record<Path, FullSyncRun[]>>>;
-  /** Full syncs through the bare Node relay (bare-relay.ts), run right after each proxied one. */
-  fullFloor: Partial<Record<SnapshotMode, FullSyncRun[]>>;
+  /** The reference relays measured beside rbuddy, and why one was left out. */
+  references: ReturnType<typeof availableReferences>;
+  /** Full syncs through each reference relay, run right after each proxied one. */
+  fullFloor: Partial<Record<SnapshotMode, Partial<Record<ReferencePath, FullSyncRun[]>>>>;
   disklessSkipped: string | undefined;
   catchUp: Record<Path, CatchUpRun[]>;
   catchUpOptions: CatchUpOptions;
   wait: Record<Path, WaitRun[]>;
-  /** WAITs through the bare Node relay (bare-relay.ts), run right after each proxied run. */
-  waitFloor: WaitRun[];
+  /** WAITs through each reference relay, run right after each proxied run. */
+  waitFloor: Partial<Record<ReferencePath, WaitRun[]>>;
   writer: { writes: number; seconds: number };
 }
 
 async function measure(settings: Settings): Promise<Measurements> {
+  const references = availableReferences();
+  if (references.skipped !== undefined) {
+    progress(`HAProxy rows skipped: ${references.skipped}`);
+  }
   progress('starting redis-server ×2 (master, replica)');
   const [master, replica] = await Promise.all([
     startRedis({
@@ -187,14 +199,16 @@ async function measure(settings: Settings): Promise<Measurements> {
       await fullSync(nodes, 'direct', mode, settings.proxy);
     }
     const syncsStart = performance.now();
-    const floor: FullSyncRun[] = [];
+    const floor: Partial<Record<ReferencePath, FullSyncRun[]>> = {};
     full[mode] = await alternate(settings.syncReps, async (path, rep) => {
       const run = await fullSync(nodes, path, mode, settings.proxy);
       progress(`full sync (${mode}) #${rep + 1} ${path}: ${run.seconds.toFixed(2)} s`);
       if (path === 'proxied') {
-        const bare = await fullSync(nodes, 'bare-relay', mode, settings.proxy);
-        progress(`full sync (${mode}) #${rep + 1} bare-relay: ${bare.seconds.toFixed(2)} s`);
-        floor.push(bare);
+        for (const reference of references.paths) {
+          const other = await fullSync(nodes, reference, mode, settings.proxy);
+          progress(`full sync (${mode}) #${rep + 1} ${reference}: ${other.seconds.toFixed(2)} s`);
+          (floor[reference] ??= []).push(other);
+        }
       }
       return run;
     });
@@ -245,13 +259,19 @@ async function measure(settings: Settings): Promise<Measurements> {
       return run;
     });
 
-    const { wait, waitFloor, writer } = await measureWaits(settings, nodes, follow);
+    const { wait, waitFloor, writer } = await measureWaits(
+      settings,
+      nodes,
+      follow,
+      references.paths,
+    );
     await detach(masterClient, replicaClient);
     return {
       settings,
       machine: { ...machine, 'load average at end': loadAverage() },
       dataset,
       full,
+      references,
       fullFloor,
       disklessSkipped,
       catchUp: catchUpRuns,
@@ -269,14 +289,15 @@ async function measureWaits(
   settings: Settings,
   nodes: BenchNodes,
   follow: (path: Path) => Promise<void>,
+  references: readonly ReferencePath[],
 ): Promise<{
   wait: Record<Path, WaitRun[]>;
-  waitFloor: WaitRun[];
+  waitFloor: Partial<Record<ReferencePath, WaitRun[]>>;
   writer: { writes: number; seconds: number };
 }> {
   progress(`WAIT latency: steady writer at ${settings.writeRate} SET/s in its own process`);
   const writer = await startSteadyWriter(nodes.master, settings.writeRate);
-  const bare = await startBareRelay(nodes.master);
+  const relays = new Map<ReferencePath, RelayProcess>();
   const client: Redis = nodes.master.client();
   const replica: Redis = nodes.replica.client();
   const report = (rep: number, run: WaitRun): void =>
@@ -286,19 +307,24 @@ async function measureWaits(
         (run.timeouts > 0 ? `, ${run.timeouts} timeouts` : ''),
     );
   try {
+    for (const reference of references) {
+      relays.set(reference, await startReferenceRelay(reference, nodes.master));
+    }
     await follow('direct');
     // Warms up the client's code paths; not counted.
     await waitLatency(client, 'direct', 200);
-    const waitFloor: WaitRun[] = [];
+    const waitFloor: Partial<Record<ReferencePath, WaitRun[]>> = {};
     const wait = await alternate(settings.reps, async (path, rep) => {
       await follow(path);
       const run = await waitLatency(client, path, settings.waitIterations);
       report(rep, run);
       if (path === 'proxied') {
-        await attach(client, replica, bare, 'the replica to catch up (bare relay)');
-        const floor = await waitLatency(client, 'bare-relay', settings.waitIterations);
-        report(rep, floor);
-        waitFloor.push(floor);
+        for (const [reference, relay] of relays) {
+          await attach(client, replica, relay, `the replica to catch up (${reference})`);
+          const floor = await waitLatency(client, reference, settings.waitIterations);
+          report(rep, floor);
+          (waitFloor[reference] ??= []).push(floor);
+        }
       }
       return run;
     });
@@ -309,7 +335,7 @@ async function measureWaits(
   } finally {
     client.disconnect();
     replica.disconnect();
-    await bare.stop();
+    await Promise.all([...relays.values()].map((relay) => relay.stop()));
   }
 }
 
@@ -336,11 +362,12 @@ function buildRows(m: Measurements): Row[] {
         1.03,
       ),
     );
-    const floor = m.fullFloor[mode];
-    if (floor !== undefined && floor.length > 0) {
+    for (const reference of m.references.paths) {
+      const floor = m.fullFloor[mode]?.[reference] ?? [];
+      if (floor.length === 0) continue;
       rows.push(
         ratioRow(
-          '1. … via a bare Node pipe (floor)',
+          `1. … via ${referenceLabel(m, reference)}`,
           's',
           seconds('direct'),
           median(floor.map((run) => run.seconds)),
@@ -382,16 +409,20 @@ function buildRows(m: Measurements): Row[] {
       3,
     ),
   );
-  rows.push(
-    ratioRow(
-      '3. … p99 via a bare Node pipe (floor)',
-      'ms',
-      wait('direct', 'p99Ms'),
-      median(m.waitFloor.map((run) => run.p99Ms)),
-      undefined,
-      3,
-    ),
-  );
+  for (const reference of m.references.paths) {
+    const floor = m.waitFloor[reference] ?? [];
+    if (floor.length === 0) continue;
+    rows.push(
+      ratioRow(
+        `3. … p99 via ${referenceLabel(m, reference)}`,
+        'ms',
+        wait('direct', 'p99Ms'),
+        median(floor.map((run) => run.p99Ms)),
+        undefined,
+        3,
+      ),
+    );
+  }
   const proxied = [...(m.full.disk?.proxied ?? []), ...(m.full.diskless?.proxied ?? [])];
   const usage = proxied.flatMap((run) => (run.proxy === undefined ? [] : [run.proxy]));
   rows.push(
@@ -412,28 +443,44 @@ function buildRows(m: Measurements): Row[] {
       3,
     ),
   );
-  const floorCpu = bareRelayCpuPerGb(m);
-  if (floorCpu.length > 0) {
+  for (const reference of m.references.paths) {
+    const floorCpu = relayCpuPerGb(m, reference);
+    if (floorCpu.length === 0) continue;
     rows.push(
-      limitRow('5. … bare Node pipe CPU per GB (floor)', 's/GB', median(floorCpu), undefined, 3),
+      limitRow(
+        `5. … ${referenceLabel(m, reference)}, CPU per GB`,
+        's/GB',
+        median(floorCpu),
+        undefined,
+        3,
+      ),
     );
+  }
+  if (m.references.skipped !== undefined) {
+    rows.push(skippedRow('1., 3., 5. … via HAProxy', '—', `skipped: ${m.references.skipped}`));
   }
   return rows;
 }
 
+/** How a reference relay is named in the tables: the bare Node pipe is the floor for Node. */
+function referenceLabel(m: Measurements, reference: ReferencePath): string {
+  if (reference === 'haproxy') return `HAProxy ${m.references.haproxy ?? ''} (native)`.trim();
+  return `${REFERENCE_LABELS[reference]} (floor)`;
+}
+
 /**
- * The bare relay's CPU seconds per GB, for every bare sync. It counts no bytes itself: each
- * sync moved what the proxied run just before it relayed (same dataset, same snapshot).
+ * A reference relay's CPU seconds per GB, for each of its syncs. It counts no bytes itself:
+ * each sync moved what the proxied run just before it relayed (same dataset, same snapshot).
  */
-function bareRelayCpuPerGb(m: Measurements, only?: SnapshotMode): number[] {
+function relayCpuPerGb(m: Measurements, reference: ReferencePath, only?: SnapshotMode): number[] {
   return (['disk', 'diskless'] as const)
     .filter((mode) => only === undefined || mode === only)
     .flatMap((mode) =>
-      (m.fullFloor[mode] ?? []).flatMap((run, i) => {
+      (m.fullFloor[mode]?.[reference] ?? []).flatMap((run, i) => {
         const bytes = m.full[mode]?.proxied[i]?.proxy?.bytesFromMaster;
-        return run.bareRelayCpuSeconds === undefined || bytes === undefined
+        return run.relayCpuSeconds === undefined || bytes === undefined
           ? []
-          : [run.bareRelayCpuSeconds / (bytes / GB)];
+          : [run.relayCpuSeconds / (bytes / GB)];
       }),
     );
 }
@@ -461,12 +508,14 @@ function details(m: Measurements): string {
           )} s.`,
       );
     }
-    const floor = m.fullFloor[mode] ?? [];
-    if (floor.length > 0) {
+    for (const reference of m.references.paths) {
+      const floor = m.fullFloor[mode]?.[reference] ?? [];
+      if (floor.length === 0) continue;
       lines.push(
-        `- Full sync, ${mode}, bare Node pipe: ${list(floor.map((run) => run.seconds))} s; ` +
-          `transfer from the first byte ${list(floor.map((run) => run.transferSeconds ?? NaN))} s; ` +
-          `its CPU ${list(bareRelayCpuPerGb(m, mode), 3)} s/GB.`,
+        `- Full sync, ${mode}, ${REFERENCE_LABELS[reference]}: ` +
+          `${list(floor.map((run) => run.seconds))} s; transfer from the first byte ` +
+          `${list(floor.map((run) => run.transferSeconds ?? NaN))} s; its CPU ` +
+          `${list(relayCpuPerGb(m, reference, mode), 3)} s/GB.`,
       );
     }
     const pairs = runs.direct.map(
@@ -504,50 +553,47 @@ function details(m: Measurements): string {
     );
   }
   for (const path of ['direct', 'proxied'] as const) {
-    const runs = m.wait[path];
-    lines.push(
-      `- WAIT, ${path}: p50 ${list(
-        runs.map((run) => run.p50Ms),
-        3,
-      )} ms; p99 ${list(
-        runs.map((run) => run.p99Ms),
-        3,
-      )} ms; max ${list(
-        runs.map((run) => run.maxMs),
-        1,
-      )} ms; timeouts ${runs.map((run) => run.timeouts).join(' / ')}.`,
-    );
+    lines.push(`- WAIT, ${path}: ${waitSummary(m.wait[path])}.`);
   }
-  const floor = m.waitFloor;
-  lines.push(
-    `- WAIT, bare Node pipe relay: p50 ${list(
-      floor.map((run) => run.p50Ms),
-      3,
-    )} ms; p99 ${list(
-      floor.map((run) => run.p99Ms),
-      3,
-    )} ms; max ${list(
-      floor.map((run) => run.maxMs),
-      1,
-    )} ms; timeouts ${floor.map((run) => run.timeouts).join(' / ')}.`,
-  );
+  const waits: Array<[string, readonly WaitRun[]]> = [
+    ['direct', m.wait.direct],
+    ['proxied', m.wait.proxied],
+    ...m.references.paths.map((reference): [string, readonly WaitRun[]] => [
+      REFERENCE_LABELS[reference],
+      m.waitFloor[reference] ?? [],
+    ]),
+  ];
+  for (const [name, runs] of waits.slice(2)) lines.push(`- WAIT, ${name}: ${waitSummary(runs)}.`);
   const pooled = (runs: readonly WaitRun[], p: number): string =>
     percentile(
       runs.flatMap((run) => run.samplesMs),
       p,
     ).toFixed(3);
-  const all = [m.wait.direct, m.wait.proxied, floor];
+  const all = waits.map(([, runs]) => runs);
   lines.push(
     `- WAIT, all samples pooled: p50 ${all.map((runs) => pooled(runs, 50)).join(' / ')} ms, ` +
       `p99 ${all.map((runs) => pooled(runs, 99)).join(' / ')} ms, ` +
       `p99.9 ${all.map((runs) => pooled(runs, 99.9)).join(' / ')} ms ` +
-      `(direct / proxied / bare Node pipe).`,
+      `(${waits.map(([name]) => name).join(' / ')}).`,
   );
   lines.push(
     `- Steady writer: ${Math.round(m.writer.writes / m.writer.seconds)} SET/s achieved ` +
       `(asked ${m.settings.writeRate}).`,
   );
   return lines.join('\n');
+}
+
+function waitSummary(runs: readonly WaitRun[]): string {
+  return `p50 ${list(
+    runs.map((run) => run.p50Ms),
+    3,
+  )} ms; p99 ${list(
+    runs.map((run) => run.p99Ms),
+    3,
+  )} ms; max ${list(
+    runs.map((run) => run.maxMs),
+    1,
+  )} ms; timeouts ${runs.map((run) => run.timeouts).join(' / ')}`;
 }
 
 function method(m: Measurements): string {
@@ -559,8 +605,8 @@ function method(m: Measurements): string {
       `\`repl-diskless-sync-delay 0\`; replica with default settings (disk-backed load).`,
     `- Full sync: a warm-up sync (disk, direct, not counted), then for each snapshot mode ` +
       `${s.syncReps} × (direct, proxied) ` +
-      `in ABBA order, each proxied sync followed by one through the bare Node relay ` +
-      `(bench/bare-relay.ts; its CPU per GB uses the bytes the proxied sync before it relayed). ` +
+      `in ABBA order, each proxied sync followed by one through each reference relay ` +
+      `(${referencesRun(m)}; their CPU per GB uses the bytes the proxied sync before relayed). ` +
       `Timed from \`REPLICAOF\` until the replica's INFO shows ` +
       `\`master_link_status:up\`, \`master_sync_in_progress:0\`, \`loading:0\` and ` +
       `\`master_repl_offset\` ≥ the master's (polled every 20 ms). Between runs: ` +
@@ -586,11 +632,19 @@ function method(m: Measurements): string {
       `runs \`SET\` then \`WAIT 1 1000\` ${s.waitIterations} times per run, timing the WAIT ` +
       `alone; ${s.reps} × (direct, proxied) in ABBA order, after 200 uncounted warm-up ` +
       `WAITs; the table shows the median over runs of each run's p50 and p99. Right after ` +
-      `each proxied run, one run through a bare Node relay (bench/bare-relay.ts: ` +
-      `\`socket.pipe()\` both ways in its own process, nothing parsed): the floor any relay ` +
-      `written for Node starts from on this machine.`,
+      `each proxied run, one run through each reference relay (${referencesRun(m)}).`,
+    `- Reference relays, each in its own process: a bare Node pipe (bench/bare-relay.ts: ` +
+      `\`socket.pipe()\` both ways, nothing parsed), the floor any relay written for Node ` +
+      `starts from on this machine; and HAProxy (bench/haproxy-relay.ts: Debian's package, ` +
+      `\`mode tcp\`, its default threads, no splicing), a native relay, the least the extra ` +
+      `hop costs here whoever makes it.` +
+      (m.references.skipped === undefined ? '' : ` HAProxy was skipped: ${m.references.skipped}.`),
     `- Rows 4 and 5 are the median over every proxied full sync (disk and diskless).`,
   ].join('\n');
+}
+
+function referencesRun(m: Measurements): string {
+  return m.references.paths.map((reference) => referenceLabel(m, reference)).join(', ');
 }
 
 function proxyCommand(proxy: ProxyOptions): string {

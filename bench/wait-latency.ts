@@ -7,10 +7,11 @@ import type { Redis } from 'ioredis';
 import { hasExited, terminate, trackChild } from '../test/helpers/processes.js';
 import { waitFor } from '../test/helpers/wait-for.js';
 import type { Path } from './links.js';
+import type { ReferencePath } from './reference-relays.js';
 import { percentile } from './stats.js';
 
-/** The paths of figure 3: rbuddy's two, and the bare Node relay that shows the floor. */
-export type WaitPath = Path | 'bare-relay';
+/** The paths of figure 3: rbuddy's two, and the reference relays (reference-relays.ts). */
+export type WaitPath = Path | ReferencePath;
 
 export interface WaitRun {
   path: WaitPath;

@@ -2,6 +2,7 @@
 # Installs what `npm test`, `npm run bench` and `npm run demo` need on a fresh machine:
 # node_modules (npm ci, when missing or older than package-lock.json) and redis-server
 # (Debian's package, when missing and we are root). Otherwise says exactly what is missing.
+# With --bench (npm run bench), also HAProxy, the benchmark's native reference relay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,11 +12,20 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "rbuddy: installing redis-server (apt-get)" >&2
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_updated=no
+apt_install() {
+  if [ "$apt_updated" = no ]; then
     apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >&2
+    apt_updated=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if can_apt; then
+    echo "rbuddy: installing redis-server (apt-get)" >&2
+    apt_install redis-server
   else
     echo "rbuddy: redis-server (Redis >= 7.0) is required: install it, e.g. 'sudo apt-get install redis-server'" >&2
     exit 1
@@ -23,3 +33,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 # The Debian package may start a system service on a fixed port; the tests use their own
 # servers on ephemeral ports and never touch it.
+
+# `npm run bench` measures HAProxy beside rbuddy as the native reference relay. Optional: without
+# it the bench leaves those rows out and says why.
+if [ "${1:-}" = --bench ] && ! command -v haproxy >/dev/null 2>&1; then
+  if can_apt && apt_install haproxy; then
+    echo "rbuddy: installed haproxy (apt-get), the bench's native reference relay" >&2
+  else
+    echo "rbuddy: haproxy not found: the bench skips its HAProxy rows ('sudo apt-get install haproxy' adds them)" >&2
+  fi
+fi

@@ -1,0 +1,29 @@
+// The relays measured beside rbuddy to show what the extra hop costs whoever makes it: a bare
+// Node pipe (the floor of any relay written for Node) and HAProxy (a native one). Each runs in
+// a process of its own, and replicas follow it as they follow rbuddy.
+import { startBareRelay } from './bare-relay.js';
+import { haproxyVersion, startHaproxyRelay } from './haproxy-relay.js';
+import type { Endpoint, RelayProcess } from './links.js';
+
+export type ReferencePath = 'bare-relay' | 'haproxy';
+
+export const REFERENCE_LABELS: Record<ReferencePath, string> = {
+  'bare-relay': 'a bare Node pipe',
+  haproxy: 'HAProxy',
+};
+
+export function startReferenceRelay(path: ReferencePath, master: Endpoint): Promise<RelayProcess> {
+  return path === 'haproxy' ? startHaproxyRelay(master) : startBareRelay(master);
+}
+
+/** The reference relays this machine can run, and why any other is left out. */
+export function availableReferences(): {
+  paths: ReferencePath[];
+  haproxy: string | undefined;
+  skipped: string | undefined;
+} {
+  const haproxy = haproxyVersion();
+  return 'version' in haproxy
+    ? { paths: ['bare-relay', 'haproxy'], haproxy: haproxy.version, skipped: undefined }
+    : { paths: ['bare-relay'], haproxy: undefined, skipped: haproxy.missing };
+}
