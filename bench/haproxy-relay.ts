@@ -1,8 +1,8 @@
 // The native reference beside the bare Node pipe: HAProxy (Debian's package) in TCP mode,
 // forwarding every connection to the master. It is what an operator would put on a replication
 // link if the link only needed relaying, and it is written in C with its own event loop, so what
-// it adds to a full sync or a WAIT round trip is the price of the extra hop itself, not of any
-// runtime: the least a relay on this machine can cost. Default settings but for the timeouts
+// it adds to a full sync or a WAIT round trip is the price of the extra hop itself, not of a
+// runtime: what a native relay costs on this machine. Default settings but for the timeouts
 // (a replication link is long-lived): its own thread count, no splicing.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { freePort, hasExited, terminate, trackChild } from '../test/helpers/proc
 import { waitFor } from '../test/helpers/wait-for.js';
 import type { Endpoint, RelayProcess } from './links.js';
 
-/** `HAProxy version 2.6.12-…`, or undefined with why it cannot run. */
+/** The version `haproxy -v` reports (`2.6.12`), or why HAProxy cannot run here. */
 export function haproxyVersion(): { version: string } | { missing: string } {
   try {
     const out = execFileSync('haproxy', ['-v'], {

@@ -7,23 +7,26 @@ import type { Endpoint, RelayProcess } from './links.js';
 
 export type ReferencePath = 'bare-relay' | 'haproxy';
 
-export const REFERENCE_LABELS: Record<ReferencePath, string> = {
-  'bare-relay': 'a bare Node pipe',
-  haproxy: 'HAProxy',
-};
-
 export function startReferenceRelay(path: ReferencePath, master: Endpoint): Promise<RelayProcess> {
   return path === 'haproxy' ? startHaproxyRelay(master) : startBareRelay(master);
 }
 
-/** The reference relays this machine can run, and why any other is left out. */
+/**
+ * The reference relays this machine can run, each with the name the report gives it (the bare
+ * pipe is the floor for Node; HAProxy the native one, with its version), and why any other is
+ * left out.
+ */
 export function availableReferences(): {
   paths: ReferencePath[];
-  haproxy: string | undefined;
+  labels: Record<ReferencePath, string>;
   skipped: string | undefined;
 } {
   const haproxy = haproxyVersion();
+  const labels: Record<ReferencePath, string> = {
+    'bare-relay': 'a bare Node pipe (floor)',
+    haproxy: 'version' in haproxy ? `HAProxy ${haproxy.version} (native)` : 'HAProxy (native)',
+  };
   return 'version' in haproxy
-    ? { paths: ['bare-relay', 'haproxy'], haproxy: haproxy.version, skipped: undefined }
-    : { paths: ['bare-relay'], haproxy: undefined, skipped: haproxy.missing };
+    ? { paths: ['bare-relay', 'haproxy'], labels, skipped: undefined }
+    : { paths: ['bare-relay'], labels, skipped: haproxy.missing };
 }

@@ -47,7 +47,6 @@ import { median, percentile } from './stats.js';
 import { startSteadyWriter, waitLatency, type WaitRun } from './wait-latency.js';
 import {
   availableReferences,
-  REFERENCE_LABELS,
   startReferenceRelay,
   type ReferencePath,
 } from './reference-relays.js';
@@ -367,7 +366,7 @@ function buildRows(m: Measurements): Row[] {
       if (floor.length === 0) continue;
       rows.push(
         ratioRow(
-          `1. … via ${referenceLabel(m, reference)}`,
+          `1. … via ${m.references.labels[reference]}`,
           's',
           seconds('direct'),
           median(floor.map((run) => run.seconds)),
@@ -414,7 +413,7 @@ function buildRows(m: Measurements): Row[] {
     if (floor.length === 0) continue;
     rows.push(
       ratioRow(
-        `3. … p99 via ${referenceLabel(m, reference)}`,
+        `3. … p99 via ${m.references.labels[reference]}`,
         'ms',
         wait('direct', 'p99Ms'),
         median(floor.map((run) => run.p99Ms)),
@@ -448,7 +447,7 @@ function buildRows(m: Measurements): Row[] {
     if (floorCpu.length === 0) continue;
     rows.push(
       limitRow(
-        `5. … ${referenceLabel(m, reference)}, CPU per GB`,
+        `5. … ${m.references.labels[reference]}, CPU per GB`,
         's/GB',
         median(floorCpu),
         undefined,
@@ -460,12 +459,6 @@ function buildRows(m: Measurements): Row[] {
     rows.push(skippedRow('1., 3., 5. … via HAProxy', '—', `skipped: ${m.references.skipped}`));
   }
   return rows;
-}
-
-/** How a reference relay is named in the tables: the bare Node pipe is the floor for Node. */
-function referenceLabel(m: Measurements, reference: ReferencePath): string {
-  if (reference === 'haproxy') return `HAProxy ${m.references.haproxy ?? ''} (native)`.trim();
-  return `${REFERENCE_LABELS[reference]} (floor)`;
 }
 
 /**
@@ -512,7 +505,7 @@ function details(m: Measurements): string {
       const floor = m.fullFloor[mode]?.[reference] ?? [];
       if (floor.length === 0) continue;
       lines.push(
-        `- Full sync, ${mode}, ${REFERENCE_LABELS[reference]}: ` +
+        `- Full sync, ${mode}, ${m.references.labels[reference]}: ` +
           `${list(floor.map((run) => run.seconds))} s; transfer from the first byte ` +
           `${list(floor.map((run) => run.transferSeconds ?? NaN))} s; its CPU ` +
           `${list(relayCpuPerGb(m, reference, mode), 3)} s/GB.`,
@@ -552,18 +545,15 @@ function details(m: Measurements): string {
       )} ms (${((runs[0]?.streamBytes ?? 0) / MB).toFixed(1)} MB of stream each).`,
     );
   }
-  for (const path of ['direct', 'proxied'] as const) {
-    lines.push(`- WAIT, ${path}: ${waitSummary(m.wait[path])}.`);
-  }
   const waits: Array<[string, readonly WaitRun[]]> = [
     ['direct', m.wait.direct],
     ['proxied', m.wait.proxied],
     ...m.references.paths.map((reference): [string, readonly WaitRun[]] => [
-      REFERENCE_LABELS[reference],
+      m.references.labels[reference],
       m.waitFloor[reference] ?? [],
     ]),
   ];
-  for (const [name, runs] of waits.slice(2)) lines.push(`- WAIT, ${name}: ${waitSummary(runs)}.`);
+  for (const [name, runs] of waits) lines.push(`- WAIT, ${name}: ${waitSummary(runs)}.`);
   const pooled = (runs: readonly WaitRun[], p: number): string =>
     percentile(
       runs.flatMap((run) => run.samplesMs),
@@ -644,7 +634,7 @@ function method(m: Measurements): string {
 }
 
 function referencesRun(m: Measurements): string {
-  return m.references.paths.map((reference) => referenceLabel(m, reference)).join(', ');
+  return m.references.paths.map((reference) => m.references.labels[reference]).join(', ');
 }
 
 function proxyCommand(proxy: ProxyOptions): string {
