@@ -64,7 +64,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     config.announce.port === 0
       ? { host: config.announce.host, port: proxy.address().port }
       : config.announce;
-  const matcher = new ReplicaMatcher(() => nodes, announce, nodeClients);
+  const matcher = new ReplicaMatcher({ nodes: () => nodes, announce, inspector: nodeClients });
   // Sentinel subset + pub/sub on the RESP port (SPEC §8); roles come from the engine below.
   const pubsub = new PubSubHub({ logger });
   const commands = discoveryCommands({

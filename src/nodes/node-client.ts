@@ -1,4 +1,4 @@
-// The proxy's control connections to Redis nodes (INFO, CLIENT LIST, and later REPLICAOF,
+// The proxy's control connections to Redis nodes (INFO, ROLE, REPLICAOF,
 // CONFIG SET …). Every command has a timeout and reconnects back off (SPEC §5 I4).
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -59,8 +59,10 @@ export class NodeClients implements NodeInspector {
     return this.client(node).info('replication');
   }
 
-  async masterClientList(node: ReplicaNode): Promise<string> {
-    return (await this.client(node).call('CLIENT', 'LIST', 'TYPE', 'master')) as string;
+  async role(node: ReplicaNode): Promise<unknown[]> {
+    const reply: unknown = await this.client(node).call('ROLE');
+    if (!Array.isArray(reply)) throw new Error('ROLE did not answer an array');
+    return reply.map((item: unknown) => item);
   }
 
   async close(): Promise<void> {

@@ -43,6 +43,8 @@ const SUBSCRIBED_MODE_COMMANDS = new Set([
   'ping',
   'quit',
 ]);
+/** What a replica sends before its PSYNC/SYNC (syncWithMaster). */
+const REPLICA_HANDSHAKE_COMMANDS = new Set(['ping', 'auth', 'replconf', 'psync', 'sync']);
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 
 export class ClientConnection {
@@ -58,6 +60,8 @@ export class ClientConnection {
   /** Replies are written in command order even when a handler is asynchronous. */
   private replyChain: Promise<void> = Promise.resolve();
   private handedOver = false;
+  /** Used a command no replica handshake sends: an application client, not a replica. */
+  private servedAsClient = false;
   /**
    * Channels + patterns this client is subscribed to (set by the discovery pub/sub hub). While
    * non-zero the connection is in Redis's subscribed mode: only (P)SUBSCRIBE, (P)UNSUBSCRIBE,
@@ -83,6 +87,16 @@ export class ClientConnection {
 
   get isAuthenticated(): boolean {
     return this.authenticated;
+  }
+
+  /**
+   * Whether this connection could be the replication handshake of a replica listening on
+   * `port`: it has said nothing a replica would not say (PING, AUTH, REPLCONF) and claimed no
+   * other port. Silent new connections count too: a replica's first bytes may still be in flight.
+   */
+  couldBeReplicaOn(port: number): boolean {
+    if (this.servedAsClient || this.socket.destroyed) return false;
+    return this.listeningPort === undefined || this.listeningPort === port;
   }
 
   /** Writes a reply unless the socket is gone (pub/sub pushes use this too). */
@@ -125,6 +139,7 @@ export class ClientConnection {
       );
       return;
     }
+    if (!REPLICA_HANDSHAKE_COMMANDS.has(name)) this.servedAsClient = true;
     switch (name) {
       case 'auth':
         this.reply(this.auth(args));

@@ -10,7 +10,7 @@ import { ClientConnection, type CommandHandler } from './client-connection.js';
 import { ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
 import type {
-  PsyncGate,
+  SyncGate,
   ReplicaHello,
   ReplicaNode,
   SessionEvent,
@@ -29,7 +29,7 @@ export interface ProxyServerOptions {
   replTimeoutMs: number;
   connectTimeoutMs: number;
   matcher: ReplicaMatcher;
-  gate?: PsyncGate;
+  gate?: SyncGate;
   commands?: ReadonlyMap<string, CommandHandler>;
   logger: Logger;
 }
@@ -113,18 +113,38 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     connection: ClientConnection,
     hello: ReplicaHello,
   ): Promise<string | undefined> {
-    const outcome = await this.options.matcher.match({
-      peerAddress: hello.peer.address,
-      peerPort: hello.peer.port,
-      listeningPort: hello.listeningPort,
-      announcedIp: hello.announcedIp,
-      request: hello.request,
-    });
+    const outcome = await this.options.matcher.match(
+      {
+        peerAddress: hello.peer.address,
+        peerPort: hello.peer.port,
+        listeningPort: hello.listeningPort,
+        announcedIp: hello.announcedIp,
+        request: hello.request,
+      },
+      (node) => this.rivals(connection, node),
+      () => !connection.socket.destroyed && !this.closing,
+    );
     if (outcome.node === undefined) return outcome.why;
-    if (this.closing) return 'shutting down';
+    if (this.closing || connection.socket.destroyed) return 'shutting down';
     this.clients.delete(connection);
+    this.log.info(
+      { replica: outcome.node.id, proof: outcome.proof, peer: connectionPeer(hello) },
+      'replica verified by the node itself',
+    );
     this.startSession(outcome.node, hello, connection.socket);
     return undefined;
+  }
+
+  /**
+   * Other open connections that could be `node`'s replication handshake: not yet a session, not
+   * a client that used the discovery commands, and not claiming another port.
+   */
+  private rivals(self: ClientConnection, node: ReplicaNode): number {
+    let count = 0;
+    for (const client of this.clients) {
+      if (client !== self && client.couldBeReplicaOn(node.port)) count += 1;
+    }
+    return count;
   }
 
   private startSession(node: ReplicaNode, hello: ReplicaHello, socket: Socket): void {

@@ -1,6 +1,11 @@
-// Which configured replica is this connection? (SPEC §4.5). Decided by pure functions over
-// what the connection said and what the nodes report; the I/O that gathers those observations
-// lives in ReplicaMatcher at the bottom.
+// Which configured replica is this connection? What a connection says about itself
+// (`REPLCONF listening-port`, `ip-address`, its PSYNC) is only a claim: anyone who can reach the
+// port can say it. A claim becomes a session only once the node itself confirms it over the
+// proxy's control connection (docs/design.md, "Identity of a replica"). Until then nothing reaches
+// the master on the connection's behalf and no live session is replaced.
+//
+// The decision is a pure function over what the nodes report (verifyClaim); the I/O that gathers
+// those reports, and the waiting, live in ReplicaMatcher at the bottom.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ReplicaNode, SyncRequest } from './session-types.js';
@@ -13,132 +18,130 @@ export interface ConnectionIdentity {
   request: SyncRequest;
 }
 
-export interface AddressCandidate {
-  node: ReplicaNode;
-  /** Every IP the node's configured host resolves to. */
-  addresses: readonly string[];
-}
-
-export type AddressMatch =
-  | { kind: 'matched'; node: ReplicaNode }
-  | { kind: 'ambiguous'; candidates: ReplicaNode[] }
-  | { kind: 'none'; why: string };
-
 /** "::ffff:10.0.0.1" and "10.0.0.1" are the same peer; IPv6 compares lower-case. */
 export function normalizeIp(address: string): string {
   const lower = address.toLowerCase();
   return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
 }
 
-/**
- * First pass: the replica's listening port must be a configured replica's port, and its
- * announced IP (replica-announce-ip) or, failing that, its peer IP one of that node's
- * addresses. A port match whose IP does not match (NAT, containers) is ambiguous, not a
- * stranger: the second pass asks the nodes themselves.
- */
-export function matchByAddress(
-  identity: ConnectionIdentity,
-  candidates: readonly AddressCandidate[],
-): AddressMatch {
-  if (identity.listeningPort === undefined) {
-    return { kind: 'none', why: 'sent no REPLCONF listening-port' };
-  }
-  const byPort = candidates.filter((c) => c.node.port === identity.listeningPort);
-  if (byPort.length === 0) {
-    return {
-      kind: 'none',
-      why: `listening-port ${identity.listeningPort} is no configured replica's`,
-    };
-  }
-  const ip = normalizeIp(identity.announcedIp ?? identity.peerAddress);
-  const byIp = byPort.filter(
-    (c) =>
-      c.addresses.some((address) => normalizeIp(address) === ip) ||
-      (identity.announcedIp !== undefined && c.node.host === identity.announcedIp),
-  );
-  if (byIp.length === 1 && byIp[0] !== undefined) return { kind: 'matched', node: byIp[0].node };
-  return { kind: 'ambiguous', candidates: (byIp.length > 1 ? byIp : byPort).map((c) => c.node) };
-}
-
-/** What a node says about its own replication link (INFO replication, CLIENT LIST TYPE master). */
+/** What a node says about its own replication link (ROLE and INFO replication). */
 export interface NodeLinkObservation {
   node: ReplicaNode;
-  /** `laddr` of its master link(s), as the node sees them. */
-  localAddresses: readonly string[];
+  /** Why the node could not be asked (unreachable, refused the command). */
+  error?: string;
   role: 'master' | 'slave' | 'unknown';
-  masterHost: string | undefined;
-  masterPort: number | undefined;
-  linkUp: boolean;
+  /** Whether the master the node follows is the proxy's announce address. */
+  followsProxy: boolean;
+  /**
+   * ROLE's link state for a replica: `handshake` from the TCP connect until the PSYNC reply,
+   * then `sync` (receiving the snapshot) and `connected` (replicationGetSlaveStateString).
+   */
+  linkState: string | undefined;
+  /** master_replid and master_repl_offset: what a replica asks to continue from. */
   replid: string | undefined;
   offset: number | undefined;
 }
 
+export type ClaimVerdict =
+  | {
+      kind: 'verified';
+      node: ReplicaNode;
+      /** How the node proved it: its own replid/offset, or being the only one it could be. */
+      proof: 'replid-offset' | 'sole-handshake';
+    }
+  /** Nothing contradicts the claim yet, but it cannot be told apart from another connection. */
+  | { kind: 'wait'; why: string }
+  | { kind: 'refused'; why: string };
+
 /**
- * Second pass, for ambiguous port matches. A node is this connection if its master link's
- * local address is the connection's peer address (CLIENT LIST TYPE master laddr, which exists
- * once a link is established), or — during a handshake, when Redis has no master client yet —
- * if it is a replica of the proxy whose link is down and whose own replid and offset are
- * exactly what the PSYNC asked for. Exactly one node must qualify; otherwise no guess.
+ * Decides a claim from what the candidate nodes report. A node is this connection only if it is
+ * a replica of the proxy that is in its replication handshake right now (so it has no live link
+ * that this connection could replace), and either
+ *  - the PSYNC names exactly the node's replid and the offset after its own (a replica asks to
+ *    continue from its cached master, which INFO reports as master_replid/master_repl_offset:
+ *    slaveTryPartialResynchronization), which only someone who can read the node knows; or
+ *  - no other open connection on the listener could be the node's handshake (`rivals` counts
+ *    them): the node is handshaking with the proxy, so one of our connections is its, and this is
+ *    the only one it can be. A fresh replica's `PSYNC ? -1` and inline SYNC carry no secret, so
+ *    this is their only proof.
  */
-export function matchByObservation(
+export function verifyClaim(
   identity: ConnectionIdentity,
-  announce: { host: string; port: number },
   observations: readonly NodeLinkObservation[],
-): ReplicaNode | undefined {
-  const peer = `${normalizeIp(identity.peerAddress)}:${identity.peerPort}`;
-  const byLaddr = observations.filter((o) =>
-    o.localAddresses.some((laddr) => normalizeLaddr(laddr) === peer),
-  );
-  if (byLaddr.length === 1) return byLaddr[0]?.node;
-
-  const request = identity.request;
-  const byReplicationState = observations.filter((o) => {
-    if (o.role !== 'slave' || o.linkUp) return false;
-    if (o.masterPort !== announce.port) return false;
-    if (o.masterHost !== undefined && o.masterHost !== announce.host) return false;
-    if (request.kind !== 'psync' || request.replid === '?') return true;
-    return o.replid === request.replid && o.offset !== undefined && o.offset + 1 === request.offset;
-  });
-  return byReplicationState.length === 1 ? byReplicationState[0]?.node : undefined;
-}
-
-function normalizeLaddr(laddr: string): string {
-  const colon = laddr.lastIndexOf(':');
-  if (colon < 0) return laddr;
-  return `${normalizeIp(laddr.slice(0, colon).replace(/^\[|\]$/g, ''))}:${laddr.slice(colon + 1)}`;
-}
-
-/** Parses `CLIENT LIST` output into the `laddr` of each line. */
-export function parseClientListLaddrs(clientList: string): string[] {
-  const result: string[] = [];
-  for (const line of clientList.split('\n')) {
-    const match = /(?:^| )laddr=(\S+)/.exec(line);
-    if (match?.[1] !== undefined) result.push(match[1]);
+  rivals: (node: ReplicaNode) => number,
+): ClaimVerdict {
+  if (identity.listeningPort === undefined) {
+    return { kind: 'refused', why: 'sent no REPLCONF listening-port' };
   }
-  return result;
+  if (observations.length === 0) {
+    return {
+      kind: 'refused',
+      why: `listening-port ${identity.listeningPort} is no configured replica's`,
+    };
+  }
+  const verified: Extract<ClaimVerdict, { kind: 'verified' }>[] = [];
+  const reasons: string[] = [];
+  let waiting: string | undefined;
+  for (const o of observations) {
+    const id = o.node.id;
+    if (o.error !== undefined) {
+      reasons.push(`${id} cannot confirm it (${o.error})`);
+    } else if (o.role !== 'slave' || !o.followsProxy) {
+      reasons.push(`${id} does not replicate from rbuddy (role ${o.role})`);
+    } else if (o.linkState !== 'handshake') {
+      reasons.push(`${id} is not in a replication handshake (link ${o.linkState ?? 'unknown'})`);
+    } else if (provesReplid(identity.request, o)) {
+      verified.push({ kind: 'verified', node: o.node, proof: 'replid-offset' });
+    } else {
+      const others = rivals(o.node);
+      if (others === 0) verified.push({ kind: 'verified', node: o.node, proof: 'sole-handshake' });
+      else waiting = `${others} other connection(s) could be ${id}'s handshake`;
+    }
+  }
+  if (verified.length === 1 && verified[0] !== undefined) return verified[0];
+  if (verified.length > 1) {
+    return {
+      kind: 'wait',
+      why: `${verified.map((v) => v.node.id).join(' and ')} could each be this connection`,
+    };
+  }
+  if (waiting !== undefined) return { kind: 'wait', why: waiting };
+  return { kind: 'refused', why: reasons.join('; ') };
 }
 
-/** Parses `INFO replication` into the fields the matcher needs. */
-export function parseReplicationInfo(
+function provesReplid(request: SyncRequest, o: NodeLinkObservation): boolean {
+  return (
+    request.kind === 'psync' &&
+    request.replid !== '?' &&
+    request.replid === o.replid &&
+    o.offset !== undefined &&
+    request.offset === o.offset + 1
+  );
+}
+
+/** Parses `INFO replication` and `ROLE` into what the matcher needs. */
+export function observeNode(
   node: ReplicaNode,
   info: string,
-  localAddresses: readonly string[],
+  role: readonly unknown[],
+  followsProxy: (host: string, port: number) => boolean,
 ): NodeLinkObservation {
   const fields = new Map<string, string>();
   for (const line of info.split('\r\n')) {
     const colon = line.indexOf(':');
     if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1));
   }
-  const role = fields.get('role');
-  const port = Number(fields.get('master_port'));
+  const kind = role[0];
   const offset = Number(fields.get('master_repl_offset'));
+  // ROLE of a replica: [ 'slave', master host, master port, link state, offset ].
+  const host = role[1];
+  const port = role[2];
+  const isReplica = kind === 'slave' && typeof host === 'string' && typeof port === 'number';
   return {
     node,
-    localAddresses,
-    role: role === 'master' || role === 'slave' ? role : 'unknown',
-    masterHost: fields.get('master_host'),
-    masterPort: Number.isInteger(port) ? port : undefined,
-    linkUp: fields.get('master_link_status') === 'up',
+    role: kind === 'master' || kind === 'slave' ? kind : 'unknown',
+    followsProxy: isReplica && followsProxy(host, port),
+    linkState: isReplica && typeof role[3] === 'string' ? role[3] : undefined,
     replid: fields.get('master_replid'),
     offset: Number.isSafeInteger(offset) ? offset : undefined,
   };
@@ -147,43 +150,95 @@ export function parseReplicationInfo(
 /** The questions the matcher asks a node over its control connection. */
 export interface NodeInspector {
   replicationInfo(node: ReplicaNode): Promise<string>;
-  masterClientList(node: ReplicaNode): Promise<string>;
+  role(node: ReplicaNode): Promise<unknown[]>;
 }
 
-export type MatchOutcome = { node: ReplicaNode } | { node: undefined; why: string };
+export type MatchOutcome =
+  | { node: ReplicaNode; proof: 'replid-offset' | 'sole-handshake' }
+  | { node: undefined; why: string };
+
+export interface ReplicaMatcherOptions {
+  nodes: () => readonly ReplicaNode[];
+  announce: () => { host: string; port: number };
+  inspector: NodeInspector;
+  /** How long a claim may stay undecided (`wait`) before it is refused. */
+  verifyTimeoutMs?: number;
+  /** How often an undecided claim asks the nodes again. */
+  pollMs?: number;
+  resolve?: (host: string) => Promise<string[]>;
+}
 
 export class ReplicaMatcher {
-  constructor(
-    private readonly nodes: () => readonly ReplicaNode[],
-    private readonly announce: () => { host: string; port: number },
-    private readonly inspector: NodeInspector,
-    private readonly resolve: (host: string) => Promise<string[]> = resolveHost,
-  ) {}
+  private readonly verifyTimeoutMs: number;
+  private readonly pollMs: number;
+  private readonly resolve: (host: string) => Promise<string[]>;
 
-  async match(identity: ConnectionIdentity): Promise<MatchOutcome> {
-    const candidates = await Promise.all(
-      this.nodes().map(async (node) => ({ node, addresses: await this.resolve(node.host) })),
-    );
-    const first = matchByAddress(identity, candidates);
-    if (first.kind === 'matched') return { node: first.node };
-    if (first.kind === 'none') return { node: undefined, why: first.why };
+  constructor(private readonly options: ReplicaMatcherOptions) {
+    this.verifyTimeoutMs = options.verifyTimeoutMs ?? 5000;
+    this.pollMs = options.pollMs ?? 100;
+    this.resolve = options.resolve ?? resolveHost;
+  }
 
-    const observations = await Promise.all(
-      first.candidates.map(async (node) => {
-        const [info, clients] = await Promise.all([
-          this.inspector.replicationInfo(node).catch(() => ''),
-          this.inspector.masterClientList(node).catch(() => ''),
-        ]);
-        return parseReplicationInfo(node, info, parseClientListLaddrs(clients));
-      }),
-    );
-    const node = matchByObservation(identity, this.announce(), observations);
-    return node !== undefined
-      ? { node }
-      : {
-          node: undefined,
-          why: `ambiguous: ${first.candidates.map((n) => n.id).join(', ')} could be this connection and none confirms it`,
-        };
+  /**
+   * Asks the candidate nodes (configured replicas with the claimed listening port) until the
+   * claim is verified or refused, or the deadline passes. `rivals(node)` counts the other open
+   * connections that could be that node's handshake. `stillWanted` stops the wait early when
+   * the connection is gone.
+   */
+  async match(
+    identity: ConnectionIdentity,
+    rivals: (node: ReplicaNode) => number,
+    stillWanted: () => boolean = () => true,
+  ): Promise<MatchOutcome> {
+    const candidates = this.options.nodes().filter((node) => node.port === identity.listeningPort);
+    const deadline = Date.now() + this.verifyTimeoutMs;
+    for (;;) {
+      const observations = await Promise.all(candidates.map((node) => this.observe(node)));
+      // A connection accepted by the kernel reaches the listener on a later turn of the event
+      // loop: let every connection the node may have opened before answering be counted.
+      await new Promise((resolve) => setImmediate(resolve));
+      const verdict = verifyClaim(identity, observations, rivals);
+      if (verdict.kind === 'verified') return { node: verdict.node, proof: verdict.proof };
+      if (verdict.kind === 'refused') return { node: undefined, why: verdict.why };
+      if (Date.now() + this.pollMs > deadline || !stillWanted()) {
+        return { node: undefined, why: `unconfirmed: ${verdict.why}` };
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.pollMs));
+    }
+  }
+
+  private async observe(node: ReplicaNode): Promise<NodeLinkObservation> {
+    try {
+      const [info, role] = await Promise.all([
+        this.options.inspector.replicationInfo(node),
+        this.options.inspector.role(node),
+      ]);
+      const announce = this.options.announce();
+      const announced = await this.addressesOf(announce.host);
+      const masterHost = typeof role[1] === 'string' ? await this.addressesOf(role[1]) : [];
+      return observeNode(
+        node,
+        info,
+        role,
+        (_host, port) =>
+          port === announce.port && masterHost.some((address) => announced.includes(address)),
+      );
+    } catch (error) {
+      return {
+        node,
+        error: error instanceof Error ? error.message : String(error),
+        role: 'unknown',
+        followsProxy: false,
+        linkState: undefined,
+        replid: undefined,
+        offset: undefined,
+      };
+    }
+  }
+
+  private async addressesOf(host: string): Promise<string[]> {
+    const addresses = await this.resolve(host);
+    return [normalizeIp(host), ...addresses.map(normalizeIp)];
   }
 }
 

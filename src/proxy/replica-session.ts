@@ -20,7 +20,7 @@ import { encodeError } from '../resp/encode.js';
 import { ReplicationFramer, type UpstreamEvent } from '../resp/replication-framer.js';
 import { Hop } from './hop.js';
 import type {
-  PsyncGate,
+  FullSyncStart,
   ReplicaHello,
   ReplicaNode,
   SessionCloseReason,
@@ -28,6 +28,7 @@ import type {
   SessionInfo,
   SessionPhase,
   SessionStatus,
+  SyncGate,
   UpstreamLink,
 } from './session-types.js';
 import { buildUpstreamHandshake } from './upstream-handshake.js';
@@ -42,7 +43,7 @@ export interface ReplicaSessionOptions {
   upstreamAuth: { user: string; password: string } | undefined;
   /** Like Redis's repl-timeout: silence upstream, or a peer that does not drain, for this long. */
   replTimeoutMs: number;
-  gate: PsyncGate | undefined;
+  gate: SyncGate | undefined;
   logger: Logger;
   /** Milliseconds since the epoch, like Date.now (injectable for tests). */
   now?: () => number;
@@ -90,6 +91,11 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   private lastAckAt = 0;
   private keepalives = 0;
   private closed = false;
+  /** Reads from the master so far: the silence watch compares it between its ticks. */
+  private upstreamReads = 0;
+  private silenceWatch: NodeJS.Timeout | undefined;
+  /** The gate let a full sync through (+FULLRESYNC): the snapshot after it needs no second look. */
+  private fullSyncAdmitted = false;
 
   constructor(options: ReplicaSessionOptions) {
     super();
@@ -180,12 +186,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     link.onData(this.onUpstreamData);
     upstream.on('close', this.onUpstreamClose);
     upstream.on('error', this.onUpstreamError);
-    upstream.on('timeout', this.onUpstreamIdle);
-    if ('setTimeout' in upstream && typeof upstream.setTimeout === 'function') {
-      (upstream as Duplex & { setTimeout(ms: number): void }).setTimeout(
-        this.options.replTimeoutMs,
-      );
-    }
+    this.watchUpstreamSilence();
     this.downstream.on('data', this.onDownstreamData);
     this.pendingSync = handshake.sync;
     this.handshakeRepliesLeft = handshake.replyCount;
@@ -201,6 +202,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   close(reason: SessionCloseReason, error?: Error, lastWords?: Buffer): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.silenceWatch);
     this.setPhase('closed');
     this.toReplica?.dispose();
     this.toMaster?.dispose();
@@ -265,6 +267,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   // ---- master → replica -------------------------------------------------------------------
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
+    this.upstreamReads += 1;
     if (this.closed || this.framer === undefined || this.toReplica === undefined) return;
     let events: UpstreamEvent[];
     try {
@@ -300,9 +303,12 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
         toReplica.write(event.raw);
         return;
       case 'psync-reply': {
-        const gate = this.options.gate;
-        const verdict = gate === undefined ? 'relay' : gate(this, event.reply);
-        this.emitEvent({ type: 'psync-reply', reply: event.reply, relayed: verdict === 'relay' });
+        const reply = event.reply;
+        const verdict =
+          reply.kind === 'fullresync'
+            ? this.admit({ via: 'fullresync', replid: reply.replid, offset: reply.offset })
+            : 'relay';
+        this.emitEvent({ type: 'psync-reply', reply, relayed: verdict === 'relay' });
         if (verdict === 'close') {
           this.close('gated');
           return;
@@ -312,6 +318,12 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
         return;
       }
       case 'snapshot-start':
+        // A snapshot with no +FULLRESYNC before it answers an inline SYNC: it is a full sync all
+        // the same, and the gate decides on it here, before its first byte reaches the replica.
+        if (!this.fullSyncAdmitted && this.admit({ via: 'sync' }) === 'close') {
+          this.close('gated');
+          return;
+        }
         toReplica.write(event.raw);
         this.snapshot = {
           format: event.snapshot.format,
@@ -397,17 +409,32 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     this.log.debug({ err: error }, 'upstream socket error');
   };
 
-  private readonly onUpstreamIdle = (): void => {
-    if (this.closed) return;
-    // While we hold the master back for a slow replica the link is quiet by our own doing;
-    // the replica's drain timeout judges that case.
-    if (this.toReplica?.waitingForDrain === true) return;
-    const error = new UpstreamTimeoutError(
-      `master sent nothing for ${this.options.replTimeoutMs} ms`,
-    );
-    this.emitEvent({ type: 'upstream-lost', error });
-    this.close('upstream-lost', error);
-  };
+  /**
+   * Like a replica's repl-timeout: a master that sends nothing for replTimeoutMs is gone (it
+   * PINGs its replicas every repl-ping-replica-period, 10 s by default). Silence is judged on
+   * reads alone: a socket's own timeout counts writes as activity too, and the replica's
+   * REPLCONF ACK goes upstream every second, so it would never fire.
+   */
+  private watchUpstreamSilence(): void {
+    const timeoutMs = this.options.replTimeoutMs;
+    const tickMs = Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
+    let readsSeen = this.upstreamReads;
+    let quietSince = this.now();
+    this.silenceWatch = setInterval(() => {
+      // While we hold the master back for a slow replica the link is quiet by our own doing;
+      // the replica's drain timeout judges that case.
+      if (this.upstreamReads !== readsSeen || this.toReplica?.waitingForDrain === true) {
+        readsSeen = this.upstreamReads;
+        quietSince = this.now();
+        return;
+      }
+      if (this.now() - quietSince < timeoutMs || this.closed) return;
+      const error = new UpstreamTimeoutError(`master sent nothing for ${timeoutMs} ms`);
+      this.emitEvent({ type: 'upstream-lost', error });
+      this.close('upstream-lost', error);
+    }, tickMs);
+    this.silenceWatch.unref();
+  }
 
   // ---- replica → master -------------------------------------------------------------------
 
@@ -454,6 +481,13 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     if (this.pendingSync === undefined || this.upstream === undefined) return;
     this.upstream.write(this.pendingSync);
     this.pendingSync = undefined;
+  }
+
+  private admit(start: FullSyncStart): 'relay' | 'close' {
+    const gate = this.options.gate;
+    const verdict = gate === undefined ? 'relay' : gate(this, start);
+    if (verdict === 'relay') this.fullSyncAdmitted = true;
+    return verdict;
   }
 
   /** The master could not be used for this PSYNC: the replica keeps its data and retries. */

@@ -51,10 +51,19 @@ export type SessionEvent =
   | { type: 'closed'; reason: SessionCloseReason; error: Error | undefined };
 
 /**
- * Decides whether a PSYNC reply may reach the replica. The failover engine closes the session
- * instead of relaying +FULLRESYNC to an active replica that holds a dataset (SPEC §5, I1).
+ * How a full sync is about to reach a replica: the master answered its PSYNC with +FULLRESYNC, or
+ * began sending a snapshot after an inline SYNC (which a replica falls back to when its PSYNC gets
+ * an error, e.g. -NOPERM from an ACL without `psync`: syncWithMaster). Both converge here, as SYNC
+ * and PSYNC converge on one path in Redis's own syncCommand.
  */
-export type PsyncGate = (session: SessionInfo, reply: PsyncReply) => 'relay' | 'close';
+export type FullSyncStart = { via: 'fullresync'; replid: string; offset: number } | { via: 'sync' };
+
+/**
+ * Decides, on the master's reply, whether a full sync may reach the replica. The failover engine
+ * closes the session instead of letting a snapshot reach an active replica that holds a dataset
+ * (invariant I1).
+ */
+export type SyncGate = (session: SessionInfo, start: FullSyncStart) => 'relay' | 'close';
 
 export interface SessionInfo {
   id: string;

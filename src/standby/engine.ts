@@ -6,10 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventBus, EventData, EventType } from '../notify/events.js';
-import type { PsyncReply } from '../resp/replication-framer.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ReplicaSession } from '../proxy/replica-session.js';
-import type { ReplicaNode, SessionEvent, SessionInfo } from '../proxy/session-types.js';
+import type {
+  FullSyncStart,
+  ReplicaNode,
+  SessionEvent,
+  SessionInfo,
+} from '../proxy/session-types.js';
 import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
 import {
   decide,
@@ -134,9 +138,11 @@ export class FailoverEngine {
     return this.currentState;
   }
 
-  /** The PSYNC gate (I1): no +FULLRESYNC ever reaches an active replica that holds data. */
-  readonly gate = (session: SessionInfo, reply: PsyncReply): 'relay' | 'close' => {
-    if (reply.kind !== 'fullresync') return 'relay';
+  /**
+   * The full-sync gate (I1): no snapshot ever reaches an active replica that holds data, whether
+   * the master answered its PSYNC with +FULLRESYNC or started one after an inline SYNC.
+   */
+  readonly gate = (session: SessionInfo, start: FullSyncStart): 'relay' | 'close' => {
     const persisted = this.persisted;
     if (persisted === undefined) {
       // State unknown (not read yet, or corrupt): a full resync may destroy a dataset.
@@ -145,7 +151,7 @@ export class FailoverEngine {
     }
     if (session.node.id === persisted.active && persisted.activeHoldsData) {
       this.log.warn(
-        { replica: session.node.id, replid: reply.replid },
+        { replica: session.node.id, via: start.via },
         'the master demanded a full resync of the active replica: closing its session instead',
       );
       this.fullResyncDemanded = true;

@@ -13,8 +13,7 @@ import { after, afterEach, describe, test } from 'node:test';
 import { pino, type Logger } from 'pino';
 import type { RetryPolicy } from '../../src/nodes/retry-policy.js';
 import { EventBus, type EventSink, type RbuddyEvent } from '../../src/notify/events.js';
-import type { ReplicaNode } from '../../src/proxy/session-types.js';
-import type { PsyncReply } from '../../src/resp/replication-framer.js';
+import type { FullSyncStart, ReplicaNode } from '../../src/proxy/session-types.js';
 import type { DecideConfig } from '../../src/standby/decide.js';
 import { FailoverEngine, type EngineOptions } from '../../src/standby/engine.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
@@ -31,8 +30,9 @@ import { waitFor } from '../helpers/wait-for.js';
 const A: ReplicaNode = { id: '10.0.0.5:6379', host: '10.0.0.5', port: 6379 };
 const B: ReplicaNode = { id: '10.0.0.6:6379', host: '10.0.0.6', port: 6379 };
 const MASTER = '10.0.0.2:6379';
-const FULLRESYNC: PsyncReply = { kind: 'fullresync', replid: 'e'.repeat(40), offset: 4242 };
-const CONTINUE: PsyncReply = { kind: 'continue', replid: 'e'.repeat(40) };
+const FULLRESYNC: FullSyncStart = { via: 'fullresync', replid: 'e'.repeat(40), offset: 4242 };
+/** A snapshot the master starts after the replica's inline SYNC (no +FULLRESYNC line). */
+const INLINE_SYNC: FullSyncStart = { via: 'sync' };
 const WAIT = { timeoutMs: 10_000, intervalMs: 2 };
 
 const BASE_CONFIG: DecideConfig = {
@@ -184,7 +184,7 @@ function masterBack(h: Harness): void {
 }
 
 /** A replica's session asks the master through the gate; closes it when the gate says so. */
-function psync(h: Harness, node: ReplicaNode, reply: PsyncReply): 'relay' | 'close' {
+function psync(h: Harness, node: ReplicaNode, reply: FullSyncStart): 'relay' | 'close' {
   const session = h.proxy.connect(node);
   const verdict = h.engine.gate(session, reply);
   if (verdict === 'close') session.close('gated');
@@ -514,7 +514,6 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
   test('a FULLRESYNC for the active that holds data closes it and fails over at once', async () => {
     const dir = await stateDir(healthyState());
     const h = await healthyEngine({ dir, ops: healthyNodes() });
-    assert.equal(h.engine.gate(h.proxy.connect(A), CONTINUE), 'relay');
     assert.equal(psync(h, A, FULLRESYNC), 'close');
     // Inside a 60 s grace period, with the master probe happy: at once all the same.
     await waitFor(() => onDisk(dir).failover !== null, { what: 'a failover record', ...WAIT });
@@ -525,10 +524,21 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
     assert.equal(h.ops.model(A.id).role, 'master', 'the active was promoted, not resynced');
   });
 
+  test('a snapshot after an inline SYNC for the active that holds data: the same gate', async () => {
+    const dir = await stateDir(healthyState());
+    const h = await healthyEngine({ dir, ops: healthyNodes() });
+    assert.equal(psync(h, A, INLINE_SYNC), 'close');
+    await waitFor(() => onDisk(dir).failover !== null, { what: 'a failover record', ...WAIT });
+    assert.match(onDisk(dir).failover?.reason ?? '', /full resync/);
+    await waitForStep(dir, 'syncing');
+    assert.equal(h.ops.model(A.id).role, 'master', 'the active was promoted, not resynced');
+  });
+
   test('a FULLRESYNC for the standby is relayed and changes nothing', async () => {
     const dir = await stateDir(healthyState());
     const h = await healthyEngine({ dir, ops: healthyNodes() });
     assert.equal(psync(h, B, FULLRESYNC), 'relay');
+    assert.equal(psync(h, B, INLINE_SYNC), 'relay');
     await waitTicks(h, 3);
     assert.equal(onDisk(dir).failover, null);
     assert.equal(h.engine.state, 'healthy');
@@ -556,7 +566,7 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
     const h = await startEngine({ dir, ops: healthyNodes() });
     assert.equal(h.engine.gate(proxy.connect(A), FULLRESYNC), 'close');
     assert.equal(h.engine.gate(proxy.connect(B), FULLRESYNC), 'close');
-    assert.equal(h.engine.gate(proxy.connect(B), CONTINUE), 'relay');
+    assert.equal(h.engine.gate(proxy.connect(B), INLINE_SYNC), 'close');
 
     const unread = unstartedEngine(await stateDir(healthyState()), proxy);
     assert.equal(unread.gate(proxy.connect(B), FULLRESYNC), 'close', 'not started yet');

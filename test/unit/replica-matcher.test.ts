@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  matchByAddress,
-  matchByObservation,
   normalizeIp,
-  parseClientListLaddrs,
-  parseReplicationInfo,
+  observeNode,
   ReplicaMatcher,
+  verifyClaim,
   type ConnectionIdentity,
+  type NodeInspector,
   type NodeLinkObservation,
 } from '../../src/proxy/replica-matcher.js';
 import type { ReplicaNode } from '../../src/proxy/session-types.js';
 
 const a: ReplicaNode = { id: '10.0.0.5:6379', host: '10.0.0.5', port: 6379 };
 const b: ReplicaNode = { id: 'replica-b:6379', host: 'replica-b', port: 6379 };
-const c: ReplicaNode = { id: '127.0.0.1:7001', host: '127.0.0.1', port: 7001 };
-const candidates = [
-  { node: a, addresses: ['10.0.0.5'] },
-  { node: b, addresses: ['10.0.0.6'] },
-  { node: c, addresses: ['127.0.0.1'] },
-];
+const REPLID = 'r'.repeat(40);
 
 function identity(overrides: Partial<ConnectionIdentity> = {}): ConnectionIdentity {
   return {
@@ -32,119 +26,112 @@ function identity(overrides: Partial<ConnectionIdentity> = {}): ConnectionIdenti
   };
 }
 
-describe('matchByAddress', () => {
-  test('listening-port and peer IP select one node', () => {
-    assert.deepEqual(matchByAddress(identity(), candidates), { kind: 'matched', node: a });
-  });
-
-  test('an IPv4-mapped IPv6 peer address matches its IPv4 node', () => {
-    assert.deepEqual(matchByAddress(identity({ peerAddress: '::ffff:10.0.0.6' }), candidates), {
-      kind: 'matched',
-      node: b,
-    });
-  });
-
-  test('the announced IP wins over the peer IP (replica-announce-ip)', () => {
-    const result = matchByAddress(
-      identity({ peerAddress: '172.17.0.1', announcedIp: '10.0.0.6' }),
-      candidates,
-    );
-    assert.deepEqual(result, { kind: 'matched', node: b });
-  });
-
-  test('an announced host name equal to the configured host matches', () => {
-    const result = matchByAddress(identity({ announcedIp: 'replica-b' }), [
-      { node: b, addresses: [] },
-    ]);
-    assert.deepEqual(result, { kind: 'matched', node: b });
-  });
-
-  test('a port match behind NAT (unknown IP) is ambiguous, not a match', () => {
-    const result = matchByAddress(identity({ peerAddress: '172.17.0.1' }), candidates);
-    assert.deepEqual(result, { kind: 'ambiguous', candidates: [a, b] });
-  });
-
-  test('an unknown listening port is nobody', () => {
-    const result = matchByAddress(identity({ listeningPort: 9999 }), candidates);
-    assert.equal(result.kind, 'none');
-  });
-
-  test('no REPLCONF listening-port is nobody', () => {
-    const result = matchByAddress(identity({ listeningPort: undefined }), candidates);
-    assert.equal(result.kind, 'none');
-  });
-});
-
 function observation(
   node: ReplicaNode,
   overrides: Partial<NodeLinkObservation> = {},
 ): NodeLinkObservation {
   return {
     node,
-    localAddresses: [],
     role: 'slave',
-    masterHost: '10.0.0.9',
-    masterPort: 6382,
-    linkUp: false,
-    replid: 'r'.repeat(40),
+    followsProxy: true,
+    linkState: 'handshake',
+    replid: REPLID,
     offset: 1000,
     ...overrides,
   };
 }
 
-describe('matchByObservation', () => {
-  const announce = { host: '10.0.0.9', port: 6382 };
+const noRivals = (): number => 0;
 
-  test('the node whose master link laddr is the peer address', () => {
-    const id = identity({ peerAddress: '172.17.0.1', peerPort: 41000 });
-    const result = matchByObservation(id, announce, [
-      observation(a, { localAddresses: ['10.0.0.5:1234'] }),
-      observation(b, { localAddresses: ['172.17.0.1:41000'] }),
-    ]);
-    assert.equal(result, b);
+describe('verifyClaim', () => {
+  test('a PSYNC naming the handshaking node’s own replid and next offset is verified', () => {
+    const id = identity({ request: { kind: 'psync', replid: REPLID, offset: 1001 } });
+    const verdict = verifyClaim(id, [observation(a, { offset: 5000 }), observation(b)], () => 3);
+    assert.deepEqual(verdict, { kind: 'verified', node: b, proof: 'replid-offset' });
   });
 
-  test('during a handshake: the one replica of the proxy whose replid/offset the PSYNC names', () => {
-    const id = identity({ request: { kind: 'psync', replid: 'r'.repeat(40), offset: 1001 } });
-    const result = matchByObservation(id, announce, [
-      observation(a, { offset: 5000 }),
-      observation(b, { offset: 1000 }),
-    ]);
-    assert.equal(result, b);
+  test('PSYNC ? -1 is verified only while no other connection could be the node’s', () => {
+    assert.deepEqual(verifyClaim(identity(), [observation(a)], noRivals), {
+      kind: 'verified',
+      node: a,
+      proof: 'sole-handshake',
+    });
+    const verdict = verifyClaim(identity(), [observation(a)], () => 1);
+    assert.equal(verdict.kind, 'wait');
   });
 
-  test('two fresh replicas of the proxy are still ambiguous: no guess', () => {
-    const result = matchByObservation(identity(), announce, [observation(a), observation(b)]);
-    assert.equal(result, undefined);
+  test('inline SYNC carries no secret either: the same rule as PSYNC ?', () => {
+    const id = identity({ request: { kind: 'sync' } });
+    assert.equal(verifyClaim(id, [observation(a)], noRivals).kind, 'verified');
+    assert.equal(verifyClaim(id, [observation(a)], () => 2).kind, 'wait');
   });
 
-  test('a node following another master, or with its link up, is not this connection', () => {
-    const result = matchByObservation(identity(), announce, [
-      observation(a, { masterPort: 6379 }),
-      observation(b, { linkUp: true }),
-    ]);
-    assert.equal(result, undefined);
+  test('a wrong replid proves nothing: it falls back to the sole-handshake rule', () => {
+    const id = identity({ request: { kind: 'psync', replid: 'x'.repeat(40), offset: 1001 } });
+    assert.equal(verifyClaim(id, [observation(a)], () => 1).kind, 'wait');
+  });
+
+  test('a node with a live link is never replaced by a claim (the impersonation attack)', () => {
+    const verdict = verifyClaim(identity(), [observation(a, { linkState: 'connected' })], noRivals);
+    assert.equal(verdict.kind, 'refused');
+    assert.match(verdict.kind === 'refused' ? verdict.why : '', /not in a replication handshake/);
+  });
+
+  test('an idle standby in master mode, or a replica of another master, is not this connection', () => {
+    assert.equal(
+      verifyClaim(identity(), [observation(a, { role: 'master', followsProxy: false })], noRivals)
+        .kind,
+      'refused',
+    );
+    assert.equal(
+      verifyClaim(identity(), [observation(a, { followsProxy: false })], noRivals).kind,
+      'refused',
+    );
+  });
+
+  test('an unreachable node cannot confirm: refused, naming why', () => {
+    const verdict = verifyClaim(
+      identity(),
+      [observation(a, { error: 'connect ECONNREFUSED' })],
+      noRivals,
+    );
+    assert.equal(verdict.kind, 'refused');
+    assert.match(verdict.kind === 'refused' ? verdict.why : '', /ECONNREFUSED/);
+  });
+
+  test('two nodes on one port both handshaking with no proof: no guess', () => {
+    assert.equal(verifyClaim(identity(), [observation(a), observation(b)], noRivals).kind, 'wait');
+  });
+
+  test('no listening port, or a port no replica has: refused', () => {
+    assert.equal(verifyClaim(identity({ listeningPort: undefined }), [], noRivals).kind, 'refused');
+    assert.equal(verifyClaim(identity({ listeningPort: 9 }), [], noRivals).kind, 'refused');
   });
 });
 
-describe('parsers', () => {
-  test('CLIENT LIST laddr fields', () => {
-    const list =
-      'id=3 addr=10.0.0.9:6382 laddr=10.0.0.5:53312 fd=8 name= age=1 flags=M\n' +
-      'id=4 addr=[::1]:6382 laddr=[::1]:40000 fd=9 flags=M\n';
-    assert.deepEqual(parseClientListLaddrs(list), ['10.0.0.5:53312', '[::1]:40000']);
+describe('observeNode', () => {
+  test('reads ROLE’s link state and INFO’s replid and offset', () => {
+    const info =
+      '# Replication\r\nrole:slave\r\nmaster_host:10.0.0.9\r\nmaster_port:6382\r\n' +
+      `master_link_status:down\r\nmaster_replid:${REPLID}\r\nmaster_repl_offset:42\r\n`;
+    const seen: string[] = [];
+    const o = observeNode(a, info, ['slave', '10.0.0.9', 6382, 'handshake', -1], (host, port) => {
+      seen.push(`${host}:${port}`);
+      return true;
+    });
+    assert.deepEqual(seen, ['10.0.0.9:6382']);
+    assert.equal(o.role, 'slave');
+    assert.equal(o.linkState, 'handshake');
+    assert.equal(o.followsProxy, true);
+    assert.equal(o.replid, REPLID);
+    assert.equal(o.offset, 42);
   });
 
-  test('INFO replication fields', () => {
-    const text =
-      '# Replication\r\nrole:slave\r\nmaster_host:10.0.0.9\r\nmaster_port:6382\r\n' +
-      'master_link_status:down\r\nmaster_replid:abc\r\nmaster_repl_offset:42\r\n';
-    const parsed = parseReplicationInfo(a, text, []);
-    assert.equal(parsed.role, 'slave');
-    assert.equal(parsed.masterPort, 6382);
-    assert.equal(parsed.linkUp, false);
-    assert.equal(parsed.offset, 42);
-    assert.equal(parsed.replid, 'abc');
+  test('a master has no link state and follows nobody', () => {
+    const o = observeNode(a, 'role:master\r\n', ['master', 0, []], () => true);
+    assert.equal(o.role, 'master');
+    assert.equal(o.followsProxy, false);
+    assert.equal(o.linkState, undefined);
   });
 
   test('normalizeIp folds IPv4-mapped addresses and case', () => {
@@ -154,46 +141,80 @@ describe('parsers', () => {
 });
 
 describe('ReplicaMatcher', () => {
-  test('resolves host names and falls back to asking the nodes', async () => {
+  function inspector(states: Map<string, string>): NodeInspector & { asked: string[] } {
     const asked: string[] = [];
-    const matcher = new ReplicaMatcher(
-      () => [a, b],
-      () => ({ host: '10.0.0.9', port: 6382 }),
-      {
-        replicationInfo: (node) => {
-          asked.push(node.id);
-          return Promise.resolve(
-            `role:slave\r\nmaster_host:10.0.0.9\r\nmaster_port:6382\r\nmaster_link_status:down\r\nmaster_replid:${'r'.repeat(40)}\r\nmaster_repl_offset:${node === b ? 7 : 9}\r\n`,
-          );
-        },
-        masterClientList: () => Promise.resolve(''),
+    return {
+      asked,
+      replicationInfo: (node) =>
+        Promise.resolve(`role:slave\r\nmaster_replid:${REPLID}\r\nmaster_repl_offset:9\r\n`).then(
+          (info) => {
+            asked.push(node.id);
+            return info;
+          },
+        ),
+      role: (node) => {
+        const state = states.get(node.id);
+        return state === undefined
+          ? Promise.reject(new Error('down'))
+          : Promise.resolve(['slave', 'rbuddy.local', 6382, state, -1]);
       },
-      (host) => Promise.resolve(host === 'replica-b' ? ['10.0.0.6'] : [host]),
-    );
-    const direct = await matcher.match(identity({ peerAddress: '10.0.0.6' }));
-    assert.equal(direct.node, b);
-    assert.deepEqual(asked, [], 'an address match asks no node');
+    };
+  }
+  const resolve = (host: string): Promise<string[]> =>
+    Promise.resolve(host === 'rbuddy.local' ? ['10.0.0.9'] : [host]);
 
-    const viaNodes = await matcher.match(
-      identity({
-        peerAddress: '172.17.0.1',
-        request: { kind: 'psync', replid: 'r'.repeat(40), offset: 8 },
-      }),
-    );
-    assert.equal(viaNodes.node, b);
-    assert.deepEqual(asked.sort(), [a.id, b.id]);
+  test('asks only the nodes with the claimed port, resolving the master host by name', async () => {
+    const nodes = inspector(new Map([[b.id, 'handshake']]));
+    const other: ReplicaNode = { id: '10.0.0.7:7000', host: '10.0.0.7', port: 7000 };
+    const matcher = new ReplicaMatcher({
+      nodes: () => [b, other],
+      announce: () => ({ host: '10.0.0.9', port: 6382 }),
+      inspector: nodes,
+      resolve,
+    });
+    const outcome = await matcher.match(identity(), noRivals);
+    assert.equal(outcome.node, b);
+    assert.deepEqual(nodes.asked, [b.id]);
+  });
 
-    const unreachable = new ReplicaMatcher(
-      () => [a, b],
-      () => ({ host: '10.0.0.9', port: 6382 }),
-      {
-        replicationInfo: () => Promise.reject(new Error('down')),
-        masterClientList: () => Promise.reject(new Error('down')),
-      },
-      (host) => Promise.resolve([host]),
-    );
-    const refused = await unreachable.match(identity({ peerAddress: '172.17.0.1' }));
+  test('an undecided claim is asked again, then refused at the deadline', async () => {
+    const nodes = inspector(new Map([[a.id, 'handshake']]));
+    let rivals = 1;
+    const matcher = new ReplicaMatcher({
+      nodes: () => [a],
+      announce: () => ({ host: '10.0.0.9', port: 6382 }),
+      inspector: nodes,
+      resolve,
+      pollMs: 5,
+      verifyTimeoutMs: 10_000,
+    });
+    // The rival goes away after the second look: the claim is then the only one.
+    const outcome = await matcher.match(identity(), () => (nodes.asked.length >= 2 ? 0 : rivals));
+    assert.equal(outcome.node, a);
+    assert.ok(nodes.asked.length >= 2);
+
+    rivals = 1;
+    const impatient = new ReplicaMatcher({
+      nodes: () => [a],
+      announce: () => ({ host: '10.0.0.9', port: 6382 }),
+      inspector: inspector(new Map([[a.id, 'handshake']])),
+      resolve,
+      pollMs: 1,
+      verifyTimeoutMs: 20,
+    });
+    const refused = await impatient.match(identity(), () => rivals);
     assert.equal(refused.node, undefined);
-    assert.ok(refused.node === undefined && /ambiguous/.test(refused.why));
+    assert.match(refused.node === undefined ? refused.why : '', /^unconfirmed/);
+  });
+
+  test('a node that cannot be asked refuses the claim', async () => {
+    const matcher = new ReplicaMatcher({
+      nodes: () => [a],
+      announce: () => ({ host: '10.0.0.9', port: 6382 }),
+      inspector: inspector(new Map()),
+      resolve,
+    });
+    const outcome = await matcher.match(identity(), noRivals);
+    assert.equal(outcome.node, undefined);
   });
 });

@@ -7,8 +7,14 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { UpstreamConnectError } from '../../src/errors.js';
 import { ReplicaSession } from '../../src/proxy/replica-session.js';
+import { encodeCommand } from '../../src/resp/encode.js';
 import { streamLink } from '../../src/proxy/session-types.js';
-import type { PsyncGate, ReplicaHello, SessionEvent } from '../../src/proxy/session-types.js';
+import type {
+  FullSyncStart,
+  ReplicaHello,
+  SessionEvent,
+  SyncGate,
+} from '../../src/proxy/session-types.js';
 import { collect, duplexPair } from '../helpers/duplex-pair.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -29,7 +35,7 @@ function hello(overrides: Partial<ReplicaHello> = {}): ReplicaHello {
 function setup(
   options: {
     hello?: ReplicaHello;
-    gate?: PsyncGate;
+    gate?: SyncGate;
     auth?: { user: string; password: string };
     connect?: () => Promise<Duplex>;
     replTimeoutMs?: number;
@@ -140,6 +146,37 @@ describe('ReplicaSession', () => {
     assert.equal(closed?.type === 'closed' ? closed.reason : undefined, 'gated');
   });
 
+  test('inline SYNC after a refused PSYNC: the gate decides on the snapshot header', async () => {
+    // An ACL without `psync` answers -NOPERM; the replica falls back to SYNC on the same
+    // connection and the master starts a snapshot with no +FULLRESYNC line before it.
+    const seen: FullSyncStart[] = [];
+    const { session, events, replicaEnd, masterEnd } = setup({
+      gate: (_session, start) => {
+        seen.push(start);
+        return 'close';
+      },
+    });
+    const atReplica = collect(replicaEnd);
+    const atMaster = collect(masterEnd);
+    await session.start();
+    masterEnd.write(
+      "+OK\r\n+OK\r\n+OK\r\n-NOPERM this user has no permissions to run the 'psync' command\r\n",
+    );
+    await waitFor(() => atReplica.bytes().includes('NOPERM'), { what: 'the PSYNC error relayed' });
+    replicaEnd.write('SYNC\r\n');
+    await waitFor(() => atMaster.bytes().toString().endsWith('SYNC\r\n'), {
+      what: 'the SYNC relayed to the master',
+    });
+    // Split the header across writes: the gate must decide before any snapshot byte goes out.
+    masterEnd.write('$1');
+    masterEnd.write('0\r\nabcdefghij');
+    await waitFor(() => session.isClosed, { what: 'the session to close' });
+    assert.deepEqual(seen, [{ via: 'sync' }]);
+    assert.ok(!atReplica.bytes().includes('$10'), 'no snapshot byte reached the replica');
+    const closed = events.find((e) => e.type === 'closed');
+    assert.equal(closed?.type === 'closed' ? closed.reason : undefined, 'gated');
+  });
+
   test('a master that cannot be reached: the replica is told NOMASTERLINK and closed', async () => {
     const { session, events, replicaEnd } = setup({
       connect: () => Promise.reject(new UpstreamConnectError('refused')),
@@ -187,6 +224,26 @@ describe('ReplicaSession', () => {
     // It held back the master instead of buffering the snapshot.
     const peak = session.status().buffered.peakToReplica;
     assert.ok(peak > 0 && peak < 16 * 1024, `peak buffered ${peak}`);
+  });
+
+  test('a master silent for repl-timeout is lost, though the replica keeps ACKing upstream', async () => {
+    const { session, events, replicaEnd, masterEnd } = setup({ replTimeoutMs: 100 });
+    await session.start();
+    masterEnd.write('+OK\r\n+OK\r\n+OK\r\n+CONTINUE\r\n');
+    await waitFor(() => session.status().phase === 'streaming', { what: 'streaming' });
+    // The replica ACKs as a replica does; the master says nothing more.
+    const acks = setInterval(() => replicaEnd.write(encodeCommand(['REPLCONF', 'ACK', '0'])), 10);
+    try {
+      await waitFor(() => session.isClosed, { what: 'the silent master to be given up' });
+    } finally {
+      clearInterval(acks);
+    }
+    const lost = events.find((e) => e.type === 'upstream-lost');
+    assert.equal(
+      lost?.type === 'upstream-lost' ? (lost.error as { code?: string }).code : undefined,
+      'RBUDDY_ERR_UPSTREAM_TIMEOUT',
+    );
+    assert.ok(session.status().lastAck !== null, 'the ACKs did reach the session');
   });
 
   test('the master hanging up mid-stream: upstream-lost, then closed', async () => {

@@ -1,0 +1,124 @@
+// Only a replica the node itself confirms ever syncs (docs/design.md, "Identity of a replica").
+// A stranger on the port that claims a configured replica's listening port — from the same
+// host, or from another address with a self-declared `REPLCONF ip-address` — is refused before
+// anything reaches the master: the real active's live session is not replaced, the master forks
+// nothing, no failover starts, nothing is flushed, and the standby's claimant gets no data.
+// The real replicas still get through: a reconnecting active is verified and resumes (+CONTINUE).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { RawClient } from '../helpers/raw-client.js';
+import { stopAllRbuddy } from '../helpers/rbuddy.js';
+import { stopAllRedis } from '../helpers/redis-server.js';
+import { masterStats, waitForInSync, type MasterStats } from '../helpers/replication.js';
+import { failoverTimings, startTopology, type Topology } from '../helpers/topology.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+describe('a stranger claiming to be a configured replica', () => {
+  let t: Topology;
+  let activeSession: string;
+  let before_: MasterStats;
+  let activeKeys: number;
+  const clients: RawClient[] = [];
+
+  const claim = async (
+    port: number,
+    options: { from?: string; announceIp?: string; psync?: [string, string] } = {},
+  ): Promise<{ reply: unknown; client: RawClient }> => {
+    const client = await RawClient.connect(t.rbuddy.resp.host, t.rbuddy.resp.port, {
+      ...(options.from === undefined ? {} : { localAddress: options.from }),
+    });
+    clients.push(client);
+    assert.equal(await client.command('PING'), 'PONG');
+    assert.equal(await client.command('REPLCONF', 'listening-port', String(port)), 'OK');
+    if (options.announceIp !== undefined) {
+      assert.equal(await client.command('REPLCONF', 'ip-address', options.announceIp), 'OK');
+    }
+    assert.equal(await client.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2'), 'OK');
+    const [replid, offset] = options.psync ?? ['?', '-1'];
+    const reply = await client.command('PSYNC', replid, offset);
+    return { reply, client };
+  };
+
+  before(async () => {
+    t = await startTopology({ rbuddyArgs: failoverTimings(), populate: { megabytes: 2 } });
+    await t.waitForHealthy();
+    activeSession = (await t.waitForPhase(t.active, 'streaming')).id;
+    before_ = await masterStats(t.master.client());
+    activeKeys = await t.active.client().dbsize();
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    await stopAllRbuddy();
+    await stopAllRedis();
+  });
+
+  const assertNothingHappened = async (): Promise<void> => {
+    const stats = await masterStats(t.master.client());
+    assert.equal(stats.syncFull, before_.syncFull, 'the master forked no full sync');
+    assert.equal(t.session(t.active)?.id, activeSession, 'the active session was not replaced');
+    assert.equal(t.rbuddy.status().state, 'healthy');
+    assert.equal(t.rbuddy.status().failover?.kind ?? null, null);
+    assert.ok(
+      !t.rbuddy.app.events.history().some((e) => e.type === 'active.promoted'),
+      'no failover started',
+    );
+    assert.equal(await t.active.client().dbsize(), activeKeys, 'the active lost nothing');
+  };
+
+  test('PSYNC ? -1 on the active’s listening port: refused, the live session kept', async () => {
+    const { reply, client } = await claim(t.active.port);
+    assert.ok(reply instanceof Error, `got ${String(reply)}`);
+    assert.match(reply.message, /not a configured replica/);
+    await client.waitClosed();
+    await assertNothingHappened();
+  });
+
+  test('the same from another loopback address with a forged REPLCONF ip-address', async () => {
+    const { reply, client } = await claim(t.active.port, {
+      from: '127.0.0.2',
+      announceIp: '127.0.0.1',
+    });
+    assert.ok(reply instanceof Error);
+    await client.waitClosed();
+    await assertNothingHappened();
+  });
+
+  test('a forged replid/offset on the active’s port proves nothing', async () => {
+    const info = await t.active.client().info('replication');
+    const replid = /master_replid:(\w+)/.exec(info)?.[1] ?? '';
+    const offset = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? 0);
+    // Even the right replid: the node's link is up, so it is not handshaking on this connection.
+    const { reply } = await claim(t.active.port, { psync: [replid, String(offset + 1)] });
+    assert.ok(reply instanceof Error);
+    await assertNothingHappened();
+  });
+
+  test('claiming the idle standby’s port gets no data and no fork', async () => {
+    const { reply, client } = await claim(t.standby.port);
+    assert.ok(reply instanceof Error);
+    await client.waitClosed();
+    assert.ok(!t.rbuddy.status().sessions.some((s) => s.replica === t.standby.address));
+    await assertNothingHappened();
+  });
+
+  test('the real active, reconnecting, is verified by the node and resumes with +CONTINUE', async () => {
+    assert.equal(await t.active.client().client('KILL', 'TYPE', 'master'), 1);
+    const session = await waitFor(
+      () => {
+        const s = t.session(t.active);
+        return s !== undefined && s.id !== activeSession && s.phase === 'streaming' ? s : undefined;
+      },
+      { what: 'the active to resume through the proxy' },
+    );
+    assert.equal(session.request.kind, 'psync');
+    await t.master.client().set('after-reconnect', '1');
+    await waitForInSync(t.master.client(), t.active.client());
+    const stats = await masterStats(t.master.client());
+    assert.equal(stats.syncFull, before_.syncFull, 'the reconnect cost no full sync');
+    assert.ok(
+      t.rbuddy.logs().some((line) => line.msg === 'replica verified by the node itself'),
+      'the session was verified, not assumed',
+    );
+  });
+});
