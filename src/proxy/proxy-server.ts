@@ -136,11 +136,13 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   }
 
   /**
-   * Other open connections that could be `node`'s replication handshake: not yet a session, not
-   * a client that used the discovery commands, and not claiming another port.
+   * What else could explain `node` being in a replication handshake with us: other open
+   * connections that could be its handshake (not yet a session, not a client that used the
+   * discovery commands, not claiming another port), and a live session of that node (its PSYNC
+   * may be waiting on the master right now; or the node dropped it and we have not noticed yet).
    */
   private rivals(self: ClientConnection, node: ReplicaNode): number {
-    let count = 0;
+    let count = this.byNode.get(node.id)?.isClosed === false ? 1 : 0;
     for (const client of this.clients) {
       if (client !== self && client.couldBeReplicaOn(node.port)) count += 1;
     }

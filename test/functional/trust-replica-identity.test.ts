@@ -122,3 +122,39 @@ describe('a stranger claiming to be a configured replica', () => {
     );
   });
 });
+
+test('a stranger cannot take over a standby whose own PSYNC is waiting on the master', async () => {
+  const t = await startTopology({
+    rbuddyArgs: [...failoverTimings(), '--repl-timeout-ms', '20000'],
+  });
+  await t.waitForHealthy();
+  // A paused master accepts connections (the kernel does) and answers nothing: the standby's
+  // session, once attached, waits on the master's reply for as long as the test needs.
+  t.master.pause();
+  try {
+    const waiting = await waitFor(
+      () => {
+        const s = t.session(t.standby);
+        return s?.phase === 'handshake' ? s : undefined;
+      },
+      { what: 'the standby attached, its PSYNC waiting on the master', timeoutMs: 60_000 },
+    );
+    const info = await t.standby.client().call('ROLE');
+    assert.ok(Array.isArray(info) && info[3] === 'handshake', `standby ROLE ${String(info)}`);
+    const client = await RawClient.connect(t.rbuddy.resp.host, t.rbuddy.resp.port);
+    try {
+      assert.equal(
+        await client.command('REPLCONF', 'listening-port', String(t.standby.port)),
+        'OK',
+      );
+      const reply = await client.command('PSYNC', '?', '-1');
+      assert.ok(reply instanceof Error, `the stranger was answered ${String(reply)}`);
+      assert.match(reply.message, /not a configured replica/);
+    } finally {
+      client.close();
+    }
+    assert.equal(t.session(t.standby)?.id, waiting.id, 'the standby session was not replaced');
+  } finally {
+    t.master.resume();
+  }
+});
