@@ -532,7 +532,7 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'init-flush-standby',
   },
   webhook: {
-    doc: 'Webhook endpoint(s) for events, comma separated http(s) URLs (Standard Webhooks signatures). Logged with their path hidden, as such URLs often embed a token.',
+    doc: 'Webhook endpoint(s) for events, comma separated http(s) URLs (Standard Webhooks signatures). Logs, /v1/status and errors show only their origin (scheme, host, port): such URLs often carry a token in the path or query.',
     format: 'url-list',
     default: [],
     env: 'RBUDDY_WEBHOOK',
