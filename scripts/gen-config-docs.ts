@@ -32,6 +32,8 @@ const FORMAT_TEXT: Readonly<Record<FormatName, string>> = {
   'log-level': 'one of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`',
   'url-list':
     'comma separated `http://` / `https://` URLs; in the config file also an array of strings; repeated flags add up',
+  'host-list':
+    'comma separated host names or IP addresses, without scheme or port; in the config file also an array of strings; repeated flags add up',
   'publish-targets':
     '`replicas`, `none`, or comma separated `redis://` / `rediss://` URLs; in the config file also an array of strings; repeated flags add up',
 };

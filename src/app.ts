@@ -166,6 +166,9 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     routes: adminRoutes({
       token: config.httpToken,
       authReads: config.httpAuthReads,
+      listenHost: config.http.host,
+      allowedHosts: config.httpAllowedHosts,
+      logger,
       metrics: () => {
         // The outbox gauge is read at scrape time from the notifiers' own queues.
         metrics.setOutboxPending(
@@ -178,6 +181,10 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
       nodes,
     }),
     logger,
+    limits: {
+      maxConnections: config.httpMaxConnections,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+    },
   });
 
   // Before the listeners: the epoch and roles are known before anyone can ask (a status read

@@ -30,6 +30,11 @@ export interface RbuddyConfig {
   http: HostPort;
   httpToken: string;
   httpAuthReads: boolean;
+  /** Extra Host names the unauthenticated GETs answer to (DNS rebinding guard). */
+  httpAllowedHosts: string[];
+  httpMaxConnections: number;
+  /** Time a client has to send a whole request (headers and body). */
+  httpRequestTimeoutMs: number;
   stateDir: string;
   graceMs: number;
   probeIntervalMs: number;

@@ -6,7 +6,7 @@
 // Every problem becomes one ConfigError line naming the setting; secret values are never quoted.
 
 import { readFileSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import convict from 'convict';
 import {
   formatHostPort,
@@ -46,6 +46,7 @@ export type FormatName =
   | 'guard-empty'
   | 'log-level'
   | 'url-list'
+  | 'host-list'
   | 'publish-targets';
 
 interface FormatSpec {
@@ -257,6 +258,24 @@ const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
       });
     },
   },
+  'host-list': {
+    placeholder: 'NAME[,NAME...]',
+    echo: true,
+    fileTypes: ['string', 'string-array'],
+    coerce: splitList,
+    validate: (value) => {
+      const names = stringList(value);
+      names.forEach((name, index) => {
+        // What a Host header names: a DNS name or an IP literal, without a port (any port).
+        const bare = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
+        if (!isIP(bare) && !/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/.test(bare)) {
+          throw new Error(
+            `${ordinal(index, names.length)} is not a host name or IP address (no scheme, port or path)`,
+          );
+        }
+      });
+    },
+  },
   'publish-targets': {
     placeholder: 'replicas|none|redis://...[,...]',
     echo: false,
@@ -427,6 +446,27 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     env: 'RBUDDY_HTTP_AUTH_READS',
     arg: 'http-auth-reads',
   },
+  httpAllowedHosts: {
+    doc: 'Host names the unauthenticated GET endpoints (/v1/status, /metrics, /active, /standby) answer to, comma separated, besides the address a request arrived on, the --http host and loopback names (localhost, 127.0.0.1, ::1). A request naming another Host gets 421: this stops a web page from reading the API through DNS rebinding. Not checked with --http-auth-reads.',
+    format: 'host-list',
+    default: [],
+    env: 'RBUDDY_HTTP_ALLOWED_HOSTS',
+    arg: 'http-allowed-hosts',
+  },
+  httpMaxConnections: {
+    doc: 'Most connections the admin HTTP listener holds at once; further ones are closed at once.',
+    format: 'positive-int',
+    default: 64,
+    env: 'RBUDDY_HTTP_MAX_CONNECTIONS',
+    arg: 'http-max-connections',
+  },
+  httpRequestTimeoutMs: {
+    doc: 'Time an admin HTTP client has to send a whole request (headers and body), counted from its connection or its previous request; a slower one gets 408 and is closed.',
+    format: 'positive-duration-ms',
+    default: 10_000,
+    env: 'RBUDDY_HTTP_REQUEST_TIMEOUT_MS',
+    arg: 'http-request-timeout-ms',
+  },
   stateDir: {
     doc: 'Directory for the persisted roles, epoch and notification outbox. Keep it across restarts.',
     format: 'nonempty-text',
@@ -492,7 +532,7 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'init-flush-standby',
   },
   webhook: {
-    doc: 'Webhook endpoint(s) for events, comma separated http(s) URLs (Standard Webhooks signatures). Logged with their path hidden, as such URLs often embed a token.',
+    doc: 'Webhook endpoint(s) for events, comma separated http(s) URLs (Standard Webhooks signatures). Logs, /v1/status and errors show only their origin (scheme, host, port): such URLs often carry a token in the path or query.',
     format: 'url-list',
     default: [],
     env: 'RBUDDY_WEBHOOK',
@@ -667,7 +707,7 @@ function suggest(name: string, candidates: readonly string[], render: (c: string
  * `--flag value` and `--flag=value`; boolean flags are `--flag` or `--flag=true|false` (a bare
  * word after a boolean flag is an error, not its value). A value may start with "-" (`-5` must
  * reach the validator to be called negative), but not with "--". Repeated list flags
- * (--webhook, --publish) accumulate; any other repeated flag keeps its last value.
+ * (--webhook, --publish, --http-allowed-hosts) accumulate; any other repeated flag keeps its last value.
  */
 function parseArgs(argv: readonly string[]): ParsedArgs {
   const parsed: ParsedArgs = { help: false, values: new Map(), error: undefined };
@@ -720,7 +760,10 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
       i += 1;
     }
     const previous = parsed.values.get(key);
-    const isList = setting.format === 'url-list' || setting.format === 'publish-targets';
+    const isList =
+      setting.format === 'url-list' ||
+      setting.format === 'host-list' ||
+      setting.format === 'publish-targets';
     parsed.values.set(key, isList && previous !== undefined ? `${previous},${value}` : value);
   }
   return parsed;

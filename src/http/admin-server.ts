@@ -1,9 +1,12 @@
 // The admin HTTP API (SPEC §7) on node:http. Routes are a table of method + path → handler;
-// every reply is JSON except /metrics. Requests and headers have timeouts so a slow client
-// cannot hold the server.
+// every reply is JSON except /metrics. Anyone who reaches the port may be an adversary (SPEC
+// §10): node:http's own limits bound the connections, the header size and the time to send a
+// request (its answers: 431, 408, 400, or a closed connection past the cap), the handler bounds
+// the body (413), and nothing a client sends can escape as an unhandled rejection.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config-types.js';
+import { WarnThrottle } from '../log-throttle.js';
 
 export interface HttpReply {
   status: number;
@@ -19,10 +22,90 @@ export interface Route {
   handler: RouteHandler;
 }
 
+export interface AdminLimits {
+  /** Connections held at once; node:http closes any further one at once. */
+  maxConnections: number;
+  /** Time to send a whole request (headers and body); then 408 and the connection closes. */
+  requestTimeoutMs: number;
+  /** All request headers together; more gets 431. */
+  maxHeaderBytes: number;
+  /** No route takes a body: anything past a small one is an attack (413). */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_ADMIN_LIMITS: AdminLimits = {
+  maxConnections: 64,
+  requestTimeoutMs: 10_000,
+  maxHeaderBytes: 16 * 1024,
+  maxBodyBytes: 64 * 1024,
+};
+
 export interface AdminServerOptions {
   listen: HostPort;
   routes: readonly Route[];
   logger: Logger;
+  limits?: Partial<AdminLimits>;
+}
+
+type BodyOutcome = 'complete' | 'too-large' | 'aborted';
+
+/** Reads and discards the request body, stopping past `limit` bytes. */
+function consumeBody(request: IncomingMessage, limit: number): Promise<BodyOutcome> {
+  // node:http has checked that Content-Length is a number (or rejected the request with 400).
+  if (Number(request.headers['content-length'] ?? 0) > limit) return Promise.resolve('too-large');
+  return new Promise((resolve) => {
+    let received = 0;
+    let settled = false;
+    const settle = (outcome: BodyOutcome): void => {
+      if (settled) return;
+      settled = true;
+      request.off('data', onData);
+      resolve(outcome);
+    };
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      if (received > limit) {
+        request.pause();
+        settle('too-large');
+      }
+    };
+    request.on('data', onData);
+    request.once('end', () => settle('complete'));
+    // A client that hangs up mid-body: nobody to answer.
+    request.once('error', () => settle('aborted'));
+    request.once('close', () => settle(request.complete ? 'complete' : 'aborted'));
+  });
+}
+
+/** The path of a request target (origin or absolute form); undefined when it does not parse. */
+function targetPath(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+const INTERNAL_ERROR: HttpReply = { status: 500, body: { error: 'internal error' } };
+
+interface Rendered {
+  status: number;
+  headers: Record<string, string>;
+  payload: string;
+}
+
+function render(reply: HttpReply): Rendered {
+  const isText = typeof reply.body === 'string';
+  const payload = isText ? (reply.body as string) : `${JSON.stringify(reply.body, null, 2)}\n`;
+  return {
+    status: reply.status,
+    headers: {
+      'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json',
+      'cache-control': 'no-store',
+      ...reply.headers,
+    },
+    payload,
+  };
 }
 
 export class AdminServer {
@@ -30,17 +113,34 @@ export class AdminServer {
   private readonly routes: readonly Route[];
   private readonly log: Logger;
   private readonly listen: HostPort;
+  private readonly limits: AdminLimits;
+  private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
 
   constructor(options: AdminServerOptions) {
     this.routes = options.routes;
     this.listen = options.listen;
     this.log = options.logger.child({ component: 'http' });
-    this.server = createServer((request, response) => {
-      void this.dispatch(request, response);
-    });
-    this.server.requestTimeout = 10_000;
-    this.server.headersTimeout = 5_000;
-    this.server.keepAliveTimeout = 5_000;
+    this.limits = { ...DEFAULT_ADMIN_LIMITS, ...options.limits };
+    const timeoutMs = this.limits.requestTimeoutMs;
+    this.server = createServer(
+      {
+        maxHeaderSize: this.limits.maxHeaderBytes,
+        requestTimeout: timeoutMs,
+        headersTimeout: timeoutMs,
+        // node:http enforces both timeouts from a periodic sweep (30 s by default), which would
+        // let a slow client stay far longer than the timeout.
+        connectionsCheckingInterval: Math.min(1_000, timeoutMs),
+        keepAliveTimeout: 5_000,
+      },
+      (request, response) => {
+        this.handle(request, response).catch((error: unknown) => {
+          // Only rendering or writing can get here; the connection is all we can give up.
+          this.log.error({ err: error }, 'admin response failed');
+          response.destroy();
+        });
+      },
+    );
+    this.server.maxConnections = this.limits.maxConnections;
   }
 
   async start(): Promise<void> {
@@ -50,6 +150,11 @@ export class AdminServer {
         this.server.off('error', reject);
         resolve();
       });
+    });
+    // Once listening, an 'error' is a failed accept (EMFILE…): without a listener it would
+    // end the process.
+    this.server.on('error', (error) => {
+      this.warnings.warn(this.log, 'listener', { err: error }, 'admin HTTP listener error');
     });
     this.log.info({ listen: this.address() }, 'admin HTTP listener ready');
   }
@@ -67,36 +172,56 @@ export class AdminServer {
     });
   }
 
-  private async dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const forPath = this.routes.filter((route) => route.path === path);
-    let reply: HttpReply;
-    if (forPath.length === 0) {
-      reply = { status: 404, body: { error: 'not found' } };
-    } else {
-      const route = forPath.find((candidate) => candidate.method === request.method);
-      if (route === undefined) {
-        reply = {
-          status: 405,
-          body: { error: 'method not allowed' },
-          headers: { allow: forPath.map((candidate) => candidate.method).join(', ') },
-        };
-      } else {
-        try {
-          reply = await route.handler(request);
-        } catch (error) {
-          this.log.error({ err: error, path }, 'admin request failed');
-          reply = { status: 500, body: { error: 'internal error' } };
-        }
-      }
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    let reply: HttpReply | undefined;
+    try {
+      reply = await this.answer(request);
+    } catch (error) {
+      this.log.error({ err: error, path: targetPath(request.url) }, 'admin request failed');
+      reply = INTERNAL_ERROR;
     }
-    const isText = typeof reply.body === 'string';
-    const payload = isText ? (reply.body as string) : `${JSON.stringify(reply.body, null, 2)}\n`;
-    response.writeHead(reply.status, {
-      'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json',
-      'cache-control': 'no-store',
-      ...reply.headers,
-    });
-    response.end(payload);
+    if (reply === undefined) return;
+    let rendered: Rendered;
+    try {
+      rendered = render(reply);
+    } catch (error) {
+      this.log.error({ err: error, path: targetPath(request.url) }, 'admin reply not serialisable');
+      rendered = render(INTERNAL_ERROR);
+    }
+    response.writeHead(rendered.status, rendered.headers);
+    response.end(rendered.payload);
+  }
+
+  /** The reply to one request; undefined when the client left before it was read. */
+  private async answer(request: IncomingMessage): Promise<HttpReply | undefined> {
+    const path = targetPath(request.url);
+    if (path === undefined) {
+      return {
+        status: 400,
+        body: { error: 'malformed request target' },
+        headers: { connection: 'close' },
+      };
+    }
+    const body = await consumeBody(request, this.limits.maxBodyBytes);
+    if (body === 'aborted') return undefined;
+    if (body === 'too-large') {
+      return {
+        status: 413,
+        body: { error: `request body over ${this.limits.maxBodyBytes} bytes` },
+        // The rest of the body is not read: the connection cannot carry another request.
+        headers: { connection: 'close' },
+      };
+    }
+    const forPath = this.routes.filter((route) => route.path === path);
+    if (forPath.length === 0) return { status: 404, body: { error: 'not found' } };
+    const route = forPath.find((candidate) => candidate.method === request.method);
+    if (route === undefined) {
+      return {
+        status: 405,
+        body: { error: 'method not allowed' },
+        headers: { allow: forPath.map((candidate) => candidate.method).join(', ') },
+      };
+    }
+    return route.handler(request);
   }
 }

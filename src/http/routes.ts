@@ -1,12 +1,16 @@
 // The admin API's routes (SPEC §7). POSTs need `Authorization: Bearer <--http-token>` and are
 // refused outright when no token is configured; GETs need it too with --http-auth-reads, except
-// the liveness and readiness probes.
+// the liveness and readiness probes. Without --http-auth-reads those GETs check the Host header
+// instead (src/http/host-check.ts: DNS rebinding).
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import { WarnThrottle } from '../log-throttle.js';
 import type { OperatorRequest } from '../standby/decide.js';
 import type { FailoverEngine } from '../standby/engine.js';
 import type { ReplicaNode } from '../proxy/session-types.js';
 import { sameSecret } from '../secrets.js';
 import type { HttpReply, Route, RouteHandler } from './admin-server.js';
+import { hostCheck } from './host-check.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
 
 export interface RoutesOptions {
@@ -15,6 +19,12 @@ export interface RoutesOptions {
   status: () => unknown;
   engine: FailoverEngine;
   nodes: readonly ReplicaNode[];
+  /** The --http host: a Host header naming it is this listener. */
+  listenHost?: string;
+  /** --http-allowed-hosts: more names the unauthenticated reads answer to. */
+  allowedHosts?: readonly string[];
+  /** Where refusals for a Host header are logged (rate-limited: anyone can send them). */
+  logger?: Logger;
   /** The Prometheus text exposition (src/http/metrics.ts); GET /metrics answers 404 without it. */
   metrics?: () => Promise<string>;
 }
@@ -39,10 +49,35 @@ export function adminRoutes(options: RoutesOptions): Route[] {
     }
     return undefined;
   };
+  const hostAllowed = hostCheck({
+    listenHost: options.listenHost ?? '',
+    allowedHosts: options.allowedHosts ?? [],
+  });
+  const log = options.logger?.child({ component: 'http' });
+  const warnings = new WarnThrottle({ intervalMs: 60_000 });
+  const knownHost = (request: IncomingMessage): HttpReply | undefined => {
+    const host = request.headers.host;
+    if (hostAllowed(host, () => request.socket.localAddress)) return undefined;
+    if (log !== undefined) {
+      warnings.warn(
+        log,
+        'misdirected',
+        { host: (host ?? '').slice(0, 100), path: request.url?.slice(0, 100) },
+        'admin API read refused: unknown Host header (--http-allowed-hosts)',
+      );
+    }
+    return {
+      status: 421,
+      body: {
+        error:
+          'refused: the Host header names neither this listener nor a loopback address (a guard against DNS rebinding while reads need no token); list that name in --http-allowed-hosts, or require the token with --http-auth-reads',
+      },
+    };
+  };
   const read =
     (handler: RouteHandler): RouteHandler =>
     (request) =>
-      (options.authReads ? authorized(request) : undefined) ?? handler(request);
+      (options.authReads ? authorized(request) : knownHost(request)) ?? handler(request);
   const post =
     (handler: RouteHandler): RouteHandler =>
     (request) =>

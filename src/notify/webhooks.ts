@@ -3,8 +3,10 @@
 // a slow or dead endpoint never holds up another one — nor the failover: deliver() only enqueues.
 import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { RbuddyError } from '../errors.js';
+import { WarnThrottle } from '../log-throttle.js';
 import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
 import type { EventSink, RbuddyEvent } from './events.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
@@ -12,7 +14,7 @@ import { Outbox, type OutboxEntry } from './outbox.js';
 export type WebhookState = 'ok' | 'retrying' | 'disabled';
 
 export interface WebhookStatus {
-  /** Origin and path only: credentials and query strings (tokens) never leave the process. */
+  /** The origin only: paths (Slack-style tokens), queries and credentials never leave the process. */
   url: string;
   state: WebhookState;
   pending: number;
@@ -31,6 +33,13 @@ export interface WebhookOptions {
   /** Upper bound for a Retry-After the endpoint asks for (a typo there must not park us for days). */
   maxRetryAfterMs?: number;
   now?: () => Date;
+  /**
+   * Waits between two attempts; resolves early (never rejects) once `signal` aborts, at close().
+   * Tests inject one they release by hand.
+   */
+  delay?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** At most one "retrying" warning per endpoint in this window; the others go to debug. */
+  warnIntervalMs?: number;
   fetch?: typeof fetch;
   /** Told of every attempt's outcome (for rbuddy_notifications_total). */
   record?: (result: 'delivered' | 'failed') => void;
@@ -56,23 +65,20 @@ export function signWebhook(
   return `v1,${mac}`;
 }
 
-/** Origin + path: what status shows. */
-export function redactUrlForStatus(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
-  } catch {
-    return '<invalid url>';
-  }
-}
-
-/** Origin only: what logs show, as the config documents (paths often embed a token). */
-function redactUrlForLog(url: string): string {
+/**
+ * The origin only: what status, logs and errors show (SPEC §10). Slack-style URLs carry their
+ * token in the path, others in the query or the user part.
+ */
+export function webhookOrigin(url: string): string {
   try {
     return new URL(url).origin;
   } catch {
     return '<invalid url>';
   }
+}
+
+function defaultDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
 }
 
 /** Retry-After as delta-seconds or an HTTP date; undefined when absent or unparsable. */
@@ -103,11 +109,11 @@ class Endpoint {
   private lastError: string | null = null;
   private running = false;
   private closed = false;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
-  private inflight: AbortController | undefined;
+  /** Aborted at close(): ends the request in flight and the wait between two attempts. */
+  private readonly stopping = new AbortController();
   private loop: Promise<void> = Promise.resolve();
   private readonly logUrl: string;
+  private readonly warnings: WarnThrottle;
 
   constructor(
     private readonly url: string,
@@ -117,7 +123,11 @@ class Endpoint {
     },
     private readonly logger: Logger,
   ) {
-    this.logUrl = redactUrlForLog(url);
+    this.logUrl = webhookOrigin(url);
+    this.warnings = new WarnThrottle({
+      intervalMs: options.warnIntervalMs,
+      now: () => options.now().getTime(),
+    });
   }
 
   async start(): Promise<void> {
@@ -142,7 +152,7 @@ class Endpoint {
 
   status(): WebhookStatus {
     return {
-      url: redactUrlForStatus(this.url),
+      url: this.logUrl,
       state: this.state,
       pending: this.queue.length,
       lastSuccess: this.lastSuccess,
@@ -152,10 +162,7 @@ class Endpoint {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.wake?.();
-    this.inflight?.abort();
+    this.stopping.abort();
     await this.loop;
   }
 
@@ -186,13 +193,19 @@ class Endpoint {
         await this.send(entry);
         this.options.record('delivered');
         this.queue.shift();
-        attempt = 0;
         this.state = 'ok';
         this.lastSuccess = this.options.now().toISOString();
-        this.logger.debug(
-          { webhook: this.logUrl, event: entry.event.id, type: entry.event.type },
-          'webhook delivered',
-        );
+        const delivered = { webhook: this.logUrl, event: entry.event.id, type: entry.event.type };
+        if (attempt === 0) {
+          this.logger.debug(delivered, 'webhook delivered');
+        } else {
+          // The retry warnings are throttled: say once that the endpoint is back.
+          this.logger.info(
+            { ...delivered, failedAttempts: attempt },
+            'webhook delivered after retries',
+          );
+        }
+        attempt = 0;
         await this.outbox.remove(entry).catch((error: unknown) => {
           // A leftover file only means a duplicate after a restart (same id: receivers dedup).
           this.logger.warn({ err: error, webhook: this.logUrl }, 'webhook outbox cleanup failed');
@@ -224,12 +237,16 @@ class Endpoint {
           );
           return;
         }
+        // Retry-After may lengthen the wait, never shorten it below the policy's: "0" or a date
+        // in the past from a failing endpoint would otherwise be a busy loop against it.
         const delayMs =
           failure.retryAfterMs === undefined
             ? backoff
-            : Math.min(failure.retryAfterMs, this.options.maxRetryAfterMs);
+            : Math.max(backoff, Math.min(failure.retryAfterMs, this.options.maxRetryAfterMs));
         this.state = 'retrying';
-        this.logger.warn(
+        this.warnings.warn(
+          this.logger,
+          'retrying',
           {
             webhook: this.logUrl,
             event: entry.event.id,
@@ -240,19 +257,9 @@ class Endpoint {
           },
           'webhook delivery failed; retrying',
         );
-        await this.sleep(delayMs);
+        await this.options.delay(delayMs, this.stopping.signal);
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        resolve();
-      }, ms);
-    });
   }
 
   private async send(entry: OutboxEntry): Promise<void> {
@@ -271,10 +278,8 @@ class Endpoint {
         entry.body,
       );
     }
-    const controller = new AbortController();
-    this.inflight = controller;
     const signal = AbortSignal.any([
-      controller.signal,
+      this.stopping.signal,
       AbortSignal.timeout(this.options.timeoutMs),
     ]);
     let response: Response;
@@ -296,8 +301,6 @@ class Endpoint {
           : // fetch errors quote the URL in `cause`; keep only the code.
             `request failed (${(error as { cause?: { code?: string } }).cause?.code ?? name ?? 'error'})`;
       throw new DeliveryError(reason, undefined, undefined);
-    } finally {
-      this.inflight = undefined;
     }
     if (response.status >= 200 && response.status < 300) return;
     throw new DeliveryError(
@@ -319,6 +322,8 @@ export class WebhookNotifier implements EventSink {
       retry: options.retry ?? exponentialBackoff({ baseMs: 500, maxMs: 60_000 }),
       maxRetryAfterMs: options.maxRetryAfterMs ?? 3_600_000,
       now: options.now ?? (() => new Date()),
+      delay: options.delay ?? defaultDelay,
+      warnIntervalMs: options.warnIntervalMs ?? 60_000,
       fetch: options.fetch ?? fetch,
       record: options.record ?? ((): void => undefined),
       key,

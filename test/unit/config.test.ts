@@ -70,6 +70,9 @@ describe('defaults', () => {
       http: { host: '127.0.0.1', port: 9999 },
       httpToken: '',
       httpAuthReads: false,
+      httpAllowedHosts: [],
+      httpMaxConnections: 64,
+      httpRequestTimeoutMs: 10_000,
       stateDir: './rbuddy-state',
       graceMs: 10_000,
       probeIntervalMs: 1_000,
@@ -271,6 +274,27 @@ describe('bad input: one ConfigError naming the setting', () => {
   it('rejects a bad webhook URL', () => {
     rejects([...REQUIRED, '--webhook', 'ftp://example.com/x'], {}, '"webhook"', 'http');
     rejects([...REQUIRED, '--webhook', 'https://ok.example/a,not a url'], {}, '"webhook"');
+  });
+
+  it('reads --http-allowed-hosts as a list of names and rejects a port, scheme or path', () => {
+    assert.deepEqual(
+      load([
+        ...REQUIRED,
+        '--http-allowed-hosts',
+        'rbuddy.internal, 10.0.0.9',
+        '--http-allowed-hosts=[fd00::1]',
+      ]).httpAllowedHosts,
+      ['rbuddy.internal', '10.0.0.9', '[fd00::1]'],
+    );
+    assert.deepEqual(
+      load(REQUIRED, { RBUDDY_HTTP_ALLOWED_HOSTS: 'a.example,b.example' }).httpAllowedHosts,
+      ['a.example', 'b.example'],
+    );
+    for (const bad of ['rbuddy.internal:9999', 'http://rbuddy.internal', 'a.example/x', 'a b']) {
+      rejects([...REQUIRED, '--http-allowed-hosts', bad], {}, '"httpAllowedHosts"');
+    }
+    rejects([...REQUIRED, '--http-max-connections', '0'], {}, '"httpMaxConnections"');
+    rejects([...REQUIRED, '--http-request-timeout-ms', '0'], {}, '"httpRequestTimeoutMs"');
   });
 
   it('rejects a bad publish target', () => {

@@ -13,9 +13,9 @@ import { Webhook } from 'standardwebhooks';
 import type { EventType, RbuddyEvent } from '../../src/notify/events.js';
 import {
   parseRetryAfter,
-  redactUrlForStatus,
   signWebhook,
   webhookKey,
+  webhookOrigin,
   WebhookNotifier,
   type WebhookOptions,
 } from '../../src/notify/webhooks.js';
@@ -99,9 +99,10 @@ test('Retry-After: delta-seconds and HTTP dates; URL redaction', () => {
   assert.equal(parseRetryAfter(null, now), undefined);
   assert.equal(parseRetryAfter('soon', now), undefined);
   assert.equal(
-    redactUrlForStatus('https://user:pw@hooks.example:8443/a/b?token=secret#x'),
-    'https://hooks.example:8443/a/b',
+    webhookOrigin('https://user:pw@hooks.example:8443/a/b?token=secret#x'),
+    'https://hooks.example:8443',
   );
+  assert.equal(webhookOrigin('not a url'), '<invalid url>');
 });
 
 test('delivers the exact event JSON, signed, with its id, in order', async () => {
