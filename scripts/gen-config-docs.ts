@@ -34,6 +34,8 @@ const FORMAT_TEXT: Readonly<Record<FormatName, string>> = {
     'comma separated `http://` / `https://` URLs; in the config file also an array of strings; repeated flags add up',
   'host-list':
     'comma separated host names or IP addresses, without scheme or port; in the config file also an array of strings; repeated flags add up',
+  'replica-credentials':
+    'comma separated `user:password@host:port`, each naming `--active` or `--standby`, one user per replica; in the config file also an array of strings',
   'publish-targets':
     '`replicas`, `none`, or comma separated `redis://` / `rediss://` URLs; in the config file also an array of strings; repeated flags add up',
 };

@@ -2,6 +2,7 @@
 // replication sessions, the control connections to the replicas, the failover engine and the
 // admin API. cli.ts calls startApp(); functional tests call it in-process on ephemeral ports.
 import type { Logger } from 'pino';
+import { parseReplicaCredential } from './config.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config-types.js';
 import { discoveryCommands } from './discovery/sentinel-commands.js';
 import { PubSubHub } from './discovery/pubsub-hub.js';
@@ -64,7 +65,18 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     config.announce.port === 0
       ? { host: config.announce.host, port: proxy.address().port }
       : config.announce;
-  const matcher = new ReplicaMatcher({ nodes: () => nodes, announce, inspector: nodeClients });
+  // --replica-credentials: each replica's own user on the listener, bound to its node.
+  const credentials = config.replicaCredentials
+    .map(parseReplicaCredential)
+    .filter((credential) => credential !== undefined);
+  const replicaUsers = new Map(credentials.map((c) => [c.user, c.password]));
+  const boundUsers = new Map(credentials.map((c) => [formatHostPort(c.node), c.user]));
+  const matcher = new ReplicaMatcher({
+    nodes: () => nodes,
+    announce,
+    inspector: nodeClients,
+    boundUser: (node) => boundUsers.get(node.id),
+  });
   // Sentinel subset + pub/sub on the RESP port (SPEC §8); roles come from the engine below.
   const pubsub = new PubSubHub({ logger });
   const commands = discoveryCommands({
@@ -75,6 +87,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
   const proxy: ProxyServer = new ProxyServer({
     listen: config.listen,
     listenPassword: config.listenPassword,
+    replicaUsers,
     master: () => config.master,
     masterAuth,
     replTimeoutMs: config.replTimeoutMs,

@@ -25,6 +25,8 @@ export interface RbuddyConfig {
   replicaPassword: string;
   listen: HostPort;
   listenPassword: string;
+  /** USER:PASSWORD@HOST:PORT entries: each replica's own credentials on the RESP listener. */
+  replicaCredentials: string[];
   /** Address the replicas are told to REPLICAOF; defaults to `listen`. */
   announce: HostPort;
   http: HostPort;

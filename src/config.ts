@@ -47,6 +47,7 @@ export type FormatName =
   | 'log-level'
   | 'url-list'
   | 'host-list'
+  | 'replica-credentials'
   | 'publish-targets';
 
 interface FormatSpec {
@@ -203,6 +204,24 @@ function parseUrl(text: string): URL | undefined {
   }
 }
 
+/** One `--replica-credentials` entry: the user and password that one replica AUTHs with. */
+export interface ReplicaCredential {
+  user: string;
+  password: string;
+  /** The replica, as its --active or --standby address. */
+  node: HostPort;
+}
+
+export function parseReplicaCredential(entry: string): ReplicaCredential | undefined {
+  const at = entry.lastIndexOf('@');
+  const colon = entry.indexOf(':');
+  if (at < 0 || colon < 1 || colon > at) return undefined;
+  const address = parseAddress(entry.slice(at + 1), 1);
+  const password = entry.slice(colon + 1, at);
+  if (!address.ok || password === '' || /\s/.test(entry.slice(0, colon))) return undefined;
+  return { user: entry.slice(0, colon), password, node: address.value };
+}
+
 function ordinal(index: number, count: number): string {
   return count === 1 ? 'the value' : `entry ${index + 1} of ${count}`;
 }
@@ -271,6 +290,22 @@ const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
         if (!isIP(bare) && !/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/.test(bare)) {
           throw new Error(
             `${ordinal(index, names.length)} is not a host name or IP address (no scheme, port or path)`,
+          );
+        }
+      });
+    },
+  },
+  'replica-credentials': {
+    placeholder: 'USER:PASSWORD@HOST:PORT[,...]',
+    echo: false,
+    fileTypes: ['string', 'string-array'],
+    coerce: splitList,
+    validate: (value) => {
+      const entries = stringList(value);
+      entries.forEach((entry, index) => {
+        if (parseReplicaCredential(entry) === undefined) {
+          throw new Error(
+            `${ordinal(index, entries.length)} must be USER:PASSWORD@HOST:PORT (the replica's masteruser and masterauth, and its address as configured)`,
           );
         }
       });
@@ -405,6 +440,14 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     default: { host: '0.0.0.0', port: 6382 },
     env: 'RBUDDY_LISTEN',
     arg: 'listen',
+  },
+  replicaCredentials: {
+    doc: "Per-replica credentials for the RESP listener, comma separated USER:PASSWORD@HOST:PORT, HOST:PORT being the replica's --active or --standby address: that replica's masteruser and masterauth. A replica with credentials here is recognised only on a connection that AUTHed as its own user (and confirmed by the node, as every replica is); that user can claim no other replica. The strongest identity short of TLS client certificates.",
+    format: 'replica-credentials',
+    default: [],
+    env: 'RBUDDY_REPLICA_CREDENTIALS',
+    arg: 'replica-credentials',
+    sensitive: true,
   },
   listenPassword: {
     doc: "Password clients of the RESP listener must AUTH with (the replicas' masterauth). Empty: no AUTH required.",
@@ -904,6 +947,30 @@ function echo(value: unknown): string {
   return json.length > MAX_ECHO_LENGTH ? `${json.slice(0, MAX_ECHO_LENGTH)}...` : json;
 }
 
+/** Each entry names a configured replica, and no user serves two replicas. */
+function checkReplicaCredentials(settings: Settings): void {
+  const replicas = [formatHostPort(settings.active), formatHostPort(settings.standby)];
+  const users = new Set<string>();
+  settings.replicaCredentials.forEach((entry, index) => {
+    const credential = parseReplicaCredential(entry);
+    if (credential === undefined) return;
+    const which = ordinal(index, settings.replicaCredentials.length);
+    if (!replicas.includes(formatHostPort(credential.node))) {
+      throw new ConfigError(
+        `invalid setting "replicaCredentials": ${which} names ${formatHostPort(credential.node)}, which is neither --active nor --standby`,
+        'replicaCredentials',
+      );
+    }
+    if (users.has(credential.user)) {
+      throw new ConfigError(
+        `invalid setting "replicaCredentials": ${which} reuses user "${credential.user}": each replica needs a user of its own`,
+        'replicaCredentials',
+      );
+    }
+    users.add(credential.user);
+  });
+}
+
 function loopbackFor(listen: HostPort): HostPort {
   if (listen.host === '0.0.0.0') return { host: '127.0.0.1', port: listen.port };
   // Any spelling of the IPv6 wildcard ("::", "0::0"...) normalises to "[::]".
@@ -1000,6 +1067,7 @@ export function loadConfig(options: LoadConfigOptions): RbuddyConfig {
   }
 
   const settings = store.getProperties();
+  checkReplicaCredentials(settings);
   const config: RbuddyConfig & { config?: string } = {
     ...settings,
     announce: settings.announce ?? loopbackFor(settings.listen),
@@ -1043,7 +1111,9 @@ export function redactedConfig(config: RbuddyConfig): Record<string, unknown> {
   for (const key of SETTING_KEYS) {
     const setting: Setting<unknown> = SETTINGS[key];
     const value = out[key];
-    if (setting.sensitive === true && value !== '' && value !== undefined) {
+    const empty =
+      value === '' || value === undefined || (Array.isArray(value) && value.length === 0);
+    if (setting.sensitive === true && !empty) {
       out[key] = REDACTED;
     } else if (isHostPort(value)) {
       out[key] = formatHostPort(value);

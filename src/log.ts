@@ -16,6 +16,7 @@ const SECRET_FIELDS = [
   'masterPassword',
   'replicaPassword',
   'listenPassword',
+  'replicaCredentials',
   'httpToken',
   'webhookSecret',
   'password',

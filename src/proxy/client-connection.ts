@@ -21,6 +21,8 @@ export interface ClientConnectionOptions {
   socket: Socket;
   id: string;
   listenPassword: string;
+  /** Per-replica users (user → password): a replica that AUTHs as one is bound to its node. */
+  replicaUsers?: ReadonlyMap<string, string>;
   logger: Logger;
   /** Extra commands (discovery, pub/sub) by lower-case name. */
   commands: ReadonlyMap<string, CommandHandler>;
@@ -54,6 +56,8 @@ export class ClientConnection {
   private readonly log: Logger;
   private readonly framer: CommandFramer;
   private authenticated: boolean;
+  /** The per-replica user this connection authenticated as, if any. */
+  private replicaUser: string | undefined;
   private listeningPort: number | undefined;
   private announcedIp: string | undefined;
   private readonly capabilities: string[] = [];
@@ -191,19 +195,21 @@ export class ClientConnection {
     if (args.length < 2 || args.length > 3) {
       return new RespError("ERR wrong number of arguments for 'auth' command");
     }
-    const expected = this.options.listenPassword;
+    const user = args.length === 3 ? (args[1]?.toString() ?? '') : 'default';
+    const given = args[args.length - 1] ?? Buffer.alloc(0);
+    const replicaPassword = this.options.replicaUsers?.get(user);
+    const expected = replicaPassword ?? this.options.listenPassword;
     if (expected === '') {
       return new RespError(
         'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
       );
     }
-    const user = args.length === 3 ? (args[1]?.toString() ?? '') : 'default';
-    const given = args[args.length - 1] ?? Buffer.alloc(0);
     if (!sameSecret(given, expected)) {
       // Never the password itself in a log line.
       this.log.warn({ user }, 'AUTH with a wrong password refused');
       return new RespError(WRONGPASS);
     }
+    this.replicaUser = replicaPassword === undefined ? undefined : user;
     this.authenticated = true;
     this.framer.setLimits(REDIS_LIMITS);
     return { simple: 'OK' };
@@ -266,6 +272,7 @@ export class ClientConnection {
       capabilities: [...this.capabilities],
       request,
       peer: { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
+      ...(this.replicaUser === undefined ? {} : { replicaUser: this.replicaUser }),
     };
     this.enqueue(async () => {
       const refusal = await this.options.onSyncRequest(this, hello);

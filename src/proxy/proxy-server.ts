@@ -23,6 +23,8 @@ const UPSTREAM_READ_BUFFER = 256 * 1024;
 export interface ProxyServerOptions {
   listen: HostPort;
   listenPassword: string;
+  /** Per-replica users on the listener (user → password), --replica-credentials. */
+  replicaUsers?: ReadonlyMap<string, string>;
   /** The master to connect sessions to (a function: the failover engine may change it). */
   master: () => HostPort;
   masterAuth: { user: string; password: string } | undefined;
@@ -101,6 +103,9 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       socket,
       id: `c${this.nextId++}`,
       listenPassword: this.options.listenPassword,
+      ...(this.options.replicaUsers === undefined
+        ? {}
+        : { replicaUsers: this.options.replicaUsers }),
       logger: this.log,
       commands: this.options.commands ?? new Map(),
       onSyncRequest: (conn, hello) => this.onSyncRequest(conn, hello),
@@ -120,6 +125,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
         listeningPort: hello.listeningPort,
         announcedIp: hello.announcedIp,
         request: hello.request,
+        replicaUser: hello.replicaUser,
       },
       (node) => this.rivals(connection, node),
       () => !connection.socket.destroyed && !this.closing,

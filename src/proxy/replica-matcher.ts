@@ -16,6 +16,8 @@ export interface ConnectionIdentity {
   listeningPort: number | undefined;
   announcedIp: string | undefined;
   request: SyncRequest;
+  /** The per-replica user the connection AUTHed as (--replica-credentials), if any. */
+  replicaUser?: string | undefined;
 }
 
 /** "::ffff:10.0.0.1" and "10.0.0.1" are the same peer; IPv6 compares lower-case. */
@@ -109,6 +111,36 @@ export function verifyClaim(
   return { kind: 'refused', why: reasons.join('; ') };
 }
 
+/**
+ * Per-replica credentials bind a connection to one node: a connection that AUTHed as a replica's
+ * own user can be that replica or nobody, and a replica that has a user of its own is never
+ * recognised on a connection that did not AUTH as it. Returns the nodes still possible.
+ */
+export function candidatesFor(
+  identity: ConnectionIdentity,
+  nodes: readonly ReplicaNode[],
+  boundUser: (node: ReplicaNode) => string | undefined,
+): { nodes: ReplicaNode[] } | { refused: string } {
+  const byPort = nodes.filter((node) => node.port === identity.listeningPort);
+  const user = identity.replicaUser;
+  if (user !== undefined) {
+    const own = nodes.find((node) => boundUser(node) === user);
+    if (own === undefined || !byPort.includes(own)) {
+      return {
+        refused: `authenticated as replica user "${user}" but claims listening-port ${identity.listeningPort ?? 'none'}`,
+      };
+    }
+    return { nodes: [own] };
+  }
+  const open = byPort.filter((node) => boundUser(node) === undefined);
+  if (open.length === 0 && byPort.length > 0) {
+    return {
+      refused: `${byPort.map((node) => node.id).join(', ')} must authenticate as its own replica user`,
+    };
+  }
+  return { nodes: open };
+}
+
 function provesReplid(request: SyncRequest, o: NodeLinkObservation): boolean {
   return (
     request.kind === 'psync' &&
@@ -161,6 +193,8 @@ export interface ReplicaMatcherOptions {
   nodes: () => readonly ReplicaNode[];
   announce: () => { host: string; port: number };
   inspector: NodeInspector;
+  /** The per-replica user bound to a node (--replica-credentials), if it has one. */
+  boundUser?: (node: ReplicaNode) => string | undefined;
   /** How long a claim may stay undecided (`wait`) before it is refused. */
   verifyTimeoutMs?: number;
   /** How often an undecided claim asks the nodes again. */
@@ -190,7 +224,13 @@ export class ReplicaMatcher {
     rivals: (node: ReplicaNode) => number,
     stillWanted: () => boolean = () => true,
   ): Promise<MatchOutcome> {
-    const candidates = this.options.nodes().filter((node) => node.port === identity.listeningPort);
+    const possible = candidatesFor(
+      identity,
+      this.options.nodes(),
+      this.options.boundUser ?? (() => undefined),
+    );
+    if ('refused' in possible) return { node: undefined, why: possible.refused };
+    const candidates = possible.nodes;
     const deadline = Date.now() + this.verifyTimeoutMs;
     for (;;) {
       const observations = await Promise.all(candidates.map((node) => this.observe(node)));

@@ -25,6 +25,8 @@ export interface ReplicaHello {
   capabilities: string[];
   request: SyncRequest;
   peer: { address: string; port: number };
+  /** The per-replica user (--replica-credentials) the connection AUTHed as, if any. */
+  replicaUser?: string;
 }
 
 export type SessionCloseReason =

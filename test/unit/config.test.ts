@@ -82,6 +82,7 @@ describe('defaults', () => {
       syncTimeoutMs: 3_600_000,
       guardEmpty: 'hold',
       initFlushStandby: false,
+      replicaCredentials: [],
       webhook: [],
       webhookSecret: '',
       webhookTimeoutMs: 10_000,
@@ -297,6 +298,35 @@ describe('bad input: one ConfigError naming the setting', () => {
     rejects([...REQUIRED, '--http-request-timeout-ms', '0'], {}, '"httpRequestTimeoutMs"');
   });
 
+  it('reads --replica-credentials and rejects malformed, unknown-replica and shared-user entries', () => {
+    const config = load([
+      ...REQUIRED,
+      '--replica-credentials',
+      'rep-a:p:w@10.0.0.5:6379,rep-b:pw@sb:6380',
+    ]);
+    assert.deepEqual(config.replicaCredentials, ['rep-a:p:w@10.0.0.5:6379', 'rep-b:pw@sb:6380']);
+    for (const bad of ['rep-a@10.0.0.5:6379', 'rep-a:pw', ':pw@10.0.0.5:6379', 'a:@sb:6380']) {
+      const error = rejects(
+        [...REQUIRED, '--replica-credentials', bad],
+        {},
+        '"replicaCredentials"',
+      );
+      assert.ok(!error.message.includes('pw'), 'the value is never quoted back');
+    }
+    rejects(
+      [...REQUIRED, '--replica-credentials', 'rep-a:pw@10.0.0.9:6379'],
+      {},
+      '"replicaCredentials"',
+      'neither --active nor --standby',
+    );
+    rejects(
+      [...REQUIRED, '--replica-credentials', 'rep:pw@10.0.0.5:6379,rep:pw2@sb:6380'],
+      {},
+      '"replicaCredentials"',
+      'a user of its own',
+    );
+  });
+
   it('rejects a bad publish target', () => {
     rejects([...REQUIRED, '--publish', 'everywhere'], {}, '"publish"');
     rejects([...REQUIRED, '--publish', 'http://x:6379'], {}, '"publish"');
@@ -396,6 +426,7 @@ describe('secrets', () => {
       'httpToken',
       'listenPassword',
       'masterPassword',
+      'replicaCredentials',
       'replicaPassword',
       'webhookSecret',
     ]);

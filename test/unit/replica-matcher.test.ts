@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import {
   normalizeIp,
   observeNode,
+  candidatesFor,
   ReplicaMatcher,
   verifyClaim,
   type ConnectionIdentity,
@@ -106,6 +107,36 @@ describe('verifyClaim', () => {
   test('no listening port, or a port no replica has: refused', () => {
     assert.equal(verifyClaim(identity({ listeningPort: undefined }), [], noRivals).kind, 'refused');
     assert.equal(verifyClaim(identity({ listeningPort: 9 }), [], noRivals).kind, 'refused');
+  });
+});
+
+describe('candidatesFor (per-replica credentials)', () => {
+  const c: ReplicaNode = { id: '10.0.0.7:6379', host: '10.0.0.7', port: 6379 };
+  const bound = (node: ReplicaNode): string | undefined =>
+    node === a ? 'rep-a' : node === b ? 'rep-b' : undefined;
+
+  test('a connection AUTHed as a replica user can be that replica only', () => {
+    assert.deepEqual(candidatesFor(identity({ replicaUser: 'rep-b' }), [a, b, c], bound), {
+      nodes: [b],
+    });
+    const wrongPort = candidatesFor(
+      identity({ replicaUser: 'rep-b', listeningPort: 7000 }),
+      [a, b],
+      bound,
+    );
+    assert.ok('refused' in wrongPort);
+  });
+
+  test('a replica with its own user is never a candidate for a connection without it', () => {
+    assert.deepEqual(candidatesFor(identity(), [a, b, c], bound), { nodes: [c] });
+    assert.ok('refused' in candidatesFor(identity(), [a, b], bound));
+  });
+
+  test('without credentials every replica on the port is a candidate', () => {
+    assert.deepEqual(
+      candidatesFor(identity(), [a, b], () => undefined),
+      { nodes: [a, b] },
+    );
   });
 });
 
