@@ -45,6 +45,8 @@ const SUBSCRIBED_MODE_COMMANDS = new Set([
   'ping',
   'quit',
 ]);
+/** How long a connection may take from accept to its PSYNC and still count as a handshake. */
+const HANDSHAKE_WINDOW_MS = 5000;
 /** What a replica sends before its PSYNC/SYNC (syncWithMaster). */
 const REPLICA_HANDSHAKE_COMMANDS = new Set(['ping', 'auth', 'replconf', 'psync', 'sync']);
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
@@ -64,6 +66,7 @@ export class ClientConnection {
   /** Replies are written in command order even when a handler is asynchronous. */
   private replyChain: Promise<void> = Promise.resolve();
   private handedOver = false;
+  private readonly openedAt: number;
   /** Used a command no replica handshake sends: an application client, not a replica. */
   private servedAsClient = false;
   /**
@@ -74,6 +77,7 @@ export class ClientConnection {
   subscriptions = 0;
 
   constructor(options: ClientConnectionOptions) {
+    this.openedAt = Date.now();
     this.options = options;
     this.id = options.id;
     this.socket = options.socket;
@@ -98,8 +102,12 @@ export class ClientConnection {
    * `port`: it has said nothing a replica would not say (PING, AUTH, REPLCONF) and claimed no
    * other port. Silent new connections count too: a replica's first bytes may still be in flight.
    */
-  couldBeReplicaOn(port: number): boolean {
+  couldBeReplicaOn(port: number, now = Date.now()): boolean {
     if (this.servedAsClient || this.socket.destroyed) return false;
+    // A replica's handshake reaches its PSYNC a few round trips after connecting (rbuddy answers
+    // PING, AUTH and REPLCONF itself): a connection that has idled past that is not one, and
+    // must not block the identification of a real replica forever.
+    if (!this.handedOver && now - this.openedAt > HANDSHAKE_WINDOW_MS) return false;
     return this.listeningPort === undefined || this.listeningPort === port;
   }
 

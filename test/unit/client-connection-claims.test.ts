@@ -1,0 +1,68 @@
+// Which open connections could be a replica's replication handshake (the "rivals" that keep a
+// claim without a replid proof from being confirmed): silent and handshake-only connections
+// count; application clients, connections claiming another port, and connections that idled past
+// the handshake window do not — so an idle stranger cannot block a real replica forever.
+import assert from 'node:assert/strict';
+import { connect, createServer, type Socket } from 'node:net';
+import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { ClientConnection } from '../../src/proxy/client-connection.js';
+import { encodeCommand } from '../../src/resp/encode.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const silent = pino({ level: 'silent' });
+const accepted: ClientConnection[] = [];
+const sockets: Socket[] = [];
+const server = createServer((socket) => {
+  accepted.push(
+    new ClientConnection({
+      socket,
+      id: `c${accepted.length + 1}`,
+      listenPassword: '',
+      logger: silent,
+      commands: new Map([['sentinel', () => 'ok']]),
+      onSyncRequest: () => Promise.resolve('not in this test'),
+    }),
+  );
+});
+
+after(() => {
+  for (const socket of sockets) socket.destroy();
+  server.close();
+});
+
+async function open(): Promise<{ socket: Socket; conn: ClientConnection; replies: () => string }> {
+  if (!server.listening)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  const before = accepted.length;
+  const socket = connect({ host: '127.0.0.1', port: address.port });
+  sockets.push(socket);
+  let text = '';
+  socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+  const conn = await waitFor(() => accepted[before], { what: 'the connection accepted' });
+  return { socket, conn, replies: () => text };
+}
+
+test('a silent or handshake-only connection could be a replica on any port, for a while', async () => {
+  const { socket, conn, replies } = await open();
+  assert.equal(conn.couldBeReplicaOn(6379), true, 'silent: its first bytes may be in flight');
+  socket.write(encodeCommand(['PING']));
+  socket.write(encodeCommand(['REPLCONF', 'listening-port', '6379']));
+  await waitFor(() => replies().includes('+OK'), { what: 'the REPLCONF answered' });
+  assert.equal(conn.couldBeReplicaOn(6379), true);
+  assert.equal(conn.couldBeReplicaOn(6380), false, 'it claimed another port');
+  assert.equal(
+    conn.couldBeReplicaOn(6379, Date.now() + 60_000),
+    false,
+    'idle past the handshake window: no replica takes that long to send its PSYNC',
+  );
+});
+
+test('an application client (discovery, unknown commands) is no replica', async () => {
+  const { socket, conn, replies } = await open();
+  socket.write(encodeCommand(['SENTINEL', 'masters']));
+  await waitFor(() => replies().length > 0, { what: 'the reply' });
+  assert.equal(conn.couldBeReplicaOn(6379), false);
+});
