@@ -11,6 +11,8 @@ export interface NodeView {
   reachable: boolean;
   error: string | undefined;
   role: 'master' | 'slave' | undefined;
+  /** `master_host:master_port` as the node reports them (a replica), else undefined. */
+  masterAddress: string | undefined;
   /** A replica of the proxy's announce address. */
   followsProxy: boolean;
   /** master_link_status:up */
@@ -21,6 +23,11 @@ export interface NodeView {
   loading: boolean;
   keys: number;
   runId: string | undefined;
+  /**
+   * A master that refuses writes for want of replicas (`min-replicas-to-write`, shown by INFO as
+   * `min_slaves_good_slaves`): the write guard rbuddy sets on the active it promotes.
+   */
+  writeGuarded: boolean;
 }
 
 /** The proxy's own view of a replica's session. */

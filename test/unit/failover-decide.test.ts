@@ -23,6 +23,7 @@ import type {
 } from '../../src/standby/persisted-state.js';
 import { ENGINE_STATES, type EngineState } from '../../src/standby/states.js';
 import type { SessionPhase } from '../../src/proxy/session-types.js';
+import { down, master, PROXY, replica, syncing } from '../helpers/node-views.js';
 
 const A = '10.0.0.5:6379';
 const B = '10.0.0.6:6379';
@@ -38,48 +39,6 @@ const CONFIG: DecideConfig = {
 };
 
 // ---- node and session views --------------------------------------------------------------------
-
-/** A replica of the proxy, link up, with data: the healthy active, or a synced standby. */
-function replica(id: string, overrides: Partial<NodeView> = {}): NodeView {
-  return {
-    id,
-    reachable: true,
-    error: undefined,
-    role: 'slave',
-    followsProxy: true,
-    linkUp: true,
-    syncInProgress: false,
-    loading: false,
-    keys: 1000,
-    runId: `run-${id}`,
-    ...overrides,
-  };
-}
-
-/** A master: the idle standby (empty) or a promoted active (with data). */
-function master(id: string, overrides: Partial<NodeView> = {}): NodeView {
-  return replica(id, { role: 'master', followsProxy: false, linkUp: false, keys: 0, ...overrides });
-}
-
-/** The standby mid-sync: attached to the proxy, the snapshot still on its way. */
-function syncing(id: string, overrides: Partial<NodeView> = {}): NodeView {
-  return replica(id, { linkUp: false, syncInProgress: true, keys: 0, ...overrides });
-}
-
-function down(id: string): NodeView {
-  return {
-    id,
-    reachable: false,
-    error: 'connect ECONNREFUSED',
-    role: undefined,
-    followsProxy: false,
-    linkUp: false,
-    syncInProgress: false,
-    loading: false,
-    keys: 0,
-    runId: undefined,
-  };
-}
 
 const STREAMING: SessionView = { phase: 'streaming', streamingAcked: true };
 const SNAPSHOT: SessionView = { phase: 'snapshot', streamingAcked: false };
@@ -798,6 +757,7 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         fields.reachable
           ? replica(id, {
               ...fields,
+              masterAddress: fields.role === 'slave' ? PROXY : undefined,
               followsProxy: fields.role === 'slave' && fields.followsProxy,
               linkUp: fields.role === 'slave' && fields.linkUp,
             })
