@@ -107,6 +107,10 @@ export function decide(
   obs: Observations,
   config: DecideConfig,
 ): Decision {
+  // One server under two names (a typo, or two addresses of one host): every step would act on
+  // both roles at once, and a retire would flush the active itself.
+  const oneServer = sameServer(obs.active, obs.standby);
+  if (oneServer !== undefined) return decision('degraded', oneServer);
   return persisted.failover === null
     ? decideSteady(persisted, obs, config)
     : decideFailover(persisted.failover, obs, config);
@@ -118,6 +122,13 @@ function decision(state: EngineState, reason?: string, ...actions: Action[]): De
 
 function unreachable(node: NodeView, role: string): string {
   return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
+}
+
+/** Why the two views are one redis-server (the same run_id), or undefined when they are two. */
+export function sameServer(a: NodeView, b: NodeView): string | undefined {
+  if (!a.reachable || !b.reachable || a.runId === undefined || a.runId !== b.runId)
+    return undefined;
+  return `${a.id} and ${b.id} report the same run_id ${a.runId}: they are one redis-server, not two replicas; give --active and --standby two different nodes`;
 }
 
 /** Synced from both views: the proxy's (whole stream relayed, ACKed) and the node's INFO. */

@@ -653,6 +653,36 @@ const rows: Row[] = [
     actions: ['retire-outgoing'],
   },
 
+  // -- one server under both names ----------------------------------------------------------------
+  {
+    name: 'the two nodes report one run_id: degraded, nothing done',
+    persisted: steady(),
+    obs: healthy({ masterLostSince: NOW - 60_000, standby: master(B, { runId: `run-${A}` }) }),
+    state: 'degraded',
+    actions: [],
+    reason: /report the same run_id run-10\.0\.0\.5:6379/,
+  },
+  {
+    name: 'one run_id after a switch: no retire (it would flush the active itself)',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ standby: master(A, { keys: 1000, runId: `run-${B}` }) }),
+    state: 'degraded',
+    actions: [],
+    reason: /same run_id/,
+  },
+  {
+    name: 'one run_id on a first start, --init-flush-standby: nothing flushed',
+    persisted: firstStart(),
+    obs: healthy({
+      active: master(A, { keys: 5 }),
+      standby: master(B, { keys: 5, runId: `run-${A}` }),
+    }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /same run_id/,
+  },
+
   // -- aborted -----------------------------------------------------------------------------------
   {
     name: 'aborted: degraded until an operator tries again',
@@ -751,6 +781,8 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         syncInProgress: fc.boolean(),
         loading: fc.boolean(),
         keys: fc.constantFrom(0, 1, 5000),
+        // Now and then both names reach one server.
+        runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
       })
       // As nodeViewFromInfo builds them: only a replica follows the proxy or has a link.
       .map((fields) =>
@@ -844,6 +876,8 @@ describe('decide(): properties over random observations', () => {
         assert.equal(new Set(kinds).size, kinds.length, 'no action twice in one plan');
         if (state === 'degraded')
           assert.ok(reason !== undefined && reason !== '', 'degraded says why');
+        if (obs.active.reachable && obs.standby.reachable && obs.active.runId === obs.standby.runId)
+          assert.ok(state === 'degraded' && actions.length === 0, 'one server: nothing done');
 
         for (const action of actions) {
           switch (action.kind) {

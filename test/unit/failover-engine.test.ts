@@ -537,8 +537,8 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
   test('on first start (the active holds nothing yet) a FULLRESYNC for the active is relayed', async () => {
     const dir = await stateDir();
     const ops = new FakeNodeOps({
-      [A.id]: idleMasterModel(),
-      [B.id]: idleMasterModel(),
+      [A.id]: idleMasterModel({ runId: 'run-a' }),
+      [B.id]: idleMasterModel({ runId: 'run-b' }),
     });
     const h = await startEngine({ dir, ops });
     await waitFor(() => ops.callsOf('attach').includes(A.id), { what: 'attach-active', ...WAIT });
