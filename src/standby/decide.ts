@@ -131,6 +131,34 @@ export function sameServer(a: NodeView, b: NodeView): string | undefined {
   return `${a.id} and ${b.id} report the same run_id ${a.runId}: they are one redis-server, not two replicas; give --active and --standby two different nodes`;
 }
 
+/**
+ * Why a first start must not flush a standby that holds keys, or undefined when it may. Only
+ * --init-flush-standby allows it, and not even that when the keys may be what applications
+ * read: a standby that replicates from rbuddy or carries the write guard of a promotion (a lost
+ * state file, not a first start — SPEC §10), or one that holds the only data in sight.
+ */
+function flushRefusal(
+  active: NodeView,
+  standby: NodeView,
+  config: DecideConfig,
+): string | undefined {
+  const holds = `standby ${standby.id} holds ${standby.keys} keys`;
+  if (!config.initFlushStandby)
+    return `${holds}: refusing to flush it without --init-flush-standby`;
+  const serving = standby.followsProxy
+    ? 'replicates from rbuddy'
+    : standby.writeGuarded
+      ? 'carries the write guard of a promotion'
+      : undefined;
+  if (serving !== undefined) {
+    return `${holds} and ${serving}: it may be serving reads (a lost state file?); refusing to flush it, even with --init-flush-standby`;
+  }
+  if (active.keys === 0) {
+    return `${holds} and the active ${active.id} none: it may hold the only copy; refusing to flush it, even with --init-flush-standby`;
+  }
+  return undefined;
+}
+
 /** Synced from both views: the proxy's (whole stream relayed, ACKed) and the node's INFO. */
 export function isSynced(node: NodeView, session: SessionView): boolean {
   return (
@@ -158,12 +186,8 @@ function decideSteady(
     if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
     const actions: Action[] = [];
     if (standby.role !== 'master' || standby.keys > 0) {
-      if (standby.keys > 0 && !config.initFlushStandby) {
-        return decision(
-          'degraded',
-          `standby ${standby.id} holds ${standby.keys} keys: refusing to flush it without --init-flush-standby`,
-        );
-      }
+      const refusal = standby.keys > 0 ? flushRefusal(active, standby, config) : undefined;
+      if (refusal !== undefined) return decision('degraded', refusal);
       actions.push({ kind: 'prepare-standby', flush: standby.keys > 0 });
     }
     if (!active.followsProxy) {
@@ -325,15 +349,19 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
       return decision('healthy', undefined, { kind: 'retire-outgoing' });
     }
 
-    case 'aborted':
+    case 'aborted': {
       if (obs.operator === 'failover') {
         return decision('failing-over', 'an operator restarted the failover', {
           kind: 'attach-standby',
         });
       }
+      // A promoted active found with no state file is recorded as a stopped failover too.
+      const last = record.timeline[record.timeline.length - 1];
+      const why = last?.step === 'adopted' ? last.detail : undefined;
       return decision(
         'degraded',
-        'failover aborted by an operator: the active serves its data detached from the master; POST /v1/failover to try again',
+        `${why ?? 'failover aborted by an operator'}: the active serves its data detached from the master; POST /v1/failover to try again`,
       );
+    }
   }
 }

@@ -9,6 +9,12 @@ import type { SavedConfig } from './persisted-state.js';
 /** Settings rbuddy changes on a promoted node, saved before and restored after. */
 export const GUARDED_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
 
+/** Redis's own defaults for them: what is restored when a node's original values are lost. */
+export const GUARDED_DEFAULTS: Record<(typeof GUARDED_SETTINGS)[number], string> = {
+  'min-replicas-to-write': '0',
+  'min-replicas-max-lag': '10',
+};
+
 export function parseInfo(text: string): Map<string, string> {
   const fields = new Map<string, string>();
   for (const line of text.split(/\r?\n/)) {

@@ -328,12 +328,45 @@ const rows: Row[] = [
       /standby 10\.0\.0\.6:6379 holds 42 keys: refusing to flush it without --init-flush-standby/,
   },
   {
-    name: 'first start: the standby already has keys, with --init-flush-standby',
+    name: 'first start: the standby already has keys, with --init-flush-standby (the active has data)',
     persisted: firstStart(),
-    obs: healthy({ active: master(A), standby: master(B, { keys: 42 }) }),
+    obs: healthy({
+      active: replica(A, { followsProxy: false, masterAddress: '10.0.0.2:6379' }),
+      standby: master(B, { keys: 42 }),
+    }),
     config: { initFlushStandby: true },
     state: 'starting',
     actions: ['prepare-standby(flush)', 'attach-active'],
+  },
+  {
+    name: 'first start, --init-flush-standby: a standby with the only data in sight is kept',
+    persisted: firstStart(),
+    obs: healthy({ active: master(A), standby: master(B, { keys: 42 }) }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /holds 42 keys and the active 10\.0\.0\.5:6379 none: .*refusing to flush it/,
+  },
+  {
+    name: 'first start, --init-flush-standby: a standby replicating from rbuddy with keys is kept',
+    persisted: firstStart(),
+    obs: healthy({ active: master(A, { keys: 5 }), standby: replica(B, { keys: 42 }) }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /replicates from rbuddy: it may be serving reads/,
+  },
+  {
+    name: 'first start, --init-flush-standby: a promoted standby (write guard) with keys is kept',
+    persisted: firstStart(),
+    obs: healthy({
+      active: master(A, { keys: 5 }),
+      standby: master(B, { keys: 42, writeGuarded: true }),
+    }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /write guard .*: it may be serving reads/,
   },
   {
     name: 'first start: the standby is a replica (empty): detach it, nothing to flush',
@@ -693,6 +726,20 @@ const rows: Row[] = [
     reason: /aborted by an operator/,
   },
   {
+    name: 'a promoted active adopted with no state file: degraded, saying so',
+    persisted: during('aborted', {
+      record: {
+        timeline: [
+          { step: 'adopted', at: iso(NOW), detail: 'no state file, but the nodes show A serving' },
+        ],
+      },
+    }),
+    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    state: 'degraded',
+    actions: [],
+    reason: /^no state file, but the nodes show A serving: .*POST \/v1\/failover/,
+  },
+  {
     name: 'aborted, the master flapping: no new failover on its own',
     persisted: during('aborted'),
     obs: promotedAndSynced({
@@ -781,6 +828,7 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         syncInProgress: fc.boolean(),
         loading: fc.boolean(),
         keys: fc.constantFrom(0, 1, 5000),
+        writeGuarded: fc.boolean(),
         // Now and then both names reach one server.
         runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
       })
@@ -792,6 +840,7 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
               masterAddress: fields.role === 'slave' ? PROXY : undefined,
               followsProxy: fields.role === 'slave' && fields.followsProxy,
               linkUp: fields.role === 'slave' && fields.linkUp,
+              writeGuarded: fields.role === 'master' && fields.writeGuarded,
             })
           : down(id),
       )
@@ -925,8 +974,14 @@ describe('decide(): properties over random observations', () => {
             case 'prepare-standby':
               assert.equal(persisted.failover, null);
               assert.equal(persisted.activeHoldsData, false);
-              if (action.flush)
+              if (action.flush) {
                 assert.ok(config.initFlushStandby && obs.standby.keys > 0, 'flush: told to');
+                // Never what may be serving reads, never the only copy.
+                assert.ok(
+                  !obs.standby.followsProxy && !obs.standby.writeGuarded && obs.active.keys > 0,
+                  'flush: not serving, not the only data',
+                );
+              }
               break;
             case 'attach-active':
             case 'mark-active-holds-data':
