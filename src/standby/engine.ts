@@ -23,9 +23,9 @@ import {
   type SessionView,
 } from './decide.js';
 import type { MasterProbe } from './master-probe.js';
-import { GUARDED_DEFAULTS, type NodeOps } from './node-ops.js';
+import type { NodeOps } from './node-ops.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
-import { reconcile, servingRoles, type Reconciliation, type Roles } from './reconcile.js';
+import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
 import type { StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 
@@ -426,67 +426,25 @@ export class FailoverEngine {
       this.transition(plan.state, plan.reason);
       return false;
     }
-    if (plan.kind === 'adopt') {
-      await this.adopt(plan);
-      return true;
+    if (plan.kind === 'adopt' && plan.detachStandby) {
+      await ops.detach(this.nodeById(plan.standby.id));
     }
-    await this.save({
-      version: 1,
-      epoch: 0,
-      active: initialActive.id,
-      standby: initialStandby.id,
-      activeHoldsData: false,
-      failover: null,
-      lastFailover: null,
-    });
-    this.log.info(
-      { file: this.options.store.file },
-      'first start: no state yet, and no node serves reads',
+    const configured = { active: initialActive.id, standby: initialStandby.id };
+    await this.save(
+      settledState(plan, configured, new Date(this.now()).toISOString(), randomUUID()),
     );
+    if (plan.kind === 'adopt') {
+      this.log.warn(
+        { active: plan.active.id, standby: plan.standby.id, reason: plan.reason },
+        'no state file: adopted the roles the nodes show',
+      );
+    } else {
+      this.log.info(
+        { file: this.options.store.file },
+        'first start: no state yet, and no node serves reads',
+      );
+    }
     return true;
-  }
-
-  /**
-   * Persists the roles the nodes show (no state file). The epoch stays 0: it counts the
-   * switches this state dir has seen, the lost file's count cannot be known, and a made-up one
-   * would make the next events look ordered after events they may not follow. No event is
-   * emitted: no role changed, rbuddy only learned them again. An active found promoted (a
-   * master with the write guard) was mid-failover and its record is gone: it is recorded as a
-   * stopped failover (`aborted`), which keeps its data and flushes nothing until an operator
-   * asks for a new attempt (POST /v1/failover), as after an operator's abort.
-   */
-  private async adopt(plan: Extract<Reconciliation, { kind: 'adopt' }>): Promise<void> {
-    if (plan.detachStandby) await this.options.ops.detach(this.nodeById(plan.standby.id));
-    const at = new Date(this.now()).toISOString();
-    const failover: FailoverRecord | null = plan.promoted
-      ? {
-          id: randomUUID(),
-          kind: 'unplanned',
-          reason: plan.reason,
-          startedAt: at,
-          outgoing: plan.active.id,
-          incoming: plan.standby.id,
-          step: 'aborted',
-          // Its own values went with the state file; without these the guard would refuse the
-          // FLUSHALL that retires it after the next switch.
-          savedConfig: { ...GUARDED_DEFAULTS },
-          verifiedAt: null,
-          timeline: [{ step: 'adopted', at, detail: plan.reason }],
-        }
-      : null;
-    await this.save({
-      version: 1,
-      epoch: 0,
-      active: plan.active.id,
-      standby: plan.standby.id,
-      activeHoldsData: true,
-      failover,
-      lastFailover: null,
-    });
-    this.log.warn(
-      { active: plan.active.id, standby: plan.standby.id, reason: plan.reason },
-      'no state file: adopted the roles the nodes show',
-    );
   }
 
   // ---- observations ----------------------------------------------------------------------------

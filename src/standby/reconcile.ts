@@ -5,6 +5,8 @@
 // each reports (role, master, keys, run_id) decides, as a pure function like decide(), and when
 // the nodes do not settle it rbuddy waits in `degraded` rather than guess.
 import { sameServer, type NodeView } from './decide.js';
+import { GUARDED_DEFAULTS } from './node-ops.js';
+import type { PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
 
 export type Reconciliation =
@@ -122,5 +124,45 @@ export function reconcile(configuredActive: NodeView, configuredStandby: NodeVie
     promoted: active.role === 'master',
     detachStandby: standby.role === 'slave' && standby.keys === 0,
     reason: `no state file, but the nodes show ${active.id} serving reads (${report}): adopted as the active, ${standby.id} as the standby`,
+  };
+}
+
+/**
+ * The state to persist once start-up is settled: the configured roles for a first start, or
+ * the roles the nodes show. An adoption keeps epoch 0: the epoch counts the switches this state
+ * dir has seen, the lost file's count cannot be known, and a made-up one would make the next
+ * events look ordered after events they may not follow. (No event is emitted either: no role
+ * changed, rbuddy only learned them again.) An active found promoted was mid-failover and its
+ * record is gone: it is recorded as a stopped failover (`aborted`), which keeps its data and
+ * flushes nothing until an operator asks for a new attempt (POST /v1/failover).
+ */
+export function settledState(
+  plan: Exclude<Reconciliation, { kind: 'wait' }>,
+  configured: Roles,
+  at: string,
+  failoverId: string,
+): PersistedState {
+  const base = { version: 1, epoch: 0, failover: null, lastFailover: null } as const;
+  if (plan.kind === 'first-start') return { ...base, ...configured, activeHoldsData: false };
+  const roles = { active: plan.active.id, standby: plan.standby.id };
+  if (!plan.promoted) return { ...base, ...roles, activeHoldsData: true };
+  return {
+    ...base,
+    ...roles,
+    activeHoldsData: true,
+    failover: {
+      id: failoverId,
+      kind: 'unplanned',
+      reason: plan.reason,
+      startedAt: at,
+      outgoing: roles.active,
+      incoming: roles.standby,
+      step: 'aborted',
+      // Its own values went with the state file; without these the guard would refuse the
+      // FLUSHALL that retires it after the next switch.
+      savedConfig: { ...GUARDED_DEFAULTS },
+      verifiedAt: null,
+      timeline: [{ step: 'adopted', at, detail: plan.reason }],
+    },
   };
 }

@@ -13,8 +13,10 @@ import {
   reconcile,
   servesReads,
   servingRoles,
+  settledState,
   type Reconciliation,
 } from '../../src/standby/reconcile.js';
+import { invalidReason } from '../../src/standby/state-store.js';
 import { down, master, PROXY, replica, syncing } from '../helpers/node-views.js';
 
 /** The configured --active and --standby. */
@@ -190,6 +192,50 @@ describe('servingRoles(): what discovery names while no state can be trusted', (
       `${S} is a replica of rbuddy's announce address ${PROXY}, link down, holds keys, run_id run-${S}`,
     );
     assert.equal(describeNode(master(A)), `${A} is a master, empty, run_id run-${A}`);
+  });
+});
+
+describe('settledState(): what is written once start-up is settled', () => {
+  const at = '2026-03-01T12:00:00.000Z';
+  const configured = { active: A, standby: S };
+  const settle = (active: NodeView, standby: NodeView): ReturnType<typeof settledState> => {
+    const plan = reconcile(active, standby);
+    assert.notEqual(plan.kind, 'wait');
+    if (plan.kind === 'wait') throw new Error('not settled');
+    const state = settledState(plan, configured, at, 'f-1');
+    assert.equal(invalidReason(state), undefined, 'the loader accepts it after a restart');
+    return state;
+  };
+
+  test('a first start: the configured roles, epoch 0, no data to protect yet', () => {
+    const state = settle(master(A), master(S));
+    assert.deepEqual(state, {
+      ...configured,
+      version: 1,
+      epoch: 0,
+      activeHoldsData: false,
+      failover: null,
+      lastFailover: null,
+    });
+  });
+
+  test('adopted: the roles the nodes show, epoch 0, the active protected (I1)', () => {
+    const state = settle(master(A), replica(S));
+    assert.deepEqual([state.active, state.standby, state.epoch], [S, A, 0]);
+    assert.equal(state.activeHoldsData, true);
+    assert.equal(state.failover, null);
+  });
+
+  test('a promoted active: a stopped failover that restores Redis defaults on retire', () => {
+    const state = settle(master(A, { keys: 9, writeGuarded: true }), master(S));
+    assert.equal(state.active, A);
+    assert.equal(state.failover?.step, 'aborted');
+    assert.deepEqual([state.failover?.outgoing, state.failover?.incoming], [A, S]);
+    assert.deepEqual(state.failover?.savedConfig, {
+      'min-replicas-to-write': '0',
+      'min-replicas-max-lag': '10',
+    });
+    assert.equal(state.failover?.timeline[0]?.step, 'adopted');
   });
 });
 
