@@ -8,6 +8,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RbuddyConfig } from './config-types.js';
 import { formatHelp, isHelpRequested, loadConfig, redactedConfig } from './config.js';
+import { checkDistinctReplicas } from './config-nodes.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 
@@ -49,6 +50,7 @@ export async function main(
   let config: RbuddyConfig;
   try {
     config = loadConfig({ argv, env });
+    await checkDistinctReplicas(config);
   } catch (error) {
     // exitCode rather than exit(): stderr may be a pipe, and returning lets it drain.
     if (error instanceof ConfigError) {

@@ -568,7 +568,7 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'guard-empty',
   },
   initFlushStandby: {
-    doc: 'On first start (no state yet), flush a standby that holds keys instead of refusing to touch it.',
+    doc: 'On first start (no state yet), flush a standby that holds keys instead of refusing to touch it; never one that may serve reads (it replicates from rbuddy or carries the write guard) nor one that holds the only data (the active has none).',
     format: 'boolean-flag',
     default: false,
     env: 'RBUDDY_INIT_FLUSH_STANDBY',

@@ -11,6 +11,8 @@ export interface NodeView {
   reachable: boolean;
   error: string | undefined;
   role: 'master' | 'slave' | undefined;
+  /** `master_host:master_port` as the node reports them (a replica), else undefined. */
+  masterAddress: string | undefined;
   /** A replica of the proxy's announce address. */
   followsProxy: boolean;
   /** master_link_status:up */
@@ -21,6 +23,11 @@ export interface NodeView {
   loading: boolean;
   keys: number;
   runId: string | undefined;
+  /**
+   * A master that refuses writes for want of replicas (`min-replicas-to-write`, shown by INFO as
+   * `min_slaves_good_slaves`): the write guard rbuddy sets on the active it promotes.
+   */
+  writeGuarded: boolean;
 }
 
 /** The proxy's own view of a replica's session. */
@@ -100,6 +107,10 @@ export function decide(
   obs: Observations,
   config: DecideConfig,
 ): Decision {
+  // One server under two names (a typo, or two addresses of one host): every step would act on
+  // both roles at once, and a retire would flush the active itself.
+  const oneServer = sameServer(obs.active, obs.standby);
+  if (oneServer !== undefined) return decision('degraded', oneServer);
   return persisted.failover === null
     ? decideSteady(persisted, obs, config)
     : decideFailover(persisted.failover, obs, config);
@@ -111,6 +122,41 @@ function decision(state: EngineState, reason?: string, ...actions: Action[]): De
 
 function unreachable(node: NodeView, role: string): string {
   return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
+}
+
+/** Why the two views are one redis-server (the same run_id), or undefined when they are two. */
+export function sameServer(a: NodeView, b: NodeView): string | undefined {
+  if (!a.reachable || !b.reachable || a.runId === undefined || a.runId !== b.runId)
+    return undefined;
+  return `${a.id} and ${b.id} report the same run_id ${a.runId}: they are one redis-server, not two replicas; give --active and --standby two different nodes`;
+}
+
+/**
+ * Why a first start must not flush a standby that holds keys, or undefined when it may. Only
+ * --init-flush-standby allows it, and not even that when the keys may be what applications
+ * read: a standby that replicates from rbuddy or carries the write guard of a promotion (a lost
+ * state file, not a first start — SPEC §10), or one that holds the only data in sight.
+ */
+function flushRefusal(
+  active: NodeView,
+  standby: NodeView,
+  config: DecideConfig,
+): string | undefined {
+  const holds = `standby ${standby.id} holds ${standby.keys} keys`;
+  if (!config.initFlushStandby)
+    return `${holds}: refusing to flush it without --init-flush-standby`;
+  const serving = standby.followsProxy
+    ? 'replicates from rbuddy'
+    : standby.writeGuarded
+      ? 'carries the write guard of a promotion'
+      : undefined;
+  if (serving !== undefined) {
+    return `${holds} and ${serving}: it may be serving reads (a lost state file?); refusing to flush it, even with --init-flush-standby`;
+  }
+  if (active.keys === 0) {
+    return `${holds} and the active ${active.id} none: it may hold the only copy; refusing to flush it, even with --init-flush-standby`;
+  }
+  return undefined;
 }
 
 /** Synced from both views: the proxy's (whole stream relayed, ACKed) and the node's INFO. */
@@ -140,12 +186,8 @@ function decideSteady(
     if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
     const actions: Action[] = [];
     if (standby.role !== 'master' || standby.keys > 0) {
-      if (standby.keys > 0 && !config.initFlushStandby) {
-        return decision(
-          'degraded',
-          `standby ${standby.id} holds ${standby.keys} keys: refusing to flush it without --init-flush-standby`,
-        );
-      }
+      const refusal = standby.keys > 0 ? flushRefusal(active, standby, config) : undefined;
+      if (refusal !== undefined) return decision('degraded', refusal);
       actions.push({ kind: 'prepare-standby', flush: standby.keys > 0 });
     }
     if (!active.followsProxy) {
@@ -307,15 +349,19 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
       return decision('healthy', undefined, { kind: 'retire-outgoing' });
     }
 
-    case 'aborted':
+    case 'aborted': {
       if (obs.operator === 'failover') {
         return decision('failing-over', 'an operator restarted the failover', {
           kind: 'attach-standby',
         });
       }
+      // A promoted active found with no state file is recorded as a stopped failover too.
+      const last = record.timeline[record.timeline.length - 1];
+      const why = last?.step === 'adopted' ? last.detail : undefined;
       return decision(
         'degraded',
-        'failover aborted by an operator: the active serves its data detached from the master; POST /v1/failover to try again',
+        `${why ?? 'failover aborted by an operator'}: the active serves its data detached from the master; POST /v1/failover to try again`,
       );
+    }
   }
 }

@@ -29,6 +29,7 @@ import {
 import type { MasterProbe } from './master-probe.js';
 import type { NodeOps } from './node-ops.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
 import type { StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 
@@ -106,6 +107,8 @@ export class FailoverEngine {
   private currentReason: string | undefined = 'reading state';
   private persisted: PersistedState | undefined;
   private corrupt: string | undefined;
+  /** Who the nodes show serving, while no state can be trusted (for discovery and /active). */
+  private observedRoles: Roles | undefined;
   private loaded = false;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
@@ -174,17 +177,11 @@ export class FailoverEngine {
       this.log.error({ file: loaded.file, why: loaded.why }, 'state file is corrupt');
       this.transition('degraded', this.corrupt);
     } else if (loaded.kind === 'missing') {
-      this.persisted = {
-        version: 1,
-        epoch: 0,
-        active: this.options.initialActive.id,
-        standby: this.options.initialStandby.id,
-        activeHoldsData: false,
-        failover: null,
-        lastFailover: null,
-      };
-      await this.options.store.save(this.persisted);
-      this.log.info({ file: loaded.file }, 'first start: no state yet');
+      // Not a first start yet: a lost state file looks the same. The loop asks the nodes first.
+      this.transition(
+        'starting',
+        `no state file (${loaded.file}): reading the nodes' roles before acting`,
+      );
     } else {
       const known = new Set(this.options.nodes.map((node) => node.id));
       if (!known.has(loaded.state.active) || !known.has(loaded.state.standby)) {
@@ -221,7 +218,11 @@ export class FailoverEngine {
   /** Operator requests from the admin API; validated here, carried out by the loop. */
   request(request: OperatorRequest): OperatorAnswer {
     if (this.persisted === undefined) {
-      return { accepted: false, status: 409, reason: this.corrupt ?? 'state not loaded yet' };
+      return {
+        accepted: false,
+        status: 409,
+        reason: this.corrupt ?? this.currentReason ?? 'state not loaded yet',
+      };
     }
     if (this.operator !== undefined) {
       return {
@@ -273,10 +274,11 @@ export class FailoverEngine {
     return this.loaded && !this.running && this.loopDone !== undefined;
   }
 
-  roles(): { active: string; standby: string } | undefined {
+  /** The persisted roles; while no state can be trusted, the ones the nodes show, if any. */
+  roles(): Roles | undefined {
     const persisted = this.persisted;
     return persisted === undefined
-      ? undefined
+      ? this.observedRoles
       : { active: persisted.active, standby: persisted.standby };
   }
 
@@ -286,8 +288,9 @@ export class FailoverEngine {
       state: this.currentState,
       reason: this.currentReason ?? null,
       epoch: persisted?.epoch ?? null,
-      active: persisted?.active ?? null,
-      standby: persisted?.standby ?? null,
+      // What /active and discovery name, so that status never contradicts them.
+      active: this.roles()?.active ?? null,
+      standby: this.roles()?.standby ?? null,
       masterUp: this.options.probe.up,
       masterLostSince:
         this.masterLostSince === undefined ? null : new Date(this.masterLostSince).toISOString(),
@@ -327,6 +330,10 @@ export class FailoverEngine {
             'failover step failed; retrying',
           );
         }
+      } else {
+        // Nothing is decided on a state that cannot be read; the nodes are still read (view()
+        // never throws), so that discovery keeps naming the one that serves.
+        await this.startUp();
       }
       if (!this.running) break;
       await new Promise<void>((resolve) => {
@@ -359,10 +366,10 @@ export class FailoverEngine {
     this.wakeUp?.();
   }
 
-  /** One round of observe → decide → act; true when a failover began in it. */
+  /** One round of observe → decide → act; true when the next should follow at once. */
   private async tick(): Promise<boolean> {
     const persisted = this.persisted;
-    if (persisted === undefined) return false;
+    if (persisted === undefined) return this.startUp();
     const byId = new Map(this.options.nodes.map((node) => [node.id, node]));
     const activeNode = byId.get(persisted.active);
     const standbyNode = byId.get(persisted.standby);
@@ -403,6 +410,47 @@ export class FailoverEngine {
     }
     this.transition(decision.state, decision.reason);
     return decision.actions.some((action) => action.kind === 'begin-failover');
+  }
+
+  /**
+   * A round without a usable state. Both nodes are observed, so that discovery keeps naming the
+   * one that serves reads. A corrupt file stops there (nothing is decided on it: SPEC §9); a
+   * missing one is settled from what the nodes report (reconcile.ts) before anything is written
+   * or done, so a lost state file is never taken for a first start. True once settled.
+   */
+  private async startUp(): Promise<boolean> {
+    const { initialActive, initialStandby, ops } = this.options;
+    const [active, standby] = await Promise.all([
+      ops.view(initialActive),
+      ops.view(initialStandby),
+    ]);
+    this.lastViews = [active, standby];
+    this.observedRoles = servingRoles(active, standby);
+    if (this.corrupt !== undefined) return false;
+    const plan = reconcile(active, standby);
+    if (plan.kind === 'wait') {
+      this.transition(plan.state, plan.reason);
+      return false;
+    }
+    if (plan.kind === 'adopt' && plan.detachStandby) {
+      await ops.detach(this.nodeById(plan.standby.id));
+    }
+    const configured = { active: initialActive.id, standby: initialStandby.id };
+    await this.save(
+      settledState(plan, configured, new Date(this.now()).toISOString(), randomUUID()),
+    );
+    if (plan.kind === 'adopt') {
+      this.log.warn(
+        { active: plan.active.id, standby: plan.standby.id, reason: plan.reason },
+        'no state file: adopted the roles the nodes show',
+      );
+    } else {
+      this.log.info(
+        { file: this.options.store.file },
+        'first start: no state yet, and no node serves reads',
+      );
+    }
+    return true;
   }
 
   // ---- observations ----------------------------------------------------------------------------

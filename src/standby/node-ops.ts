@@ -1,6 +1,6 @@
 // What the failover engine does to and learns from the replicas, over the control connections
 // (every command has the connection's command timeout; failures throw and the engine retries).
-import type { HostPort } from '../config-types.js';
+import { formatHostPort, type HostPort } from '../config-types.js';
 import type { NodeClients } from '../nodes/node-client.js';
 import type { ReplicaNode } from '../proxy/session-types.js';
 import type { NodeView } from './decide.js';
@@ -8,6 +8,12 @@ import type { SavedConfig } from './persisted-state.js';
 
 /** Settings rbuddy changes on a promoted node, saved before and restored after. */
 export const GUARDED_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
+
+/** Redis's own defaults for them: what is restored when a node's original values are lost. */
+export const GUARDED_DEFAULTS: Record<(typeof GUARDED_SETTINGS)[number], string> = {
+  'min-replicas-to-write': '0',
+  'min-replicas-max-lag': '10',
+};
 
 export function parseInfo(text: string): Map<string, string> {
   const fields = new Map<string, string>();
@@ -39,6 +45,10 @@ export function nodeViewFromInfo(node: ReplicaNode, info: string, announce: Host
     reachable: true,
     error: undefined,
     role: role === 'master' || role === 'slave' ? role : undefined,
+    masterAddress:
+      role === 'slave' && masterHost !== undefined
+        ? formatHostPort({ host: masterHost, port: masterPort })
+        : undefined,
     followsProxy:
       role === 'slave' && masterPort === announce.port && sameHost(masterHost, announce.host),
     linkUp: fields.get('master_link_status') === 'up',
@@ -46,6 +56,9 @@ export function nodeViewFromInfo(node: ReplicaNode, info: string, announce: Host
     loading: fields.get('loading') === '1' || fields.get('async_loading') === '1',
     keys: countKeys(fields),
     runId: fields.get('run_id'),
+    // Redis lists this field only while min-replicas-to-write and min-replicas-max-lag are both
+    // non-zero (genRedisInfoString in server.c).
+    writeGuarded: role === 'master' && fields.has('min_slaves_good_slaves'),
   };
 }
 
@@ -61,12 +74,14 @@ export function unreachableView(node: ReplicaNode, error: unknown): NodeView {
     reachable: false,
     error: error instanceof Error ? error.message : String(error),
     role: undefined,
+    masterAddress: undefined,
     followsProxy: false,
     linkUp: false,
     syncInProgress: false,
     loading: false,
     keys: 0,
     runId: undefined,
+    writeGuarded: false,
   };
 }
 

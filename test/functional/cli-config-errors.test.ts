@@ -77,6 +77,18 @@ describe('rbuddy CLI: configuration errors', () => {
     assertConfigError(result, '--grace', '--grace-ms');
   });
 
+  it('--active equal to --standby', async () => {
+    const result = await runCli([...REQUIRED, '--standby', '127.0.0.1:6380']);
+    assertConfigError(result, '"active"', '"standby"', '127.0.0.1:6380');
+  });
+
+  it('--active and --standby naming one node two ways (localhost, 127.0.0.1)', async () => {
+    const result = await runCli([...REQUIRED.slice(0, 2), '--active', 'localhost:6380'], {
+      RBUDDY_STANDBY: '127.0.0.1:6380',
+    });
+    assertConfigError(result, '"active"', '"standby"', 'localhost:6380', '127.0.0.1:6380');
+  });
+
   it('malformed JSON file, without quoting the file', async () => {
     const path = join(dir, 'malformed.json');
     writeFileSync(path, `{"masterPassword": ${SECRET}}`);

@@ -41,6 +41,10 @@ export interface FakeNodeModel {
 /** Runs before an operation; throwing makes the operation fail (nothing is applied). */
 export type OpHook = (node: ReplicaNode, call: number) => void;
 
+/** The proxy's announce address and the real master, as a replica of either reports them. */
+export const FAKE_ANNOUNCE = '10.0.0.9:6382';
+export const FAKE_MASTER = '10.0.0.2:6379';
+
 export const ORIGINAL_CONFIG: SavedConfig = {
   'min-replicas-to-write': '0',
   'min-replicas-max-lag': '10',
@@ -126,12 +130,18 @@ export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
       reachable: true,
       error: undefined,
       role: model.role,
+      masterAddress:
+        model.role === 'slave' ? (model.followsProxy ? FAKE_ANNOUNCE : FAKE_MASTER) : undefined,
       followsProxy: model.role === 'slave' && model.followsProxy,
       linkUp: model.role === 'slave' && model.linkUp,
       syncInProgress: model.syncInProgress,
       loading: model.loading,
       keys: model.keys,
       runId: model.runId,
+      writeGuarded:
+        model.role === 'master' &&
+        Number(model.config['min-replicas-to-write']) > 0 &&
+        Number(model.config['min-replicas-max-lag']) > 0,
     })).catch((error: unknown) =>
       // NodeOps.view never throws: an unreachable node is an observation, not a failure.
       unreachableView(node, error),

@@ -23,6 +23,7 @@ import type {
 } from '../../src/standby/persisted-state.js';
 import { ENGINE_STATES, type EngineState } from '../../src/standby/states.js';
 import type { SessionPhase } from '../../src/proxy/session-types.js';
+import { down, master, PROXY, replica, syncing } from '../helpers/node-views.js';
 
 const A = '10.0.0.5:6379';
 const B = '10.0.0.6:6379';
@@ -38,48 +39,6 @@ const CONFIG: DecideConfig = {
 };
 
 // ---- node and session views --------------------------------------------------------------------
-
-/** A replica of the proxy, link up, with data: the healthy active, or a synced standby. */
-function replica(id: string, overrides: Partial<NodeView> = {}): NodeView {
-  return {
-    id,
-    reachable: true,
-    error: undefined,
-    role: 'slave',
-    followsProxy: true,
-    linkUp: true,
-    syncInProgress: false,
-    loading: false,
-    keys: 1000,
-    runId: `run-${id}`,
-    ...overrides,
-  };
-}
-
-/** A master: the idle standby (empty) or a promoted active (with data). */
-function master(id: string, overrides: Partial<NodeView> = {}): NodeView {
-  return replica(id, { role: 'master', followsProxy: false, linkUp: false, keys: 0, ...overrides });
-}
-
-/** The standby mid-sync: attached to the proxy, the snapshot still on its way. */
-function syncing(id: string, overrides: Partial<NodeView> = {}): NodeView {
-  return replica(id, { linkUp: false, syncInProgress: true, keys: 0, ...overrides });
-}
-
-function down(id: string): NodeView {
-  return {
-    id,
-    reachable: false,
-    error: 'connect ECONNREFUSED',
-    role: undefined,
-    followsProxy: false,
-    linkUp: false,
-    syncInProgress: false,
-    loading: false,
-    keys: 0,
-    runId: undefined,
-  };
-}
 
 const STREAMING: SessionView = { phase: 'streaming', streamingAcked: true };
 const SNAPSHOT: SessionView = { phase: 'snapshot', streamingAcked: false };
@@ -369,12 +328,45 @@ const rows: Row[] = [
       /standby 10\.0\.0\.6:6379 holds 42 keys: refusing to flush it without --init-flush-standby/,
   },
   {
-    name: 'first start: the standby already has keys, with --init-flush-standby',
+    name: 'first start: the standby already has keys, with --init-flush-standby (the active has data)',
     persisted: firstStart(),
-    obs: healthy({ active: master(A), standby: master(B, { keys: 42 }) }),
+    obs: healthy({
+      active: replica(A, { followsProxy: false, masterAddress: '10.0.0.2:6379' }),
+      standby: master(B, { keys: 42 }),
+    }),
     config: { initFlushStandby: true },
     state: 'starting',
     actions: ['prepare-standby(flush)', 'attach-active'],
+  },
+  {
+    name: 'first start, --init-flush-standby: a standby with the only data in sight is kept',
+    persisted: firstStart(),
+    obs: healthy({ active: master(A), standby: master(B, { keys: 42 }) }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /holds 42 keys and the active 10\.0\.0\.5:6379 none: .*refusing to flush it/,
+  },
+  {
+    name: 'first start, --init-flush-standby: a standby replicating from rbuddy with keys is kept',
+    persisted: firstStart(),
+    obs: healthy({ active: master(A, { keys: 5 }), standby: replica(B, { keys: 42 }) }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /replicates from rbuddy: it may be serving reads/,
+  },
+  {
+    name: 'first start, --init-flush-standby: a promoted standby (write guard) with keys is kept',
+    persisted: firstStart(),
+    obs: healthy({
+      active: master(A, { keys: 5 }),
+      standby: master(B, { keys: 42, writeGuarded: true }),
+    }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /write guard .*: it may be serving reads/,
   },
   {
     name: 'first start: the standby is a replica (empty): detach it, nothing to flush',
@@ -694,6 +686,36 @@ const rows: Row[] = [
     actions: ['retire-outgoing'],
   },
 
+  // -- one server under both names ----------------------------------------------------------------
+  {
+    name: 'the two nodes report one run_id: degraded, nothing done',
+    persisted: steady(),
+    obs: healthy({ masterLostSince: NOW - 60_000, standby: master(B, { runId: `run-${A}` }) }),
+    state: 'degraded',
+    actions: [],
+    reason: /report the same run_id run-10\.0\.0\.5:6379/,
+  },
+  {
+    name: 'one run_id after a switch: no retire (it would flush the active itself)',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ standby: master(A, { keys: 1000, runId: `run-${B}` }) }),
+    state: 'degraded',
+    actions: [],
+    reason: /same run_id/,
+  },
+  {
+    name: 'one run_id on a first start, --init-flush-standby: nothing flushed',
+    persisted: firstStart(),
+    obs: healthy({
+      active: master(A, { keys: 5 }),
+      standby: master(B, { keys: 5, runId: `run-${A}` }),
+    }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /same run_id/,
+  },
+
   // -- aborted -----------------------------------------------------------------------------------
   {
     name: 'aborted: degraded until an operator tries again',
@@ -702,6 +724,20 @@ const rows: Row[] = [
     state: 'degraded',
     actions: [],
     reason: /aborted by an operator/,
+  },
+  {
+    name: 'a promoted active adopted with no state file: degraded, saying so',
+    persisted: during('aborted', {
+      record: {
+        timeline: [
+          { step: 'adopted', at: iso(NOW), detail: 'no state file, but the nodes show A serving' },
+        ],
+      },
+    }),
+    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    state: 'degraded',
+    actions: [],
+    reason: /^no state file, but the nodes show A serving: .*POST \/v1\/failover/,
   },
   {
     name: 'aborted, the master flapping: no new failover on its own',
@@ -792,14 +828,19 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         syncInProgress: fc.boolean(),
         loading: fc.boolean(),
         keys: fc.constantFrom(0, 1, 5000),
+        writeGuarded: fc.boolean(),
+        // Now and then both names reach one server.
+        runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
       })
       // As nodeViewFromInfo builds them: only a replica follows the proxy or has a link.
       .map((fields) =>
         fields.reachable
           ? replica(id, {
               ...fields,
+              masterAddress: fields.role === 'slave' ? PROXY : undefined,
               followsProxy: fields.role === 'slave' && fields.followsProxy,
               linkUp: fields.role === 'slave' && fields.linkUp,
+              writeGuarded: fields.role === 'master' && fields.writeGuarded,
             })
           : down(id),
       )
@@ -884,6 +925,8 @@ describe('decide(): properties over random observations', () => {
         assert.equal(new Set(kinds).size, kinds.length, 'no action twice in one plan');
         if (state === 'degraded')
           assert.ok(reason !== undefined && reason !== '', 'degraded says why');
+        if (obs.active.reachable && obs.standby.reachable && obs.active.runId === obs.standby.runId)
+          assert.ok(state === 'degraded' && actions.length === 0, 'one server: nothing done');
 
         for (const action of actions) {
           switch (action.kind) {
@@ -931,8 +974,14 @@ describe('decide(): properties over random observations', () => {
             case 'prepare-standby':
               assert.equal(persisted.failover, null);
               assert.equal(persisted.activeHoldsData, false);
-              if (action.flush)
+              if (action.flush) {
                 assert.ok(config.initFlushStandby && obs.standby.keys > 0, 'flush: told to');
+                // Never what may be serving reads, never the only copy.
+                assert.ok(
+                  !obs.standby.followsProxy && !obs.standby.writeGuarded && obs.active.keys > 0,
+                  'flush: not serving, not the only data',
+                );
+              }
               break;
             case 'attach-active':
             case 'mark-active-holds-data':

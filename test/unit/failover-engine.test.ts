@@ -547,8 +547,8 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
   test('on first start (the active holds nothing yet) a FULLRESYNC for the active is relayed', async () => {
     const dir = await stateDir();
     const ops = new FakeNodeOps({
-      [A.id]: idleMasterModel(),
-      [B.id]: idleMasterModel(),
+      [A.id]: idleMasterModel({ runId: 'run-a' }),
+      [B.id]: idleMasterModel({ runId: 'run-b' }),
     });
     const h = await startEngine({ dir, ops });
     await waitFor(() => ops.callsOf('attach').includes(A.id), { what: 'attach-active', ...WAIT });
@@ -771,7 +771,7 @@ describe('FailoverEngine: failures are retried with backoff and visible (I4)', (
 });
 
 describe('FailoverEngine: bad state files', () => {
-  test('a corrupt state file: degraded naming the file, and no node operation, ever', async () => {
+  test('a corrupt state file: degraded naming the file, and no node operation but INFO, ever', async () => {
     const garbage = '{"version":1,"epoch":3,"active":"10.0.0.5:6379",';
     const dir = await stateDir(garbage);
     const ops = healthyNodes();
@@ -795,10 +795,11 @@ describe('FailoverEngine: bad state files', () => {
     const start = loops.rounds();
     await waitFor(() => loops.rounds() >= start + 20, { what: '20 rounds of the loop', ...WAIT });
 
-    assert.deepEqual(ops.calls, [], 'no node operation, not even INFO');
+    assert.deepEqual(ops.operations(), [], 'no node operation but INFO');
     assert.equal(h.engine.state, 'degraded');
     assert.equal(h.engine.ready(), false);
-    assert.equal(h.engine.roles(), undefined);
+    // Discovery names the node the nodes show serving: A replicates from the proxy with data.
+    assert.deepEqual(h.engine.roles(), { active: A.id, standby: B.id });
     assert.equal(h.events.length, 0, 'no event announces anything');
     assert.equal(await readFile(file, 'utf8'), garbage, 'the file is left for the operator');
   });
@@ -817,8 +818,68 @@ describe('FailoverEngine: bad state files', () => {
     assert.equal(h.engine.request('failover').accepted, false);
     const start = loops.rounds();
     await waitFor(() => loops.rounds() >= start + 20, { what: '20 rounds of the loop', ...WAIT });
-    assert.deepEqual(ops.calls, []);
+    assert.deepEqual(ops.operations(), []);
     assert.equal(h.engine.state, 'degraded');
+  });
+});
+
+describe('FailoverEngine: no state file, roles from the nodes (SPEC §10)', () => {
+  test('the configured standby serves: adopted as the active, nothing flushed, even with --init-flush-standby', async () => {
+    const dir = await stateDir();
+    const ops = new FakeNodeOps({
+      [A.id]: idleMasterModel({ runId: 'run-a' }),
+      [B.id]: replicaModel({ keys: 1000, runId: 'run-b' }),
+    });
+    const h = await startEngine({ dir, ops, config: { initFlushStandby: true } });
+    await waitFor(() => h.engine.status().epoch !== null, { what: 'roles persisted', ...WAIT });
+    h.proxy.stream(B);
+    await waitFor(() => h.engine.state === 'healthy', { what: 'healthy', ...WAIT });
+    assert.deepEqual(ops.operations(), [], 'no node operation');
+    const disk = onDisk(dir);
+    assert.deepEqual([disk.active, disk.standby, disk.epoch], [B.id, A.id, 0]);
+    assert.equal(disk.activeHoldsData, true);
+    assert.equal(h.events.length, 0, 'no role changed: nothing announced');
+    assert.equal(psync(h, B, FULLRESYNC), 'close', 'I1 protects the adopted active');
+  });
+
+  test('an active found promoted: a stopped failover, degraded; a failover request resumes it', async () => {
+    const dir = await stateDir();
+    const guarded = { 'min-replicas-to-write': '1', 'min-replicas-max-lag': '10' };
+    const ops = new FakeNodeOps({
+      [A.id]: idleMasterModel({ keys: 1000, runId: 'run-a', config: guarded }),
+      [B.id]: replicaModel({ keys: 0, linkUp: false, syncInProgress: true, runId: 'run-b' }),
+    });
+    const h = await startEngine({ dir, ops });
+    await waitFor(() => h.engine.status().failover?.step === 'aborted', {
+      what: 'the adopted failover',
+      ...WAIT,
+    });
+    await waitFor(() => h.engine.state === 'degraded', { what: 'degraded', ...WAIT });
+    assert.match(h.engine.status().reason ?? '', /no state file, but the nodes show 10\.0\.0\.5/);
+    const record = onDisk(dir).failover;
+    assert.deepEqual([record?.outgoing, record?.incoming], [A.id, B.id]);
+    assert.deepEqual(record?.savedConfig, ORIGINAL_CONFIG, "Redis's defaults, to be restored");
+    assert.deepEqual(ops.operations(), [{ op: 'detach', node: B.id }], 'only the empty replica');
+
+    assert.equal(h.engine.request('failover').accepted, true);
+    await waitForAttached(h);
+    assert.deepEqual(ops.callsOf('flush'), []);
+  });
+
+  test('both nodes replicate from the proxy with data: degraded naming both, nothing written or done', async () => {
+    const dir = await stateDir();
+    const ops = new FakeNodeOps({
+      [A.id]: replicaModel({ runId: 'run-a' }),
+      [B.id]: replicaModel({ runId: 'run-b' }),
+    });
+    const h = await startEngine({ dir, ops, config: { initFlushStandby: true } });
+    await waitFor(() => h.engine.state === 'degraded', { what: 'degraded', ...WAIT });
+    await waitTicks(h, 3);
+    assert.match(h.engine.status().reason ?? '', /both nodes may be serving reads/);
+    assert.deepEqual(ops.operations(), []);
+    assert.equal(h.engine.roles(), undefined, 'discovery names no one rather than guess');
+    await assert.rejects(readFile(join(dir, 'state.json')), { code: 'ENOENT' });
+    assert.equal(h.engine.request('failover').accepted, false);
   });
 });
 

@@ -175,12 +175,14 @@ describe('nodeViewFromInfo', () => {
       reachable: true,
       error: undefined,
       role: 'slave',
+      masterAddress: '127.0.0.1:7000',
       followsProxy: true,
       linkUp: true,
       syncInProgress: false,
       loading: false,
       keys: 42,
       runId: RUN_ID,
+      writeGuarded: false,
     });
   });
 
@@ -224,6 +226,21 @@ describe('nodeViewFromInfo', () => {
     assert.equal(view.followsProxy, false);
     assert.equal(view.linkUp, false);
     assert.equal(view.keys, 5);
+    assert.equal(view.masterAddress, undefined);
+    assert.equal(view.writeGuarded, false);
+  });
+
+  test('the write guard (min-replicas-to-write and -max-lag set) shows as min_slaves_good_slaves', () => {
+    const guarded = info(
+      server,
+      masterReplication.replace(
+        'connected_slaves:0',
+        'connected_slaves:0\r\nmin_slaves_good_slaves:0',
+      ),
+      persistence('0', '0'),
+      keyspace('db0:keys=3,expires=0,avg_ttl=0'),
+    );
+    assert.equal(nodeViewFromInfo(NODE, guarded, PROXY).writeGuarded, true);
   });
 
   test('a replica of another master (same host, other port; same port, other host) does not follow the proxy', () => {
@@ -239,6 +256,7 @@ describe('nodeViewFromInfo', () => {
     assert.equal(nodeViewFromInfo(NODE, otherHost, PROXY).followsProxy, false);
     // Still a linked replica: the engine reports it as following someone else.
     assert.equal(nodeViewFromInfo(NODE, otherHost, PROXY).linkUp, true);
+    assert.equal(nodeViewFromInfo(NODE, otherHost, PROXY).masterAddress, '10.0.0.2:7000');
   });
 
   test('IPv6: master_host ::1 matches the announce address with or without brackets, any case', () => {

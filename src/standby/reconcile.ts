@@ -1,0 +1,168 @@
+// Start-up without a state file that can be trusted (SPEC §5 "Restart", §10 "Nodes are
+// identified, not assumed"). A missing state.json looks exactly like a first start, and so does
+// one an operator deleted or a disk lost; then the configured --standby may well be the node
+// applications read. So before anything is written or done, the nodes say which it is: what
+// each reports (role, master, keys, run_id) decides, as a pure function like decide(), and when
+// the nodes do not settle it rbuddy waits in `degraded` rather than guess.
+import { sameServer, type NodeView } from './decide.js';
+import { GUARDED_DEFAULTS } from './node-ops.js';
+import type { PersistedState } from './persisted-state.js';
+import type { EngineState } from './states.js';
+
+export type Reconciliation =
+  /** Nothing is served from either node: a first start with the configured roles. */
+  | { kind: 'first-start' }
+  /** The nodes show who serves: take these roles as they are (nothing is flushed). */
+  | {
+      kind: 'adopt';
+      active: NodeView;
+      standby: NodeView;
+      /** The active is a master with the write guard: it was promoted mid-failover. */
+      promoted: boolean;
+      /** The standby is an empty replica (a sync under way, say): make it an idle master. */
+      detachStandby: boolean;
+      reason: string;
+    }
+  /** Not decidable yet (a node down or loading), or ambiguous: do nothing. */
+  | { kind: 'wait'; state: Extract<EngineState, 'starting' | 'degraded'>; reason: string };
+
+export interface Roles {
+  active: string;
+  standby: string;
+}
+
+/**
+ * Whether a node shows that applications read it: it holds keys and either replicates from
+ * rbuddy (only the active does, link up or down, outside a failover: an attached standby is
+ * empty until its snapshot is in) or is a master with rbuddy's write guard (an active promoted
+ * during a failover).
+ */
+export function servesReads(view: NodeView): boolean {
+  return (
+    view.reachable &&
+    view.keys > 0 &&
+    (view.followsProxy || (view.role === 'master' && view.writeGuarded))
+  );
+}
+
+/** What a node reported, in the words an operator needs to check it by hand. */
+export function describeNode(view: NodeView): string {
+  if (!view.reachable) {
+    return `${view.id} is unreachable${view.error === undefined ? '' : ` (${view.error})`}`;
+  }
+  let role: string;
+  if (view.role === 'slave') {
+    const master = view.masterAddress ?? 'an unknown master';
+    role = `a replica of ${view.followsProxy ? `rbuddy's announce address ${master}` : master}, link ${view.linkUp ? 'up' : 'down'}`;
+  } else if (view.role === 'master') {
+    role = view.writeGuarded ? 'a master with the write guard set' : 'a master';
+  } else {
+    role = 'of unknown role';
+  }
+  const data = view.loading ? 'loading' : view.keys > 0 ? 'holds keys' : 'empty';
+  return `${view.id} is ${role}, ${data}, run_id ${view.runId ?? 'unknown'}`;
+}
+
+/**
+ * The roles the nodes show, for discovery while no state can be trusted: the one node that
+ * serves reads is the active. Undefined when neither or both do.
+ */
+export function servingRoles(a: NodeView, b: NodeView): Roles | undefined {
+  if (sameServer(a, b) !== undefined) return undefined;
+  const serving = [a, b].filter(servesReads);
+  if (serving.length !== 1) return undefined;
+  return serving[0] === a ? { active: a.id, standby: b.id } : { active: b.id, standby: a.id };
+}
+
+/** What to do with no state file, given the configured active and standby as they report. */
+export function reconcile(configuredActive: NodeView, configuredStandby: NodeView): Reconciliation {
+  const views = [configuredActive, configuredStandby];
+  const report = views.map(describeNode).join('; ');
+  const wait = (state: 'starting' | 'degraded', reason: string): Reconciliation => ({
+    kind: 'wait',
+    state,
+    reason,
+  });
+
+  const down = views.filter((view) => !view.reachable).map((view) => view.id);
+  if (down.length > 0) {
+    return wait(
+      'degraded',
+      `no state file, and ${down.join(' and ')} cannot be reached: a first start cannot be told from a lost state file until both nodes answer (${report})`,
+    );
+  }
+  const oneServer = sameServer(configuredActive, configuredStandby);
+  if (oneServer !== undefined) return wait('degraded', oneServer);
+  const loading = views.filter((view) => view.loading).map((view) => view.id);
+  if (loading.length > 0) {
+    return wait(
+      'starting',
+      `no state file: waiting for ${loading.join(' and ')} to load its dataset before reading the roles (${report})`,
+    );
+  }
+
+  const serving = views.filter(servesReads);
+  const [active] = serving;
+  if (active === undefined) return { kind: 'first-start' };
+  if (serving.length > 1) {
+    return wait(
+      'degraded',
+      `no state file, and both nodes may be serving reads (${report}): refusing to guess which is the active; make the one that should be the standby an empty master, or restore the state file, and restart`,
+    );
+  }
+  const standby = active === configuredActive ? configuredStandby : configuredActive;
+  if (standby.role === 'slave' && !standby.followsProxy && standby.keys > 0) {
+    return wait(
+      'degraded',
+      `no state file: ${active.id} serves through rbuddy, yet ${standby.id} holds keys replicated from another master (${report}): refusing to guess`,
+    );
+  }
+  return {
+    kind: 'adopt',
+    active,
+    standby,
+    promoted: active.role === 'master',
+    detachStandby: standby.role === 'slave' && standby.keys === 0,
+    reason: `no state file, but the nodes show ${active.id} serving reads (${report}): adopted as the active, ${standby.id} as the standby`,
+  };
+}
+
+/**
+ * The state to persist once start-up is settled: the configured roles for a first start, or
+ * the roles the nodes show. An adoption keeps epoch 0: the epoch counts the switches this state
+ * dir has seen, the lost file's count cannot be known, and a made-up one would make the next
+ * events look ordered after events they may not follow. (No event is emitted either: no role
+ * changed, rbuddy only learned them again.) An active found promoted was mid-failover and its
+ * record is gone: it is recorded as a stopped failover (`aborted`), which keeps its data and
+ * flushes nothing until an operator asks for a new attempt (POST /v1/failover).
+ */
+export function settledState(
+  plan: Exclude<Reconciliation, { kind: 'wait' }>,
+  configured: Roles,
+  at: string,
+  failoverId: string,
+): PersistedState {
+  const base = { version: 1, epoch: 0, failover: null, lastFailover: null } as const;
+  if (plan.kind === 'first-start') return { ...base, ...configured, activeHoldsData: false };
+  const roles = { active: plan.active.id, standby: plan.standby.id };
+  if (!plan.promoted) return { ...base, ...roles, activeHoldsData: true };
+  return {
+    ...base,
+    ...roles,
+    activeHoldsData: true,
+    failover: {
+      id: failoverId,
+      kind: 'unplanned',
+      reason: plan.reason,
+      startedAt: at,
+      outgoing: roles.active,
+      incoming: roles.standby,
+      step: 'aborted',
+      // Its own values went with the state file; without these the guard would refuse the
+      // FLUSHALL that retires it after the next switch.
+      savedConfig: { ...GUARDED_DEFAULTS },
+      verifiedAt: null,
+      timeline: [{ step: 'adopted', at, detail: plan.reason }],
+    },
+  };
+}
