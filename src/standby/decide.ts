@@ -21,6 +21,8 @@ export interface NodeView {
   loading: boolean;
   keys: number;
   runId: string | undefined;
+  /** Its min-replicas settings are rbuddy's write guard (a master then refuses every write). */
+  writesGuarded: boolean;
 }
 
 /** The proxy's own view of a replica's session. */
@@ -77,6 +79,12 @@ export type Action =
     }
   /** Write guard + REPLICAOF NO ONE on the outgoing active. */
   | { kind: 'promote' }
+  /**
+   * Write guard on the idle standby (its original settings persisted first): whatever were
+   * written there would be lost at its next sync. Always last in a plan: it reads the state the
+   * actions before it wrote.
+   */
+  | { kind: 'guard-standby' }
   /** REPLICAOF <announce> on the incoming node; the step becomes 'syncing'. */
   | { kind: 'attach-standby' }
   /** The sync attempt failed (timeout): report it and start over. */
@@ -139,7 +147,8 @@ function decideSteady(
     // the standby is an idle, empty master — never flushing data without being told to.
     if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
     const actions: Action[] = [];
-    if (standby.role !== 'master' || standby.keys > 0) {
+    const prepare = standby.role !== 'master' || standby.keys > 0;
+    if (prepare) {
       if (standby.keys > 0 && !config.initFlushStandby) {
         return decision(
           'degraded',
@@ -148,16 +157,19 @@ function decideSteady(
       }
       actions.push({ kind: 'prepare-standby', flush: standby.keys > 0 });
     }
+    // Once prepared it is an idle master, whatever its settings were before.
+    const guard: Action[] = prepare ? [{ kind: 'guard-standby' }] : guardIdleStandby(standby);
     if (!active.followsProxy) {
       actions.push({ kind: 'attach-active' });
     } else if (isSynced(active, obs.activeSession)) {
       actions.push({ kind: 'mark-active-holds-data' });
-      return decision('healthy', undefined, ...actions);
+      return decision('healthy', undefined, ...actions, ...guard);
     }
     return decision(
       'starting',
       `first start: ${active.id} is syncing through the proxy`,
       ...actions,
+      ...guard,
     );
   }
 
@@ -204,6 +216,7 @@ function decideSteady(
     return decision(
       'master-lost',
       `master unreachable for ${lostFor} ms; the active serves stale reads`,
+      ...guardIdleStandby(standby),
     );
   }
   if (obs.operator === 'failover') {
@@ -214,7 +227,14 @@ function decideSteady(
     });
   }
   if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
-  return decision('healthy');
+  return decision('healthy', undefined, ...guardIdleStandby(standby));
+}
+
+/** The standby is an idle master that accepts writes: guard it. */
+function guardIdleStandby(standby: NodeView): Action[] {
+  return standby.reachable && standby.role === 'master' && !standby.writesGuarded
+    ? [{ kind: 'guard-standby' }]
+    : [];
 }
 
 function decideFailover(record: FailoverRecord, obs: Observations, config: DecideConfig): Decision {
@@ -280,7 +300,14 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
         return decision('switching', 'an operator confirmed the switch', { kind: 'switch' });
       }
       if (obs.operator === 'abort') {
-        return decision('degraded', 'an operator aborted the failover', { kind: 'abort' });
+        // The standby, detached, is an idle master again: guarded as such (once in sight).
+        const guard: Action[] = incoming.reachable ? [{ kind: 'guard-standby' }] : [];
+        return decision(
+          'degraded',
+          'an operator aborted the failover',
+          { kind: 'abort' },
+          ...guard,
+        );
       }
       return decision(
         'held',
@@ -316,6 +343,7 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
       return decision(
         'degraded',
         'failover aborted by an operator: the active serves its data detached from the master; POST /v1/failover to try again',
+        ...guardIdleStandby(incoming),
       );
   }
 }

@@ -23,8 +23,8 @@ import {
   type SessionView,
 } from './decide.js';
 import type { MasterProbe } from './master-probe.js';
-import type { NodeOps } from './node-ops.js';
-import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import { isWriteGuard, REDIS_DEFAULTS, type NodeOps } from './node-ops.js';
+import type { FailoverRecord, PersistedState, SavedConfig } from './persisted-state.js';
 import type { StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 
@@ -528,13 +528,17 @@ export class FailoverEngine {
       case 'attach-active':
         await ops.attach(activeNode);
         return;
-      case 'prepare-standby':
+      case 'prepare-standby': {
         await ops.detach(standbyNode);
         if (action.flush) {
           this.log.warn({ node: standbyNode.id }, 'flushing the standby (--init-flush-standby)');
+          // The write guard refuses FLUSHALL too: lift ours first (guard-standby sets it again).
+          const saved = persisted.standbySavedConfig;
+          if (saved !== undefined && saved !== null) await ops.restoreConfig(standbyNode, saved);
           await ops.flush(standbyNode);
         }
         return;
+      }
       case 'mark-active-holds-data':
         // In memory first: the gate must protect the dataset from this moment, not from when
         // the write lands (a failed write only errs on the side of protection).
@@ -544,7 +548,7 @@ export class FailoverEngine {
         return;
       case 'begin-failover': {
         // The outgoing node's settings are on disk before anything changes them.
-        const savedConfig = await ops.configGet(activeNode);
+        const savedConfig = await this.originalSettings(activeNode);
         const at = new Date(this.now()).toISOString();
         const record: FailoverRecord = {
           id: randomUUID(),
@@ -581,6 +585,18 @@ export class FailoverEngine {
             reason: 'the active serves its data, detached from the master',
           });
         }
+        return;
+      }
+      case 'guard-standby': {
+        const current = this.persistedNow();
+        if (current.standbySavedConfig === undefined || current.standbySavedConfig === null) {
+          // Saved before the guard is set: a restart in between never takes our guard values
+          // for the node's own.
+          const saved = await this.originalSettings(standbyNode);
+          await this.save({ ...current, standbySavedConfig: saved });
+        }
+        await ops.guardWrites(standbyNode);
+        this.log.info({ node: standbyNode.id }, 'the idle standby refuses writes');
         return;
       }
       case 'attach-standby': {
@@ -622,12 +638,20 @@ export class FailoverEngine {
       case 'switch': {
         const record = this.requireFailover(persisted);
         const alreadySynced = record.timeline.some((entry) => entry.step === 'synced');
+        // The incoming node's own settings are back before it is the active (a restart before
+        // the write below restores them again: same values).
+        const incomingSaved = persisted.standbySavedConfig;
+        if (incomingSaved !== undefined && incomingSaved !== null) {
+          await ops.restoreConfig(standbyNode, incomingSaved);
+        }
         const switched: PersistedState = {
           ...persisted,
           epoch: persisted.epoch + 1,
           active: record.incoming,
           standby: record.outgoing,
           activeHoldsData: true,
+          // The outgoing node's settings are the failover record's until it is retired.
+          standbySavedConfig: null,
           failover: {
             ...record,
             step: 'switched',
@@ -673,10 +697,13 @@ export class FailoverEngine {
         if (record.savedConfig !== null) await ops.restoreConfig(outgoing, record.savedConfig);
         // Already empty: a restart after the flush but before the write below; never twice.
         if (view.keys > 0) await ops.flush(outgoing);
+        // The new standby: guarded again at once, its own settings kept for when it is the active.
+        if (record.savedConfig !== null) await ops.guardWrites(outgoing);
         const endedAt = new Date(this.now()).toISOString();
         const done = { ...record, timeline: this.stamp(record, 'flushed', 'standby-ready') };
         await this.save({
           ...persisted,
+          standbySavedConfig: record.savedConfig,
           failover: null,
           lastFailover: { ...done, endedAt, result: 'completed' },
         });
@@ -701,6 +728,20 @@ export class FailoverEngine {
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
+
+  /**
+   * A node's own values of the guarded settings. Our guard values are never taken for its own
+   * (a state dir lost while the node was guarded): Redis's defaults stand in for them.
+   */
+  private async originalSettings(node: ReplicaNode): Promise<SavedConfig> {
+    const settings = await this.options.ops.configGet(node);
+    if (!isWriteGuard(settings)) return settings;
+    this.log.warn(
+      { node: node.id, settings },
+      "the node holds rbuddy's write guard but no original settings are saved: Redis's defaults will be restored",
+    );
+    return { ...REDIS_DEFAULTS };
+  }
 
   private transition(to: EngineState, reason: string | undefined): void {
     const from = this.currentState;

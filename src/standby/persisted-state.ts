@@ -58,6 +58,11 @@ export interface PersistedState {
    * then on no +FULLRESYNC may ever reach it (I1).
    */
   activeHoldsData: boolean;
+  /**
+   * The standby's settings before rbuddy guarded it against writes (written before the guard is
+   * set), restored when it becomes the active. Absent in files written before this field.
+   */
+  standbySavedConfig?: SavedConfig | null;
   failover: FailoverRecord | null;
   /** The last completed (or aborted) failover, for /v1/status. */
   lastFailover: (FailoverRecord & { endedAt: string; result: 'completed' | 'aborted' }) | null;

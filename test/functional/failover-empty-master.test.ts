@@ -9,7 +9,13 @@ import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, type Reader } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { digest, info, masterStats, waitForInSync } from '../helpers/replication.js';
+import {
+  assertWritesRefused,
+  digest,
+  info,
+  masterStats,
+  waitForInSync,
+} from '../helpers/replication.js';
 import { startTopology, type Topology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -30,7 +36,7 @@ interface Held {
   epochBefore: number;
   activeDigest: string;
   activeKeys: number;
-  activeMinReplicas: unknown;
+  activeMinReplicas: string | undefined;
 }
 
 function post(t: Topology, path: string, token?: string): Promise<Response> {
@@ -67,7 +73,7 @@ async function masterBackEmptyAndHeld(): Promise<Held> {
   const active = t.active.client();
   const activeDigest = await digest(active);
   const activeKeys = await active.dbsize();
-  const activeMinReplicas = await active.config('GET', 'min-replicas-to-write');
+  const activeMinReplicas = ((await active.config('GET', 'min-replicas-to-write')) as string[])[1];
   const epochBefore = t.rbuddy.status().epoch ?? -1;
   const reader = startReader({
     httpUrl: t.rbuddy.httpUrl,
@@ -116,10 +122,7 @@ async function masterBackEmptyAndHeld(): Promise<Held> {
   assert.equal(await active.dbsize(), activeKeys);
   assert.equal(await digest(active), activeDigest);
   assert.equal((await info(active, 'replication')).role, 'master');
-  assert.deepEqual(await active.config('GET', 'min-replicas-to-write'), [
-    'min-replicas-to-write',
-    '1',
-  ]);
+  await assertWritesRefused(active, 'written-while-held');
   // The restarted master answered FULLRESYNC to the active (counted in sync_full, refused by
   // the gate) and to the standby; only the standby is its replica.
   assert.ok((await masterStats(master)).syncFull >= 1);
@@ -169,14 +172,16 @@ test('master back empty, held, then confirmed: switch to the empty dataset', asy
   const active = await (await fetch(`${t.rbuddy.httpUrl}/active`)).text();
   assert.equal(active.trim(), `redis://${t.standby.address}/`);
 
-  // The new active follows the master; the old one is flushed, a master, its config restored.
+  // The new active follows the master; the old one is flushed, a master refusing writes (the
+  // idle standby), its own settings kept for when it is the active again.
   await t.master.client().set('after-confirm', 'yes');
   await waitForInSync(t.master.client(), t.standby.client());
   assert.equal(await t.standby.client().get('after-confirm'), 'yes');
   const old = t.active.client();
   await waitFor(async () => (await old.dbsize()) === 0, { what: 'the old active to be flushed' });
   assert.equal((await info(old, 'replication')).role, 'master');
-  assert.deepEqual(await old.config('GET', 'min-replicas-to-write'), activeMinReplicas);
+  await assertWritesRefused(old, 'on-the-new-standby');
+  assert.equal(status.lastFailover?.savedConfig?.['min-replicas-to-write'], activeMinReplicas);
   const types = eventTypes(t);
   assert.ok(types.includes('failover.completed'));
   assert.ok(types.includes('standby.ready'));

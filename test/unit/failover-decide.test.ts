@@ -52,13 +52,21 @@ function replica(id: string, overrides: Partial<NodeView> = {}): NodeView {
     loading: false,
     keys: 1000,
     runId: `run-${id}`,
+    writesGuarded: false,
     ...overrides,
   };
 }
 
-/** A master: the idle standby (empty) or a promoted active (with data). */
+/** A master: the idle standby (empty) or a promoted active (with data), its writes guarded. */
 function master(id: string, overrides: Partial<NodeView> = {}): NodeView {
-  return replica(id, { role: 'master', followsProxy: false, linkUp: false, keys: 0, ...overrides });
+  return replica(id, {
+    role: 'master',
+    followsProxy: false,
+    linkUp: false,
+    keys: 0,
+    writesGuarded: true,
+    ...overrides,
+  });
 }
 
 /** The standby mid-sync: attached to the proxy, the snapshot still on its way. */
@@ -78,6 +86,7 @@ function down(id: string): NodeView {
     loading: false,
     keys: 0,
     runId: undefined,
+    writesGuarded: false,
   };
 }
 
@@ -212,6 +221,31 @@ interface Row {
 const rows: Row[] = [
   // -- steady, the active holds its data ---------------------------------------------------------
   { name: 'healthy', persisted: steady(), obs: healthy(), state: 'healthy', actions: [] },
+  {
+    name: 'healthy, the idle standby accepts writes: guard it',
+    persisted: steady(),
+    obs: healthy({ standby: master(B, { writesGuarded: false }) }),
+    state: 'healthy',
+    actions: ['guard-standby'],
+  },
+  {
+    name: 'healthy, the standby a replica (read-only): nothing to guard',
+    persisted: steady(),
+    obs: healthy({ standby: replica(B, { followsProxy: false, keys: 0 }) }),
+    state: 'healthy',
+    actions: [],
+  },
+  {
+    name: 'master lost inside grace, the idle standby accepts writes: guard it',
+    persisted: steady(),
+    obs: healthy({
+      masterUp: false,
+      masterLostSince: NOW - 10,
+      standby: master(B, { writesGuarded: false }),
+    }),
+    state: 'master-lost',
+    actions: ['guard-standby'],
+  },
   {
     name: 'both replicas claim to be masters with data, no failover recorded',
     persisted: steady(),
@@ -374,7 +408,7 @@ const rows: Row[] = [
     obs: healthy({ active: master(A), standby: master(B, { keys: 42 }) }),
     config: { initFlushStandby: true },
     state: 'starting',
-    actions: ['prepare-standby(flush)', 'attach-active'],
+    actions: ['prepare-standby(flush)', 'attach-active', 'guard-standby'],
   },
   {
     name: 'first start: the standby is a replica (empty): detach it, nothing to flush',
@@ -382,7 +416,21 @@ const rows: Row[] = [
     obs: healthy({ active: master(A), standby: syncing(B, { followsProxy: false }) }),
     config: { initFlushStandby: true },
     state: 'starting',
-    actions: ['prepare-standby(no flush)', 'attach-active'],
+    actions: ['prepare-standby(no flush)', 'attach-active', 'guard-standby'],
+  },
+  {
+    name: 'first start: the standby idle and empty but accepting writes: guard it',
+    persisted: firstStart(),
+    obs: healthy({ active: master(A), standby: master(B, { writesGuarded: false }) }),
+    state: 'starting',
+    actions: ['attach-active', 'guard-standby'],
+  },
+  {
+    name: 'first start: the active synced, the standby accepting writes: guard it last',
+    persisted: firstStart(),
+    obs: healthy({ standby: master(B, { writesGuarded: false }) }),
+    state: 'healthy',
+    actions: ['mark-active-holds-data', 'guard-standby'],
   },
   {
     name: 'first start: the standby is a replica with keys, no flag',
@@ -638,7 +686,7 @@ const rows: Row[] = [
     persisted: during('held'),
     obs: promotedAndSynced({ standby: replica(B, { keys: 0 }), operator: 'abort' }),
     state: 'degraded',
-    actions: ['abort'],
+    actions: ['abort', 'guard-standby'],
     reason: /aborted/,
   },
   {
@@ -717,6 +765,17 @@ const rows: Row[] = [
     reason: /aborted/,
   },
   {
+    name: 'aborted, the detached standby accepts writes (restarted, say): guard it',
+    persisted: during('aborted'),
+    obs: promotedAndSynced({
+      standby: master(B, { writesGuarded: false }),
+      standbySession: NO_SESSION,
+    }),
+    state: 'degraded',
+    actions: ['guard-standby'],
+    reason: /aborted/,
+  },
+  {
     name: 'aborted + operator failover: attach the standby again',
     persisted: during('aborted'),
     obs: promotedAndSynced({ standby: master(B), operator: 'failover' }),
@@ -792,6 +851,7 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         syncInProgress: fc.boolean(),
         loading: fc.boolean(),
         keys: fc.constantFrom(0, 1, 5000),
+        writesGuarded: fc.boolean(),
       })
       // As nodeViewFromInfo builds them: only a replica follows the proxy or has a link.
       .map((fields) =>
@@ -882,6 +942,15 @@ describe('decide(): properties over random observations', () => {
 
         assert.ok(ENGINE_STATES.includes(state), `unknown state ${state}`);
         assert.equal(new Set(kinds).size, kinds.length, 'no action twice in one plan');
+        if (kinds.includes('guard-standby')) {
+          // Last, since it reads what the actions before it wrote; only for an idle standby.
+          assert.equal(kinds.at(-1), 'guard-standby', 'guard-standby comes last');
+          assert.ok(obs.standby.reachable, 'guard-standby: the standby in sight');
+          assert.ok(
+            step === undefined || step === 'aborted' || (step === 'held' && kinds[0] === 'abort'),
+            `guard-standby at ${step ?? 'no failover'}`,
+          );
+        }
         if (state === 'degraded')
           assert.ok(reason !== undefined && reason !== '', 'degraded says why');
 

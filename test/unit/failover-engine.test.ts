@@ -19,6 +19,7 @@ import type { DecideConfig } from '../../src/standby/decide.js';
 import { FailoverEngine, type EngineOptions } from '../../src/standby/engine.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
 import { StateStore } from '../../src/standby/state-store.js';
+import { REDIS_DEFAULTS, WRITE_GUARD } from '../../src/standby/node-ops.js';
 import {
   FakeNodeOps,
   idleMasterModel,
@@ -68,6 +69,7 @@ function onDisk(dir: string): PersistedState {
   return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as PersistedState;
 }
 
+/** Healthy, the standby's own settings saved (it is guarded against writes). */
 function healthyState(): PersistedState {
   return {
     version: 1,
@@ -75,16 +77,17 @@ function healthyState(): PersistedState {
     active: A.id,
     standby: B.id,
     activeHoldsData: true,
+    standbySavedConfig: { ...ORIGINAL_CONFIG },
     failover: null,
     lastFailover: null,
   };
 }
 
-/** A streams through the proxy with 1000 keys; B is an idle, empty master. */
+/** A streams through the proxy with 1000 keys; B is an idle, empty master refusing writes. */
 function healthyNodes(): FakeNodeOps {
   return new FakeNodeOps({
     [A.id]: replicaModel({ keys: 1000, runId: 'run-a' }),
-    [B.id]: idleMasterModel({ runId: 'run-b' }),
+    [B.id]: idleMasterModel({ runId: 'run-b', config: { ...WRITE_GUARD } }),
   });
 }
 
@@ -306,7 +309,7 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     loseMaster(h);
     await waitForAttached(h);
     assert.equal(h.ops.model(A.id).role, 'master', 'the active was promoted');
-    assert.equal(h.ops.model(A.id).config['min-replicas-to-write'], '1', 'writes guarded');
+    assert.deepEqual(h.ops.model(A.id).config, WRITE_GUARD, 'writes guarded');
     masterBack(h);
     finishSync(h, B, 990);
     const done = await waitForCompleted(dir);
@@ -335,12 +338,15 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     ]);
     assert.equal(h.events[0]?.type, 'master.down');
 
-    // The old active is the new, empty standby with its settings back; flushed once.
+    // The old active is the new, empty standby, guarded, its own settings kept; flushed once.
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
-    assert.deepEqual(ops.model(A.id).config, ORIGINAL_CONFIG);
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD);
+    assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG);
     assert.equal(ops.model(A.id).keys, 0);
     assert.equal(ops.model(B.id).keys, 990);
+    // The new active has its own settings back.
+    assert.deepEqual(ops.model(B.id).config, ORIGINAL_CONFIG);
     assert.ok(!ops.callsOf('guardWrites').includes(B.id), 'the incoming node is never guarded');
     assert.ok(!ops.callsOf('detach').includes(B.id), 'nor detached');
     assert.deepEqual(
@@ -353,6 +359,89 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     // The gate now protects B, the new active; A (an empty standby) may take a full sync.
     assert.equal(psync(h, B, FULLRESYNC), 'close');
     assert.equal(psync(h, A, FULLRESYNC), 'relay');
+  });
+});
+
+describe('FailoverEngine: the write guard (SPEC §10)', () => {
+  // Each node's own settings, different from each other and from Redis's defaults; a max-lag of
+  // 0 turns Redis's min-replicas check off, so guarding min-replicas-to-write alone would not do.
+  const A_OWN = { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' };
+  const B_OWN = { 'min-replicas-to-write': '2', 'min-replicas-max-lag': '0' };
+
+  /** Healthy, as written before the standby was guarded: no standbySavedConfig at all. */
+  function unguardedState(): PersistedState {
+    const { version, epoch, active, standby, activeHoldsData, failover, lastFailover } =
+      healthyState();
+    return { version, epoch, active, standby, activeHoldsData, failover, lastFailover };
+  }
+
+  test('the idle standby is guarded once its settings are on disk; they survive restarts and come back exactly when it becomes the active', async () => {
+    const dir = await stateDir(unguardedState());
+    const ops = new FakeNodeOps({
+      [A.id]: replicaModel({ keys: 1000, runId: 'run-a', config: { ...A_OWN } }),
+      [B.id]: idleMasterModel({ runId: 'run-b', config: { ...B_OWN } }),
+    });
+    const savedWhenGuarded: unknown[] = [];
+    ops.before('guardWrites', (node) => {
+      if (node.id === B.id) savedWhenGuarded.push(onDisk(dir).standbySavedConfig);
+    });
+    const first = await healthyEngine({ dir, ops });
+    await waitFor(() => ops.model(B.id).config['min-replicas-max-lag'] !== '0', {
+      what: 'the standby guarded',
+      ...WAIT,
+    });
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD);
+    assert.deepEqual(savedWhenGuarded, [B_OWN], 'its own settings were on disk first');
+    await stopEngine(first);
+
+    // A new process: the standby is still guarded, nothing is read again.
+    const second = await healthyEngine({ dir, ops });
+    await waitTicks(second, 3);
+    assert.deepEqual(onDisk(dir).standbySavedConfig, B_OWN);
+    // The standby restarts: its runtime settings are its own again. Guarded again, and what is
+    // on disk stays its own settings (never re-read: they are known).
+    ops.model(B.id).config = { ...B_OWN };
+    await waitFor(() => savedWhenGuarded.length === 2, { what: 'guarded again', ...WAIT });
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD);
+    assert.deepEqual(ops.callsOf('configGet'), [B.id]);
+    await stopEngine(second);
+
+    const third = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+    loseMaster(third);
+    await waitForAttached(third);
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the promoted active refuses writes');
+    assert.deepEqual(onDisk(dir).failover?.savedConfig, A_OWN);
+    masterBack(third);
+    finishSync(third, B, 990);
+    const done = await waitForCompleted(dir);
+    assert.deepEqual(ops.model(B.id).config, B_OWN, 'the new active has its own settings back');
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the new standby refuses writes');
+    assert.deepEqual(done.standbySavedConfig, A_OWN, 'its own settings kept for later');
+  });
+
+  test('on first start the standby is guarded, its own settings saved first', async () => {
+    const dir = await stateDir();
+    const ops = new FakeNodeOps({
+      [A.id]: idleMasterModel(),
+      [B.id]: replicaModel({ followsProxy: false, keys: 0, config: { ...B_OWN } }),
+    });
+    const h = await startEngine({ dir, ops });
+    await waitFor(() => ops.callsOf('attach').includes(A.id), { what: 'attach-active', ...WAIT });
+    finishSync(h, A, 1000);
+    await waitFor(() => h.engine.state === 'healthy', { what: 'healthy', ...WAIT });
+    assert.equal(ops.model(B.id).role, 'master', 'the standby detached');
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD);
+    assert.deepEqual(onDisk(dir).standbySavedConfig, B_OWN);
+  });
+
+  test('a node holding our guard with nothing saved (a lost state dir): Redis defaults are kept, never the guard', async () => {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    ops.model(A.id).config = { ...WRITE_GUARD };
+    const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    assert.deepEqual(onDisk(dir).failover?.savedConfig, REDIS_DEFAULTS);
   });
 });
 
@@ -407,7 +496,7 @@ const crashPoints: CrashPoint[] = [
   {
     name: 'promoting, before the active is promoted',
     step: 'promoting',
-    block: (ops) => ops.failTimes('guardWrites', Infinity, 'crash: CONFIG SET'),
+    block: (ops) => ops.failTimes('guardWrites', Infinity, 'crash: CONFIG SET', A.id),
     syncedBeforeCrash: false,
     standbyKeys: 990,
   },
@@ -497,7 +586,11 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
       assert.equal(done.standby, A.id);
       assert.equal(ops.model(A.id).keys, 0);
       assert.equal(ops.model(A.id).role, 'master');
-      assert.deepEqual(ops.model(A.id).config, ORIGINAL_CONFIG, 'the old active’s config restored');
+      // The old active is the guarded standby, its own settings kept on disk; the new active
+      // has its own back.
+      assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the new standby refuses writes');
+      assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG, 'the old active’s config kept');
+      assert.deepEqual(ops.model(B.id).config, ORIGINAL_CONFIG, 'the new active’s config back');
       assert.equal(ops.model(B.id).keys, crash.standbyKeys, 'the new active kept its data');
       assert.ok(!ops.callsOf('guardWrites').includes(B.id));
       assert.ok(!ops.callsOf('detach').includes(B.id));
@@ -610,10 +703,12 @@ describe('FailoverEngine: operator requests', () => {
     await waitForCompleted(dir);
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
-    // Guarded and detached only after the switch, then its settings restored.
-    assert.deepEqual(ops.callsOf('guardWrites'), [A.id]);
+    // Guarded and detached only after the switch, its settings restored for the flush, then
+    // guarded as the new standby.
+    assert.deepEqual(ops.callsOf('guardWrites'), [A.id, A.id]);
     assert.equal(ops.model(A.id).role, 'master');
-    assert.deepEqual(ops.model(A.id).config, ORIGINAL_CONFIG);
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD);
+    assert.deepEqual(onDisk(dir).standbySavedConfig, ORIGINAL_CONFIG);
   });
 
   test('a request the state overtakes before it runs: dropped, logged, and shown in status', async () => {
@@ -676,6 +771,7 @@ describe('FailoverEngine: operator requests', () => {
     assert.equal(onDisk(dir).active, A.id);
     assert.equal(ops.model(A.id).keys, 1000);
     assert.equal(ops.model(B.id).role, 'master', 'the standby detached');
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD, 'and refuses writes');
     assert.deepEqual(ops.callsOf('flush'), []);
 
     assert.deepEqual(h.engine.request('failover'), { accepted: true });

@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { HostPort } from '../../src/config-types.js';
-import { countKeys, nodeViewFromInfo, parseInfo } from '../../src/standby/node-ops.js';
+import {
+  countKeys,
+  guardedSettings,
+  isWriteGuard,
+  nodeViewFromInfo,
+  parseInfo,
+  WRITE_GUARD,
+} from '../../src/standby/node-ops.js';
 
 const NODE = { id: '127.0.0.1:7001', host: '127.0.0.1', port: 7001 };
 const PROXY: HostPort = { host: '127.0.0.1', port: 7000 };
@@ -181,6 +188,7 @@ describe('nodeViewFromInfo', () => {
       loading: false,
       keys: 42,
       runId: RUN_ID,
+      writesGuarded: false,
     });
   });
 
@@ -270,5 +278,47 @@ describe('nodeViewFromInfo', () => {
     assert.equal(view.role, undefined);
     assert.equal(view.followsProxy, false);
     assert.equal(view.reachable, true);
+  });
+});
+
+describe('the write guard', () => {
+  test('both settings non-zero: a max-lag of 0 would turn Redis’s check off', () => {
+    assert.ok(Number(WRITE_GUARD['min-replicas-to-write']) > 0);
+    assert.ok(Number(WRITE_GUARD['min-replicas-max-lag']) > 0);
+  });
+
+  test('guardedSettings reads a CONFIG GET reply, keeping only the guarded settings', () => {
+    assert.deepEqual(
+      guardedSettings([
+        'min-replicas-max-lag',
+        '0',
+        'min-replicas-to-write',
+        '3',
+        'maxmemory',
+        '0',
+      ]),
+      { 'min-replicas-max-lag': '0', 'min-replicas-to-write': '3' },
+    );
+    assert.deepEqual(guardedSettings([]), {});
+    assert.deepEqual(guardedSettings('ERR'), {});
+  });
+
+  test('isWriteGuard: exactly our values, not an operator’s own min-replicas settings', () => {
+    assert.equal(isWriteGuard({ ...WRITE_GUARD }), true);
+    assert.equal(isWriteGuard({ ...WRITE_GUARD, 'min-replicas-max-lag': '0' }), false);
+    assert.equal(
+      isWriteGuard({ 'min-replicas-to-write': '1', 'min-replicas-max-lag': '10' }),
+      false,
+    );
+    assert.equal(isWriteGuard({}), false);
+    assert.equal(isWriteGuard(undefined), false);
+  });
+
+  test('a node view says whether the guard holds; unknown settings count as not guarded', () => {
+    const text = info(server, masterReplication, persistence('0', '0'), keyspace());
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY, { ...WRITE_GUARD }).writesGuarded, true);
+    const own = { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' };
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY, own).writesGuarded, false);
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY).writesGuarded, false);
   });
 });

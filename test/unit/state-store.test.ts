@@ -71,6 +71,7 @@ describe('StateStore', () => {
     const dir = join(await tempDir(), 'nested', 'state');
     const store = new StateStore(dir);
     const saved = state({
+      standbySavedConfig: { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' },
       failover: record(),
       lastFailover: {
         ...record({ id: 'previous', step: 'switched', verifiedAt: '2026-02-01T00:00:00.000Z' }),
@@ -119,6 +120,11 @@ describe('StateStore', () => {
       name: 'activeHoldsData not a boolean',
       contents: { ...state(), activeHoldsData: 'yes' },
       why: /activeHoldsData/,
+    },
+    {
+      name: 'standbySavedConfig with a value that is not a string',
+      contents: { ...state(), standbySavedConfig: { 'min-replicas-to-write': 0 } },
+      why: /standbySavedConfig is not an object of strings/,
     },
     {
       name: 'unknown step',
