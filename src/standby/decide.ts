@@ -48,6 +48,11 @@ export interface Observations {
   activeSession: SessionView;
   standbySession: SessionView;
   operator: OperatorRequest | undefined;
+  /**
+   * The admin API refused a confirm since the last decision, because the held standby was not
+   * verified synced (why): the failover goes back to waiting for its sync.
+   */
+  refusedConfirm: string | undefined;
   /** When the current attempt to sync the incoming node began (engine memory). */
   syncAttemptStartedAt: number | undefined;
 }
@@ -89,7 +94,10 @@ export type Action =
   | { kind: 'attach-standby' }
   /** The sync attempt failed (timeout): report it and start over. */
   | { kind: 'restart-standby-sync'; reason: string }
-  | { kind: 'hold' }
+  /** Held for an operator; `syncedRunId`: the run_id of the standby verified synced. */
+  | { kind: 'hold'; reason: string; syncedRunId: string | undefined }
+  /** The held standby is no longer verified synced: back to waiting for its sync. */
+  | { kind: 'resume-sync'; reason: string }
   /** Verified: epoch + 1, roles swapped and persisted, then announced. */
   | { kind: 'switch' }
   /** Drained: kill the outgoing node's clients, detach it, FLUSHALL ASYNC, restore config. */
@@ -123,15 +131,55 @@ function unreachable(node: NodeView, role: string): string {
 
 /** Synced from both views: the proxy's (whole stream relayed, ACKed) and the node's INFO. */
 export function isSynced(node: NodeView, session: SessionView): boolean {
-  return (
-    session.streamingAcked &&
-    node.reachable &&
-    node.role === 'slave' &&
-    node.followsProxy &&
-    node.linkUp &&
-    !node.syncInProgress &&
-    !node.loading
-  );
+  return syncProblem(node, session) === undefined;
+}
+
+/**
+ * Why a held standby is not (or no longer) verified synced (SPEC §5 step 5), or undefined.
+ * `lasting` problems mean its verified dataset is gone or being replaced (it restarted, was
+ * detached, takes a new sync): the failover goes back to waiting for its sync. The others may
+ * pass (a link down while the master blips, a session not back yet after rbuddy restarted).
+ */
+export function heldStandbyProblem(
+  record: FailoverRecord,
+  node: NodeView,
+  session: SessionView,
+): SyncProblem | undefined {
+  if (node.reachable && node.runId !== record.syncedRunId) {
+    return {
+      why:
+        record.syncedRunId === undefined || record.syncedRunId === null
+          ? `the run_id of the standby ${node.id} that synced is not recorded`
+          : `the standby ${node.id} restarted since it synced (run_id ${node.runId ?? 'unknown'}, not ${record.syncedRunId})`,
+      lasting: true,
+    };
+  }
+  return syncProblem(node, session);
+}
+
+export interface SyncProblem {
+  why: string;
+  lasting: boolean;
+}
+
+function syncProblem(node: NodeView, session: SessionView): SyncProblem | undefined {
+  if (!node.reachable) return { why: unreachable(node, 'standby'), lasting: false };
+  if (node.role !== 'slave' || !node.followsProxy) {
+    return { why: `${node.id} does not replicate through rbuddy`, lasting: true };
+  }
+  if (node.syncInProgress || node.loading) {
+    return { why: `${node.id} is taking a new sync (loading or sync in progress)`, lasting: true };
+  }
+  if (!node.linkUp) {
+    return { why: `${node.id}'s link to the master is down`, lasting: false };
+  }
+  if (!session.streamingAcked) {
+    return {
+      why: `rbuddy has not seen ${node.id} stream and ACK on a live session`,
+      lasting: false,
+    };
+  }
+  return undefined;
 }
 
 function decideSteady(
@@ -284,21 +332,15 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
       // would be flushed as soon as it answers again.
       const emptyReplacingData = incoming.keys === 0 && (!outgoing.reachable || outgoing.keys > 0);
       if (emptyReplacingData && config.guardEmpty === 'hold') {
-        return decision(
-          'held',
-          outgoing.reachable
-            ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
-            : `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`,
-          { kind: 'hold' },
-        );
+        const reason = outgoing.reachable
+          ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
+          : `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`;
+        return decision('held', reason, { kind: 'hold', reason, syncedRunId: incoming.runId });
       }
       return decision('switching', 'the standby is synced', { kind: 'switch' });
     }
 
-    case 'held':
-      if (obs.operator === 'confirm') {
-        return decision('switching', 'an operator confirmed the switch', { kind: 'switch' });
-      }
+    case 'held': {
       if (obs.operator === 'abort') {
         // The standby, detached, is an idle master again: guarded as such (once in sight).
         const guard: Action[] = incoming.reachable ? [{ kind: 'guard-standby' }] : [];
@@ -309,10 +351,32 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
           ...guard,
         );
       }
+      // A confirm switches only to the very node verified synced when the switch was held: it
+      // may have restarted, been detached, or be taking a new sync since (SPEC §5 step 5).
+      const problem = heldStandbyProblem(record, incoming, incomingSession);
+      let refused: string | undefined;
+      if (obs.refusedConfirm !== undefined) refused = `confirm refused: ${obs.refusedConfirm}`;
+      else if (obs.operator === 'confirm' && problem !== undefined)
+        refused = `confirm refused: ${problem.why}`;
+      else if (problem?.lasting === true) refused = problem.why;
+      if (refused !== undefined) {
+        return decision('failing-over', `${refused}; waiting for the standby's sync again`, {
+          kind: 'resume-sync',
+          reason: refused,
+        });
+      }
+      if (obs.operator === 'confirm') {
+        return decision('switching', 'an operator confirmed the switch', { kind: 'switch' });
+      }
+      const held = [...record.timeline].reverse().find((entry) => entry.step === 'held');
+      const waiting = `${held?.detail ?? 'the synced standby may lose data'}: waiting for an operator (POST /v1/failover/confirm or /abort)`;
       return decision(
         'held',
-        'the synced standby is empty while the active holds data: waiting for an operator (POST /v1/failover/confirm or /abort)',
+        problem === undefined
+          ? waiting
+          : `${waiting}; the standby is not verified synced at the moment, a confirm is refused: ${problem.why}`,
       );
+    }
 
     case 'switched': {
       if (!outgoing.reachable) {

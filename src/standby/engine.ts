@@ -13,6 +13,7 @@ import type { ReplicaNode, SessionEvent, SessionInfo } from '../proxy/session-ty
 import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
 import {
   decide,
+  heldStandbyProblem,
   isSynced,
   type Action,
   type Decision,
@@ -112,6 +113,8 @@ export class FailoverEngine {
   private masterDownAnnounced = false;
   private fullResyncDemanded = false;
   private operator: OperatorRequest | undefined;
+  /** Why the admin API last refused a confirm, for the next decision (back to syncing). */
+  private refusedConfirm: string | undefined;
   private lastOperatorRequest: OperatorRequestRecord | undefined;
   private syncAttemptStartedAt: number | undefined;
   private standbyFailureAnnounced = false;
@@ -233,11 +236,28 @@ export class FailoverEngine {
     if (!ok) {
       const wanted =
         request === 'failover' ? 'a healthy state (or an aborted failover)' : 'a held failover';
+      const why = this.currentReason === undefined ? '' : ` (${this.currentReason})`;
       return {
         accepted: false,
         status: 409,
-        reason: `${request} needs ${wanted}; the state is ${this.currentState}`,
+        reason: `${request} needs ${wanted}; the state is ${this.currentState}${why}`,
       };
+    }
+    if (request === 'confirm') {
+      // The standby may have restarted (or lost its link, or begun a new sync) since the switch
+      // was held: verified again from the latest observations, and again by the loop before it
+      // switches. Refused, the failover goes back to waiting for the standby's sync.
+      const problem = this.heldStandbyProblemNow();
+      if (problem !== undefined) {
+        this.refusedConfirm = problem;
+        this.log.warn({ why: problem }, 'operator confirm refused: the standby is not verified');
+        this.wake();
+        return {
+          accepted: false,
+          status: 409,
+          reason: `confirm refused: ${problem}; rbuddy waits for the standby's sync again`,
+        };
+      }
     }
     this.operator = request;
     this.lastOperatorRequest = {
@@ -370,6 +390,7 @@ export class FailoverEngine {
     this.refreshMasterLoss(persisted, active);
 
     const operator = this.operator;
+    const refusedConfirm = this.refusedConfirm;
     const fullResyncDemanded = this.fullResyncDemanded;
     const observations: Observations = {
       now: this.now(),
@@ -381,6 +402,7 @@ export class FailoverEngine {
       activeSession: this.sessionView(activeNode),
       standbySession: this.sessionView(standbyNode),
       operator,
+      refusedConfirm,
       syncAttemptStartedAt: this.syncAttemptStartedAt,
     };
     const decision = decide(persisted, observations, this.options.config);
@@ -390,6 +412,7 @@ export class FailoverEngine {
       this.settleOperatorRequest(operator, decision);
     }
     if (fullResyncDemanded) this.fullResyncDemanded = false;
+    if (refusedConfirm !== undefined) this.refusedConfirm = undefined;
 
     this.noteStandbyTrouble(persisted, standby);
     for (const action of decision.actions) {
@@ -625,13 +648,40 @@ export class FailoverEngine {
         return;
       case 'hold': {
         const record = this.requireFailover(persisted);
+        const at = new Date(this.now()).toISOString();
         await this.save({
           ...persisted,
-          failover: { ...record, step: 'held', timeline: this.stamp(record, 'synced', 'held') },
+          failover: {
+            ...record,
+            step: 'held',
+            syncedRunId: action.syncedRunId ?? null,
+            timeline: [
+              ...record.timeline,
+              { step: 'synced', at },
+              { step: 'held', at, detail: action.reason },
+            ],
+          },
         });
         this.emit('standby.synced', this.persistedNow(), {});
-        this.emit('failover.held', this.persistedNow(), {
-          reason: 'the synced standby is empty but the active holds data',
+        this.emit('failover.held', this.persistedNow(), { reason: action.reason });
+        return;
+      }
+      case 'resume-sync': {
+        const record = this.requireFailover(persisted);
+        const at = new Date(this.now()).toISOString();
+        await this.save({
+          ...persisted,
+          failover: {
+            ...record,
+            step: 'syncing',
+            syncedRunId: null,
+            timeline: [...record.timeline, { step: 'resync', at, detail: action.reason }],
+          },
+        });
+        this.syncAttemptStartedAt = this.now();
+        this.standbyFailureAnnounced = false;
+        this.emit('failover.failed', this.persistedNow(), {
+          reason: `${action.reason}; waiting for the standby's sync again`,
         });
         return;
       }
@@ -741,6 +791,15 @@ export class FailoverEngine {
       "the node holds rbuddy's write guard but no original settings are saved: Redis's defaults will be restored",
     );
     return { ...REDIS_DEFAULTS };
+  }
+
+  /** Why the held standby is not verified synced by the latest observations, if it is not. */
+  private heldStandbyProblemNow(): string | undefined {
+    const record = this.persisted?.failover;
+    if (record === null || record === undefined) return 'no failover is held';
+    const view = this.lastViews.find((candidate) => candidate.id === record.incoming);
+    if (view === undefined) return 'the standby was not observed yet';
+    return heldStandbyProblem(record, view, this.sessionView(this.nodeById(record.incoming)))?.why;
   }
 
   private transition(to: EngineState, reason: string | undefined): void {

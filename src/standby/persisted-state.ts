@@ -44,6 +44,11 @@ export interface FailoverRecord {
   savedConfig: SavedConfig | null;
   /** Set once the incoming node was verified synced (proxy view and INFO). */
   verifiedAt: string | null;
+  /**
+   * The run_id of the incoming node verified synced when the switch was held: a confirm
+   * switches only to that very process. Absent in files written before this field.
+   */
+  syncedRunId?: string | null;
   timeline: TimelineEntry[];
 }
 

@@ -138,6 +138,9 @@ function invalidFailover(value: unknown, active: string, standby: string): strin
   if (record.verifiedAt !== null && typeof record.verifiedAt !== 'string')
     return 'verifiedAt is not a string';
   if (switched && record.verifiedAt === null) return 'switched without a verified incoming node';
+  if (record.syncedRunId !== undefined && record.syncedRunId !== null) {
+    if (typeof record.syncedRunId !== 'string') return 'syncedRunId is not a string';
+  }
   if (!Array.isArray(record.timeline)) return 'timeline is not an array';
   return undefined;
 }

@@ -3,7 +3,8 @@
 // gate must close that session (I1: a full sync would empty the active) and fail over at once.
 // The standby then syncs the empty dataset, and the data-loss guard (--guard-empty hold, the
 // default) holds the switch for an operator: confirm switches to the empty dataset, abort keeps
-// the active serving its data with nothing flushed.
+// the active serving its data with nothing flushed, and a confirm after the standby restarted
+// (no longer the process that synced) is refused: the standby is verified again first.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
@@ -220,6 +221,57 @@ test('master back empty, held, then aborted: the active keeps serving, nothing f
   await waitFor(async () => (await info(t.standby.client(), 'replication')).role === 'master', {
     what: 'the standby to be detached',
   });
+
+  const result = await reader.stop();
+  assert.equal(result.failed, 0, `failed reads: ${result.errors.join('; ')}`);
+  assert.deepEqual(result.actives, [`redis://${t.active.address}/`]);
+});
+
+test('master back empty, held, then the standby restarts: confirm refused (409), nothing flushed, held again only once it synced again', async () => {
+  const { t, reader, epochBefore, activeDigest, activeKeys } = await masterBackEmptyAndHeld();
+  const standby = t.standby.client();
+  const syncedRunId = (await info(standby, 'server')).run_id;
+  assert.equal(t.rbuddy.status().failover?.syncedRunId, syncedRunId);
+
+  // The master is held still, so the restarted standby cannot be synced again before the
+  // confirm arrives: whatever the timing, there is nothing verified to switch to.
+  t.master.pause();
+  await t.standby.kill9();
+  await t.standby.restart();
+  assert.equal(await standby.dbsize(), 0, 'the standby came back empty');
+  assert.equal((await info(standby, 'replication')).role, 'master');
+
+  const confirmed = await post(t, '/v1/failover/confirm', TOKEN);
+  const body = (await confirmed.json()) as { accepted: boolean; error?: string };
+  assert.equal(confirmed.status, 409, JSON.stringify(body));
+  assert.equal(body.accepted, false);
+  assert.match(body.error ?? '', /standby/, `a reason is given: ${String(body.error)}`);
+
+  // Back to waiting for the standby's sync; never switched, nothing flushed.
+  await waitFor(() => t.rbuddy.status().failover?.step === 'syncing', {
+    what: "back to waiting for the standby's sync",
+  });
+  const active = t.active.client();
+  const status = t.rbuddy.status();
+  assert.equal(status.epoch, epochBefore, 'no switch');
+  assert.equal(status.active, t.active.address);
+  assert.equal(await active.dbsize(), activeKeys);
+  assert.equal(await digest(active), activeDigest);
+  assert.ok(!eventTypes(t).includes('failover.completed'));
+  assert.ok(eventTypes(t).includes('failover.failed'));
+
+  // The master answers again: the new process syncs and is held again, for itself.
+  t.master.resume();
+  await waitFor(() => t.rbuddy.status().state === 'held', {
+    what: 'held again',
+    timeoutMs: 90_000,
+  });
+  const restartedRunId = (await info(standby, 'server')).run_id;
+  assert.notEqual(restartedRunId, syncedRunId);
+  assert.equal(t.rbuddy.status().failover?.syncedRunId, restartedRunId);
+  assert.equal(eventTypes(t).filter((type) => type === 'failover.held').length, 2);
+  assert.equal(await active.dbsize(), activeKeys);
+  assert.equal(await digest(active), activeDigest);
 
   const result = await reader.stop();
   assert.equal(result.failed, 0, `failed reads: ${result.errors.join('; ')}`);

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   decide,
+  heldStandbyProblem,
   isSynced,
   type Action,
   type DecideConfig,
@@ -117,9 +118,14 @@ function during(
   options: { switchedAgoMs?: number; record?: Partial<FailoverRecord> } = {},
 ): PersistedState {
   const switched = step === 'switched';
-  const timeline = [{ step: 'started', at: iso(NOW - 60_000) }];
+  const timeline: FailoverRecord['timeline'] = [{ step: 'started', at: iso(NOW - 60_000) }];
   if (step !== 'promoting') timeline.push({ step: 'standby-attached', at: iso(NOW - 50_000) });
-  if (step === 'held') timeline.push({ step: 'synced', at: iso(NOW - 10_000) });
+  if (step === 'held') {
+    timeline.push(
+      { step: 'synced', at: iso(NOW - 10_000) },
+      { step: 'held', at: iso(NOW - 10_000), detail: 'the synced standby is empty' },
+    );
+  }
   if (switched) timeline.push({ step: 'switched', at: iso(NOW - (options.switchedAgoMs ?? 100)) });
   return steady({
     epoch: switched ? 8 : 7,
@@ -136,6 +142,8 @@ function during(
       savedConfig: { 'min-replicas-to-write': '0', 'min-replicas-max-lag': '10' },
       // The engine stamps verifiedAt in the same write that switches the roles.
       verifiedAt: switched ? iso(NOW - (options.switchedAgoMs ?? 100)) : null,
+      // The standby verified synced when the switch was held (replica(B)'s run_id).
+      ...(step === 'held' ? { syncedRunId: `run-${B}` } : {}),
       timeline,
       ...options.record,
     },
@@ -155,6 +163,7 @@ function observe(overrides: Partial<Observations>): Observations {
     activeSession: STREAMING,
     standbySession: NO_SESSION,
     operator: undefined,
+    refusedConfirm: undefined,
     syncAttemptStartedAt: undefined,
     ...overrides,
   };
@@ -690,6 +699,123 @@ const rows: Row[] = [
     reason: /aborted/,
   },
   {
+    name: 'held, the standby restarted (another run_id, an empty master): back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: master(B, { runId: 'run-restarted', writesGuarded: false }),
+      standbySession: NO_SESSION,
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /restarted since it synced \(run_id run-restarted, not run-10\.0\.0\.6:6379\)/,
+  },
+  {
+    name: 'held, the standby restarted and synced again: another process, verified again first',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0, runId: 'run-restarted' }) }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /restarted since it synced/,
+  },
+  {
+    name: 'held, the standby taking a new sync: back to waiting for it',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: syncing(B), standbySession: SNAPSHOT }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /taking a new sync/,
+  },
+  {
+    name: 'held, the standby detached (same process): back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /does not replicate through rbuddy/,
+  },
+  {
+    name: 'held, a record without the run_id that synced (an older rbuddy): verified again',
+    persisted: during('held', { record: { syncedRunId: null } }),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0 }) }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /run_id .* is not recorded/,
+  },
+  {
+    name: 'held, no live session yet (rbuddy restarted): still held, a confirm would be refused',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0 }), standbySession: NO_SESSION }),
+    state: 'held',
+    actions: [],
+    reason: /confirm is refused: rbuddy has not seen 10\.0\.0\.6:6379 stream and ACK/,
+  },
+  {
+    name: 'held, the standby unreachable: still held',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: down(B), standbySession: NO_SESSION }),
+    state: 'held',
+    actions: [],
+    reason: /standby 10\.0\.0\.6:6379 is unreachable/,
+  },
+  {
+    name: 'held + confirm, the standby restarted: refused, back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: master(B, { runId: 'run-restarted' }),
+      standbySession: NO_SESSION,
+      operator: 'confirm',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: the standby 10\.0\.0\.6:6379 restarted since it synced/,
+  },
+  {
+    name: 'held + confirm, its link to the master down: refused, back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: replica(B, { keys: 0, linkUp: false }),
+      operator: 'confirm',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: .*link to the master is down/,
+  },
+  {
+    name: 'held + confirm, no ACK seen on a live session: refused',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: replica(B, { keys: 0 }),
+      standbySession: { phase: 'streaming', streamingAcked: false },
+      operator: 'confirm',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: rbuddy has not seen/,
+  },
+  {
+    name: 'held, a confirm the admin API refused: back to waiting for the sync, even if verified now',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: replica(B, { keys: 0 }),
+      refusedConfirm: 'the standby was not observed yet',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: the standby was not observed yet/,
+  },
+  {
+    name: 'held + abort, the standby restarted: abort all the same',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: master(B, { runId: 'run-restarted' }),
+      standbySession: NO_SESSION,
+      operator: 'abort',
+    }),
+    state: 'degraded',
+    actions: ['abort', 'guard-standby'],
+    reason: /aborted/,
+  },
+  {
     name: 'held + failover request: ignored',
     persisted: during('held'),
     obs: promotedAndSynced({ operator: 'failover' }),
@@ -906,6 +1032,7 @@ const observations = (persisted: PersistedState): fc.Arbitrary<Observations> =>
         'abort',
       ),
       syncFor: fc.option(fc.integer({ min: 0, max: 120_000 }), { nil: undefined }),
+      refusedConfirm: fc.option(fc.constant('the standby restarted'), { nil: undefined }),
     })
     .map(({ lostFor, syncFor, ...rest }) => ({
       ...rest,
@@ -1025,13 +1152,22 @@ describe('decide(): properties over random observations', () => {
               assert.equal(step, 'syncing');
               assert.ok(isSynced(obs.standby, obs.standbySession), 'hold: verified synced');
               assert.equal(obs.standby.keys, 0);
+              assert.equal(action.syncedRunId, obs.standby.runId, 'hold: the run_id that synced');
+              break;
+            case 'resume-sync':
+              assert.equal(step, 'held');
               break;
             case 'switch':
               // Only a verified standby, or an operator's explicit confirmation of a held one.
               assert.ok(
                 (step === 'syncing' && isSynced(obs.standby, obs.standbySession)) ||
-                  (step === 'held' && obs.operator === 'confirm'),
-                'switch: verified synced, or confirmed',
+                  (step === 'held' &&
+                    obs.operator === 'confirm' &&
+                    obs.refusedConfirm === undefined &&
+                    persisted.failover !== null &&
+                    heldStandbyProblem(persisted.failover, obs.standby, obs.standbySession) ===
+                      undefined),
+                'switch: verified synced, or confirmed and the same process verified again',
               );
               if (step === 'syncing' && obs.standby.keys === 0 && config.guardEmpty === 'hold') {
                 assert.ok(obs.active.reachable && obs.active.keys === 0, 'empty guard');

@@ -575,6 +575,15 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
           what: 'held after restart',
           ...WAIT,
         });
+        // Until the standby's session is back through the new process, a confirm is refused.
+        const early = second.engine.request('confirm');
+        assert.ok(!early.accepted && early.status === 409, 'no live session yet: refused');
+        await waitFor(() => second.engine.state === 'failing-over', {
+          what: 'back to syncing',
+          ...WAIT,
+        });
+        second.proxy.stream(B);
+        await waitFor(() => second.engine.state === 'held', { what: 'held again', ...WAIT });
         assert.deepEqual(second.engine.request('confirm'), { accepted: true });
       }
       const done = await waitForCompleted(dir);
@@ -781,6 +790,103 @@ describe('FailoverEngine: operator requests', () => {
     assert.equal(done.active, B.id);
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
+  });
+});
+
+describe('FailoverEngine: a held switch is verified again before it is confirmed', () => {
+  /** Held: the standby B synced empty from the returning master (run_id run-b). */
+  async function heldEngine(): Promise<{ h: Harness; flushViolations: string[] }> {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    const flushViolations = watchFlushes(ops, dir);
+    const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    masterBack(h);
+    finishSync(h, B, 0);
+    await waitFor(() => h.engine.state === 'held', { what: 'held', ...WAIT });
+    assert.equal(onDisk(dir).failover?.syncedRunId, 'run-b');
+    return { h, flushViolations };
+  }
+
+  /** B's redis-server restarts: a new process, an empty master, its runtime settings gone. */
+  function restartStandby(h: Harness): void {
+    Object.assign(h.ops.model(B.id), {
+      role: 'master',
+      followsProxy: false,
+      linkUp: false,
+      keys: 0,
+      runId: 'run-b2',
+      config: { ...ORIGINAL_CONFIG },
+    });
+    h.proxy.sessionFor(B.id)?.close('replica-hangup');
+  }
+
+  function assertNothingSwitched(h: Harness, flushViolations: string[]): void {
+    const disk = onDisk(h.dir);
+    assert.equal(disk.epoch, 3, 'no switch');
+    assert.equal(disk.active, A.id);
+    assert.deepEqual(h.ops.callsOf('flush'), [], 'nothing flushed');
+    assert.deepEqual(flushViolations, []);
+    assert.equal(h.ops.model(A.id).keys, 1000, 'the active keeps its keys');
+    assert.ok(!h.events.some((event) => event.type === 'failover.completed'));
+  }
+
+  test('the standby restarted: a confirm is refused (409), back to waiting for its sync; synced again, held for the new process', async () => {
+    const { h, flushViolations } = await heldEngine();
+    restartStandby(h);
+    const answer = h.engine.request('confirm');
+    assert.ok(!answer.accepted, 'refused');
+    assert.equal(answer.status, 409);
+    assert.match(answer.reason, /^confirm refused: .*10\.0\.0\.6:6379/);
+    await waitFor(() => h.events.some((event) => event.type === 'failover.failed'), {
+      what: 'back to syncing, announced',
+      ...WAIT,
+    });
+    assert.equal(diskStep(h.dir), 'syncing');
+    assertNothingSwitched(h, flushViolations);
+    const resync = onDisk(h.dir).failover?.timeline.at(-1);
+    assert.equal(resync?.step, 'resync');
+    assert.match(resync?.detail ?? '', /^confirm refused/);
+    // Refused and not pending: the operator may ask again once it is held again.
+    assert.equal(h.engine.status().lastOperatorRequest, null);
+
+    // The failover goes on: the standby is attached again, syncs, and is held again for the
+    // new process, whose confirm then switches.
+    await waitFor(() => h.ops.model(B.id).role === 'slave', { what: 're-attached', ...WAIT });
+    finishSync(h, B, 0);
+    await waitFor(() => h.engine.state === 'held', { what: 'held again', ...WAIT });
+    assert.equal(onDisk(h.dir).failover?.syncedRunId, 'run-b2');
+    assert.equal(h.events.filter((event) => event.type === 'failover.held').length, 2);
+    assert.deepEqual(h.engine.request('confirm'), { accepted: true });
+    const done = await waitForCompleted(h.dir);
+    assert.equal(done.active, B.id);
+    assert.deepEqual(h.ops.callsOf('flush'), [A.id]);
+    assert.deepEqual(flushViolations, []);
+  });
+
+  test('a confirm accepted, then the standby restarts before the loop acts: the loop refuses it, nothing switched', async () => {
+    const { h, flushViolations } = await heldEngine();
+    assert.deepEqual(h.engine.request('confirm'), { accepted: true });
+    // In the same turn, before the loop's next round observes anything.
+    restartStandby(h);
+    await waitFor(() => h.engine.state === 'failing-over', { what: 'back to syncing', ...WAIT });
+    assertNothingSwitched(h, flushViolations);
+    const record = h.engine.status().lastOperatorRequest;
+    assert.equal(record?.outcome, 'dropped');
+    assert.match(record?.reason ?? '', /confirm refused: the standby 10\.0\.0\.6:6379 restarted/);
+  });
+
+  test('held without a confirm: a standby that restarted is not held on to, the failover waits for its sync', async () => {
+    const { h, flushViolations } = await heldEngine();
+    restartStandby(h);
+    await waitFor(() => h.engine.state === 'failing-over', { what: 'back to syncing', ...WAIT });
+    assert.equal(diskStep(h.dir), 'syncing');
+    assertNothingSwitched(h, flushViolations);
+    assert.match(
+      onDisk(h.dir).failover?.timeline.at(-1)?.detail ?? '',
+      /^the standby 10\.0\.0\.6:6379 restarted since it synced \(run_id run-b2, not run-b\)/,
+    );
   });
 });
 

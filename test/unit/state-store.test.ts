@@ -162,6 +162,11 @@ describe('StateStore', () => {
       why: /switched without a verified incoming node/,
     },
     {
+      name: 'syncedRunId not a string',
+      contents: { ...state(), failover: { ...record(), syncedRunId: 42 } },
+      why: /syncedRunId is not a string/,
+    },
+    {
       name: 'timeline not an array',
       contents: state({ failover: { ...record(), timeline: {} as FailoverRecord['timeline'] } }),
       why: /timeline/,
