@@ -62,6 +62,8 @@ export interface DecideConfig {
   drainMs: number;
   syncTimeoutMs: number;
   guardEmpty: 'hold' | 'switch';
+  /** Hold when the synced standby has fewer keys than this share of the active's (0: never). */
+  guardShrink: number;
   initFlushStandby: boolean;
 }
 
@@ -94,8 +96,17 @@ export type Action =
   | { kind: 'attach-standby' }
   /** The sync attempt failed (timeout): report it and start over. */
   | { kind: 'restart-standby-sync'; reason: string }
-  /** Held for an operator; `syncedRunId`: the run_id of the standby verified synced. */
-  | { kind: 'hold'; reason: string; syncedRunId: string | undefined }
+  /**
+   * Held for an operator (data-loss guard): `syncedRunId` is the run_id of the standby verified
+   * synced; the key counts (the active's unknown when it is unreachable) go in failover.held.
+   */
+  | {
+      kind: 'hold';
+      reason: string;
+      syncedRunId: string | undefined;
+      activeKeys: number | null;
+      standbyKeys: number;
+    }
   /** The held standby is no longer verified synced: back to waiting for its sync. */
   | { kind: 'resume-sync'; reason: string }
   /** Verified: epoch + 1, roles swapped and persisted, then announced. */
@@ -285,6 +296,36 @@ function guardIdleStandby(standby: NodeView): Action[] {
     : [];
 }
 
+/**
+ * Why switching to the synced standby would lose data an operator should look at first, or
+ * undefined. An empty result replacing a dataset (--guard-empty hold): an unreachable active
+ * counts as holding data, since its keys are unknown and once switched it would be flushed as
+ * soon as it answers again. A result with fewer keys than --guard-shrink of the active's (a
+ * master back with part of its data); that needs the active's count, and leaves the empty case
+ * to --guard-empty, so `--guard-empty switch` keeps its meaning.
+ */
+function dataLossGuard(
+  incoming: NodeView,
+  outgoing: NodeView,
+  config: DecideConfig,
+): string | undefined {
+  if (incoming.keys === 0) {
+    if (config.guardEmpty !== 'hold') return undefined;
+    if (!outgoing.reachable) {
+      return `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`;
+    }
+    return outgoing.keys > 0
+      ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
+      : undefined;
+  }
+  if (config.guardShrink > 0 && outgoing.reachable) {
+    if (incoming.keys < config.guardShrink * outgoing.keys) {
+      return `the synced standby holds ${incoming.keys} keys, fewer than ${config.guardShrink} of the active's ${outgoing.keys} (--guard-shrink)`;
+    }
+  }
+  return undefined;
+}
+
 function decideFailover(record: FailoverRecord, obs: Observations, config: DecideConfig): Decision {
   // Before the switch the outgoing node is the active; after it, the standby.
   const switched = record.step === 'switched';
@@ -327,15 +368,15 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
           obs.masterUp ? 'the standby is syncing' : 'waiting for the master to return',
         );
       }
-      // Data-loss guard: an empty result replacing a dataset waits for an operator. An
-      // unreachable active counts as holding data: its keys are unknown, and once switched it
-      // would be flushed as soon as it answers again.
-      const emptyReplacingData = incoming.keys === 0 && (!outgoing.reachable || outgoing.keys > 0);
-      if (emptyReplacingData && config.guardEmpty === 'hold') {
-        const reason = outgoing.reachable
-          ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
-          : `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`;
-        return decision('held', reason, { kind: 'hold', reason, syncedRunId: incoming.runId });
+      const guard = dataLossGuard(incoming, outgoing, config);
+      if (guard !== undefined) {
+        return decision('held', guard, {
+          kind: 'hold',
+          reason: guard,
+          syncedRunId: incoming.runId,
+          activeKeys: outgoing.reachable ? outgoing.keys : null,
+          standbyKeys: incoming.keys,
+        });
       }
       return decision('switching', 'the standby is synced', { kind: 'switch' });
     }

@@ -663,7 +663,11 @@ export class FailoverEngine {
           },
         });
         this.emit('standby.synced', this.persistedNow(), {});
-        this.emit('failover.held', this.persistedNow(), { reason: action.reason });
+        this.emit('failover.held', this.persistedNow(), {
+          reason: action.reason,
+          activeKeys: action.activeKeys,
+          standbyKeys: action.standbyKeys,
+        });
         return;
       }
       case 'resume-sync': {

@@ -35,6 +35,7 @@ const CONFIG: DecideConfig = {
   drainMs: 500,
   syncTimeoutMs: 60_000,
   guardEmpty: 'hold',
+  guardShrink: 0.5,
   initFlushStandby: false,
 };
 
@@ -656,6 +657,54 @@ const rows: Row[] = [
     actions: ['switch'],
   },
   {
+    name: 'syncing, synced with fewer keys than --guard-shrink of the active’s: hold, naming both counts',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 100 }) }),
+    state: 'held',
+    actions: ['hold'],
+    reason:
+      /the synced standby holds 100 keys, fewer than 0\.5 of the active's 1000 \(--guard-shrink\)/,
+  },
+  {
+    name: 'syncing, exactly --guard-shrink of the active’s keys: switch',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 500 }) }),
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
+    name: 'syncing, one key short of --guard-shrink 1: hold',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 999 }) }),
+    config: { guardShrink: 1 },
+    state: 'held',
+    actions: ['hold'],
+    reason: /999 keys, fewer than 1 of the active's 1000/,
+  },
+  {
+    name: 'syncing, a fraction of the keys, --guard-shrink 0 (off): switch',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 1 }) }),
+    config: { guardShrink: 0 },
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
+    name: 'syncing, empty, --guard-empty switch: switch (the shrink guard leaves empty to it)',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0 }) }),
+    config: { guardEmpty: 'switch', guardShrink: 1 },
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
+    name: 'syncing, some keys, the active unreachable (its count unknown): switch',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ active: down(A), standby: replica(B, { keys: 1 }) }),
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
     name: 'syncing, synced but empty, the active unreachable (its keys unknown), hold: hold',
     persisted: during('syncing'),
     obs: promotedAndSynced({ active: down(A), standby: replica(B, { keys: 0 }) }),
@@ -921,6 +970,33 @@ describe('decide(): state × observation table', () => {
     });
   }
 
+  test('hold carries the reason, the run_id that synced and both key counts', () => {
+    const shrunk = decide(
+      during('syncing'),
+      promotedAndSynced({ standby: replica(B, { keys: 100 }) }),
+      CONFIG,
+    );
+    assert.deepEqual(shrunk.actions, [
+      {
+        kind: 'hold',
+        reason:
+          "the synced standby holds 100 keys, fewer than 0.5 of the active's 1000 (--guard-shrink)",
+        syncedRunId: `run-${B}`,
+        activeKeys: 1000,
+        standbyKeys: 100,
+      },
+    ]);
+    const unknown = decide(
+      during('syncing'),
+      promotedAndSynced({ active: down(A), standby: replica(B, { keys: 0 }) }),
+      CONFIG,
+    );
+    assert.deepEqual(
+      unknown.actions.map((action) => action.kind === 'hold' && action.activeKeys),
+      [null],
+    );
+  });
+
   test('begin-failover carries its reason; planned only on an operator request', () => {
     const lost = decide(
       steady(),
@@ -976,7 +1052,7 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         linkUp: fc.boolean(),
         syncInProgress: fc.boolean(),
         loading: fc.boolean(),
-        keys: fc.constantFrom(0, 1, 5000),
+        keys: fc.constantFrom(0, 1, 3000, 5000),
         writesGuarded: fc.boolean(),
       })
       // As nodeViewFromInfo builds them: only a replica follows the proxy or has a link.
@@ -1046,6 +1122,7 @@ const decideConfig: fc.Arbitrary<DecideConfig> = fc.record({
   drainMs: fc.integer({ min: 0, max: 3000 }),
   syncTimeoutMs: fc.integer({ min: 1000, max: 100_000 }),
   guardEmpty: fc.constantFrom<('hold' | 'switch')[]>('hold', 'switch'),
+  guardShrink: fc.constantFrom(0, 0.5, 1),
   initFlushStandby: fc.boolean(),
 });
 
@@ -1151,8 +1228,16 @@ describe('decide(): properties over random observations', () => {
             case 'hold':
               assert.equal(step, 'syncing');
               assert.ok(isSynced(obs.standby, obs.standbySession), 'hold: verified synced');
-              assert.equal(obs.standby.keys, 0);
+              // Empty (--guard-empty hold), or fewer keys than --guard-shrink of the active's.
+              assert.ok(
+                obs.standby.keys === 0
+                  ? config.guardEmpty === 'hold'
+                  : obs.active.reachable && obs.standby.keys < config.guardShrink * obs.active.keys,
+                'hold: a data-loss guard applies',
+              );
               assert.equal(action.syncedRunId, obs.standby.runId, 'hold: the run_id that synced');
+              assert.equal(action.standbyKeys, obs.standby.keys);
+              assert.equal(action.activeKeys, obs.active.reachable ? obs.active.keys : null);
               break;
             case 'resume-sync':
               assert.equal(step, 'held');
@@ -1171,6 +1256,9 @@ describe('decide(): properties over random observations', () => {
               );
               if (step === 'syncing' && obs.standby.keys === 0 && config.guardEmpty === 'hold') {
                 assert.ok(obs.active.reachable && obs.active.keys === 0, 'empty guard');
+              }
+              if (step === 'syncing' && obs.standby.keys > 0 && obs.active.reachable) {
+                assert.ok(obs.standby.keys >= config.guardShrink * obs.active.keys, 'shrink guard');
               }
               break;
             case 'abort':

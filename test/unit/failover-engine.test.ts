@@ -42,6 +42,7 @@ const BASE_CONFIG: DecideConfig = {
   drainMs: 20,
   syncTimeoutMs: 60_000,
   guardEmpty: 'hold',
+  guardShrink: 0.5,
   initFlushStandby: false,
 };
 
@@ -806,6 +807,10 @@ describe('FailoverEngine: a held switch is verified again before it is confirmed
     finishSync(h, B, 0);
     await waitFor(() => h.engine.state === 'held', { what: 'held', ...WAIT });
     assert.equal(onDisk(dir).failover?.syncedRunId, 'run-b');
+    const held = h.events.find((event) => event.type === 'failover.held');
+    assert.equal(held?.data.activeKeys, 1000);
+    assert.equal(held?.data.standbyKeys, 0);
+    assert.equal(held?.data.reason, 'the synced standby is empty but the active holds 1000 keys');
     return { h, flushViolations };
   }
 
