@@ -25,7 +25,12 @@ import {
 } from './decide.js';
 import type { MasterProbe } from './master-probe.js';
 import { isWriteGuard, REDIS_DEFAULTS, type NodeOps } from './node-ops.js';
-import type { FailoverRecord, PersistedState, SavedConfig } from './persisted-state.js';
+import type {
+  FailoverRecord,
+  PersistedState,
+  SavedConfig,
+  TimelineEntry,
+} from './persisted-state.js';
 import type { StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 
@@ -647,21 +652,12 @@ export class FailoverEngine {
         this.syncAttemptStartedAt = this.now();
         return;
       case 'hold': {
-        const record = this.requireFailover(persisted);
-        const at = new Date(this.now()).toISOString();
-        await this.save({
-          ...persisted,
-          failover: {
-            ...record,
-            step: 'held',
-            syncedRunId: action.syncedRunId ?? null,
-            timeline: [
-              ...record.timeline,
-              { step: 'synced', at },
-              { step: 'held', at, detail: action.reason },
-            ],
-          },
-        });
+        await this.saveFailover(
+          persisted,
+          { step: 'held', syncedRunId: action.syncedRunId ?? null },
+          { step: 'synced' },
+          { step: 'held', detail: action.reason },
+        );
         this.emit('standby.synced', this.persistedNow(), {});
         this.emit('failover.held', this.persistedNow(), {
           reason: action.reason,
@@ -671,17 +667,11 @@ export class FailoverEngine {
         return;
       }
       case 'resume-sync': {
-        const record = this.requireFailover(persisted);
-        const at = new Date(this.now()).toISOString();
-        await this.save({
-          ...persisted,
-          failover: {
-            ...record,
-            step: 'syncing',
-            syncedRunId: null,
-            timeline: [...record.timeline, { step: 'resync', at, detail: action.reason }],
-          },
-        });
+        await this.saveFailover(
+          persisted,
+          { step: 'syncing', syncedRunId: null },
+          { step: 'resync', detail: action.reason },
+        );
         this.syncAttemptStartedAt = this.now();
         this.standbyFailureAnnounced = false;
         this.emit('failover.failed', this.persistedNow(), {
@@ -832,6 +822,18 @@ export class FailoverEngine {
   private requireFailover(persisted: PersistedState): FailoverRecord {
     if (persisted.failover === null) throw new Error('no failover in progress');
     return persisted.failover;
+  }
+
+  /** Saves the failover record with `changes`, its timeline stamped with `entries`. */
+  private async saveFailover(
+    persisted: PersistedState,
+    changes: Partial<Pick<FailoverRecord, 'step' | 'syncedRunId'>>,
+    ...entries: Omit<TimelineEntry, 'at'>[]
+  ): Promise<void> {
+    const record = this.requireFailover(persisted);
+    const at = new Date(this.now()).toISOString();
+    const timeline = [...record.timeline, ...entries.map((entry) => ({ ...entry, at }))];
+    await this.save({ ...persisted, failover: { ...record, ...changes, timeline } });
   }
 
   private stamp(record: FailoverRecord, ...steps: string[]): FailoverRecord['timeline'] {

@@ -284,6 +284,25 @@ function watchFlushes(ops: FakeNodeOps, dir: string): string[] {
   return violations;
 }
 
+/** Held: the standby B synced empty from the returning master (run_id run-b). */
+async function heldEngine(): Promise<{ h: Harness; flushViolations: string[] }> {
+  const dir = await stateDir(healthyState());
+  const ops = healthyNodes();
+  const flushViolations = watchFlushes(ops, dir);
+  const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+  loseMaster(h);
+  await waitForAttached(h);
+  masterBack(h);
+  finishSync(h, B, 0);
+  await waitFor(() => h.engine.state === 'held', { what: 'held', ...WAIT });
+  assert.equal(onDisk(dir).failover?.syncedRunId, 'run-b');
+  const held = h.events.find((event) => event.type === 'failover.held');
+  assert.equal(held?.data.activeKeys, 1000);
+  assert.equal(held?.data.standbyKeys, 0);
+  assert.equal(held?.data.reason, 'the synced standby is empty but the active holds 1000 keys');
+  return { h, flushViolations };
+}
+
 // ---- tests -------------------------------------------------------------------------------------
 
 describe('FailoverEngine: a whole unplanned failover', () => {
@@ -764,16 +783,8 @@ describe('FailoverEngine: operator requests', () => {
   });
 
   test('held: abort keeps the active and flushes nothing; a new failover request resumes', async () => {
-    const dir = await stateDir(healthyState());
-    const ops = healthyNodes();
-    const flushViolations = watchFlushes(ops, dir);
-    const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
-    loseMaster(h);
-    await waitForAttached(h);
-    masterBack(h);
-    finishSync(h, B, 0);
-    await waitFor(() => h.engine.state === 'held', { what: 'held', ...WAIT });
-    assert.ok(h.events.some((event) => event.type === 'failover.held'));
+    const { h, flushViolations } = await heldEngine();
+    const { dir, ops } = h;
 
     assert.deepEqual(h.engine.request('abort'), { accepted: true });
     await waitForStep(dir, 'aborted');
@@ -795,25 +806,6 @@ describe('FailoverEngine: operator requests', () => {
 });
 
 describe('FailoverEngine: a held switch is verified again before it is confirmed', () => {
-  /** Held: the standby B synced empty from the returning master (run_id run-b). */
-  async function heldEngine(): Promise<{ h: Harness; flushViolations: string[] }> {
-    const dir = await stateDir(healthyState());
-    const ops = healthyNodes();
-    const flushViolations = watchFlushes(ops, dir);
-    const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
-    loseMaster(h);
-    await waitForAttached(h);
-    masterBack(h);
-    finishSync(h, B, 0);
-    await waitFor(() => h.engine.state === 'held', { what: 'held', ...WAIT });
-    assert.equal(onDisk(dir).failover?.syncedRunId, 'run-b');
-    const held = h.events.find((event) => event.type === 'failover.held');
-    assert.equal(held?.data.activeKeys, 1000);
-    assert.equal(held?.data.standbyKeys, 0);
-    assert.equal(held?.data.reason, 'the synced standby is empty but the active holds 1000 keys');
-    return { h, flushViolations };
-  }
-
   /** B's redis-server restarts: a new process, an empty master, its runtime settings gone. */
   function restartStandby(h: Harness): void {
     Object.assign(h.ops.model(B.id), {
