@@ -85,12 +85,16 @@ const ACTIONS: Record<string, string> = {
   'prepare-standby': 'REPLICAOF NO ONE on the standby: an idle, empty master',
   'mark-active-holds-data': 'the active holds its dataset: no full resync may reach it from now on',
   'begin-failover': 'failover recorded in the state dir (the active config saved)',
-  promote: 'REPLICAOF NO ONE + min-replicas-to-write on the active: it serves, writes refused',
+  promote:
+    'REPLICAOF NO ONE + the min-replicas write guard on the active: it serves, writes refused',
+  'guard-standby':
+    'the min-replicas write guard on the idle standby (its own settings saved first)',
   'attach-standby': 'REPLICAOF rbuddy on the standby: it waits for the master, then syncs',
   'restart-standby-sync': "restarting the standby's sync",
   hold: 'holding the switch for an operator',
   switch: 'epoch + 1, roles swapped and persisted before they are announced',
-  'retire-outgoing': 'old active: CLIENT KILL, config restored, FLUSHALL ASYNC; it is the standby',
+  'retire-outgoing':
+    'old active: CLIENT KILL, config restored, FLUSHALL ASYNC, guarded again; it is the standby',
   abort: 'failover aborted',
 };
 

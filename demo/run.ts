@@ -380,11 +380,18 @@ async function story(): Promise<void> {
     retired['role'] === 'master' && retiredKeys === 0,
     `replica1 flushed and standing by: role ${String(retired['role'])}, ${retiredKeys} keys`,
   );
-  const guardAfter = (await client1.config('GET', 'min-replicas-to-write')) as string[];
+  // Both replicas start with the same settings: the new active has its own back, the new
+  // standby refuses writes (whatever were written there would be flushed by its next sync).
+  const guardAfter = (await client2.config('GET', 'min-replicas-to-write')) as string[];
   check(
     JSON.stringify(guardAfter) === JSON.stringify(guardBefore),
-    `replica1's config restored: min-replicas-to-write ${String(guardAfter[1])}`,
+    `replica2's own settings restored: min-replicas-to-write ${String(guardAfter[1])}`,
   );
+  const standbyRefuses = await client1.set('demo:standby-write', 'x').then(
+    () => false,
+    (error: Error) => error.message.startsWith('NOREPLICAS'),
+  );
+  check(standbyRefuses, 'replica1, the new standby, refuses writes (-NOREPLICAS)');
   const doneAt = healthyAgainAt ?? Date.now();
   const during = <T extends { at: number }>(list: readonly T[]): T[] =>
     list.filter((x) => x.at >= killedAt && x.at <= doneAt);

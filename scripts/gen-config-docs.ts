@@ -29,6 +29,7 @@ const FORMAT_TEXT: Readonly<Record<FormatName, string>> = {
   'boolean-flag':
     '`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`); the bare flag means `true`',
   'guard-empty': 'one of `hold`, `switch`',
+  ratio: 'a number from 0 to 1 (e.g. `0.5`)',
   'log-level': 'one of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`',
   'url-list':
     'comma separated `http://` / `https://` URLs; in the config file also an array of strings; repeated flags add up',

@@ -154,6 +154,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
       drainMs: config.drainMs,
       syncTimeoutMs: config.syncTimeoutMs,
       guardEmpty: config.guardEmpty,
+      guardShrink: config.guardShrink,
       initFlushStandby: config.initFlushStandby,
     },
     store: new StateStore(config.stateDir),

@@ -45,6 +45,8 @@ export interface RbuddyConfig {
   drainMs: number;
   syncTimeoutMs: number;
   guardEmpty: GuardEmpty;
+  /** Hold when the synced standby has fewer keys than this share of the active's; 0: never. */
+  guardShrink: number;
   initFlushStandby: boolean;
   webhook: string[];
   webhookSecret: string;

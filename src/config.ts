@@ -44,6 +44,7 @@ export type FormatName =
   | 'positive-duration-ms'
   | 'boolean-flag'
   | 'guard-empty'
+  | 'ratio'
   | 'log-level'
   | 'url-list'
   | 'host-list'
@@ -258,6 +259,18 @@ const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
     },
   },
   'guard-empty': enumFormat(GUARD_EMPTY_VALUES),
+  ratio: {
+    placeholder: 'RATIO',
+    echo: true,
+    fileTypes: ['number', 'string'],
+    coerce: (raw) => (/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(raw) ? Number(raw) : raw),
+    validate: (value) => {
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new Error('must be a number from 0 to 1, e.g. 0.5');
+      }
+      if (value < 0 || value > 1) throw new Error('must be from 0 to 1');
+    },
+  },
   'log-level': enumFormat(LOG_LEVELS),
   'url-list': {
     placeholder: 'URL[,URL...]',
@@ -566,6 +579,13 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     default: 'hold',
     env: 'RBUDDY_GUARD_EMPTY',
     arg: 'guard-empty',
+  },
+  guardShrink: {
+    doc: "When the resynced standby holds fewer keys (DBSIZE over every db) than this share of the active's, as when the master came back with only part of its data: wait for an operator, as --guard-empty hold does (POST /v1/failover/confirm or /abort). From 0 to 1; 0.5 holds below half, 0 turns it off. An empty standby is --guard-empty's case.",
+    format: 'ratio',
+    default: 0.5,
+    env: 'RBUDDY_GUARD_SHRINK',
+    arg: 'guard-shrink',
   },
   initFlushStandby: {
     doc: 'On first start (no state yet), flush a standby that holds keys instead of refusing to touch it; never one that may serve reads (it replicates from rbuddy or carries the write guard) nor one that holds the only data (the active has none).',

@@ -23,11 +23,8 @@ export interface NodeView {
   loading: boolean;
   keys: number;
   runId: string | undefined;
-  /**
-   * A master that refuses writes for want of replicas (`min-replicas-to-write`, shown by INFO as
-   * `min_slaves_good_slaves`): the write guard rbuddy sets on the active it promotes.
-   */
-  writeGuarded: boolean;
+  /** Its min-replicas settings are rbuddy's write guard (a master then refuses every write). */
+  writesGuarded: boolean;
 }
 
 /** The proxy's own view of a replica's session. */
@@ -53,6 +50,11 @@ export interface Observations {
   activeSession: SessionView;
   standbySession: SessionView;
   operator: OperatorRequest | undefined;
+  /**
+   * The admin API refused a confirm since the last decision, because the held standby was not
+   * verified synced (why): the failover goes back to waiting for its sync.
+   */
+  refusedConfirm: string | undefined;
   /** When the current attempt to sync the incoming node began (engine memory). */
   syncAttemptStartedAt: number | undefined;
 }
@@ -62,6 +64,8 @@ export interface DecideConfig {
   drainMs: number;
   syncTimeoutMs: number;
   guardEmpty: 'hold' | 'switch';
+  /** Hold when the synced standby has fewer keys than this share of the active's (0: never). */
+  guardShrink: number;
   initFlushStandby: boolean;
 }
 
@@ -84,11 +88,29 @@ export type Action =
     }
   /** Write guard + REPLICAOF NO ONE on the outgoing active. */
   | { kind: 'promote' }
+  /**
+   * Write guard on the idle standby (its original settings persisted first): whatever were
+   * written there would be lost at its next sync. Always last in a plan: it reads the state the
+   * actions before it wrote.
+   */
+  | { kind: 'guard-standby' }
   /** REPLICAOF <announce> on the incoming node; the step becomes 'syncing'. */
   | { kind: 'attach-standby' }
   /** The sync attempt failed (timeout): report it and start over. */
   | { kind: 'restart-standby-sync'; reason: string }
-  | { kind: 'hold' }
+  /**
+   * Held for an operator (data-loss guard): `syncedRunId` is the run_id of the standby verified
+   * synced; the key counts (the active's unknown when it is unreachable) go in failover.held.
+   */
+  | {
+      kind: 'hold';
+      reason: string;
+      syncedRunId: string | undefined;
+      activeKeys: number | null;
+      standbyKeys: number;
+    }
+  /** The held standby is no longer verified synced: back to waiting for its sync. */
+  | { kind: 'resume-sync'; reason: string }
   /** Verified: epoch + 1, roles swapped and persisted, then announced. */
   | { kind: 'switch' }
   /** Drained: kill the outgoing node's clients, detach it, FLUSHALL ASYNC, restore config. */
@@ -147,7 +169,7 @@ function flushRefusal(
     return `${holds}: refusing to flush it without --init-flush-standby`;
   const serving = standby.followsProxy
     ? 'replicates from rbuddy'
-    : standby.writeGuarded
+    : standby.writesGuarded
       ? 'carries the write guard of a promotion'
       : undefined;
   if (serving !== undefined) {
@@ -161,15 +183,55 @@ function flushRefusal(
 
 /** Synced from both views: the proxy's (whole stream relayed, ACKed) and the node's INFO. */
 export function isSynced(node: NodeView, session: SessionView): boolean {
-  return (
-    session.streamingAcked &&
-    node.reachable &&
-    node.role === 'slave' &&
-    node.followsProxy &&
-    node.linkUp &&
-    !node.syncInProgress &&
-    !node.loading
-  );
+  return syncProblem(node, session) === undefined;
+}
+
+/**
+ * Why a held standby is not (or no longer) verified synced (SPEC §5 step 5), or undefined.
+ * `lasting` problems mean its verified dataset is gone or being replaced (it restarted, was
+ * detached, takes a new sync): the failover goes back to waiting for its sync. The others may
+ * pass (a link down while the master blips, a session not back yet after rbuddy restarted).
+ */
+export function heldStandbyProblem(
+  record: FailoverRecord,
+  node: NodeView,
+  session: SessionView,
+): SyncProblem | undefined {
+  if (node.reachable && node.runId !== record.syncedRunId) {
+    return {
+      why:
+        record.syncedRunId === undefined || record.syncedRunId === null
+          ? `the run_id of the standby ${node.id} that synced is not recorded`
+          : `the standby ${node.id} restarted since it synced (run_id ${node.runId ?? 'unknown'}, not ${record.syncedRunId})`,
+      lasting: true,
+    };
+  }
+  return syncProblem(node, session);
+}
+
+export interface SyncProblem {
+  why: string;
+  lasting: boolean;
+}
+
+function syncProblem(node: NodeView, session: SessionView): SyncProblem | undefined {
+  if (!node.reachable) return { why: unreachable(node, 'standby'), lasting: false };
+  if (node.role !== 'slave' || !node.followsProxy) {
+    return { why: `${node.id} does not replicate through rbuddy`, lasting: true };
+  }
+  if (node.syncInProgress || node.loading) {
+    return { why: `${node.id} is taking a new sync (loading or sync in progress)`, lasting: true };
+  }
+  if (!node.linkUp) {
+    return { why: `${node.id}'s link to the master is down`, lasting: false };
+  }
+  if (!session.streamingAcked) {
+    return {
+      why: `rbuddy has not seen ${node.id} stream and ACK on a live session`,
+      lasting: false,
+    };
+  }
+  return undefined;
 }
 
 function decideSteady(
@@ -185,21 +247,25 @@ function decideSteady(
     // the standby is an idle, empty master — never flushing data without being told to.
     if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
     const actions: Action[] = [];
-    if (standby.role !== 'master' || standby.keys > 0) {
+    const prepare = standby.role !== 'master' || standby.keys > 0;
+    if (prepare) {
       const refusal = standby.keys > 0 ? flushRefusal(active, standby, config) : undefined;
       if (refusal !== undefined) return decision('degraded', refusal);
       actions.push({ kind: 'prepare-standby', flush: standby.keys > 0 });
     }
+    // Once prepared it is an idle master, whatever its settings were before.
+    const guard: Action[] = prepare ? [{ kind: 'guard-standby' }] : guardIdleStandby(standby);
     if (!active.followsProxy) {
       actions.push({ kind: 'attach-active' });
     } else if (isSynced(active, obs.activeSession)) {
       actions.push({ kind: 'mark-active-holds-data' });
-      return decision('healthy', undefined, ...actions);
+      return decision('healthy', undefined, ...actions, ...guard);
     }
     return decision(
       'starting',
       `first start: ${active.id} is syncing through the proxy`,
       ...actions,
+      ...guard,
     );
   }
 
@@ -246,6 +312,7 @@ function decideSteady(
     return decision(
       'master-lost',
       `master unreachable for ${lostFor} ms; the active serves stale reads`,
+      ...guardIdleStandby(standby),
     );
   }
   if (obs.operator === 'failover') {
@@ -256,7 +323,44 @@ function decideSteady(
     });
   }
   if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
-  return decision('healthy');
+  return decision('healthy', undefined, ...guardIdleStandby(standby));
+}
+
+/** The standby is an idle master that accepts writes: guard it. */
+function guardIdleStandby(standby: NodeView): Action[] {
+  return standby.reachable && standby.role === 'master' && !standby.writesGuarded
+    ? [{ kind: 'guard-standby' }]
+    : [];
+}
+
+/**
+ * Why switching to the synced standby would lose data an operator should look at first, or
+ * undefined. An empty result replacing a dataset (--guard-empty hold): an unreachable active
+ * counts as holding data, since its keys are unknown and once switched it would be flushed as
+ * soon as it answers again. A result with fewer keys than --guard-shrink of the active's (a
+ * master back with part of its data); that needs the active's count, and leaves the empty case
+ * to --guard-empty, so `--guard-empty switch` keeps its meaning.
+ */
+function dataLossGuard(
+  incoming: NodeView,
+  outgoing: NodeView,
+  config: DecideConfig,
+): string | undefined {
+  if (incoming.keys === 0) {
+    if (config.guardEmpty !== 'hold') return undefined;
+    if (!outgoing.reachable) {
+      return `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`;
+    }
+    return outgoing.keys > 0
+      ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
+      : undefined;
+  }
+  if (config.guardShrink > 0 && outgoing.reachable) {
+    if (incoming.keys < config.guardShrink * outgoing.keys) {
+      return `the synced standby holds ${incoming.keys} keys, fewer than ${config.guardShrink} of the active's ${outgoing.keys} (--guard-shrink)`;
+    }
+  }
+  return undefined;
 }
 
 function decideFailover(record: FailoverRecord, obs: Observations, config: DecideConfig): Decision {
@@ -301,33 +405,56 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
           obs.masterUp ? 'the standby is syncing' : 'waiting for the master to return',
         );
       }
-      // Data-loss guard: an empty result replacing a dataset waits for an operator. An
-      // unreachable active counts as holding data: its keys are unknown, and once switched it
-      // would be flushed as soon as it answers again.
-      const emptyReplacingData = incoming.keys === 0 && (!outgoing.reachable || outgoing.keys > 0);
-      if (emptyReplacingData && config.guardEmpty === 'hold') {
-        return decision(
-          'held',
-          outgoing.reachable
-            ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
-            : `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`,
-          { kind: 'hold' },
-        );
+      const guard = dataLossGuard(incoming, outgoing, config);
+      if (guard !== undefined) {
+        return decision('held', guard, {
+          kind: 'hold',
+          reason: guard,
+          syncedRunId: incoming.runId,
+          activeKeys: outgoing.reachable ? outgoing.keys : null,
+          standbyKeys: incoming.keys,
+        });
       }
       return decision('switching', 'the standby is synced', { kind: 'switch' });
     }
 
-    case 'held':
+    case 'held': {
+      if (obs.operator === 'abort') {
+        // The standby, detached, is an idle master again: guarded as such (once in sight).
+        const guard: Action[] = incoming.reachable ? [{ kind: 'guard-standby' }] : [];
+        return decision(
+          'degraded',
+          'an operator aborted the failover',
+          { kind: 'abort' },
+          ...guard,
+        );
+      }
+      // A confirm switches only to the very node verified synced when the switch was held: it
+      // may have restarted, been detached, or be taking a new sync since (SPEC §5 step 5).
+      const problem = heldStandbyProblem(record, incoming, incomingSession);
+      let refused: string | undefined;
+      if (obs.refusedConfirm !== undefined) refused = `confirm refused: ${obs.refusedConfirm}`;
+      else if (obs.operator === 'confirm' && problem !== undefined)
+        refused = `confirm refused: ${problem.why}`;
+      else if (problem?.lasting === true) refused = problem.why;
+      if (refused !== undefined) {
+        return decision('failing-over', `${refused}; waiting for the standby's sync again`, {
+          kind: 'resume-sync',
+          reason: refused,
+        });
+      }
       if (obs.operator === 'confirm') {
         return decision('switching', 'an operator confirmed the switch', { kind: 'switch' });
       }
-      if (obs.operator === 'abort') {
-        return decision('degraded', 'an operator aborted the failover', { kind: 'abort' });
-      }
+      const held = [...record.timeline].reverse().find((entry) => entry.step === 'held');
+      const waiting = `${held?.detail ?? 'the synced standby may lose data'}: waiting for an operator (POST /v1/failover/confirm or /abort)`;
       return decision(
         'held',
-        'the synced standby is empty while the active holds data: waiting for an operator (POST /v1/failover/confirm or /abort)',
+        problem === undefined
+          ? waiting
+          : `${waiting}; the standby is not verified synced at the moment, a confirm is refused: ${problem.why}`,
       );
+    }
 
     case 'switched': {
       if (!outgoing.reachable) {
@@ -361,6 +488,7 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
       return decision(
         'degraded',
         `${why ?? 'failover aborted by an operator'}: the active serves its data detached from the master; POST /v1/failover to try again`,
+        ...guardIdleStandby(incoming),
       );
     }
   }

@@ -17,6 +17,7 @@ import type {
 import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
 import {
   decide,
+  heldStandbyProblem,
   isSynced,
   type Action,
   type Decision,
@@ -27,9 +28,14 @@ import {
   type SessionView,
 } from './decide.js';
 import type { MasterProbe } from './master-probe.js';
-import type { NodeOps } from './node-ops.js';
-import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
+import { isWriteGuard, REDIS_DEFAULTS, type NodeOps } from './node-ops.js';
+import type {
+  FailoverRecord,
+  PersistedState,
+  SavedConfig,
+  TimelineEntry,
+} from './persisted-state.js';
 import type { StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 
@@ -119,6 +125,8 @@ export class FailoverEngine {
   private masterDownAnnounced = false;
   private fullResyncDemanded = false;
   private operator: OperatorRequest | undefined;
+  /** Why the admin API last refused a confirm, for the next decision (back to syncing). */
+  private refusedConfirm: string | undefined;
   private lastOperatorRequest: OperatorRequestRecord | undefined;
   private syncAttemptStartedAt: number | undefined;
   private standbyFailureAnnounced = false;
@@ -240,11 +248,28 @@ export class FailoverEngine {
     if (!ok) {
       const wanted =
         request === 'failover' ? 'a healthy state (or an aborted failover)' : 'a held failover';
+      const why = this.currentReason === undefined ? '' : ` (${this.currentReason})`;
       return {
         accepted: false,
         status: 409,
-        reason: `${request} needs ${wanted}; the state is ${this.currentState}`,
+        reason: `${request} needs ${wanted}; the state is ${this.currentState}${why}`,
       };
+    }
+    if (request === 'confirm') {
+      // The standby may have restarted (or lost its link, or begun a new sync) since the switch
+      // was held: verified again from the latest observations, and again by the loop before it
+      // switches. Refused, the failover goes back to waiting for the standby's sync.
+      const problem = this.heldStandbyProblemNow();
+      if (problem !== undefined) {
+        this.refusedConfirm = problem;
+        this.log.warn({ why: problem }, 'operator confirm refused: the standby is not verified');
+        this.wake();
+        return {
+          accepted: false,
+          status: 409,
+          reason: `confirm refused: ${problem}; rbuddy waits for the standby's sync again`,
+        };
+      }
     }
     this.operator = request;
     this.lastOperatorRequest = {
@@ -383,6 +408,7 @@ export class FailoverEngine {
     this.refreshMasterLoss(persisted, active);
 
     const operator = this.operator;
+    const refusedConfirm = this.refusedConfirm;
     const fullResyncDemanded = this.fullResyncDemanded;
     const observations: Observations = {
       now: this.now(),
@@ -394,6 +420,7 @@ export class FailoverEngine {
       activeSession: this.sessionView(activeNode),
       standbySession: this.sessionView(standbyNode),
       operator,
+      refusedConfirm,
       syncAttemptStartedAt: this.syncAttemptStartedAt,
     };
     const decision = decide(persisted, observations, this.options.config);
@@ -403,6 +430,7 @@ export class FailoverEngine {
       this.settleOperatorRequest(operator, decision);
     }
     if (fullResyncDemanded) this.fullResyncDemanded = false;
+    if (refusedConfirm !== undefined) this.refusedConfirm = undefined;
 
     this.noteStandbyTrouble(persisted, standby);
     for (const action of decision.actions) {
@@ -582,13 +610,17 @@ export class FailoverEngine {
       case 'attach-active':
         await ops.attach(activeNode);
         return;
-      case 'prepare-standby':
+      case 'prepare-standby': {
         await ops.detach(standbyNode);
         if (action.flush) {
           this.log.warn({ node: standbyNode.id }, 'flushing the standby (--init-flush-standby)');
+          // The write guard refuses FLUSHALL too: lift ours first (guard-standby sets it again).
+          const saved = persisted.standbySavedConfig;
+          if (saved !== undefined && saved !== null) await ops.restoreConfig(standbyNode, saved);
           await ops.flush(standbyNode);
         }
         return;
+      }
       case 'mark-active-holds-data':
         // In memory first: the gate must protect the dataset from this moment, not from when
         // the write lands (a failed write only errs on the side of protection).
@@ -598,7 +630,7 @@ export class FailoverEngine {
         return;
       case 'begin-failover': {
         // The outgoing node's settings are on disk before anything changes them.
-        const savedConfig = await ops.configGet(activeNode);
+        const savedConfig = await this.originalSettings(activeNode);
         const at = new Date(this.now()).toISOString();
         const record: FailoverRecord = {
           id: randomUUID(),
@@ -637,6 +669,18 @@ export class FailoverEngine {
         }
         return;
       }
+      case 'guard-standby': {
+        const current = this.persistedNow();
+        if (current.standbySavedConfig === undefined || current.standbySavedConfig === null) {
+          // Saved before the guard is set: a restart in between never takes our guard values
+          // for the node's own.
+          const saved = await this.originalSettings(standbyNode);
+          await this.save({ ...current, standbySavedConfig: saved });
+        }
+        await ops.guardWrites(standbyNode);
+        this.log.info({ node: standbyNode.id }, 'the idle standby refuses writes');
+        return;
+      }
       case 'attach-standby': {
         await ops.attach(standbyNode);
         const current = this.persistedNow();
@@ -662,26 +706,50 @@ export class FailoverEngine {
         this.syncAttemptStartedAt = this.now();
         return;
       case 'hold': {
-        const record = this.requireFailover(persisted);
-        await this.save({
-          ...persisted,
-          failover: { ...record, step: 'held', timeline: this.stamp(record, 'synced', 'held') },
-        });
+        await this.saveFailover(
+          persisted,
+          { step: 'held', syncedRunId: action.syncedRunId ?? null },
+          { step: 'synced' },
+          { step: 'held', detail: action.reason },
+        );
         this.emit('standby.synced', this.persistedNow(), {});
         this.emit('failover.held', this.persistedNow(), {
-          reason: 'the synced standby is empty but the active holds data',
+          reason: action.reason,
+          activeKeys: action.activeKeys,
+          standbyKeys: action.standbyKeys,
+        });
+        return;
+      }
+      case 'resume-sync': {
+        await this.saveFailover(
+          persisted,
+          { step: 'syncing', syncedRunId: null },
+          { step: 'resync', detail: action.reason },
+        );
+        this.syncAttemptStartedAt = this.now();
+        this.standbyFailureAnnounced = false;
+        this.emit('failover.failed', this.persistedNow(), {
+          reason: `${action.reason}; waiting for the standby's sync again`,
         });
         return;
       }
       case 'switch': {
         const record = this.requireFailover(persisted);
         const alreadySynced = record.timeline.some((entry) => entry.step === 'synced');
+        // The incoming node's own settings are back before it is the active (a restart before
+        // the write below restores them again: same values).
+        const incomingSaved = persisted.standbySavedConfig;
+        if (incomingSaved !== undefined && incomingSaved !== null) {
+          await ops.restoreConfig(standbyNode, incomingSaved);
+        }
         const switched: PersistedState = {
           ...persisted,
           epoch: persisted.epoch + 1,
           active: record.incoming,
           standby: record.outgoing,
           activeHoldsData: true,
+          // The outgoing node's settings are the failover record's until it is retired.
+          standbySavedConfig: null,
           failover: {
             ...record,
             step: 'switched',
@@ -727,10 +795,13 @@ export class FailoverEngine {
         if (record.savedConfig !== null) await ops.restoreConfig(outgoing, record.savedConfig);
         // Already empty: a restart after the flush but before the write below; never twice.
         if (view.keys > 0) await ops.flush(outgoing);
+        // The new standby: guarded again at once, its own settings kept for when it is the active.
+        if (record.savedConfig !== null) await ops.guardWrites(outgoing);
         const endedAt = new Date(this.now()).toISOString();
         const done = { ...record, timeline: this.stamp(record, 'flushed', 'standby-ready') };
         await this.save({
           ...persisted,
+          standbySavedConfig: record.savedConfig,
           failover: null,
           lastFailover: { ...done, endedAt, result: 'completed' },
         });
@@ -755,6 +826,29 @@ export class FailoverEngine {
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
+
+  /**
+   * A node's own values of the guarded settings. Our guard values are never taken for its own
+   * (a state dir lost while the node was guarded): Redis's defaults stand in for them.
+   */
+  private async originalSettings(node: ReplicaNode): Promise<SavedConfig> {
+    const settings = await this.options.ops.configGet(node);
+    if (!isWriteGuard(settings)) return settings;
+    this.log.warn(
+      { node: node.id, settings },
+      "the node holds rbuddy's write guard but no original settings are saved: Redis's defaults will be restored",
+    );
+    return { ...REDIS_DEFAULTS };
+  }
+
+  /** Why the held standby is not verified synced by the latest observations, if it is not. */
+  private heldStandbyProblemNow(): string | undefined {
+    const record = this.persisted?.failover;
+    if (record === null || record === undefined) return 'no failover is held';
+    const view = this.lastViews.find((candidate) => candidate.id === record.incoming);
+    if (view === undefined) return 'the standby was not observed yet';
+    return heldStandbyProblem(record, view, this.sessionView(this.nodeById(record.incoming)))?.why;
+  }
 
   private transition(to: EngineState, reason: string | undefined): void {
     const from = this.currentState;
@@ -782,6 +876,18 @@ export class FailoverEngine {
   private requireFailover(persisted: PersistedState): FailoverRecord {
     if (persisted.failover === null) throw new Error('no failover in progress');
     return persisted.failover;
+  }
+
+  /** Saves the failover record with `changes`, its timeline stamped with `entries`. */
+  private async saveFailover(
+    persisted: PersistedState,
+    changes: Partial<Pick<FailoverRecord, 'step' | 'syncedRunId'>>,
+    ...entries: Omit<TimelineEntry, 'at'>[]
+  ): Promise<void> {
+    const record = this.requireFailover(persisted);
+    const at = new Date(this.now()).toISOString();
+    const timeline = [...record.timeline, ...entries.map((entry) => ({ ...entry, at }))];
+    await this.save({ ...persisted, failover: { ...record, ...changes, timeline } });
   }
 
   private stamp(record: FailoverRecord, ...steps: string[]): FailoverRecord['timeline'] {

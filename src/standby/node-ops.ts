@@ -6,14 +6,47 @@ import type { ReplicaNode } from '../proxy/session-types.js';
 import type { NodeView } from './decide.js';
 import type { SavedConfig } from './persisted-state.js';
 
-/** Settings rbuddy changes on a promoted node, saved before and restored after. */
+/** Settings rbuddy changes on a promoted active and an idle standby, saved before, restored after. */
 export const GUARDED_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
 
-/** Redis's own defaults for them: what is restored when a node's original values are lost. */
-export const GUARDED_DEFAULTS: Record<(typeof GUARDED_SETTINGS)[number], string> = {
+/**
+ * The write guard. Redis refuses a write with -NOREPLICAS only when both settings are non-zero
+ * (checkGoodReplicasStatus in server.c: a max-lag of 0 turns the check off), so both are set.
+ * Requiring more replicas than a node can ever have refuses every write even if something
+ * replicates from it; the odd value also tells our guard apart from any operator's setting.
+ */
+export const WRITE_GUARD: Readonly<SavedConfig> = {
+  'min-replicas-to-write': '2147483647',
+  'min-replicas-max-lag': '10',
+};
+
+/** Redis's own defaults: what a node gets back when its originals were lost (see isWriteGuard). */
+export const REDIS_DEFAULTS: Readonly<SavedConfig> = {
   'min-replicas-to-write': '0',
   'min-replicas-max-lag': '10',
 };
+
+/** The settings are rbuddy's write guard (so writes to a master without replicas fail). */
+export function isWriteGuard(settings: SavedConfig | undefined): boolean {
+  return (
+    settings !== undefined &&
+    GUARDED_SETTINGS.every((setting) => settings[setting] === WRITE_GUARD[setting])
+  );
+}
+
+/** A CONFIG GET reply (name, value, name, value…) as a map of the guarded settings. */
+export function guardedSettings(reply: unknown): SavedConfig {
+  const settings: SavedConfig = {};
+  if (!Array.isArray(reply)) return settings;
+  const items: unknown[] = reply;
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    const name = items[i];
+    const value = items[i + 1];
+    if (typeof name !== 'string' || typeof value !== 'string') continue;
+    if ((GUARDED_SETTINGS as readonly string[]).includes(name)) settings[name] = value;
+  }
+  return settings;
+}
 
 export function parseInfo(text: string): Map<string, string> {
   const fields = new Map<string, string>();
@@ -35,7 +68,13 @@ export function countKeys(fields: Map<string, string>): number {
   return keys;
 }
 
-export function nodeViewFromInfo(node: ReplicaNode, info: string, announce: HostPort): NodeView {
+/** `settings`: the node's guarded settings (CONFIG GET), unknown when it could not be read. */
+export function nodeViewFromInfo(
+  node: ReplicaNode,
+  info: string,
+  announce: HostPort,
+  settings?: SavedConfig,
+): NodeView {
   const fields = parseInfo(info);
   const role = fields.get('role');
   const masterHost = fields.get('master_host');
@@ -56,9 +95,7 @@ export function nodeViewFromInfo(node: ReplicaNode, info: string, announce: Host
     loading: fields.get('loading') === '1' || fields.get('async_loading') === '1',
     keys: countKeys(fields),
     runId: fields.get('run_id'),
-    // Redis lists this field only while min-replicas-to-write and min-replicas-max-lag are both
-    // non-zero (genRedisInfoString in server.c).
-    writeGuarded: role === 'master' && fields.has('min_slaves_good_slaves'),
+    writesGuarded: isWriteGuard(settings),
   };
 }
 
@@ -81,7 +118,7 @@ export function unreachableView(node: ReplicaNode, error: unknown): NodeView {
     loading: false,
     keys: 0,
     runId: undefined,
-    writeGuarded: false,
+    writesGuarded: false,
   };
 }
 
@@ -92,39 +129,42 @@ export class NodeOps {
   ) {}
 
   async view(node: ReplicaNode): Promise<NodeView> {
+    const client = this.clients.client(node);
     try {
-      // Several INFO sections in one call (Redis ≥ 7.0).
-      const info = (await this.clients
-        .client(node)
-        .call('INFO', 'server', 'replication', 'persistence', 'keyspace')) as string;
-      return nodeViewFromInfo(node, info, this.announce());
+      // Several INFO sections in one call (Redis ≥ 7.0); the guarded settings in the same round
+      // trip. A refused CONFIG GET leaves the guard unknown, the node still in sight.
+      const [info, settings] = await Promise.all([
+        client.call('INFO', 'server', 'replication', 'persistence', 'keyspace') as Promise<string>,
+        client.call('CONFIG', 'GET', ...GUARDED_SETTINGS).then(guardedSettings, () => undefined),
+      ]);
+      return nodeViewFromInfo(node, info, this.announce(), settings);
     } catch (error) {
       return unreachableView(node, error);
     }
   }
 
+  /** The node's current values of the guarded settings (CONFIG GET takes several, Redis ≥ 7.0). */
   async configGet(node: ReplicaNode): Promise<SavedConfig> {
-    const saved: SavedConfig = {};
-    for (const setting of GUARDED_SETTINGS) {
-      const reply = (await this.clients.client(node).call('CONFIG', 'GET', setting)) as string[];
-      const value = reply[1];
-      if (value !== undefined) saved[setting] = value;
-    }
-    return saved;
+    return guardedSettings(
+      await this.clients.client(node).call('CONFIG', 'GET', ...GUARDED_SETTINGS),
+    );
   }
 
   /**
-   * Writes to a promoted node fail loudly (-NOREPLICAS) instead of being silently lost: it has
-   * no replicas, so requiring one refuses every write while reads keep working.
+   * Writes to the node fail loudly (-NOREPLICAS) instead of being silently lost, while reads
+   * keep working. One CONFIG SET: both settings change together or not at all.
    */
   async guardWrites(node: ReplicaNode): Promise<void> {
-    await this.clients.client(node).call('CONFIG', 'SET', 'min-replicas-to-write', '1');
+    await this.configSet(node, WRITE_GUARD);
   }
 
   async restoreConfig(node: ReplicaNode, saved: SavedConfig): Promise<void> {
-    for (const [setting, value] of Object.entries(saved)) {
-      await this.clients.client(node).call('CONFIG', 'SET', setting, value);
-    }
+    await this.configSet(node, saved);
+  }
+
+  private async configSet(node: ReplicaNode, settings: Readonly<SavedConfig>): Promise<void> {
+    const pairs = Object.entries(settings).flat();
+    if (pairs.length > 0) await this.clients.client(node).call('CONFIG', 'SET', ...pairs);
   }
 
   async detach(node: ReplicaNode): Promise<void> {

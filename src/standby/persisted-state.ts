@@ -44,6 +44,11 @@ export interface FailoverRecord {
   savedConfig: SavedConfig | null;
   /** Set once the incoming node was verified synced (proxy view and INFO). */
   verifiedAt: string | null;
+  /**
+   * The run_id of the incoming node verified synced when the switch was held: a confirm
+   * switches only to that very process. Absent in files written before this field.
+   */
+  syncedRunId?: string | null;
   timeline: TimelineEntry[];
 }
 
@@ -58,6 +63,11 @@ export interface PersistedState {
    * then on no +FULLRESYNC may ever reach it (I1).
    */
   activeHoldsData: boolean;
+  /**
+   * The standby's settings before rbuddy guarded it against writes (written before the guard is
+   * set), restored when it becomes the active. Absent in files written before this field.
+   */
+  standbySavedConfig?: SavedConfig | null;
   failover: FailoverRecord | null;
   /** The last completed (or aborted) failover, for /v1/status. */
   lastFailover: (FailoverRecord & { endedAt: string; result: 'completed' | 'aborted' }) | null;

@@ -5,7 +5,7 @@
 // each reports (role, master, keys, run_id) decides, as a pure function like decide(), and when
 // the nodes do not settle it rbuddy waits in `degraded` rather than guess.
 import { sameServer, type NodeView } from './decide.js';
-import { GUARDED_DEFAULTS } from './node-ops.js';
+import { REDIS_DEFAULTS } from './node-ops.js';
 import type { PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
 
@@ -41,7 +41,7 @@ export function servesReads(view: NodeView): boolean {
   return (
     view.reachable &&
     view.keys > 0 &&
-    (view.followsProxy || (view.role === 'master' && view.writeGuarded))
+    (view.followsProxy || (view.role === 'master' && view.writesGuarded))
   );
 }
 
@@ -55,7 +55,7 @@ export function describeNode(view: NodeView): string {
     const master = view.masterAddress ?? 'an unknown master';
     role = `a replica of ${view.followsProxy ? `rbuddy's announce address ${master}` : master}, link ${view.linkUp ? 'up' : 'down'}`;
   } else if (view.role === 'master') {
-    role = view.writeGuarded ? 'a master with the write guard set' : 'a master';
+    role = view.writesGuarded ? 'a master with the write guard set' : 'a master';
   } else {
     role = 'of unknown role';
   }
@@ -160,7 +160,7 @@ export function settledState(
       step: 'aborted',
       // Its own values went with the state file; without these the guard would refuse the
       // FLUSHALL that retires it after the next switch.
-      savedConfig: { ...GUARDED_DEFAULTS },
+      savedConfig: { ...REDIS_DEFAULTS },
       verifiedAt: null,
       timeline: [{ step: 'adopted', at, detail: plan.reason }],
     },

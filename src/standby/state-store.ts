@@ -82,6 +82,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Settings to restore on a node: every value a string, as CONFIG SET takes it. */
+function isSavedConfig(value: unknown): boolean {
+  return isObject(value) && Object.values(value).every((setting) => typeof setting === 'string');
+}
+
 /** Why a parsed file is not a PersistedState we can act on, or undefined if it is one. */
 export function invalidReason(value: unknown): string | undefined {
   if (!isObject(value)) return 'it is not a JSON object';
@@ -92,6 +97,10 @@ export function invalidReason(value: unknown): string | undefined {
   if (typeof value.standby !== 'string' || value.standby === '') return 'standby is missing';
   if (value.active === value.standby) return 'active and standby name the same node';
   if (typeof value.activeHoldsData !== 'boolean') return 'activeHoldsData is not a boolean';
+  if (value.standbySavedConfig !== undefined && value.standbySavedConfig !== null) {
+    if (!isSavedConfig(value.standbySavedConfig))
+      return 'standbySavedConfig is not an object of strings';
+  }
   if (value.failover !== null) {
     const why = invalidFailover(value.failover, value.active, value.standby);
     if (why !== undefined) return `failover: ${why}`;
@@ -129,6 +138,9 @@ function invalidFailover(value: unknown, active: string, standby: string): strin
   if (record.verifiedAt !== null && typeof record.verifiedAt !== 'string')
     return 'verifiedAt is not a string';
   if (switched && record.verifiedAt === null) return 'switched without a verified incoming node';
+  if (record.syncedRunId !== undefined && record.syncedRunId !== null) {
+    if (typeof record.syncedRunId !== 'string') return 'syncedRunId is not a string';
+  }
   if (!Array.isArray(record.timeline)) return 'timeline is not an array';
   return undefined;
 }

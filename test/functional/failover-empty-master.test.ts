@@ -3,13 +3,20 @@
 // gate must close that session (I1: a full sync would empty the active) and fail over at once.
 // The standby then syncs the empty dataset, and the data-loss guard (--guard-empty hold, the
 // default) holds the switch for an operator: confirm switches to the empty dataset, abort keeps
-// the active serving its data with nothing flushed.
+// the active serving its data with nothing flushed, and a confirm after the standby restarted
+// (no longer the process that synced) is refused: the standby is verified again first.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, type Reader } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { digest, info, masterStats, waitForInSync } from '../helpers/replication.js';
+import {
+  assertWritesRefused,
+  digest,
+  info,
+  masterStats,
+  waitForInSync,
+} from '../helpers/replication.js';
 import { startTopology, type Topology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -30,7 +37,7 @@ interface Held {
   epochBefore: number;
   activeDigest: string;
   activeKeys: number;
-  activeMinReplicas: unknown;
+  activeMinReplicas: string | undefined;
 }
 
 function post(t: Topology, path: string, token?: string): Promise<Response> {
@@ -67,7 +74,7 @@ async function masterBackEmptyAndHeld(): Promise<Held> {
   const active = t.active.client();
   const activeDigest = await digest(active);
   const activeKeys = await active.dbsize();
-  const activeMinReplicas = await active.config('GET', 'min-replicas-to-write');
+  const activeMinReplicas = ((await active.config('GET', 'min-replicas-to-write')) as string[])[1];
   const epochBefore = t.rbuddy.status().epoch ?? -1;
   const reader = startReader({
     httpUrl: t.rbuddy.httpUrl,
@@ -116,10 +123,7 @@ async function masterBackEmptyAndHeld(): Promise<Held> {
   assert.equal(await active.dbsize(), activeKeys);
   assert.equal(await digest(active), activeDigest);
   assert.equal((await info(active, 'replication')).role, 'master');
-  assert.deepEqual(await active.config('GET', 'min-replicas-to-write'), [
-    'min-replicas-to-write',
-    '1',
-  ]);
+  await assertWritesRefused(active, 'written-while-held');
   // The restarted master answered FULLRESYNC to the active (counted in sync_full, refused by
   // the gate) and to the standby; only the standby is its replica.
   assert.ok((await masterStats(master)).syncFull >= 1);
@@ -169,14 +173,16 @@ test('master back empty, held, then confirmed: switch to the empty dataset', asy
   const active = await (await fetch(`${t.rbuddy.httpUrl}/active`)).text();
   assert.equal(active.trim(), `redis://${t.standby.address}/`);
 
-  // The new active follows the master; the old one is flushed, a master, its config restored.
+  // The new active follows the master; the old one is flushed, a master refusing writes (the
+  // idle standby), its own settings kept for when it is the active again.
   await t.master.client().set('after-confirm', 'yes');
   await waitForInSync(t.master.client(), t.standby.client());
   assert.equal(await t.standby.client().get('after-confirm'), 'yes');
   const old = t.active.client();
   await waitFor(async () => (await old.dbsize()) === 0, { what: 'the old active to be flushed' });
   assert.equal((await info(old, 'replication')).role, 'master');
-  assert.deepEqual(await old.config('GET', 'min-replicas-to-write'), activeMinReplicas);
+  await assertWritesRefused(old, 'on-the-new-standby');
+  assert.equal(status.lastFailover?.savedConfig?.['min-replicas-to-write'], activeMinReplicas);
   const types = eventTypes(t);
   assert.ok(types.includes('failover.completed'));
   assert.ok(types.includes('standby.ready'));
@@ -215,6 +221,57 @@ test('master back empty, held, then aborted: the active keeps serving, nothing f
   await waitFor(async () => (await info(t.standby.client(), 'replication')).role === 'master', {
     what: 'the standby to be detached',
   });
+
+  const result = await reader.stop();
+  assert.equal(result.failed, 0, `failed reads: ${result.errors.join('; ')}`);
+  assert.deepEqual(result.actives, [`redis://${t.active.address}/`]);
+});
+
+test('master back empty, held, then the standby restarts: confirm refused (409), nothing flushed, held again only once it synced again', async () => {
+  const { t, reader, epochBefore, activeDigest, activeKeys } = await masterBackEmptyAndHeld();
+  const standby = t.standby.client();
+  const syncedRunId = (await info(standby, 'server')).run_id;
+  assert.equal(t.rbuddy.status().failover?.syncedRunId, syncedRunId);
+
+  // The master is held still, so the restarted standby cannot be synced again before the
+  // confirm arrives: whatever the timing, there is nothing verified to switch to.
+  t.master.pause();
+  await t.standby.kill9();
+  await t.standby.restart();
+  assert.equal(await standby.dbsize(), 0, 'the standby came back empty');
+  assert.equal((await info(standby, 'replication')).role, 'master');
+
+  const confirmed = await post(t, '/v1/failover/confirm', TOKEN);
+  const body = (await confirmed.json()) as { accepted: boolean; error?: string };
+  assert.equal(confirmed.status, 409, JSON.stringify(body));
+  assert.equal(body.accepted, false);
+  assert.match(body.error ?? '', /standby/, `a reason is given: ${String(body.error)}`);
+
+  // Back to waiting for the standby's sync; never switched, nothing flushed.
+  await waitFor(() => t.rbuddy.status().failover?.step === 'syncing', {
+    what: "back to waiting for the standby's sync",
+  });
+  const active = t.active.client();
+  const status = t.rbuddy.status();
+  assert.equal(status.epoch, epochBefore, 'no switch');
+  assert.equal(status.active, t.active.address);
+  assert.equal(await active.dbsize(), activeKeys);
+  assert.equal(await digest(active), activeDigest);
+  assert.ok(!eventTypes(t).includes('failover.completed'));
+  assert.ok(eventTypes(t).includes('failover.failed'));
+
+  // The master answers again: the new process syncs and is held again, for itself.
+  t.master.resume();
+  await waitFor(() => t.rbuddy.status().state === 'held', {
+    what: 'held again',
+    timeoutMs: 90_000,
+  });
+  const restartedRunId = (await info(standby, 'server')).run_id;
+  assert.notEqual(restartedRunId, syncedRunId);
+  assert.equal(t.rbuddy.status().failover?.syncedRunId, restartedRunId);
+  assert.equal(eventTypes(t).filter((type) => type === 'failover.held').length, 2);
+  assert.equal(await active.dbsize(), activeKeys);
+  assert.equal(await digest(active), activeDigest);
 
   const result = await reader.stop();
   assert.equal(result.failed, 0, `failed reads: ${result.errors.join('; ')}`);

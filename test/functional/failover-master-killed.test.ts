@@ -7,7 +7,8 @@ import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, stopAllReaders } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { digest, info, waitForInSync } from '../helpers/replication.js';
+import { assertWritesRefused, digest, info, waitForInSync } from '../helpers/replication.js';
+import { WRITE_GUARD } from '../../src/standby/node-ops.js';
 import { startTopology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -27,7 +28,10 @@ test('master killed: promote, resync the standby, switch — zero failed reads',
   await master.set('reader-key', 'reader-value');
   await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
-  const activeMinReplicas = await t.active.client().config('GET', 'min-replicas-to-write');
+  const activeMinReplicas = (await t.active.client().config('GET', 'min-replicas-to-write')) as [
+    string,
+    string,
+  ];
 
   const reader = startReader({
     httpUrl: t.rbuddy.httpUrl,
@@ -43,8 +47,12 @@ test('master killed: promote, resync the standby, switch — zero failed reads',
   });
   const promoted = await info(t.active.client(), 'replication');
   assert.equal(promoted.role, 'master', 'the active was promoted');
-  const guard = (await t.active.client().config('GET', 'min-replicas-to-write')) as string[];
-  assert.equal(guard[1], '1', 'writes guarded');
+  const guard = (await t.active.client().config('GET', 'min-replicas-*')) as string[];
+  assert.deepEqual(
+    Object.fromEntries([0, 2].map((i) => [guard[i], guard[i + 1]])),
+    WRITE_GUARD,
+    'writes guarded',
+  );
   await assert.rejects(t.active.client().set('during-failover', 'x'), /NOREPLICAS/);
   await waitFor(() => reader.ok >= 60, { what: 'reads while the master is away' });
 
@@ -69,11 +77,12 @@ test('master killed: promote, resync the standby, switch — zero failed reads',
   assert.equal(status.standby, t.active.address);
   await waitForInSync(t.master.client(), t.standby.client());
   assert.equal(await digest(t.standby.client()), await digest(t.master.client()));
-  // The old active: flushed, a master, its config restored.
+  // The old active: flushed, a master refusing writes (the idle standby), its own settings kept.
   const old = t.active.client();
   assert.equal(await old.dbsize(), 0);
   assert.equal((await info(old, 'replication')).role, 'master');
-  assert.deepEqual(await old.config('GET', 'min-replicas-to-write'), activeMinReplicas);
+  await assertWritesRefused(old, 'on-the-new-standby');
+  assert.equal(status.lastFailover?.savedConfig?.['min-replicas-to-write'], activeMinReplicas[1]);
   const types = t.rbuddy.app.events.history().map((event) => event.type);
   // The standby waiting for the master is not a failure; one cycle is one switch.
   assert.ok(!types.includes('failover.failed'), `no failover.failed in ${types.join(', ')}`);

@@ -8,7 +8,13 @@ import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader } from '../helpers/reader.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
-import { digest, info, startWriter, waitForInSync } from '../helpers/replication.js';
+import {
+  assertWritesRefused,
+  digest,
+  info,
+  startWriter,
+  waitForInSync,
+} from '../helpers/replication.js';
 import { startTopology } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -59,7 +65,7 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
   await master.set('reader-key', 'reader-value');
   await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
-  const activeConfigBefore = await t.active.client().config('GET', 'min-replicas-*');
+  const activeConfigBefore = (await t.active.client().config('GET', 'min-replicas-*')) as string[];
   const failoverUrl = `${t.rbuddy.httpUrl}/v1/failover`;
 
   // Without the right token nothing is started.
@@ -126,11 +132,17 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
   assert.equal(await t.standby.client().get('reader-key'), 'reader-value');
   assert.ok(writes > 0);
 
-  // The old active: flushed, a master, its settings restored.
+  // The old active: flushed, a master refusing writes (the idle standby), its own settings
+  // kept for when it is the active again. The new active has its own settings back.
   const old = t.active.client();
   assert.equal(await old.dbsize(), 0);
   assert.equal((await info(old, 'replication')).role, 'master');
-  assert.deepEqual(await old.config('GET', 'min-replicas-*'), activeConfigBefore);
+  await assertWritesRefused(old, 'on-the-new-standby');
+  assert.deepEqual(
+    status.lastFailover?.savedConfig,
+    Object.fromEntries([0, 2].map((i) => [activeConfigBefore[i], activeConfigBefore[i + 1]])),
+  );
+  assert.deepEqual(await t.standby.client().config('GET', 'min-replicas-*'), activeConfigBefore);
 
   assert.equal(status.lastFailover?.kind, 'planned');
   assert.equal(status.lastFailover?.result, 'completed');

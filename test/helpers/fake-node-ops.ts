@@ -2,7 +2,7 @@
 // replica is a small model (role, link, keys, the guarded settings) that the engine's commands
 // change the way Redis would, every call is recorded, and any call can be made to fail or be
 // inspected just before it runs (to read the state file at that moment, say).
-import { unreachableView } from '../../src/standby/node-ops.js';
+import { isWriteGuard, unreachableView, WRITE_GUARD } from '../../src/standby/node-ops.js';
 import type { NodeView } from '../../src/standby/decide.js';
 import type { NodeOps } from '../../src/standby/node-ops.js';
 import type { SavedConfig } from '../../src/standby/persisted-state.js';
@@ -138,10 +138,7 @@ export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
       loading: model.loading,
       keys: model.keys,
       runId: model.runId,
-      writeGuarded:
-        model.role === 'master' &&
-        Number(model.config['min-replicas-to-write']) > 0 &&
-        Number(model.config['min-replicas-max-lag']) > 0,
+      writesGuarded: isWriteGuard(model.config),
     })).catch((error: unknown) =>
       // NodeOps.view never throws: an unreachable node is an observation, not a failure.
       unreachableView(node, error),
@@ -154,7 +151,7 @@ export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
 
   guardWrites(node: ReplicaNode): Promise<void> {
     return this.run('guardWrites', node, (model) => {
-      model.config['min-replicas-to-write'] = '1';
+      Object.assign(model.config, WRITE_GUARD);
     });
   }
 
@@ -189,9 +186,11 @@ export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
 
   flush(node: ReplicaNode): Promise<void> {
     return this.run('flush', node, (model) => {
-      // A node without replicas refuses every write, FLUSHALL included, while the write guard
-      // (min-replicas-to-write > 0) is on: -NOREPLICAS, as on a real node.
-      if (Number(model.config['min-replicas-to-write']) > 0) {
+      // A node without replicas refuses every write, FLUSHALL included, while both
+      // min-replicas settings are non-zero: -NOREPLICAS, as on a real node (a max-lag of 0
+      // turns the check off).
+      const { 'min-replicas-to-write': toWrite, 'min-replicas-max-lag': maxLag } = model.config;
+      if (Number(toWrite) > 0 && Number(maxLag) > 0) {
         throw new Error('NOREPLICAS Not enough good replicas to write.');
       }
       model.keys = 0;

@@ -20,12 +20,12 @@ export function replica(id: string, overrides: Partial<NodeView> = {}): NodeView
     loading: false,
     keys: 1000,
     runId: `run-${id}`,
-    writeGuarded: false,
+    writesGuarded: false,
     ...overrides,
   };
 }
 
-/** A master: the idle standby (empty) or a promoted active (with data). */
+/** A master: the idle standby (empty) or a promoted active (with data), its writes guarded. */
 export function master(id: string, overrides: Partial<NodeView> = {}): NodeView {
   return replica(id, {
     role: 'master',
@@ -33,6 +33,7 @@ export function master(id: string, overrides: Partial<NodeView> = {}): NodeView 
     followsProxy: false,
     linkUp: false,
     keys: 0,
+    writesGuarded: true,
     ...overrides,
   });
 }

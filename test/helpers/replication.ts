@@ -472,3 +472,23 @@ export function startWriter(client: Redis, options: WriterOptions): Writer {
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The write guard
+
+/**
+ * A write to the node is refused with -NOREPLICAS (the reply's error code: rbuddy's write guard
+ * on a promoted active or an idle standby), and nothing is written.
+ */
+export async function assertWritesRefused(client: Redis, key: string): Promise<void> {
+  let code: string | undefined;
+  try {
+    await client.set(key, 'must-not-be-written');
+  } catch (error) {
+    code = (error as Error).message.split(' ')[0];
+  }
+  if (code !== 'NOREPLICAS')
+    throw new Error(`SET ${key}: expected -NOREPLICAS, got ${code ?? 'OK'}`);
+  if ((await client.exists(key)) !== 0)
+    throw new Error(`SET ${key} was refused but the key exists`);
+}

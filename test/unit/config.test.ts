@@ -81,6 +81,7 @@ describe('defaults', () => {
       drainMs: 5_000,
       syncTimeoutMs: 3_600_000,
       guardEmpty: 'hold',
+      guardShrink: 0.5,
       initFlushStandby: false,
       replicaCredentials: [],
       webhook: [],
@@ -270,6 +271,22 @@ describe('bad input: one ConfigError naming the setting', () => {
   it('rejects a bad --guard-empty and --log-level', () => {
     rejects([...REQUIRED, '--guard-empty', 'maybe'], {}, '"guardEmpty"', 'hold, switch');
     rejects([...REQUIRED, '--log-level', 'loud'], {}, '"logLevel"');
+  });
+
+  it('--guard-shrink: a ratio from 0 to 1, from flags, env and file', () => {
+    assert.equal(load([...REQUIRED, '--guard-shrink', '0.25']).guardShrink, 0.25);
+    assert.equal(load([...REQUIRED, '--guard-shrink=0']).guardShrink, 0);
+    assert.equal(load([...REQUIRED, '--guard-shrink', '1']).guardShrink, 1);
+    assert.equal(load(REQUIRED, { RBUDDY_GUARD_SHRINK: '.9' }).guardShrink, 0.9);
+    assert.equal(
+      load([...REQUIRED, '--config', writeConfig({ guardShrink: 0.75 })]).guardShrink,
+      0.75,
+    );
+    rejects([...REQUIRED, '--guard-shrink', '1.5'], {}, '"guardShrink"', 'from 0 to 1');
+    rejects([...REQUIRED, '--guard-shrink', '-0.1'], {}, '"guardShrink"');
+    rejects([...REQUIRED, '--guard-shrink', 'half'], {}, '"guardShrink"', 'from 0 to 1');
+    rejects([...REQUIRED, '--guard-shrink', '50%'], {}, '"guardShrink"');
+    rejects([...REQUIRED, '--config', writeConfig({ guardShrink: 2 })], {}, '"guardShrink"');
   });
 
   it('rejects a bad webhook URL', () => {

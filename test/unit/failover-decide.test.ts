@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   decide,
+  heldStandbyProblem,
   isSynced,
   type Action,
   type DecideConfig,
@@ -35,6 +36,7 @@ const CONFIG: DecideConfig = {
   drainMs: 500,
   syncTimeoutMs: 60_000,
   guardEmpty: 'hold',
+  guardShrink: 0.5,
   initFlushStandby: false,
 };
 
@@ -67,9 +69,14 @@ function during(
   options: { switchedAgoMs?: number; record?: Partial<FailoverRecord> } = {},
 ): PersistedState {
   const switched = step === 'switched';
-  const timeline = [{ step: 'started', at: iso(NOW - 60_000) }];
+  const timeline: FailoverRecord['timeline'] = [{ step: 'started', at: iso(NOW - 60_000) }];
   if (step !== 'promoting') timeline.push({ step: 'standby-attached', at: iso(NOW - 50_000) });
-  if (step === 'held') timeline.push({ step: 'synced', at: iso(NOW - 10_000) });
+  if (step === 'held') {
+    timeline.push(
+      { step: 'synced', at: iso(NOW - 10_000) },
+      { step: 'held', at: iso(NOW - 10_000), detail: 'the synced standby is empty' },
+    );
+  }
   if (switched) timeline.push({ step: 'switched', at: iso(NOW - (options.switchedAgoMs ?? 100)) });
   return steady({
     epoch: switched ? 8 : 7,
@@ -86,6 +93,8 @@ function during(
       savedConfig: { 'min-replicas-to-write': '0', 'min-replicas-max-lag': '10' },
       // The engine stamps verifiedAt in the same write that switches the roles.
       verifiedAt: switched ? iso(NOW - (options.switchedAgoMs ?? 100)) : null,
+      // The standby verified synced when the switch was held (replica(B)'s run_id).
+      ...(step === 'held' ? { syncedRunId: `run-${B}` } : {}),
       timeline,
       ...options.record,
     },
@@ -105,6 +114,7 @@ function observe(overrides: Partial<Observations>): Observations {
     activeSession: STREAMING,
     standbySession: NO_SESSION,
     operator: undefined,
+    refusedConfirm: undefined,
     syncAttemptStartedAt: undefined,
     ...overrides,
   };
@@ -171,6 +181,31 @@ interface Row {
 const rows: Row[] = [
   // -- steady, the active holds its data ---------------------------------------------------------
   { name: 'healthy', persisted: steady(), obs: healthy(), state: 'healthy', actions: [] },
+  {
+    name: 'healthy, the idle standby accepts writes: guard it',
+    persisted: steady(),
+    obs: healthy({ standby: master(B, { writesGuarded: false }) }),
+    state: 'healthy',
+    actions: ['guard-standby'],
+  },
+  {
+    name: 'healthy, the standby a replica (read-only): nothing to guard',
+    persisted: steady(),
+    obs: healthy({ standby: replica(B, { followsProxy: false, keys: 0 }) }),
+    state: 'healthy',
+    actions: [],
+  },
+  {
+    name: 'master lost inside grace, the idle standby accepts writes: guard it',
+    persisted: steady(),
+    obs: healthy({
+      masterUp: false,
+      masterLostSince: NOW - 10,
+      standby: master(B, { writesGuarded: false }),
+    }),
+    state: 'master-lost',
+    actions: ['guard-standby'],
+  },
   {
     name: 'both replicas claim to be masters with data, no failover recorded',
     persisted: steady(),
@@ -332,16 +367,16 @@ const rows: Row[] = [
     persisted: firstStart(),
     obs: healthy({
       active: replica(A, { followsProxy: false, masterAddress: '10.0.0.2:6379' }),
-      standby: master(B, { keys: 42 }),
+      standby: master(B, { keys: 42, writesGuarded: false }),
     }),
     config: { initFlushStandby: true },
     state: 'starting',
-    actions: ['prepare-standby(flush)', 'attach-active'],
+    actions: ['prepare-standby(flush)', 'attach-active', 'guard-standby'],
   },
   {
     name: 'first start, --init-flush-standby: a standby with the only data in sight is kept',
     persisted: firstStart(),
-    obs: healthy({ active: master(A), standby: master(B, { keys: 42 }) }),
+    obs: healthy({ active: master(A), standby: master(B, { keys: 42, writesGuarded: false }) }),
     config: { initFlushStandby: true },
     state: 'degraded',
     actions: [],
@@ -361,7 +396,7 @@ const rows: Row[] = [
     persisted: firstStart(),
     obs: healthy({
       active: master(A, { keys: 5 }),
-      standby: master(B, { keys: 42, writeGuarded: true }),
+      standby: master(B, { keys: 42, writesGuarded: true }),
     }),
     config: { initFlushStandby: true },
     state: 'degraded',
@@ -374,7 +409,21 @@ const rows: Row[] = [
     obs: healthy({ active: master(A), standby: syncing(B, { followsProxy: false }) }),
     config: { initFlushStandby: true },
     state: 'starting',
-    actions: ['prepare-standby(no flush)', 'attach-active'],
+    actions: ['prepare-standby(no flush)', 'attach-active', 'guard-standby'],
+  },
+  {
+    name: 'first start: the standby idle and empty but accepting writes: guard it',
+    persisted: firstStart(),
+    obs: healthy({ active: master(A), standby: master(B, { writesGuarded: false }) }),
+    state: 'starting',
+    actions: ['attach-active', 'guard-standby'],
+  },
+  {
+    name: 'first start: the active synced, the standby accepting writes: guard it last',
+    persisted: firstStart(),
+    obs: healthy({ standby: master(B, { writesGuarded: false }) }),
+    state: 'healthy',
+    actions: ['mark-active-holds-data', 'guard-standby'],
   },
   {
     name: 'first start: the standby is a replica with keys, no flag',
@@ -591,6 +640,54 @@ const rows: Row[] = [
     actions: ['switch'],
   },
   {
+    name: 'syncing, synced with fewer keys than --guard-shrink of the active’s: hold, naming both counts',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 100 }) }),
+    state: 'held',
+    actions: ['hold'],
+    reason:
+      /the synced standby holds 100 keys, fewer than 0\.5 of the active's 1000 \(--guard-shrink\)/,
+  },
+  {
+    name: 'syncing, exactly --guard-shrink of the active’s keys: switch',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 500 }) }),
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
+    name: 'syncing, one key short of --guard-shrink 1: hold',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 999 }) }),
+    config: { guardShrink: 1 },
+    state: 'held',
+    actions: ['hold'],
+    reason: /999 keys, fewer than 1 of the active's 1000/,
+  },
+  {
+    name: 'syncing, a fraction of the keys, --guard-shrink 0 (off): switch',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 1 }) }),
+    config: { guardShrink: 0 },
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
+    name: 'syncing, empty, --guard-empty switch: switch (the shrink guard leaves empty to it)',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0 }) }),
+    config: { guardEmpty: 'switch', guardShrink: 1 },
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
+    name: 'syncing, some keys, the active unreachable (its count unknown): switch',
+    persisted: during('syncing'),
+    obs: promotedAndSynced({ active: down(A), standby: replica(B, { keys: 1 }) }),
+    state: 'switching',
+    actions: ['switch'],
+  },
+  {
     name: 'syncing, synced but empty, the active unreachable (its keys unknown), hold: hold',
     persisted: during('syncing'),
     obs: promotedAndSynced({ active: down(A), standby: replica(B, { keys: 0 }) }),
@@ -630,7 +727,124 @@ const rows: Row[] = [
     persisted: during('held'),
     obs: promotedAndSynced({ standby: replica(B, { keys: 0 }), operator: 'abort' }),
     state: 'degraded',
-    actions: ['abort'],
+    actions: ['abort', 'guard-standby'],
+    reason: /aborted/,
+  },
+  {
+    name: 'held, the standby restarted (another run_id, an empty master): back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: master(B, { runId: 'run-restarted', writesGuarded: false }),
+      standbySession: NO_SESSION,
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /restarted since it synced \(run_id run-restarted, not run-10\.0\.0\.6:6379\)/,
+  },
+  {
+    name: 'held, the standby restarted and synced again: another process, verified again first',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0, runId: 'run-restarted' }) }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /restarted since it synced/,
+  },
+  {
+    name: 'held, the standby taking a new sync: back to waiting for it',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: syncing(B), standbySession: SNAPSHOT }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /taking a new sync/,
+  },
+  {
+    name: 'held, the standby detached (same process): back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /does not replicate through rbuddy/,
+  },
+  {
+    name: 'held, a record without the run_id that synced (an older rbuddy): verified again',
+    persisted: during('held', { record: { syncedRunId: null } }),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0 }) }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /run_id .* is not recorded/,
+  },
+  {
+    name: 'held, no live session yet (rbuddy restarted): still held, a confirm would be refused',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: replica(B, { keys: 0 }), standbySession: NO_SESSION }),
+    state: 'held',
+    actions: [],
+    reason: /confirm is refused: rbuddy has not seen 10\.0\.0\.6:6379 stream and ACK/,
+  },
+  {
+    name: 'held, the standby unreachable: still held',
+    persisted: during('held'),
+    obs: promotedAndSynced({ standby: down(B), standbySession: NO_SESSION }),
+    state: 'held',
+    actions: [],
+    reason: /standby 10\.0\.0\.6:6379 is unreachable/,
+  },
+  {
+    name: 'held + confirm, the standby restarted: refused, back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: master(B, { runId: 'run-restarted' }),
+      standbySession: NO_SESSION,
+      operator: 'confirm',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: the standby 10\.0\.0\.6:6379 restarted since it synced/,
+  },
+  {
+    name: 'held + confirm, its link to the master down: refused, back to waiting for its sync',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: replica(B, { keys: 0, linkUp: false }),
+      operator: 'confirm',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: .*link to the master is down/,
+  },
+  {
+    name: 'held + confirm, no ACK seen on a live session: refused',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: replica(B, { keys: 0 }),
+      standbySession: { phase: 'streaming', streamingAcked: false },
+      operator: 'confirm',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: rbuddy has not seen/,
+  },
+  {
+    name: 'held, a confirm the admin API refused: back to waiting for the sync, even if verified now',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: replica(B, { keys: 0 }),
+      refusedConfirm: 'the standby was not observed yet',
+    }),
+    state: 'failing-over',
+    actions: ['resume-sync'],
+    reason: /^confirm refused: the standby was not observed yet/,
+  },
+  {
+    name: 'held + abort, the standby restarted: abort all the same',
+    persisted: during('held'),
+    obs: promotedAndSynced({
+      standby: master(B, { runId: 'run-restarted' }),
+      standbySession: NO_SESSION,
+      operator: 'abort',
+    }),
+    state: 'degraded',
+    actions: ['abort', 'guard-standby'],
     reason: /aborted/,
   },
   {
@@ -753,6 +967,17 @@ const rows: Row[] = [
     reason: /aborted/,
   },
   {
+    name: 'aborted, the detached standby accepts writes (restarted, say): guard it',
+    persisted: during('aborted'),
+    obs: promotedAndSynced({
+      standby: master(B, { writesGuarded: false }),
+      standbySession: NO_SESSION,
+    }),
+    state: 'degraded',
+    actions: ['guard-standby'],
+    reason: /aborted/,
+  },
+  {
     name: 'aborted + operator failover: attach the standby again',
     persisted: during('aborted'),
     obs: promotedAndSynced({ standby: master(B), operator: 'failover' }),
@@ -771,6 +996,33 @@ describe('decide(): state × observation table', () => {
       if (row.state === 'degraded') assert.ok(row.reason !== undefined, 'degraded rows check why');
     });
   }
+
+  test('hold carries the reason, the run_id that synced and both key counts', () => {
+    const shrunk = decide(
+      during('syncing'),
+      promotedAndSynced({ standby: replica(B, { keys: 100 }) }),
+      CONFIG,
+    );
+    assert.deepEqual(shrunk.actions, [
+      {
+        kind: 'hold',
+        reason:
+          "the synced standby holds 100 keys, fewer than 0.5 of the active's 1000 (--guard-shrink)",
+        syncedRunId: `run-${B}`,
+        activeKeys: 1000,
+        standbyKeys: 100,
+      },
+    ]);
+    const unknown = decide(
+      during('syncing'),
+      promotedAndSynced({ active: down(A), standby: replica(B, { keys: 0 }) }),
+      CONFIG,
+    );
+    assert.deepEqual(
+      unknown.actions.map((action) => action.kind === 'hold' && action.activeKeys),
+      [null],
+    );
+  });
 
   test('begin-failover carries its reason; planned only on an operator request', () => {
     const lost = decide(
@@ -827,8 +1079,8 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         linkUp: fc.boolean(),
         syncInProgress: fc.boolean(),
         loading: fc.boolean(),
-        keys: fc.constantFrom(0, 1, 5000),
-        writeGuarded: fc.boolean(),
+        keys: fc.constantFrom(0, 1, 3000, 5000),
+        writesGuarded: fc.boolean(),
         // Now and then both names reach one server.
         runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
       })
@@ -840,7 +1092,7 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
               masterAddress: fields.role === 'slave' ? PROXY : undefined,
               followsProxy: fields.role === 'slave' && fields.followsProxy,
               linkUp: fields.role === 'slave' && fields.linkUp,
-              writeGuarded: fields.role === 'master' && fields.writeGuarded,
+              writesGuarded: fields.role === 'master' && fields.writesGuarded,
             })
           : down(id),
       )
@@ -887,6 +1139,7 @@ const observations = (persisted: PersistedState): fc.Arbitrary<Observations> =>
         'abort',
       ),
       syncFor: fc.option(fc.integer({ min: 0, max: 120_000 }), { nil: undefined }),
+      refusedConfirm: fc.option(fc.constant('the standby restarted'), { nil: undefined }),
     })
     .map(({ lostFor, syncFor, ...rest }) => ({
       ...rest,
@@ -900,6 +1153,7 @@ const decideConfig: fc.Arbitrary<DecideConfig> = fc.record({
   drainMs: fc.integer({ min: 0, max: 3000 }),
   syncTimeoutMs: fc.integer({ min: 1000, max: 100_000 }),
   guardEmpty: fc.constantFrom<('hold' | 'switch')[]>('hold', 'switch'),
+  guardShrink: fc.constantFrom(0, 0.5, 1),
   initFlushStandby: fc.boolean(),
 });
 
@@ -923,6 +1177,15 @@ describe('decide(): properties over random observations', () => {
 
         assert.ok(ENGINE_STATES.includes(state), `unknown state ${state}`);
         assert.equal(new Set(kinds).size, kinds.length, 'no action twice in one plan');
+        if (kinds.includes('guard-standby')) {
+          // Last, since it reads what the actions before it wrote; only for an idle standby.
+          assert.equal(kinds.at(-1), 'guard-standby', 'guard-standby comes last');
+          assert.ok(obs.standby.reachable, 'guard-standby: the standby in sight');
+          assert.ok(
+            step === undefined || step === 'aborted' || (step === 'held' && kinds[0] === 'abort'),
+            `guard-standby at ${step ?? 'no failover'}`,
+          );
+        }
         if (state === 'degraded')
           assert.ok(reason !== undefined && reason !== '', 'degraded says why');
         if (obs.active.reachable && obs.standby.reachable && obs.active.runId === obs.standby.runId)
@@ -978,7 +1241,7 @@ describe('decide(): properties over random observations', () => {
                 assert.ok(config.initFlushStandby && obs.standby.keys > 0, 'flush: told to');
                 // Never what may be serving reads, never the only copy.
                 assert.ok(
-                  !obs.standby.followsProxy && !obs.standby.writeGuarded && obs.active.keys > 0,
+                  !obs.standby.followsProxy && !obs.standby.writesGuarded && obs.active.keys > 0,
                   'flush: not serving, not the only data',
                 );
               }
@@ -1004,17 +1267,37 @@ describe('decide(): properties over random observations', () => {
             case 'hold':
               assert.equal(step, 'syncing');
               assert.ok(isSynced(obs.standby, obs.standbySession), 'hold: verified synced');
-              assert.equal(obs.standby.keys, 0);
+              // Empty (--guard-empty hold), or fewer keys than --guard-shrink of the active's.
+              assert.ok(
+                obs.standby.keys === 0
+                  ? config.guardEmpty === 'hold'
+                  : obs.active.reachable && obs.standby.keys < config.guardShrink * obs.active.keys,
+                'hold: a data-loss guard applies',
+              );
+              assert.equal(action.syncedRunId, obs.standby.runId, 'hold: the run_id that synced');
+              assert.equal(action.standbyKeys, obs.standby.keys);
+              assert.equal(action.activeKeys, obs.active.reachable ? obs.active.keys : null);
+              break;
+            case 'resume-sync':
+              assert.equal(step, 'held');
               break;
             case 'switch':
               // Only a verified standby, or an operator's explicit confirmation of a held one.
               assert.ok(
                 (step === 'syncing' && isSynced(obs.standby, obs.standbySession)) ||
-                  (step === 'held' && obs.operator === 'confirm'),
-                'switch: verified synced, or confirmed',
+                  (step === 'held' &&
+                    obs.operator === 'confirm' &&
+                    obs.refusedConfirm === undefined &&
+                    persisted.failover !== null &&
+                    heldStandbyProblem(persisted.failover, obs.standby, obs.standbySession) ===
+                      undefined),
+                'switch: verified synced, or confirmed and the same process verified again',
               );
               if (step === 'syncing' && obs.standby.keys === 0 && config.guardEmpty === 'hold') {
                 assert.ok(obs.active.reachable && obs.active.keys === 0, 'empty guard');
+              }
+              if (step === 'syncing' && obs.standby.keys > 0 && obs.active.reachable) {
+                assert.ok(obs.standby.keys >= config.guardShrink * obs.active.keys, 'shrink guard');
               }
               break;
             case 'abort':

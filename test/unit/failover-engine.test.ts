@@ -18,6 +18,7 @@ import type { DecideConfig } from '../../src/standby/decide.js';
 import { FailoverEngine, type EngineOptions } from '../../src/standby/engine.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
 import { StateStore } from '../../src/standby/state-store.js';
+import { REDIS_DEFAULTS, WRITE_GUARD } from '../../src/standby/node-ops.js';
 import {
   FakeNodeOps,
   idleMasterModel,
@@ -41,6 +42,7 @@ const BASE_CONFIG: DecideConfig = {
   drainMs: 20,
   syncTimeoutMs: 60_000,
   guardEmpty: 'hold',
+  guardShrink: 0.5,
   initFlushStandby: false,
 };
 
@@ -68,6 +70,7 @@ function onDisk(dir: string): PersistedState {
   return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as PersistedState;
 }
 
+/** Healthy, the standby's own settings saved (it is guarded against writes). */
 function healthyState(): PersistedState {
   return {
     version: 1,
@@ -75,16 +78,17 @@ function healthyState(): PersistedState {
     active: A.id,
     standby: B.id,
     activeHoldsData: true,
+    standbySavedConfig: { ...ORIGINAL_CONFIG },
     failover: null,
     lastFailover: null,
   };
 }
 
-/** A streams through the proxy with 1000 keys; B is an idle, empty master. */
+/** A streams through the proxy with 1000 keys; B is an idle, empty master refusing writes. */
 function healthyNodes(): FakeNodeOps {
   return new FakeNodeOps({
     [A.id]: replicaModel({ keys: 1000, runId: 'run-a' }),
-    [B.id]: idleMasterModel({ runId: 'run-b' }),
+    [B.id]: idleMasterModel({ runId: 'run-b', config: { ...WRITE_GUARD } }),
   });
 }
 
@@ -280,6 +284,25 @@ function watchFlushes(ops: FakeNodeOps, dir: string): string[] {
   return violations;
 }
 
+/** Held: the standby B synced empty from the returning master (run_id run-b). */
+async function heldEngine(): Promise<{ h: Harness; flushViolations: string[] }> {
+  const dir = await stateDir(healthyState());
+  const ops = healthyNodes();
+  const flushViolations = watchFlushes(ops, dir);
+  const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+  loseMaster(h);
+  await waitForAttached(h);
+  masterBack(h);
+  finishSync(h, B, 0);
+  await waitFor(() => h.engine.state === 'held', { what: 'held', ...WAIT });
+  assert.equal(onDisk(dir).failover?.syncedRunId, 'run-b');
+  const held = h.events.find((event) => event.type === 'failover.held');
+  assert.equal(held?.data.activeKeys, 1000);
+  assert.equal(held?.data.standbyKeys, 0);
+  assert.equal(held?.data.reason, 'the synced standby is empty but the active holds 1000 keys');
+  return { h, flushViolations };
+}
+
 // ---- tests -------------------------------------------------------------------------------------
 
 describe('FailoverEngine: a whole unplanned failover', () => {
@@ -306,7 +329,7 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     loseMaster(h);
     await waitForAttached(h);
     assert.equal(h.ops.model(A.id).role, 'master', 'the active was promoted');
-    assert.equal(h.ops.model(A.id).config['min-replicas-to-write'], '1', 'writes guarded');
+    assert.deepEqual(h.ops.model(A.id).config, WRITE_GUARD, 'writes guarded');
     masterBack(h);
     finishSync(h, B, 990);
     const done = await waitForCompleted(dir);
@@ -335,12 +358,15 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     ]);
     assert.equal(h.events[0]?.type, 'master.down');
 
-    // The old active is the new, empty standby with its settings back; flushed once.
+    // The old active is the new, empty standby, guarded, its own settings kept; flushed once.
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
-    assert.deepEqual(ops.model(A.id).config, ORIGINAL_CONFIG);
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD);
+    assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG);
     assert.equal(ops.model(A.id).keys, 0);
     assert.equal(ops.model(B.id).keys, 990);
+    // The new active has its own settings back.
+    assert.deepEqual(ops.model(B.id).config, ORIGINAL_CONFIG);
     assert.ok(!ops.callsOf('guardWrites').includes(B.id), 'the incoming node is never guarded');
     assert.ok(!ops.callsOf('detach').includes(B.id), 'nor detached');
     assert.deepEqual(
@@ -353,6 +379,89 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     // The gate now protects B, the new active; A (an empty standby) may take a full sync.
     assert.equal(psync(h, B, FULLRESYNC), 'close');
     assert.equal(psync(h, A, FULLRESYNC), 'relay');
+  });
+});
+
+describe('FailoverEngine: the write guard (SPEC §10)', () => {
+  // Each node's own settings, different from each other and from Redis's defaults; a max-lag of
+  // 0 turns Redis's min-replicas check off, so guarding min-replicas-to-write alone would not do.
+  const A_OWN = { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' };
+  const B_OWN = { 'min-replicas-to-write': '2', 'min-replicas-max-lag': '0' };
+
+  /** Healthy, as written before the standby was guarded: no standbySavedConfig at all. */
+  function unguardedState(): PersistedState {
+    const { version, epoch, active, standby, activeHoldsData, failover, lastFailover } =
+      healthyState();
+    return { version, epoch, active, standby, activeHoldsData, failover, lastFailover };
+  }
+
+  test('the idle standby is guarded once its settings are on disk; they survive restarts and come back exactly when it becomes the active', async () => {
+    const dir = await stateDir(unguardedState());
+    const ops = new FakeNodeOps({
+      [A.id]: replicaModel({ keys: 1000, runId: 'run-a', config: { ...A_OWN } }),
+      [B.id]: idleMasterModel({ runId: 'run-b', config: { ...B_OWN } }),
+    });
+    const savedWhenGuarded: unknown[] = [];
+    ops.before('guardWrites', (node) => {
+      if (node.id === B.id) savedWhenGuarded.push(onDisk(dir).standbySavedConfig);
+    });
+    const first = await healthyEngine({ dir, ops });
+    await waitFor(() => ops.model(B.id).config['min-replicas-max-lag'] !== '0', {
+      what: 'the standby guarded',
+      ...WAIT,
+    });
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD);
+    assert.deepEqual(savedWhenGuarded, [B_OWN], 'its own settings were on disk first');
+    await stopEngine(first);
+
+    // A new process: the standby is still guarded, nothing is read again.
+    const second = await healthyEngine({ dir, ops });
+    await waitTicks(second, 3);
+    assert.deepEqual(onDisk(dir).standbySavedConfig, B_OWN);
+    // The standby restarts: its runtime settings are its own again. Guarded again, and what is
+    // on disk stays its own settings (never re-read: they are known).
+    ops.model(B.id).config = { ...B_OWN };
+    await waitFor(() => savedWhenGuarded.length === 2, { what: 'guarded again', ...WAIT });
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD);
+    assert.deepEqual(ops.callsOf('configGet'), [B.id]);
+    await stopEngine(second);
+
+    const third = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+    loseMaster(third);
+    await waitForAttached(third);
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the promoted active refuses writes');
+    assert.deepEqual(onDisk(dir).failover?.savedConfig, A_OWN);
+    masterBack(third);
+    finishSync(third, B, 990);
+    const done = await waitForCompleted(dir);
+    assert.deepEqual(ops.model(B.id).config, B_OWN, 'the new active has its own settings back');
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the new standby refuses writes');
+    assert.deepEqual(done.standbySavedConfig, A_OWN, 'its own settings kept for later');
+  });
+
+  test('on first start the standby is guarded, its own settings saved first', async () => {
+    const dir = await stateDir();
+    const ops = new FakeNodeOps({
+      [A.id]: idleMasterModel(),
+      [B.id]: replicaModel({ followsProxy: false, keys: 0, config: { ...B_OWN } }),
+    });
+    const h = await startEngine({ dir, ops });
+    await waitFor(() => ops.callsOf('attach').includes(A.id), { what: 'attach-active', ...WAIT });
+    finishSync(h, A, 1000);
+    await waitFor(() => h.engine.state === 'healthy', { what: 'healthy', ...WAIT });
+    assert.equal(ops.model(B.id).role, 'master', 'the standby detached');
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD);
+    assert.deepEqual(onDisk(dir).standbySavedConfig, B_OWN);
+  });
+
+  test('a node holding our guard with nothing saved (a lost state dir): Redis defaults are kept, never the guard', async () => {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    ops.model(A.id).config = { ...WRITE_GUARD };
+    const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    assert.deepEqual(onDisk(dir).failover?.savedConfig, REDIS_DEFAULTS);
   });
 });
 
@@ -407,7 +516,7 @@ const crashPoints: CrashPoint[] = [
   {
     name: 'promoting, before the active is promoted',
     step: 'promoting',
-    block: (ops) => ops.failTimes('guardWrites', Infinity, 'crash: CONFIG SET'),
+    block: (ops) => ops.failTimes('guardWrites', Infinity, 'crash: CONFIG SET', A.id),
     syncedBeforeCrash: false,
     standbyKeys: 990,
   },
@@ -486,6 +595,15 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
           what: 'held after restart',
           ...WAIT,
         });
+        // Until the standby's session is back through the new process, a confirm is refused.
+        const early = second.engine.request('confirm');
+        assert.ok(!early.accepted && early.status === 409, 'no live session yet: refused');
+        await waitFor(() => second.engine.state === 'failing-over', {
+          what: 'back to syncing',
+          ...WAIT,
+        });
+        second.proxy.stream(B);
+        await waitFor(() => second.engine.state === 'held', { what: 'held again', ...WAIT });
         assert.deepEqual(second.engine.request('confirm'), { accepted: true });
       }
       const done = await waitForCompleted(dir);
@@ -497,7 +615,11 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
       assert.equal(done.standby, A.id);
       assert.equal(ops.model(A.id).keys, 0);
       assert.equal(ops.model(A.id).role, 'master');
-      assert.deepEqual(ops.model(A.id).config, ORIGINAL_CONFIG, 'the old active’s config restored');
+      // The old active is the guarded standby, its own settings kept on disk; the new active
+      // has its own back.
+      assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the new standby refuses writes');
+      assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG, 'the old active’s config kept');
+      assert.deepEqual(ops.model(B.id).config, ORIGINAL_CONFIG, 'the new active’s config back');
       assert.equal(ops.model(B.id).keys, crash.standbyKeys, 'the new active kept its data');
       assert.ok(!ops.callsOf('guardWrites').includes(B.id));
       assert.ok(!ops.callsOf('detach').includes(B.id));
@@ -620,10 +742,12 @@ describe('FailoverEngine: operator requests', () => {
     await waitForCompleted(dir);
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
-    // Guarded and detached only after the switch, then its settings restored.
-    assert.deepEqual(ops.callsOf('guardWrites'), [A.id]);
+    // Guarded and detached only after the switch, its settings restored for the flush, then
+    // guarded as the new standby.
+    assert.deepEqual(ops.callsOf('guardWrites'), [A.id, A.id]);
     assert.equal(ops.model(A.id).role, 'master');
-    assert.deepEqual(ops.model(A.id).config, ORIGINAL_CONFIG);
+    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD);
+    assert.deepEqual(onDisk(dir).standbySavedConfig, ORIGINAL_CONFIG);
   });
 
   test('a request the state overtakes before it runs: dropped, logged, and shown in status', async () => {
@@ -669,16 +793,8 @@ describe('FailoverEngine: operator requests', () => {
   });
 
   test('held: abort keeps the active and flushes nothing; a new failover request resumes', async () => {
-    const dir = await stateDir(healthyState());
-    const ops = healthyNodes();
-    const flushViolations = watchFlushes(ops, dir);
-    const h = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
-    loseMaster(h);
-    await waitForAttached(h);
-    masterBack(h);
-    finishSync(h, B, 0);
-    await waitFor(() => h.engine.state === 'held', { what: 'held', ...WAIT });
-    assert.ok(h.events.some((event) => event.type === 'failover.held'));
+    const { h, flushViolations } = await heldEngine();
+    const { dir, ops } = h;
 
     assert.deepEqual(h.engine.request('abort'), { accepted: true });
     await waitForStep(dir, 'aborted');
@@ -686,6 +802,7 @@ describe('FailoverEngine: operator requests', () => {
     assert.equal(onDisk(dir).active, A.id);
     assert.equal(ops.model(A.id).keys, 1000);
     assert.equal(ops.model(B.id).role, 'master', 'the standby detached');
+    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD, 'and refuses writes');
     assert.deepEqual(ops.callsOf('flush'), []);
 
     assert.deepEqual(h.engine.request('failover'), { accepted: true });
@@ -695,6 +812,88 @@ describe('FailoverEngine: operator requests', () => {
     assert.equal(done.active, B.id);
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
+  });
+});
+
+describe('FailoverEngine: a held switch is verified again before it is confirmed', () => {
+  /** B's redis-server restarts: a new process, an empty master, its runtime settings gone. */
+  function restartStandby(h: Harness): void {
+    Object.assign(h.ops.model(B.id), {
+      role: 'master',
+      followsProxy: false,
+      linkUp: false,
+      keys: 0,
+      runId: 'run-b2',
+      config: { ...ORIGINAL_CONFIG },
+    });
+    h.proxy.sessionFor(B.id)?.close('replica-hangup');
+  }
+
+  function assertNothingSwitched(h: Harness, flushViolations: string[]): void {
+    const disk = onDisk(h.dir);
+    assert.equal(disk.epoch, 3, 'no switch');
+    assert.equal(disk.active, A.id);
+    assert.deepEqual(h.ops.callsOf('flush'), [], 'nothing flushed');
+    assert.deepEqual(flushViolations, []);
+    assert.equal(h.ops.model(A.id).keys, 1000, 'the active keeps its keys');
+    assert.ok(!h.events.some((event) => event.type === 'failover.completed'));
+  }
+
+  test('the standby restarted: a confirm is refused (409), back to waiting for its sync; synced again, held for the new process', async () => {
+    const { h, flushViolations } = await heldEngine();
+    restartStandby(h);
+    const answer = h.engine.request('confirm');
+    assert.ok(!answer.accepted, 'refused');
+    assert.equal(answer.status, 409);
+    assert.match(answer.reason, /^confirm refused: .*10\.0\.0\.6:6379/);
+    await waitFor(() => h.events.some((event) => event.type === 'failover.failed'), {
+      what: 'back to syncing, announced',
+      ...WAIT,
+    });
+    assert.equal(diskStep(h.dir), 'syncing');
+    assertNothingSwitched(h, flushViolations);
+    const resync = onDisk(h.dir).failover?.timeline.at(-1);
+    assert.equal(resync?.step, 'resync');
+    assert.match(resync?.detail ?? '', /^confirm refused/);
+    // Refused and not pending: the operator may ask again once it is held again.
+    assert.equal(h.engine.status().lastOperatorRequest, null);
+
+    // The failover goes on: the standby is attached again, syncs, and is held again for the
+    // new process, whose confirm then switches.
+    await waitFor(() => h.ops.model(B.id).role === 'slave', { what: 're-attached', ...WAIT });
+    finishSync(h, B, 0);
+    await waitFor(() => h.engine.state === 'held', { what: 'held again', ...WAIT });
+    assert.equal(onDisk(h.dir).failover?.syncedRunId, 'run-b2');
+    assert.equal(h.events.filter((event) => event.type === 'failover.held').length, 2);
+    assert.deepEqual(h.engine.request('confirm'), { accepted: true });
+    const done = await waitForCompleted(h.dir);
+    assert.equal(done.active, B.id);
+    assert.deepEqual(h.ops.callsOf('flush'), [A.id]);
+    assert.deepEqual(flushViolations, []);
+  });
+
+  test('a confirm accepted, then the standby restarts before the loop acts: the loop refuses it, nothing switched', async () => {
+    const { h, flushViolations } = await heldEngine();
+    assert.deepEqual(h.engine.request('confirm'), { accepted: true });
+    // In the same turn, before the loop's next round observes anything.
+    restartStandby(h);
+    await waitFor(() => h.engine.state === 'failing-over', { what: 'back to syncing', ...WAIT });
+    assertNothingSwitched(h, flushViolations);
+    const record = h.engine.status().lastOperatorRequest;
+    assert.equal(record?.outcome, 'dropped');
+    assert.match(record?.reason ?? '', /confirm refused: the standby 10\.0\.0\.6:6379 restarted/);
+  });
+
+  test('held without a confirm: a standby that restarted is not held on to, the failover waits for its sync', async () => {
+    const { h, flushViolations } = await heldEngine();
+    restartStandby(h);
+    await waitFor(() => h.engine.state === 'failing-over', { what: 'back to syncing', ...WAIT });
+    assert.equal(diskStep(h.dir), 'syncing');
+    assertNothingSwitched(h, flushViolations);
+    assert.match(
+      onDisk(h.dir).failover?.timeline.at(-1)?.detail ?? '',
+      /^the standby 10\.0\.0\.6:6379 restarted since it synced \(run_id run-b2, not run-b\)/,
+    );
   });
 });
 
@@ -834,7 +1033,15 @@ describe('FailoverEngine: no state file, roles from the nodes (SPEC §10)', () =
     await waitFor(() => h.engine.status().epoch !== null, { what: 'roles persisted', ...WAIT });
     h.proxy.stream(B);
     await waitFor(() => h.engine.state === 'healthy', { what: 'healthy', ...WAIT });
-    assert.deepEqual(ops.operations(), [], 'no node operation');
+    // The adopted standby, an idle master, gets the write guard; nothing else is done.
+    assert.deepEqual(
+      ops.operations(),
+      [
+        { op: 'configGet', node: A.id },
+        { op: 'guardWrites', node: A.id },
+      ],
+      'no node operation but guarding the idle standby',
+    );
     const disk = onDisk(dir);
     assert.deepEqual([disk.active, disk.standby, disk.epoch], [B.id, A.id, 0]);
     assert.equal(disk.activeHoldsData, true);
@@ -844,9 +1051,8 @@ describe('FailoverEngine: no state file, roles from the nodes (SPEC §10)', () =
 
   test('an active found promoted: a stopped failover, degraded; a failover request resumes it', async () => {
     const dir = await stateDir();
-    const guarded = { 'min-replicas-to-write': '1', 'min-replicas-max-lag': '10' };
     const ops = new FakeNodeOps({
-      [A.id]: idleMasterModel({ keys: 1000, runId: 'run-a', config: guarded }),
+      [A.id]: idleMasterModel({ keys: 1000, runId: 'run-a', config: { ...WRITE_GUARD } }),
       [B.id]: replicaModel({ keys: 0, linkUp: false, syncInProgress: true, runId: 'run-b' }),
     });
     const h = await startEngine({ dir, ops });
@@ -859,7 +1065,15 @@ describe('FailoverEngine: no state file, roles from the nodes (SPEC §10)', () =
     const record = onDisk(dir).failover;
     assert.deepEqual([record?.outgoing, record?.incoming], [A.id, B.id]);
     assert.deepEqual(record?.savedConfig, ORIGINAL_CONFIG, "Redis's defaults, to be restored");
-    assert.deepEqual(ops.operations(), [{ op: 'detach', node: B.id }], 'only the empty replica');
+    assert.deepEqual(
+      ops.operations(),
+      [
+        { op: 'detach', node: B.id },
+        { op: 'configGet', node: B.id },
+        { op: 'guardWrites', node: B.id },
+      ],
+      'only the empty replica: detached, then guarded as an idle standby',
+    );
 
     assert.equal(h.engine.request('failover').accepted, true);
     await waitForAttached(h);

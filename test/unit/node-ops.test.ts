@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { HostPort } from '../../src/config-types.js';
-import { countKeys, nodeViewFromInfo, parseInfo } from '../../src/standby/node-ops.js';
+import {
+  countKeys,
+  guardedSettings,
+  isWriteGuard,
+  nodeViewFromInfo,
+  parseInfo,
+  WRITE_GUARD,
+} from '../../src/standby/node-ops.js';
 
 const NODE = { id: '127.0.0.1:7001', host: '127.0.0.1', port: 7001 };
 const PROXY: HostPort = { host: '127.0.0.1', port: 7000 };
@@ -182,7 +189,7 @@ describe('nodeViewFromInfo', () => {
       loading: false,
       keys: 42,
       runId: RUN_ID,
-      writeGuarded: false,
+      writesGuarded: false,
     });
   });
 
@@ -227,20 +234,15 @@ describe('nodeViewFromInfo', () => {
     assert.equal(view.linkUp, false);
     assert.equal(view.keys, 5);
     assert.equal(view.masterAddress, undefined);
-    assert.equal(view.writeGuarded, false);
+    assert.equal(view.writesGuarded, false);
   });
 
-  test('the write guard (min-replicas-to-write and -max-lag set) shows as min_slaves_good_slaves', () => {
-    const guarded = info(
-      server,
-      masterReplication.replace(
-        'connected_slaves:0',
-        'connected_slaves:0\r\nmin_slaves_good_slaves:0',
-      ),
-      persistence('0', '0'),
-      keyspace('db0:keys=3,expires=0,avg_ttl=0'),
-    );
-    assert.equal(nodeViewFromInfo(NODE, guarded, PROXY).writeGuarded, true);
+  test('the write guard shows from the CONFIG GET settings: rbuddy’s values only', () => {
+    const text = info(server, masterReplication, persistence('0', '0'), keyspace());
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY, { ...WRITE_GUARD }).writesGuarded, true);
+    const own = { 'min-replicas-to-write': '1', 'min-replicas-max-lag': '10' };
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY, own).writesGuarded, false);
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY).writesGuarded, false, 'unknown settings');
   });
 
   test('a replica of another master (same host, other port; same port, other host) does not follow the proxy', () => {
@@ -288,5 +290,47 @@ describe('nodeViewFromInfo', () => {
     assert.equal(view.role, undefined);
     assert.equal(view.followsProxy, false);
     assert.equal(view.reachable, true);
+  });
+});
+
+describe('the write guard', () => {
+  test('both settings non-zero: a max-lag of 0 would turn Redis’s check off', () => {
+    assert.ok(Number(WRITE_GUARD['min-replicas-to-write']) > 0);
+    assert.ok(Number(WRITE_GUARD['min-replicas-max-lag']) > 0);
+  });
+
+  test('guardedSettings reads a CONFIG GET reply, keeping only the guarded settings', () => {
+    assert.deepEqual(
+      guardedSettings([
+        'min-replicas-max-lag',
+        '0',
+        'min-replicas-to-write',
+        '3',
+        'maxmemory',
+        '0',
+      ]),
+      { 'min-replicas-max-lag': '0', 'min-replicas-to-write': '3' },
+    );
+    assert.deepEqual(guardedSettings([]), {});
+    assert.deepEqual(guardedSettings('ERR'), {});
+  });
+
+  test('isWriteGuard: exactly our values, not an operator’s own min-replicas settings', () => {
+    assert.equal(isWriteGuard({ ...WRITE_GUARD }), true);
+    assert.equal(isWriteGuard({ ...WRITE_GUARD, 'min-replicas-max-lag': '0' }), false);
+    assert.equal(
+      isWriteGuard({ 'min-replicas-to-write': '1', 'min-replicas-max-lag': '10' }),
+      false,
+    );
+    assert.equal(isWriteGuard({}), false);
+    assert.equal(isWriteGuard(undefined), false);
+  });
+
+  test('a node view says whether the guard holds; unknown settings count as not guarded', () => {
+    const text = info(server, masterReplication, persistence('0', '0'), keyspace());
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY, { ...WRITE_GUARD }).writesGuarded, true);
+    const own = { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' };
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY, own).writesGuarded, false);
+    assert.equal(nodeViewFromInfo(NODE, text, PROXY).writesGuarded, false);
   });
 });

@@ -70,7 +70,7 @@ const rows: Row[] = [
   {
     name: 'a standby with leftover keys, no sign of serving: a first start (decide() guards the flush)',
     active: master(A),
-    standby: master(S, { keys: 42 }),
+    standby: master(S, { keys: 42, writesGuarded: false }),
     plan: 'first-start',
   },
   {
@@ -95,7 +95,7 @@ const rows: Row[] = [
   },
   {
     name: 'the other node is a master with keys but no write guard: adopted as the standby, kept',
-    active: master(A, { keys: 7 }),
+    active: master(A, { keys: 7, writesGuarded: false }),
     standby: replica(S),
     plan: 'adopt S',
   },
@@ -107,7 +107,7 @@ const rows: Row[] = [
   },
   {
     name: 'an active promoted mid-failover (write guard, data), the standby syncing',
-    active: master(A, { keys: 1000, writeGuarded: true }),
+    active: master(A, { keys: 1000, writesGuarded: true }),
     standby: syncing(S),
     plan: 'adopt A (promoted, detach)',
   },
@@ -121,7 +121,7 @@ const rows: Row[] = [
   },
   {
     name: 'a promoted active and a synced replica of rbuddy (switched, not retired): ambiguous',
-    active: master(A, { keys: 1000, writeGuarded: true }),
+    active: master(A, { keys: 1000, writesGuarded: true }),
     standby: replica(S),
     plan: 'degraded',
     reason: /a master with the write guard set, holds keys/,
@@ -174,14 +174,14 @@ describe('servingRoles(): what discovery names while no state can be trusted', (
   test('the one node that serves is the active, whichever was configured so', () => {
     assert.deepEqual(servingRoles(master(A), replica(S)), { active: S, standby: A });
     assert.deepEqual(servingRoles(replica(A), master(S)), { active: A, standby: S });
-    assert.deepEqual(servingRoles(master(A, { keys: 9, writeGuarded: true }), down(S)), {
+    assert.deepEqual(servingRoles(master(A, { keys: 9, writesGuarded: true }), down(S)), {
       active: A,
       standby: S,
     });
   });
 
   test('none, both, or one server under two names: nothing named', () => {
-    assert.equal(servingRoles(master(A), master(S, { keys: 5 })), undefined);
+    assert.equal(servingRoles(master(A), master(S, { keys: 5, writesGuarded: false })), undefined);
     assert.equal(servingRoles(replica(A), replica(S)), undefined);
     assert.equal(servingRoles(replica(A, { runId: 'x' }), master(S, { runId: 'x' })), undefined);
   });
@@ -191,7 +191,10 @@ describe('servingRoles(): what discovery names while no state can be trusted', (
       describeNode(replica(S, { linkUp: false })),
       `${S} is a replica of rbuddy's announce address ${PROXY}, link down, holds keys, run_id run-${S}`,
     );
-    assert.equal(describeNode(master(A)), `${A} is a master, empty, run_id run-${A}`);
+    assert.equal(
+      describeNode(master(A, { writesGuarded: false })),
+      `${A} is a master, empty, run_id run-${A}`,
+    );
   });
 });
 
@@ -227,7 +230,7 @@ describe('settledState(): what is written once start-up is settled', () => {
   });
 
   test('a promoted active: a stopped failover that restores Redis defaults on retire', () => {
-    const state = settle(master(A, { keys: 9, writeGuarded: true }), master(S));
+    const state = settle(master(A, { keys: 9, writesGuarded: true }), master(S));
     assert.equal(state.active, A);
     assert.equal(state.failover?.step, 'aborted');
     assert.deepEqual([state.failover?.outgoing, state.failover?.incoming], [A, S]);
@@ -248,7 +251,7 @@ const nodeView = (id: string): fc.Arbitrary<NodeView> =>
       linkUp: fc.boolean(),
       loading: fc.boolean(),
       keys: fc.constantFrom(0, 3),
-      writeGuarded: fc.boolean(),
+      writesGuarded: fc.boolean(),
       runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
     })
     .map((fields) => {
@@ -259,7 +262,7 @@ const nodeView = (id: string): fc.Arbitrary<NodeView> =>
         masterAddress: isReplica ? (fields.followsProxy ? PROXY : MASTER) : undefined,
         followsProxy: isReplica && fields.followsProxy,
         linkUp: isReplica && fields.linkUp,
-        writeGuarded: !isReplica && fields.writeGuarded,
+        writesGuarded: !isReplica && fields.writesGuarded,
       });
     });
 

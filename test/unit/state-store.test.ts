@@ -71,6 +71,7 @@ describe('StateStore', () => {
     const dir = join(await tempDir(), 'nested', 'state');
     const store = new StateStore(dir);
     const saved = state({
+      standbySavedConfig: { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' },
       failover: record(),
       lastFailover: {
         ...record({ id: 'previous', step: 'switched', verifiedAt: '2026-02-01T00:00:00.000Z' }),
@@ -121,6 +122,11 @@ describe('StateStore', () => {
       why: /activeHoldsData/,
     },
     {
+      name: 'standbySavedConfig with a value that is not a string',
+      contents: { ...state(), standbySavedConfig: { 'min-replicas-to-write': 0 } },
+      why: /standbySavedConfig is not an object of strings/,
+    },
+    {
       name: 'unknown step',
       contents: state({ failover: { ...record(), step: 'flushing' as FailoverRecord['step'] } }),
       why: /failover: unknown step "flushing"/,
@@ -154,6 +160,11 @@ describe('StateStore', () => {
       name: 'switched without verifiedAt',
       contents: switched({ verifiedAt: null }),
       why: /switched without a verified incoming node/,
+    },
+    {
+      name: 'syncedRunId not a string',
+      contents: { ...state(), failover: { ...record(), syncedRunId: 42 } },
+      why: /syncedRunId is not a string/,
     },
     {
       name: 'timeline not an array',
