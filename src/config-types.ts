@@ -25,6 +25,12 @@ export interface RbuddyConfig {
   replicaPassword: string;
   listen: HostPort;
   listenPassword: string;
+  /** Redis's protected-mode: see src/proxy/admission.ts. */
+  protectedMode: boolean;
+  /** Connections on the RESP listener at most (replication sessions excluded). */
+  maxClients: number;
+  /** Deadline for a new RESP connection to authenticate, or to send a valid command. */
+  authTimeoutMs: number;
   /** Address the replicas are told to REPLICAOF; defaults to `listen`. */
   announce: HostPort;
   http: HostPort;

@@ -43,6 +43,7 @@ export type FormatName =
   | 'duration-ms'
   | 'positive-duration-ms'
   | 'boolean-flag'
+  | 'yes-no'
   | 'guard-empty'
   | 'log-level'
   | 'url-list'
@@ -237,6 +238,22 @@ const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
       if (typeof value !== 'boolean') throw new Error('must be true or false');
     },
   },
+  // Redis's own spelling for its switches (`--protected-mode no`), which operators will type; it
+  // takes a value like any other flag, unlike the bare boolean flags above.
+  'yes-no': {
+    placeholder: 'yes|no',
+    echo: true,
+    fileTypes: ['boolean', 'string'],
+    coerce: (raw) => {
+      const word = raw.trim().toLowerCase();
+      if (word === 'yes' || word === 'true') return true;
+      if (word === 'no' || word === 'false') return false;
+      return raw;
+    },
+    validate: (value) => {
+      if (typeof value !== 'boolean') throw new Error('must be yes or no');
+    },
+  },
   'guard-empty': enumFormat(GUARD_EMPTY_VALUES),
   'log-level': enumFormat(LOG_LEVELS),
   'url-list': {
@@ -395,6 +412,27 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'listen-password',
     placeholder: 'PASSWORD',
     sensitive: true,
+  },
+  protectedMode: {
+    doc: "Like Redis's protected-mode: with no --listen-password and a --listen address that is not loopback-only, refuse (with -DENIED, which says how to change it) every client that does not connect from the loopback interface. Turn off only where untrusted networks cannot reach the port.",
+    format: 'yes-no',
+    default: true,
+    env: 'RBUDDY_PROTECTED_MODE',
+    arg: 'protected-mode',
+  },
+  maxClients: {
+    doc: "Connections on the RESP listener at most, like Redis's maxclients; one more gets -ERR max number of clients reached. Replication sessions of the configured replicas do not count, and a few connections from a replica's address are admitted past the limit, so that strangers cannot keep a replica from reconnecting.",
+    format: 'positive-int',
+    default: 1_000,
+    env: 'RBUDDY_MAX_CLIENTS',
+    arg: 'max-clients',
+  },
+  authTimeoutMs: {
+    doc: 'Time a new connection on the RESP listener has to authenticate (with --listen-password) or else to send a first valid command; then it is closed.',
+    format: 'positive-duration-ms',
+    default: 10_000,
+    env: 'RBUDDY_AUTH_TIMEOUT_MS',
+    arg: 'auth-timeout-ms',
   },
   announce: {
     doc: 'Address the replicas are told to REPLICAOF. Default: the --listen address; if that is a wildcard (0.0.0.0 or ::), the loopback address of the same family (127.0.0.1 or ::1) with the listen port, which only replicas on this host can reach: set --announce when they run elsewhere.',
