@@ -76,6 +76,8 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     logger,
   });
   const replicaAddresses = new ReplicaAddresses(() => nodes.map((node) => node.host));
+  // Known before the first connection needs them; a failed lookup is retried on demand.
+  replicaAddresses.refresh().catch(() => undefined);
   const proxy: ProxyServer = new ProxyServer({
     listen: config.listen,
     listenPassword: config.listenPassword,

@@ -27,8 +27,13 @@ export class RawClient {
     });
   }
 
-  static async connect(host: string, port: number): Promise<RawClient> {
-    const socket = connect({ host, port });
+  /** `localAddress`: the address to connect from (e.g. 127.0.0.2, or a non-loopback one). */
+  static async connect(
+    host: string,
+    port: number,
+    options: { localAddress?: string } = {},
+  ): Promise<RawClient> {
+    const socket = connect({ host, port, ...options });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
