@@ -23,6 +23,8 @@ import {
   UNAUTHENTICATED_MAX_COMMANDS,
 } from '../resp/limits.js';
 import { AUTH_MAX_FAILURES_PER_CONNECTION, type AuthThrottle } from './auth-throttle.js';
+import { endLingering } from './close-with-reply.js';
+import { ReplyQueue, type ReplyStep } from './reply-queue.js';
 import type { ReplicaHello, SyncRequest } from './session-types.js';
 
 /** A command the proxy serves to plain clients; returns the reply (or nothing to stay silent). */
@@ -95,8 +97,6 @@ const SUBSCRIBED_MODE_COMMANDS = new Set([
 /** Commands served here rather than by `commands`: a valid first command. */
 const BUILTIN_COMMANDS = new Set(['auth', 'ping', 'quit', 'replconf', 'psync', 'sync']);
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
-/** After a closing reply, how long the peer has to read it and hang up. */
-const LINGER_MS = 2_000;
 
 export class ClientConnection {
   readonly id: string;
@@ -108,10 +108,7 @@ export class ClientConnection {
   private listeningPort: number | undefined;
   private announcedIp: string | undefined;
   private readonly capabilities: string[] = [];
-  /** Replies are written in command order even when a handler is asynchronous. */
-  private replyChain: Promise<void> = Promise.resolve();
-  /** Steps in replyChain not yet settled; 0: the next step may run at once. */
-  private pendingSteps = 0;
+  private readonly replies: ReplyQueue;
   private handedOver = false;
   /** Closing: replies are over, input is discarded. */
   private closing = false;
@@ -134,6 +131,10 @@ export class ClientConnection {
     this.id = options.id;
     this.socket = options.socket;
     this.log = options.logger.child({ connection: options.id, peer: this.peer });
+    this.replies = new ReplyQueue((error) => {
+      this.log.error({ err: error }, 'client connection step failed');
+      this.socket.destroy();
+    });
     this.authenticated = options.listenPassword === '';
     this.outputLimit = options.outputLimitBytes ?? CLIENT_OUTPUT_LIMIT;
     // Redis keeps unauthenticated clients to tiny commands; so do we.
@@ -220,16 +221,16 @@ export class ClientConnection {
     }
     if (this.handedOver || this.closing) return;
     // One read at a time: the next is read once these replies are written and drained.
-    if (this.pendingSteps === 0 && !this.socket.writableNeedDrain) return;
+    if (this.replies.idle && !this.socket.writableNeedDrain) return;
     this.readPaused = true;
     this.socket.pause();
-    void this.replyChain.then(() => this.resumeWhenDrained());
+    void this.replies.settled().then(() => this.resumeWhenDrained());
   };
 
   private resumeWhenDrained(): void {
     if (this.handedOver || this.closing || this.socket.destroyed) return;
-    if (this.pendingSteps > 0) {
-      void this.replyChain.then(() => this.resumeWhenDrained());
+    if (!this.replies.idle) {
+      void this.replies.settled().then(() => this.resumeWhenDrained());
       return;
     }
     if (this.socket.writableNeedDrain) {
@@ -268,7 +269,6 @@ export class ClientConnection {
 
   private handle(args: Buffer[]): void {
     const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
-    // HELLO may authenticate (HELLO 2 AUTH user pass), so Redis lets it through too.
     if (!this.authenticated && name !== 'auth') {
       this.unauthenticatedCommands += 1;
       if (this.unauthenticatedCommands > UNAUTHENTICATED_MAX_COMMANDS) {
@@ -279,6 +279,7 @@ export class ClientConnection {
         return;
       }
     }
+    // HELLO may authenticate (HELLO 2 AUTH user pass), so Redis lets it through too.
     if (!this.authenticated && name !== 'auth' && name !== 'quit' && name !== 'hello') {
       this.reply(new RespError(NOAUTH));
       return;
@@ -464,50 +465,9 @@ export class ClientConnection {
     this.enqueue(() => this.send(bytes));
   }
 
-  /**
-   * Runs `step` after those before it. With none pending it runs at once: a pipeline of PINGs is
-   * answered without a promise per command (a flood of them cost seconds of CPU that way).
-   */
-  private enqueue(step: () => void | Promise<void>): void {
-    if (this.pendingSteps > 0) {
-      this.track(this.replyChain.then(step));
-      return;
-    }
-    try {
-      const result = step();
-      if (result !== undefined) this.track(result);
-    } catch (error) {
-      this.stepFailed(error);
-    }
+  private enqueue(step: ReplyStep): void {
+    this.replies.add(step);
   }
-
-  private track(step: Promise<void>): void {
-    this.pendingSteps += 1;
-    this.replyChain = step
-      .catch((error: unknown) => this.stepFailed(error))
-      .finally(() => {
-        this.pendingSteps -= 1;
-      });
-  }
-
-  private stepFailed(error: unknown): void {
-    this.log.error({ err: error }, 'client connection step failed');
-    this.socket.destroy();
-  }
-}
-
-/**
- * Ends the socket after `reply` and destroys it once the peer hung up, or after LINGER_MS. Its
- * input is read and dropped meanwhile: closing a socket with unread input resets the connection,
- * and the reset can overtake the reply the client (or the operator reading its log) should see.
- */
-export function endLingering(socket: Duplex, reply: Buffer): void {
-  socket.on('error', () => undefined);
-  socket.on('data', () => undefined);
-  socket.resume();
-  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
-  socket.once('close', () => clearTimeout(linger));
-  socket.end(reply);
 }
 
 function encodeReply(value: Reply): Buffer {

@@ -17,10 +17,10 @@ import {
 import { AuthThrottle } from './auth-throttle.js';
 import {
   ClientConnection,
-  endLingering,
   type ClientLimitReason,
   type CommandHandler,
 } from './client-connection.js';
+import { endLingering } from './close-with-reply.js';
 import { ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
 import type {
