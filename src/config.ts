@@ -148,6 +148,25 @@ function integerFormat(min: 0 | 1, placeholder: string, unit: string): FormatSpe
   };
 }
 
+function booleanFormat(placeholder: string, words: string): FormatSpec {
+  return {
+    placeholder,
+    echo: true,
+    fileTypes: ['boolean', 'string'],
+    // convict's own Boolean coercion turns every string but "false" into true ("flase" → true);
+    // an unrecognised word must be an error instead.
+    coerce: (raw) => {
+      const word = raw.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(word)) return true;
+      if (['false', '0', 'no', 'off'].includes(word)) return false;
+      return raw;
+    },
+    validate: (value) => {
+      if (typeof value !== 'boolean') throw new Error(`must be ${words}`);
+    },
+  };
+}
+
 function enumFormat(values: readonly string[]): FormatSpec {
   return {
     placeholder: values.join('|'),
@@ -222,38 +241,10 @@ const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
   'positive-int': integerFormat(1, 'N', ''),
   'duration-ms': integerFormat(0, 'MS', ' of milliseconds'),
   'positive-duration-ms': integerFormat(1, 'MS', ' of milliseconds'),
-  'boolean-flag': {
-    placeholder: '[=true|false]',
-    echo: true,
-    fileTypes: ['boolean', 'string'],
-    // convict's own Boolean coercion turns every string but "false" into true ("flase" → true);
-    // an unrecognised word must be an error instead.
-    coerce: (raw) => {
-      const word = raw.trim().toLowerCase();
-      if (['true', '1', 'yes', 'on'].includes(word)) return true;
-      if (['false', '0', 'no', 'off'].includes(word)) return false;
-      return raw;
-    },
-    validate: (value) => {
-      if (typeof value !== 'boolean') throw new Error('must be true or false');
-    },
-  },
+  'boolean-flag': booleanFormat('[=true|false]', 'true or false'),
   // Redis's own spelling for its switches (`--protected-mode no`), which operators will type; it
   // takes a value like any other flag, unlike the bare boolean flags above.
-  'yes-no': {
-    placeholder: 'yes|no',
-    echo: true,
-    fileTypes: ['boolean', 'string'],
-    coerce: (raw) => {
-      const word = raw.trim().toLowerCase();
-      if (word === 'yes' || word === 'true') return true;
-      if (word === 'no' || word === 'false') return false;
-      return raw;
-    },
-    validate: (value) => {
-      if (typeof value !== 'boolean') throw new Error('must be yes or no');
-    },
-  },
+  'yes-no': booleanFormat('yes|no', 'yes or no'),
   'guard-empty': enumFormat(GUARD_EMPTY_VALUES),
   'log-level': enumFormat(LOG_LEVELS),
   'url-list': {
