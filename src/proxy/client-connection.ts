@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ProtocolError } from '../errors.js';
 import { sameSecret } from '../secrets.js';
-import { CommandFramer } from '../resp/command-framer.js';
+import { CommandFramer, type CommandFrame } from '../resp/command-framer.js';
 import { encode, encodeError, encodeSimple, RespError, type RespValue } from '../resp/encode.js';
 import {
   CLIENT_LIMITS,
@@ -211,11 +211,7 @@ export class ClientConnection {
     // The replies to one read leave in one write, not one system call per PONG.
     this.socket.cork();
     try {
-      for (const frame of frames) {
-        if (this.handedOver || this.closing) break;
-        if (frame.args.length === 0) continue; // keepalive newline
-        this.handle(frame.args);
-      }
+      this.handleFrames(frames, 0);
     } finally {
       this.socket.uncork();
     }
@@ -226,6 +222,21 @@ export class ClientConnection {
     this.socket.pause();
     void this.replies.settled().then(() => this.resumeWhenDrained());
   };
+
+  private handleFrames(frames: readonly CommandFrame[], from: number): void {
+    for (let i = from; i < frames.length; i++) {
+      if (this.handedOver || this.closing) return;
+      const args = frames[i]?.args ?? [];
+      if (args.length === 0) continue; // keepalive newline
+      const name = this.handle(args);
+      // AUTH (or HELLO … AUTH) that waits: the commands pipelined after it are judged by its
+      // outcome, so they wait for it too (a replica pipelines AUTH with its REPLCONFs).
+      if ((name === 'auth' || name === 'hello') && !this.replies.idle) {
+        this.enqueue(() => this.handleFrames(frames, i + 1));
+        return;
+      }
+    }
+  }
 
   private resumeWhenDrained(): void {
     if (this.handedOver || this.closing || this.socket.destroyed) return;
@@ -267,7 +278,8 @@ export class ClientConnection {
     this.authTimer = undefined;
   }
 
-  private handle(args: Buffer[]): void {
+  /** Serves one command; returns its lower-case name. */
+  private handle(args: Buffer[]): string {
     const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
     if (!this.authenticated && name !== 'auth') {
       this.unauthenticatedCommands += 1;
@@ -276,13 +288,13 @@ export class ClientConnection {
           'unauthenticated-commands',
           `NOAUTH Authentication required: ${UNAUTHENTICATED_MAX_COMMANDS} commands without AUTH; closing the connection`,
         );
-        return;
+        return name;
       }
     }
     // HELLO may authenticate (HELLO 2 AUTH user pass), so Redis lets it through too.
     if (!this.authenticated && name !== 'auth' && name !== 'quit' && name !== 'hello') {
       this.reply(new RespError(NOAUTH));
-      return;
+      return name;
     }
     if (this.subscriptions > 0 && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
       this.reply(
@@ -290,44 +302,47 @@ export class ClientConnection {
           `ERR Can't execute '${name.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
         ),
       );
-      return;
+      return name;
     }
     const handler = this.options.commands.get(name);
     if (handler !== undefined || BUILTIN_COMMANDS.has(name)) this.identified();
     switch (name) {
-      case 'auth':
-        this.enqueue(async () => {
-          await this.authDelay();
+      case 'auth': {
+        const delay = this.authDelayMs();
+        const answer = (): void => {
           // A wrong password before this one may have closed the connection: no more guesses.
           if (!this.closing) this.send(encodeReply(this.auth(args)));
-        });
-        return;
+        };
+        this.enqueue(delay === 0 ? answer : () => sleep(delay).then(answer));
+        return name;
+      }
       case 'ping':
         if (this.subscriptions > 0) {
           // Subscribed mode: Redis answers PING as a push-shaped array, `pong` + the argument.
           this.reply(['pong', args[1] ?? '']);
-          return;
+          return name;
         }
         this.reply(args.length > 1 && args[1] !== undefined ? args[1] : { simple: 'PONG' });
-        return;
+        return name;
       case 'quit':
         this.enqueue(() => {
           this.socket.end(encodeSimple('OK'));
         });
-        return;
+        return name;
       case 'replconf':
         this.reply(this.replconf(args));
-        return;
+        return name;
       case 'psync':
       case 'sync':
         this.syncRequested(args);
-        return;
+        return name;
     }
     if (handler !== undefined) {
       this.enqueue(async () => {
         try {
           // HELLO may carry AUTH: it waits like AUTH does.
-          if (name === 'hello') await this.authDelay();
+          const delay = name === 'hello' ? this.authDelayMs() : 0;
+          if (delay > 0) await sleep(delay);
           const value = await handler(args, this);
           if (value !== undefined) this.send(encode(value));
         } catch (error) {
@@ -335,9 +350,10 @@ export class ClientConnection {
           this.send(encodeError(`ERR ${error instanceof Error ? error.message : String(error)}`));
         }
       });
-      return;
+      return name;
     }
     this.reply(new RespError(unknownCommandMessage(args)));
+    return name;
   }
 
   /** AUTH given inside another command (HELLO … AUTH user pass): undefined when accepted. */
@@ -382,9 +398,8 @@ export class ClientConnection {
   }
 
   /** AUTH (and HELLO … AUTH) from a peer IP that recently failed waits before it is checked. */
-  private async authDelay(): Promise<void> {
-    const delay = this.options.authThrottle?.delayFor(this.socket.remoteAddress ?? '') ?? 0;
-    if (delay > 0) await sleep(delay);
+  private authDelayMs(): number {
+    return this.options.authThrottle?.delayFor(this.socket.remoteAddress ?? '') ?? 0;
   }
 
   /** A valid command: without a password, that is all the auth deadline waits for. */

@@ -7,6 +7,8 @@ export type ReplyStep = () => void | Promise<void>;
 export class ReplyQueue {
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
+  /** A step is running right now: one it adds must wait for it to finish. */
+  private running = false;
 
   /** `onError`: a step threw or rejected (the connection is then beyond saving). */
   constructor(private readonly onError: (error: unknown) => void) {}
@@ -18,15 +20,18 @@ export class ReplyQueue {
 
   /** Runs `step` after every step added before it. */
   add(step: ReplyStep): void {
-    if (this.pending > 0) {
+    if (this.pending > 0 || this.running) {
       this.track(this.chain.then(step));
       return;
     }
+    this.running = true;
     try {
       const result = step();
       if (result !== undefined) this.track(result);
     } catch (error) {
       this.onError(error);
+    } finally {
+      this.running = false;
     }
   }
 

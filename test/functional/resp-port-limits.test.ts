@@ -3,6 +3,7 @@
 // guessing, connections that never authenticate, and more connections than --max-clients. Each
 // attacker is cut off; the replica's session and the other clients are served throughout.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { MAX_CLIENTS_MESSAGE, REPLICA_RESERVE } from '../../src/proxy/admission.js';
 import { AUTH_MAX_FAILURES_PER_CONNECTION } from '../../src/proxy/auth-throttle.js';
@@ -63,6 +64,9 @@ describe('limits on the RESP port, a replica streaming throughout', () => {
         String(MAX_CLIENTS),
         '--auth-timeout-ms',
         String(AUTH_TIMEOUT_MS),
+        // The pub/sub test sends tens of MB of events: to this port's subscribers only.
+        '--publish',
+        'none',
       ],
     });
     await t.follow(t.active);
@@ -125,6 +129,53 @@ describe('limits on the RESP port, a replica streaming throughout', () => {
     assert.equal(kept.closed, false);
     assert.equal(await kept.command('PING'), 'PONG');
     kept.close();
+  });
+
+  test('a subscriber that never reads is closed past its output limit; one that reads is not', async () => {
+    const reading = await authenticated();
+    assert.deepEqual(await reading.command('SUBSCRIBE', 'rbuddy:events'), [
+      'subscribe',
+      'rbuddy:events',
+      1,
+    ]);
+    let emitted = 0;
+    const stalled = connect({ host: t.rbuddy.resp.host, port: t.rbuddy.resp.port });
+    stalled.on('error', () => undefined);
+    let text = '';
+    stalled.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      // Subscribed: from now on it reads nothing.
+      if (text.includes(':1\r\n')) stalled.pause();
+    });
+    stalled.write(`AUTH ${PASSWORD}\r\nSUBSCRIBE rbuddy:events\r\n`);
+    await waitFor(() => text.includes(':1\r\n'), {
+      what: 'the stalled subscriber subscribed',
+      explain: () => JSON.stringify(text) + JSON.stringify(t.rbuddy.status().clients),
+    });
+    assert.equal(t.rbuddy.status().clients.connected, 2);
+    // Events as the engine emits them, large ones, until rbuddy gives up on the stalled one.
+    const reason = 'x'.repeat(256 * 1024);
+    const data = { active: t.active.address, standby: t.standby.address, master: t.master.address };
+    await waitFor(
+      async () => {
+        // Past the kernel's buffers, each event queues in rbuddy: its limit (32 MB) ends it.
+        for (let i = 0; i < 4; i++) t.rbuddy.app.events.emit('master.up', 0, { ...data, reason });
+        emitted += 4;
+        // The reading subscriber keeps up: each event is one message to it.
+        for (let i = 0; i < 4; i++) assert.ok(Array.isArray(await reading.nextReply()));
+        // A paused socket does not see its end: ask rbuddy whether it still holds it.
+        return t.rbuddy.status().clients.connected === 1;
+      },
+      { what: 'the stalled subscriber to be closed', timeoutMs: 120_000 },
+    );
+    // Reading again, it finds the end of what was queued for it: rbuddy closed it.
+    stalled.removeAllListeners('data');
+    stalled.resume();
+    await new Promise((resolve) => stalled.once('close', resolve));
+    assert.equal(reading.closed, false);
+    assert.ok(emitted * reason.length > 32 * 1024 * 1024, 'closed past the limit, not before');
+    stalled.destroy();
+    reading.close();
   });
 
   test('past --max-clients a stranger gets -ERR max clients; the replica still reconnects', async () => {

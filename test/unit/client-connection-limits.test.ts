@@ -166,6 +166,23 @@ describe('client connection: auth deadline and wrong passwords', () => {
     assert.equal(conn.stats().awaitingAuth, false, 'the deadline no longer runs');
   });
 
+  test('commands pipelined after AUTH are judged by its outcome, even when AUTH waits', async () => {
+    let now = 0;
+    const throttle = new AuthThrottle({ baseDelayMs: 5, now: () => now });
+    for (const waits of [false, true]) {
+      if (waits) throttle.recordFailure('127.0.0.1');
+      assert.equal(throttle.delayFor('127.0.0.1') > 0, waits);
+      const socket = new FakeSocket({ peerReads: true });
+      connection(socket, { listenPassword: 'secret', authThrottle: throttle });
+      socket.send('AUTH secret\r\nPING\r\nREPLCONF listening-port 6380\r\n');
+      await waitFor(() => socket.received() === '+OK\r\n+PONG\r\n+OK\r\n', {
+        what: `every reply in order (AUTH waits: ${waits})`,
+        explain: () => JSON.stringify(socket.received()),
+      });
+    }
+    now += 1;
+  });
+
   test('pipelined wrong passwords: five refused, then closed, the right one never checked', async () => {
     let now = 0;
     const throttle = new AuthThrottle({ baseDelayMs: 1, maxDelayMs: 4, now: () => now });
