@@ -137,6 +137,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   }
 
   clientsStatus(): ClientsStatus {
+    this.pruneReserved();
     let paused = 0;
     let bufferedBytes = 0;
     for (const client of this.clients) {
@@ -177,6 +178,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       return;
     }
     const peerAddress = socket.remoteAddress ?? '';
+    this.pruneReserved();
     const decision = admit({
       peerAddress,
       protectedMode: protectedModeActive(this.protectedModeSettings()),
@@ -218,6 +220,13 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       this.reservedClients.delete(connection);
     });
   };
+
+  /** A connection that became a replication session left `clients`: it holds no place. */
+  private pruneReserved(): void {
+    for (const client of this.reservedClients) {
+      if (!this.clients.has(client)) this.reservedClients.delete(client);
+    }
+  }
 
   private evictOldestReserved(): void {
     const oldest = this.reservedClients.values().next();

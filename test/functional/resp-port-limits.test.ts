@@ -208,5 +208,7 @@ describe('limits on the RESP port, a replica streaming throughout', () => {
     assert.equal(resumed.replica, t.active.address);
     await sharing[0]?.waitClosed();
     assert.equal(strangers.filter((client) => client.closed).length, 0, 'other strangers stay');
+    // The replica's connection, a session now, holds no place: one is free in the reserve.
+    assert.equal(t.rbuddy.status().clients.reserved, REPLICA_RESERVE - 1);
   });
 });
