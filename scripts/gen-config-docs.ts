@@ -28,6 +28,8 @@ const FORMAT_TEXT: Readonly<Record<FormatName, string>> = {
   'positive-duration-ms': 'milliseconds, a whole number from 1 to 2147483647',
   'boolean-flag':
     '`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`); the bare flag means `true`',
+  'yes-no':
+    '`yes` or `no` (also `true`/`false`, `1`/`0`, `on`/`off`), as in Redis: `--protected-mode no`',
   'guard-empty': 'one of `hold`, `switch`',
   ratio: 'a number from 0 to 1 (e.g. `0.5`)',
   'log-level': 'one of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`',

@@ -13,7 +13,8 @@ import { NodeClients } from './nodes/node-client.js';
 import { EventBus } from './notify/events.js';
 import { Publisher, publishTargets, type PublishTargetStatus } from './notify/publisher.js';
 import { WebhookNotifier, type WebhookStatus } from './notify/webhooks.js';
-import { ProxyServer } from './proxy/proxy-server.js';
+import { ReplicaAddresses } from './proxy/admission.js';
+import { ProxyServer, type ClientsStatus } from './proxy/proxy-server.js';
 import { ReplicaMatcher } from './proxy/replica-matcher.js';
 import type { ReplicaNode, SessionStatus } from './proxy/session-types.js';
 import { FailoverEngine, type EngineStatus } from './standby/engine.js';
@@ -27,6 +28,8 @@ export interface AppStatus extends EngineStatus {
   listen: string;
   announce: string;
   sessions: SessionStatus[];
+  /** Connections on the RESP port that are not replication sessions. */
+  clients: ClientsStatus;
   notifications: { webhooks: WebhookStatus[]; publish: PublishTargetStatus[] };
 }
 
@@ -84,10 +87,17 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     hub: pubsub,
     logger,
   });
+  const replicaAddresses = new ReplicaAddresses(() => nodes.map((node) => node.host));
+  // Known before the first connection needs them; a failed lookup is retried on demand.
+  replicaAddresses.refresh().catch(() => undefined);
   const proxy: ProxyServer = new ProxyServer({
     listen: config.listen,
     listenPassword: config.listenPassword,
     replicaUsers,
+    protectedMode: config.protectedMode,
+    maxClients: config.maxClients,
+    authTimeoutMs: config.authTimeoutMs,
+    isReplicaAddress: (ip) => replicaAddresses.has(ip),
     master: () => config.master,
     masterAuth,
     replTimeoutMs: config.replTimeoutMs,
@@ -172,6 +182,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     listen: formatHostPort(proxy.address()),
     announce: formatHostPort(announce()),
     sessions: proxy.sessions().map((session) => session.status()),
+    clients: proxy.clientsStatus(),
     notifications: { webhooks: webhooks.status(), publish: publisher.status() },
   });
 

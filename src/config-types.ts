@@ -27,6 +27,12 @@ export interface RbuddyConfig {
   listenPassword: string;
   /** USER:PASSWORD@HOST:PORT entries: each replica's own credentials on the RESP listener. */
   replicaCredentials: string[];
+  /** Redis's protected-mode: see src/proxy/admission.ts. */
+  protectedMode: boolean;
+  /** Connections on the RESP listener at most (replication sessions excluded). */
+  maxClients: number;
+  /** Deadline for a new RESP connection to authenticate, or to send a valid command. */
+  authTimeoutMs: number;
   /** Address the replicas are told to REPLICAOF; defaults to `listen`. */
   announce: HostPort;
   http: HostPort;

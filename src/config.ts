@@ -43,6 +43,7 @@ export type FormatName =
   | 'duration-ms'
   | 'positive-duration-ms'
   | 'boolean-flag'
+  | 'yes-no'
   | 'guard-empty'
   | 'ratio'
   | 'log-level'
@@ -150,6 +151,25 @@ function integerFormat(min: 0 | 1, placeholder: string, unit: string): FormatSpe
   };
 }
 
+function booleanFormat(placeholder: string, words: string): FormatSpec {
+  return {
+    placeholder,
+    echo: true,
+    fileTypes: ['boolean', 'string'],
+    // convict's own Boolean coercion turns every string but "false" into true ("flase" → true);
+    // an unrecognised word must be an error instead.
+    coerce: (raw) => {
+      const word = raw.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(word)) return true;
+      if (['false', '0', 'no', 'off'].includes(word)) return false;
+      return raw;
+    },
+    validate: (value) => {
+      if (typeof value !== 'boolean') throw new Error(`must be ${words}`);
+    },
+  };
+}
+
 function enumFormat(values: readonly string[]): FormatSpec {
   return {
     placeholder: values.join('|'),
@@ -242,22 +262,10 @@ const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
   'positive-int': integerFormat(1, 'N', ''),
   'duration-ms': integerFormat(0, 'MS', ' of milliseconds'),
   'positive-duration-ms': integerFormat(1, 'MS', ' of milliseconds'),
-  'boolean-flag': {
-    placeholder: '[=true|false]',
-    echo: true,
-    fileTypes: ['boolean', 'string'],
-    // convict's own Boolean coercion turns every string but "false" into true ("flase" → true);
-    // an unrecognised word must be an error instead.
-    coerce: (raw) => {
-      const word = raw.trim().toLowerCase();
-      if (['true', '1', 'yes', 'on'].includes(word)) return true;
-      if (['false', '0', 'no', 'off'].includes(word)) return false;
-      return raw;
-    },
-    validate: (value) => {
-      if (typeof value !== 'boolean') throw new Error('must be true or false');
-    },
-  },
+  'boolean-flag': booleanFormat('[=true|false]', 'true or false'),
+  // Redis's own spelling for its switches (`--protected-mode no`), which operators will type; it
+  // takes a value like any other flag, unlike the bare boolean flags above.
+  'yes-no': booleanFormat('yes|no', 'yes or no'),
   'guard-empty': enumFormat(GUARD_EMPTY_VALUES),
   ratio: {
     placeholder: 'RATIO',
@@ -470,6 +478,27 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'listen-password',
     placeholder: 'PASSWORD',
     sensitive: true,
+  },
+  protectedMode: {
+    doc: "Like Redis's protected-mode: with no --listen-password and a --listen address that is not loopback-only, refuse (with -DENIED, which says how to change it) every client that does not connect from the loopback interface. Turn off only where untrusted networks cannot reach the port.",
+    format: 'yes-no',
+    default: true,
+    env: 'RBUDDY_PROTECTED_MODE',
+    arg: 'protected-mode',
+  },
+  maxClients: {
+    doc: "Connections on the RESP listener at most, like Redis's maxclients; one more gets -ERR max number of clients reached. Replication sessions of the configured replicas do not count, and a few connections from a replica's address are admitted past the limit, so that strangers cannot keep a replica from reconnecting.",
+    format: 'positive-int',
+    default: 1_000,
+    env: 'RBUDDY_MAX_CLIENTS',
+    arg: 'max-clients',
+  },
+  authTimeoutMs: {
+    doc: 'Time a new connection on the RESP listener has to authenticate (with --listen-password) or else to send a first valid command; then it is closed.',
+    format: 'positive-duration-ms',
+    default: 10_000,
+    env: 'RBUDDY_AUTH_TIMEOUT_MS',
+    arg: 'auth-timeout-ms',
   },
   announce: {
     doc: 'Address the replicas are told to REPLICAOF. Default: the --listen address; if that is a wildcard (0.0.0.0 or ::), the loopback address of the same family (127.0.0.1 or ::1) with the listen port, which only replicas on this host can reach: set --announce when they run elsewhere.',

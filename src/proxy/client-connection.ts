@@ -2,13 +2,29 @@
 // handshake here (PING, AUTH, REPLCONF …, then PSYNC/SYNC, which hands the socket to a
 // ReplicaSession); other clients are served the few commands the proxy speaks (SPEC §4.6, §8)
 // and get `-ERR unknown command` for the rest. Malformed RESP closes only this connection.
-import type { Socket } from 'node:net';
+//
+// Every connection is bounded (SPEC §10): its input is read one read at a time, and the next is
+// read only once the replies to the last are written and drained, so a client that never reads
+// stops being read (what it costs is one read's worth of replies); its output, its incomplete
+// command and its count of commands before AUTH have ceilings; it has a deadline to authenticate
+// or say something valid; and wrong passwords wait longer and longer (AuthThrottle).
+import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ProtocolError } from '../errors.js';
 import { sameSecret } from '../secrets.js';
-import { CommandFramer } from '../resp/command-framer.js';
+import { CommandFramer, type CommandFrame } from '../resp/command-framer.js';
 import { encode, encodeError, encodeSimple, RespError, type RespValue } from '../resp/encode.js';
-import { REDIS_LIMITS, UNAUTHENTICATED_LIMITS } from '../resp/limits.js';
+import {
+  CLIENT_LIMITS,
+  CLIENT_MAX_QUERY_BYTES,
+  CLIENT_OUTPUT_LIMIT,
+  UNAUTHENTICATED_LIMITS,
+  UNAUTHENTICATED_MAX_COMMANDS,
+} from '../resp/limits.js';
+import { AUTH_MAX_FAILURES_PER_CONNECTION, type AuthThrottle } from './auth-throttle.js';
+import { endLingering } from './close-with-reply.js';
+import { ReplyQueue, type ReplyStep } from './reply-queue.js';
 import type { ReplicaHello, SyncRequest } from './session-types.js';
 
 /** A command the proxy serves to plain clients; returns the reply (or nothing to stay silent). */
@@ -17,8 +33,17 @@ export type CommandHandler = (
   connection: ClientConnection,
 ) => RespValue | Promise<RespValue> | undefined;
 
+/**
+ * What a connection needs of its socket: a net.Socket in the server, any Duplex in unit tests
+ * (which drive the pause/resume logic without a network).
+ */
+export type ClientSocket = Duplex & {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+};
+
 export interface ClientConnectionOptions {
-  socket: Socket;
+  socket: ClientSocket;
   id: string;
   listenPassword: string;
   /** Per-replica users (user → password): a replica that AUTHs as one is bound to its node. */
@@ -31,6 +56,32 @@ export interface ClientConnectionOptions {
    * or to the reason it was refused (the connection then gets `-ERR` and is closed).
    */
   onSyncRequest: (connection: ClientConnection, hello: ReplicaHello) => Promise<string | undefined>;
+  /**
+   * Time to authenticate (when a password is set) or else to send a first valid command; the
+   * connection is closed at the deadline. Undefined: no deadline (unit tests of other things).
+   */
+  authTimeoutMs?: number | undefined;
+  /** Shared by every connection of the listener: AUTH failures are counted per peer IP. */
+  authThrottle?: AuthThrottle | undefined;
+  /** Bytes of unsent replies past which a (not subscribed) client is closed. */
+  outputLimitBytes?: number | undefined;
+  /** Told when the connection closes one of its own for breaking a limit (status, metrics). */
+  onLimit?: ((reason: ClientLimitReason) => void) | undefined;
+}
+
+export type ClientLimitReason =
+  'output-limit' | 'query-limit' | 'auth-timeout' | 'auth-failures' | 'unauthenticated-commands';
+
+/** What one connection holds on the proxy's side right now (status, tests). */
+export interface ClientConnectionStats {
+  /** Replies written but not yet taken by the kernel. */
+  outputBytes: number;
+  /** Bytes of an incomplete command. */
+  inputBytes: number;
+  /** Reading is paused until the client reads its replies. */
+  paused: boolean;
+  /** The auth deadline still runs (not authenticated, or no valid command yet). */
+  awaitingAuth: boolean;
 }
 
 /** A reply the proxy itself gives: any RESP value, or a simple string like +OK. */
@@ -49,11 +100,13 @@ const SUBSCRIBED_MODE_COMMANDS = new Set([
 const HANDSHAKE_WINDOW_MS = 5000;
 /** What a replica sends before its PSYNC/SYNC (syncWithMaster). */
 const REPLICA_HANDSHAKE_COMMANDS = new Set(['ping', 'auth', 'replconf', 'psync', 'sync']);
+/** Commands served here rather than by `commands`: a valid first command. */
+const BUILTIN_COMMANDS = new Set(['auth', 'ping', 'quit', 'replconf', 'psync', 'sync']);
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 
 export class ClientConnection {
   readonly id: string;
-  readonly socket: Socket;
+  readonly socket: ClientSocket;
   private readonly options: ClientConnectionOptions;
   private readonly log: Logger;
   private readonly framer: CommandFramer;
@@ -63,12 +116,20 @@ export class ClientConnection {
   private listeningPort: number | undefined;
   private announcedIp: string | undefined;
   private readonly capabilities: string[] = [];
-  /** Replies are written in command order even when a handler is asynchronous. */
-  private replyChain: Promise<void> = Promise.resolve();
+  private readonly replies: ReplyQueue;
   private handedOver = false;
   private readonly openedAt: number;
   /** Used a command no replica handshake sends: an application client, not a replica. */
   private servedAsClient = false;
+  /** Closing: replies are over, input is discarded. */
+  private closing = false;
+  /** Reading stopped until the replies to the last read are written and drained. */
+  private readPaused = false;
+  /** Running until the client authenticates (or, without a password, says something valid). */
+  private authTimer: NodeJS.Timeout | undefined;
+  private unauthenticatedCommands = 0;
+  private authFailures = 0;
+  private readonly outputLimit: number;
   /**
    * Channels + patterns this client is subscribed to (set by the discovery pub/sub hub). While
    * non-zero the connection is in Redis's subscribed mode: only (P)SUBSCRIBE, (P)UNSUBSCRIBE,
@@ -82,11 +143,28 @@ export class ClientConnection {
     this.id = options.id;
     this.socket = options.socket;
     this.log = options.logger.child({ connection: options.id, peer: this.peer });
+    this.replies = new ReplyQueue((error) => {
+      this.log.error({ err: error }, 'client connection step failed');
+      this.socket.destroy();
+    });
     this.authenticated = options.listenPassword === '';
+    this.outputLimit = options.outputLimitBytes ?? CLIENT_OUTPUT_LIMIT;
     // Redis keeps unauthenticated clients to tiny commands; so do we.
-    this.framer = new CommandFramer(this.authenticated ? REDIS_LIMITS : UNAUTHENTICATED_LIMITS);
+    this.framer = new CommandFramer(this.authenticated ? CLIENT_LIMITS : UNAUTHENTICATED_LIMITS);
     this.socket.on('data', this.onData);
     this.socket.on('error', (error) => this.log.debug({ err: error }, 'client socket error'));
+    this.socket.once('close', () => this.stopAuthTimer());
+    const timeoutMs = options.authTimeoutMs;
+    if (timeoutMs !== undefined) {
+      this.authTimer = setTimeout(() => {
+        this.authTimer = undefined;
+        const what = this.authenticated ? 'a valid command' : 'AUTH';
+        this.closeForLimit(
+          'auth-timeout',
+          `ERR rbuddy: no ${what} within ${timeoutMs} ms of connecting (--auth-timeout-ms); closing the connection`,
+        );
+      }, timeoutMs);
+    }
   }
 
   get peer(): string {
@@ -111,37 +189,138 @@ export class ClientConnection {
     return this.listeningPort === undefined || this.listeningPort === port;
   }
 
-  /** Writes a reply unless the socket is gone (pub/sub pushes use this too). */
+  stats(): ClientConnectionStats {
+    return {
+      outputBytes: this.socket.writableLength,
+      inputBytes: this.framer.buffered,
+      paused: this.readPaused,
+      awaitingAuth: this.authTimer !== undefined,
+    };
+  }
+
+  /**
+   * Writes a reply unless the socket is gone (pub/sub pushes use this too). A client whose unsent
+   * output passes the limit is closed at once, as Redis does past client-output-buffer-limit: no
+   * reply could reach it anyway.
+   */
   send(bytes: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(bytes);
+    // A subscribed client is the pub/sub hub's to limit: Redis's limits go by client class.
+    if (this.subscriptions === 0 && this.socket.writableLength > this.outputLimit) {
+      this.log.warn(
+        { queuedBytes: this.socket.writableLength, limitBytes: this.outputLimit },
+        'client is not reading its replies: output over the limit, closing its connection',
+      );
+      this.options.onLimit?.('output-limit');
+      this.closing = true;
+      this.socket.destroy();
+    }
   }
 
   private readonly onData = (chunk: Buffer): void => {
     let frames;
     try {
       frames = this.framer.push(chunk);
+      if (this.framer.buffered > CLIENT_MAX_QUERY_BYTES) {
+        this.options.onLimit?.('query-limit');
+        throw new ProtocolError(
+          `request over rbuddy's query buffer limit of ${CLIENT_MAX_QUERY_BYTES} bytes`,
+        );
+      }
     } catch (error) {
       const message = error instanceof ProtocolError ? error.message : String(error);
       this.log.warn({ reason: message }, 'protocol error from client; closing its connection');
-      this.socket.off('data', this.onData);
-      this.enqueue(() => {
-        this.socket.end(encodeError(`ERR Protocol error: ${message}`));
-      });
+      this.close(`ERR Protocol error: ${message}`);
       return;
     }
-    for (const frame of frames) {
-      if (this.handedOver) break;
-      if (frame.args.length === 0) continue; // keepalive newline
-      this.handle(frame.args);
+    // The replies to one read leave in one write, not one system call per PONG.
+    this.socket.cork();
+    try {
+      this.handleFrames(frames, 0);
+    } finally {
+      this.socket.uncork();
     }
+    if (this.handedOver || this.closing) return;
+    // One read at a time: the next is read once these replies are written and drained.
+    if (this.replies.idle && !this.socket.writableNeedDrain) return;
+    this.readPaused = true;
+    this.socket.pause();
+    void this.replies.settled().then(() => this.resumeWhenDrained());
   };
 
-  private handle(args: Buffer[]): void {
+  private handleFrames(frames: readonly CommandFrame[], from: number): void {
+    for (let i = from; i < frames.length; i++) {
+      if (this.handedOver || this.closing) return;
+      const args = frames[i]?.args ?? [];
+      if (args.length === 0) continue; // keepalive newline
+      const name = this.handle(args);
+      // AUTH (or HELLO … AUTH) that waits: the commands pipelined after it are judged by its
+      // outcome, so they wait for it too (a replica pipelines AUTH with its REPLCONFs).
+      if ((name === 'auth' || name === 'hello') && !this.replies.idle) {
+        this.enqueue(() => this.handleFrames(frames, i + 1));
+        return;
+      }
+    }
+  }
+
+  private resumeWhenDrained(): void {
+    if (this.handedOver || this.closing || this.socket.destroyed) return;
+    if (!this.replies.idle) {
+      void this.replies.settled().then(() => this.resumeWhenDrained());
+      return;
+    }
+    if (this.socket.writableNeedDrain) {
+      this.socket.once('drain', () => this.resumeWhenDrained());
+      return;
+    }
+    this.readPaused = false;
+    this.socket.resume();
+  }
+
+  /** Ends the connection with an error reply after the replies already queued. */
+  close(message: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.stopAuthTimer();
+    this.socket.off('data', this.onData);
+    this.enqueue(() => {
+      if (this.socket.destroyed) return;
+      // Replies it has not read yet mean it will not read this one soon either.
+      if (this.socket.writableNeedDrain) this.socket.destroy();
+      else endLingering(this.socket, encodeError(message));
+    });
+  }
+
+  private closeForLimit(reason: ClientLimitReason, message: string): void {
+    if (this.closing) return;
+    this.log.warn({ reason }, `closing client connection: ${message}`);
+    this.options.onLimit?.(reason);
+    this.close(message);
+  }
+
+  private stopAuthTimer(): void {
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+  }
+
+  /** Serves one command; returns its lower-case name. */
+  private handle(args: Buffer[]): string {
     const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
+    if (!this.authenticated && name !== 'auth') {
+      this.unauthenticatedCommands += 1;
+      if (this.unauthenticatedCommands > UNAUTHENTICATED_MAX_COMMANDS) {
+        this.closeForLimit(
+          'unauthenticated-commands',
+          `NOAUTH Authentication required: ${UNAUTHENTICATED_MAX_COMMANDS} commands without AUTH; closing the connection`,
+        );
+        return name;
+      }
+    }
     // HELLO may authenticate (HELLO 2 AUTH user pass), so Redis lets it through too.
     if (!this.authenticated && name !== 'auth' && name !== 'quit' && name !== 'hello') {
       this.reply(new RespError(NOAUTH));
-      return;
+      return name;
     }
     if (this.subscriptions > 0 && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
       this.reply(
@@ -149,38 +328,48 @@ export class ClientConnection {
           `ERR Can't execute '${name.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
         ),
       );
-      return;
+      return name;
     }
     if (!REPLICA_HANDSHAKE_COMMANDS.has(name)) this.servedAsClient = true;
+    const handler = this.options.commands.get(name);
+    if (handler !== undefined || BUILTIN_COMMANDS.has(name)) this.identified();
     switch (name) {
-      case 'auth':
-        this.reply(this.auth(args));
-        return;
+      case 'auth': {
+        const delay = this.authDelayMs();
+        const answer = (): void => {
+          // A wrong password before this one may have closed the connection: no more guesses.
+          if (!this.closing) this.send(encodeReply(this.auth(args)));
+        };
+        this.enqueue(delay === 0 ? answer : () => sleep(delay).then(answer));
+        return name;
+      }
       case 'ping':
         if (this.subscriptions > 0) {
           // Subscribed mode: Redis answers PING as a push-shaped array, `pong` + the argument.
           this.reply(['pong', args[1] ?? '']);
-          return;
+          return name;
         }
         this.reply(args.length > 1 && args[1] !== undefined ? args[1] : { simple: 'PONG' });
-        return;
+        return name;
       case 'quit':
         this.enqueue(() => {
           this.socket.end(encodeSimple('OK'));
         });
-        return;
+        return name;
       case 'replconf':
         this.reply(this.replconf(args));
-        return;
+        return name;
       case 'psync':
       case 'sync':
         this.syncRequested(args);
-        return;
+        return name;
     }
-    const handler = this.options.commands.get(name);
     if (handler !== undefined) {
       this.enqueue(async () => {
         try {
+          // HELLO may carry AUTH: it waits like AUTH does.
+          const delay = name === 'hello' ? this.authDelayMs() : 0;
+          if (delay > 0) await sleep(delay);
           const value = await handler(args, this);
           if (value !== undefined) this.send(encode(value));
         } catch (error) {
@@ -188,9 +377,10 @@ export class ClientConnection {
           this.send(encodeError(`ERR ${error instanceof Error ? error.message : String(error)}`));
         }
       });
-      return;
+      return name;
     }
     this.reply(new RespError(unknownCommandMessage(args)));
+    return name;
   }
 
   /** AUTH given inside another command (HELLO … AUTH user pass): undefined when accepted. */
@@ -213,14 +403,37 @@ export class ClientConnection {
       );
     }
     if (!sameSecret(given, expected)) {
+      const fromPeer = this.options.authThrottle?.recordFailure(this.socket.remoteAddress ?? '');
+      this.authFailures += 1;
       // Never the password itself in a log line.
-      this.log.warn({ user }, 'AUTH with a wrong password refused');
+      this.log.warn(
+        { user, failures: this.authFailures, fromPeer },
+        'AUTH with a wrong password refused',
+      );
+      if (this.authFailures >= AUTH_MAX_FAILURES_PER_CONNECTION) {
+        // Queued after the -WRONGPASS this returns.
+        this.closeForLimit(
+          'auth-failures',
+          `ERR rbuddy: ${this.authFailures} wrong passwords on this connection; closing it`,
+        );
+      }
       return new RespError(WRONGPASS);
     }
     this.replicaUser = replicaPassword === undefined ? undefined : user;
     this.authenticated = true;
-    this.framer.setLimits(REDIS_LIMITS);
+    this.framer.setLimits(CLIENT_LIMITS);
+    this.stopAuthTimer();
     return { simple: 'OK' };
+  }
+
+  /** AUTH (and HELLO … AUTH) from a peer IP that recently failed waits before it is checked. */
+  private authDelayMs(): number {
+    return this.options.authThrottle?.delayFor(this.socket.remoteAddress ?? '') ?? 0;
+  }
+
+  /** A valid command: without a password, that is all the auth deadline waits for. */
+  private identified(): void {
+    if (this.authenticated) this.stopAuthTimer();
   }
 
   private replconf(args: Buffer[]): Reply {
@@ -272,6 +485,7 @@ export class ClientConnection {
     }
     // From here the socket belongs to the sync: stop reading commands until it is decided.
     this.handedOver = true;
+    this.stopAuthTimer();
     this.socket.off('data', this.onData);
     this.socket.pause();
     const hello: ReplicaHello = {
@@ -292,19 +506,19 @@ export class ClientConnection {
   }
 
   private reply(value: Reply): void {
-    const bytes =
-      typeof value === 'object' && value !== null && 'simple' in value
-        ? encodeSimple(value.simple)
-        : encode(value);
+    const bytes = encodeReply(value);
     this.enqueue(() => this.send(bytes));
   }
 
-  private enqueue(step: () => void | Promise<void>): void {
-    this.replyChain = this.replyChain.then(step).catch((error: unknown) => {
-      this.log.error({ err: error }, 'client connection step failed');
-      this.socket.destroy();
-    });
+  private enqueue(step: ReplyStep): void {
+    this.replies.add(step);
   }
+}
+
+function encodeReply(value: Reply): Buffer {
+  return typeof value === 'object' && value !== null && 'simple' in value
+    ? encodeSimple(value.simple)
+    : encode(value);
 }
 
 /** Redis 7's wording, so client libraries show a familiar message. */

@@ -3,10 +3,24 @@
 // replica, each with its own connection to the master. Only this module creates sockets.
 import { EventEmitter } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { encodeError } from '../resp/encode.js';
 import { formatHostPort, type HostPort } from '../config-types.js';
 import { SessionReplacedError, UpstreamConnectError, UpstreamTimeoutError } from '../errors.js';
-import { ClientConnection, type CommandHandler } from './client-connection.js';
+import {
+  admit,
+  MAX_CLIENTS_MESSAGE,
+  protectedModeActive,
+  protectedModeWarning,
+} from './admission.js';
+import { AuthThrottle } from './auth-throttle.js';
+import {
+  ClientConnection,
+  type ClientLimitReason,
+  type CommandHandler,
+} from './client-connection.js';
+import { endLingering } from './close-with-reply.js';
 import { ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
 import type {
@@ -34,7 +48,32 @@ export interface ProxyServerOptions {
   gate?: SyncGate;
   commands?: ReadonlyMap<string, CommandHandler>;
   logger: Logger;
+  /** Redis's protected-mode: see admission.ts. Default on. */
+  protectedMode?: boolean;
+  /** Connections not (yet) taken over by a replication session, at most. Default 1000. */
+  maxClients?: number;
+  /** Deadline to authenticate, or without a password to send a valid command. Default 10 s. */
+  authTimeoutMs?: number;
+  /** Whether an IP is a configured replica's: those may use the reserve past maxClients. */
+  isReplicaAddress?: (ip: string) => boolean;
+  authThrottle?: AuthThrottle;
 }
+
+/** Connections on the RESP port that are not replication sessions (status, metrics, tests). */
+export interface ClientsStatus {
+  connected: number;
+  /** Of those, admitted past --max-clients from a configured replica's address. */
+  reserved: number;
+  /** Not read until they read their replies. */
+  paused: number;
+  /** Bytes rbuddy holds for them: unsent replies plus incomplete commands. */
+  bufferedBytes: number;
+  refused: { 'protected-mode': number; 'max-clients': number };
+  closed: Record<ClientLimitReason, number>;
+}
+
+export const DEFAULT_MAX_CLIENTS = 1000;
+export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 
 export interface ProxyServerEvents {
   /** A configured replica's session started (attached). */
@@ -47,6 +86,17 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   private readonly log: Logger;
   private readonly server: Server;
   private readonly clients = new Set<ClientConnection>();
+  /** The subset of `clients` admitted from the replica reserve. */
+  private readonly reservedClients = new Set<ClientConnection>();
+  private readonly authThrottle: AuthThrottle;
+  private readonly refused: ClientsStatus['refused'] = { 'protected-mode': 0, 'max-clients': 0 };
+  private readonly closedForLimit: ClientsStatus['closed'] = {
+    'output-limit': 0,
+    'query-limit': 0,
+    'auth-timeout': 0,
+    'auth-failures': 0,
+    'unauthenticated-commands': 0,
+  };
   private readonly byNode = new Map<string, ReplicaSession>();
   private nextId = 1;
   private closing = false;
@@ -55,6 +105,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     super();
     this.options = options;
     this.log = options.logger.child({ component: 'proxy' });
+    this.authThrottle = options.authThrottle ?? new AuthThrottle();
     this.server = createServer({ noDelay: true, keepAlive: true }, this.onConnection);
   }
 
@@ -68,6 +119,8 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     });
     this.server.on('error', (error) => this.log.error({ err: error }, 'listener error'));
     this.log.info({ listen: this.address() }, 'RESP listener ready');
+    const warning = protectedModeWarning(this.protectedModeSettings());
+    if (warning !== undefined) this.log.warn({ listen: this.address() }, warning);
   }
 
   /** The bound address (the real port when configured with port 0). */
@@ -85,6 +138,25 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     return this.byNode.get(nodeId);
   }
 
+  clientsStatus(): ClientsStatus {
+    this.pruneReserved();
+    let paused = 0;
+    let bufferedBytes = 0;
+    for (const client of this.clients) {
+      const stats = client.stats();
+      if (stats.paused) paused += 1;
+      bufferedBytes += stats.outputBytes + stats.inputBytes;
+    }
+    return {
+      connected: this.clients.size,
+      reserved: this.reservedClients.size,
+      paused,
+      bufferedBytes,
+      refused: { ...this.refused },
+      closed: { ...this.closedForLimit },
+    };
+  }
+
   /** Stops accepting, ends every session and connection. */
   async close(): Promise<void> {
     this.closing = true;
@@ -94,11 +166,42 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     await closed;
   }
 
+  private protectedModeSettings() {
+    return {
+      protectedMode: this.options.protectedMode ?? true,
+      listenPassword: this.options.listenPassword,
+      listen: this.address(),
+    };
+  }
+
   private readonly onConnection = (socket: Socket): void => {
     if (this.closing) {
       socket.destroy();
       return;
     }
+    const peerAddress = socket.remoteAddress ?? '';
+    this.pruneReserved();
+    const decision = admit({
+      peerAddress,
+      protectedMode: protectedModeActive(this.protectedModeSettings()),
+      listen: this.address(),
+      maxClients: this.options.maxClients ?? DEFAULT_MAX_CLIENTS,
+      clients: {
+        ordinary: this.clients.size - this.reservedClients.size,
+        reserved: this.reservedClients.size,
+      },
+      replicaPeer: this.options.isReplicaAddress?.(peerAddress) ?? false,
+    });
+    if (!decision.admit) {
+      this.refused[decision.reason] += 1;
+      this.log.warn(
+        { peer: `${peerAddress}:${socket.remotePort ?? 0}`, reason: decision.reason },
+        'connection refused',
+      );
+      endLingering(socket, encodeError(decision.reply));
+      return;
+    }
+    if (decision.evictOldestReserved) this.evictOldestReserved();
     const connection = new ClientConnection({
       socket,
       id: `c${this.nextId++}`,
@@ -109,10 +212,39 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       logger: this.log,
       commands: this.options.commands ?? new Map(),
       onSyncRequest: (conn, hello) => this.onSyncRequest(conn, hello),
+      authTimeoutMs: this.options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+      authThrottle: this.authThrottle,
+      onLimit: (reason) => {
+        this.closedForLimit[reason] += 1;
+      },
     });
     this.clients.add(connection);
-    socket.once('close', () => this.clients.delete(connection));
+    if (decision.reserved) this.reservedClients.add(connection);
+    socket.once('close', () => {
+      this.clients.delete(connection);
+      this.reservedClients.delete(connection);
+    });
   };
+
+  /** A connection that became a replication session left `clients`: it holds no place. */
+  private pruneReserved(): void {
+    for (const client of this.reservedClients) {
+      if (!this.clients.has(client)) this.reservedClients.delete(client);
+    }
+  }
+
+  private evictOldestReserved(): void {
+    const oldest = this.reservedClients.values().next();
+    if (oldest.done === true) return;
+    this.reservedClients.delete(oldest.value);
+    this.clients.delete(oldest.value);
+    this.refused['max-clients'] += 1;
+    this.log.warn(
+      { connection: oldest.value.id, peer: oldest.value.peer },
+      "max clients reached: closing the oldest connection from a replica's address to let a new one in",
+    );
+    oldest.value.close(MAX_CLIENTS_MESSAGE);
+  }
 
   private async onSyncRequest(
     connection: ClientConnection,
@@ -155,7 +287,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     return count;
   }
 
-  private startSession(node: ReplicaNode, hello: ReplicaHello, socket: Socket): void {
+  private startSession(node: ReplicaNode, hello: ReplicaHello, socket: Duplex): void {
     const previous = this.byNode.get(node.id);
     // A replica has one link to its master: a new PSYNC means the old link is dead to it.
     previous?.close(

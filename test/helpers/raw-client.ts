@@ -27,7 +27,7 @@ export class RawClient {
     });
   }
 
-  /** `localAddress`: the source address (another loopback address, say 127.0.0.2). */
+  /** `localAddress`: the address to connect from (e.g. 127.0.0.2, or a non-loopback one). */
   static async connect(
     host: string,
     port: number,

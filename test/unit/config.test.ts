@@ -65,6 +65,9 @@ describe('defaults', () => {
       replicaPassword: '',
       listen: { host: '0.0.0.0', port: 6382 },
       listenPassword: '',
+      protectedMode: true,
+      maxClients: 1_000,
+      authTimeoutMs: 10_000,
       // Wildcard listen: announce the loopback of the same family with the listen port.
       announce: { host: '127.0.0.1', port: 6382 },
       http: { host: '127.0.0.1', port: 9999 },
@@ -159,6 +162,34 @@ describe('boolean flags', () => {
     rejects([...REQUIRED, '--init-flush-standby', 'false'], {}, '--init-flush-standby=false');
     rejects([...REQUIRED, '--init-flush-standby=flase'], {}, 'initFlushStandby', 'true or false');
     rejects(REQUIRED, { RBUDDY_HTTP_AUTH_READS: 'maybe' }, 'httpAuthReads');
+  });
+});
+
+describe('--protected-mode yes|no, as Redis spells it', () => {
+  it('takes yes or no as its value, from a flag, env or file', () => {
+    assert.equal(load([...REQUIRED, '--protected-mode', 'no']).protectedMode, false);
+    assert.equal(load([...REQUIRED, '--protected-mode=yes']).protectedMode, true);
+    assert.equal(load(REQUIRED, { RBUDDY_PROTECTED_MODE: 'no' }).protectedMode, false);
+    const file = writeConfig({
+      master: 'a:1',
+      active: 'b:2',
+      standby: 'c:3',
+      protectedMode: false,
+    });
+    assert.equal(load(['--config', file]).protectedMode, false);
+  });
+
+  it('rejects anything else, and a missing value, naming the setting', () => {
+    rejects([...REQUIRED, '--protected-mode', 'maybe'], {}, 'protectedMode', 'yes or no');
+    rejects([...REQUIRED, '--protected-mode'], {}, '--protected-mode yes|no');
+  });
+
+  it('--max-clients and --auth-timeout-ms are positive whole numbers', () => {
+    const config = load([...REQUIRED, '--max-clients', '5', '--auth-timeout-ms', '250']);
+    assert.equal(config.maxClients, 5);
+    assert.equal(config.authTimeoutMs, 250);
+    rejects([...REQUIRED, '--max-clients', '0'], {}, 'maxClients');
+    rejects([...REQUIRED, '--auth-timeout-ms', '0'], {}, 'authTimeoutMs');
   });
 });
 
