@@ -18,7 +18,7 @@ import type { ReplicaNode, SessionStatus } from './proxy/session-types.js';
 import { FailoverEngine, type EngineStatus } from './standby/engine.js';
 import { MasterProbe } from './standby/master-probe.js';
 import { NodeOps } from './standby/node-ops.js';
-import { StateStore } from './standby/state-store.js';
+import { StateStore, type StateStoreStatus } from './standby/state-store.js';
 
 export interface AppStatus extends EngineStatus {
   group: string;
@@ -27,6 +27,8 @@ export interface AppStatus extends EngineStatus {
   announce: string;
   sessions: SessionStatus[];
   notifications: { webhooks: WebhookStatus[]; publish: PublishTargetStatus[] };
+  /** The state file: whether writes succeed, and the last failure. */
+  stateStore: StateStoreStatus;
 }
 
 export interface App {
@@ -131,6 +133,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     logger,
     onChange: (up, error) => engine.onMasterProbe(up, error),
   });
+  const store = new StateStore(config.stateDir);
   const engine: FailoverEngine = new FailoverEngine({
     nodes,
     initialActive: configuredActive,
@@ -143,7 +146,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
       guardEmpty: config.guardEmpty,
       initFlushStandby: config.initFlushStandby,
     },
-    store: new StateStore(config.stateDir),
+    store,
     ops: new NodeOps(nodeClients, announce),
     probe,
     proxy,
@@ -159,6 +162,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     announce: formatHostPort(announce()),
     sessions: proxy.sessions().map((session) => session.status()),
     notifications: { webhooks: webhooks.status(), publish: publisher.status() },
+    stateStore: store.status(),
   });
 
   const http = new AdminServer({

@@ -11,7 +11,8 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_SESSION_REPLACED'
-  | 'RBUDDY_ERR_WEBHOOK_DELIVERY';
+  | 'RBUDDY_ERR_WEBHOOK_DELIVERY'
+  | 'RBUDDY_ERR_STATE_WRITE';
 
 export interface RbuddyErrorOptions {
   cause?: unknown;
@@ -84,5 +85,12 @@ export class DrainTimeoutError extends RbuddyError {
 export class SessionReplacedError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_SESSION_REPLACED', message, options);
+  }
+}
+
+/** state.json could not be written (disk full, read-only, a directory in the way…). */
+export class StateWriteError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_STATE_WRITE', message, options);
   }
 }

@@ -3,10 +3,10 @@
 // listing IS the delivery order. A file is written atomically (temp file, fsync, rename, fsync of
 // the directory) before the first delivery attempt and removed once the endpoint acknowledged it,
 // so whatever was not yet delivered survives a crash (kill -9) with the same event id and body.
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { replaceFile, TEMP_SUFFIX } from '../atomic-file.js';
 import type { RbuddyEvent } from './events.js';
 
 export interface OutboxEntry {
@@ -22,15 +22,6 @@ const ENTRY_NAME = /^(\d{16})\.json$/;
 
 function entryName(seq: number): string {
   return `${String(seq).padStart(16, '0')}.json`;
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export class Outbox {
@@ -52,7 +43,7 @@ export class Outbox {
       if (match === null) {
         // A temp file from a write that a crash interrupted: it was never renamed, so the event
         // it held was never acknowledged as stored either; the in-memory copy died with the process.
-        if (name.endsWith('.tmp')) await unlink(path).catch(() => undefined);
+        if (name.endsWith(TEMP_SUFFIX)) await unlink(path).catch(() => undefined);
         continue;
       }
       const seq = Number(match[1]);
@@ -92,16 +83,6 @@ export class Outbox {
 
   private async write(seq: number, body: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const final = join(this.dir, entryName(seq));
-    const temp = join(this.dir, `${entryName(seq)}.${randomUUID()}.tmp`);
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(body, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, final);
-    await fsyncPath(this.dir);
+    await replaceFile(join(this.dir, entryName(seq)), body, 0o600);
   }
 }
