@@ -12,6 +12,8 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_SESSION_REPLACED'
   | 'RBUDDY_ERR_WEBHOOK_DELIVERY'
+  | 'RBUDDY_ERR_STATE_DIR_LOCKED'
+  | 'RBUDDY_ERR_STATE_DIR_LOCK_LOST'
   | 'RBUDDY_ERR_STATE_WRITE';
 
 export interface RbuddyErrorOptions {
@@ -85,6 +87,20 @@ export class DrainTimeoutError extends RbuddyError {
 export class SessionReplacedError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_SESSION_REPLACED', message, options);
+  }
+}
+
+/** Another rbuddy holds the --state-dir: two processes on one state would both act. */
+export class StateDirLockedError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_STATE_DIR_LOCKED', message, options);
+  }
+}
+
+/** The --state-dir lock this process held was taken or removed by someone else. */
+export class StateDirLockLostError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_STATE_DIR_LOCK_LOST', message, options);
   }
 }
 
