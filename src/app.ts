@@ -144,7 +144,7 @@ export async function startApp(
     logger,
     record: (result) => metrics.notification('webhook', result),
   });
-  events.addSink(webhooks);
+  events.addDurableSink(webhooks);
   const probe: MasterProbe = new MasterProbe({
     master: config.master,
     auth: masterAuth,

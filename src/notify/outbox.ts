@@ -3,6 +3,8 @@
 // listing IS the delivery order. A file is written atomically (temp file, fsync, rename, fsync of
 // the directory) before the first delivery attempt and removed once the endpoint acknowledged it,
 // so whatever was not yet delivered survives a crash (kill -9) with the same event id and body.
+// An event is stored once per id: the engine sends an event again after a restart when it cannot
+// know whether the previous process stored it (see PersistedState.unannounced).
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -24,8 +26,13 @@ function entryName(seq: number): string {
   return `${String(seq).padStart(16, '0')}.json`;
 }
 
+/** Ids remembered per outbox: far more than the events of any restart's window. */
+const KNOWN_IDS = 10_000;
+
 export class Outbox {
   private nextSeq = 0;
+  /** Ids stored (or read back) by this process, oldest first, delivered or not. */
+  private readonly known = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -55,6 +62,7 @@ export class Outbox {
           throw new Error('not an event');
         }
         entries.push({ seq, event, body, persisted: Promise.resolve() });
+        this.remember(event.id);
       } catch (error) {
         // A corrupt entry cannot be delivered; keep it aside for a human instead of blocking the queue.
         this.logger.warn({ err: error, file: path }, 'unreadable outbox entry set aside');
@@ -64,8 +72,14 @@ export class Outbox {
     return entries;
   }
 
-  /** Assigns the next sequence number at once and writes the entry in the background. */
-  add(event: RbuddyEvent): OutboxEntry {
+  /**
+   * Assigns the next sequence number at once and writes the entry in the background. Undefined
+   * when this outbox already took an event with this id (in this process, or it was read back by
+   * load()): it is on disk or delivered, and a second copy would only be a duplicate.
+   */
+  add(event: RbuddyEvent): OutboxEntry | undefined {
+    if (this.known.has(event.id)) return undefined;
+    this.remember(event.id);
     const seq = this.nextSeq++;
     const body = JSON.stringify(event);
     const persisted = this.write(seq, body);
@@ -79,6 +93,14 @@ export class Outbox {
     await unlink(join(this.dir, entryName(entry.seq))).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
+  }
+
+  private remember(id: string): void {
+    this.known.add(id);
+    if (this.known.size > KNOWN_IDS) {
+      const oldest = this.known.values().next();
+      if (oldest.done !== true) this.known.delete(oldest.value);
+    }
   }
 
   private async write(seq: number, body: string): Promise<void> {

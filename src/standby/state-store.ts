@@ -115,6 +115,22 @@ export function invalidReason(value: unknown): string | undefined {
   }
   if (value.lastFailover !== null && !isObject(value.lastFailover))
     return 'lastFailover is not an object';
+  if (value.unannounced !== undefined) {
+    if (!Array.isArray(value.unannounced)) return 'unannounced is not an array';
+    const bad = value.unannounced.findIndex((event) => invalidEvent(event) !== undefined);
+    if (bad >= 0) return `unannounced[${bad}]: ${invalidEvent(value.unannounced[bad]) ?? ''}`;
+  }
+  return undefined;
+}
+
+/** Enough of an event to send it again: the fields every receiver reads. */
+function invalidEvent(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not an object';
+  if (typeof value.id !== 'string' || value.id === '') return 'id is missing';
+  if (typeof value.type !== 'string') return 'type is missing';
+  if (typeof value.timestamp !== 'string') return 'timestamp is missing';
+  if (!Number.isSafeInteger(value.epoch)) return 'epoch is not an integer';
+  if (!isObject(value.data)) return 'data is not an object';
   return undefined;
 }
 

@@ -87,6 +87,21 @@ describe('StateStore', () => {
       state: saved,
     });
 
+    // The events saved with a switch come back as they were.
+    const withEvents = switched();
+    withEvents.unannounced = [
+      {
+        id: 'e1',
+        type: 'failover.completed',
+        timestamp: '2026-03-01T12:00:30.000Z',
+        group: 'rbuddy',
+        epoch: 4,
+        data: { active: B, standby: A, master: '10.0.0.2:6379', reason: 'grace expired' },
+      },
+    ];
+    await store.save(withEvents);
+    assert.deepEqual(await store.load(), { kind: 'ok', file: store.file, state: withEvents });
+
     // A later save replaces it whole.
     const next = switched();
     await store.save(next);
@@ -161,6 +176,16 @@ describe('StateStore', () => {
       name: 'timeline not an array',
       contents: state({ failover: { ...record(), timeline: {} as FailoverRecord['timeline'] } }),
       why: /timeline/,
+    },
+    {
+      name: 'unannounced not an array',
+      contents: { ...state(), unannounced: {} },
+      why: /unannounced is not an array/,
+    },
+    {
+      name: 'an unannounced event without an id',
+      contents: { ...state(), unannounced: [{ type: 'failover.completed', epoch: 4, data: {} }] },
+      why: /unannounced\[0\]: id is missing/,
     },
     {
       name: 'lastFailover not an object',
