@@ -111,7 +111,7 @@ export class StateDirLock {
     await mkdir(dir, { recursive: true });
     for (let round = 0; round < MAX_ROUNDS; round += 1) {
       if (await createFileExclusive(lock.file, JSON.stringify(owner))) {
-        lock.log.info({ file: lock.file, pid: owner.pid }, 'state dir locked');
+        lock.log.info({ file: lock.file }, 'state dir locked');
         lock.startRenewing();
         return lock;
       }

@@ -2,7 +2,8 @@
 // `rbuddy` CLI on the dir of a running one exits 1 with one line naming the dir and the holder's
 // pid, and the first goes on untouched; a lock left by a process killed with kill -9, or naming a
 // pid that now belongs to another process, is taken over (and the takeover logged); a clean exit
-// removes the lock. Real redis-server and real CLI processes.
+// removes the lock; a process whose lock was taken stops and exits 1. Real redis-server and real
+// CLI processes.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -125,4 +126,27 @@ test('the lock of a process killed with kill -9, or of a reused pid, is taken ov
   assert.equal((reuse?.holder as LockOwner | undefined)?.pid, process.pid);
   assert.match(String(reuse?.why), /started later/);
   assert.equal((await lockOwner(stateDir)).pid, third.child.pid);
+});
+
+test('an rbuddy whose lock is taken by another stops acting and exits 1', async () => {
+  const { stateDir, args } = await setUp();
+  const rbuddy = await start(args);
+  const other: LockOwner = {
+    pid: 999_999,
+    host: 'another-host',
+    bootId: null,
+    pidNamespace: null,
+    startTicks: null,
+    token: 'someone-else',
+    since: '2026-01-01T00:00:00.000Z',
+  };
+  await writeFile(join(stateDir, LOCK_FILE), JSON.stringify(other));
+  assert.equal(await rbuddy.exit(), 1);
+  spawned.delete(rbuddy);
+  const fatal = rbuddy.logs().find((line) => line.level === 'fatal');
+  assert.equal(
+    (fatal?.err as { code?: string } | undefined)?.code,
+    'RBUDDY_ERR_STATE_DIR_LOCK_LOST',
+  );
+  assert.equal((await lockOwner(stateDir)).token, 'someone-else', "the other's lock is left alone");
 });
