@@ -20,7 +20,8 @@ import type { ReplicaNode, SessionStatus } from './proxy/session-types.js';
 import { FailoverEngine, type EngineStatus } from './standby/engine.js';
 import { MasterProbe } from './standby/master-probe.js';
 import { NodeOps } from './standby/node-ops.js';
-import { StateStore } from './standby/state-store.js';
+import { StateDirLock } from './standby/state-dir-lock.js';
+import { StateStore, type StateStoreStatus } from './standby/state-store.js';
 
 export interface AppStatus extends EngineStatus {
   group: string;
@@ -31,6 +32,8 @@ export interface AppStatus extends EngineStatus {
   /** Connections on the RESP port that are not replication sessions. */
   clients: ClientsStatus;
   notifications: { webhooks: WebhookStatus[]; publish: PublishTargetStatus[] };
+  /** The state file: whether writes succeed, and the last failure. */
+  stateStore: StateStoreStatus;
 }
 
 export interface App {
@@ -47,7 +50,28 @@ export function replicaNode(address: HostPort): ReplicaNode {
   return { id: formatHostPort(address), host: address.host, port: address.port };
 }
 
-export async function startApp(config: RbuddyConfig, logger: Logger): Promise<App> {
+export interface StartOptions {
+  /**
+   * The app stopped acting for a reason of its own (it lost its state dir lock) and is closing.
+   * The CLI exits non-zero; the default only lets the app close.
+   */
+  onFatal?: (error: Error) => void;
+}
+
+export async function startApp(
+  config: RbuddyConfig,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<App> {
+  let closing: Promise<void> | undefined;
+  // Before anything reads or writes the state dir: a second rbuddy on it stops here.
+  const lock = await StateDirLock.acquire(config.stateDir, {
+    logger,
+    onLost: (error) => {
+      void close('lost the state dir lock');
+      options.onFatal?.(error);
+    },
+  });
   const configuredActive = replicaNode(config.active);
   const configuredStandby = replicaNode(config.standby);
   const nodes = [configuredActive, configuredStandby] as const;
@@ -143,7 +167,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     logger,
     record: (result) => metrics.notification('webhook', result),
   });
-  events.addSink(webhooks);
+  events.addDurableSink(webhooks);
   const probe: MasterProbe = new MasterProbe({
     master: config.master,
     auth: masterAuth,
@@ -154,6 +178,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     logger,
     onChange: (up, error) => engine.onMasterProbe(up, error),
   });
+  const store = new StateStore(config.stateDir);
   const engine: FailoverEngine = new FailoverEngine({
     nodes,
     initialActive: configuredActive,
@@ -167,7 +192,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
       guardShrink: config.guardShrink,
       initFlushStandby: config.initFlushStandby,
     },
-    store: new StateStore(config.stateDir),
+    store,
     ops: new NodeOps(nodeClients, announce),
     probe,
     proxy,
@@ -184,6 +209,7 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     sessions: proxy.sessions().map((session) => session.status()),
     clients: proxy.clientsStatus(),
     notifications: { webhooks: webhooks.status(), publish: publisher.status() },
+    stateStore: store.status(),
   });
 
   const http = new AdminServer({
@@ -228,29 +254,24 @@ export async function startApp(config: RbuddyConfig, logger: Logger): Promise<Ap
     await publisher.close();
     await Promise.all([proxy.close(), http.close()]);
     await nodeClients.close();
+    await lock.release();
     throw error;
   }
+  return { proxy, http, engine, events, metrics, status, close };
 
-  let closing: Promise<void> | undefined;
-  return {
-    proxy,
-    http,
-    engine,
-    events,
-    metrics,
-    status,
-    close(reason = 'shutdown') {
-      closing ??= (async () => {
-        logger.info({ reason }, 'shutting down');
-        probe.stop();
-        await engine.stop();
-        await webhooks.close();
-        await publisher.close();
-        await Promise.all([proxy.close(), http.close()]);
-        await nodeClients.close();
-        logger.info('stopped');
-      })();
-      return closing;
-    },
-  };
+  function close(reason = 'shutdown'): Promise<void> {
+    closing ??= (async () => {
+      logger.info({ reason }, 'shutting down');
+      probe.stop();
+      await engine.stop();
+      await webhooks.close();
+      await publisher.close();
+      await Promise.all([proxy.close(), http.close()]);
+      await nodeClients.close();
+      // Last: until here this process may still write the state and the outbox.
+      await lock.release();
+      logger.info('stopped');
+    })();
+    return closing;
+  }
 }

@@ -69,7 +69,16 @@ export async function main(
 
   // Imported only now, so that --help and configuration errors never load the proxy's
   // dependencies (nor fail because of them).
-  const starting = import('./app.js').then(({ startApp }) => startApp(config, logger));
+  const starting = import('./app.js').then(({ startApp }) =>
+    startApp(config, logger, {
+      // The app lost its state dir lock and closes itself: the process ends once that is done,
+      // not with 0 — or at the shutdown deadline if something hangs.
+      onFatal: () => {
+        process.exitCode = EXIT_FAILURE;
+        setTimeout(() => process.exit(EXIT_FAILURE), SHUTDOWN_TIMEOUT_MS).unref();
+      },
+    }),
+  );
   // Handlers go in before start-up finishes: a SIGTERM during a slow start must still close
   // whatever startApp() opened, not kill the process half way.
   installSignalHandlers(logger, starting);
@@ -78,6 +87,8 @@ export async function main(
     await starting;
   } catch (error) {
     logger.fatal({ err: error }, `start-up failed: ${describe(error)}`);
+    // The log may go to a collector; whoever started the process reads stderr (one line).
+    process.stderr.write(`rbuddy: start-up failed: ${oneLine(describe(error))}\n`);
     process.exit(EXIT_FAILURE);
   }
   logger.info('rbuddy started');

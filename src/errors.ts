@@ -11,7 +11,10 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_SESSION_REPLACED'
-  | 'RBUDDY_ERR_WEBHOOK_DELIVERY';
+  | 'RBUDDY_ERR_WEBHOOK_DELIVERY'
+  | 'RBUDDY_ERR_STATE_DIR_LOCKED'
+  | 'RBUDDY_ERR_STATE_DIR_LOCK_LOST'
+  | 'RBUDDY_ERR_STATE_WRITE';
 
 export interface RbuddyErrorOptions {
   cause?: unknown;
@@ -84,5 +87,26 @@ export class DrainTimeoutError extends RbuddyError {
 export class SessionReplacedError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_SESSION_REPLACED', message, options);
+  }
+}
+
+/** Another rbuddy holds the --state-dir: two processes on one state would both act. */
+export class StateDirLockedError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_STATE_DIR_LOCKED', message, options);
+  }
+}
+
+/** The --state-dir lock this process held was taken or removed by someone else. */
+export class StateDirLockLostError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_STATE_DIR_LOCK_LOST', message, options);
+  }
+}
+
+/** state.json could not be written (disk full, read-only, a directory in the way…). */
+export class StateWriteError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_STATE_WRITE', message, options);
   }
 }

@@ -35,6 +35,8 @@ export interface MetricsSource {
     masterUp: boolean;
     failover: { startedAt: string } | null;
     sessions: readonly SessionStatus[];
+    /** Failed writes of state.json since the process started (absent: none counted). */
+    stateStore?: { failedWrites: number };
   };
   /** The configured replicas' ids ("host:port"), so every one has a phase series. */
   replicas: readonly string[];
@@ -183,6 +185,18 @@ export class Metrics {
         for (const session of source.status().sessions) {
           if (session.lagBytes !== null) this.set({ replica: session.replica }, session.lagBytes);
         }
+      },
+    });
+
+    let writeFailuresReported = 0;
+    new Counter({
+      name: 'rbuddy_state_write_failures_total',
+      help: 'Failed writes of the state file (disk full, read-only…); every retry counts',
+      registers,
+      collect() {
+        const failed = source.status().stateStore?.failedWrites ?? 0;
+        this.inc(Math.max(0, failed - writeFailuresReported));
+        writeFailuresReported = Math.max(failed, writeFailuresReported);
       },
     });
 

@@ -3,10 +3,12 @@
 // listing IS the delivery order. A file is written atomically (temp file, fsync, rename, fsync of
 // the directory) before the first delivery attempt and removed once the endpoint acknowledged it,
 // so whatever was not yet delivered survives a crash (kill -9) with the same event id and body.
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+// An event is stored once per id: the engine sends an event again after a restart when it cannot
+// know whether the previous process stored it (see PersistedState.unannounced).
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { replaceFile, TEMP_SUFFIX } from '../atomic-file.js';
 import type { RbuddyEvent } from './events.js';
 
 export interface OutboxEntry {
@@ -24,17 +26,13 @@ function entryName(seq: number): string {
   return `${String(seq).padStart(16, '0')}.json`;
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+/** Ids remembered per outbox: far more than the events of any restart's window. */
+const KNOWN_IDS = 10_000;
 
 export class Outbox {
   private nextSeq = 0;
+  /** Ids stored (or read back) by this process, oldest first, delivered or not. */
+  private readonly known = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -52,7 +50,7 @@ export class Outbox {
       if (match === null) {
         // A temp file from a write that a crash interrupted: it was never renamed, so the event
         // it held was never acknowledged as stored either; the in-memory copy died with the process.
-        if (name.endsWith('.tmp')) await unlink(path).catch(() => undefined);
+        if (name.endsWith(TEMP_SUFFIX)) await unlink(path).catch(() => undefined);
         continue;
       }
       const seq = Number(match[1]);
@@ -64,6 +62,7 @@ export class Outbox {
           throw new Error('not an event');
         }
         entries.push({ seq, event, body, persisted: Promise.resolve() });
+        this.remember(event.id);
       } catch (error) {
         // A corrupt entry cannot be delivered; keep it aside for a human instead of blocking the queue.
         this.logger.warn({ err: error, file: path }, 'unreadable outbox entry set aside');
@@ -73,8 +72,14 @@ export class Outbox {
     return entries;
   }
 
-  /** Assigns the next sequence number at once and writes the entry in the background. */
-  add(event: RbuddyEvent): OutboxEntry {
+  /**
+   * Assigns the next sequence number at once and writes the entry in the background. Undefined
+   * when this outbox already took an event with this id (in this process, or it was read back by
+   * load()): it is on disk or delivered, and a second copy would only be a duplicate.
+   */
+  add(event: RbuddyEvent): OutboxEntry | undefined {
+    if (this.known.has(event.id)) return undefined;
+    this.remember(event.id);
     const seq = this.nextSeq++;
     const body = JSON.stringify(event);
     const persisted = this.write(seq, body);
@@ -90,18 +95,16 @@ export class Outbox {
     });
   }
 
+  private remember(id: string): void {
+    this.known.add(id);
+    if (this.known.size > KNOWN_IDS) {
+      const oldest = this.known.values().next();
+      if (oldest.done !== true) this.known.delete(oldest.value);
+    }
+  }
+
   private async write(seq: number, body: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const final = join(this.dir, entryName(seq));
-    const temp = join(this.dir, `${entryName(seq)}.${randomUUID()}.tmp`);
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(body, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, final);
-    await fsyncPath(this.dir);
+    await replaceFile(join(this.dir, entryName(seq)), body, 0o600);
   }
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { RbuddyError } from '../errors.js';
 import { WarnThrottle } from '../log-throttle.js';
 import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
-import type { EventSink, RbuddyEvent } from './events.js';
+import type { DurableSink, EventSink, RbuddyEvent } from './events.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 
 export type WebhookState = 'ok' | 'retrying' | 'disabled';
@@ -142,12 +142,16 @@ class Endpoint {
     this.kick();
   }
 
-  enqueue(event: RbuddyEvent): void {
-    if (this.closed) return;
+  /** Resolves once the event is in the outbox on disk (at once if the outbox already had it). */
+  enqueue(event: RbuddyEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('webhook endpoint closed'));
     // Even a disabled endpoint keeps the event on disk: a restart re-enables it and, if it
     // still answers 410, disables it again after one attempt.
-    this.queue.push(this.outbox.add(event));
+    const entry = this.outbox.add(event);
+    if (entry === undefined) return Promise.resolve();
+    this.queue.push(entry);
     this.kick();
+    return entry.persisted;
   }
 
   status(): WebhookStatus {
@@ -311,7 +315,7 @@ class Endpoint {
   }
 }
 
-export class WebhookNotifier implements EventSink {
+export class WebhookNotifier implements EventSink, DurableSink {
   private readonly endpoints: Endpoint[];
 
   constructor(options: WebhookOptions) {
@@ -345,7 +349,13 @@ export class WebhookNotifier implements EventSink {
   }
 
   deliver(event: RbuddyEvent): void {
-    for (const endpoint of this.endpoints) endpoint.enqueue(event);
+    // A failed write is logged by the endpoint's delivery loop, which sends the event anyway.
+    this.store(event).catch(() => undefined);
+  }
+
+  /** Resolves once every endpoint's outbox holds the event on disk. */
+  async store(event: RbuddyEvent): Promise<void> {
+    await Promise.all(this.endpoints.map((endpoint) => endpoint.enqueue(event)));
   }
 
   status(): WebhookStatus[] {

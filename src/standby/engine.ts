@@ -5,7 +5,7 @@
 // retried with backoff and show in status and logs (I4).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { EventBus, EventData, EventType } from '../notify/events.js';
+import type { EventBus, EventData, EventType, RbuddyEvent } from '../notify/events.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ReplicaSession } from '../proxy/replica-session.js';
 import type {
@@ -100,6 +100,12 @@ const CARRIES_OUT: Record<OperatorRequest, ReadonlyArray<Action['kind']>> = {
   confirm: ['switch'],
   abort: ['abort'],
 };
+
+/**
+ * How long a switch waits for its events to be on disk in the outbox before it goes on without
+ * that confirmation (they stay in the state file and the next start sends them again).
+ */
+const ANNOUNCE_TIMEOUT_MS = 5_000;
 
 export type OperatorAnswer =
   { accepted: true } | { accepted: false; status: number; reason: string };
@@ -206,6 +212,16 @@ export class FailoverEngine {
           'state loaded',
         );
         if (loaded.state.failover?.step === 'syncing') this.syncAttemptStartedAt = this.now();
+        const unsent = loaded.state.unannounced ?? [];
+        if (unsent.length > 0) {
+          // The previous process saved these with the state and may have died before its
+          // outbox had them: send them again, same ids (the outbox skips what it already has).
+          this.log.warn(
+            { events: unsent.map((event) => ({ id: event.id, type: event.type })) },
+            'sending events saved by the previous process that may never have been sent',
+          );
+          await this.announce(unsent);
+        }
       }
     }
   }
@@ -757,13 +773,18 @@ export class FailoverEngine {
             timeline: this.stamp(record, ...(alreadySynced ? [] : ['synced']), 'switched'),
           },
         };
-        // I3: the new roles are on disk before any event announces them.
-        await this.save(switched);
-        if (!alreadySynced) this.emit('standby.synced', switched, {});
-        this.emit('failover.completed', switched, {
-          reason: record.reason,
-          previousActive: record.outgoing,
-        });
+        const events = [
+          ...(alreadySynced ? [] : [this.event('standby.synced', switched, {})]),
+          this.event('failover.completed', switched, {
+            reason: record.reason,
+            previousActive: record.outgoing,
+          }),
+        ];
+        // I3: the new roles are on disk before any event announces them — and the events
+        // themselves with them, in the same atomic write: a kill -9 before the outbox has them
+        // cannot lose them (SPEC §6).
+        await this.save({ ...switched, unannounced: [...(switched.unannounced ?? []), ...events] });
+        await this.announce(events);
         return;
       }
       case 'retire-outgoing': {
@@ -902,11 +923,53 @@ export class FailoverEngine {
   }
 
   private emit(type: EventType, persisted: PersistedState, extra: Partial<EventData>): void {
-    this.options.bus.emit(type, persisted.epoch, {
+    this.options.bus.emit(type, persisted.epoch, this.eventData(persisted, extra));
+  }
+
+  /** An event stamped but not sent yet, to be saved with the state it announces. */
+  private event(
+    type: EventType,
+    persisted: PersistedState,
+    extra: Partial<EventData>,
+  ): RbuddyEvent {
+    return this.options.bus.create(type, persisted.epoch, this.eventData(persisted, extra));
+  }
+
+  private eventData(persisted: PersistedState, extra: Partial<EventData>): EventData {
+    return {
       active: persisted.active,
       standby: persisted.standby,
       master: this.options.masterId,
       ...extra,
-    });
+    };
+  }
+
+  /**
+   * Sends events that were saved in the state (`unannounced`) and, once every durable sink (the
+   * webhook outboxes) has them on disk, drops them from the state. If that does not happen — the
+   * outbox cannot be written, or takes longer than ANNOUNCE_TIMEOUT_MS — they stay in the state
+   * and the next start sends them again, with the same ids; the failover goes on either way.
+   */
+  private async announce(events: readonly RbuddyEvent[]): Promise<void> {
+    const ids = new Set(events.map((event) => event.id));
+    try {
+      await this.options.bus.sendAll(events, ANNOUNCE_TIMEOUT_MS);
+    } catch (error) {
+      this.log.warn(
+        { err: error, events: [...ids] },
+        'events not confirmed in the outbox: kept in the state, sent again at the next start',
+      );
+      return;
+    }
+    const current = this.persistedNow();
+    try {
+      await this.save({
+        ...current,
+        unannounced: (current.unannounced ?? []).filter((event) => !ids.has(event.id)),
+      });
+    } catch (error) {
+      // Only costs a second copy (same ids) after a restart; the outbox has them.
+      this.log.warn({ err: error, events: [...ids] }, 'could not mark events as sent');
+    }
   }
 }

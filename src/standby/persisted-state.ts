@@ -2,6 +2,7 @@
 // failover stands. It is written atomically (temp file, fsync, rename, fsync of the directory)
 // BEFORE anything acts on or announces a change (SPEC §5 I2, I3), so that a restart at any
 // step resumes from the truth and never flushes the wrong node.
+import type { RbuddyEvent } from '../notify/events.js';
 
 /** The steps of a failover, in order. A restart resumes at the recorded step. */
 export type FailoverStep =
@@ -71,4 +72,11 @@ export interface PersistedState {
   failover: FailoverRecord | null;
   /** The last completed (or aborted) failover, for /v1/status. */
   lastFailover: (FailoverRecord & { endedAt: string; result: 'completed' | 'aborted' }) | null;
+  /**
+   * Events that announce this state, saved in the same atomic write as the state itself, until
+   * every durable channel (the webhook outboxes) holds them. A process killed between the two
+   * writes leaves them here, and the next one sends them with the same ids (SPEC §6). Absent in
+   * files written before this field existed.
+   */
+  unannounced?: RbuddyEvent[];
 }

@@ -1,9 +1,12 @@
 // Reads and writes PersistedState in --state-dir/state.json. Writes are atomic and durable:
 // temp file, fsync, rename over the old file, fsync of the directory — a crash leaves either
 // the old state or the new one, never a torn file. A file that exists but cannot be trusted is
-// reported as corrupt (with the reason) and never silently replaced.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+// reported as corrupt (with the reason) and never silently replaced. A write that fails leaves
+// no temp file behind and shows in status() until a later write succeeds.
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFile } from '../atomic-file.js';
+import { StateWriteError } from '../errors.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 
 export type LoadResult =
@@ -11,15 +14,26 @@ export type LoadResult =
   | { kind: 'ok'; file: string; state: PersistedState }
   | { kind: 'corrupt'; file: string; why: string };
 
-const STEPS = new Set(['promoting', 'syncing', 'held', 'switched', 'aborted']);
+/** What /v1/status shows of the state file (`stateStore`). */
+export interface StateStoreStatus {
+  file: string;
+  /** False from a failed write until a write succeeds again. */
+  writable: boolean;
+  /** Failed writes since the process started (each retry counts). */
+  failedWrites: number;
+  /** The last failure: its time, the system error code (ENOSPC, EROFS…) and the message. */
+  lastWriteError: { at: string; code: string | null; message: string } | null;
+}
 
-/** Temp files are unique per write in this process: concurrent writes never share one. */
-let tempFiles = 0;
+const STEPS = new Set(['promoting', 'syncing', 'held', 'switched', 'aborted']);
 
 export class StateStore {
   readonly file: string;
   /** The previous save, settled or not: saves run one after another, in call order. */
   private saving: Promise<void> = Promise.resolve();
+  private writable = true;
+  private failedWrites = 0;
+  private lastWriteError: StateStoreStatus['lastWriteError'] = null;
 
   constructor(private readonly dir: string) {
     this.file = join(dir, 'state.json');
@@ -56,25 +70,28 @@ export class StateStore {
     return saved;
   }
 
+  status(): StateStoreStatus {
+    return {
+      file: this.file,
+      writable: this.writable,
+      failedWrites: this.failedWrites,
+      lastWriteError: this.lastWriteError === null ? null : { ...this.lastWriteError },
+    };
+  }
+
   private async write(state: PersistedState): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    tempFiles += 1;
-    const temp = `${this.file}.${process.pid}.${tempFiles}.tmp`;
-    const handle = await open(temp, 'w', 0o600);
     try {
-      await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await mkdir(this.dir, { recursive: true });
+      await replaceFile(this.file, `${JSON.stringify(state, null, 2)}\n`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? null;
+      const message = error instanceof Error ? error.message : String(error);
+      this.writable = false;
+      this.failedWrites += 1;
+      this.lastWriteError = { at: new Date().toISOString(), code, message };
+      throw new StateWriteError(`cannot write ${this.file}: ${message}`, { cause: error });
     }
-    await rename(temp, this.file);
-    // The rename itself is durable only once the directory entry is on disk.
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    this.writable = true;
   }
 }
 
@@ -107,6 +124,22 @@ export function invalidReason(value: unknown): string | undefined {
   }
   if (value.lastFailover !== null && !isObject(value.lastFailover))
     return 'lastFailover is not an object';
+  if (value.unannounced !== undefined) {
+    if (!Array.isArray(value.unannounced)) return 'unannounced is not an array';
+    const bad = value.unannounced.findIndex((event) => invalidEvent(event) !== undefined);
+    if (bad >= 0) return `unannounced[${bad}]: ${invalidEvent(value.unannounced[bad]) ?? ''}`;
+  }
+  return undefined;
+}
+
+/** Enough of an event to send it again: the fields every receiver reads. */
+function invalidEvent(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not an object';
+  if (typeof value.id !== 'string' || value.id === '') return 'id is missing';
+  if (typeof value.type !== 'string') return 'type is missing';
+  if (typeof value.timestamp !== 'string') return 'timestamp is missing';
+  if (!Number.isSafeInteger(value.epoch)) return 'epoch is not an integer';
+  if (!isObject(value.data)) return 'data is not an object';
   return undefined;
 }
 

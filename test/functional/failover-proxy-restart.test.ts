@@ -6,13 +6,12 @@
 // and the master answers +CONTINUE.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { AppStatus } from '../../src/app.js';
-import { freePort, killHard, terminate } from '../helpers/processes.js';
+import { freePort, killHard, portIsFree, terminate } from '../helpers/processes.js';
 import { spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
 import {
   startRedis,
@@ -155,16 +154,6 @@ async function startRig(options: {
   await rig.waitForStatus('rbuddy healthy', (status) => status.state === 'healthy');
   await waitForInSync(control, active.client());
   return rig;
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
 }
 
 /** How many times FLUSHALL ran on a node (INFO commandstats; refused calls are not counted). */

@@ -6,14 +6,12 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { AppStatus } from '../../src/app.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
-import { freePort, killHard, terminate } from '../helpers/processes.js';
-import { spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
+import { freePort, killHard, portIsFree, terminate } from '../helpers/processes.js';
+import { cliStatus, spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
 import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
 import { populate } from '../helpers/replication.js';
 import { failoverTimings } from '../helpers/topology.js';
@@ -34,21 +32,6 @@ after(async () => {
   await Promise.all(receivers.map((receiver) => receiver.close()));
   for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
 });
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function status(rbuddy: RbuddyProcess): Promise<AppStatus> {
-  const response = await fetch(`${rbuddy.httpUrl}/v1/status`, {
-    signal: AbortSignal.timeout(5_000),
-  });
-  return (await response.json()) as AppStatus;
-}
 
 async function outboxFiles(stateDir: string): Promise<number> {
   const root = join(stateDir, 'outbox');
@@ -106,7 +89,7 @@ test('events pending at a kill -9 are delivered after the restart, same ids, sam
   ];
   const first = await spawnRbuddy(args);
   spawned.add(first);
-  await waitFor(async () => (await status(first)).state === 'healthy', {
+  await waitFor(async () => (await cliStatus(first)).state === 'healthy', {
     what: 'rbuddy healthy',
     timeoutMs: 60_000,
   });
@@ -114,7 +97,7 @@ test('events pending at a kill -9 are delivered after the restart, same ids, sam
   await master.kill9();
   await waitFor(
     async () => {
-      const s = await status(first);
+      const s = await cliStatus(first);
       return s.failover?.step === 'syncing' && (s.notifications.webhooks[0]?.pending ?? 0) >= 3;
     },
     { what: 'promotion events pending for the dead receiver', timeoutMs: 60_000 },
@@ -126,7 +109,7 @@ test('events pending at a kill -9 are delivered after the restart, same ids, sam
     ),
     `first run emitted: ${pending.map((event) => event.type).join(', ')}`,
   );
-  assert.equal((await status(first)).notifications.webhooks[0]?.state, 'retrying');
+  assert.equal((await cliStatus(first)).notifications.webhooks[0]?.state, 'retrying');
   // Durable before delivery: every emitted event has its file in the outbox.
   await waitFor(async () => (await outboxFiles(stateDir)) === loggedEvents(first).length, {
     what: 'the outbox on disk to hold every emitted event',
@@ -152,7 +135,7 @@ test('events pending at a kill -9 are delivered after the restart, same ids, sam
   );
   assert.ok(receiver.attempts.every((attempt) => attempt.verified));
   for (const [id, count] of receiver.ackCounts()) assert.equal(count, 1, `${id} acked ${count}×`);
-  await waitFor(async () => (await status(second)).notifications.webhooks[0]?.state === 'ok', {
+  await waitFor(async () => (await cliStatus(second)).notifications.webhooks[0]?.state === 'ok', {
     what: 'the endpoint ok in /v1/status',
   });
 });

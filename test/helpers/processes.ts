@@ -27,6 +27,15 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether a TCP port on 127.0.0.1 can be bound right now (a killed process's port, say). */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** Whether a process with this PID exists (signal 0 checks without delivering anything). */
 export function isPidAlive(pid: number): boolean {
   try {

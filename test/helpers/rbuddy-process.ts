@@ -3,8 +3,9 @@
 // all start rbuddy through here: from source through tsx (the default), or a compiled cli.js.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { AppStatus } from '../../src/app.js';
 import type { HostPort } from '../../src/config-types.js';
-import { hasExited, terminate, trackChild, waitForExit } from './processes.js';
+import { hasExited, portIsFree, terminate, trackChild, waitForExit } from './processes.js';
 import { waitFor } from './wait-for.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -90,4 +91,61 @@ export async function spawnRbuddy(
       return child.exitCode;
     },
   };
+}
+
+/**
+ * The arguments of an rbuddy CLI for three servers: listening on `listen` (keep one address
+ * across restarts: the replicas REPLICAOF it), its state in `stateDir`, then `extra`.
+ */
+export function cliArgs(
+  servers: {
+    master: { address: string };
+    active: { address: string };
+    standby: { address: string };
+  },
+  options: { listen: string; stateDir: string; extra?: readonly string[] },
+): string[] {
+  return [
+    '--master',
+    servers.master.address,
+    '--active',
+    servers.active.address,
+    '--standby',
+    servers.standby.address,
+    '--listen',
+    options.listen,
+    '--http',
+    '127.0.0.1:0',
+    '--state-dir',
+    options.stateDir,
+    ...(options.extra ?? []),
+  ];
+}
+
+/** GET /v1/status of a CLI process. */
+export async function cliStatus(rbuddy: RbuddyProcess): Promise<AppStatus> {
+  const response = await fetch(`${rbuddy.httpUrl}/v1/status`, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  return (await response.json()) as AppStatus;
+}
+
+/**
+ * Spawns the CLI with `args` once its fixed `--listen` port can be bound again (after a kill -9
+ * of the previous process), and waits until it is `healthy`.
+ */
+export async function spawnHealthy(args: readonly string[]): Promise<RbuddyProcess> {
+  const port = Number(args[args.indexOf('--listen') + 1]?.split(':').at(-1));
+  if (port !== 0) {
+    await waitFor(() => portIsFree(port), { what: `port ${port} free`, timeoutMs: 30_000 });
+  }
+  const rbuddy = await spawnRbuddy(args);
+  await waitFor(async () => (await cliStatus(rbuddy)).state === 'healthy', {
+    what: 'rbuddy healthy',
+    timeoutMs: 60_000,
+  }).catch(async (error: unknown) => {
+    await terminate(rbuddy.child);
+    throw error;
+  });
+  return rbuddy;
 }

@@ -6,13 +6,18 @@
 // the PSYNC gate, operator requests, retries with backoff (I4) and a corrupt state file.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { pino, type Logger } from 'pino';
 import type { RetryPolicy } from '../../src/nodes/retry-policy.js';
-import { EventBus, type EventSink, type RbuddyEvent } from '../../src/notify/events.js';
+import {
+  EventBus,
+  type DurableSink,
+  type EventSink,
+  type RbuddyEvent,
+} from '../../src/notify/events.js';
 import type { FullSyncStart, ReplicaNode } from '../../src/proxy/session-types.js';
 import type { DecideConfig } from '../../src/standby/decide.js';
 import { FailoverEngine, type EngineOptions } from '../../src/standby/engine.js';
@@ -108,6 +113,8 @@ interface HarnessOptions {
   config?: Partial<DecideConfig>;
   retry?: RetryPolicy;
   sink?: EventSink;
+  /** Stands in for the webhook outbox. */
+  durable?: DurableSink;
   logger?: Logger;
   /** Replaces fields of the engine's options (a counting tickMs getter, say). */
   patch?: (options: EngineOptions) => EngineOptions;
@@ -123,6 +130,7 @@ async function startEngine(options: HarnessOptions): Promise<Harness> {
   const events: RbuddyEvent[] = [];
   bus.addSink({ deliver: (event) => events.push(event) });
   if (options.sink !== undefined) bus.addSink(options.sink);
+  if (options.durable !== undefined) bus.addDurableSink(options.durable);
   const engineOptions: EngineOptions = {
     nodes: [A, B],
     initialActive: A,
@@ -1118,5 +1126,97 @@ describe('FailoverEngine: start and stop', () => {
     assert.equal(h.engine.stopping, true);
     await stopped;
     assert.equal(h.engine.ready(), false);
+  });
+});
+
+describe('FailoverEngine: the events of a switch survive a kill -9 before the outbox has them', () => {
+  test('saved with the new roles in one write; the next start sends them, same ids, once', async () => {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    // What a kill -9 leaves when it strikes as the outbox is about to store failover.completed:
+    // the state file as it is at that instant, and an outbox without the event.
+    const crashDir = await stateDir();
+    const outbox: DurableSink = {
+      // The engine waits for this before it touches the state file again.
+      store: (event) =>
+        event.type === 'failover.completed'
+          ? copyFile(join(dir, 'state.json'), join(crashDir, 'state.json'))
+          : Promise.resolve(),
+    };
+    const h = await healthyEngine({ dir, ops, durable: outbox, config: { graceMs: 30 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    masterBack(h);
+    finishSync(h, B, 990);
+    await waitForCompleted(dir);
+    await stopEngine(h);
+    const emitted = h.events.filter((event) => event.type === 'failover.completed');
+    assert.equal(emitted.length, 1);
+    const [completed] = emitted;
+    assert.ok(completed !== undefined);
+    // The state the crash left: the new roles, and the events that announce them.
+    const left = onDisk(crashDir);
+    assert.equal(left.active, B.id);
+    assert.equal(left.epoch, 4);
+    assert.equal(left.failover?.step, 'switched');
+    assert.deepEqual(
+      left.unannounced?.map((event) => event.type),
+      ['standby.synced', 'failover.completed'],
+    );
+    assert.deepEqual(
+      left.unannounced?.find((event) => event.type === 'failover.completed'),
+      completed,
+      'the very event, same id and body',
+    );
+    // Once the outbox had them, the first process dropped them from its state.
+    assert.deepEqual(onDisk(dir).unannounced, []);
+
+    // The next process, from what the crash left: it sends them once, with the same ids.
+    const stored: RbuddyEvent[] = [];
+    const secondOutbox: DurableSink = {
+      store(event) {
+        stored.push(event);
+        return Promise.resolve();
+      },
+    };
+    const second = await startEngine({ dir: crashDir, ops, durable: secondOutbox });
+    assert.deepEqual(
+      stored.filter((event) => event.type === 'failover.completed'),
+      [completed],
+      'sent during load(), before the loop runs',
+    );
+    assert.deepEqual(onDisk(crashDir).unannounced, [], 'and no longer pending');
+    await waitForCompleted(crashDir);
+    await stopEngine(second);
+
+    // A third start has nothing left to send.
+    stored.length = 0;
+    const third = await startEngine({ dir: crashDir, ops, durable: secondOutbox });
+    await waitTicks(third, 1);
+    assert.deepEqual(
+      stored.filter((event) => event.type.startsWith('failover.')),
+      [],
+      'nothing sent again',
+    );
+  });
+
+  test('an outbox that cannot store them: the failover goes on, and they stay for the next start', async () => {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    const broken: DurableSink = {
+      store: () => Promise.reject(new Error('ENOSPC: no space left on device')),
+    };
+    const h = await healthyEngine({ dir, ops, durable: broken, config: { graceMs: 30 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    masterBack(h);
+    finishSync(h, B, 990);
+    const done = await waitForCompleted(dir);
+    assert.deepEqual(
+      done.unannounced?.map((event) => event.type),
+      ['standby.synced', 'failover.completed'],
+    );
+    const completed = h.events.find((event) => event.type === 'failover.completed');
+    assert.equal(done.unannounced?.[1]?.id, completed?.id);
   });
 });

@@ -1,12 +1,14 @@
 // StateStore (--state-dir/state.json): what a restart reads back (SPEC §5 I2, I3). A saved state
 // loads back equal; a missing file is "missing"; a file that cannot be trusted is "corrupt" with
 // the reason and the file's path; a crashed write leaves no torn file, and concurrent saves end
-// with the last one on disk.
+// with the last one on disk; a failed write leaves no temp file and shows in status().
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { FailoverRecord, PersistedState } from '../../src/standby/persisted-state.js';
 import { StateStore } from '../../src/standby/state-store.js';
 
@@ -85,6 +87,21 @@ describe('StateStore', () => {
       file: join(dir, 'state.json'),
       state: saved,
     });
+
+    // The events saved with a switch come back as they were.
+    const withEvents = switched();
+    withEvents.unannounced = [
+      {
+        id: 'e1',
+        type: 'failover.completed',
+        timestamp: '2026-03-01T12:00:30.000Z',
+        group: 'rbuddy',
+        epoch: 4,
+        data: { active: B, standby: A, master: '10.0.0.2:6379', reason: 'grace expired' },
+      },
+    ];
+    await store.save(withEvents);
+    assert.deepEqual(await store.load(), { kind: 'ok', file: store.file, state: withEvents });
 
     // A later save replaces it whole.
     const next = switched();
@@ -170,6 +187,16 @@ describe('StateStore', () => {
       name: 'timeline not an array',
       contents: state({ failover: { ...record(), timeline: {} as FailoverRecord['timeline'] } }),
       why: /timeline/,
+    },
+    {
+      name: 'unannounced not an array',
+      contents: { ...state(), unannounced: {} },
+      why: /unannounced is not an array/,
+    },
+    {
+      name: 'an unannounced event without an id',
+      contents: { ...state(), unannounced: [{ type: 'failover.completed', epoch: 4, data: {} }] },
+      why: /unannounced\[0\]: id is missing/,
     },
     {
       name: 'lastFailover not an object',
@@ -318,5 +345,80 @@ describe('StateStore', () => {
     // The big write takes longer; it must still not land after the small one issued later.
     await Promise.all([store.save(big), store.save(small)]);
     assert.deepEqual(await store.load(), { kind: 'ok', file: store.file, state: small });
+  });
+
+  // Tests run as root, and chmod does not stop root: a read-only directory cannot be made here.
+  // Two failures that do stop root stand in for it: a directory where state.json must go (the
+  // rename fails after the temp file is whole) and a file size limit (the write itself fails
+  // half way, as on a full disk).
+  test('a failed write (a directory in the way) leaves no temp file, and status shows it until a write succeeds', async () => {
+    const dir = await tempDir();
+    const store = new StateStore(dir);
+    await store.save(state({ epoch: 1 }));
+    await rm(store.file);
+    await mkdir(join(store.file, 'blocker'), { recursive: true });
+
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      await assert.rejects(store.save(state({ epoch: 2 })), { code: 'RBUDDY_ERR_STATE_WRITE' });
+    }
+    assert.deepEqual(await readdir(dir), ['state.json'], 'no temp file per retry');
+    assert.equal(new StateStore(dir).status().writable, true, 'a fresh store has no failure');
+    const failing = store.status();
+    assert.equal(failing.writable, false);
+    assert.equal(failing.failedWrites, 3);
+    assert.equal(failing.lastWriteError?.code, 'EISDIR');
+    assert.match(failing.lastWriteError?.message ?? '', /state\.json/);
+
+    await rmdir(join(store.file, 'blocker'));
+    await rmdir(store.file);
+    await store.save(state({ epoch: 2 }));
+    assert.equal(store.status().writable, true);
+    assert.equal(store.status().failedWrites, 3, 'the count is since start');
+    assert.deepEqual(await store.load(), {
+      kind: 'ok',
+      file: store.file,
+      state: state({ epoch: 2 }),
+    });
+  });
+
+  test('a write that fails half way (file size limit, as a full disk) leaves no temp file', async () => {
+    const dir = await tempDir();
+    // A child process with a 1 KiB file size limit (SIGXFSZ ignored, so write() fails with
+    // EFBIG) saves a state of several KiB.
+    const script = `
+      import { readdir } from 'node:fs/promises';
+      import { StateStore } from './src/standby/state-store.ts';
+      const store = new StateStore(${JSON.stringify(dir)});
+      const big = ${JSON.stringify(state({ failover: record({ timeline: Array.from({ length: 100 }, (_, n) => ({ step: `s${n}`, at: 'x' })) }) }))};
+      let code = null;
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        await store.save(big).catch((error) => { code = error.code; });
+      }
+      console.log(JSON.stringify({ code, status: store.status(), files: await readdir(${JSON.stringify(dir)}) }));
+    `;
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        'bash',
+        [
+          '-c',
+          `trap '' XFSZ; ulimit -f 1; exec "${process.execPath}" --import tsx --input-type=module -e "$0"`,
+          script,
+        ],
+        { cwd: root, env: { ...process.env, TSX_DISABLE_CACHE: '1' }, timeout: 30_000 },
+        (error, out, err) =>
+          error === null ? resolve(out) : reject(new Error(`${error.message}\n${err}`)),
+      );
+    });
+    const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as {
+      code: string;
+      status: { writable: boolean; failedWrites: number; lastWriteError: { code: string } };
+      files: string[];
+    };
+    assert.equal(result.code, 'RBUDDY_ERR_STATE_WRITE');
+    assert.equal(result.status.writable, false);
+    assert.equal(result.status.failedWrites, 3);
+    assert.equal(result.status.lastWriteError.code, 'EFBIG');
+    assert.deepEqual(result.files, [], 'no temp file per retry');
   });
 });

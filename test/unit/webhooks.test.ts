@@ -254,3 +254,34 @@ test('the outbox survives a new instance: same ids, same order, nothing lost', a
     { what: 'the outbox emptied' },
   );
 });
+
+test('an event sent again with its id (after a restart) is stored and delivered once', async () => {
+  const stateDir = await tempDir();
+  const r = await receiver();
+  r.respond = () => ({ status: 503 });
+  const first = await notifier({ urls: [r.url], secret: r.secret, stateDir });
+  const completed = event('failover.completed');
+  await first.store(completed);
+  // The same process sending it twice stores it once.
+  await first.store(completed);
+  await first.close();
+
+  // A restart that cannot tell whether the outbox got it sends it again: still one copy.
+  r.respond = () => ({ status: 200 });
+  const second = await notifier({ urls: [r.url], secret: r.secret, stateDir });
+  await second.store(completed);
+  const later = event('standby.ready');
+  await second.store(later);
+  await waitFor(() => r.delivered().length === 2, { what: 'both delivered' });
+  // And once more after its delivery: the outbox remembers what it delivered. Per-endpoint
+  // order means that a second copy would arrive before `last`.
+  await second.store(completed);
+  const last = event('master.up');
+  await second.store(last);
+  await waitFor(() => r.delivered().length === 3, { what: 'the last one delivered' });
+  assert.deepEqual(
+    r.delivered().map((e) => e.id),
+    [completed.id, later.id, last.id],
+  );
+  assert.equal(r.ackCounts().get(completed.id), 1, 'acknowledged once');
+});
