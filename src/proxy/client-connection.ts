@@ -500,7 +500,10 @@ export class ClientConnection {
       const refusal = await this.options.onSyncRequest(this, hello);
       if (refusal !== undefined) {
         this.log.warn({ reason: refusal }, 'sync refused: not a configured replica');
-        this.socket.end(encodeError(`ERR rbuddy: not a configured replica (${refusal})`));
+        // Lingering, not a bare end(): what the client pipelined after its SYNC sits unread in
+        // the paused socket, and a socket with unread input never emits 'close' — the
+        // connection would stay counted (and buffered) forever.
+        endLingering(this.socket, encodeError(`ERR rbuddy: not a configured replica (${refusal})`));
       }
     });
   }

@@ -66,3 +66,42 @@ test('an application client (discovery, unknown commands) is no replica', async 
   await waitFor(() => replies().length > 0, { what: 'the reply' });
   assert.equal(conn.couldBeReplicaOn(6379), false);
 });
+
+test('a refused SYNC with data pipelined after it is closed and forgotten, not kept forever', async () => {
+  // Found by a fuzzer: the unread input of the paused socket kept 'close' from ever firing, so
+  // each such connection stayed counted against --max-clients with its buffers.
+  const closed: string[] = [];
+  const refusing = createServer((socket) => {
+    socket.once('close', () => closed.push('server side'));
+    new ClientConnection({
+      socket,
+      id: 'r1',
+      listenPassword: '',
+      logger: silent,
+      commands: new Map(),
+      onSyncRequest: () => Promise.resolve('sent no REPLCONF listening-port'),
+    });
+  });
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+  const address = refusing.address();
+  assert.ok(address !== null && typeof address === 'object');
+  try {
+    const socket = connect({ host: '127.0.0.1', port: address.port });
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.write(
+      Buffer.concat([
+        Buffer.from('SYNC\r\n'),
+        encodeCommand(['PING', 'x'.repeat(100_000)]),
+        encodeCommand(['PING', 'y'.repeat(100_000)]),
+      ]),
+    );
+    await waitFor(() => text.includes('not a configured replica'), { what: 'the refusal' });
+    socket.destroy();
+    await waitFor(() => closed.length === 1, { what: 'the server side of the connection closed' });
+  } finally {
+    refusing.close();
+  }
+});
