@@ -118,6 +118,7 @@ export async function startApp(
     listen: config.listen,
     listenPassword: config.listenPassword,
     replicaUsers,
+    boundUser: (node) => boundUsers.get(node.id),
     protectedMode: config.protectedMode,
     maxClients: config.maxClients,
     authTimeoutMs: config.authTimeoutMs,

@@ -9,6 +9,7 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_UPSTREAM_AUTH'
   | 'RBUDDY_ERR_UPSTREAM_CLOSED'
   | 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT'
+  | 'RBUDDY_ERR_REPLICA_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_SESSION_REPLACED'
   | 'RBUDDY_ERR_WEBHOOK_DELIVERY'
@@ -74,6 +75,13 @@ export class UpstreamClosedError extends RbuddyError {
 }
 
 /** A peer did not read what we had for it within the drain timeout (repl-timeout). */
+/** A streaming replica that sent nothing (no ACK, no newline) for repl-timeout. */
+export class ReplicaTimeoutError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_REPLICA_TIMEOUT', message, options);
+  }
+}
+
 export class DrainTimeoutError extends RbuddyError {
   constructor(
     code: 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT' | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT',

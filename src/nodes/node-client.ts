@@ -55,10 +55,6 @@ export class NodeClients implements NodeInspector {
     return client;
   }
 
-  async replicationInfo(node: ReplicaNode): Promise<string> {
-    return this.client(node).info('replication');
-  }
-
   async role(node: ReplicaNode): Promise<unknown[]> {
     const reply: unknown = await this.client(node).call('ROLE');
     if (!Array.isArray(reply)) throw new Error('ROLE did not answer an array');

@@ -24,6 +24,7 @@ import {
 } from '../resp/limits.js';
 import { AUTH_MAX_FAILURES_PER_CONNECTION, type AuthThrottle } from './auth-throttle.js';
 import { endLingering } from './close-with-reply.js';
+import { normalizeIp } from './replica-matcher.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
 import type { ReplicaHello, SyncRequest } from './session-types.js';
 
@@ -96,6 +97,14 @@ const SUBSCRIBED_MODE_COMMANDS = new Set([
   'ping',
   'quit',
 ]);
+/** Who may count as a rival claimant of one node (see couldBeReplicaOn). */
+export interface RivalRules {
+  /** The node's own user (--replica-credentials): only connections AUTHed as it count. */
+  boundUser?: string | undefined;
+  /** The node's addresses, when the claimant connects from one: only those addresses count. */
+  fromAddresses?: ReadonlySet<string> | undefined;
+}
+
 /** How long a connection may take from accept to its PSYNC and still count as a handshake. */
 const HANDSHAKE_WINDOW_MS = 5000;
 /** What a replica sends before its PSYNC/SYNC (syncWithMaster). */
@@ -180,13 +189,21 @@ export class ClientConnection {
    * `port`: it has said nothing a replica would not say (PING, AUTH, REPLCONF) and claimed no
    * other port. Silent new connections count too: a replica's first bytes may still be in flight.
    */
-  couldBeReplicaOn(port: number, now = Date.now()): boolean {
+  couldBeReplicaOn(port: number, rival: RivalRules = {}, now = Date.now()): boolean {
     if (this.servedAsClient || this.socket.destroyed) return false;
     // A replica's handshake reaches its PSYNC a few round trips after connecting (rbuddy answers
     // PING, AUTH and REPLCONF itself): a connection that has idled past that is not one, and
     // must not block the identification of a real replica forever.
     if (!this.handedOver && now - this.openedAt > HANDSHAKE_WINDOW_MS) return false;
-    return this.listeningPort === undefined || this.listeningPort === port;
+    if (this.listeningPort !== undefined && this.listeningPort !== port) return false;
+    // What a stranger cannot fake narrows the field, so that strangers' claims cannot keep a
+    // real replica from being recognised: its own user, the listen password, its address.
+    if (rival.boundUser !== undefined) return this.replicaUser === rival.boundUser;
+    if (this.options.listenPassword !== '') return this.authenticated;
+    if (rival.fromAddresses !== undefined) {
+      return rival.fromAddresses.has(normalizeIp(this.socket.remoteAddress ?? ''));
+    }
+    return true;
   }
 
   stats(): ClientConnectionStats {

@@ -19,9 +19,10 @@ import {
   ClientConnection,
   type ClientLimitReason,
   type CommandHandler,
+  type RivalRules,
 } from './client-connection.js';
 import { endLingering } from './close-with-reply.js';
-import { ReplicaMatcher } from './replica-matcher.js';
+import { normalizeIp, ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
 import type {
   SyncGate,
@@ -37,6 +38,8 @@ const UPSTREAM_READ_BUFFER = 256 * 1024;
 export interface ProxyServerOptions {
   listen: HostPort;
   listenPassword: string;
+  /** The per-replica user bound to a node (--replica-credentials), if it has one. */
+  boundUser?: (node: ReplicaNode) => string | undefined;
   /** Per-replica users on the listener (user → password), --replica-credentials. */
   replicaUsers?: ReadonlyMap<string, string>;
   /** The master to connect sessions to (a function: the failover engine may change it). */
@@ -259,7 +262,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
         request: hello.request,
         replicaUser: hello.replicaUser,
       },
-      (node) => this.rivals(connection, node),
+      (node, addresses) => this.rivals(connection, node, addresses),
       () => !connection.socket.destroyed && !this.closing,
     );
     if (outcome.node === undefined) return outcome.why;
@@ -279,10 +282,20 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
    * discovery commands, not claiming another port), and a live session of that node (its PSYNC
    * may be waiting on the master right now; or the node dropped it and we have not noticed yet).
    */
-  private rivals(self: ClientConnection, node: ReplicaNode): number {
+  private rivals(
+    self: ClientConnection,
+    node: ReplicaNode,
+    nodeAddresses: ReadonlySet<string>,
+  ): number {
+    const selfAddress = normalizeIp(self.socket.remoteAddress ?? '');
+    const rules: RivalRules = {
+      boundUser: this.options.boundUser?.(node),
+      // Behind NAT the replica's address is not its configured one: then any address counts.
+      fromAddresses: nodeAddresses.has(selfAddress) ? nodeAddresses : undefined,
+    };
     let count = this.byNode.get(node.id)?.isClosed === false ? 1 : 0;
     for (const client of this.clients) {
-      if (client !== self && client.couldBeReplicaOn(node.port)) count += 1;
+      if (client !== self && client.couldBeReplicaOn(node.port, rules)) count += 1;
     }
     return count;
   }

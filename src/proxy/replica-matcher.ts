@@ -26,7 +26,7 @@ export function normalizeIp(address: string): string {
   return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
 }
 
-/** What a node says about its own replication link (ROLE and INFO replication). */
+/** What a node says about its own replication link (ROLE). */
 export interface NodeLinkObservation {
   node: ReplicaNode;
   /** Why the node could not be asked (unreachable, refused the command). */
@@ -39,17 +39,14 @@ export interface NodeLinkObservation {
    * then `sync` (receiving the snapshot) and `connected` (replicationGetSlaveStateString).
    */
   linkState: string | undefined;
-  /** master_replid and master_repl_offset: what a replica asks to continue from. */
-  replid: string | undefined;
-  offset: number | undefined;
 }
 
 export type ClaimVerdict =
   | {
       kind: 'verified';
       node: ReplicaNode;
-      /** How the node proved it: its own replid/offset, or being the only one it could be. */
-      proof: 'replid-offset' | 'sole-handshake';
+      /** How the node proved it: handshaking with us, and this the only connection it can be. */
+      proof: 'sole-handshake';
     }
   /** Nothing contradicts the claim yet, but it cannot be told apart from another connection. */
   | { kind: 'wait'; why: string }
@@ -58,14 +55,13 @@ export type ClaimVerdict =
 /**
  * Decides a claim from what the candidate nodes report. A node is this connection only if it is
  * a replica of the proxy that is in its replication handshake right now (so it has no live link
- * that this connection could replace), and either
- *  - the PSYNC names exactly the node's replid and the offset after its own (a replica asks to
- *    continue from its cached master, which INFO reports as master_replid/master_repl_offset:
- *    slaveTryPartialResynchronization), which only someone who can read the node knows; or
- *  - no other open connection on the listener could be the node's handshake (`rivals` counts
- *    them): the node is handshaking with the proxy, so one of our connections is its, and this is
- *    the only one it can be. A fresh replica's `PSYNC ? -1` and inline SYNC carry no secret, so
- *    this is their only proof.
+ * that this connection could replace), and no other open connection on the listener, and no live
+ * session of that node, could be its handshake (`rivals` counts them): the node is handshaking
+ * with the proxy, so one of our connections is its, and this is the only one it can be.
+ *
+ * What the PSYNC names proves nothing: a node's replid and offset are in its INFO, in
+ * /v1/status and in the stream itself, so anyone who can read any of those could name them (a
+ * review found exactly that), and a fresh replica's `PSYNC ? -1` or inline SYNC name nothing.
  */
 export function verifyClaim(
   identity: ConnectionIdentity,
@@ -92,8 +88,6 @@ export function verifyClaim(
       reasons.push(`${id} does not replicate from rbuddy (role ${o.role})`);
     } else if (o.linkState !== 'handshake') {
       reasons.push(`${id} is not in a replication handshake (link ${o.linkState ?? 'unknown'})`);
-    } else if (provesReplid(identity.request, o)) {
-      verified.push({ kind: 'verified', node: o.node, proof: 'replid-offset' });
     } else {
       const others = rivals(o.node);
       if (others === 0) verified.push({ kind: 'verified', node: o.node, proof: 'sole-handshake' });
@@ -141,30 +135,13 @@ export function candidatesFor(
   return { nodes: open };
 }
 
-function provesReplid(request: SyncRequest, o: NodeLinkObservation): boolean {
-  return (
-    request.kind === 'psync' &&
-    request.replid !== '?' &&
-    request.replid === o.replid &&
-    o.offset !== undefined &&
-    request.offset === o.offset + 1
-  );
-}
-
-/** Parses `INFO replication` and `ROLE` into what the matcher needs. */
+/** Parses a `ROLE` reply into what the matcher needs. */
 export function observeNode(
   node: ReplicaNode,
-  info: string,
   role: readonly unknown[],
   followsProxy: (host: string, port: number) => boolean,
 ): NodeLinkObservation {
-  const fields = new Map<string, string>();
-  for (const line of info.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1));
-  }
   const kind = role[0];
-  const offset = Number(fields.get('master_repl_offset'));
   // ROLE of a replica: [ 'slave', master host, master port, link state, offset ].
   const host = role[1];
   const port = role[2];
@@ -174,20 +151,16 @@ export function observeNode(
     role: kind === 'master' || kind === 'slave' ? kind : 'unknown',
     followsProxy: isReplica && followsProxy(host, port),
     linkState: isReplica && typeof role[3] === 'string' ? role[3] : undefined,
-    replid: fields.get('master_replid'),
-    offset: Number.isSafeInteger(offset) ? offset : undefined,
   };
 }
 
 /** The questions the matcher asks a node over its control connection. */
 export interface NodeInspector {
-  replicationInfo(node: ReplicaNode): Promise<string>;
   role(node: ReplicaNode): Promise<unknown[]>;
 }
 
 export type MatchOutcome =
-  | { node: ReplicaNode; proof: 'replid-offset' | 'sole-handshake' }
-  | { node: undefined; why: string };
+  { node: ReplicaNode; proof: 'sole-handshake' } | { node: undefined; why: string };
 
 export interface ReplicaMatcherOptions {
   nodes: () => readonly ReplicaNode[];
@@ -215,13 +188,13 @@ export class ReplicaMatcher {
 
   /**
    * Asks the candidate nodes (configured replicas with the claimed listening port) until the
-   * claim is verified or refused, or the deadline passes. `rivals(node)` counts the other open
-   * connections that could be that node's handshake. `stillWanted` stops the wait early when
+   * claim is verified or refused, or the deadline passes. `rivals(node, addresses)` counts the
+   * other open connections that could be that node's handshake (`addresses`: the node's own). `stillWanted` stops the wait early when
    * the connection is gone.
    */
   async match(
     identity: ConnectionIdentity,
-    rivals: (node: ReplicaNode) => number,
+    rivals: (node: ReplicaNode, addresses: ReadonlySet<string>) => number,
     stillWanted: () => boolean = () => true,
   ): Promise<MatchOutcome> {
     const possible = candidatesFor(
@@ -237,7 +210,16 @@ export class ReplicaMatcher {
       // A connection accepted by the kernel reaches the listener on a later turn of the event
       // loop: let every connection the node may have opened before answering be counted.
       await new Promise((resolve) => setImmediate(resolve));
-      const verdict = verifyClaim(identity, observations, rivals);
+      const addresses = new Map(
+        await Promise.all(
+          candidates.map(
+            async (node) => [node.id, new Set(await this.addressesOf(node.host))] as const,
+          ),
+        ),
+      );
+      const verdict = verifyClaim(identity, observations, (node) =>
+        rivals(node, addresses.get(node.id) ?? new Set()),
+      );
       if (verdict.kind === 'verified') return { node: verdict.node, proof: verdict.proof };
       if (verdict.kind === 'refused') return { node: undefined, why: verdict.why };
       if (Date.now() + this.pollMs > deadline || !stillWanted()) {
@@ -249,16 +231,12 @@ export class ReplicaMatcher {
 
   private async observe(node: ReplicaNode): Promise<NodeLinkObservation> {
     try {
-      const [info, role] = await Promise.all([
-        this.options.inspector.replicationInfo(node),
-        this.options.inspector.role(node),
-      ]);
+      const role = await this.options.inspector.role(node);
       const announce = this.options.announce();
       const announced = await this.addressesOf(announce.host);
       const masterHost = typeof role[1] === 'string' ? await this.addressesOf(role[1]) : [];
       return observeNode(
         node,
-        info,
         role,
         (_host, port) =>
           port === announce.port && masterHost.some((address) => announced.includes(address)),
@@ -270,8 +248,6 @@ export class ReplicaMatcher {
         role: 'unknown',
         followsProxy: false,
         linkState: undefined,
-        replid: undefined,
-        offset: undefined,
       };
     }
   }

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import {
   DrainTimeoutError,
   RbuddyError,
+  ReplicaTimeoutError,
   UpstreamAuthError,
   UpstreamClosedError,
   UpstreamTimeoutError,
@@ -93,6 +94,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   private closed = false;
   /** Reads from the master so far: the silence watch compares it between its ticks. */
   private upstreamReads = 0;
+  private downstreamReads = 0;
   private silenceWatch: NodeJS.Timeout | undefined;
   /** The gate let a full sync through (+FULLRESYNC): the snapshot after it needs no second look. */
   private fullSyncAdmitted = false;
@@ -420,18 +422,35 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     const tickMs = Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
     let readsSeen = this.upstreamReads;
     let quietSince = this.now();
+    let replicaReadsSeen = this.downstreamReads;
+    let replicaQuietSince = this.now();
     this.silenceWatch = setInterval(() => {
+      if (this.closed) return;
+      const now = this.now();
       // While we hold the master back for a slow replica the link is quiet by our own doing;
       // the replica's drain timeout judges that case.
       if (this.upstreamReads !== readsSeen || this.toReplica?.waitingForDrain === true) {
         readsSeen = this.upstreamReads;
-        quietSince = this.now();
+        quietSince = now;
+      } else if (now - quietSince >= timeoutMs) {
+        const error = new UpstreamTimeoutError(`master sent nothing for ${timeoutMs} ms`);
+        this.emitEvent({ type: 'upstream-lost', error });
+        this.close('upstream-lost', error);
         return;
       }
-      if (this.now() - quietSince < timeoutMs || this.closed) return;
-      const error = new UpstreamTimeoutError(`master sent nothing for ${timeoutMs} ms`);
-      this.emitEvent({ type: 'upstream-lost', error });
-      this.close('upstream-lost', error);
+      // A streaming replica ACKs every second (replicationCron), and sends newlines while it
+      // loads: one silent for repl-timeout is gone (as a master drops it), even if its socket
+      // never said so. Such a dead session would otherwise keep explaining that node's
+      // handshake and hold its reconnection back (see the replica matcher's rivals).
+      if (this.downstreamReads !== replicaReadsSeen || this.currentPhase !== 'streaming') {
+        replicaReadsSeen = this.downstreamReads;
+        replicaQuietSince = now;
+      } else if (now - replicaQuietSince >= timeoutMs) {
+        this.close(
+          'replica-timeout',
+          new ReplicaTimeoutError(`replica ${this.node.id} sent nothing for ${timeoutMs} ms`),
+        );
+      }
     }, tickMs);
     this.silenceWatch.unref();
   }
@@ -439,6 +458,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   // ---- replica → master -------------------------------------------------------------------
 
   private readonly onDownstreamData = (chunk: Buffer): void => {
+    this.downstreamReads += 1;
     if (this.closed || this.toMaster === undefined) return;
     this.toMaster.write(chunk);
     if (this.ackFramerBroken) return;

@@ -36,6 +36,7 @@ export type SessionCloseReason =
   | 'upstream-protocol-error'
   | 'replica-protocol-error'
   | 'replica-stuck'
+  | 'replica-timeout'
   | 'upstream-stuck'
   | 'gated'
   | 'psync-refused'

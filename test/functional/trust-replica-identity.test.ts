@@ -158,3 +158,52 @@ test('a stranger cannot take over a standby whose own PSYNC is waiting on the ma
     t.master.resume();
   }
 });
+
+test('a stranger racing the active’s reconnects with the replid and offset /v1/status shows never wins', async () => {
+  // Found by review: the node's own replid and next offset counted as proof, and /v1/status
+  // (unauthenticated by default) shows both. Here a stranger from 127.0.0.2 keeps claiming the
+  // active's port with them while the active's link is cut, again and again.
+  const t = await startTopology({ rbuddyArgs: failoverTimings() });
+  await t.waitForHealthy();
+  const stolen: string[] = [];
+  let racing = true;
+  const race = async (): Promise<void> => {
+    while (racing) {
+      const session = t.session(t.active);
+      const replid = session?.replid ?? '?';
+      const offset = session?.lastAck?.offset ?? -2;
+      const client = await RawClient.connect(t.rbuddy.resp.host, t.rbuddy.resp.port, {
+        localAddress: '127.0.0.2',
+      });
+      try {
+        await client.command('REPLCONF', 'listening-port', String(t.active.port));
+        const reply = await client.command('PSYNC', replid, String(offset + 1));
+        if (!(reply instanceof Error)) stolen.push(String(reply));
+      } finally {
+        client.close();
+      }
+    }
+  };
+  const racers = [race(), race(), race()];
+  try {
+    for (let blip = 0; blip < 5; blip++) {
+      const before = t.session(t.active)?.id;
+      await t.active.client().client('KILL', 'TYPE', 'master');
+      await waitFor(
+        () => {
+          const s = t.session(t.active);
+          return s !== undefined && s.id !== before && s.phase === 'streaming';
+        },
+        { what: `the active back after blip ${blip + 1}` },
+      );
+    }
+  } finally {
+    racing = false;
+    await Promise.all(racers);
+  }
+  assert.deepEqual(stolen, [], 'the stranger was never answered by the master');
+  assert.ok(
+    !t.rbuddy.status().sessions.some((s) => s.peer.startsWith('127.0.0.2:')),
+    'no session for the stranger',
+  );
+});

@@ -54,7 +54,7 @@ test('a silent or handshake-only connection could be a replica on any port, for 
   assert.equal(conn.couldBeReplicaOn(6379), true);
   assert.equal(conn.couldBeReplicaOn(6380), false, 'it claimed another port');
   assert.equal(
-    conn.couldBeReplicaOn(6379, Date.now() + 60_000),
+    conn.couldBeReplicaOn(6379, {}, Date.now() + 60_000),
     false,
     'idle past the handshake window: no replica takes that long to send its PSYNC',
   );
@@ -104,4 +104,13 @@ test('a refused SYNC with data pipelined after it is closed and forgotten, not k
   } finally {
     refusing.close();
   }
+});
+
+test('what a stranger cannot fake narrows the rivals: the node’s own user, its address', async () => {
+  const { socket, conn, replies } = await open();
+  socket.write(encodeCommand(['PING']));
+  await waitFor(() => replies().includes('PONG'), { what: 'PONG' });
+  assert.equal(conn.couldBeReplicaOn(6379, { boundUser: 'replica-a' }), false, 'not AUTHed as it');
+  assert.equal(conn.couldBeReplicaOn(6379, { fromAddresses: new Set(['10.0.0.5']) }), false);
+  assert.equal(conn.couldBeReplicaOn(6379, { fromAddresses: new Set(['127.0.0.1']) }), true);
 });

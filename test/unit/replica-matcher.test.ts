@@ -36,8 +36,6 @@ function observation(
     role: 'slave',
     followsProxy: true,
     linkState: 'handshake',
-    replid: REPLID,
-    offset: 1000,
     ...overrides,
   };
 }
@@ -45,10 +43,14 @@ function observation(
 const noRivals = (): number => 0;
 
 describe('verifyClaim', () => {
-  test('a PSYNC naming the handshaking node’s own replid and next offset is verified', () => {
+  test('the node’s own replid and next offset prove nothing: they are in INFO and /v1/status', () => {
     const id = identity({ request: { kind: 'psync', replid: REPLID, offset: 1001 } });
-    const verdict = verifyClaim(id, [observation(a, { offset: 5000 }), observation(b)], () => 3);
-    assert.deepEqual(verdict, { kind: 'verified', node: b, proof: 'replid-offset' });
+    assert.equal(verifyClaim(id, [observation(b)], () => 1).kind, 'wait');
+    assert.deepEqual(verifyClaim(id, [observation(b)], noRivals), {
+      kind: 'verified',
+      node: b,
+      proof: 'sole-handshake',
+    });
   });
 
   test('PSYNC ? -1 is verified only while no other connection could be the node’s', () => {
@@ -141,12 +143,9 @@ describe('candidatesFor (per-replica credentials)', () => {
 });
 
 describe('observeNode', () => {
-  test('reads ROLE’s link state and INFO’s replid and offset', () => {
-    const info =
-      '# Replication\r\nrole:slave\r\nmaster_host:10.0.0.9\r\nmaster_port:6382\r\n' +
-      `master_link_status:down\r\nmaster_replid:${REPLID}\r\nmaster_repl_offset:42\r\n`;
+  test('reads ROLE’s link state and the master it follows', () => {
     const seen: string[] = [];
-    const o = observeNode(a, info, ['slave', '10.0.0.9', 6382, 'handshake', -1], (host, port) => {
+    const o = observeNode(a, ['slave', '10.0.0.9', 6382, 'handshake', -1], (host, port) => {
       seen.push(`${host}:${port}`);
       return true;
     });
@@ -154,12 +153,10 @@ describe('observeNode', () => {
     assert.equal(o.role, 'slave');
     assert.equal(o.linkState, 'handshake');
     assert.equal(o.followsProxy, true);
-    assert.equal(o.replid, REPLID);
-    assert.equal(o.offset, 42);
   });
 
   test('a master has no link state and follows nobody', () => {
-    const o = observeNode(a, 'role:master\r\n', ['master', 0, []], () => true);
+    const o = observeNode(a, ['master', 0, []], () => true);
     assert.equal(o.role, 'master');
     assert.equal(o.followsProxy, false);
     assert.equal(o.linkState, undefined);
@@ -176,14 +173,8 @@ describe('ReplicaMatcher', () => {
     const asked: string[] = [];
     return {
       asked,
-      replicationInfo: (node) =>
-        Promise.resolve(`role:slave\r\nmaster_replid:${REPLID}\r\nmaster_repl_offset:9\r\n`).then(
-          (info) => {
-            asked.push(node.id);
-            return info;
-          },
-        ),
       role: (node) => {
+        asked.push(node.id);
         const state = states.get(node.id);
         return state === undefined
           ? Promise.reject(new Error('down'))

@@ -246,6 +246,26 @@ describe('ReplicaSession', () => {
     assert.ok(session.status().lastAck !== null, 'the ACKs did reach the session');
   });
 
+  test('a streaming replica silent for repl-timeout is dropped, though its socket never closed', async () => {
+    const { session, events, masterEnd } = setup({ replTimeoutMs: 100 });
+    await session.start();
+    masterEnd.write('+OK\r\n+OK\r\n+OK\r\n+CONTINUE\r\n');
+    await waitFor(() => session.status().phase === 'streaming', { what: 'streaming' });
+    // The master keeps talking; the replica (a dead peer, as after a partition) says nothing.
+    const pings = setInterval(() => masterEnd.write(encodeCommand(['PING'])), 10);
+    try {
+      await waitFor(() => session.isClosed, { what: 'the silent replica to be dropped' });
+    } finally {
+      clearInterval(pings);
+    }
+    const closed = events.find((e) => e.type === 'closed');
+    assert.equal(closed?.type === 'closed' ? closed.reason : undefined, 'replica-timeout');
+    assert.equal(
+      closed?.type === 'closed' ? (closed.error as { code?: string } | undefined)?.code : undefined,
+      'RBUDDY_ERR_REPLICA_TIMEOUT',
+    );
+  });
+
   test('the master hanging up mid-stream: upstream-lost, then closed', async () => {
     const { session, events, masterEnd } = setup();
     await session.start();
