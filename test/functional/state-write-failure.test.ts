@@ -39,8 +39,8 @@ test('a failing state write leaves no temp file per retry and shows in /v1/statu
     populate: { megabytes: 1 },
   });
   await t.waitForHealthy();
-  const file = t.rbuddy.logs().find((line) => line.msg === 'first start: no state yet')?.file;
-  assert.ok(typeof file === 'string', 'the state file is named in the log');
+  const file = t.rbuddy.status().stateStore.file;
+  assert.ok(typeof file === 'string' && file.endsWith('state.json'), 'status names the state file');
   const stateDir = dirname(file);
 
   await rm(file);
