@@ -539,7 +539,7 @@ const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'http-allowed-hosts',
   },
   httpMaxConnections: {
-    doc: 'Most connections the admin HTTP listener holds at once; further ones are closed at once.',
+    doc: 'Most connections the admin HTTP listener holds at once; past it the oldest connection with no request in flight is closed to make room (or, when every one is busy, the new one).',
     format: 'positive-int',
     default: 64,
     env: 'RBUDDY_HTTP_MAX_CONNECTIONS',

@@ -4,6 +4,7 @@
 // request (its answers: 431, 408, 400, or a closed connection past the cap), the handler bounds
 // the body (413), and nothing a client sends can escape as an unhandled rejection.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config-types.js';
 import { WarnThrottle } from '../log-throttle.js';
@@ -140,8 +141,49 @@ export class AdminServer {
         });
       },
     );
-    this.server.maxConnections = this.limits.maxConnections;
+    // The cap is ours, not server.maxConnections: that one drops the newest connection, so idle
+    // connections held open by anyone would keep every probe out. Past the cap the oldest
+    // connection with no request in flight makes room instead: a client that sends its
+    // request gets an answer, and holding slots open costs a stranger a race it keeps losing.
+    this.server.on('connection', this.admitConnection);
+    this.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      const socket = request.socket;
+      this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
+      response.once('close', () => {
+        const left = (this.inFlight.get(socket) ?? 1) - 1;
+        if (left > 0 || !this.connections.has(socket)) this.inFlight.set(socket, left);
+        else this.inFlight.delete(socket);
+      });
+    });
   }
+
+  /** Open connections, oldest first (a Set keeps insertion order). */
+  private readonly connections = new Set<Socket>();
+  private readonly inFlight = new Map<Socket, number>();
+
+  private readonly admitConnection = (socket: Socket): void => {
+    this.connections.add(socket);
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      this.inFlight.delete(socket);
+    });
+    if (this.connections.size <= this.limits.maxConnections) return;
+    for (const candidate of this.connections) {
+      if (candidate === socket || (this.inFlight.get(candidate) ?? 0) > 0) continue;
+      this.warnings.warn(
+        this.log,
+        'evict',
+        { maxConnections: this.limits.maxConnections },
+        'admin connections at the cap: the oldest idle one closed to make room',
+      );
+      this.connections.delete(candidate);
+      candidate.destroy();
+      return;
+    }
+    // Every slot is busy answering: the newcomer waits its turn elsewhere.
+    this.connections.delete(socket);
+    socket.destroy();
+  };
 
   async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
