@@ -3,28 +3,11 @@
 // `--active` and `--standby` naming one node (SPEC §10) would make rbuddy attach, promote and
 // flush one server in both roles; two spellings of one address (localhost and 127.0.0.1) are
 // caught here, two addresses of one host only at runtime, by the nodes' run_id (decide.ts).
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { normalizeIp, resolveHost } from './addresses.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config-types.js';
 import { ConfigError } from './errors.js';
 
 export type Resolve = (host: string) => Promise<string[]>;
-
-/** Every address a host resolves to; none when it does not resolve (yet): the caller decides. */
-async function resolveAll(host: string): Promise<string[]> {
-  if (isIP(host) !== 0) return [host];
-  try {
-    return (await lookup(host, { all: true })).map((record) => record.address);
-  } catch {
-    return [];
-  }
-}
-
-/** One spelling per address: lower case, IPv4-mapped IPv6 as plain IPv4. */
-function canonical(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
-}
 
 /** The address both reach, if `a` and `b` name one node. */
 async function sharedAddress(
@@ -33,10 +16,10 @@ async function sharedAddress(
   resolve: Resolve,
 ): Promise<string | undefined> {
   if (a.port !== b.port) return undefined;
-  if (canonical(a.host) === canonical(b.host)) return formatHostPort(a);
+  if (normalizeIp(a.host) === normalizeIp(b.host)) return formatHostPort(a);
   const [first, second] = await Promise.all([resolve(a.host), resolve(b.host)]);
-  const others = new Set(second.map(canonical));
-  const shared = first.map(canonical).find((address) => others.has(address));
+  const others = new Set(second.map(normalizeIp));
+  const shared = first.map(normalizeIp).find((address) => others.has(address));
   return shared === undefined ? undefined : formatHostPort({ host: shared, port: a.port });
 }
 
@@ -46,7 +29,7 @@ async function sharedAddress(
  */
 export async function checkDistinctReplicas(
   config: Pick<RbuddyConfig, 'active' | 'standby'>,
-  resolve: Resolve = resolveAll,
+  resolve: Resolve = resolveHost,
 ): Promise<void> {
   const shared = await sharedAddress(config.active, config.standby, resolve);
   if (shared === undefined) return;

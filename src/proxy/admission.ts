@@ -1,10 +1,9 @@
 // Who may open a connection on the RESP port at all (SPEC §10): protected mode and the maximum
 // number of clients, decided by pure functions of the peer's address and the counts, so that the
 // decision is testable without a network; ProxyServer's accept path acts on it.
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { formatHostPort, type HostPort } from '../config-types.js';
-import { normalizeIp } from './replica-matcher.js';
+import { normalizeIp, resolveHost } from '../addresses.js';
 
 /** 127.0.0.0/8 and ::1 (also written as IPv4-mapped IPv6), as Redis's connIsLocal judges. */
 export function isLoopbackAddress(address: string): boolean {
@@ -127,7 +126,7 @@ export class ReplicaAddresses {
 
   constructor(
     private readonly hosts: () => readonly string[],
-    private readonly resolve: (host: string) => Promise<string[]> = resolveAll,
+    private readonly resolve: (host: string) => Promise<string[]> = resolveHost,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -150,14 +149,5 @@ export class ReplicaAddresses {
       }
     })();
     return this.refreshing;
-  }
-}
-
-async function resolveAll(host: string): Promise<string[]> {
-  if (isIP(host) !== 0) return [host];
-  try {
-    return (await lookup(host, { all: true })).map((record) => record.address);
-  } catch {
-    return [];
   }
 }

@@ -6,7 +6,7 @@
 // outcome, so that a right guess does not answer sooner than a wrong one.
 //
 // Pure bookkeeping with an injected clock: the connection does the waiting.
-import { normalizeIp } from './replica-matcher.js';
+import { normalizeIp } from '../addresses.js';
 
 export interface AuthThrottleOptions {
   /** The wait after the first failure; each further failure doubles it. */

@@ -24,7 +24,7 @@ import {
 } from '../resp/limits.js';
 import { AUTH_MAX_FAILURES_PER_CONNECTION, type AuthThrottle } from './auth-throttle.js';
 import { endLingering } from './close-with-reply.js';
-import { normalizeIp } from './replica-matcher.js';
+import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
 import type { ReplicaHello, SyncRequest } from './session-types.js';
 

@@ -22,7 +22,8 @@ import {
   type RivalRules,
 } from './client-connection.js';
 import { endLingering } from './close-with-reply.js';
-import { normalizeIp, ReplicaMatcher } from './replica-matcher.js';
+import { normalizeIp } from '../addresses.js';
+import { ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
 import type {
   SyncGate,

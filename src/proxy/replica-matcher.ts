@@ -6,8 +6,7 @@
 //
 // The decision is a pure function over what the nodes report (verifyClaim); the I/O that gathers
 // those reports, and the waiting, live in ReplicaMatcher at the bottom.
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { normalizeIp, resolveHost } from '../addresses.js';
 import type { ReplicaNode, SyncRequest } from './session-types.js';
 
 export interface ConnectionIdentity {
@@ -18,12 +17,6 @@ export interface ConnectionIdentity {
   request: SyncRequest;
   /** The per-replica user the connection AUTHed as (--replica-credentials), if any. */
   replicaUser?: string | undefined;
-}
-
-/** "::ffff:10.0.0.1" and "10.0.0.1" are the same peer; IPv6 compares lower-case. */
-export function normalizeIp(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
 }
 
 /** What a node says about its own replication link (ROLE). */
@@ -255,15 +248,5 @@ export class ReplicaMatcher {
   private async addressesOf(host: string): Promise<string[]> {
     const addresses = await this.resolve(host);
     return [normalizeIp(host), ...addresses.map(normalizeIp)];
-  }
-}
-
-async function resolveHost(host: string): Promise<string[]> {
-  if (isIP(host) !== 0) return [host];
-  try {
-    const records = await lookup(host, { all: true });
-    return records.map((record) => record.address);
-  } catch {
-    return [];
   }
 }

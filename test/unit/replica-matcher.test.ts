@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  normalizeIp,
   observeNode,
   candidatesFor,
   ReplicaMatcher,
@@ -10,6 +9,7 @@ import {
   type NodeInspector,
   type NodeLinkObservation,
 } from '../../src/proxy/replica-matcher.js';
+import { normalizeIp } from '../../src/addresses.js';
 import type { ReplicaNode } from '../../src/proxy/session-types.js';
 
 const a: ReplicaNode = { id: '10.0.0.5:6379', host: '10.0.0.5', port: 6379 };
