@@ -93,6 +93,16 @@ test('clients that pipeline hundreds of MB of PING and never read: bounded, paus
     '--state-dir',
     stateDir,
   ]);
+  // The active's own replication connection is a client until it is verified: let it become a
+  // session first, so that the only clients counted below are the two floods.
+  await waitFor(
+    async () => {
+      const response = await fetch(`${rbuddy.httpUrl}/v1/status`);
+      const status = (await response.json()) as Partial<AppStatus>;
+      return status.state === 'healthy' && status.sessions?.length === 1;
+    },
+    { what: 'rbuddy healthy, the active streaming', timeoutMs: 120_000 },
+  );
   const attackers: Socket[] = [];
   const attacker = async (): Promise<Socket> => {
     const socket = connect({ host: rbuddy.resp.host, port: rbuddy.resp.port });
