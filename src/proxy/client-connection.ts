@@ -197,9 +197,11 @@ export class ClientConnection {
     if (!this.handedOver && now - this.openedAt > HANDSHAKE_WINDOW_MS) return false;
     if (this.listeningPort !== undefined && this.listeningPort !== port) return false;
     // What a stranger cannot fake narrows the field, so that strangers' claims cannot keep a
-    // real replica from being recognised: its own user, the listen password, its address.
+    // real replica from being recognised: its own user (a claim of that node needs it), its
+    // address. Not the listen password: the real replica's connection is unauthenticated from
+    // its connect to its AUTH while the node already says `handshake`, and a stranger who knows
+    // the password (any discovery client must) would be confirmed in that window (review).
     if (rival.boundUser !== undefined) return this.replicaUser === rival.boundUser;
-    if (this.options.listenPassword !== '') return this.authenticated;
     if (rival.fromAddresses !== undefined) {
       return rival.fromAddresses.has(normalizeIp(this.socket.remoteAddress ?? ''));
     }

@@ -159,11 +159,19 @@ test('a stranger cannot take over a standby whose own PSYNC is waiting on the ma
   }
 });
 
-test('a stranger racing the active’s reconnects with the replid and offset /v1/status shows never wins', async () => {
-  // Found by review: the node's own replid and next offset counted as proof, and /v1/status
-  // (unauthenticated by default) shows both. Here a stranger from 127.0.0.2 keeps claiming the
-  // active's port with them while the active's link is cut, again and again.
-  const t = await startTopology({ rbuddyArgs: failoverTimings() });
+/**
+ * A stranger from 127.0.0.2 keeps claiming the active's port (with the replid and offset that
+ * /v1/status shows, and the listen password when there is one) while the active's link is cut,
+ * again and again; it must never be answered by the master.
+ */
+async function raceTheActiveReconnects(listenPassword: string | undefined): Promise<void> {
+  const t = await startTopology({
+    rbuddyArgs: [
+      ...failoverTimings(),
+      ...(listenPassword === undefined ? [] : ['--listen-password', listenPassword]),
+    ],
+    ...(listenPassword === undefined ? {} : { replicaArgs: { masterauth: listenPassword } }),
+  });
   await t.waitForHealthy();
   const stolen: string[] = [];
   let racing = true;
@@ -176,6 +184,7 @@ test('a stranger racing the active’s reconnects with the replid and offset /v1
         localAddress: '127.0.0.2',
       });
       try {
+        if (listenPassword !== undefined) await client.command('AUTH', listenPassword);
         await client.command('REPLCONF', 'listening-port', String(t.active.port));
         const reply = await client.command('PSYNC', replid, String(offset + 1));
         if (!(reply instanceof Error)) stolen.push(String(reply));
@@ -206,4 +215,20 @@ test('a stranger racing the active’s reconnects with the replid and offset /v1
     !t.rbuddy.status().sessions.some((s) => s.peer.startsWith('127.0.0.2:')),
     'no session for the stranger',
   );
+  assert.ok(
+    !t.rbuddy.app.events.history().some((e) => e.type === 'active.promoted'),
+    'no failover started',
+  );
+}
+
+test('a stranger racing the active’s reconnects with the replid and offset /v1/status shows never wins', async () => {
+  // Found by review: the node's own replid and next offset counted as proof.
+  await raceTheActiveReconnects(undefined);
+});
+
+test('a stranger with the listen password racing the active’s reconnects never wins', async () => {
+  // Found by the second review: with a password only authenticated connections counted as the
+  // node's possible handshake, and the real replica is not authenticated yet when the node
+  // already says `handshake`: the stranger was confirmed, and the real active flushed.
+  await raceTheActiveReconnects('listen-secret');
 });
