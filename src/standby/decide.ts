@@ -178,6 +178,12 @@ function flushRefusal(
   if (active.keys === 0) {
     return `${holds} and the active ${active.id} none: it may hold the only copy; refusing to flush it, even with --init-flush-standby`;
   }
+  if (active.role === 'master') {
+    // Both plain masters with data: what two replicas look like after a reboot lost their
+    // REPLICAOF and rbuddy lost its state file — and after a planned switch the configured
+    // standby is the one applications read. Nothing tells which one served.
+    return `${holds} and the active ${active.id}, a master too, ${active.keys}: either may be the one applications read (a lost state file?); refusing to flush it, even with --init-flush-standby`;
+  }
   return undefined;
 }
 

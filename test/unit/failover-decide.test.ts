@@ -374,6 +374,18 @@ const rows: Row[] = [
     actions: ['prepare-standby(flush)', 'attach-active', 'guard-standby'],
   },
   {
+    name: 'first start, --init-flush-standby: both plain masters with data (a reboot and a lost state file?): kept',
+    persisted: firstStart(),
+    obs: healthy({
+      active: master(A, { keys: 2000, writesGuarded: false }),
+      standby: master(B, { keys: 2000, writesGuarded: false }),
+    }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /a master too, 2000: either may be the one applications read/,
+  },
+  {
     name: 'first start, --init-flush-standby: a standby with the only data in sight is kept',
     persisted: firstStart(),
     obs: healthy({ active: master(A), standby: master(B, { keys: 42, writesGuarded: false }) }),
