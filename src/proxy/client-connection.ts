@@ -23,6 +23,7 @@ import {
   UNAUTHENTICATED_MAX_COMMANDS,
 } from '../resp/limits.js';
 import { AUTH_MAX_FAILURES_PER_CONNECTION, type AuthThrottle } from './auth-throttle.js';
+import type { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
@@ -47,6 +48,11 @@ export interface ClientConnectionOptions {
   socket: ClientSocket;
   id: string;
   listenPassword: string;
+  /**
+   * Shared by every connection: warnings a peer can repeat at will (refusals, protocol errors,
+   * wrong passwords) are logged once per kind and interval, the rest at debug with a count.
+   */
+  warnings?: WarnThrottle;
   /** Per-replica users (user → password): a replica that AUTHs as one is bound to its node. */
   replicaUsers?: ReadonlyMap<string, string>;
   logger: Logger;
@@ -208,6 +214,11 @@ export class ClientConnection {
     return true;
   }
 
+  private warn(key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.options.warnings === undefined) this.log.warn(fields, message);
+    else this.options.warnings.warn(this.log, key, fields, message);
+  }
+
   stats(): ClientConnectionStats {
     return {
       outputBytes: this.socket.writableLength,
@@ -227,7 +238,8 @@ export class ClientConnection {
     this.socket.write(bytes);
     // A subscribed client is the pub/sub hub's to limit: Redis's limits go by client class.
     if (this.subscriptions === 0 && this.socket.writableLength > this.outputLimit) {
-      this.log.warn(
+      this.warn(
+        'output-limit',
         { queuedBytes: this.socket.writableLength, limitBytes: this.outputLimit },
         'client is not reading its replies: output over the limit, closing its connection',
       );
@@ -249,7 +261,11 @@ export class ClientConnection {
       }
     } catch (error) {
       const message = error instanceof ProtocolError ? error.message : String(error);
-      this.log.warn({ reason: message }, 'protocol error from client; closing its connection');
+      this.warn(
+        'protocol-error',
+        { reason: message },
+        'protocol error from client; closing its connection',
+      );
       this.close(`ERR Protocol error: ${message}`);
       return;
     }
@@ -313,7 +329,7 @@ export class ClientConnection {
 
   private closeForLimit(reason: ClientLimitReason, message: string): void {
     if (this.closing) return;
-    this.log.warn({ reason }, `closing client connection: ${message}`);
+    this.warn(`limit:${reason}`, { reason }, `closing client connection: ${message}`);
     this.options.onLimit?.(reason);
     this.close(message);
   }
@@ -425,7 +441,8 @@ export class ClientConnection {
       const fromPeer = this.options.authThrottle?.recordFailure(this.socket.remoteAddress ?? '');
       this.authFailures += 1;
       // Never the password itself in a log line.
-      this.log.warn(
+      this.warn(
+        'auth-failed',
         { user, failures: this.authFailures, fromPeer },
         'AUTH with a wrong password refused',
       );
@@ -518,7 +535,7 @@ export class ClientConnection {
     this.enqueue(async () => {
       const refusal = await this.options.onSyncRequest(this, hello);
       if (refusal !== undefined) {
-        this.log.warn({ reason: refusal }, 'sync refused: not a configured replica');
+        this.warn('sync-refused', { reason: refusal }, 'sync refused: not a configured replica');
         // Lingering, not a bare end(): what the client pipelined after its SYNC sits unread in
         // the paused socket, and a socket with unread input never emits 'close' — the
         // connection would stay counted (and buffered) forever.

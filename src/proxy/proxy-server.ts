@@ -21,6 +21,7 @@ import {
   type CommandHandler,
   type RivalRules,
 } from './client-connection.js';
+import { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplicaMatcher } from './replica-matcher.js';
@@ -93,6 +94,8 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   /** The subset of `clients` admitted from the replica reserve. */
   private readonly reservedClients = new Set<ClientConnection>();
   private readonly authThrottle: AuthThrottle;
+  /** What strangers can repeat at will is logged once per kind every 10 s (see WarnThrottle). */
+  private readonly clientWarnings = new WarnThrottle({ intervalMs: 10_000 });
   private readonly refused: ClientsStatus['refused'] = { 'protected-mode': 0, 'max-clients': 0 };
   private readonly closedForLimit: ClientsStatus['closed'] = {
     'output-limit': 0,
@@ -218,6 +221,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       onSyncRequest: (conn, hello) => this.onSyncRequest(conn, hello),
       authTimeoutMs: this.options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
       authThrottle: this.authThrottle,
+      warnings: this.clientWarnings,
       onLimit: (reason) => {
         this.closedForLimit[reason] += 1;
       },

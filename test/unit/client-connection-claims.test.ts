@@ -7,6 +7,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { ClientConnection } from '../../src/proxy/client-connection.js';
+import { WarnThrottle } from '../../src/log-throttle.js';
 import { encodeCommand } from '../../src/resp/encode.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -113,4 +114,45 @@ test('what a stranger cannot fake narrows the rivals: the node’s own user, its
   assert.equal(conn.couldBeReplicaOn(6379, { boundUser: 'replica-a' }), false, 'not AUTHed as it');
   assert.equal(conn.couldBeReplicaOn(6379, { fromAddresses: new Set(['10.0.0.5']) }), false);
   assert.equal(conn.couldBeReplicaOn(6379, { fromAddresses: new Set(['127.0.0.1']) }), true);
+});
+
+test('refused syncs repeated by a stranger are one warning per interval, the rest counted', async () => {
+  // Found by review: one warning line per refused claim, 17 MB of log in 30 s.
+  const lines: { level: number; msg: string; suppressed?: number }[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+  );
+  const warnings = new WarnThrottle({ intervalMs: 60_000 });
+  const refusing = createServer((socket) => {
+    new ClientConnection({
+      socket,
+      id: 'r',
+      listenPassword: '',
+      logger,
+      warnings,
+      commands: new Map(),
+      onSyncRequest: () => Promise.resolve('sent no REPLCONF listening-port'),
+    });
+  });
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+  const address = refusing.address();
+  assert.ok(address !== null && typeof address === 'object');
+  try {
+    for (let i = 0; i < 5; i++) {
+      const socket = connect({ host: '127.0.0.1', port: address.port });
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.write('SYNC\r\n');
+      await waitFor(() => text.includes('not a configured replica'), { what: 'the refusal' });
+      socket.destroy();
+    }
+    const refused = lines.filter((line) => line.msg === 'sync refused: not a configured replica');
+    assert.equal(refused.length, 5, 'every refusal is in the log');
+    assert.equal(refused.filter((line) => line.level === 40).length, 1, 'one of them a warning');
+  } finally {
+    refusing.close();
+  }
 });
