@@ -2,7 +2,7 @@
 // every event's JSON on `--channel` plus Sentinel's `+switch-master`. Only the proxy publishes;
 // clients cannot (there is no PUBLISH here), so nothing a stranger sends reaches another client.
 import type { Logger } from 'pino';
-import { encode, type RespValue } from '../resp/encode.js';
+import { encode, encodeError, type RespValue } from '../resp/encode.js';
 import type { EventSink, RbuddyEvent } from '../notify/events.js';
 import { globMatch } from './glob.js';
 
@@ -36,6 +36,9 @@ interface Entry {
 }
 
 export const DEFAULT_PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
+/** Channels + patterns one connection may hold, and the longest name. */
+export const MAX_SUBSCRIPTIONS = 1024;
+export const MAX_NAME_BYTES = 1024;
 
 export class PubSubHub {
   private readonly entries = new Map<Subscriber, Entry>();
@@ -58,18 +61,38 @@ export class PubSubHub {
   }
 
   subscribe(client: Subscriber, channels: readonly Buffer[]): void {
-    const entry = this.entry(client);
-    for (const channel of channels) {
-      entry.channels.add(channel.toString('latin1'));
-      this.confirm(entry, 'subscribe', channel);
-    }
+    this.add(client, 'channels', 'subscribe', channels);
   }
 
   psubscribe(client: Subscriber, patterns: readonly Buffer[]): void {
+    this.add(client, 'patterns', 'psubscribe', patterns);
+  }
+
+  /**
+   * Only rbuddy's own channel and Sentinel's carry anything here, so a client needs a few
+   * subscriptions; each one is held in memory, and without a cap one connection could hold
+   * hundreds of MB of channel names (a review did). Past the cap: an error per name, kept open.
+   */
+  private add(
+    client: Subscriber,
+    kind: 'channels' | 'patterns',
+    verb: 'subscribe' | 'psubscribe',
+    names: readonly Buffer[],
+  ): void {
     const entry = this.entry(client);
-    for (const pattern of patterns) {
-      entry.patterns.add(pattern.toString('latin1'));
-      this.confirm(entry, 'psubscribe', pattern);
+    for (const name of names) {
+      const key = name.toString('latin1');
+      const held = entry.channels.size + entry.patterns.size;
+      if (!entry[kind].has(key) && (held >= MAX_SUBSCRIPTIONS || name.length > MAX_NAME_BYTES)) {
+        client.send(
+          encodeError(
+            `ERR rbuddy: at most ${MAX_SUBSCRIPTIONS} channels and patterns of at most ${MAX_NAME_BYTES} bytes per connection`,
+          ),
+        );
+        continue;
+      }
+      entry[kind].add(key);
+      this.confirm(entry, verb, name);
     }
   }
 

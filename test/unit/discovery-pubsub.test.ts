@@ -6,7 +6,13 @@ import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { globMatch } from '../../src/discovery/glob.js';
-import { PubSubHub, switchMasterMessage, type Subscriber } from '../../src/discovery/pubsub-hub.js';
+import {
+  MAX_NAME_BYTES,
+  MAX_SUBSCRIPTIONS,
+  PubSubHub,
+  switchMasterMessage,
+  type Subscriber,
+} from '../../src/discovery/pubsub-hub.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
 
 const silent = pino({ level: 'silent' });
@@ -77,6 +83,24 @@ describe('globMatch (Redis stringmatchlen rules)', () => {
 });
 
 describe('PubSubHub', () => {
+  it('caps the subscriptions one connection holds, and the length of a name', () => {
+    // Found by review: 300,000 distinct channels in 10 s grew rbuddy by 300 MB.
+    const hub = new PubSubHub({ logger: silent });
+    const client = new FakeSubscriber('c1');
+    const names = Array.from({ length: MAX_SUBSCRIPTIONS + 10 }, (_, i) => Buffer.from(`ch${i}`));
+    hub.subscribe(client, names);
+    assert.equal(client.subscriptions, MAX_SUBSCRIPTIONS);
+    hub.psubscribe(client, [Buffer.from('p*')]);
+    assert.equal(client.subscriptions, MAX_SUBSCRIPTIONS, 'patterns count too');
+    assert.equal(client.text().split('-ERR rbuddy: at most').length - 1, 11);
+    hub.subscribe(client, [Buffer.from('ch0')]);
+    assert.equal(client.subscriptions, MAX_SUBSCRIPTIONS, 'one already held is confirmed again');
+
+    const other = new FakeSubscriber('c2');
+    hub.subscribe(other, [Buffer.alloc(MAX_NAME_BYTES + 1, 97), Buffer.from('ok')]);
+    assert.equal(other.subscriptions, 1, 'the overlong name refused, the next one held');
+  });
+
   it('confirms SUBSCRIBE/UNSUBSCRIBE with Redis reply shapes and counts', () => {
     const hub = new PubSubHub({ logger: silent });
     const client = new FakeSubscriber('c1');
