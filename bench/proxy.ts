@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SessionStatus } from '../src/proxy/session-types.js';
+import { StateStore } from '../src/standby/state-store.js';
 import { terminate } from '../test/helpers/processes.js';
 import type { RedisServer } from '../test/helpers/redis-server.js';
 import { spawnRbuddy, type RbuddyProcess } from '../test/helpers/rbuddy-process.js';
@@ -85,6 +86,19 @@ export async function startProxy(
 ): Promise<BenchProxy> {
   const stateDir = mkdtempSync(join(tmpdir(), 'rbuddy-bench-state-'));
   stateDirs.add(stateDir);
+  // A first-start state, written before rbuddy starts: with no state file rbuddy decides
+  // nothing until both nodes answer, and refuses every full sync meanwhile (the replica it
+  // cannot see might be serving reads). The standby here never answers (see nodes.ts), and
+  // the replica it relays for is still empty as far as rbuddy knows.
+  await new StateStore(stateDir).save({
+    version: 1,
+    epoch: 0,
+    active: nodes.replica.address,
+    standby: nodes.standbyAddress,
+    activeHoldsData: false,
+    failover: null,
+    lastFailover: null,
+  });
   const args = [
     '--master',
     nodes.master.address,
