@@ -208,7 +208,10 @@ describe('limits on the RESP port, a replica streaming throughout', () => {
     assert.equal(resumed.replica, t.active.address);
     await sharing[0]?.waitClosed();
     assert.equal(strangers.filter((client) => client.closed).length, 0, 'other strangers stay');
-    // The replica's connection, a session now, holds no place: one is free in the reserve.
-    assert.equal(t.rbuddy.status().clients.reserved, REPLICA_RESERVE - 1);
+    // The replica's connection, a session now, holds no place: at least one is free in the
+    // reserve. (Silent strangers on the replica's own address are also possible handshakes of
+    // it, so its first reconnect may be refused and the next one make way again: how many of
+    // them go depends on timing.)
+    assert.ok(t.rbuddy.status().clients.reserved <= REPLICA_RESERVE - 1);
   });
 });
