@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
+import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
 import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -79,20 +79,9 @@ test('clients that pipeline hundreds of MB of PING and never read: bounded, paus
     startRedis({ name: 'standby' }),
   ]);
   const stateDir = mkdtempSync(join(tmpdir(), 'rbuddy-never-reads-'));
-  const rbuddy = await spawnRbuddy([
-    '--master',
-    master.address,
-    '--active',
-    active.address,
-    '--standby',
-    standby.address,
-    '--listen',
-    '127.0.0.1:0',
-    '--http',
-    '127.0.0.1:0',
-    '--state-dir',
-    stateDir,
-  ]);
+  const rbuddy = await spawnRbuddy(
+    cliArgs({ master, active, standby }, { listen: '127.0.0.1:0', stateDir }),
+  );
   // The active's own replication connection is a client until it is verified: let it become a
   // session first, so that the only clients counted below are the two floods.
   await waitFor(
