@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
 import { terminate } from '../helpers/processes.js';
-import { spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
+import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
 import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
 import { info, populate, waitForInSync } from '../helpers/replication.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -40,21 +40,16 @@ test('two addresses of one redis-server as --active and --standby: degraded on i
 
   const stateDir = mkdtempSync(join(tmpdir(), 'rbuddy-one-node-'));
   dirs.push(stateDir);
-  const rbuddy = await spawnRbuddy([
-    '--master',
-    master.address,
-    '--active',
-    `127.0.0.1:${node.port}`,
-    '--standby',
-    `127.0.0.2:${node.port}`,
-    '--listen',
-    '127.0.0.1:0',
-    '--http',
-    '127.0.0.1:0',
-    '--state-dir',
-    stateDir,
-    '--init-flush-standby',
-  ]);
+  const rbuddy = await spawnRbuddy(
+    cliArgs(
+      {
+        master,
+        active: { address: `127.0.0.1:${node.port}` },
+        standby: { address: `127.0.0.2:${node.port}` },
+      },
+      { listen: '127.0.0.1:0', stateDir, extra: ['--init-flush-standby'] },
+    ),
+  );
   spawned.push(rbuddy);
   const runId = (await info(control, 'server')).run_id ?? '';
   const status = await waitFor(

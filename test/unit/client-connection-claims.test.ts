@@ -3,9 +3,9 @@
 // count; application clients, connections claiming another port, and connections that idled past
 // the handshake window do not — so an idle stranger cannot block a real replica forever.
 import assert from 'node:assert/strict';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { ClientConnection } from '../../src/proxy/client-connection.js';
 import { WarnThrottle } from '../../src/log-throttle.js';
 import { encodeCommand } from '../../src/resp/encode.js';
@@ -46,6 +46,41 @@ async function open(): Promise<{ socket: Socket; conn: ClientConnection; replies
   return { socket, conn, replies: () => text };
 }
 
+/**
+ * A listener whose connections refuse every sync; resolves with its port and a way to send a
+ * refused SYNC (with `after` pipelined behind it) that waits for the refusal.
+ */
+async function refusingListener(
+  options: { logger?: Logger; warnings?: WarnThrottle; onClose?: () => void } = {},
+): Promise<{ server: Server; refusedSync: (after?: Buffer) => Promise<Socket> }> {
+  const server = createServer((socket) => {
+    if (options.onClose !== undefined) socket.once('close', options.onClose);
+    new ClientConnection({
+      socket,
+      id: 'r',
+      listenPassword: '',
+      logger: options.logger ?? silent,
+      ...(options.warnings === undefined ? {} : { warnings: options.warnings }),
+      commands: new Map(),
+      onSyncRequest: () => Promise.resolve('sent no REPLCONF listening-port'),
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  const refusedSync = async (after: Buffer = Buffer.alloc(0)): Promise<Socket> => {
+    const socket = connect({ host: '127.0.0.1', port: address.port });
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.write(Buffer.concat([Buffer.from('SYNC\r\n'), after]));
+    await waitFor(() => text.includes('not a configured replica'), { what: 'the refusal' });
+    return socket;
+  };
+  return { server, refusedSync };
+}
+
 test('a silent or handshake-only connection could be a replica on any port, for a while', async () => {
   const { socket, conn, replies } = await open();
   assert.equal(conn.couldBeReplicaOn(6379), true, 'silent: its first bytes may be in flight');
@@ -72,38 +107,20 @@ test('a refused SYNC with data pipelined after it is closed and forgotten, not k
   // Found by a fuzzer: the unread input of the paused socket kept 'close' from ever firing, so
   // each such connection stayed counted against --max-clients with its buffers.
   const closed: string[] = [];
-  const refusing = createServer((socket) => {
-    socket.once('close', () => closed.push('server side'));
-    new ClientConnection({
-      socket,
-      id: 'r1',
-      listenPassword: '',
-      logger: silent,
-      commands: new Map(),
-      onSyncRequest: () => Promise.resolve('sent no REPLCONF listening-port'),
-    });
+  const { server, refusedSync } = await refusingListener({
+    onClose: () => closed.push('server side'),
   });
-  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
-  const address = refusing.address();
-  assert.ok(address !== null && typeof address === 'object');
   try {
-    const socket = connect({ host: '127.0.0.1', port: address.port });
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    let text = '';
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-    socket.write(
+    const socket = await refusedSync(
       Buffer.concat([
-        Buffer.from('SYNC\r\n'),
         encodeCommand(['PING', 'x'.repeat(100_000)]),
         encodeCommand(['PING', 'y'.repeat(100_000)]),
       ]),
     );
-    await waitFor(() => text.includes('not a configured replica'), { what: 'the refusal' });
     socket.destroy();
     await waitFor(() => closed.length === 1, { what: 'the server side of the connection closed' });
   } finally {
-    refusing.close();
+    server.close();
   }
 });
 
@@ -124,35 +141,13 @@ test('refused syncs repeated by a stranger are one warning per interval, the res
     { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
   );
   const warnings = new WarnThrottle({ intervalMs: 60_000 });
-  const refusing = createServer((socket) => {
-    new ClientConnection({
-      socket,
-      id: 'r',
-      listenPassword: '',
-      logger,
-      warnings,
-      commands: new Map(),
-      onSyncRequest: () => Promise.resolve('sent no REPLCONF listening-port'),
-    });
-  });
-  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
-  const address = refusing.address();
-  assert.ok(address !== null && typeof address === 'object');
+  const { server, refusedSync } = await refusingListener({ logger, warnings });
   try {
-    for (let i = 0; i < 5; i++) {
-      const socket = connect({ host: '127.0.0.1', port: address.port });
-      sockets.push(socket);
-      socket.on('error', () => undefined);
-      let text = '';
-      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-      socket.write('SYNC\r\n');
-      await waitFor(() => text.includes('not a configured replica'), { what: 'the refusal' });
-      socket.destroy();
-    }
+    for (let i = 0; i < 5; i++) (await refusedSync()).destroy();
     const refused = lines.filter((line) => line.msg === 'sync refused: not a configured replica');
     assert.equal(refused.length, 5, 'every refusal is in the log');
     assert.equal(refused.filter((line) => line.level === 40).length, 1, 'one of them a warning');
   } finally {
-    refusing.close();
+    server.close();
   }
 });
