@@ -151,7 +151,8 @@ export class AdminServer {
       this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
       response.once('close', () => {
         const left = (this.inFlight.get(socket) ?? 1) - 1;
-        if (left > 0 || !this.connections.has(socket)) this.inFlight.set(socket, left);
+        // A closed socket keeps no entry: it would hold the socket past its life.
+        if (left > 0 && this.connections.has(socket)) this.inFlight.set(socket, left);
         else this.inFlight.delete(socket);
       });
     });
