@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppStatus } from '../src/app.js';
-import type { HostPort } from '../src/config-types.js';
+import type { HostPort } from '../src/config/types.js';
 import type { EventType } from '../src/notify/events.js';
 import { terminate } from '../test/helpers/processes.js';
 import { spawnRbuddy, type RbuddyProcess } from '../test/helpers/rbuddy-process.js';

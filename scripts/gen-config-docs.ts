@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
-import { schemaEntries, type FormatName, type SchemaEntry } from '../src/config.js';
+import { schemaEntries, type FormatName, type SchemaEntry } from '../src/config/config.js';
 
 export const CONFIG_DOC_PATH = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 export const REGENERATE_COMMAND = 'npm run docs:config';

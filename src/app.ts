@@ -2,12 +2,12 @@
 // replication sessions, the control connections to the replicas, the failover engine and the
 // admin API. cli.ts calls startApp(); functional tests call it in-process on ephemeral ports.
 import type { Logger } from 'pino';
-import { parseReplicaCredential } from './config.js';
-import { formatHostPort, type HostPort, type RbuddyConfig } from './config-types.js';
+import { parseReplicaCredential } from './config/config.js';
+import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
 import { discoveryCommands } from './discovery/sentinel-commands.js';
 import { PubSubHub } from './discovery/pubsub-hub.js';
 import { AdminServer } from './http/admin-server.js';
-import { Metrics } from './http/metrics.js';
+import { Metrics } from './metrics/metrics.js';
 import { adminRoutes } from './http/routes.js';
 import { NodeClients } from './nodes/node-client.js';
 import { EventBus } from './notify/events.js';
@@ -16,7 +16,8 @@ import { WebhookNotifier, type WebhookStatus } from './notify/webhooks.js';
 import { ReplicaAddresses } from './proxy/admission.js';
 import { ProxyServer, type ClientsStatus } from './proxy/proxy-server.js';
 import { ReplicaMatcher } from './proxy/replica-matcher.js';
-import type { ReplicaNode, SessionStatus } from './proxy/session-types.js';
+import type { SessionStatus } from './proxy/session-types.js';
+import type { ReplicaNode } from './nodes/replica-node.js';
 import { FailoverEngine, type EngineStatus } from './standby/engine.js';
 import { MasterProbe } from './standby/master-probe.js';
 import { NodeOps } from './standby/node-ops.js';

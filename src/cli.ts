@@ -6,9 +6,9 @@
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { RbuddyConfig } from './config-types.js';
-import { formatHelp, isHelpRequested, loadConfig, redactedConfig } from './config.js';
-import { checkDistinctReplicas } from './config-nodes.js';
+import type { RbuddyConfig } from './config/types.js';
+import { formatHelp, isHelpRequested, loadConfig, redactedConfig } from './config/config.js';
+import { checkDistinctReplicas } from './config/nodes.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 

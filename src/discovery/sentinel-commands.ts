@@ -7,7 +7,7 @@
 // and clients fall back to RESP2.
 import type { Logger } from 'pino';
 import type { ClientConnection, CommandHandler } from '../proxy/client-connection.js';
-import type { ReplicaNode } from '../proxy/session-types.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
 import { encodeSimple, RespError, type RespValue } from '../resp/encode.js';
 import { PubSubHub } from './pubsub-hub.js';
 

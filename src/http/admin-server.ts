@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { HostPort } from '../config-types.js';
+import type { HostPort } from '../config/types.js';
 import { WarnThrottle } from '../log-throttle.js';
 
 export interface HttpReply {

@@ -7,11 +7,11 @@ import type { Logger } from 'pino';
 import { WarnThrottle } from '../log-throttle.js';
 import type { OperatorRequest } from '../standby/decide.js';
 import type { FailoverEngine } from '../standby/engine.js';
-import type { ReplicaNode } from '../proxy/session-types.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
 import { sameSecret } from '../secrets.js';
 import type { HttpReply, Route, RouteHandler } from './admin-server.js';
 import { hostCheck } from './host-check.js';
-import { METRICS_CONTENT_TYPE } from './metrics.js';
+import { METRICS_CONTENT_TYPE } from '../metrics/metrics.js';
 
 export interface RoutesOptions {
   token: string;

@@ -2,10 +2,10 @@
 // CONFIG SET …). Every command has a timeout and reconnects back off (SPEC §5 I4).
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { HostPort } from '../config-types.js';
-import type { NodeInspector } from '../proxy/replica-matcher.js';
-import type { ReplicaNode } from '../proxy/session-types.js';
-import { exponentialBackoff, type RetryPolicy } from './retry-policy.js';
+import type { HostPort } from '../config/types.js';
+import type { NodeInspector } from './node-inspector.js';
+import type { ReplicaNode } from './replica-node.js';
+import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 
 export interface NodeClientOptions {
   user: string;

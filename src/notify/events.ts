@@ -32,6 +32,13 @@ export interface RbuddyEvent {
   data: EventData;
 }
 
+export type NotificationChannel = 'webhook' | 'pubsub' | 'publish';
+/**
+ * delivered: one delivery succeeded; failed: one attempt failed (it may be retried);
+ * dropped: rbuddy gave up on a notification (retries exhausted, queue full, or disabled endpoint).
+ */
+export type NotificationResult = 'delivered' | 'failed' | 'dropped';
+
 export interface EventSink {
   deliver(event: RbuddyEvent): void;
 }

@@ -6,10 +6,10 @@
 // is down stalls only its own queue, and its failures are counted in the metrics.
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { NotificationChannel, NotificationResult } from '../http/metrics.js';
+import type { NotificationChannel, NotificationResult } from './events.js';
 import type { NodeClients } from '../nodes/node-client.js';
-import type { ReplicaNode } from '../proxy/session-types.js';
-import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
+import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import type { EventSink, RbuddyEvent } from './events.js';
 
 /** What a target needs: one PUBLISH with a timeout (the client's commandTimeout). */

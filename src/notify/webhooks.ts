@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { RbuddyError } from '../errors.js';
 import { WarnThrottle } from '../log-throttle.js';
-import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
+import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import type { DurableSink, EventSink, RbuddyEvent } from './events.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 

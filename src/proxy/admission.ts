@@ -2,7 +2,7 @@
 // number of clients, decided by pure functions of the peer's address and the counts, so that the
 // decision is testable without a network; ProxyServer's accept path acts on it.
 import { isIP } from 'node:net';
-import { formatHostPort, type HostPort } from '../config-types.js';
+import { formatHostPort, type HostPort } from '../config/types.js';
 import { normalizeIp, resolveHost } from '../addresses.js';
 
 /** 127.0.0.0/8 and ::1 (also written as IPv4-mapped IPv6), as Redis's connIsLocal judges. */

@@ -6,7 +6,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { encodeError } from '../resp/encode.js';
-import { formatHostPort, type HostPort } from '../config-types.js';
+import { formatHostPort, type HostPort } from '../config/types.js';
 import { SessionReplacedError, UpstreamConnectError, UpstreamTimeoutError } from '../errors.js';
 import {
   admit,
@@ -26,13 +26,8 @@ import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
-import type {
-  SyncGate,
-  ReplicaHello,
-  ReplicaNode,
-  SessionEvent,
-  UpstreamLink,
-} from './session-types.js';
+import type { SyncGate, ReplicaHello, SessionEvent, UpstreamLink } from './session-types.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
 
 /** One read buffer per upstream connection: large reads mean fewer wake-ups per GB. */
 const UPSTREAM_READ_BUFFER = 256 * 1024;

@@ -7,7 +7,9 @@
 // The decision is a pure function over what the nodes report (verifyClaim); the I/O that gathers
 // those reports, and the waiting, live in ReplicaMatcher at the bottom.
 import { normalizeIp, resolveHost } from '../addresses.js';
-import type { ReplicaNode, SyncRequest } from './session-types.js';
+import type { SyncRequest } from './session-types.js';
+import type { NodeInspector } from '../nodes/node-inspector.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
 
 export interface ConnectionIdentity {
   peerAddress: string;
@@ -145,11 +147,6 @@ export function observeNode(
     followsProxy: isReplica && followsProxy(host, port),
     linkState: isReplica && typeof role[3] === 'string' ? role[3] : undefined,
   };
-}
-
-/** The questions the matcher asks a node over its control connection. */
-export interface NodeInspector {
-  role(node: ReplicaNode): Promise<unknown[]>;
 }
 
 export type MatchOutcome =

@@ -23,7 +23,6 @@ import { Hop } from './hop.js';
 import type {
   FullSyncStart,
   ReplicaHello,
-  ReplicaNode,
   SessionCloseReason,
   SessionEvent,
   SessionInfo,
@@ -32,6 +31,7 @@ import type {
   SyncGate,
   UpstreamLink,
 } from './session-types.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
 import { buildUpstreamHandshake } from './upstream-handshake.js';
 
 export interface ReplicaSessionOptions {

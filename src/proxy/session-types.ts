@@ -1,15 +1,8 @@
 // What a replication session is, says and reports. The failover engine consumes these events;
 // /v1/status renders the snapshots.
 import type { Duplex } from 'node:stream';
+import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { PsyncReply, SnapshotFormat } from '../resp/replication-framer.js';
-
-/** A configured replica, identified by the address the operator gave. */
-export interface ReplicaNode {
-  /** "host:port" exactly as configured. */
-  id: string;
-  host: string;
-  port: number;
-}
 
 /** handshake → waiting-snapshot → snapshot → streaming; closed at the end. */
 export type SessionPhase = 'handshake' | 'waiting-snapshot' | 'snapshot' | 'streaming' | 'closed';

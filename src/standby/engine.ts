@@ -8,13 +8,9 @@ import type { Logger } from 'pino';
 import type { EventBus, EventData, EventType, RbuddyEvent } from '../notify/events.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ReplicaSession } from '../proxy/replica-session.js';
-import type {
-  FullSyncStart,
-  ReplicaNode,
-  SessionEvent,
-  SessionInfo,
-} from '../proxy/session-types.js';
-import { exponentialBackoff, type RetryPolicy } from '../nodes/retry-policy.js';
+import type { FullSyncStart, SessionEvent, SessionInfo } from '../proxy/session-types.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
+import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import {
   decide,
   heldStandbyProblem,

@@ -3,7 +3,7 @@
 // lost, the probe backs off (up to 5 intervals) so a dead master is not hammered.
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { HostPort } from '../config-types.js';
+import type { HostPort } from '../config/types.js';
 
 export interface MasterProbeOptions {
   master: HostPort;

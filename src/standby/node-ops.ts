@@ -1,8 +1,8 @@
 // What the failover engine does to and learns from the replicas, over the control connections
 // (every command has the connection's command timeout; failures throw and the engine retries).
-import { formatHostPort, type HostPort } from '../config-types.js';
+import { formatHostPort, type HostPort } from '../config/types.js';
 import type { NodeClients } from '../nodes/node-client.js';
-import type { ReplicaNode } from '../proxy/session-types.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { NodeView } from './decide.js';
 import type { SavedConfig } from './persisted-state.js';
 

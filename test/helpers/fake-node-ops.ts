@@ -6,7 +6,7 @@ import { isWriteGuard, unreachableView, WRITE_GUARD } from '../../src/standby/no
 import type { NodeView } from '../../src/standby/decide.js';
 import type { NodeOps } from '../../src/standby/node-ops.js';
 import type { SavedConfig } from '../../src/standby/persisted-state.js';
-import type { ReplicaNode } from '../../src/proxy/session-types.js';
+import type { ReplicaNode } from '../../src/nodes/replica-node.js';
 
 export type OpName =
   | 'view'

@@ -5,12 +5,12 @@ import { EventEmitter } from 'node:events';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type {
   ReplicaHello,
-  ReplicaNode,
   SessionCloseReason,
   SessionEvent,
   SessionInfo,
   SessionPhase,
 } from '../../src/proxy/session-types.js';
+import type { ReplicaNode } from '../../src/nodes/replica-node.js';
 import type { MasterProbe } from '../../src/standby/master-probe.js';
 
 export class FakeSession implements SessionInfo {

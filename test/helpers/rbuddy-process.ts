@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AppStatus } from '../../src/app.js';
-import type { HostPort } from '../../src/config-types.js';
+import type { HostPort } from '../../src/config/types.js';
 import { hasExited, portIsFree, terminate, trackChild, waitForExit } from './processes.js';
 import { waitFor } from './wait-for.js';
 

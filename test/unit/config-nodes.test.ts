@@ -5,8 +5,8 @@
 // resolve is not refused here (a node down at start is retried).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkDistinctReplicas, type Resolve } from '../../src/config-nodes.js';
-import type { HostPort } from '../../src/config-types.js';
+import { checkDistinctReplicas, type Resolve } from '../../src/config/nodes.js';
+import type { HostPort } from '../../src/config/types.js';
 
 const hp = (host: string, port: number): HostPort => ({ host, port });
 

@@ -11,8 +11,8 @@ import {
   loadConfig,
   redactedConfig,
   schemaEntries,
-} from '../../src/config.js';
-import type { RbuddyConfig } from '../../src/config-types.js';
+} from '../../src/config/config.js';
+import type { RbuddyConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/errors.js';
 
 const REQUIRED = ['--master', '10.0.0.2:6379', '--active', '10.0.0.5:6379', '--standby', 'sb:6380'];

@@ -11,14 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { pino, type Logger } from 'pino';
-import type { RetryPolicy } from '../../src/nodes/retry-policy.js';
+import type { RetryPolicy } from '../../src/retry-policy.js';
 import {
   EventBus,
   type DurableSink,
   type EventSink,
   type RbuddyEvent,
 } from '../../src/notify/events.js';
-import type { FullSyncStart, ReplicaNode } from '../../src/proxy/session-types.js';
+import type { FullSyncStart } from '../../src/proxy/session-types.js';
+import type { ReplicaNode } from '../../src/nodes/replica-node.js';
 import type { DecideConfig } from '../../src/standby/decide.js';
 import { FailoverEngine, type EngineOptions } from '../../src/standby/engine.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';

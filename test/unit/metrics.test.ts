@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, test } from 'node:test';
 import { adminRoutes } from '../../src/http/routes.js';
-import { Metrics, RelayByteCounter, type MetricsSource } from '../../src/http/metrics.js';
+import { Metrics, RelayByteCounter, type MetricsSource } from '../../src/metrics/metrics.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
 import { ENGINE_STATES, type EngineState } from '../../src/standby/states.js';

@@ -5,7 +5,7 @@
 // an IPv6 address.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { HostPort } from '../../src/config-types.js';
+import type { HostPort } from '../../src/config/types.js';
 import {
   countKeys,
   guardedSettings,

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import type { NotificationChannel, NotificationResult } from '../../src/http/metrics.js';
+import type { NotificationChannel, NotificationResult } from '../../src/notify/events.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
 import {
   Publisher,

@@ -6,11 +6,11 @@ import {
   ReplicaMatcher,
   verifyClaim,
   type ConnectionIdentity,
-  type NodeInspector,
   type NodeLinkObservation,
 } from '../../src/proxy/replica-matcher.js';
+import { type NodeInspector } from '../../src/nodes/node-inspector.js';
 import { normalizeIp } from '../../src/addresses.js';
-import type { ReplicaNode } from '../../src/proxy/session-types.js';
+import type { ReplicaNode } from '../../src/nodes/replica-node.js';
 
 const a: ReplicaNode = { id: '10.0.0.5:6379', host: '10.0.0.5', port: 6379 };
 const b: ReplicaNode = { id: 'replica-b:6379', host: 'replica-b', port: 6379 };

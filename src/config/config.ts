@@ -8,13 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { isIP, isIPv6 } from 'node:net';
 import convict from 'convict';
-import {
-  formatHostPort,
-  type GuardEmpty,
-  type HostPort,
-  type RbuddyConfig,
-} from './config-types.js';
-import { ConfigError } from './errors.js';
+import { formatHostPort, type GuardEmpty, type HostPort, type RbuddyConfig } from './types.js';
+import { ConfigError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Formats

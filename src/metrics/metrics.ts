@@ -6,7 +6,7 @@
 // never goes down when a session closes and a new one starts from zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ENGINE_STATES, type EngineState } from '../standby/states.js';
-import type { RbuddyEvent } from '../notify/events.js';
+import type { NotificationChannel, NotificationResult, RbuddyEvent } from '../notify/events.js';
 import type { SessionPhase, SessionStatus } from '../proxy/session-types.js';
 
 /** The content type of the Prometheus text exposition format. */
@@ -19,13 +19,6 @@ export const SESSION_PHASES = [
   'streaming',
   'closed',
 ] as const satisfies readonly SessionPhase[];
-
-export type NotificationChannel = 'webhook' | 'pubsub' | 'publish';
-/**
- * delivered: one delivery succeeded; failed: one attempt failed (it may be retried);
- * dropped: rbuddy gave up on a notification (retries exhausted, queue full, or disabled endpoint).
- */
-export type NotificationResult = 'delivered' | 'failed' | 'dropped';
 
 /** What the metrics read from the app at scrape time. */
 export interface MetricsSource {

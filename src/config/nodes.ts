@@ -3,9 +3,9 @@
 // `--active` and `--standby` naming one node (SPEC §10) would make rbuddy attach, promote and
 // flush one server in both roles; two spellings of one address (localhost and 127.0.0.1) are
 // caught here, two addresses of one host only at runtime, by the nodes' run_id (decide.ts).
-import { normalizeIp, resolveHost } from './addresses.js';
-import { formatHostPort, type HostPort, type RbuddyConfig } from './config-types.js';
-import { ConfigError } from './errors.js';
+import { normalizeIp, resolveHost } from '../addresses.js';
+import { formatHostPort, type HostPort, type RbuddyConfig } from './types.js';
+import { ConfigError } from '../errors.js';
 
 export type Resolve = (host: string) => Promise<string[]>;
 
