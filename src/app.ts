@@ -105,7 +105,7 @@ export async function startApp(
     inspector: nodeClients,
     boundUser: (node) => boundUsers.get(node.id),
   });
-  // Sentinel subset + pub/sub on the RESP port (SPEC §8); roles come from the engine below.
+  // Sentinel subset + pub/sub on the RESP port; roles come from the engine below.
   const pubsub = new PubSubHub({ logger });
   const commands = discoveryCommands({
     view: { group: config.group, master: config.master, nodes, roles: () => engine.roles() },

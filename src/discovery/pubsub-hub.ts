@@ -1,6 +1,7 @@
-// Pub/sub on the proxy's own RESP port (SPEC §6, §8): clients SUBSCRIBE/PSUBSCRIBE and receive
-// every event's JSON on `--channel` plus Sentinel's `+switch-master`. Only the proxy publishes;
-// clients cannot (there is no PUBLISH here), so nothing a stranger sends reaches another client.
+// Pub/sub on the proxy's own RESP port (docs/design.md, "Notifications"): clients
+// SUBSCRIBE/PSUBSCRIBE and receive every event's JSON on `--channel` plus Sentinel's
+// `+switch-master`. Only the proxy publishes; clients cannot (there is no PUBLISH here), so nothing
+// a stranger sends reaches another client.
 import type { Logger } from 'pino';
 import { encode, encodeError, type RespValue } from '../resp/encode.js';
 import type { EventSink, RbuddyEvent } from '../notify/events.js';

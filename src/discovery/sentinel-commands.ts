@@ -1,4 +1,4 @@
-// The Sentinel subset rbuddy speaks on its RESP port (SPEC §8), so a stock Sentinel-aware client
+// The Sentinel subset rbuddy speaks on its RESP port, so a stock Sentinel-aware client
 // (ioredis `sentinels: [...]`) finds the ACTIVE replica through the proxy, plus the connection
 // commands such clients send first (HELLO, CLIENT SETINFO/SETNAME) and pub/sub.
 //

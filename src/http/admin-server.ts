@@ -1,8 +1,8 @@
-// The admin HTTP API (SPEC §7) on node:http. Routes are a table of method + path → handler;
-// every reply is JSON except /metrics. Anyone who reaches the port may be an adversary (SPEC
-// §10): node:http's own limits bound the connections, the header size and the time to send a
-// request (its answers: 431, 408, 400, or a closed connection past the cap), the handler bounds
-// the body (413), and nothing a client sends can escape as an unhandled rejection.
+// The admin HTTP API on node:http. Routes are a table of method + path → handler; every reply is
+// JSON except /metrics. Anyone who reaches the port may be an adversary (docs/design.md, "Limits
+// and trust"): node:http's own limits bound the connections, the header size and the time to send a
+// request (its answers: 431, 408, 400, or a closed connection past the cap), the handler bounds the
+// body (413), and nothing a client sends can escape as an unhandled rejection.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';

@@ -1,9 +1,9 @@
-// DNS rebinding (SPEC §10): a web page on attacker.example can have its name resolve to 127.0.0.1
-// and then read any unauthenticated GET of an admin API on this host, from the victim's browser.
-// Its requests still say `Host: attacker.example`. So the reads that need no token answer only
-// Host names that a stranger cannot rebind: the IP address the request arrived on, loopback names
-// (browsers resolve `localhost` and `*.localhost` themselves), the --http host, and the names the
-// operator lists in --http-allowed-hosts.
+// DNS rebinding (docs/design.md, "Limits and trust"): a web page on attacker.example can have its
+// name resolve to 127.0.0.1 and then read any unauthenticated GET of an admin API on this host,
+// from the victim's browser. Its requests still say `Host: attacker.example`. So the reads that
+// need no token answer only Host names that a stranger cannot rebind: the IP address the request
+// arrived on, loopback names (browsers resolve `localhost` and `*.localhost` themselves), the
+// --http host, and the names the operator lists in --http-allowed-hosts.
 import { isIP } from 'node:net';
 
 /** A Host header value: a name or an IP literal (IPv6 in brackets), with an optional port. */

@@ -1,9 +1,9 @@
-// Prometheus metrics for GET /metrics (SPEC §7, issue 4). One Registry per app, never prom-client's
-// global one: tests run several apps in one process, and each must report only its own numbers.
-// Gauges are filled lazily by collect() callbacks that read the app's status at scrape time;
-// counters are driven by events (failovers), by the notification channels (notification()), and
-// by the relay sessions' byte counts, accumulated as deltas (RelayByteCounter) so the counter
-// never goes down when a session closes and a new one starts from zero.
+// Prometheus metrics for GET /metrics. One Registry per app, never prom-client's global one: tests
+// run several apps in one process, and each must report only its own numbers. Gauges are filled
+// lazily by collect() callbacks that read the app's status at scrape time; counters are driven by
+// events (failovers), by the notification channels (notification()), and by the relay sessions'
+// byte counts, accumulated as deltas (RelayByteCounter) so the counter never goes down when a
+// session closes and a new one starts from zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ENGINE_STATES, type EngineState } from '../standby/states.js';
 import type { NotificationChannel, NotificationResult, RbuddyEvent } from '../notify/events.js';

@@ -1,6 +1,7 @@
 // Events: every transition emits one, with a stable id shared by every channel and every retry
-// (SPEC §6). The bus stamps id, time, group and epoch, logs the event as one JSON line, and
-// hands it to the sinks (webhooks, pub/sub: a later issue).
+// (docs/design.md, "Notifications"). The bus stamps id, time, group and epoch, logs the event as
+// one JSON line, and hands it to the sinks (webhooks, --publish, pub/sub on the RESP port,
+// metrics).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 

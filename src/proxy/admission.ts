@@ -1,6 +1,6 @@
-// Who may open a connection on the RESP port at all (SPEC §10): protected mode and the maximum
-// number of clients, decided by pure functions of the peer's address and the counts, so that the
-// decision is testable without a network; ProxyServer's accept path acts on it.
+// Who may open a connection on the RESP port at all (docs/design.md, "Limits and trust"): protected
+// mode and the maximum number of clients, decided by pure functions of the peer's address and the
+// counts, so that the decision is testable without a network; ProxyServer's accept path acts on it.
 import { isIP } from 'node:net';
 import { formatHostPort, type HostPort } from '../config/types.js';
 import { normalizeIp, resolveHost } from '../addresses.js';

@@ -1,4 +1,4 @@
-// Slows down password guessing on the RESP port (SPEC §10: "AUTH failures throttled"). Redis has
+// Slows down password guessing on the RESP port (docs/design.md, "Limits and trust"). Redis has
 // no such thing; rbuddy holds the master's credentials, so a guess must cost time. Failures are
 // counted per peer IP, because a guesser opens many connections: each failure from an IP doubles
 // the wait before that IP's next AUTH is even looked at, up to a ceiling, and an IP that stops

@@ -1,13 +1,13 @@
-// A connection on the proxy's RESP port before it is anything else. Replicas run their
-// handshake here (PING, AUTH, REPLCONF …, then PSYNC/SYNC, which hands the socket to a
-// ReplicaSession); other clients are served the few commands the proxy speaks (SPEC §4.6, §8)
-// and get `-ERR unknown command` for the rest. Malformed RESP closes only this connection.
+// A connection on the proxy's RESP port before it is anything else. Replicas run their handshake
+// here (PING, AUTH, REPLCONF …, then PSYNC/SYNC, which hands the socket to a ReplicaSession); other
+// clients are served the few commands the proxy speaks (discovery, PING, AUTH, pub/sub) and get
+// `-ERR unknown command` for the rest. Malformed RESP closes only this connection.
 //
-// Every connection is bounded (SPEC §10): its input is read one read at a time, and the next is
-// read only once the replies to the last are written and drained, so a client that never reads
-// stops being read (what it costs is one read's worth of replies); its output, its incomplete
-// command and its count of commands before AUTH have ceilings; it has a deadline to authenticate
-// or say something valid; and wrong passwords wait longer and longer (AuthThrottle).
+// Every connection is bounded (docs/design.md, "Limits and trust"): its input is read one read at a
+// time, and the next is read only once the replies to the last are written and drained, so a client
+// that never reads stops being read (what it costs is one read's worth of replies); its output, its
+// incomplete command and its count of commands before AUTH have ceilings; it has a deadline to
+// authenticate or say something valid; and wrong passwords wait longer and longer (AuthThrottle).
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -206,7 +206,7 @@ export class ClientConnection {
     // real replica from being recognised: its own user (a claim of that node needs it), its
     // address. Not the listen password: the real replica's connection is unauthenticated from
     // its connect to its AUTH while the node already says `handshake`, and a stranger who knows
-    // the password (any discovery client must) would be confirmed in that window (review).
+    // the password (any discovery client must) would be confirmed in that window.
     if (rival.boundUser !== undefined) return this.replicaUser === rival.boundUser;
     if (rival.fromAddresses !== undefined) {
       return rival.fromAddresses.has(normalizeIp(this.socket.remoteAddress ?? ''));

@@ -4,7 +4,7 @@
 // session only watches them go by to know the phase, the snapshot's progress and the offsets.
 //
 // The session takes Duplex streams and a connect function, never creates sockets itself, so
-// tests can drive it with fake peers (STYLE 8).
+// tests can drive it with fake peers.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';

@@ -1,9 +1,10 @@
-// SPEC §10 on the admin port of the real CLI: whatever a client sends, the process answers 4xx
-// and keeps serving. Raw bytes over a socket: a request target `new URL()` cannot parse (it once
-// became an unhandled rejection that ended rbuddy), oversize headers (431) and bodies (413),
-// headers sent too slowly (408, closed), connections past --http-max-connections (the oldest idle
-// one closed to make room), and, while reads need no token, Host names that are not this listener's (421: DNS
-// rebinding). The replicas are unreachable on purpose: the admin API must not depend on them.
+// The admin port's limits (docs/design.md, "Limits and trust") on the real CLI: whatever a client
+// sends, the process answers 4xx and keeps serving. Raw bytes over a socket: a request target
+// `new URL()` cannot parse (it once became an unhandled rejection that ended rbuddy), oversize
+// headers (431) and bodies (413), headers sent too slowly (408, closed), connections past
+// --http-max-connections (the oldest idle one closed to make room), and, while reads need no token,
+// Host names that are not this listener's (421: DNS rebinding). The replicas are unreachable on
+// purpose: the admin API must not depend on them.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

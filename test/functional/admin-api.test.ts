@@ -1,7 +1,7 @@
-// SPEC §7, the admin API against a real topology: liveness and readiness probes, GET /active and
-// /standby in the rbuddy-compatible `redis://host:port/` form (swapping after a failover), 404 and
-// 405, --http-auth-reads protecting every read except the probes, and no secret (the bearer
-// token, the master, replica and listen passwords) in /v1/status or the logs.
+// The admin API against a real topology: liveness and readiness probes, GET /active and /standby in
+// the rbuddy-compatible `redis://host:port/` form (swapping after a failover), 404 and 405,
+// --http-auth-reads protecting every read except the probes, and no secret (the bearer token, the
+// master, replica and listen passwords) in /v1/status or the logs.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,6 +1,7 @@
-// SPEC §10: webhook URLs are shown as their origin only. A Slack-style URL carries its token in
-// the path, others in the query: GET /v1/status (which needs no token by default), /metrics and
-// the logs of the real app show neither, even after failed deliveries with their errors.
+// Webhook URLs are shown as their origin only (docs/design.md, "Limits and trust"). A Slack-style
+// URL carries its token in the path, others in the query: GET /v1/status (which needs no token by
+// default), /metrics and the logs of the real app show neither, even after failed deliveries with
+// their errors.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';

@@ -1,6 +1,6 @@
-// The CLI's contract for bad configuration (SPEC §3, §9): exit status 2 and exactly one line on
-// stderr, `rbuddy: …`, naming the setting; --help prints every flag and exits 0. Runs the real
-// entry point in a child process, the way an operator or a service manager would.
+// The CLI's contract for bad configuration: exit status 2 and exactly one line on stderr, `rbuddy:
+// …`, naming the setting; --help prints every flag and exits 0. Runs the real entry point in a
+// child process, the way an operator or a service manager would.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,8 +1,8 @@
-// SPEC §8: a stock ioredis client whose only sentinel is the proxy follows the ACTIVE replica
-// through a whole failover cycle (master kill -9, promote, resync, switch, flush) with zero failed
-// reads, and ends on the new active; a subscriber on the proxy's port receives the
-// failover.completed JSON on --channel and Sentinel's +switch-master with the right addresses.
-// The client options here are the ones README.md documents.
+// A stock ioredis client whose only sentinel is the proxy follows the ACTIVE replica through a
+// whole failover cycle (master kill -9, promote, resync, switch, flush) with zero failed reads, and
+// ends on the new active; a subscriber on the proxy's port receives the failover.completed JSON on
+// --channel and Sentinel's +switch-master with the right addresses. The client options here are the
+// ones README.md documents.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';

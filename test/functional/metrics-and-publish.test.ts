@@ -1,9 +1,9 @@
-// SPEC §6/§7, issue 4: GET /metrics parses as Prometheus text and its counters move with a
-// planned failover (failovers_total{result="completed"} +1, epoch +1, relay bytes grow); the
-// event JSON is PUBLISHed on --channel to the --publish targets — a subscriber on a separate
-// redis:// target and one on a replica both get failover.completed with the id of the event
-// history; a --publish target that is down (SIGSTOPped: connections hang) does not delay the
-// failover, and its failures are counted in rbuddy_notifications_total.
+// GET /metrics parses as Prometheus text and its counters move with a planned failover
+// (failovers_total{result="completed"} +1, epoch +1, relay bytes grow); the event JSON is PUBLISHed
+// on --channel to the --publish targets — a subscriber on a separate redis:// target and one on a
+// replica both get failover.completed with the id of the event history; a --publish target that is
+// down (SIGSTOPped: connections hang) does not delay the failover, and its failures are counted in
+// rbuddy_notifications_total.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';

@@ -1,6 +1,6 @@
-// SPEC §5 I3 and §6: the new roles are persisted before failover.completed announces them, and
-// a restart must not lose that announcement. A kill -9 after the roles were saved but before the
-// webhook outbox stored the event used to lose it for good.
+// I3 (docs/design.md) and "Persist, then announce": the new roles are persisted before
+// failover.completed announces them, and a restart must not lose that announcement. A kill -9 after
+// the roles were saved but before the webhook outbox stored the event used to lose it for good.
 //
 // The instant between the two writes cannot be hit from outside the process, so the first rbuddy
 // CLI is given an outbox it cannot write (its directory replaced by a file): every event it emits

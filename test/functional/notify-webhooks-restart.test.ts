@@ -1,8 +1,8 @@
-// SPEC §6 "the outbox lives in the state dir, so a restart does not lose a notification": the
-// rbuddy CLI emits failover events while its webhook receiver is down, is killed with kill -9,
-// and is restarted with the same --state-dir once the receiver is up. Every event of the first
-// run arrives after the restart, with its original id and body, in the original order, before
-// anything the second run emits; signatures verify with the standardwebhooks package.
+// The outbox lives in the state dir, so a restart does not lose a notification (docs/design.md,
+// "Notifications"): the rbuddy CLI emits failover events while its webhook receiver is down, is
+// killed with kill -9, and is restarted with the same --state-dir once the receiver is up. Every
+// event of the first run arrives after the restart, with its original id and body, in the original
+// order, before anything the second run emits; signatures verify with the standardwebhooks package.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';

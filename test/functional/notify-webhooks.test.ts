@@ -1,5 +1,5 @@
-// SPEC §6 webhooks through a whole failover cycle (master kill -9, SAVE, restart), received by a
-// real HTTP server that checks every request with the independent `standardwebhooks` package.
+// Webhooks through a whole failover cycle (master kill -9, SAVE, restart), received by a real HTTP
+// server that checks every request with the independent `standardwebhooks` package.
 // (1)+(2) The receiver misbehaves (500s, a hang past the request timeout, 429 with Retry-After)
 // and still gets every event exactly once per id, in order, with the same id on every retry.
 // (4) An endpoint answering 410 is disabled (and says so in /v1/status), a hanging and a refusing
@@ -113,7 +113,7 @@ test('a failover cycle reaches a misbehaving receiver: every event once, in orde
   assert.deepEqual(
     delivered,
     emitted.map((event) => JSON.parse(JSON.stringify(event)) as unknown),
-    'exactly the emitted events (SPEC §6 JSON), in emission order',
+    'exactly the emitted events (their JSON), in emission order',
   );
   assert.ok(
     isSubsequence(

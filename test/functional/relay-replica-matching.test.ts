@@ -1,6 +1,7 @@
-// SPEC §4.5: a replica whose announced address is not the configured one (as behind NAT or in
-// a container) is still recognised — rbuddy asks the candidate node itself (INFO replication:
-// a replica of the proxy, link down, whose replid/offset the PSYNC names) — and it syncs.
+// A replica whose announced address is not the configured one (as behind NAT or in a container)
+// is still recognised — rbuddy asks the candidate node itself (ROLE: a replica of the proxy in
+// its replication handshake, and no other connection that could be it; docs/design.md,
+// "Identity of a replica") — and it syncs.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
@@ -22,7 +23,7 @@ test('a replica announcing an address rbuddy does not know is matched by asking 
   await waitForInSync(t.master.client(), t.active.client());
   const session = await t.waitForPhase(t.active, 'streaming');
   assert.equal(session.replica, t.active.address);
-  // It really went through the second pass: the first pass alone would have refused it.
+  // The node's own word identified it: the announced address alone would not have.
   assert.ok(
     !t.rbuddy.logs().some((line) => line.msg === 'sync refused: not a configured replica'),
     'never refused',

@@ -1,6 +1,6 @@
 // Strangers on the proxy's port: commands it does not serve get -ERR with the connection kept,
 // malformed RESP gets a protocol error and a closed connection, a stranger's PSYNC is refused —
-// and the real replica keeps streaming through all of it (SPEC §4.5, §4.6, I6).
+// and the real replica keeps streaming through all of it (I6, docs/design.md).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';

@@ -1,7 +1,7 @@
-// The attack of the issue, against the real CLI: clients pipeline 16 MB of PING lines and 256 MB
-// of 512 KB PINGs and never read a reply. rbuddy used to read it all and queue every
-// reply (peak RSS 803 MB); now it stops reading that client while its replies are not drained,
-// so what it holds for them stays small, and everyone else is served meanwhile.
+// A client that never reads its replies, against the real CLI: clients pipeline 16 MB of PING lines
+// and 256 MB of 512 KB PINGs and never read a reply. rbuddy used to read it all and queue every
+// reply (peak RSS 803 MB); now it stops reading that client while its replies are not drained, so
+// what it holds for them stays small, and everyone else is served meanwhile.
 //
 // Memory is measured as the process's own peak (VmHWM) against a generous bound far below the
 // old figure, plus rbuddy's own count of the bytes it buffers for its clients (/v1/status).

@@ -1,7 +1,7 @@
-// The attacks of the issue on a password-protected RESP port, against the real rbuddy and real
-// Redis, while a real replica streams through it: a flood of junk lines before AUTH, password
-// guessing, connections that never authenticate, and more connections than --max-clients. Each
-// attacker is cut off; the replica's session and the other clients are served throughout.
+// Attacks on a password-protected RESP port, against the real rbuddy and real Redis, while a real
+// replica streams through it: a flood of junk lines before AUTH, password guessing, connections
+// that never authenticate, and more connections than --max-clients. Each attacker is cut off; the
+// replica's session and the other clients are served throughout.
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';

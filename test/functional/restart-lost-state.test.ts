@@ -1,9 +1,10 @@
-// SPEC §5 "Restart" and §10: a lost or corrupt state file is never mistaken for a first start
-// when the nodes' own roles say otherwise. After a planned switch the configured --standby is
-// the node applications read; rbuddy is stopped and its state.json deleted (or garbled), and a
-// new process starts with the very same flags, --init-flush-standby included. The serving node
-// keeps every key (no FLUSHALL, no full sync), rbuddy adopts it as the active (missing file) or
-// stays degraded (corrupt file), and GET /active and Sentinel discovery name it either way.
+// docs/design.md, "Restart and reconciliation": a lost or corrupt state file is never mistaken for
+// a first start when the nodes' own roles say otherwise. After a planned switch the configured
+// --standby is the node applications read; rbuddy is stopped and its state.json deleted (or
+// garbled), and a new process starts with the very same flags, --init-flush-standby included. The
+// serving node keeps every key (no FLUSHALL, no full sync), rbuddy adopts it as the active (missing
+// file) or stays degraded (corrupt file), and GET /active and Sentinel discovery name it either
+// way.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,7 @@
-// SPEC §10 "Nodes are identified, not assumed": --active and --standby that reach one
-// redis-server under two addresses (here 127.0.0.1:P and 127.0.0.2:P, one server bound to
-// both) pass the configuration check, since the addresses differ, but the node answers both
-// control connections with one run_id. The real CLI, started on a first start with
+// Nodes are identified, not assumed (docs/design.md, "Limits and trust"): --active and --standby
+// that reach one redis-server under two addresses (here 127.0.0.1:P and 127.0.0.2:P, one server
+// bound to both) pass the configuration check, since the addresses differ, but the node answers
+// both control connections with one run_id. The real CLI, started on a first start with
 // --init-flush-standby, must then report `degraded` naming the run_id and send the node nothing
 // destructive: it keeps its role, its master and every key.
 import assert from 'node:assert/strict';

@@ -1,7 +1,8 @@
-// Who may connect to the RESP port (SPEC §10), as pure decisions over the peer's address and the
-// counts: protected mode refuses non-loopback peers of an open, password-less listener (the
-// functional test can only reach one non-loopback address of this machine; every shape of
-// address is covered here), and --max-clients keeps a reserve for the configured replicas.
+// Who may connect to the RESP port (docs/design.md, "Limits and trust"), as pure decisions over the
+// peer's address and the counts: protected mode refuses non-loopback peers of an open,
+// password-less listener (the functional test can only reach one non-loopback address of this
+// machine; every shape of address is covered here), and --max-clients keeps a reserve for the
+// configured replicas.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
