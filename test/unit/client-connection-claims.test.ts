@@ -1,7 +1,7 @@
-// Which open connections could be a replica's replication handshake (the "rivals" that keep a
-// claim without a replid proof from being confirmed): silent and handshake-only connections
-// count; application clients, connections claiming another port, and connections that idled past
-// the handshake window do not — so an idle stranger cannot block a real replica forever.
+// Which open connections could be a replica's replication handshake (the "rivals" that keep a claim
+// from being confirmed: docs/design.md, "Identity of a replica"): silent and handshake-only
+// connections count; application clients, connections claiming another port, and connections that
+// idled past the handshake window do not — so an idle stranger cannot block a real replica forever.
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
