@@ -9,7 +9,7 @@ import {
   renderConfigurationDoc,
   renderConfigurationDocRaw,
 } from '../../scripts/gen-config-docs.js';
-import { schemaEntries } from '../../src/config/config.js';
+import { schemaEntries } from '../../src/config/help.js';
 
 describe('docs/configuration.md', () => {
   it('is up to date with the schema in src/config.ts', async () => {

@@ -5,13 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import {
-  formatHelp,
-  isHelpRequested,
-  loadConfig,
-  redactedConfig,
-  schemaEntries,
-} from '../../src/config/config.js';
+import { isHelpRequested } from '../../src/config/argv.js';
+import { formatHelp, schemaEntries } from '../../src/config/help.js';
+import { loadConfig } from '../../src/config/load.js';
+import { redactedConfig } from '../../src/config/redaction.js';
 import type { RbuddyConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/errors.js';
 

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { loadConfig, redactedConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load.js';
+import { redactedConfig } from '../../src/config/redaction.js';
 import { createLogger, REDACTED } from '../../src/log.js';
 
 const SECRET = 's3cr3t-value-that-must-not-leak';
