@@ -1,4 +1,4 @@
-// Generates docs/configuration.md from the convict schema in src/config.ts (schemaEntries()), so
+// Generates docs/configuration.md from the convict schema in src/config/ (schemaEntries()), so
 // the reference cannot drift from the code: test/unit/config-docs.test.ts regenerates it in
 // memory and fails when the committed file differs.
 //
@@ -8,7 +8,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
-import { schemaEntries, type FormatName, type SchemaEntry } from '../src/config/config.js';
+import type { FormatName } from '../src/config/formats.js';
+import { schemaEntries, type SchemaEntry } from '../src/config/help.js';
 
 export const CONFIG_DOC_PATH = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 export const REGENERATE_COMMAND = 'npm run docs:config';

@@ -2,7 +2,7 @@
 // replication sessions, the control connections to the replicas, the failover engine and the
 // admin API. cli.ts calls startApp(); functional tests call it in-process on ephemeral ports.
 import type { Logger } from 'pino';
-import { parseReplicaCredential } from './config/config.js';
+import { parseReplicaCredential } from './config/replica-credentials.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
 import { discoveryCommands } from './discovery/sentinel-commands.js';
 import { PubSubHub } from './discovery/pubsub-hub.js';

@@ -7,7 +7,10 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RbuddyConfig } from './config/types.js';
-import { formatHelp, isHelpRequested, loadConfig, redactedConfig } from './config/config.js';
+import { isHelpRequested } from './config/argv.js';
+import { formatHelp } from './config/help.js';
+import { loadConfig } from './config/load.js';
+import { redactedConfig } from './config/redaction.js';
 import { checkDistinctReplicas } from './config/nodes.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger } from './log.js';

@@ -2,23 +2,18 @@
 // (`logger.child({ session, replica, phase })`), which inherit its redaction.
 
 import { pino } from 'pino';
+import { REDACTED } from './config/redaction.js';
+import { SENSITIVE_KEYS } from './config/schema.js';
 
 export type Logger = pino.Logger;
 
-export const REDACTED = '[redacted]';
-
 /**
- * Field names that hold secrets wherever they appear. The config names come from src/config.ts
- * (its `sensitive` settings); the generic ones cover credentials passed around by other code
- * (connection options, AUTH arguments, HTTP headers).
+ * Secret names that are not settings: credentials as other code passes them around. Connection
+ * options and AUTH arguments (`password`, `pass`), Redis's own names for its passwords
+ * (`masterauth`, `requirepass`, should a node's configuration be logged), tokens and secrets
+ * under their generic names, and the HTTP headers that carry credentials.
  */
-const SECRET_FIELDS = [
-  'masterPassword',
-  'replicaPassword',
-  'listenPassword',
-  'replicaCredentials',
-  'httpToken',
-  'webhookSecret',
+const OTHER_SECRET_FIELDS = [
   'password',
   'pass',
   'masterauth',
@@ -30,18 +25,24 @@ const SECRET_FIELDS = [
 ];
 
 /**
+ * Field names that hold secrets wherever they appear: every setting the schema marks
+ * `sensitive` (so a new secret setting is redacted without touching this file), plus the above.
+ */
+const SECRET_FIELDS: readonly string[] = [...SENSITIVE_KEYS, ...OTHER_SECRET_FIELDS];
+
+/**
  * pino's redaction (fast-redact) matches exact paths, with `*` for one level; it cannot search
  * a whole object. Top level plus two wildcard levels covers `{ config: { masterPassword } }`,
  * `{ options: { auth: { password } } }` and `{ req: { headers: { authorization } } }`; each extra
  * level would cost on every log call, so deeper secrets must not be logged at all.
  */
-export const REDACT_PATHS: readonly string[] = [
+const REDACT_PATHS: readonly string[] = [
   ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
   'req.headers["x-api-key"]',
   'headers["x-api-key"]',
 ];
 
-export interface CreateLoggerOptions {
+interface CreateLoggerOptions {
   level: string;
   /** Where the JSON lines go; default stdout. Tests pass a stream to capture them. */
   destination?: pino.DestinationStream;

@@ -1,8 +1,9 @@
 // Configuration checks that need the network, so they stand apart from the synchronous
 // loadConfig(): cli.ts runs them before anything starts, with the same one-line ConfigError.
-// `--active` and `--standby` naming one node (SPEC §10) would make rbuddy attach, promote and
-// flush one server in both roles; two spellings of one address (localhost and 127.0.0.1) are
-// caught here, two addresses of one host only at runtime, by the nodes' run_id (decide.ts).
+// `--active` and `--standby` naming one node would make rbuddy attach, promote and flush one
+// server in both roles (docs/design.md, "Identity of a replica"); two spellings of one address
+// (localhost and 127.0.0.1) are caught here, two addresses of one host only at runtime, by the
+// nodes' run_id (decide.ts).
 import { normalizeIp, resolveHost } from '../addresses.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './types.js';
 import { ConfigError } from '../errors.js';

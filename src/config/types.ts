@@ -1,5 +1,5 @@
 // The shape of rbuddy's validated configuration, as the rest of the program sees it.
-// src/config.ts builds it from the convict schema (defaults < --config file < env < flags).
+// load.ts builds it from the convict schema in schema.ts (defaults < --config file < env < flags).
 
 export interface HostPort {
   host: string;

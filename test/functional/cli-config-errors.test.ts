@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { schemaEntries } from '../../src/config/config.js';
+import { schemaEntries } from '../../src/config/help.js';
 import { runNode, type NodeRunResult } from '../helpers/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

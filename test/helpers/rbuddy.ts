@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startApp, type App, type AppStatus } from '../../src/app.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import type { HostPort } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 

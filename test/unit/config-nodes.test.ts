@@ -1,8 +1,8 @@
 // checkDistinctReplicas(): `--active` and `--standby` naming one node is a configuration error
-// (SPEC §10), caught before anything starts: the same text, the same address spelt two ways
-// (host-name case, IPv4-mapped IPv6), or two names that resolve to one address (localhost and
-// 127.0.0.1). Different ports, or names that resolve apart, are two nodes; a name that does not
-// resolve is not refused here (a node down at start is retried).
+// (docs/design.md, "Identity of a replica"), caught before anything starts: the same text, the
+// same address spelt two ways (host-name case, IPv4-mapped IPv6), or two names that resolve to
+// one address (localhost and 127.0.0.1). Different ports, or names that resolve apart, are two
+// nodes; a name that does not resolve is not refused here (a node down at start is retried).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkDistinctReplicas, type Resolve } from '../../src/config/nodes.js';
@@ -22,7 +22,7 @@ async function refused(active: HostPort, standby: HostPort, resolve?: Resolve): 
     (caught: unknown) => caught,
   );
   assert.ok(error instanceof Error, 'refused');
-  assert.equal((error as { code?: unknown }).code, 'RBUDDY_ERR_CONFIG');
+  assert.equal('code' in error ? error.code : undefined, 'RBUDDY_ERR_CONFIG');
   assert.ok(!error.message.includes('\n'), 'one line');
   assert.match(error.message, /"active" and "standby"/);
   return error.message;

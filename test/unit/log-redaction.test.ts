@@ -2,8 +2,10 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { loadConfig, redactedConfig } from '../../src/config/config.js';
-import { createLogger, REDACTED } from '../../src/log.js';
+import { loadConfig } from '../../src/config/load.js';
+import { REDACTED, redactedConfig } from '../../src/config/redaction.js';
+import { SENSITIVE_KEYS } from '../../src/config/schema.js';
+import { createLogger } from '../../src/log.js';
 
 const SECRET = 's3cr3t-value-that-must-not-leak';
 
@@ -28,7 +30,11 @@ function capture(): {
       text()
         .split('\n')
         .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
+        .map((line): Record<string, unknown> => {
+          const parsed: unknown = JSON.parse(line);
+          assert.ok(typeof parsed === 'object' && parsed !== null, `a JSON object: ${line}`);
+          return { ...parsed };
+        }),
   };
 }
 
@@ -89,6 +95,21 @@ describe('log redaction', () => {
     logger.info({ config: { ...config, webhook: [] } }, 'raw');
     assert.ok(!out.text().includes(SECRET), out.text());
     assert.equal(out.lines().length, 2);
+  });
+
+  it('redacts every setting the schema marks sensitive, at the top level and nested', () => {
+    assert.ok(SENSITIVE_KEYS.length > 0, 'the schema marks some settings sensitive');
+    for (const key of SENSITIVE_KEYS) {
+      const out = capture();
+      const logger = createLogger({ level: 'info', destination: out.stream });
+      const value = `${SECRET}-${key}`;
+      logger.info({ [key]: value }, 'top level');
+      logger.info({ config: { [key]: value } }, 'one level down');
+      logger.info({ settings: { config: { [key]: [value] } } }, 'two levels down, in a list');
+      logger.child({ [key]: value }).info('bound');
+      assert.ok(!out.text().includes(SECRET), `${key} leaked: ${out.text()}`);
+      assert.equal(out.lines()[0]?.[key], REDACTED, key);
+    }
   });
 
   it('leaves empty secrets empty, so that "none configured" stays visible', () => {
