@@ -32,6 +32,11 @@ export class RbuddyError extends Error {
 }
 
 /** Bad configuration: names the key so the operator can fix it in one go. */
+/** Whatever was thrown, as an Error (a non-Error throw becomes one with its text). */
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
 export class ConfigError extends RbuddyError {
   readonly key: string | undefined;
   constructor(message: string, key?: string, options: RbuddyErrorOptions = {}) {

@@ -27,7 +27,24 @@ import type { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
-import type { ReplicaHello, SyncRequest } from './session-types.js';
+import type { ReplicaHello } from './session-types.js';
+import {
+  HANDSHAKE_WINDOW_MS,
+  parseSyncRequest,
+  REPLICA_HANDSHAKE_COMMANDS,
+  ReplicaClaim,
+  type RivalRules,
+} from './replica-claim.js';
+import {
+  BUILTIN_COMMANDS,
+  encodeReply,
+  NOAUTH,
+  subscribedModeMessage,
+  SUBSCRIBED_MODE_COMMANDS,
+  unknownCommandMessage,
+  WRONGPASS,
+  type Reply,
+} from './client-commands.js';
 
 /** A command the proxy serves to plain clients; returns the reply (or nothing to stay silent). */
 export type CommandHandler = (
@@ -91,34 +108,6 @@ export interface ClientConnectionStats {
   awaitingAuth: boolean;
 }
 
-/** A reply the proxy itself gives: any RESP value, or a simple string like +OK. */
-type Reply = RespValue | { simple: string };
-
-const NOAUTH = 'NOAUTH Authentication required.';
-const SUBSCRIBED_MODE_COMMANDS = new Set([
-  'subscribe',
-  'psubscribe',
-  'unsubscribe',
-  'punsubscribe',
-  'ping',
-  'quit',
-]);
-/** Who may count as a rival claimant of one node (see couldBeReplicaOn). */
-export interface RivalRules {
-  /** The node's own user (--replica-credentials): only connections AUTHed as it count. */
-  boundUser?: string | undefined;
-  /** The node's addresses, when the claimant connects from one: only those addresses count. */
-  fromAddresses?: ReadonlySet<string> | undefined;
-}
-
-/** How long a connection may take from accept to its PSYNC and still count as a handshake. */
-const HANDSHAKE_WINDOW_MS = 5000;
-/** What a replica sends before its PSYNC/SYNC (syncWithMaster). */
-const REPLICA_HANDSHAKE_COMMANDS = new Set(['ping', 'auth', 'replconf', 'psync', 'sync']);
-/** Commands served here rather than by `commands`: a valid first command. */
-const BUILTIN_COMMANDS = new Set(['auth', 'ping', 'quit', 'replconf', 'psync', 'sync']);
-const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
-
 export class ClientConnection {
   readonly id: string;
   readonly socket: ClientSocket;
@@ -128,9 +117,8 @@ export class ClientConnection {
   private authenticated: boolean;
   /** The per-replica user this connection authenticated as, if any. */
   private replicaUser: string | undefined;
-  private listeningPort: number | undefined;
-  private announcedIp: string | undefined;
-  private readonly capabilities: string[] = [];
+  /** What it said about itself as a replica (REPLCONF). */
+  private readonly claim = new ReplicaClaim();
   private readonly replies: ReplyQueue;
   private handedOver = false;
   private readonly openedAt: number;
@@ -201,7 +189,7 @@ export class ClientConnection {
     // PING, AUTH and REPLCONF itself): a connection that has idled past that is not one, and
     // must not block the identification of a real replica forever.
     if (!this.handedOver && now - this.openedAt > HANDSHAKE_WINDOW_MS) return false;
-    if (this.listeningPort !== undefined && this.listeningPort !== port) return false;
+    if (!this.claim.mayBeOnPort(port)) return false;
     // What a stranger cannot fake narrows the field, so that strangers' claims cannot keep a
     // real replica from being recognised: its own user (a claim of that node needs it), its
     // address. Not the listen password: the real replica's connection is unauthenticated from
@@ -358,11 +346,7 @@ export class ClientConnection {
       return name;
     }
     if (this.subscriptions > 0 && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
-      this.reply(
-        new RespError(
-          `ERR Can't execute '${name.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
-        ),
-      );
+      this.reply(new RespError(subscribedModeMessage(name)));
       return name;
     }
     if (!REPLICA_HANDSHAKE_COMMANDS.has(name)) this.servedAsClient = true;
@@ -392,7 +376,7 @@ export class ClientConnection {
         });
         return name;
       case 'replconf':
-        this.reply(this.replconf(args));
+        this.reply(this.claim.replconf(args) ?? { simple: 'OK' });
         return name;
       case 'psync':
       case 'sync':
@@ -472,66 +456,22 @@ export class ClientConnection {
     if (this.authenticated) this.stopAuthTimer();
   }
 
-  private replconf(args: Buffer[]): Reply {
-    if (args.length % 2 === 0) return new RespError('ERR syntax error');
-    for (let i = 1; i + 1 < args.length; i += 2) {
-      const option = (args[i] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
-      const value = (args[i + 1] ?? Buffer.alloc(0)).toString('latin1');
-      switch (option) {
-        case 'listening-port': {
-          const port = Number(value);
-          if (!Number.isInteger(port) || port < 0 || port > 65535) {
-            return new RespError('ERR value is not an integer or out of range');
-          }
-          this.listeningPort = port;
-          break;
-        }
-        case 'ip-address':
-          this.announcedIp = value;
-          break;
-        case 'capa':
-          this.capabilities.push(value);
-          break;
-        case 'rdb-only':
-        case 'rdb-filter-only':
-        case 'ack':
-        case 'fack':
-        case 'getack':
-          // Accepted and ignored before a sync, as a master does for these.
-          break;
-        default:
-          return new RespError(`ERR Unrecognized REPLCONF option: ${option}`);
-      }
-    }
-    return { simple: 'OK' };
-  }
-
   private syncRequested(args: Buffer[]): void {
-    const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
-    let request: SyncRequest;
-    if (name === 'psync') {
-      const offset = Number(args[2]?.toString('latin1'));
-      if (args.length !== 3 || !Number.isSafeInteger(offset)) {
-        this.reply(new RespError("ERR wrong number of arguments for 'psync' command"));
-        return;
-      }
-      request = { kind: 'psync', replid: args[1]?.toString('latin1') ?? '?', offset };
-    } else {
-      request = { kind: 'sync' };
+    const request = parseSyncRequest(args);
+    if (request instanceof RespError) {
+      this.reply(request);
+      return;
     }
     // From here the socket belongs to the sync: stop reading commands until it is decided.
     this.handedOver = true;
     this.stopAuthTimer();
     this.socket.off('data', this.onData);
     this.socket.pause();
-    const hello: ReplicaHello = {
-      listeningPort: this.listeningPort,
-      announcedIp: this.announcedIp,
-      capabilities: [...this.capabilities],
+    const hello = this.claim.hello(
       request,
-      peer: { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
-      ...(this.replicaUser === undefined ? {} : { replicaUser: this.replicaUser }),
-    };
+      { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
+      this.replicaUser,
+    );
     this.enqueue(async () => {
       const refusal = await this.options.onSyncRequest(this, hello);
       if (refusal !== undefined) {
@@ -552,22 +492,4 @@ export class ClientConnection {
   private enqueue(step: ReplyStep): void {
     this.replies.add(step);
   }
-}
-
-function encodeReply(value: Reply): Buffer {
-  return typeof value === 'object' && value !== null && 'simple' in value
-    ? encodeSimple(value.simple)
-    : encode(value);
-}
-
-/** Redis 7's wording, so client libraries show a familiar message. */
-export function unknownCommandMessage(args: readonly Buffer[]): string {
-  const name = (args[0] ?? Buffer.alloc(0)).toString();
-  let shown = '';
-  for (const arg of args.slice(1)) {
-    const piece = `'${arg.toString().slice(0, 128)}' `;
-    if (shown.length + piece.length > 128) break;
-    shown += piece;
-  }
-  return `ERR unknown command '${name.slice(0, 128)}', with args beginning with: ${shown}`;
 }

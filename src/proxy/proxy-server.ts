@@ -19,8 +19,8 @@ import {
   ClientConnection,
   type ClientLimitReason,
   type CommandHandler,
-  type RivalRules,
 } from './client-connection.js';
+import type { RivalRules } from './replica-claim.js';
 import { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
+  asError,
   DrainTimeoutError,
   RbuddyError,
   ReplicaTimeoutError,
@@ -16,10 +17,11 @@ import {
   UpstreamClosedError,
   UpstreamTimeoutError,
 } from '../errors.js';
-import { CommandFramer } from '../resp/command-framer.js';
 import { encodeError } from '../resp/encode.js';
 import { ReplicationFramer, type UpstreamEvent } from '../resp/replication-framer.js';
 import { Hop } from './hop.js';
+import { ReplicaAcks } from './replica-acks.js';
+import { SilenceWatch } from './silence-watch.js';
 import type {
   FullSyncStart,
   ReplicaHello,
@@ -70,8 +72,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
 
   private currentPhase: SessionPhase = 'handshake';
   private framer: ReplicationFramer | undefined;
-  private readonly ackFramer = new CommandFramer();
-  private ackFramerBroken = false;
+  private readonly acks: ReplicaAcks;
   private toReplica: Hop | undefined;
   private toMaster: Hop | undefined;
   /** The PSYNC/SYNC, held until the master has answered every handshake command. */
@@ -84,18 +85,12 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   private snapshot:
     | { format: 'disk' | 'eof'; size: number | null; startedAt: number; finishedAt: number | null }
     | undefined;
-  /**
-   * The replica's last REPLCONF ACK and when it came (ms). Plain fields, not an object: a
-   * replica under WAIT load ACKs thousands of times a second, and each object is garbage.
-   */
-  private lastAckOffset: number | undefined;
-  private lastAckAt = 0;
   private keepalives = 0;
   private closed = false;
   /** Reads from the master so far: the silence watch compares it between its ticks. */
   private upstreamReads = 0;
   private downstreamReads = 0;
-  private silenceWatch: NodeJS.Timeout | undefined;
+  private silenceWatch: SilenceWatch | undefined;
   /** The gate let a full sync through (+FULLRESYNC): the snapshot after it needs no second look. */
   private fullSyncAdmitted = false;
 
@@ -109,6 +104,21 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     this.now = options.now ?? Date.now;
     this.connectedAt = this.now();
     this.log = options.logger.child({ session: this.id, replica: this.node.id });
+    this.acks = new ReplicaAcks(
+      {
+        ack: (offset) => this.emitEvent({ type: 'ack', offset }),
+        sync: () => {
+          // Fallback after a PSYNC error reply: the master answers with a snapshot header directly.
+          if (this.framer?.phase === 'psync-reply') this.framer.expectSnapshot();
+        },
+        unreadable: (error) =>
+          this.log.warn(
+            { err: error },
+            'cannot parse what the replica sends; no longer tracking ACKs',
+          ),
+      },
+      this.now,
+    );
   }
 
   get phase(): SessionPhase {
@@ -204,7 +214,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   close(reason: SessionCloseReason, error?: Error, lastWords?: Buffer): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.silenceWatch);
+    this.silenceWatch?.stop();
     this.setPhase('closed');
     this.toReplica?.dispose();
     this.toMaster?.dispose();
@@ -247,18 +257,18 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
                 this.snapshot.finishedAt === null ? null : isoTime(this.snapshot.finishedAt),
             },
       lastAck:
-        this.lastAckOffset === undefined
+        this.acks.lastOffset === undefined
           ? null
-          : { offset: this.lastAckOffset, at: isoTime(this.lastAckAt) },
+          : { offset: this.acks.lastOffset, at: isoTime(this.acks.lastAt) },
       lagBytes:
-        offset !== undefined && this.lastAckOffset !== undefined
-          ? offset - this.lastAckOffset
+        offset !== undefined && this.acks.lastOffset !== undefined
+          ? offset - this.acks.lastOffset
           : null,
       bytes: { fromMaster: this.toReplica?.bytes ?? 0, toMaster: this.toMaster?.bytes ?? 0 },
       keepalives: this.keepalives,
       buffered: {
         toReplica: (this.toReplica?.buffered ?? 0) + (this.framer?.buffered ?? 0),
-        toMaster: (this.toMaster?.buffered ?? 0) + this.ackFramer.buffered,
+        toMaster: (this.toMaster?.buffered ?? 0) + this.acks.buffered,
         peakToReplica: this.toReplica?.peakBuffered ?? 0,
         peakToMaster: this.toMaster?.peakBuffered ?? 0,
       },
@@ -411,48 +421,27 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     this.log.debug({ err: error }, 'upstream socket error');
   };
 
-  /**
-   * Like a replica's repl-timeout: a master that sends nothing for replTimeoutMs is gone (it
-   * PINGs its replicas every repl-ping-replica-period, 10 s by default). Silence is judged on
-   * reads alone: a socket's own timeout counts writes as activity too, and the replica's
-   * REPLCONF ACK goes upstream every second, so it would never fire.
-   */
   private watchUpstreamSilence(): void {
-    const timeoutMs = this.options.replTimeoutMs;
-    const tickMs = Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
-    let readsSeen = this.upstreamReads;
-    let quietSince = this.now();
-    let replicaReadsSeen = this.downstreamReads;
-    let replicaQuietSince = this.now();
-    this.silenceWatch = setInterval(() => {
-      if (this.closed) return;
-      const now = this.now();
-      // While we hold the master back for a slow replica the link is quiet by our own doing;
-      // the replica's drain timeout judges that case.
-      if (this.upstreamReads !== readsSeen || this.toReplica?.waitingForDrain === true) {
-        readsSeen = this.upstreamReads;
-        quietSince = now;
-      } else if (now - quietSince >= timeoutMs) {
-        const error = new UpstreamTimeoutError(`master sent nothing for ${timeoutMs} ms`);
+    this.silenceWatch = new SilenceWatch({
+      timeoutMs: this.options.replTimeoutMs,
+      now: this.now,
+      reads: () => ({ fromMaster: this.upstreamReads, fromReplica: this.downstreamReads }),
+      holdingMaster: () => this.toReplica?.waitingForDrain === true,
+      replicaStreaming: () => this.currentPhase === 'streaming',
+      onMasterSilent: (silentMs) => {
+        if (this.closed) return;
+        const error = new UpstreamTimeoutError(`master sent nothing for ${silentMs} ms`);
         this.emitEvent({ type: 'upstream-lost', error });
         this.close('upstream-lost', error);
-        return;
-      }
-      // A streaming replica ACKs every second (replicationCron), and sends newlines while it
-      // loads: one silent for repl-timeout is gone (as a master drops it), even if its socket
-      // never said so. Such a dead session would otherwise keep explaining that node's
-      // handshake and hold its reconnection back (see the replica matcher's rivals).
-      if (this.downstreamReads !== replicaReadsSeen || this.currentPhase !== 'streaming') {
-        replicaReadsSeen = this.downstreamReads;
-        replicaQuietSince = now;
-      } else if (now - replicaQuietSince >= timeoutMs) {
+      },
+      onReplicaSilent: (silentMs) => {
         this.close(
           'replica-timeout',
-          new ReplicaTimeoutError(`replica ${this.node.id} sent nothing for ${timeoutMs} ms`),
+          new ReplicaTimeoutError(`replica ${this.node.id} sent nothing for ${silentMs} ms`),
         );
-      }
-    }, tickMs);
-    this.silenceWatch.unref();
+      },
+    });
+    this.silenceWatch.start();
   }
 
   // ---- replica → master -------------------------------------------------------------------
@@ -461,31 +450,8 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
     this.downstreamReads += 1;
     if (this.closed || this.toMaster === undefined) return;
     this.toMaster.write(chunk);
-    if (this.ackFramerBroken) return;
-    try {
-      for (const frame of this.ackFramer.push(chunk)) this.onReplicaCommand(frame.args);
-    } catch (error) {
-      // The master judges the replica's bytes (they went through untouched); the proxy only
-      // stops watching them.
-      this.ackFramerBroken = true;
-      this.log.warn({ err: error }, 'cannot parse what the replica sends; no longer tracking ACKs');
-    }
+    this.acks.read(chunk);
   };
-
-  private onReplicaCommand(args: Buffer[]): void {
-    if (isWord(args[0], 'replconf') && isWord(args[1], 'ack')) {
-      const offset = Number(args[2]?.toString('latin1'));
-      if (Number.isSafeInteger(offset)) {
-        this.lastAckOffset = offset;
-        this.lastAckAt = this.now();
-        this.emitEvent({ type: 'ack', offset });
-      }
-    } else if (isWord(args[0], 'sync') && this.framer?.phase === 'psync-reply') {
-      // Fallback after a PSYNC error reply: syncWithMaster retries with inline SYNC on the
-      // same connection, and the master answers with a snapshot header directly.
-      this.framer.expectSnapshot();
-    }
-  }
 
   private readonly onDownstreamClose = (): void => {
     this.close('replica-hangup');
@@ -494,8 +460,6 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
   private readonly onDownstreamError = (error: Error): void => {
     this.log.debug({ err: error }, 'replica socket error');
   };
-
-  // ---- helpers ------------------------------------------------------------------------------
 
   private sendSync(): void {
     if (this.pendingSync === undefined || this.upstream === undefined) return;
@@ -531,18 +495,4 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
 
 function isoTime(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/** Whether `arg` is `word` (given in lower case), ignoring ASCII case, without decoding it. */
-function isWord(arg: Buffer | undefined, word: string): boolean {
-  if (arg?.length !== word.length) return false;
-  for (let i = 0; i < word.length; i++) {
-    // ASCII letters differ from their upper case in bit 0x20 alone.
-    if ((arg[i] | 0x20) !== word.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }

@@ -1,0 +1,44 @@
+// The proxy's own rules and wording for plain clients: which commands it serves itself, what a
+// subscribed client may still send, and Redis's error messages for the rest (client libraries
+// show familiar text).
+import { encode, encodeSimple, type RespValue } from '../resp/encode.js';
+
+/** A reply the proxy itself gives: any RESP value, or a simple string like +OK. */
+export type Reply = RespValue | { simple: string };
+
+export const NOAUTH = 'NOAUTH Authentication required.';
+/** What a client in Redis's subscribed mode may still send. */
+export const SUBSCRIBED_MODE_COMMANDS = new Set([
+  'subscribe',
+  'psubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'ping',
+  'quit',
+]);
+
+/** Commands served here rather than by `commands`: a valid first command. */
+export const BUILTIN_COMMANDS = new Set(['auth', 'ping', 'quit', 'replconf', 'psync', 'sync']);
+export const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+
+export function subscribedModeMessage(command: string): string {
+  return `ERR Can't execute '${command.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+}
+
+export function encodeReply(value: Reply): Buffer {
+  return typeof value === 'object' && value !== null && 'simple' in value
+    ? encodeSimple(value.simple)
+    : encode(value);
+}
+
+/** Redis 7's wording, so client libraries show a familiar message. */
+export function unknownCommandMessage(args: readonly Buffer[]): string {
+  const name = (args[0] ?? Buffer.alloc(0)).toString();
+  let shown = '';
+  for (const arg of args.slice(1)) {
+    const piece = `'${arg.toString().slice(0, 128)}' `;
+    if (shown.length + piece.length > 128) break;
+    shown += piece;
+  }
+  return `ERR unknown command '${name.slice(0, 128)}', with args beginning with: ${shown}`;
+}
