@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import type { AppStatus } from '../src/app.js';
 import type { HostPort } from '../src/config/types.js';
 import type { EventType } from '../src/notify/events.js';
-import { terminate } from '../test/helpers/processes.js';
-import { spawnRbuddy, type RbuddyProcess } from '../test/helpers/rbuddy-process.js';
+import { terminate } from '../harness/processes.js';
+import { spawnRbuddy, type RbuddyProcess } from '../harness/rbuddy-process.js';
 import { assertIsNode } from './proc-stats.js';
 import type { ProxyOptions } from './proxy.js';
 

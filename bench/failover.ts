@@ -14,9 +14,9 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
-import { info, masterStats, populate, type MasterStats } from '../test/helpers/replication.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { startRedis, type RedisServer } from '../harness/redis-server.js';
+import { info, masterStats, populate, type MasterStats } from '../harness/replication.js';
+import { waitFor } from '../harness/wait-for.js';
 import {
   followActive,
   startTimedReader,

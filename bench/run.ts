@@ -19,9 +19,9 @@
 // part rewrites its own block of docs/benchmarks.md, so running one keeps the other's results.
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { freePort } from '../test/helpers/processes.js';
-import { startRedis, stopAllRedis } from '../test/helpers/redis-server.js';
-import { info, populate } from '../test/helpers/replication.js';
+import { freePort } from '../harness/processes.js';
+import { startRedis, stopAllRedis } from '../harness/redis-server.js';
+import { info, populate } from '../harness/replication.js';
 import { catchUp, type CatchUpOptions, type CatchUpRun } from './catch-up.js';
 import { fullSync, setSnapshotMode, type FullSyncRun, type SnapshotMode } from './full-sync.js';
 import { attach, detach, type Endpoint, type Path } from './links.js';
@@ -589,7 +589,7 @@ function waitSummary(runs: readonly WaitRun[]): string {
 function method(m: Measurements): string {
   const s = m.settings;
   return [
-    `- Dataset: \`populate()\` from test/helpers/replication.ts, ${s.megabytes} MiB of random ` +
+    `- Dataset: \`populate()\` from harness/replication.ts, ${s.megabytes} MiB of random ` +
       `1000-byte values over dbs 0–2 plus typed keys: ${m.dataset.keys} keys, used_memory ` +
       `${m.dataset.usedMemory}. Master with \`rdbcompression no\`, ` +
       `\`repl-diskless-sync-delay 0\`; replica with default settings (disk-backed load).`,
@@ -638,8 +638,7 @@ function referencesRun(m: Measurements): string {
 }
 
 function proxyCommand(proxy: ProxyOptions): string {
-  if (proxy.runtime === 'tsx')
-    return '`node --import tsx src/cli.ts` (test/helpers/rbuddy-process.ts)';
+  if (proxy.runtime === 'tsx') return '`node --import tsx src/cli.ts` (harness/rbuddy-process.ts)';
   const flags = proxy.nodeArgs.length > 0 ? `${proxy.nodeArgs.join(' ')} ` : '';
   return `\`node ${flags}.bench-tmp/dist/cli.js\` (src/ compiled with tsconfig.build.json)`;
 }

@@ -5,7 +5,7 @@
 // pipe.
 import type { AppStatus } from '../src/app.js';
 import type { SessionStatus } from '../src/proxy/session-types.js';
-import type { RbuddyProcess } from '../test/helpers/rbuddy-process.js';
+import type { RbuddyProcess } from '../harness/rbuddy-process.js';
 import { bar, bytes, count, rate, seconds, type Colour, type Terminal } from './terminal.js';
 
 const POLL_MS = 100;
