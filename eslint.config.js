@@ -30,7 +30,8 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // Scripts, the benchmark and the demo talk to a terminal on purpose.
+    // Scripts, the benchmark and the demo talk to a terminal on purpose. The harness (harness/)
+    // does not: it is a library for them and the tests, and reports through its callers.
     files: ['bench/**', 'scripts/**', 'demo/**'],
     rules: { 'no-console': 'off' },
   },

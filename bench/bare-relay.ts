@@ -10,8 +10,8 @@
 import { spawn } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { hasExited, terminate, trackChild } from '../test/helpers/processes.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { hasExited, terminate, trackChild } from '../harness/processes.js';
+import { waitFor } from '../harness/wait-for.js';
 import type { Endpoint, RelayProcess } from './links.js';
 
 const self = fileURLToPath(import.meta.url);

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import type { AppStatus } from '../src/app.js';
 import type { HostPort } from '../src/config/types.js';
 import type { EventType } from '../src/notify/events.js';
-import { terminate } from '../test/helpers/processes.js';
-import { spawnRbuddy, type RbuddyProcess } from '../test/helpers/rbuddy-process.js';
+import { terminate } from '../harness/processes.js';
+import { spawnRbuddy, type RbuddyProcess } from '../harness/rbuddy-process.js';
 import { assertIsNode } from './proc-stats.js';
 import type { ProxyOptions } from './proxy.js';
 
@@ -167,8 +167,9 @@ export interface SyncAckWatch {
 
 /**
  * Polls GET /v1/status every 50 ms for `replica`'s session: when the relayed snapshot ended and
- * when the replica's first ACK after it arrived (the engine's "synced" needs both, SPEC §5 step
- * 5). ACKs come about once a second, so a 50 ms poll sees the first one before the next.
+ * when the replica's first ACK after it arrived (the engine's "synced" needs both: docs/design.md,
+ * "Roles and states", step 5). ACKs come about once a second, so a 50 ms poll sees the first one
+ * before the next.
  */
 export function watchSyncAcks(rbuddy: RbuddyUnderTest, replica: string): SyncAckWatch {
   const times: SyncAckTimes = { snapshotRelayedAt: null, firstAckAt: null };

@@ -1,6 +1,7 @@
 // The failover figures as tables (terminal and Markdown) and the generated "Latest failover
 // results" part of docs/benchmarks.md.
-import { RBUDDY_TIMING, READER, VARIANT_LABELS, type FailoverMeasurements } from './failover.js';
+import { READER } from './failover-cycle.js';
+import { RBUDDY_TIMING, VARIANT_LABELS, type FailoverMeasurements } from './failover.js';
 import { busyWarning } from './machine.js';
 import { markdownTable, textGrid } from './report.js';
 

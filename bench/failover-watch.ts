@@ -2,7 +2,7 @@
 // as a list of changes. It corroborates the reader (a replica answering -LOADING shows
 // `loading:1`) and dates the steps the reader cannot see (the standby's sync completing).
 import type { Redis } from 'ioredis';
-import { parseInfo } from '../test/helpers/replication.js';
+import { parseInfo } from '../harness/replication.js';
 
 export interface NodeSnapshot {
   /** Epoch ms of the reply. */

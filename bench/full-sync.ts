@@ -3,8 +3,8 @@
 // peak RSS over that sync.
 import { writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { masterStats } from '../test/helpers/replication.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { masterStats } from '../harness/replication.js';
+import { waitFor } from '../harness/wait-for.js';
 import {
   detach,
   notCaughtUp,

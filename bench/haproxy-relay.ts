@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, hasExited, terminate, trackChild } from '../test/helpers/processes.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { freePort, hasExited, terminate, trackChild } from '../harness/processes.js';
+import { waitFor } from '../harness/wait-for.js';
 import type { Endpoint, RelayProcess } from './links.js';
 
 /** The version `haproxy -v` reports (`2.6.12`), or why HAProxy cannot run here. */

@@ -2,8 +2,8 @@
 // when it has caught up. Offsets come from ROLE (cheap enough to poll in a tight loop); the
 // "sync finished" test reads INFO, as an operator would.
 import type { Redis } from 'ioredis';
-import { info, parseInfo } from '../test/helpers/replication.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { info, parseInfo } from '../harness/replication.js';
+import { waitFor } from '../harness/wait-for.js';
 
 export type Path = 'direct' | 'proxied';
 

@@ -1,6 +1,6 @@
-// The Redis processes one benchmark run uses, started with test/helpers/redis-server.ts.
+// The Redis processes one benchmark run uses, started with harness/redis-server.ts.
 import type { Redis } from 'ioredis';
-import type { RedisServer } from '../test/helpers/redis-server.js';
+import type { RedisServer } from '../harness/redis-server.js';
 
 export interface BenchNodes {
   master: RedisServer;

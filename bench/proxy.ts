@@ -3,7 +3,7 @@
 // Two ways to run it. `dist` (the default) compiles src/ with tsconfig.build.json into
 // .bench-tmp/dist (not dist/, which belongs to whoever builds the package) and runs
 // `node .bench-tmp/dist/cli.js`, as production does; `tsx` runs `node --import tsx src/cli.ts`
-// through test/helpers/rbuddy-process.ts. Both cost the same per byte, but tsx's loader thread
+// through harness/rbuddy-process.ts. Both cost the same per byte, but tsx's loader thread
 // adds ~25 MB of resident memory, which would be charged to the relay's peak RSS.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SessionStatus } from '../src/proxy/session-types.js';
 import { StateStore } from '../src/standby/state-store.js';
-import { terminate } from '../test/helpers/processes.js';
-import type { RedisServer } from '../test/helpers/redis-server.js';
-import { spawnRbuddy, type RbuddyProcess } from '../test/helpers/rbuddy-process.js';
+import { terminate } from '../harness/processes.js';
+import type { RedisServer } from '../harness/redis-server.js';
+import { spawnRbuddy, type RbuddyProcess } from '../harness/rbuddy-process.js';
 import { assertIsNode } from './proc-stats.js';
 
 export type ProxyRuntime = 'dist' | 'tsx';

@@ -4,7 +4,7 @@
 // disk. Waiting for the kernel's dirty and writeback pages to drain gives every run, direct or
 // proxied, the same starting point, however long the run before it took to tear down.
 import { readFileSync } from 'node:fs';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { waitFor } from '../harness/wait-for.js';
 
 const QUIET_BYTES = 32 * 1024 * 1024;
 

@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { hasExited, terminate, trackChild } from '../test/helpers/processes.js';
-import { waitFor } from '../test/helpers/wait-for.js';
+import { hasExited, terminate, trackChild } from '../harness/processes.js';
+import { waitFor } from '../harness/wait-for.js';
 import type { Path } from './links.js';
 import type { ReferencePath } from './reference-relays.js';
 import { percentile } from './stats.js';

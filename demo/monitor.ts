@@ -5,8 +5,21 @@
 // pipe.
 import type { AppStatus } from '../src/app.js';
 import type { SessionStatus } from '../src/proxy/session-types.js';
-import type { RbuddyProcess } from '../test/helpers/rbuddy-process.js';
-import { bar, bytes, count, rate, seconds, type Colour, type Terminal } from './terminal.js';
+import type { RbuddyProcess } from '../harness/rbuddy-process.js';
+import {
+  actionText,
+  describeRequest,
+  readEvent,
+  readStateChange,
+  shortId,
+  TOLD_ELSEWHERE,
+  type EventRecord,
+  type StateChange,
+} from './rbuddy-log.js';
+import { describeSession } from './session-line.js';
+import { newSessionRecord, type SessionRecord } from './session-record.js';
+import { Timeline, WHO_WIDTH, type TimelineLine } from './timeline.js';
+import { bytes, count, rate, seconds, type Colour, type Terminal } from './terminal.js';
 
 const POLL_MS = 100;
 /** Lines are printed once this old, sorted: a status poll can reveal a later phase before the
@@ -22,7 +35,6 @@ const PIPE_EVERY_MS: Record<SessionStatus['phase'], number> = {
   closed: Infinity,
 };
 const RATE_WINDOW_MS = 1_000;
-const WHO_WIDTH = 9;
 /** A streak of refused PSYNC attempts is over when the replica has not tried for this long. */
 const REFUSALS_QUIET_MS = 2_500;
 
@@ -32,80 +44,17 @@ export interface Replica {
   colour: Colour;
 }
 
-/** What the demo learnt about one session (one replication connection through rbuddy). */
-export interface SessionRecord {
-  id: string;
-  reply: 'fullresync' | 'continue' | undefined;
-  snapshot: SessionStatus['snapshot'];
-  bytes: SessionStatus['bytes'];
-  firstAck: { offset: number; at: number } | undefined;
-  closedReason: string | undefined;
-  announced: Set<'snapshot' | 'streaming' | 'first-ack'>;
-  /** Its "→ handshake" line, while it may still be taken back (see `noteRefusal`). */
-  handshakeLine: TimelineLine | undefined;
-  samples: Array<{ at: number; transferred: number }>;
-  lastPipeLine: number;
-  lastPipeProgress: string;
-}
-
-/** One event rbuddy emitted, as its log line tells it (`msg: "event <type>"`). */
-export interface EventRecord {
-  id: string;
-  type: string;
-  epoch: number;
-  at: number;
-  reason: string | undefined;
-}
-
-/** One change of rbuddy's state (`msg: "state <from> → <to>"`). */
-export interface StateChange {
-  at: number;
-  from: string;
-  to: string;
-  reason: string | undefined;
-}
-
 /** A line shown now and then in a pipe (where nothing is redrawn), when its text changed. */
 export interface PipeTicker {
   everyMs: number;
   line: () => { who: string; colour: Colour; text: string } | undefined;
 }
 
-interface TimelineLine {
-  at: number;
-  who: string;
-  colour: Colour;
-  text: string;
-  tone: Colour | undefined;
-}
-
-/** What each failover action rbuddy logs does, in words. */
-const ACTIONS: Record<string, string> = {
-  'attach-active': 'REPLICAOF rbuddy on the active: it full-syncs through the proxy',
-  'prepare-standby': 'REPLICAOF NO ONE on the standby: an idle, empty master',
-  'mark-active-holds-data': 'the active holds its dataset: no full resync may reach it from now on',
-  'begin-failover': 'failover recorded in the state dir (the active config saved)',
-  promote:
-    'REPLICAOF NO ONE + the min-replicas write guard on the active: it serves, writes refused',
-  'guard-standby':
-    'the min-replicas write guard on the idle standby (its own settings saved first)',
-  'attach-standby': 'REPLICAOF rbuddy on the standby: it waits for the master, then syncs',
-  'restart-standby-sync': "restarting the standby's sync",
-  hold: 'holding the switch for an operator',
-  switch: 'epoch + 1, roles swapped and persisted before they are announced',
-  'retire-outgoing':
-    'old active: CLIENT KILL, config restored, FLUSHALL ASYNC, guarded again; it is the standby',
-  abort: 'failover aborted',
-};
-
-/** Log lines already told by an event or a state change; not repeated as warnings. */
-const TOLD_ELSEWHERE = new Set(['master lost', 'failover started']);
-
 export class FailoverMonitor {
   private readonly byAddress = new Map<string, Replica>();
   private readonly records = new Map<string, Map<string, SessionRecord>>();
   private readonly current = new Map<string, SessionStatus>();
-  private pending: TimelineLine[] = [];
+  private readonly timeline: Timeline;
   private logIndex = 0;
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -129,6 +78,7 @@ export class FailoverMonitor {
     replicas: readonly Replica[],
     private readonly t0: number,
   ) {
+    this.timeline = new Timeline(term, t0);
     for (const replica of replicas) {
       this.byAddress.set(replica.address, replica);
       this.records.set(replica.address, new Map());
@@ -161,17 +111,17 @@ export class FailoverMonitor {
 
   /** A line on the timeline from the demo itself (kill -9 sent, master restarted, …). */
   note(who: string, colour: Colour, text: string, tone?: Colour): void {
-    this.pending.push({ at: Date.now(), who, colour, text, tone });
+    this.timeline.add({ at: Date.now(), who, colour, text, tone });
   }
 
   /** A line on the timeline for something the demo saw happen at `at`. */
   notePast(at: number, who: string, colour: Colour, text: string, tone?: Colour): void {
-    this.pending.push({ at, who, colour, text, tone });
+    this.timeline.add({ at, who, colour, text, tone });
   }
 
   /** Prints every pending timeline line now (before a heading, say). */
   flush(): void {
-    this.printLines(Number.POSITIVE_INFINITY);
+    this.timeline.printUpTo(Number.POSITIVE_INFINITY);
   }
 
   /** The session rbuddy currently has for a replica, as of the last poll. */
@@ -197,7 +147,7 @@ export class FailoverMonitor {
   }
 
   stamp(at: number): string {
-    return this.term.paint('dim', `+${((at - this.t0) / 1000).toFixed(2)}s`.padStart(8));
+    return this.timeline.stamp(at);
   }
 
   /** One tick at a time: a late status answer must not overwrite a newer one. */
@@ -231,11 +181,11 @@ export class FailoverMonitor {
     }
     this.onTick();
     if (this.term.tty) {
-      this.printLines(final ? Number.POSITIVE_INFINITY : Date.now() - SETTLE_MS);
+      this.timeline.printUpTo(final ? Number.POSITIVE_INFINITY : Date.now() - SETTLE_MS);
       this.term.refresh();
     } else {
       if (!final) this.pipeLines();
-      this.printLines(final ? Number.POSITIVE_INFINITY : Date.now() - SETTLE_MS);
+      this.timeline.printUpTo(final ? Number.POSITIVE_INFINITY : Date.now() - SETTLE_MS);
     }
   }
 
@@ -367,7 +317,7 @@ export class FailoverMonitor {
       const err = line.err as { message?: unknown } | undefined;
       const said = [err?.message, line.reply, line.why].find((v) => typeof v === 'string');
       const detail = typeof said === 'string' ? `: ${said.trim()}` : '';
-      this.pending.push({
+      this.timeline.add({
         at,
         who: replica?.name ?? 'rbuddy',
         colour: replica?.colour ?? 'dim',
@@ -379,23 +329,11 @@ export class FailoverMonitor {
 
   /** State changes, events and failover actions; true when the line was one of those. */
   private absorbEngineLog(line: Record<string, unknown>, msg: string, at: number): boolean {
-    if (msg.startsWith('event ') && typeof line.event === 'object' && line.event !== null) {
-      const event = line.event as {
-        id?: unknown;
-        type?: unknown;
-        epoch?: unknown;
-        data?: { reason?: unknown };
-      };
-      const record: EventRecord = {
-        id: typeof event.id === 'string' ? event.id : '?',
-        type: typeof event.type === 'string' ? event.type : msg.slice('event '.length),
-        epoch: typeof event.epoch === 'number' ? event.epoch : -1,
-        at,
-        reason: typeof event.data?.reason === 'string' ? event.data.reason : undefined,
-      };
+    const record = readEvent(line, msg, at);
+    if (record !== undefined) {
       this.events.push(record);
       const reason = record.reason === undefined ? '' : `  ${record.reason}`;
-      this.pending.push({
+      this.timeline.add({
         at,
         who: 'event',
         colour: 'yellow',
@@ -404,16 +342,11 @@ export class FailoverMonitor {
       });
       return true;
     }
-    if (typeof line.from === 'string' && typeof line.to === 'string' && msg.startsWith('state ')) {
-      const change: StateChange = {
-        at,
-        from: line.from,
-        to: line.to,
-        reason: typeof line.reason === 'string' ? line.reason : undefined,
-      };
+    const change = readStateChange(line, msg, at);
+    if (change !== undefined) {
       this.states.push(change);
       const reason = change.reason === undefined ? '' : `  (${change.reason})`;
-      this.pending.push({
+      this.timeline.add({
         at,
         who: 'rbuddy',
         colour: 'green',
@@ -423,8 +356,8 @@ export class FailoverMonitor {
       return true;
     }
     if (msg === 'failover action' && typeof line.action === 'string') {
-      const what = ACTIONS[line.action] ?? '';
-      this.pending.push({
+      const what = actionText(line.action);
+      this.timeline.add({
         at,
         who: 'rbuddy',
         colour: 'green',
@@ -449,8 +382,7 @@ export class FailoverMonitor {
     }
     const handshake = record.handshakeLine;
     // Only while its handshake line is still pending can the attempt vanish from the timeline.
-    if (handshake === undefined || !this.pending.includes(handshake)) return false;
-    this.pending = this.pending.filter((line) => line !== handshake);
+    if (handshake === undefined || !this.timeline.withdraw(handshake)) return false;
     streak.hidden += 1;
     streak.lastAt = at;
     return true;
@@ -476,19 +408,7 @@ export class FailoverMonitor {
     this.records.set(replica.address, records);
     let record = records.get(id);
     if (record === undefined) {
-      record = {
-        id,
-        reply: undefined,
-        snapshot: null,
-        bytes: { fromMaster: 0, toMaster: 0 },
-        firstAck: undefined,
-        closedReason: undefined,
-        announced: new Set(),
-        handshakeLine: undefined,
-        samples: [],
-        lastPipeLine: 0,
-        lastPipeProgress: '',
-      };
+      record = newSessionRecord(id);
       records.set(id, record);
     }
     return record;
@@ -497,20 +417,7 @@ export class FailoverMonitor {
   // ---- output ---------------------------------------------------------------------------------
 
   private replicaLine(replica: Replica, at: number, text: string, tone?: Colour): TimelineLine {
-    const line = { at, who: replica.name, colour: replica.colour, text, tone };
-    this.pending.push(line);
-    return line;
-  }
-
-  private printLines(upTo: number): void {
-    const ready = this.pending.filter((e) => e.at <= upTo).sort((a, b) => a.at - b.at);
-    this.pending = this.pending.filter((e) => e.at > upTo);
-    for (const e of ready) {
-      const text = e.tone === undefined ? e.text : this.term.paint(e.tone, e.text);
-      this.term.line(
-        `${this.stamp(e.at)}  ${this.term.paint(e.colour, e.who.padEnd(WHO_WIDTH))}${text}`,
-      );
-    }
+    return this.timeline.add({ at, who: replica.name, colour: replica.colour, text, tone });
   }
 
   private liveLines(): string[] {
@@ -559,7 +466,7 @@ export class FailoverMonitor {
       const line = ticker.line();
       if (line === undefined || line.text === last.text) continue;
       this.tickers.set(ticker, { at: now, text: line.text });
-      this.pending.push({ at: now, ...line, tone: undefined });
+      this.timeline.add({ at: now, ...line, tone: undefined });
     }
   }
 
@@ -575,48 +482,6 @@ export class FailoverMonitor {
         `no session through rbuddy · ${node.role ?? '?'}, ${count(node.keys)} keys`,
       );
     }
-    const phase = session.phase.padEnd(17);
-    const snap = session.snapshot;
-    if (session.phase === 'snapshot' && snap !== null) {
-      const record = this.record(replica, session.id);
-      const first = record.samples[0];
-      const last = record.samples[record.samples.length - 1];
-      const speed =
-        first !== undefined && last !== undefined && last.at > first.at
-          ? rate(((last.transferred - first.transferred) / (last.at - first.at)) * 1000)
-          : '…';
-      if (snap.size === null) {
-        return `${phase} ${bytes(snap.transferred)} so far (diskless, size unknown)  ${speed}`;
-      }
-      const fraction = snap.size === 0 ? 1 : snap.transferred / snap.size;
-      const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
-      // Short enough for a 100-column terminal: the bar says the phase.
-      return `snapshot ${bar(fraction, 20, live)} ${percent}  ${bytes(snap.transferred)} / ${bytes(snap.size)}  ${speed}`;
-    }
-    if (session.phase === 'streaming') {
-      const ack =
-        session.lastAck === null
-          ? 'loading, no ACK yet'
-          : `acked ${count(session.lastAck.offset)}  lag ${bytes(session.lagBytes ?? 0)}`;
-      return `${phase} offset ${count(session.offset ?? 0)}  ${ack}`;
-    }
-    if (session.phase === 'waiting-snapshot') {
-      return `${phase} the master is writing its snapshot (BGSAVE)`;
-    }
-    if (session.phase === 'handshake') return `${phase} waiting for the master to answer`;
-    return phase;
+    return describeSession(session, this.record(replica, session.id).samples, live);
   }
-}
-
-function describeRequest(request: unknown): string {
-  if (typeof request !== 'object' || request === null) return 'sync request';
-  const r = request as { kind?: unknown; replid?: unknown; offset?: unknown };
-  if (r.kind === 'sync') return 'SYNC';
-  return `PSYNC ${shortId(r.replid)} ${r.replid === '?' ? '-1' : count(Number(r.offset))}`;
-}
-
-function shortId(replid: unknown): string {
-  return typeof replid === 'string' && replid.length > 12
-    ? `${replid.slice(0, 8)}…`
-    : String(replid);
 }

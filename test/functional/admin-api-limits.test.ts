@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, terminate } from '../helpers/processes.js';
+import { freePort, terminate } from '../../harness/processes.js';
 import { RawHttpConnection } from '../helpers/raw-http.js';
-import { spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
+import { spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
 
 const TOKEN = 'limits-t0ken-value';
 const dirs: string[] = [];

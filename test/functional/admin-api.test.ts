@@ -7,12 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../helpers/processes.js';
+import { freePort } from '../../harness/processes.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { spawnRbuddy } from '../helpers/rbuddy-process.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
+import { spawnRbuddy } from '../../harness/rbuddy-process.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const TOKEN = 'admin-api-t0ken-value';
 const MASTER_PASSWORD = 'master-pa55word-value';

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
-import { freePort } from '../helpers/processes.js';
+import { freePort } from '../../harness/processes.js';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const PATH_TOKEN = 'pAtHtOkEn0123456789';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { schemaEntries } from '../../src/config/help.js';
-import { runNode, type NodeRunResult } from '../helpers/processes.js';
+import { runNode, type NodeRunResult } from '../../harness/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TIMEOUT_MS = 30_000;

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
-import { stopAllRedis, startRedis } from '../helpers/redis-server.js';
-import { spawnRbuddy } from '../helpers/rbuddy-process.js';
-import { populate, waitForInSync } from '../helpers/replication.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { stopAllRedis, startRedis } from '../../harness/redis-server.js';
+import { spawnRbuddy } from '../../harness/rbuddy-process.js';
+import { populate, waitForInSync } from '../../harness/replication.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(() => stopAllRedis());
 

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { info } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { info } from '../../harness/replication.js';
 import { startTopology, failoverTimings } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const GROUP = 'cache-a';
 const CHANNEL = 'rb:events';

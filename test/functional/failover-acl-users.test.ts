@@ -9,10 +9,10 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { waitForInSync } from '../../harness/replication.js';
 import { explainTopology, failoverTimings, startTopology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(async () => {
   await stopAllRbuddy();

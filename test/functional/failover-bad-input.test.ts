@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { freePort } from '../helpers/processes.js';
+import { freePort } from '../../harness/processes.js';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
-import { info, masterStats, populate, waitForInSync } from '../helpers/replication.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
+import { info, masterStats, populate, waitForInSync } from '../../harness/replication.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const TOKEN = 'bad-input-t0ken';
 const dirs: string[] = [];

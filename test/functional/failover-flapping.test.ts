@@ -12,9 +12,9 @@ import type { Redis } from 'ioredis';
 import type { AppStatus } from '../../src/app.js';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
 import { startReader } from '../helpers/reader.js';
-import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis-server.js';
-import { digest, info, populate, waitForInSync } from '../helpers/replication.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
+import { digest, info, populate, waitForInSync } from '../../harness/replication.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(async () => {
   await stopAllRbuddy();

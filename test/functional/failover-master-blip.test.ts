@@ -7,16 +7,16 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, type Reader } from '../helpers/reader.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import {
   digest,
   info,
   masterStats,
   waitForInSync,
   type MasterStats,
-} from '../helpers/replication.js';
+} from '../../harness/replication.js';
 import { startTopology, type Topology, failoverTimings } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 // A reader left running by a failed assertion would keep the test process alive forever.
 const readers: Reader[] = [];

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, stopAllReaders } from '../helpers/reader.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { assertWritesRefused, digest, info, waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { assertWritesRefused, digest, info, waitForInSync } from '../../harness/replication.js';
 import { WRITE_GUARD } from '../../src/standby/node-ops.js';
 import { startTopology, failoverTimings } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(async () => {
   await stopAllReaders();

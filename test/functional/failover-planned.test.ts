@@ -7,16 +7,16 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader } from '../helpers/reader.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import {
   assertWritesRefused,
   digest,
   info,
   startWriter,
   waitForInSync,
-} from '../helpers/replication.js';
+} from '../../harness/replication.js';
 import { startTopology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const TOKEN = 'planned-failover-t0ken';
 

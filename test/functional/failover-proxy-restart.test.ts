@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { AppStatus } from '../../src/app.js';
-import { freePort, killHard, portIsFree, terminate } from '../helpers/processes.js';
-import { spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
+import { freePort, killHard, portIsFree, terminate } from '../../harness/processes.js';
+import { spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
 import {
   startRedis,
   stopAllRedis,
   type RedisArgs,
   type RedisServer,
-} from '../helpers/redis-server.js';
+} from '../../harness/redis-server.js';
 import {
   assertWritesRefused,
   digest,
@@ -26,9 +26,9 @@ import {
   masterStats,
   populate,
   waitForInSync,
-} from '../helpers/replication.js';
+} from '../../harness/replication.js';
 import { failoverTimings } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const spawned = new Set<RbuddyProcess>();
 const stateDirs: string[] = [];

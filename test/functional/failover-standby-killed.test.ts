@@ -7,10 +7,10 @@ import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, stopAllReaders } from '../helpers/reader.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
-import { digest, info, populate, waitForInSync } from '../helpers/replication.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
+import { digest, info, populate, waitForInSync } from '../../harness/replication.js';
 import { failoverTimings } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(async () => {
   await stopAllReaders();

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { assertWritesRefused, info, waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { assertWritesRefused, info, waitForInSync } from '../../harness/replication.js';
 import { startTopology, failoverTimings, type Topology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(async () => {
   await stopAllRbuddy();

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { isPidAlive } from '../helpers/processes.js';
-import { runningRedisServers, startRedis, stopAllRedis } from '../helpers/redis-server.js';
+import { isPidAlive } from '../../harness/processes.js';
+import { runningRedisServers, startRedis, stopAllRedis } from '../../harness/redis-server.js';
 import {
   DigestMismatchError,
   digest,
@@ -15,8 +15,8 @@ import {
   populate,
   startWriter,
   waitForInSync,
-} from '../helpers/replication.js';
-import { waitFor, WaitForTimeoutError } from '../helpers/wait-for.js';
+} from '../../harness/replication.js';
+import { waitFor, WaitForTimeoutError } from '../../harness/wait-for.js';
 
 after(() => stopAllRedis());
 

@@ -16,11 +16,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort, runNode, type NodeRunResult } from '../helpers/processes.js';
-import { spawnRbuddy } from '../helpers/rbuddy-process.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
-import { populate, waitForInSync } from '../helpers/replication.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { freePort, runNode, type NodeRunResult } from '../../harness/processes.js';
+import { spawnRbuddy } from '../../harness/rbuddy-process.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
+import { populate, waitForInSync } from '../../harness/replication.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD_TIMEOUT_MS = 180_000;

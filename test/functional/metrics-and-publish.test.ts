@@ -10,9 +10,9 @@ import type { Redis } from 'ioredis';
 import type { RbuddyEvent } from '../../src/notify/events.js';
 import { parsePrometheusText, sampleValue, type Exposition } from '../helpers/prom-text.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { startTopology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const TOKEN = 'metrics-and-publish-t0ken';
 const CHANNEL = 'test:rbuddy-events';

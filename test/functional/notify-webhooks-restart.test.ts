@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { RbuddyEvent } from '../../src/notify/events.js';
-import { freePort, killHard, portIsFree, terminate } from '../helpers/processes.js';
-import { cliStatus, spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
-import { populate } from '../helpers/replication.js';
+import { freePort, killHard, portIsFree, terminate } from '../../harness/processes.js';
+import { cliStatus, spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
+import { populate } from '../../harness/replication.js';
 import { failoverTimings } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 import {
   newWebhookSecret,
   startWebhookReceiver,

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
 import type { EventType } from '../../src/notify/events.js';
-import { freePort } from '../helpers/processes.js';
+import { freePort } from '../../harness/processes.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prom-text.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 import {
   newWebhookSecret,
   startWebhookReceiver,

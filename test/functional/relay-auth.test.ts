@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawClient } from '../helpers/raw-client.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { info, waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { info, waitForInSync } from '../../harness/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const MASTER_PASSWORD = 'master-s3cret-value';
 const LISTEN_PASSWORD = 'listen-s3cret-value';

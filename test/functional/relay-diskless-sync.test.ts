@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { info, startWriter, waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { info, startWriter, waitForInSync } from '../../harness/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 
 const MB = 1024 * 1024;

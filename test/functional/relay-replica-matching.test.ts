@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { waitForInSync } from '../../harness/replication.js';
 import { startTopology } from '../helpers/topology.js';
 
 after(async () => {

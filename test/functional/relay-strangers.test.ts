@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { RawClient } from '../helpers/raw-client.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { startWriter, waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { startWriter, waitForInSync } from '../../harness/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 
 describe('strangers on the RESP port', () => {

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(() => stopAllRedis());
 

@@ -10,9 +10,9 @@ import { AUTH_MAX_FAILURES_PER_CONNECTION } from '../../src/proxy/auth-throttle.
 import { UNAUTHENTICATED_MAX_COMMANDS } from '../../src/resp/limits.js';
 import { RawClient, type RawReply } from '../helpers/raw-client.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const PASSWORD = 'listen-secret';
 const MAX_CLIENTS = 3;

@@ -12,7 +12,7 @@ import { networkInterfaces } from 'node:os';
 import { after, describe, test, type TestContext } from 'node:test';
 import { RawClient } from '../helpers/raw-client.js';
 import { stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import { startTopology } from '../helpers/topology.js';
 
 /** An IPv4 address of this machine that is not loopback, if it has one. */

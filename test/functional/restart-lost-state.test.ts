@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { freePort } from '../helpers/processes.js';
+import { freePort } from '../../harness/processes.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
-import { stopAllRedis, type RedisServer } from '../helpers/redis-server.js';
-import { digest, info, masterStats, waitForInSync } from '../helpers/replication.js';
+import { stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
+import { digest, info, masterStats, waitForInSync } from '../../harness/replication.js';
 import { failoverTimings, startTopology, type Topology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const TOKEN = 'lost-state-t0ken';
 const dirs: string[] = [];

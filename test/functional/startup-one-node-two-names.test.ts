@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
-import { terminate } from '../helpers/processes.js';
-import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
-import { info, populate, waitForInSync } from '../helpers/replication.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { terminate } from '../../harness/processes.js';
+import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
+import { info, populate, waitForInSync } from '../../harness/replication.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const spawned: RbuddyProcess[] = [];
 const dirs: string[] = [];

@@ -12,9 +12,14 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LOCK_FILE, linuxProcesses, type LockOwner } from '../../src/standby/state-dir-lock.js';
-import { freePort, killHard, runNode, terminate } from '../helpers/processes.js';
-import { cliArgs, cliStatus, spawnHealthy, type RbuddyProcess } from '../helpers/rbuddy-process.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
+import { freePort, killHard, runNode, terminate } from '../../harness/processes.js';
+import {
+  cliArgs,
+  cliStatus,
+  spawnHealthy,
+  type RbuddyProcess,
+} from '../../harness/rbuddy-process.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
 import { failoverTimings } from '../helpers/topology.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

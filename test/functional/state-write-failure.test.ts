@@ -12,9 +12,9 @@ import { after, test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prom-text.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import { failoverTimings, startTopology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const TOKEN = 'state-write-t0ken';
 const AUTH = { authorization: `Bearer ${TOKEN}` };

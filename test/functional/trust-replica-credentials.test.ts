@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { RawClient } from '../helpers/raw-client.js';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startRedis, stopAllRedis } from '../helpers/redis-server.js';
-import { masterStats, waitForInSync } from '../helpers/replication.js';
+import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
+import { masterStats, waitForInSync } from '../../harness/replication.js';
 import { explainTopology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(async () => {
   await stopAllRbuddy();

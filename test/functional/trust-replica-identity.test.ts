@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawClient } from '../helpers/raw-client.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { masterStats, waitForInSync, type MasterStats } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { masterStats, waitForInSync, type MasterStats } from '../../harness/replication.js';
 import { failoverTimings, startTopology, type Topology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 describe('a stranger claiming to be a configured replica', () => {
   let t: Topology;

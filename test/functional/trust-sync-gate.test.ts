@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { stopAllRedis } from '../helpers/redis-server.js';
-import { digest, info } from '../helpers/replication.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { digest, info } from '../../harness/replication.js';
 import { explainTopology, failoverTimings, startTopology } from '../helpers/topology.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 after(async () => {
   await stopAllRbuddy();

@@ -23,19 +23,17 @@ export function parsePrometheusText(text: string): Exposition {
     if (line === '') continue;
     const meta = new RegExp(`^# (HELP|TYPE) (${NAME}) (.*)$`).exec(line);
     if (meta !== null) {
-      const [, kind, name, rest] = meta as unknown as [string, string, string, string];
+      // Every group of the pattern is mandatory: a match has all three.
+      const [, kind, name, rest] = meta;
       (kind === 'HELP' ? exposition.help : exposition.type).set(name, rest);
       continue;
     }
     if (line.startsWith('#')) continue;
     const match = SAMPLE.exec(line);
     if (match === null) throw new Error(`line ${index + 1} is not a sample: ${line}`);
-    const [, name, labelText, valueText] = match as unknown as [
-      string,
-      string,
-      string | undefined,
-      string,
-    ];
+    const [, name, , valueText] = match;
+    // The label block is optional: its group is undefined when the sample has no braces.
+    const labelText: string | undefined = match[2];
     const labels: Record<string, string> = {};
     if (labelText !== undefined && labelText !== '') {
       LABEL.lastIndex = 0;

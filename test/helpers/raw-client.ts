@@ -2,7 +2,7 @@
 // (malformed ones included) and decodes replies with redis-parser.
 import { connect, type Socket } from 'node:net';
 import RedisParser from 'redis-parser';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 export type RawReply = string | number | null | Buffer | Error | RawReply[];
 

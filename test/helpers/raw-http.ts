@@ -1,7 +1,7 @@
 // A bare TCP client for the admin HTTP port: it sends exactly the bytes a test gives it (malformed
 // request lines, oversize headers, half a request) and keeps everything the server answers.
 import { connect, type Socket } from 'node:net';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 export class RawHttpConnection {
   private readonly chunks: Buffer[] = [];

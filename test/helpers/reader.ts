@@ -1,7 +1,8 @@
 // An application reading through a failover: before every read it asks rbuddy which replica is
 // the active (GET /active) and reads a known key there. A read fails when it errors, times out
 // (1 s: a stalled read is a failed read, so "zero failed" needs no rate check) or returns the
-// wrong value. Its verdict is the "zero failed reads" of SPEC §5.
+// wrong value. Its verdict is what rbuddy promises applications: zero failed reads through a
+// failover.
 import { Redis } from 'ioredis';
 
 export interface ReaderResult {

@@ -2,9 +2,9 @@
 import type { Redis } from 'ioredis';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
 import { startRbuddy, type RbuddyUnderTest } from './rbuddy.js';
-import { startRedis, type RedisServer } from './redis-server.js';
-import { populate, waitForInSync } from './replication.js';
-import { waitFor } from './wait-for.js';
+import { startRedis, type RedisServer } from '../../harness/redis-server.js';
+import { populate, waitForInSync } from '../../harness/replication.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 export interface Topology {
   master: RedisServer;

@@ -9,7 +9,7 @@ import { pino, type Logger } from 'pino';
 import { ClientConnection } from '../../src/proxy/client-connection.js';
 import { WarnThrottle } from '../../src/log-throttle.js';
 import { encodeCommand } from '../../src/resp/encode.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const silent = pino({ level: 'silent' });
 const accepted: ClientConnection[] = [];

@@ -13,7 +13,7 @@ import {
   type ClientLimitReason,
 } from '../../src/proxy/client-connection.js';
 import { CLIENT_MAX_QUERY_BYTES, UNAUTHENTICATED_MAX_COMMANDS } from '../../src/resp/limits.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const silent = pino({ level: 'silent' });
 

@@ -8,7 +8,7 @@ import { PubSubHub } from '../../src/discovery/pubsub-hub.js';
 import { discoveryCommands, type DiscoveryView } from '../../src/discovery/sentinel-commands.js';
 import { ClientConnection } from '../../src/proxy/client-connection.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const silent = pino({ level: 'silent' });
 const nodes = [

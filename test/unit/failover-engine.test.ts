@@ -32,7 +32,7 @@ import {
   replicaModel,
 } from '../helpers/fake-node-ops.js';
 import { FakeProbe, FakeProxy } from '../helpers/fake-proxy.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const A: ReplicaNode = { id: '10.0.0.5:6379', host: '10.0.0.5', port: 6379 };
 const B: ReplicaNode = { id: '10.0.0.6:6379', host: '10.0.0.6', port: 6379 };

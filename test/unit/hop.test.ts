@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Duplex, PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import { Hop } from '../../src/proxy/hop.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 /** A sink whose writes complete only when `release()` is called. */
 function heldSink(highWaterMark = 4): { sink: Duplex; release: () => void } {

@@ -13,7 +13,7 @@ import {
   type PublishClient,
   type PublishTarget,
 } from '../../src/notify/publisher.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const silent = pino({ level: 'silent' });
 

@@ -16,7 +16,7 @@ import type {
   SyncGate,
 } from '../../src/proxy/session-types.js';
 import { collect, duplexPair } from '../helpers/duplex-pair.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const REPLID = 'a'.repeat(40);
 const silent = pino({ level: 'silent' });

@@ -17,7 +17,7 @@ import {
   type LockOwner,
   type ProcessTable,
 } from '../../src/standby/state-dir-lock.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 const silent = pino({ level: 'silent' });
 const dirs: string[] = [];

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { pino } from 'pino';
 import type { RbuddyEvent } from '../../src/notify/events.js';
 import { WebhookNotifier, type WebhookOptions } from '../../src/notify/webhooks.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const cleanups: Array<() => Promise<void>> = [];

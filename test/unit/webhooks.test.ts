@@ -19,7 +19,7 @@ import {
   WebhookNotifier,
   type WebhookOptions,
 } from '../../src/notify/webhooks.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 import {
   newWebhookSecret,
   startWebhookReceiver,

@@ -1,5 +1,6 @@
-// Replication-level helpers for functional tests: realistic datasets, "is this replica really in
-// sync" (offsets AND contents), background writers, and the master's sync counters.
+// Replication-level helpers for the functional tests, the bench and the demo: realistic datasets,
+// "is this replica really in sync" (offsets AND contents), background writers, and the master's
+// sync counters.
 
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';

@@ -1,6 +1,7 @@
-// Real redis-server processes on ephemeral ports for functional tests. Each server gets its own
-// temporary dir and log file; every server and client is recorded so that `stopAllRedis()` in an
-// `after()` hook cleans up everything a test file started, and only that.
+// Real redis-server processes on ephemeral ports for the functional tests, the bench and the demo.
+// Each server gets its own temporary dir and log file; every server and client is recorded so
+// that `stopAllRedis()` (a test file's `after()` hook, the end of a bench or demo run) cleans up
+// everything that run started, and only that.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -1,5 +1,6 @@
-// The one way tests wait: poll a condition until it holds or a deadline passes. Fixed sleeps are
-// either too short on a loaded 2-core CI machine (flaky) or too long everywhere else (slow).
+// The one way tests, the bench and the demo wait: poll a condition until it holds or a deadline
+// passes. Fixed sleeps are either too short on a loaded 2-core CI machine (flaky) or too long
+// everywhere else (slow).
 
 export interface WaitForOptions {
   /** What is being waited for, in words; it is the subject of the timeout message. */

@@ -1,6 +1,7 @@
-// Child processes for functional tests (redis-server, the rbuddy CLI): ephemeral ports, stopping
-// by the PID we spawned and nothing else, and a last-resort kill so that a crashed or interrupted
-// test run leaves no process behind to hold ports and memory on a shared machine.
+// Child processes for the functional tests, the bench and the demo (redis-server, the rbuddy CLI):
+// ephemeral ports, stopping by the PID we spawned and nothing else, and a last-resort kill so that
+// a crashed or interrupted run leaves no process behind to hold ports and memory on a shared
+// machine.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';

@@ -3,12 +3,12 @@
 // all start rbuddy through here: from source through tsx (the default), or a compiled cli.js.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { AppStatus } from '../../src/app.js';
-import type { HostPort } from '../../src/config/types.js';
+import type { AppStatus } from '../src/app.js';
+import type { HostPort } from '../src/config/types.js';
 import { hasExited, portIsFree, terminate, trackChild, waitForExit } from './processes.js';
 import { waitFor } from './wait-for.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 export interface RbuddyProcess {
   child: ChildProcess;

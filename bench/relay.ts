@@ -1,0 +1,243 @@
+// The relay part of the bench: each figure taken on the direct path (replica → master) and on the
+// proxied one (replica → rbuddy → master), alternating the two (ABBA) so that drift on a shared
+// machine hits both alike: full syncs (disk, then diskless if the time budget allows), catch-up
+// after a burst, and WAIT latency under a steady write load, each beside the reference relays.
+import type { Redis } from 'ioredis';
+import { freePort } from '../harness/processes.js';
+import { startRedis } from '../harness/redis-server.js';
+import { info, populate } from '../harness/replication.js';
+import { catchUp, type CatchUpOptions, type CatchUpRun } from './catch-up.js';
+import { fullSync, setSnapshotMode, type FullSyncRun, type SnapshotMode } from './full-sync.js';
+import { attach, detach, type Endpoint, type Path, type RelayProcess } from './links.js';
+import { describeMachine, loadAverage } from './machine.js';
+import type { BenchNodes } from './nodes.js';
+import { progress, started } from './progress.js';
+import { startProxy } from './proxy.js';
+import {
+  availableReferences,
+  startReferenceRelay,
+  type ReferencePath,
+} from './reference-relays.js';
+import type { Settings } from './settings.js';
+import { startSteadyWriter, waitLatency, type WaitRun } from './wait-latency.js';
+
+/** The relay part should stay around 10 minutes: `auto` runs the diskless syncs only if, at the
+ * pace the disk syncs went, everything would still end within this many seconds. */
+const BUDGET_S = 600;
+/** What the catch-up and WAIT figures take on a quiet machine, with some margin. */
+const STREAMING_ESTIMATE_S = 75;
+
+/** Runs `measure` for both paths `reps` times, in ABBA order: D P, P D, D P … */
+async function alternate<T>(reps: number, measure: (path: Path, rep: number) => Promise<T>) {
+  const results: Record<Path, T[]> = { direct: [], proxied: [] };
+  for (let rep = 0; rep < reps; rep += 1) {
+    const order: Path[] = rep % 2 === 0 ? ['direct', 'proxied'] : ['proxied', 'direct'];
+    for (const path of order) results[path].push(await measure(path, rep));
+  }
+  return results;
+}
+
+export interface RelayMeasurements {
+  settings: Settings;
+  machine: Record<string, string>;
+  dataset: { usedMemory: string; keys: number };
+  full: Partial<Record<SnapshotMode, Record<Path, FullSyncRun[]>>>;
+  /** The reference relays measured beside rbuddy, and why one was left out. */
+  references: ReturnType<typeof availableReferences>;
+  /** Full syncs through each reference relay, run right after each proxied one. */
+  fullFloor: Partial<Record<SnapshotMode, Partial<Record<ReferencePath, FullSyncRun[]>>>>;
+  disklessSkipped: string | undefined;
+  catchUp: Record<Path, CatchUpRun[]>;
+  catchUpOptions: CatchUpOptions;
+  wait: Record<Path, WaitRun[]>;
+  /** WAITs through each reference relay, run right after each proxied run. */
+  waitFloor: Partial<Record<ReferencePath, WaitRun[]>>;
+  writer: { writes: number; seconds: number };
+}
+
+export async function measureRelay(settings: Settings): Promise<RelayMeasurements> {
+  const references = availableReferences();
+  if (references.skipped !== undefined) {
+    progress(`HAProxy rows skipped: ${references.skipped}`);
+  }
+  progress('starting redis-server ×2 (master, replica)');
+  const [master, replica] = await Promise.all([
+    startRedis({
+      name: 'bench-master',
+      // No compression: the snapshot on the wire is as large as the dataset.
+      args: { rdbcompression: 'no', 'repl-diskless-sync': 'no', 'repl-diskless-sync-delay': 0 },
+    }),
+    startRedis({ name: 'bench-replica' }),
+  ]);
+  const nodes: BenchNodes = {
+    master,
+    replica,
+    standbyAddress: `127.0.0.1:${await freePort()}`,
+    masterClient: master.client(),
+    replicaClient: replica.client(),
+  };
+  const { masterClient, replicaClient } = nodes;
+  const server = await info(masterClient, 'server');
+  const machine = describeMachine(server['redis_version'] ?? 'unknown');
+
+  progress(`populating the master with ${settings.megabytes} MiB of random values`);
+  await populate(masterClient, { megabytes: settings.megabytes });
+  const memory = await info(masterClient, 'memory');
+  const keyspace = await info(masterClient, 'keyspace');
+  const keys = Object.values(keyspace).reduce(
+    (sum, text) => sum + Number(/keys=(\d+)/.exec(text)?.[1] ?? 0),
+    0,
+  );
+  const dataset = { usedMemory: memory['used_memory_human'] ?? '?', keys };
+  progress(`dataset: ${keys} keys, used_memory ${dataset.usedMemory}`);
+
+  const full: RelayMeasurements['full'] = {};
+  const fullFloor: RelayMeasurements['fullFloor'] = {};
+  let measuredSyncsS = 0;
+  const syncAll = async (mode: SnapshotMode): Promise<void> => {
+    await setSnapshotMode(masterClient, mode);
+    if (mode === 'disk') {
+      // The first sync after populating pays for a new RDB file and a cold page cache: not kept.
+      progress('full sync (disk): warm-up, direct, not counted');
+      await fullSync(nodes, 'direct', mode, settings.proxy);
+    }
+    const syncsStart = performance.now();
+    const floor: Partial<Record<ReferencePath, FullSyncRun[]>> = {};
+    full[mode] = await alternate(settings.syncReps, async (path, rep) => {
+      const run = await fullSync(nodes, path, mode, settings.proxy);
+      progress(`full sync (${mode}) #${rep + 1} ${path}: ${run.seconds.toFixed(2)} s`);
+      if (path === 'proxied') {
+        for (const reference of references.paths) {
+          const other = await fullSync(nodes, reference, mode, settings.proxy);
+          progress(`full sync (${mode}) #${rep + 1} ${reference}: ${other.seconds.toFixed(2)} s`);
+          (floor[reference] ??= []).push(other);
+        }
+      }
+      return run;
+    });
+    fullFloor[mode] = floor;
+    measuredSyncsS = (performance.now() - syncsStart) / 1000;
+  };
+  await syncAll('disk');
+  let disklessSkipped: string | undefined;
+  const elapsed = (performance.now() - started) / 1000;
+  const projected = elapsed + measuredSyncsS + STREAMING_ESTIMATE_S;
+  if (settings.diskless === 'no') disklessSkipped = 'RBUDDY_BENCH_DISKLESS=no';
+  else if (settings.diskless === 'auto' && projected > BUDGET_S) {
+    disklessSkipped =
+      `time budget: ${elapsed.toFixed(0)} s spent, the disk syncs took ` +
+      `${measuredSyncsS.toFixed(0)} s; set RBUDDY_BENCH_DISKLESS=yes to run them anyway`;
+  }
+  if (disklessSkipped === undefined) await syncAll('diskless');
+  else progress(`diskless full syncs skipped: ${disklessSkipped}`);
+
+  // Streaming figures: a small dataset, so that moving the replica between the two paths is a
+  // partial resync (+CONTINUE), not another gigabyte.
+  progress('streaming figures: flushing the master, one proxy for the rest of the run');
+  await masterClient.flushall();
+  await setSnapshotMode(masterClient, 'disk');
+  const proxy = await startProxy(nodes, settings.proxy);
+  try {
+    const upstream = (path: Path): Endpoint =>
+      path === 'direct' ? { host: master.host, port: master.port } : proxy;
+    const follow = (path: Path): Promise<void> =>
+      attach(masterClient, replicaClient, upstream(path), `the replica to catch up (${path})`);
+
+    const catchUpOptions: CatchUpOptions = {
+      commands: settings.burst,
+      batch: 1_000,
+      window: 4,
+      valueBytes: 100,
+    };
+    await follow('direct');
+    // The first burst creates the keys; the measured ones overwrite them, all doing equal work.
+    await catchUp(masterClient, replicaClient, 'direct', catchUpOptions);
+    const catchUpRuns = await alternate(settings.reps, async (path, rep) => {
+      await follow(path);
+      const run = await catchUp(masterClient, replicaClient, path, catchUpOptions);
+      progress(
+        `catch-up #${rep + 1} ${path}: ${run.lagMs.toFixed(1)} ms after a ` +
+          `${run.burstMs.toFixed(0)} ms burst`,
+      );
+      return run;
+    });
+
+    const { wait, waitFloor, writer } = await measureWaits(
+      settings,
+      nodes,
+      follow,
+      references.paths,
+    );
+    await detach(masterClient, replicaClient);
+    return {
+      settings,
+      machine: { ...machine, 'load average at end': loadAverage() },
+      dataset,
+      full,
+      references,
+      fullFloor,
+      disklessSkipped,
+      catchUp: catchUpRuns,
+      catchUpOptions,
+      wait,
+      waitFloor,
+      writer,
+    };
+  } finally {
+    await proxy.stop();
+  }
+}
+
+async function measureWaits(
+  settings: Settings,
+  nodes: BenchNodes,
+  follow: (path: Path) => Promise<void>,
+  references: readonly ReferencePath[],
+): Promise<{
+  wait: Record<Path, WaitRun[]>;
+  waitFloor: Partial<Record<ReferencePath, WaitRun[]>>;
+  writer: { writes: number; seconds: number };
+}> {
+  progress(`WAIT latency: steady writer at ${settings.writeRate} SET/s in its own process`);
+  const writer = await startSteadyWriter(nodes.master, settings.writeRate);
+  const relays = new Map<ReferencePath, RelayProcess>();
+  const client: Redis = nodes.master.client();
+  const replica: Redis = nodes.replica.client();
+  const report = (rep: number, run: WaitRun): void =>
+    progress(
+      `WAIT #${rep + 1} ${run.path}: p50 ${run.p50Ms.toFixed(3)} ms, ` +
+        `p99 ${run.p99Ms.toFixed(3)} ms` +
+        (run.timeouts > 0 ? `, ${run.timeouts} timeouts` : ''),
+    );
+  try {
+    for (const reference of references) {
+      relays.set(reference, await startReferenceRelay(reference, nodes.master));
+    }
+    await follow('direct');
+    // Warms up the client's code paths; not counted.
+    await waitLatency(client, 'direct', 200);
+    const waitFloor: Partial<Record<ReferencePath, WaitRun[]>> = {};
+    const wait = await alternate(settings.reps, async (path, rep) => {
+      await follow(path);
+      const run = await waitLatency(client, path, settings.waitIterations);
+      report(rep, run);
+      if (path === 'proxied') {
+        for (const [reference, relay] of relays) {
+          await attach(client, replica, relay, `the replica to catch up (${reference})`);
+          const floor = await waitLatency(client, reference, settings.waitIterations);
+          report(rep, floor);
+          (waitFloor[reference] ??= []).push(floor);
+        }
+      }
+      return run;
+    });
+    return { wait, waitFloor, writer: await writer.stop() };
+  } catch (error) {
+    await writer.stop().catch(() => undefined);
+    throw error;
+  } finally {
+    client.disconnect();
+    replica.disconnect();
+    await Promise.all([...relays.values()].map((relay) => relay.stop()));
+  }
+}

@@ -1,0 +1,114 @@
+// Act 3: the real rbuddy CLI, as an operator runs it. It attaches the active by itself (its first
+// full sync, through rbuddy) and makes the standby an idle, empty master.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SessionStatus } from '../../src/proxy/session-types.js';
+import { spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
+import { info, type Writer } from '../../harness/replication.js';
+import { FailoverMonitor } from '../monitor.js';
+import { untilStatus } from '../probes.js';
+import { check, owned, rememberRbuddy, t0, term } from '../run-state.js';
+import { DATASET_MIB, SETTINGS } from '../settings.js';
+import { bytes } from '../terminal.js';
+import { readerLine, readerText, writerText } from '../texts.js';
+import type { Nodes } from './start-nodes.js';
+
+/** rbuddy running and watched, and what it was like before anything failed. */
+export interface RbuddyStarted {
+  rbuddy: RbuddyProcess;
+  monitor: FailoverMonitor;
+  /** When the CLI was started, and when rbuddy first reported healthy. */
+  rbuddyStart: number;
+  activeSynced: number;
+  /** The snapshot of the active's first full sync through rbuddy. */
+  firstSnap: SessionStatus['snapshot'];
+  epochBefore: number;
+  /** The active's min-replicas-to-write before rbuddy ever guarded it. */
+  guardBefore: string[];
+}
+
+export async function startRbuddy(nodes: Nodes, writer: Writer): Promise<RbuddyStarted> {
+  const { master, server1, server2, client1, client2, r1, r2 } = nodes;
+  term.heading('3. Start rbuddy: it attaches the active by itself');
+  const stateDir = mkdtempSync(join(tmpdir(), 'rbuddy-demo-state-'));
+  owned.dirs.push(stateDir);
+  // The same CLI an operator runs (`node dist/cli.js …`), here from source through tsx.
+  const args = [
+    '--master',
+    master.address,
+    '--active',
+    server1.address,
+    '--standby',
+    server2.address,
+    '--listen',
+    '127.0.0.1:0',
+    '--http',
+    '127.0.0.1:0',
+    '--state-dir',
+    stateDir,
+    '--grace-ms',
+    String(SETTINGS.graceMs),
+    '--drain-ms',
+    String(SETTINGS.drainMs),
+    '--probe-interval-ms',
+    String(SETTINGS.probeIntervalMs),
+    '--probe-timeout-ms',
+    String(SETTINGS.probeTimeoutMs),
+  ];
+  term.line(term.paint('dim', `  $ rbuddy ${args.join(' ')}`));
+  const rbuddyStart = Date.now();
+  const rbuddy = await spawnRbuddy(args);
+  owned.rbuddy = rbuddy;
+  rememberRbuddy(rbuddy);
+  owned.pids.push({ what: 'rbuddy', pid: rbuddy.child.pid ?? -1 });
+  term.line(
+    `  rbuddy (pid ${rbuddy.child.pid}) relays on ${rbuddy.resp.host}:${rbuddy.resp.port}, ` +
+      `status at ${rbuddy.httpUrl}/v1/status`,
+  );
+  const monitor = new FailoverMonitor(term, rbuddy, [r1, r2], t0);
+  owned.monitor = monitor;
+  monitor.extraLive = () => [
+    ...(owned.reader === undefined ? [] : [readerLine(owned.reader, monitor)]),
+    `${term.paint('dim', 'writer'.padEnd(9))}${term.paint('dim', writerText(writer))}`,
+  ];
+  monitor.addPipeTicker({
+    everyMs: 2_000,
+    line: () =>
+      owned.reader === undefined
+        ? undefined
+        : { who: 'reader', colour: 'bold', text: readerText(owned.reader, monitor) },
+  });
+  monitor.start();
+
+  const healthy = await untilStatus(
+    monitor,
+    'rbuddy to attach the active and report healthy',
+    (s) =>
+      s.state === 'healthy' &&
+      monitor.session(r1)?.lastAck != null &&
+      monitor.states.some((c) => c.to === 'healthy'),
+  );
+  const activeSynced = monitor.states.find((c) => c.to === 'healthy')?.at ?? Date.now();
+  const firstSnap = monitor.sessions(r1).find((r) => r.snapshot !== null)?.snapshot ?? null;
+  check(
+    healthy.active === r1.address && healthy.standby === r2.address && healthy.epoch !== null,
+    `rbuddy is healthy at epoch ${String(healthy.epoch)}: active replica1, standby replica2`,
+  );
+  check(
+    firstSnap !== null &&
+      firstSnap.size !== null &&
+      firstSnap.transferred === firstSnap.size &&
+      firstSnap.size >= DATASET_MIB * 1024 * 1024,
+    `replica1 full-synced through rbuddy: a ${bytes(firstSnap?.size ?? 0)} snapshot relayed completely`,
+  );
+  const idle = await info(client2, 'replication');
+  const idleKeys = await client2.dbsize();
+  check(
+    idle['role'] === 'master' && idleKeys === 0,
+    `replica2 stands by as rbuddy made it: role ${String(idle['role'])}, ${idleKeys} keys`,
+  );
+  const epochBefore = healthy.epoch ?? -1;
+  const guardBefore = (await client1.config('GET', 'min-replicas-to-write')) as string[];
+  return { rbuddy, monitor, rbuddyStart, activeSynced, firstSnap, epochBefore, guardBefore };
+}
