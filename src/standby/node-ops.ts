@@ -5,6 +5,7 @@ import type { NodeClients } from '../nodes/node-client.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { NodeView } from './decide.js';
 import type { SavedConfig } from './persisted-state.js';
+import type { NodeControl } from './ports.js';
 
 /** Settings rbuddy changes on a promoted active and an idle standby, saved before, restored after. */
 export const GUARDED_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
@@ -122,7 +123,7 @@ export function unreachableView(node: ReplicaNode, error: unknown): NodeView {
   };
 }
 
-export class NodeOps {
+export class NodeOps implements NodeControl {
   constructor(
     private readonly clients: NodeClients,
     private readonly announce: () => HostPort,

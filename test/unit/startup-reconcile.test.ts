@@ -16,7 +16,7 @@ import {
   settledState,
   type Reconciliation,
 } from '../../src/standby/reconcile.js';
-import { invalidReason } from '../../src/standby/state-store.js';
+import { invalidReason } from '../../src/standby/persisted-state.js';
 import { down, master, PROXY, replica, syncing } from '../helpers/node-views.js';
 
 /** The configured --active and --standby. */
