@@ -17,7 +17,6 @@ import {
   heldStandbyProblem,
   type Action,
   type DecideConfig,
-  type NodeView,
   type Observations,
   type OperatorRequest,
 } from './decide.js';
@@ -27,6 +26,7 @@ import {
   type OperatorAnswer,
   type OperatorRequestRecord,
 } from './operator-requests.js';
+import type { NodeView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';

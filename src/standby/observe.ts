@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { EventData, EventType } from '../notify/events.js';
 import type { SessionEvent } from '../proxy/session-types.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
-import { isSynced, type NodeView, type SessionView } from './decide.js';
+import { isSynced } from './decide.js';
+import type { NodeView, SessionView } from './node-view.js';
 import type { PersistedState } from './persisted-state.js';
 import type { MasterHealth, SessionHandle, SessionSource } from './ports.js';
 

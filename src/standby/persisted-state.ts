@@ -1,6 +1,6 @@
 // What rbuddy persists in --state-dir (state.json): the roles, the epoch, and where an ongoing
 // failover stands. It is written atomically (temp file, fsync, rename, fsync of the directory)
-// BEFORE anything acts on or announces a change (SPEC §5 I2, I3), so that a restart at any
+// BEFORE anything acts on or announces a change (I2, I3 in docs/design.md), so a restart at any
 // step resumes from the truth and never flushes the wrong node.
 import type { RbuddyEvent } from '../notify/events.js';
 
@@ -75,7 +75,7 @@ export interface PersistedState {
   /**
    * Events that announce this state, saved in the same atomic write as the state itself, until
    * every durable channel (the webhook outboxes) holds them. A process killed between the two
-   * writes leaves them here, and the next one sends them with the same ids (SPEC §6). Absent in
+   * writes leaves them here, and the next one sends them with the same ids. Absent in
    * files written before this field existed.
    */
   unannounced?: RbuddyEvent[];

@@ -6,7 +6,7 @@
 // to the engine, is where the compiler checks it.
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { SessionCloseReason, SessionEvent, SessionPhase } from '../proxy/session-types.js';
-import type { NodeView } from './decide.js';
+import type { NodeView } from './node-view.js';
 import type { SavedConfig } from './persisted-state.js';
 
 /** One replica's live session through the proxy, as the engine sees it. */

@@ -3,7 +3,7 @@
 // change the way Redis would, every call is recorded, and any call can be made to fail or be
 // inspected just before it runs (to read the state file at that moment, say).
 import { isWriteGuard, unreachableView, WRITE_GUARD } from '../../src/standby/node-ops.js';
-import type { NodeView } from '../../src/standby/decide.js';
+import type { NodeView } from '../../src/standby/node-view.js';
 import type { NodeControl } from '../../src/standby/ports.js';
 import type { SavedConfig } from '../../src/standby/persisted-state.js';
 import type { ReplicaNode } from '../../src/nodes/replica-node.js';

@@ -391,7 +391,7 @@ describe('FailoverEngine: a whole unplanned failover', () => {
   });
 });
 
-describe('FailoverEngine: the write guard (SPEC §10)', () => {
+describe('FailoverEngine: the write guard', () => {
   // Each node's own settings, different from each other and from Redis's defaults; a max-lag of
   // 0 turns Redis's min-replicas check off, so guarding min-replicas-to-write alone would not do.
   const A_OWN = { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' };
@@ -1028,7 +1028,7 @@ describe('FailoverEngine: bad state files', () => {
   });
 });
 
-describe('FailoverEngine: no state file, roles from the nodes (SPEC §10)', () => {
+describe('FailoverEngine: no state file, roles from the nodes', () => {
   test('the configured standby serves: adopted as the active, nothing flushed, even with --init-flush-standby', async () => {
     const dir = await stateDir();
     const ops = new FakeNodeOps({

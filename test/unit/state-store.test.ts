@@ -1,4 +1,4 @@
-// StateStore (--state-dir/state.json): what a restart reads back (SPEC §5 I2, I3). A saved state
+// StateFile (--state-dir/state.json): what a restart reads back (I2, I3). A saved state
 // loads back equal; a missing file is "missing"; a file that cannot be trusted is "corrupt" with
 // the reason and the file's path; a crashed write leaves no torn file, and concurrent saves end
 // with the last one on disk; a failed write leaves no temp file and shows in status().
