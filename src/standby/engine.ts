@@ -1,10 +1,10 @@
 // The failover engine: a loop of observe → decide → act. It observes the replicas (INFO), the
 // master (health probe) and the proxy's sessions (observe.ts); decide() (pure) says which state
-// to be in and what to do; the actions (actions.ts) do it and return what they changed. This is
-// the one place that persists and announces: every outcome is saved before any event announces
-// it (I3), and retire-outgoing checks the persisted state before it flushes (I2). Failed actions
-// are retried with backoff and show in status and logs (I4). The invariants: docs/design.md,
-// "Invariants".
+// to be in and what to do; the actions (actions.ts) do it and return what they changed, which
+// the engine commits through its StateKeeper (persist-then-announce.ts): saved before any event
+// announces it (I3). retire-outgoing checks the persisted state before it flushes (I2). Failed
+// actions are retried with backoff and show in status and logs (I4). The invariants:
+// docs/design.md, "Invariants".
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventBus } from '../notify/events.js';
