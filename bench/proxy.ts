@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SessionStatus } from '../src/proxy/session-types.js';
-import { StateStore } from '../src/standby/state-store.js';
+import { StateFile } from '../src/standby/state-file.js';
 import { terminate } from '../harness/processes.js';
 import type { RedisServer } from '../harness/redis-server.js';
 import { spawnRbuddy, type RbuddyProcess } from '../harness/rbuddy-process.js';
@@ -90,7 +90,7 @@ export async function startProxy(
   // nothing until both nodes answer, and refuses every full sync meanwhile (the replica it
   // cannot see might be serving reads). The standby here never answers (see nodes.ts), and
   // the replica it relays for is still empty as far as rbuddy knows.
-  await new StateStore(stateDir).save({
+  await new StateFile(stateDir).save({
     version: 1,
     epoch: 0,
     active: nodes.replica.address,

@@ -22,7 +22,7 @@ import { FailoverEngine, type EngineStatus } from './standby/engine.js';
 import { MasterProbe } from './standby/master-probe.js';
 import { NodeOps } from './standby/node-ops.js';
 import { StateDirLock } from './standby/state-dir-lock.js';
-import { StateStore, type StateStoreStatus } from './standby/state-store.js';
+import { StateFile, type StateFileStatus } from './standby/state-file.js';
 
 export interface AppStatus extends EngineStatus {
   group: string;
@@ -34,7 +34,7 @@ export interface AppStatus extends EngineStatus {
   clients: ClientsStatus;
   notifications: { webhooks: WebhookStatus[]; publish: PublishTargetStatus[] };
   /** The state file: whether writes succeed, and the last failure. */
-  stateStore: StateStoreStatus;
+  stateStore: StateFileStatus;
 }
 
 export interface App {
@@ -180,7 +180,7 @@ export async function startApp(
     logger,
     onChange: (up, error) => engine.onMasterProbe(up, error),
   });
-  const store = new StateStore(config.stateDir);
+  const store = new StateFile(config.stateDir);
   const engine: FailoverEngine = new FailoverEngine({
     nodes,
     initialActive: configuredActive,
@@ -197,7 +197,7 @@ export async function startApp(
     store,
     ops: new NodeOps(nodeClients, announce),
     probe,
-    proxy,
+    sessions: proxy,
     bus: events,
     logger,
   });

@@ -1,4 +1,4 @@
-// The admin API's routes (SPEC §7). POSTs need `Authorization: Bearer <--http-token>` and are
+// The admin API's routes. POSTs need `Authorization: Bearer <--http-token>` and are
 // refused outright when no token is configured; GETs need it too with --http-auth-reads, except
 // the liveness and readiness probes. Without --http-auth-reads those GETs check the Host header
 // instead (src/http/host-check.ts: DNS rebinding).
@@ -82,12 +82,14 @@ export function adminRoutes(options: RoutesOptions): Route[] {
     (handler: RouteHandler): RouteHandler =>
     (request) =>
       authorized(request) ?? handler(request);
+  // Accepted: carried out by the engine's next round (202). Refused: the request conflicts with
+  // the engine's state, which the reason names (409).
   const operator = (request: OperatorRequest): RouteHandler =>
     post(() => {
       const answer = engine.request(request);
       return answer.accepted
         ? { status: 202, body: { accepted: true, state: engine.state } }
-        : { status: answer.status, body: { accepted: false, error: answer.reason } };
+        : { status: 409, body: { accepted: false, error: answer.reason } };
     });
   const nodeUrl =
     (role: 'active' | 'standby'): RouteHandler =>

@@ -1,38 +1,9 @@
 // The failover decision, as a pure function: from what the engine observed and what is
 // persisted, to the state it should be in and the actions to take next. No I/O here — the
 // engine observes before and acts after — so every state × observation is unit-testable.
-import type { SessionPhase } from '../proxy/session-types.js';
+import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
-
-/** What the engine saw of one replica over its control connection (INFO). */
-export interface NodeView {
-  id: string;
-  reachable: boolean;
-  error: string | undefined;
-  role: 'master' | 'slave' | undefined;
-  /** `master_host:master_port` as the node reports them (a replica), else undefined. */
-  masterAddress: string | undefined;
-  /** A replica of the proxy's announce address. */
-  followsProxy: boolean;
-  /** master_link_status:up */
-  linkUp: boolean;
-  /** master_sync_in_progress:1 */
-  syncInProgress: boolean;
-  /** loading:1 or async_loading:1 */
-  loading: boolean;
-  keys: number;
-  runId: string | undefined;
-  /** Its min-replicas settings are rbuddy's write guard (a master then refuses every write). */
-  writesGuarded: boolean;
-}
-
-/** The proxy's own view of a replica's session. */
-export interface SessionView {
-  phase: SessionPhase | undefined;
-  /** Streaming (snapshot fully relayed, or +CONTINUE) and the replica has ACKed since. */
-  streamingAcked: boolean;
-}
 
 export type OperatorRequest = 'failover' | 'confirm' | 'abort';
 
@@ -113,7 +84,11 @@ export type Action =
   | { kind: 'resume-sync'; reason: string }
   /** Verified: epoch + 1, roles swapped and persisted, then announced. */
   | { kind: 'switch' }
-  /** Drained: kill the outgoing node's clients, detach it, FLUSHALL ASYNC, restore config. */
+  /**
+   * Drained: the outgoing node is guarded and detached (if it still replicates), its clients
+   * killed, its own settings restored (the guard refuses FLUSHALL too), FLUSHALL ASYNC, then
+   * guarded again as the idle standby. Only once the persisted state names it the outgoing node.
+   */
   | { kind: 'retire-outgoing' }
   | { kind: 'abort' };
 
@@ -157,7 +132,7 @@ export function sameServer(a: NodeView, b: NodeView): string | undefined {
  * Why a first start must not flush a standby that holds keys, or undefined when it may. Only
  * --init-flush-standby allows it, and not even that when the keys may be what applications
  * read: a standby that replicates from rbuddy or carries the write guard of a promotion (a lost
- * state file, not a first start — SPEC §10), or one that holds the only data in sight.
+ * state file, not a first start), or one that holds the only data in sight.
  */
 function flushRefusal(
   active: NodeView,
@@ -193,7 +168,7 @@ export function isSynced(node: NodeView, session: SessionView): boolean {
 }
 
 /**
- * Why a held standby is not (or no longer) verified synced (SPEC §5 step 5), or undefined.
+ * Why a held standby is not (or no longer) verified synced, or undefined.
  * `lasting` problems mean its verified dataset is gone or being replaced (it restarted, was
  * detached, takes a new sync): the failover goes back to waiting for its sync. The others may
  * pass (a link down while the master blips, a session not back yet after rbuddy restarted).
@@ -436,7 +411,7 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
         );
       }
       // A confirm switches only to the very node verified synced when the switch was held: it
-      // may have restarted, been detached, or be taking a new sync since (SPEC §5 step 5).
+      // may have restarted, been detached, or be taking a new sync since.
       const problem = heldStandbyProblem(record, incoming, incomingSession);
       let refused: string | undefined;
       if (obs.refusedConfirm !== undefined) refused = `confirm refused: ${obs.refusedConfirm}`;

@@ -4,6 +4,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.js';
+import type { MasterHealth } from './ports.js';
 
 export interface MasterProbeOptions {
   master: HostPort;
@@ -16,7 +17,7 @@ export interface MasterProbeOptions {
   onChange: (up: boolean, error: string | undefined) => void;
 }
 
-export class MasterProbe {
+export class MasterProbe implements MasterHealth {
   private readonly options: MasterProbeOptions;
   private readonly client: Redis;
   private timer: NodeJS.Timeout | undefined;

@@ -3,11 +3,12 @@
 import { formatHostPort, type HostPort } from '../config/types.js';
 import type { NodeClients } from '../nodes/node-client.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
-import type { NodeView } from './decide.js';
+import type { NodeView } from './node-view.js';
 import type { SavedConfig } from './persisted-state.js';
+import type { NodeControl } from './ports.js';
 
 /** Settings rbuddy changes on a promoted active and an idle standby, saved before, restored after. */
-export const GUARDED_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
+const GUARDED_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
 
 /**
  * The write guard. Redis refuses a write with -NOREPLICAS only when both settings are non-zero
@@ -122,7 +123,7 @@ export function unreachableView(node: ReplicaNode, error: unknown): NodeView {
   };
 }
 
-export class NodeOps {
+export class NodeOps implements NodeControl {
   constructor(
     private readonly clients: NodeClients,
     private readonly announce: () => HostPort,

@@ -1,6 +1,6 @@
 // What rbuddy persists in --state-dir (state.json): the roles, the epoch, and where an ongoing
 // failover stands. It is written atomically (temp file, fsync, rename, fsync of the directory)
-// BEFORE anything acts on or announces a change (SPEC §5 I2, I3), so that a restart at any
+// BEFORE anything acts on or announces a change (I2, I3 in docs/design.md), so a restart at any
 // step resumes from the truth and never flushes the wrong node.
 import type { RbuddyEvent } from '../notify/events.js';
 
@@ -75,8 +75,95 @@ export interface PersistedState {
   /**
    * Events that announce this state, saved in the same atomic write as the state itself, until
    * every durable channel (the webhook outboxes) holds them. A process killed between the two
-   * writes leaves them here, and the next one sends them with the same ids (SPEC §6). Absent in
+   * writes leaves them here, and the next one sends them with the same ids. Absent in
    * files written before this field existed.
    */
   unannounced?: RbuddyEvent[];
+}
+
+// ---- validation of what is read back ---------------------------------------------------------
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Settings to restore on a node: every value a string, as CONFIG SET takes it. */
+function isSavedConfig(value: unknown): boolean {
+  return isObject(value) && Object.values(value).every((setting) => typeof setting === 'string');
+}
+
+const STEPS = new Set(['promoting', 'syncing', 'held', 'switched', 'aborted']);
+
+/** Why a parsed file is not a PersistedState we can act on, or undefined if it is one. */
+export function invalidReason(value: unknown): string | undefined {
+  if (!isObject(value)) return 'it is not a JSON object';
+  if (value.version !== 1) return `unknown version ${JSON.stringify(value.version)} (expected 1)`;
+  if (!Number.isSafeInteger(value.epoch) || (value.epoch as number) < 0)
+    return 'epoch is not a non-negative integer';
+  if (typeof value.active !== 'string' || value.active === '') return 'active is missing';
+  if (typeof value.standby !== 'string' || value.standby === '') return 'standby is missing';
+  if (value.active === value.standby) return 'active and standby name the same node';
+  if (typeof value.activeHoldsData !== 'boolean') return 'activeHoldsData is not a boolean';
+  if (value.standbySavedConfig !== undefined && value.standbySavedConfig !== null) {
+    if (!isSavedConfig(value.standbySavedConfig))
+      return 'standbySavedConfig is not an object of strings';
+  }
+  if (value.failover !== null) {
+    const why = invalidFailover(value.failover, value.active, value.standby);
+    if (why !== undefined) return `failover: ${why}`;
+  }
+  if (value.lastFailover !== null && !isObject(value.lastFailover))
+    return 'lastFailover is not an object';
+  if (value.unannounced !== undefined) {
+    if (!Array.isArray(value.unannounced)) return 'unannounced is not an array';
+    const bad = value.unannounced.findIndex((event) => invalidEvent(event) !== undefined);
+    if (bad >= 0) return `unannounced[${bad}]: ${invalidEvent(value.unannounced[bad]) ?? ''}`;
+  }
+  return undefined;
+}
+
+/** Enough of an event to send it again: the fields every receiver reads. */
+function invalidEvent(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not an object';
+  if (typeof value.id !== 'string' || value.id === '') return 'id is missing';
+  if (typeof value.type !== 'string') return 'type is missing';
+  if (typeof value.timestamp !== 'string') return 'timestamp is missing';
+  if (!Number.isSafeInteger(value.epoch)) return 'epoch is not an integer';
+  if (!isObject(value.data)) return 'data is not an object';
+  return undefined;
+}
+
+function invalidFailover(value: unknown, active: string, standby: string): string | undefined {
+  if (!isObject(value)) return 'not an object';
+  const record = value as Partial<FailoverRecord>;
+  if (typeof record.id !== 'string') return 'id is missing';
+  if (record.kind !== 'planned' && record.kind !== 'unplanned')
+    return 'kind is not planned/unplanned';
+  if (typeof record.step !== 'string' || !STEPS.has(record.step))
+    return `unknown step ${JSON.stringify(record.step)}`;
+  if (typeof record.outgoing !== 'string' || typeof record.incoming !== 'string')
+    return 'outgoing/incoming missing';
+  const nodes = new Set([active, standby]);
+  if (
+    !nodes.has(record.outgoing) ||
+    !nodes.has(record.incoming) ||
+    record.outgoing === record.incoming
+  ) {
+    return 'outgoing/incoming do not name the two nodes';
+  }
+  // Before the switch the outgoing node is still the active; after it, the standby.
+  const switched = record.step === 'switched';
+  if (switched ? record.outgoing !== standby : record.outgoing !== active) {
+    return `outgoing ${record.outgoing} contradicts the roles for step ${record.step}`;
+  }
+  if (record.savedConfig !== null && !isObject(record.savedConfig))
+    return 'savedConfig is not an object';
+  if (record.verifiedAt !== null && typeof record.verifiedAt !== 'string')
+    return 'verifiedAt is not a string';
+  if (switched && record.verifiedAt === null) return 'switched without a verified incoming node';
+  if (record.syncedRunId !== undefined && record.syncedRunId !== null) {
+    if (typeof record.syncedRunId !== 'string') return 'syncedRunId is not a string';
+  }
+  if (!Array.isArray(record.timeline)) return 'timeline is not an array';
+  return undefined;
 }

@@ -1,10 +1,11 @@
-// Start-up without a state file that can be trusted (SPEC §5 "Restart", §10 "Nodes are
-// identified, not assumed"). A missing state.json looks exactly like a first start, and so does
+// Start-up without a state file that can be trusted (docs/design.md, "Restart and
+// reconciliation"). A missing state.json looks exactly like a first start, and so does
 // one an operator deleted or a disk lost; then the configured --standby may well be the node
 // applications read. So before anything is written or done, the nodes say which it is: what
 // each reports (role, master, keys, run_id) decides, as a pure function like decide(), and when
 // the nodes do not settle it rbuddy waits in `degraded` rather than guess.
-import { sameServer, type NodeView } from './decide.js';
+import { sameServer } from './decide.js';
+import type { NodeView } from './node-view.js';
 import { REDIS_DEFAULTS } from './node-ops.js';
 import type { PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';

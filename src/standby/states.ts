@@ -1,6 +1,7 @@
 // The failover engine's states (names are a contract: they appear in /v1/status as `state`)
-// and the transitions allowed between them. Every change goes through Engine.transition(),
-// which checks this table and logs `from → to`.
+// and the transitions allowed between them. Every change goes through FailoverEngine's
+// transition() (engine.ts), which checks this table and logs `from → to`; a decision whose
+// state this table refuses is not acted on at all.
 
 export type EngineState =
   'starting' | 'healthy' | 'master-lost' | 'failing-over' | 'held' | 'switching' | 'degraded';

@@ -1,10 +1,10 @@
-// A stand-in for NodeOps (src/standby/node-ops.ts) for unit tests of the failover engine: each
+// A stand-in for NodeOps (the NodeControl of src/standby/ports.ts) for unit tests of the failover engine: each
 // replica is a small model (role, link, keys, the guarded settings) that the engine's commands
 // change the way Redis would, every call is recorded, and any call can be made to fail or be
 // inspected just before it runs (to read the state file at that moment, say).
 import { isWriteGuard, unreachableView, WRITE_GUARD } from '../../src/standby/node-ops.js';
-import type { NodeView } from '../../src/standby/decide.js';
-import type { NodeOps } from '../../src/standby/node-ops.js';
+import type { NodeView } from '../../src/standby/node-view.js';
+import type { NodeControl } from '../../src/standby/ports.js';
 import type { SavedConfig } from '../../src/standby/persisted-state.js';
 import type { ReplicaNode } from '../../src/nodes/replica-node.js';
 
@@ -77,7 +77,7 @@ export function idleMasterModel(overrides: Partial<FakeNodeModel> = {}): FakeNod
   });
 }
 
-export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
+export class FakeNodeOps implements NodeControl {
   readonly calls: OpCall[] = [];
   private readonly models = new Map<string, FakeNodeModel>();
   private readonly hooks = new Map<OpName, OpHook>();
@@ -85,11 +85,6 @@ export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
 
   constructor(models: Record<string, FakeNodeModel>) {
     for (const [id, model] of Object.entries(models)) this.models.set(id, model);
-  }
-
-  /** The engine's constructor wants the class; this fake has every public member of it. */
-  asNodeOps(): NodeOps {
-    return this as unknown as NodeOps;
   }
 
   model(id: string): FakeNodeModel {
@@ -140,7 +135,7 @@ export class FakeNodeOps implements Pick<NodeOps, keyof NodeOps> {
       runId: model.runId,
       writesGuarded: isWriteGuard(model.config),
     })).catch((error: unknown) =>
-      // NodeOps.view never throws: an unreachable node is an observation, not a failure.
+      // view() never throws: an unreachable node is an observation, not a failure.
       unreachableView(node, error),
     );
   }

@@ -1,8 +1,8 @@
-// Stand-ins for what the failover engine uses of the proxy and of the master probe, for unit
-// tests: sessions are plain objects whose life the test drives (connect, stream + ACK, close),
-// each step reported as the real ProxyServer does, with a 'session-event'.
+// Stand-ins for what the failover engine uses of the proxy and of the master probe (the
+// SessionSource and MasterHealth of src/standby/ports.ts), for unit tests: sessions are plain
+// objects whose life the test drives (connect, stream + ACK, close), each step reported as the
+// real ProxyServer does, with a 'session-event'.
 import { EventEmitter } from 'node:events';
-import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type {
   ReplicaHello,
   SessionCloseReason,
@@ -11,9 +11,9 @@ import type {
   SessionPhase,
 } from '../../src/proxy/session-types.js';
 import type { ReplicaNode } from '../../src/nodes/replica-node.js';
-import type { MasterProbe } from '../../src/standby/master-probe.js';
+import type { MasterHealth, SessionHandle, SessionSource } from '../../src/standby/ports.js';
 
-export class FakeSession implements SessionInfo {
+export class FakeSession implements SessionInfo, SessionHandle {
   phase: SessionPhase = 'handshake';
   closedWith: SessionCloseReason | undefined;
 
@@ -46,14 +46,9 @@ export function replicaHello(port: number): ReplicaHello {
   };
 }
 
-export class FakeProxy extends EventEmitter<FakeProxyEvents> {
+export class FakeProxy extends EventEmitter<FakeProxyEvents> implements SessionSource {
   private readonly byNode = new Map<string, FakeSession>();
   private nextId = 1;
-
-  /** The engine's constructor wants the class; it uses only `on` and `sessionFor`. */
-  asProxyServer(): ProxyServer {
-    return this as unknown as ProxyServer;
-  }
 
   sessionFor(nodeId: string): FakeSession | undefined {
     return this.byNode.get(nodeId);
@@ -92,12 +87,8 @@ export class FakeProxy extends EventEmitter<FakeProxyEvents> {
   }
 }
 
-/** What the engine reads of the master probe. */
-export class FakeProbe {
+/** What the engine reads of the master probe; the test sets the verdict. */
+export class FakeProbe implements MasterHealth {
   up = true;
   lastError: string | undefined;
-
-  asMasterProbe(): MasterProbe {
-    return this as unknown as MasterProbe;
-  }
 }

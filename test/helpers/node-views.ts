@@ -1,6 +1,6 @@
 // NodeViews as NodeOps.view() builds them from INFO, for the pure start-up and failover
 // decisions' tests: a replica of the proxy with data, a master, a standby mid-sync, a node down.
-import type { NodeView } from '../../src/standby/decide.js';
+import type { NodeView } from '../../src/standby/node-view.js';
 import { unreachableView } from '../../src/standby/node-ops.js';
 
 /** The proxy's announce address, as its replicas report their master. */

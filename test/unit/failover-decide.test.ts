@@ -1,4 +1,4 @@
-// decide() — the failover decision (SPEC §5) — as a table: every state/step × observation,
+// decide() — the failover decision — as a table: every state/step × observation,
 // including the unlikely ones (both replicas claim to be masters with data, a standby that
 // already holds keys, the master returning mid-promotion, flapping during a failover). Each row
 // names the expected state and the exact actions. A property test then throws random
@@ -12,11 +12,10 @@ import {
   isSynced,
   type Action,
   type DecideConfig,
-  type NodeView,
   type Observations,
   type OperatorRequest,
-  type SessionView,
 } from '../../src/standby/decide.js';
+import type { NodeView, SessionView } from '../../src/standby/node-view.js';
 import type {
   FailoverRecord,
   FailoverStep,

@@ -1,6 +1,6 @@
 // The real FailoverEngine (observe → decide → act) driven with fakes: node operations on small
 // node models (test/helpers/fake-node-ops.ts), a proxy whose sessions the test drives and a probe
-// whose verdict the test sets (test/helpers/fake-proxy.ts), and the real StateStore (temp dir)
+// whose verdict the test sets (test/helpers/fake-proxy.ts), and the real StateFile (temp dir)
 // and EventBus. Proves I3 (the new roles are on disk before failover.completed), I2 (a restart
 // at any step resumes, and only the persisted outgoing node is flushed, once, after the switch),
 // the PSYNC gate, operator requests, retries with backoff (I4) and a corrupt state file.
@@ -23,7 +23,7 @@ import type { ReplicaNode } from '../../src/nodes/replica-node.js';
 import type { DecideConfig } from '../../src/standby/decide.js';
 import { FailoverEngine, type EngineOptions } from '../../src/standby/engine.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
-import { StateStore } from '../../src/standby/state-store.js';
+import { StateFile } from '../../src/standby/state-file.js';
 import { REDIS_DEFAULTS, WRITE_GUARD } from '../../src/standby/node-ops.js';
 import {
   FakeNodeOps,
@@ -67,7 +67,7 @@ async function stateDir(initial?: PersistedState | string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'rbuddy-engine-test-'));
   dirs.push(dir);
   if (typeof initial === 'string') await writeFile(join(dir, 'state.json'), initial);
-  else if (initial !== undefined) await new StateStore(dir).save(initial);
+  else if (initial !== undefined) await new StateFile(dir).save(initial);
   return dir;
 }
 
@@ -138,10 +138,10 @@ async function startEngine(options: HarnessOptions): Promise<Harness> {
     initialStandby: B,
     masterId: MASTER,
     config: { ...BASE_CONFIG, ...options.config },
-    store: new StateStore(options.dir),
-    ops: options.ops.asNodeOps(),
-    probe: probe.asMasterProbe(),
-    proxy: proxy.asProxyServer(),
+    store: new StateFile(options.dir),
+    ops: options.ops,
+    probe,
+    sessions: proxy,
     bus,
     logger,
     tickMs: 5,
@@ -161,10 +161,10 @@ function unstartedEngine(dir: string, proxy = new FakeProxy()): FailoverEngine {
     initialStandby: B,
     masterId: MASTER,
     config: BASE_CONFIG,
-    store: new StateStore(dir),
-    ops: healthyNodes().asNodeOps(),
-    probe: new FakeProbe().asMasterProbe(),
-    proxy: proxy.asProxyServer(),
+    store: new StateFile(dir),
+    ops: healthyNodes(),
+    probe: new FakeProbe(),
+    sessions: proxy,
     bus: new EventBus('rbuddy', silent),
     logger: silent,
   });
@@ -391,7 +391,7 @@ describe('FailoverEngine: a whole unplanned failover', () => {
   });
 });
 
-describe('FailoverEngine: the write guard (SPEC §10)', () => {
+describe('FailoverEngine: the write guard', () => {
   // Each node's own settings, different from each other and from Redis's defaults; a max-lag of
   // 0 turns Redis's min-replicas check off, so guarding min-replicas-to-write alone would not do.
   const A_OWN = { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' };
@@ -606,7 +606,7 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
         });
         // Until the standby's session is back through the new process, a confirm is refused.
         const early = second.engine.request('confirm');
-        assert.ok(!early.accepted && early.status === 409, 'no live session yet: refused');
+        assert.ok(!early.accepted, 'no live session yet: refused');
         await waitFor(() => second.engine.state === 'failing-over', {
           what: 'back to syncing',
           ...WAIT,
@@ -705,7 +705,7 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
 });
 
 describe('FailoverEngine: operator requests', () => {
-  test('confirm and abort outside held, failover outside healthy: 409 with the state', async () => {
+  test('confirm and abort outside held, failover outside healthy: refused, naming the state', async () => {
     const dir = await stateDir(healthyState());
     const h = await healthyEngine({ dir, ops: healthyNodes() });
 
@@ -713,7 +713,6 @@ describe('FailoverEngine: operator requests', () => {
       const answer = h.engine.request(request);
       assert.equal(answer.accepted, false);
       assert.ok(!answer.accepted, 'narrowing');
-      assert.equal(answer.status, 409);
       assert.match(answer.reason, /held failover; the state is healthy/);
     }
 
@@ -721,7 +720,6 @@ describe('FailoverEngine: operator requests', () => {
     await waitFor(() => h.engine.state === 'master-lost', { what: 'master-lost', ...WAIT });
     const lost = h.engine.request('failover');
     assert.ok(!lost.accepted, 'refused');
-    assert.equal(lost.status, 409);
     assert.match(lost.reason, /the state is master-lost/);
     await waitTicks(h, 3);
     assert.equal(onDisk(dir).failover, null, 'no failover started');
@@ -735,7 +733,7 @@ describe('FailoverEngine: operator requests', () => {
 
     assert.deepEqual(h.engine.request('failover'), { accepted: true });
     const again = h.engine.request('failover');
-    assert.ok(!again.accepted && again.status === 409, 'a second request while one is pending');
+    assert.ok(!again.accepted, 'a second request while one is pending');
     await waitForAttached(h);
     assert.equal(onDisk(dir).failover?.kind, 'planned');
     assert.equal(h.engine.status().lastOperatorRequest?.outcome, 'carried-out');
@@ -743,9 +741,9 @@ describe('FailoverEngine: operator requests', () => {
     assert.deepEqual(ops.callsOf('guardWrites'), []);
 
     const during = h.engine.request('failover');
-    assert.ok(!during.accepted && during.status === 409, 'no failover during a failover');
+    assert.ok(!during.accepted, 'no failover during a failover');
     const confirm = h.engine.request('confirm');
-    assert.ok(!confirm.accepted && confirm.status === 409, 'nothing to confirm while syncing');
+    assert.ok(!confirm.accepted, 'nothing to confirm while syncing');
 
     finishSync(h, B, 1000);
     await waitForCompleted(dir);
@@ -848,12 +846,11 @@ describe('FailoverEngine: a held switch is verified again before it is confirmed
     assert.ok(!h.events.some((event) => event.type === 'failover.completed'));
   }
 
-  test('the standby restarted: a confirm is refused (409), back to waiting for its sync; synced again, held for the new process', async () => {
+  test('the standby restarted: a confirm is refused, back to waiting for its sync; synced again, held for the new process', async () => {
     const { h, flushViolations } = await heldEngine();
     restartStandby(h);
     const answer = h.engine.request('confirm');
     assert.ok(!answer.accepted, 'refused');
-    assert.equal(answer.status, 409);
     assert.match(answer.reason, /^confirm refused: .*10\.0\.0\.6:6379/);
     await waitFor(() => h.events.some((event) => event.type === 'failover.failed'), {
       what: 'back to syncing, announced',
@@ -999,7 +996,7 @@ describe('FailoverEngine: bad state files', () => {
     h.proxy.loseUpstream(A, 'master gone');
     assert.equal(psync(h, A, FULLRESYNC), 'close');
     const answer = h.engine.request('failover');
-    assert.ok(!answer.accepted && answer.status === 409 && answer.reason.includes(file));
+    assert.ok(!answer.accepted && answer.reason.includes(file));
     const start = loops.rounds();
     await waitFor(() => loops.rounds() >= start + 20, { what: '20 rounds of the loop', ...WAIT });
 
@@ -1031,7 +1028,7 @@ describe('FailoverEngine: bad state files', () => {
   });
 });
 
-describe('FailoverEngine: no state file, roles from the nodes (SPEC §10)', () => {
+describe('FailoverEngine: no state file, roles from the nodes', () => {
   test('the configured standby serves: adopted as the active, nothing flushed, even with --init-flush-standby', async () => {
     const dir = await stateDir();
     const ops = new FakeNodeOps({

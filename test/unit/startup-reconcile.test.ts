@@ -1,13 +1,13 @@
-// reconcile() — a start with no state file (SPEC §5 "Restart", §10) — as a table over what the
-// two configured nodes report: a genuine first start, the roles after a planned switch (the
-// configured standby serves), an active promoted mid-failover, both nodes serving, a node down
-// or loading, one server under both names. Then servingRoles(), what discovery names while no
+// reconcile() — a start with no state file (docs/design.md, "Restart and reconciliation") — as
+// a table over what the two configured nodes report: a genuine first start, the roles after a
+// planned switch (the configured standby serves), an active promoted mid-failover, both nodes
+// serving, a node down or loading, one server under both names. Then servingRoles(), what discovery names while no
 // state can be trusted, and a property: whatever the nodes report, a node that serves reads is
 // never left to a first start (which may flush the standby) and never adopted as the standby.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { NodeView } from '../../src/standby/decide.js';
+import type { NodeView } from '../../src/standby/node-view.js';
 import {
   describeNode,
   reconcile,
@@ -16,7 +16,7 @@ import {
   settledState,
   type Reconciliation,
 } from '../../src/standby/reconcile.js';
-import { invalidReason } from '../../src/standby/state-store.js';
+import { invalidReason } from '../../src/standby/persisted-state.js';
 import { down, master, PROXY, replica, syncing } from '../helpers/node-views.js';
 
 /** The configured --active and --standby. */

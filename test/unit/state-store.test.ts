@@ -1,4 +1,4 @@
-// StateStore (--state-dir/state.json): what a restart reads back (SPEC §5 I2, I3). A saved state
+// StateFile (--state-dir/state.json): what a restart reads back (I2, I3). A saved state
 // loads back equal; a missing file is "missing"; a file that cannot be trusted is "corrupt" with
 // the reason and the file's path; a crashed write leaves no torn file, and concurrent saves end
 // with the last one on disk; a failed write leaves no temp file and shows in status().
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { FailoverRecord, PersistedState } from '../../src/standby/persisted-state.js';
-import { StateStore } from '../../src/standby/state-store.js';
+import { StateFile } from '../../src/standby/state-file.js';
 
 const A = '10.0.0.5:6379';
 const B = '10.0.0.6:6379';
@@ -68,10 +68,10 @@ function switched(overrides: Partial<FailoverRecord> = {}): PersistedState {
   });
 }
 
-describe('StateStore', () => {
+describe('StateFile', () => {
   test('save then load gives the same state back, in a directory it creates', async () => {
     const dir = join(await tempDir(), 'nested', 'state');
-    const store = new StateStore(dir);
+    const store = new StateFile(dir);
     const saved = state({
       standbySavedConfig: { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' },
       failover: record(),
@@ -112,7 +112,7 @@ describe('StateStore', () => {
 
   test('no file: missing, naming the file', async () => {
     const dir = await tempDir();
-    assert.deepEqual(await new StateStore(dir).load(), {
+    assert.deepEqual(await new StateFile(dir).load(), {
       kind: 'missing',
       file: join(dir, 'state.json'),
     });
@@ -210,7 +210,7 @@ describe('StateStore', () => {
       const dir = await tempDir();
       const file = join(dir, 'state.json');
       await writeFile(file, typeof contents === 'string' ? contents : JSON.stringify(contents));
-      const result = await new StateStore(dir).load();
+      const result = await new StateFile(dir).load();
       assert.equal(result.kind, 'corrupt');
       assert.ok(result.kind === 'corrupt', 'narrowing');
       assert.equal(result.file, file);
@@ -226,7 +226,7 @@ describe('StateStore', () => {
   test('corrupt: a state.json that cannot be read (a directory) says so', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'state.json'));
-    const result = await new StateStore(dir).load();
+    const result = await new StateFile(dir).load();
     assert.equal(result.kind, 'corrupt');
     assert.ok(result.kind === 'corrupt', 'narrowing');
     assert.match(result.why, /cannot read it/);
@@ -234,7 +234,7 @@ describe('StateStore', () => {
 
   test('a temp file left by a crashed write does not break load or the next save', async () => {
     const dir = await tempDir();
-    const store = new StateStore(dir);
+    const store = new StateFile(dir);
     const good = state({ epoch: 9 });
     await store.save(good);
     // A write that died half-way, under this process's name and under another's.
@@ -246,7 +246,7 @@ describe('StateStore', () => {
     // With only the leftover and no state.json, the state is missing, not corrupt.
     const fresh = await tempDir();
     await writeFile(join(fresh, 'state.json.4242.tmp'), torn);
-    assert.equal((await new StateStore(fresh).load()).kind, 'missing');
+    assert.equal((await new StateFile(fresh).load()).kind, 'missing');
 
     // The next save is whole, whatever lies around.
     const next = switched();
@@ -256,7 +256,7 @@ describe('StateStore', () => {
 
   test('concurrent saves: never a torn or missing file, and the last call wins', async () => {
     const dir = await tempDir();
-    const store = new StateStore(dir);
+    const store = new StateFile(dir);
     await store.save(state({ epoch: 0 }));
 
     // States of very different sizes, so that an interleaved write would show as garbage.
@@ -306,8 +306,8 @@ describe('StateStore', () => {
 
   test('two stores on one directory (a restarted engine, same process) do not collide', async () => {
     const dir = await tempDir();
-    const first = new StateStore(dir);
-    const second = new StateStore(dir);
+    const first = new StateFile(dir);
+    const second = new StateFile(dir);
     const mine = Array.from({ length: 20 }, (_, index) => state({ epoch: index }));
     const theirs = Array.from({ length: 20 }, (_, index) => switched({ id: `other-${index}` }));
     const results = await Promise.allSettled([
@@ -334,7 +334,7 @@ describe('StateStore', () => {
 
   test('saves issued together land in call order', async () => {
     const dir = await tempDir();
-    const store = new StateStore(dir);
+    const store = new StateFile(dir);
     const big = state({
       epoch: 1,
       failover: record({
@@ -353,7 +353,7 @@ describe('StateStore', () => {
   // half way, as on a full disk).
   test('a failed write (a directory in the way) leaves no temp file, and status shows it until a write succeeds', async () => {
     const dir = await tempDir();
-    const store = new StateStore(dir);
+    const store = new StateFile(dir);
     await store.save(state({ epoch: 1 }));
     await rm(store.file);
     await mkdir(join(store.file, 'blocker'), { recursive: true });
@@ -362,7 +362,7 @@ describe('StateStore', () => {
       await assert.rejects(store.save(state({ epoch: 2 })), { code: 'RBUDDY_ERR_STATE_WRITE' });
     }
     assert.deepEqual(await readdir(dir), ['state.json'], 'no temp file per retry');
-    assert.equal(new StateStore(dir).status().writable, true, 'a fresh store has no failure');
+    assert.equal(new StateFile(dir).status().writable, true, 'a fresh store has no failure');
     const failing = store.status();
     assert.equal(failing.writable, false);
     assert.equal(failing.failedWrites, 3);
@@ -387,8 +387,8 @@ describe('StateStore', () => {
     // EFBIG) saves a state of several KiB.
     const script = `
       import { readdir } from 'node:fs/promises';
-      import { StateStore } from './src/standby/state-store.ts';
-      const store = new StateStore(${JSON.stringify(dir)});
+      import { StateFile } from './src/standby/state-file.ts';
+      const store = new StateFile(${JSON.stringify(dir)});
       const big = ${JSON.stringify(state({ failover: record({ timeline: Array.from({ length: 100 }, (_, n) => ({ step: `s${n}`, at: 'x' })) }) }))};
       let code = null;
       for (let attempt = 0; attempt < 3; attempt += 1) {

@@ -1,0 +1,371 @@
+// The failover actions: what each of decide()'s Actions does to the replicas, and what it changed.
+// An action never writes the state nor sends an event itself: it returns an Outcome (the next
+// persisted state, the events that announce it) and the engine commits it — persists, then
+// announces (I3, docs/design.md, "Persist, then announce"). An action that must have a state on
+// disk before a later command of its own asks the engine to commit that part first (`commit`).
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { EventData, EventType } from '../notify/events.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
+import type { Action } from './decide.js';
+import { isWriteGuard, REDIS_DEFAULTS } from './node-ops.js';
+import type {
+  FailoverRecord,
+  PersistedState,
+  SavedConfig,
+  TimelineEntry,
+} from './persisted-state.js';
+import type { NodeControl, SessionSource } from './ports.js';
+
+/** An event to send once the state it announces is persisted; roles and epoch come from it. */
+export interface Announcement {
+  type: EventType;
+  data: Partial<EventData>;
+}
+
+/** What an action (or one step of it) changed, for the engine to commit. */
+export interface Outcome {
+  /** The next persisted state. The engine saves it before it announces anything. */
+  state?: PersistedState;
+  /**
+   * The engine holds `state` in memory before the write lands instead of after: what the gate
+   * reads must protect from this moment (a failed write then errs on the side of protection).
+   */
+  inMemoryFirst?: true;
+  /** Events announcing the persisted state (`state` once saved, else the current one). */
+  announce?: Announcement[];
+  /**
+   * The events go into the state (`unannounced`) in the same atomic write, and are dropped from
+   * it once every durable channel has them: a kill -9 in between cannot lose them.
+   */
+  announceDurably?: true;
+  /** A new attempt to sync the incoming node began (its sync timeout counts from now). */
+  syncAttemptStarted?: true;
+  /** A failure of the incoming node's sync may be announced again. */
+  standbyFailureCleared?: true;
+  /** The failover whose promotion is now announced (active.promoted goes out once per failover). */
+  promotionAnnounced?: string;
+  /** The master loss that started the failover is over. */
+  masterLossOver?: true;
+  /** Logged once committed: a write that failed must not be reported as done. */
+  note?: { level: 'info' | 'warn'; fields: Record<string, unknown>; message: string };
+}
+
+export interface ActionContext {
+  /** The persisted state as the action starts (the engine's, with what earlier actions saved). */
+  persisted: PersistedState;
+  /** The nodes the persisted roles name active and standby. */
+  activeNode: ReplicaNode;
+  standbyNode: ReplicaNode;
+  ops: NodeControl;
+  sessions: SessionSource;
+  now: () => number;
+  log: Logger;
+  /** The failover whose promotion was announced, if any. */
+  promotionAnnounced: string | undefined;
+  /** Persists, then announces `outcome` now, before the action's next command. */
+  commit: (outcome: Outcome) => Promise<void>;
+}
+
+export async function runAction(action: Action, c: ActionContext): Promise<Outcome> {
+  c.log.info({ action: action.kind }, 'failover action');
+  switch (action.kind) {
+    case 'attach-active':
+      await c.ops.attach(c.activeNode);
+      return {};
+    case 'prepare-standby':
+      return prepareStandby(c, action.flush);
+    case 'mark-active-holds-data':
+      return {
+        state: { ...c.persisted, activeHoldsData: true },
+        // The gate must protect the dataset from this moment, not from when the write lands.
+        inMemoryFirst: true,
+        note: {
+          level: 'info',
+          fields: { active: c.activeNode.id },
+          message: 'the active replica holds its dataset',
+        },
+      };
+    case 'begin-failover':
+      return beginFailover(c, action);
+    case 'promote':
+      return promote(c);
+    case 'guard-standby':
+      return guardStandby(c);
+    case 'attach-standby':
+      return attachStandby(c);
+    case 'restart-standby-sync':
+      // Reported before the commands that start the sync over, and again at each retry of them.
+      await c.commit({ announce: [failed(`${action.reason}; retrying`)] });
+      await c.ops.detach(c.standbyNode);
+      await c.ops.attach(c.standbyNode);
+      return { syncAttemptStarted: true };
+    case 'hold':
+      return {
+        state: failoverChanged(
+          c,
+          { step: 'held', syncedRunId: action.syncedRunId ?? null },
+          { step: 'synced' },
+          { step: 'held', detail: action.reason },
+        ),
+        announce: [
+          { type: 'standby.synced', data: {} },
+          {
+            type: 'failover.held',
+            data: {
+              reason: action.reason,
+              activeKeys: action.activeKeys,
+              standbyKeys: action.standbyKeys,
+            },
+          },
+        ],
+      };
+    case 'resume-sync':
+      return {
+        state: failoverChanged(
+          c,
+          { step: 'syncing', syncedRunId: null },
+          { step: 'resync', detail: action.reason },
+        ),
+        syncAttemptStarted: true,
+        standbyFailureCleared: true,
+        announce: [failed(`${action.reason}; waiting for the standby's sync again`)],
+      };
+    case 'switch':
+      return switchRoles(c);
+    case 'retire-outgoing':
+      return retireOutgoing(c);
+    case 'abort': {
+      const record = requireFailover(c.persisted);
+      await c.ops.detach(c.standbyNode);
+      return {
+        state: {
+          ...c.persisted,
+          failover: { ...record, step: 'aborted', timeline: stamp(c, record, 'aborted') },
+        },
+        announce: [failed('aborted by an operator')],
+      };
+    }
+  }
+}
+
+async function prepareStandby(c: ActionContext, flush: boolean): Promise<Outcome> {
+  await c.ops.detach(c.standbyNode);
+  if (flush) {
+    c.log.warn({ node: c.standbyNode.id }, 'flushing the standby (--init-flush-standby)');
+    // The write guard refuses FLUSHALL too: lift ours first (guard-standby sets it again).
+    const saved = c.persisted.standbySavedConfig;
+    if (saved !== undefined && saved !== null) await c.ops.restoreConfig(c.standbyNode, saved);
+    await c.ops.flush(c.standbyNode);
+  }
+  return {};
+}
+
+async function beginFailover(
+  c: ActionContext,
+  action: Extract<Action, { kind: 'begin-failover' }>,
+): Promise<Outcome> {
+  // The outgoing node's settings go on disk with the record, before anything changes them (the
+  // promotion is a later action, after this outcome is committed).
+  const savedConfig = await originalSettings(c, c.activeNode);
+  const at = new Date(c.now()).toISOString();
+  const record: FailoverRecord = {
+    id: randomUUID(),
+    kind: action.failoverKind,
+    reason: action.reason,
+    startedAt: at,
+    outgoing: c.activeNode.id,
+    incoming: c.standbyNode.id,
+    step: action.failoverKind === 'unplanned' && action.promote !== false ? 'promoting' : 'syncing',
+    savedConfig,
+    verifiedAt: null,
+    timeline: [{ step: 'started', at, detail: action.reason }],
+  };
+  return {
+    state: { ...c.persisted, failover: record },
+    note: {
+      level: 'warn',
+      fields: { failover: record.id, kind: record.kind, reason: record.reason },
+      message: 'failover started',
+    },
+  };
+}
+
+async function promote(c: ActionContext): Promise<Outcome> {
+  await c.ops.guardWrites(c.activeNode);
+  await c.ops.detach(c.activeNode);
+  c.sessions.sessionFor(c.activeNode.id)?.close('gated');
+  // The promotion is retried with the standby's attach (same step) until that succeeds:
+  // announce it once per failover, not once per retry.
+  const failoverId = c.persisted.failover?.id;
+  if (failoverId === undefined || c.promotionAnnounced === failoverId) return {};
+  return {
+    promotionAnnounced: failoverId,
+    announce: [
+      {
+        type: 'active.promoted',
+        data: { reason: 'the active serves its data, detached from the master' },
+      },
+    ],
+  };
+}
+
+async function guardStandby(c: ActionContext): Promise<Outcome> {
+  const saved = c.persisted.standbySavedConfig;
+  if (saved === undefined || saved === null) {
+    // Saved before the guard is set: a restart in between never takes our guard values for the
+    // node's own.
+    const own = await originalSettings(c, c.standbyNode);
+    await c.commit({ state: { ...c.persisted, standbySavedConfig: own } });
+  }
+  await c.ops.guardWrites(c.standbyNode);
+  c.log.info({ node: c.standbyNode.id }, 'the idle standby refuses writes');
+  return {};
+}
+
+async function attachStandby(c: ActionContext): Promise<Outcome> {
+  await c.ops.attach(c.standbyNode);
+  const record = c.persisted.failover;
+  if (record === null) return {};
+  return {
+    state: {
+      ...c.persisted,
+      failover: {
+        ...record,
+        step: 'syncing',
+        timeline: stamp(c, record, 'standby-attached'),
+      },
+    },
+    syncAttemptStarted: true,
+    standbyFailureCleared: true,
+    announce: [{ type: 'standby.attached', data: {} }],
+  };
+}
+
+async function switchRoles(c: ActionContext): Promise<Outcome> {
+  const { persisted } = c;
+  const record = requireFailover(persisted);
+  const alreadySynced = record.timeline.some((entry) => entry.step === 'synced');
+  // The incoming node's own settings are back before it is the active (a restart before the
+  // write restores them again: same values).
+  const incomingSaved = persisted.standbySavedConfig;
+  if (incomingSaved !== undefined && incomingSaved !== null) {
+    await c.ops.restoreConfig(c.standbyNode, incomingSaved);
+  }
+  const switched: PersistedState = {
+    ...persisted,
+    epoch: persisted.epoch + 1,
+    active: record.incoming,
+    standby: record.outgoing,
+    activeHoldsData: true,
+    // The outgoing node's settings are the failover record's until it is retired.
+    standbySavedConfig: null,
+    failover: {
+      ...record,
+      step: 'switched',
+      verifiedAt: new Date(c.now()).toISOString(),
+      timeline: stamp(c, record, ...(alreadySynced ? [] : ['synced']), 'switched'),
+    },
+  };
+  return {
+    state: switched,
+    // I3: the new roles are on disk before any event announces them — and the events with them,
+    // in the same atomic write (docs/design.md, "Persist, then announce").
+    announceDurably: true,
+    announce: [
+      ...(alreadySynced ? [] : [{ type: 'standby.synced' as const, data: {} }]),
+      {
+        type: 'failover.completed',
+        data: { reason: record.reason, previousActive: record.outgoing },
+      },
+    ],
+  };
+}
+
+async function retireOutgoing(c: ActionContext): Promise<Outcome> {
+  const { persisted, standbyNode: outgoing } = c;
+  const record = requireFailover(persisted);
+  // I2: flush only the node the persisted state names the outgoing active of this epoch, with
+  // the other node verified synced.
+  if (
+    record.step !== 'switched' ||
+    record.outgoing !== persisted.standby ||
+    record.incoming !== persisted.active ||
+    record.verifiedAt === null ||
+    record.outgoing !== outgoing.id
+  ) {
+    throw new Error(
+      `refusing to flush ${outgoing.id}: the persisted state does not name it the outgoing active`,
+    );
+  }
+  const view = await c.ops.view(outgoing);
+  if (view.role === 'slave') {
+    // Planned failover: the outgoing node still replicates; guard it, then detach it.
+    await c.ops.guardWrites(outgoing);
+    await c.ops.detach(outgoing);
+  }
+  await c.ops.killClients(outgoing);
+  // The write guard refuses FLUSHALL too (-NOREPLICAS): restore the node's own settings first.
+  // Its clients were just killed and it is no longer announced, so nothing lands in between
+  // that the flush would not take.
+  if (record.savedConfig !== null) await c.ops.restoreConfig(outgoing, record.savedConfig);
+  // Already empty: a restart after the flush but before the write below; never twice.
+  if (view.keys > 0) await c.ops.flush(outgoing);
+  // The new standby: guarded again at once, its own settings kept for when it is the active.
+  if (record.savedConfig !== null) await c.ops.guardWrites(outgoing);
+  const endedAt = new Date(c.now()).toISOString();
+  const done = { ...record, timeline: stamp(c, record, 'flushed', 'standby-ready') };
+  return {
+    state: {
+      ...persisted,
+      standbySavedConfig: record.savedConfig,
+      failover: null,
+      lastFailover: { ...done, endedAt, result: 'completed' },
+    },
+    // The new active synced from a live master: whatever loss started this failover is over.
+    masterLossOver: true,
+    announce: [{ type: 'standby.ready', data: { reason: `${outgoing.id} is the new standby` } }],
+  };
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+function failed(reason: string): Announcement {
+  return { type: 'failover.failed', data: { reason } };
+}
+
+/**
+ * A node's own values of the guarded settings. Our guard values are never taken for its own
+ * (a state dir lost while the node was guarded): Redis's defaults stand in for them.
+ */
+async function originalSettings(c: ActionContext, node: ReplicaNode): Promise<SavedConfig> {
+  const settings = await c.ops.configGet(node);
+  if (!isWriteGuard(settings)) return settings;
+  c.log.warn(
+    { node: node.id, settings },
+    "the node holds rbuddy's write guard but no original settings are saved: Redis's defaults will be restored",
+  );
+  return { ...REDIS_DEFAULTS };
+}
+
+function requireFailover(persisted: PersistedState): FailoverRecord {
+  if (persisted.failover === null) throw new Error('no failover in progress');
+  return persisted.failover;
+}
+
+/** The state with the failover record's `changes`, its timeline stamped with `entries`. */
+function failoverChanged(
+  c: ActionContext,
+  changes: Partial<Pick<FailoverRecord, 'step' | 'syncedRunId'>>,
+  ...entries: Omit<TimelineEntry, 'at'>[]
+): PersistedState {
+  const record = requireFailover(c.persisted);
+  const at = new Date(c.now()).toISOString();
+  const timeline = [...record.timeline, ...entries.map((entry) => ({ ...entry, at }))];
+  return { ...c.persisted, failover: { ...record, ...changes, timeline } };
+}
+
+function stamp(c: ActionContext, record: FailoverRecord, ...steps: string[]): TimelineEntry[] {
+  const at = new Date(c.now()).toISOString();
+  return [...record.timeline, ...steps.map((step) => ({ step, at }))];
+}

@@ -1,0 +1,33 @@
+// What the failover engine sees of a replica each round: the node's own report over rbuddy's
+// control connection (INFO, built by node-ops.ts) and the proxy's view of its session. decide()
+// and reconcile() take nothing else about the nodes.
+import type { SessionPhase } from '../proxy/session-types.js';
+
+/** What the engine saw of one replica over its control connection (INFO). */
+export interface NodeView {
+  id: string;
+  reachable: boolean;
+  error: string | undefined;
+  role: 'master' | 'slave' | undefined;
+  /** `master_host:master_port` as the node reports them (a replica), else undefined. */
+  masterAddress: string | undefined;
+  /** A replica of the proxy's announce address. */
+  followsProxy: boolean;
+  /** master_link_status:up */
+  linkUp: boolean;
+  /** master_sync_in_progress:1 */
+  syncInProgress: boolean;
+  /** loading:1 or async_loading:1 */
+  loading: boolean;
+  keys: number;
+  runId: string | undefined;
+  /** Its min-replicas settings are rbuddy's write guard (a master then refuses every write). */
+  writesGuarded: boolean;
+}
+
+/** The proxy's own view of a replica's session. */
+export interface SessionView {
+  phase: SessionPhase | undefined;
+  /** Streaming (snapshot fully relayed, or +CONTINUE) and the replica has ACKed since. */
+  streamingAcked: boolean;
+}

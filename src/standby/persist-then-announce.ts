@@ -1,0 +1,126 @@
+// The one place where the failover engine's persisted state changes and where its events go
+// out, in that order (I3; docs/design.md, "Persist, then announce"). An action's Outcome is
+// committed here: its state saved, then the engine's memory updated, then its events sent, each
+// built from the state just saved, so that no event names roles or an epoch that are not on
+// disk. Nothing else in src/standby writes the state or sends an event.
+import type { Logger } from 'pino';
+import type { EventBus, EventData, EventType, RbuddyEvent } from '../notify/events.js';
+import type { Outcome } from './actions.js';
+import type { PersistedState } from './persisted-state.js';
+import type { StateStore } from './state-store.js';
+
+/**
+ * How long a switch waits for its events to be on disk in the outbox before it goes on without
+ * that confirmation (they stay in the state file and the next start sends them again).
+ */
+const ANNOUNCE_TIMEOUT_MS = 5_000;
+
+export interface StateKeeperOptions {
+  store: StateStore;
+  bus: EventBus;
+  /** The master, named in every event. */
+  masterId: string;
+  log: Logger;
+}
+
+export class StateKeeper {
+  private readonly options: StateKeeperOptions;
+  private state: PersistedState | undefined;
+
+  constructor(options: StateKeeperOptions) {
+    this.options = options;
+  }
+
+  /** The persisted state; undefined until one is loaded or settled (or while none is trusted). */
+  get current(): PersistedState | undefined {
+    return this.state;
+  }
+
+  /** The persisted state, where having none is a bug. */
+  require(): PersistedState {
+    if (this.state === undefined) throw new Error('no state');
+    return this.state;
+  }
+
+  /** A state read back from the store (already on disk). */
+  loaded(state: PersistedState): void {
+    this.state = state;
+  }
+
+  /** Saves `state`; it is the current one once the store has it. */
+  async save(state: PersistedState): Promise<void> {
+    await this.options.store.save(state);
+    this.state = state;
+  }
+
+  /**
+   * Persists, then `remember`s, then announces what an outcome changed. An outcome without a
+   * state announces the current one.
+   */
+  async commit(outcome: Outcome, remember: () => void): Promise<void> {
+    const { state } = outcome;
+    const announcements = outcome.announce ?? [];
+    if (state !== undefined && outcome.announceDurably === true) {
+      // Stamped now and saved with the state in one atomic write: a kill -9 before the outbox
+      // has them cannot lose them; the next start sends them again, same ids.
+      const events = announcements.map(({ type, data }) =>
+        this.options.bus.create(type, state.epoch, this.eventData(state, data)),
+      );
+      await this.save({ ...state, unannounced: [...(state.unannounced ?? []), ...events] });
+      remember();
+      await this.announceSaved(events);
+      return;
+    }
+    if (state !== undefined) {
+      if (outcome.inMemoryFirst === true) this.state = state;
+      await this.save(state);
+    }
+    remember();
+    for (const { type, data } of announcements) this.announce(type, data);
+  }
+
+  /** Sends an event announcing the state as persisted now (its roles, its epoch). */
+  announce(type: EventType, extra: Partial<EventData>): void {
+    const persisted = this.require();
+    this.options.bus.emit(type, persisted.epoch, this.eventData(persisted, extra));
+  }
+
+  /**
+   * Sends events that were saved in the state (`unannounced`) and, once every durable sink (the
+   * webhook outboxes) has them on disk, drops them from the state. If that does not happen — the
+   * outbox cannot be written, or takes longer than ANNOUNCE_TIMEOUT_MS — they stay in the state
+   * and the next start sends them again, with the same ids; the failover goes on either way.
+   */
+  async announceSaved(events: readonly RbuddyEvent[]): Promise<void> {
+    const { bus, log } = this.options;
+    const ids = new Set(events.map((event) => event.id));
+    try {
+      await bus.sendAll(events, ANNOUNCE_TIMEOUT_MS);
+    } catch (error) {
+      log.warn(
+        { err: error, events: [...ids] },
+        'events not confirmed in the outbox: kept in the state, sent again at the next start',
+      );
+      return;
+    }
+    const current = this.require();
+    try {
+      await this.save({
+        ...current,
+        unannounced: (current.unannounced ?? []).filter((event) => !ids.has(event.id)),
+      });
+    } catch (error) {
+      // Only costs a second copy (same ids) after a restart; the outbox has them.
+      log.warn({ err: error, events: [...ids] }, 'could not mark events as sent');
+    }
+  }
+
+  private eventData(persisted: PersistedState, extra: Partial<EventData>): EventData {
+    return {
+      active: persisted.active,
+      standby: persisted.standby,
+      master: this.options.masterId,
+      ...extra,
+    };
+  }
+}
