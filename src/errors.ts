@@ -8,11 +8,13 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_UPSTREAM_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_AUTH'
   | 'RBUDDY_ERR_UPSTREAM_CLOSED'
+  | 'RBUDDY_ERR_UNEXPECTED_REPLY'
   | 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_REPLICA_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_SESSION_REPLACED'
   | 'RBUDDY_ERR_WEBHOOK_DELIVERY'
+  | 'RBUDDY_ERR_OUTBOX_ENTRY'
   | 'RBUDDY_ERR_STATE_DIR_LOCKED'
   | 'RBUDDY_ERR_STATE_DIR_LOCK_LOST'
   | 'RBUDDY_ERR_STATE_WRITE';
@@ -74,7 +76,13 @@ export class UpstreamClosedError extends RbuddyError {
   }
 }
 
-/** A peer did not read what we had for it within the drain timeout (repl-timeout). */
+/** A node answered a control command with a reply of a shape that command never has. */
+export class UnexpectedReplyError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_UNEXPECTED_REPLY', message, options);
+  }
+}
+
 /** A streaming replica that sent nothing (no ACK, no newline) for repl-timeout. */
 export class ReplicaTimeoutError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
@@ -82,6 +90,7 @@ export class ReplicaTimeoutError extends RbuddyError {
   }
 }
 
+/** A peer did not read what we had for it within the drain timeout (repl-timeout). */
 export class DrainTimeoutError extends RbuddyError {
   constructor(
     code: 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT' | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT',
@@ -95,6 +104,13 @@ export class DrainTimeoutError extends RbuddyError {
 export class SessionReplacedError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_SESSION_REPLACED', message, options);
+  }
+}
+
+/** A file in a webhook outbox that is not an event rbuddy wrote (corrupt, or put there by hand). */
+export class OutboxEntryError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_OUTBOX_ENTRY', message, options);
   }
 }
 
