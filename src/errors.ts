@@ -134,3 +134,12 @@ export class StateWriteError extends RbuddyError {
     super('RBUDDY_ERR_STATE_WRITE', message, options);
   }
 }
+
+/**
+ * The `code` of a thrown value (a system error's ENOENT, ECONNREFUSED …, or an RbuddyError's),
+ * when it has a string one; for catch clauses, where the value is `unknown`.
+ */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}

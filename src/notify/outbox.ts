@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { replaceFile, TEMP_SUFFIX } from '../atomic-file.js';
-import { OutboxEntryError } from '../errors.js';
+import { errorCode, OutboxEntryError } from '../errors.js';
 import type { RbuddyEvent } from './events.js';
 import { storedEvent } from './stored-event.js';
 
@@ -103,8 +103,8 @@ export class Outbox {
   }
 
   async remove(entry: OutboxEntry): Promise<void> {
-    await unlink(join(this.dir, entryName(entry.seq))).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
+    await unlink(join(this.dir, entryName(entry.seq))).catch((error: unknown) => {
+      if (errorCode(error) !== 'ENOENT') throw error;
     });
   }
 
