@@ -38,7 +38,7 @@ export interface ControlClientOptions {
 }
 
 /** Reconnects of the control connections: from 200 ms, doubling, at most 10 s apart, forever. */
-export const DEFAULT_RECONNECT: RetryPolicy = exponentialBackoff({ baseMs: 200, maxMs: 10_000 });
+const DEFAULT_RECONNECT: RetryPolicy = exponentialBackoff({ baseMs: 200, maxMs: 10_000 });
 
 export function createControlClient(options: ControlClientOptions): Redis {
   const reconnect = options.reconnect ?? DEFAULT_RECONNECT;

@@ -14,7 +14,7 @@ export interface NodeClientOptions {
   password: string;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
-  /** Reconnect pacing; default: the control connections' own (DEFAULT_RECONNECT). */
+  /** Reconnect pacing; default: the factory's (from 200 ms, doubling, at most 10 s apart). */
   retry?: RetryPolicy;
   logger: Logger;
 }

@@ -561,7 +561,7 @@ function encodeReply(value: Reply): Buffer {
 }
 
 /** Redis 7's wording, so client libraries show a familiar message. */
-export function unknownCommandMessage(args: readonly Buffer[]): string {
+function unknownCommandMessage(args: readonly Buffer[]): string {
   const name = (args[0] ?? Buffer.alloc(0)).toString();
   let shown = '';
   for (const arg of args.slice(1)) {

@@ -62,8 +62,8 @@ export interface LockOptions {
   leaseMs?: number;
 }
 
-export const RENEW_MS = 1_000;
-export const LEASE_MS = 10_000;
+const RENEW_MS = 1_000;
+const LEASE_MS = 10_000;
 /** Rounds of create / judge / take over before giving up: the lock keeps changing hands. */
 const MAX_ROUNDS = 20;
 const POLL_MS = 50;
@@ -270,7 +270,7 @@ function lockedError(dir: string, owner: LockOwner, how: string): StateDirLocked
 }
 
 /** Decides from pids alone when the owner shares our boot and pid namespace; else unknown. */
-export async function judgeByPid(owner: LockOwner, processes: ProcessTable): Promise<Verdict> {
+async function judgeByPid(owner: LockOwner, processes: ProcessTable): Promise<Verdict> {
   const self = processes.self();
   const samePidSpace =
     self.bootId !== null || owner.bootId !== null
