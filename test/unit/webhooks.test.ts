@@ -1,7 +1,8 @@
-// Webhook delivery (SPEC §6) against a real local HTTP receiver that checks every request with
-// the independent `standardwebhooks` package: signatures verify; failures are retried with the
-// same id, honouring Retry-After; 410 disables the endpoint; order is kept per endpoint; the
-// outbox on disk survives a new instance; deliver() never waits for the network.
+// Webhook delivery (docs/design.md, "Notifications") against a real local HTTP receiver that
+// checks every request with the independent `standardwebhooks` package: signatures verify;
+// failures are retried with the same id, honouring Retry-After; 410 disables the endpoint; order
+// is kept per endpoint; the outbox on disk survives a new instance; deliver() never waits for the
+// network; a failed request is reported without its URL.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
