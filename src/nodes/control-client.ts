@@ -10,7 +10,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { HostPort } from '../config/types.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 
-/** Where to connect: an address (with the configured credentials), or a redis:// / rediss:// URL. */
+/** Where to connect: an address with the configured credentials, or a redis:// or rediss:// URL. */
 export type ControlEndpoint =
   | { address: HostPort; user: string; password: string }
   /** Credentials, database and TLS (rediss://) as the URL says, parsed by ioredis. */

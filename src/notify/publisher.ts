@@ -1,9 +1,10 @@
-// The `--publish` channel (docs/design.md, "Notifications"): PUBLISH each event's JSON on `--channel` to Redis servers —
-// `replicas` (both configured replicas, over the existing control connections) and redis:// or
-// rediss:// URLs (a client of our own each). deliver() only enqueues: the failover never waits
-// for a subscriber's server. Each target has its own queue, drained in order (subscribers see
-// events in the order they happened), with a bounded number of jittered retries; a target that
-// is down stalls only its own queue, and its failures are counted in the metrics.
+// The `--publish` channel (docs/design.md, "Notifications"): PUBLISH each event's JSON on
+// `--channel` to Redis servers — `replicas` (both configured replicas, over the existing control
+// connections) and redis:// or rediss:// URLs (a client of our own each). deliver() only
+// enqueues: the failover never waits for a subscriber's server. Each target has its own queue,
+// drained in order (subscribers see events in the order they happened), with a bounded number of
+// jittered retries; a target that is down stalls only its own queue, and its failures are counted
+// in the metrics.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NotificationChannel, NotificationResult } from './events.js';

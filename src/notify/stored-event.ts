@@ -3,7 +3,7 @@
 // event of ours, never delivered under a type it does not have.
 import type { EventData, EventType, RbuddyEvent } from './events.js';
 
-/** Every event type, so that a type read from disk can be checked (the compiler keeps it complete). */
+/** Every event type, for checking a type read from disk (the compiler keeps the list complete). */
 const EVENT_TYPES = {
   'master.down': true,
   'master.up': true,

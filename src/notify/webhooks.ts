@@ -1,6 +1,7 @@
-// Webhook delivery (docs/design.md, "Notifications"; Standard Webhooks 1.0). One Endpoint per --webhook URL, each with
-// its own durable Outbox and a single delivery loop, so an endpoint sees its events in order and
-// a slow or dead endpoint never holds up another one — nor the failover: deliver() only enqueues.
+// Webhook delivery (docs/design.md, "Notifications"; Standard Webhooks 1.0). One Endpoint per
+// --webhook URL, each with its own durable Outbox and a single delivery loop, so an endpoint sees
+// its events in order and a slow or dead endpoint never holds up another one — nor the failover:
+// deliver() only enqueues.
 import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

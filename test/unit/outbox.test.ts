@@ -78,7 +78,7 @@ const corrupt: { name: string; body: string }[] = [
 ];
 
 for (const { name, body } of corrupt) {
-  test(`an entry with ${name} is reported and set aside, the others delivered in order`, async () => {
+  test(`${name}: reported and set aside, the other entries come back in order`, async () => {
     const dir = await tempDir();
     await writeFile(join(dir, entryName(3)), good(3));
     await writeFile(join(dir, entryName(5)), body);
@@ -108,7 +108,7 @@ for (const { name, body } of corrupt) {
   });
 }
 
-test('after a corrupt last entry, new events take later sequence numbers (nothing overwritten)', async () => {
+test('after a corrupt last entry, new events take later numbers (none overwritten)', async () => {
   const dir = await tempDir();
   await writeFile(join(dir, entryName(4)), '{not json');
   await writeFile(join(dir, `${entryName(9)}.tmp`), good(9));

@@ -287,7 +287,7 @@ test('an event sent again with its id (after a restart) is stored and delivered 
   assert.equal(r.ackCounts().get(completed.id), 1, 'acknowledged once');
 });
 
-test('a failed request is reported by its error code or as a timeout, never with the URL', async () => {
+test('a failed request is reported by its code or as a timeout, never with the URL', async () => {
   const url = 'https://hooks.example/T0KEN/secret-path';
   const failures: { thrown: unknown; reason: RegExp }[] = [
     {
