@@ -47,7 +47,7 @@ export interface App {
   close(reason?: string): Promise<void>;
 }
 
-export function replicaNode(address: HostPort): ReplicaNode {
+function replicaNode(address: HostPort): ReplicaNode {
   return { id: formatHostPort(address), host: address.host, port: address.port };
 }
 

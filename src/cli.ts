@@ -19,7 +19,7 @@ const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
 /** A shutdown that takes longer is stuck (a peer that never answers): give up and exit 1. */
-export const SHUTDOWN_TIMEOUT_MS = 10_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Collapses a message to one line: the contract is exactly one `rbuddy: …` line on stderr. */
 function oneLine(text: string): string {

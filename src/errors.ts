@@ -8,11 +8,13 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_UPSTREAM_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_AUTH'
   | 'RBUDDY_ERR_UPSTREAM_CLOSED'
+  | 'RBUDDY_ERR_UNEXPECTED_REPLY'
   | 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_REPLICA_TIMEOUT'
   | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT'
   | 'RBUDDY_ERR_SESSION_REPLACED'
   | 'RBUDDY_ERR_WEBHOOK_DELIVERY'
+  | 'RBUDDY_ERR_OUTBOX_ENTRY'
   | 'RBUDDY_ERR_STATE_DIR_LOCKED'
   | 'RBUDDY_ERR_STATE_DIR_LOCK_LOST'
   | 'RBUDDY_ERR_STATE_WRITE';
@@ -79,7 +81,13 @@ export class UpstreamClosedError extends RbuddyError {
   }
 }
 
-/** A peer did not read what we had for it within the drain timeout (repl-timeout). */
+/** A node answered a control command with a reply of a shape that command never has. */
+export class UnexpectedReplyError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_UNEXPECTED_REPLY', message, options);
+  }
+}
+
 /** A streaming replica that sent nothing (no ACK, no newline) for repl-timeout. */
 export class ReplicaTimeoutError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
@@ -87,6 +95,7 @@ export class ReplicaTimeoutError extends RbuddyError {
   }
 }
 
+/** A peer did not read what we had for it within the drain timeout (repl-timeout). */
 export class DrainTimeoutError extends RbuddyError {
   constructor(
     code: 'RBUDDY_ERR_REPLICA_DRAIN_TIMEOUT' | 'RBUDDY_ERR_UPSTREAM_DRAIN_TIMEOUT',
@@ -100,6 +109,13 @@ export class DrainTimeoutError extends RbuddyError {
 export class SessionReplacedError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_SESSION_REPLACED', message, options);
+  }
+}
+
+/** A file in a webhook outbox that is not an event rbuddy wrote (corrupt, or put there by hand). */
+export class OutboxEntryError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_OUTBOX_ENTRY', message, options);
   }
 }
 
@@ -122,4 +138,13 @@ export class StateWriteError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_STATE_WRITE', message, options);
   }
+}
+
+/**
+ * The `code` of a thrown value (a system error's ENOENT, ECONNREFUSED …, or an RbuddyError's),
+ * when it has a string one; for catch clauses, where the value is `unknown`.
+ */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
 }

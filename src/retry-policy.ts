@@ -1,5 +1,5 @@
 // Retry policies are plain functions `(attempt, cause) => delayMs | false`, injected wherever
-// something is retried, so tests can make them instant (STYLE 6).
+// something is retried, so that tests can make them instant and no retry loop owns a clock.
 
 export type RetryPolicy = (attempt: number, cause: unknown) => number | false;
 
@@ -11,7 +11,11 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
-/** Exponential backoff with full jitter: a random delay in [0, min(max, base·2^attempt)]. */
+/**
+ * Exponential backoff with equal jitter: with ceiling = min(max, base·2^attempt), a random delay
+ * in [ceiling/2, ceiling] (rounded). Half the ceiling is always waited, so a retry never comes
+ * back at once; the random half keeps many retriers from arriving together.
+ */
 export function exponentialBackoff(options: BackoffOptions = {}): RetryPolicy {
   const baseMs = options.baseMs ?? 100;
   const maxMs = options.maxMs ?? 10_000;

@@ -207,7 +207,7 @@ export function switchMasterMessage(event: RbuddyEvent): string | undefined {
 }
 
 /** `host:port` or `[v6]:port` → parts (IPv6 without brackets, as Sentinel prints it). */
-export function splitHostPort(address: string): { host: string; port: string } | undefined {
+function splitHostPort(address: string): { host: string; port: string } | undefined {
   const colon = address.lastIndexOf(':');
   if (colon <= 0) return undefined;
   const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');

@@ -38,7 +38,7 @@ function activeNode(view: DiscoveryView): ReplicaNode | undefined {
 }
 
 /** `SENTINEL MASTER <group>` fields, pointing at the active replica. */
-export function masterFields(view: DiscoveryView, active: ReplicaNode): RespValue[] {
+function masterFields(view: DiscoveryView, active: ReplicaNode): RespValue[] {
   return [
     'name', view.group,
     'ip', active.host,
@@ -64,7 +64,7 @@ export function masterFields(view: DiscoveryView, active: ReplicaNode): RespValu
 }
 
 /** One `SENTINEL REPLICAS` entry: the active, flagged `slave` (clients filter out *_down flags). */
-export function replicaFields(view: DiscoveryView, active: ReplicaNode): RespValue[] {
+function replicaFields(view: DiscoveryView, active: ReplicaNode): RespValue[] {
   return [
     'name', `${active.host}:${active.port}`,
     'ip', active.host,
@@ -91,7 +91,7 @@ export function replicaFields(view: DiscoveryView, active: ReplicaNode): RespVal
 }
 
 /** The SENTINEL command; pure over the view so unit tests need no socket. */
-export function sentinelReply(view: DiscoveryView, args: readonly Buffer[]): RespValue {
+function sentinelReply(view: DiscoveryView, args: readonly Buffer[]): RespValue {
   const sub = lower(args[1]);
   const named = (): boolean => (args[2] ?? Buffer.alloc(0)).toString() === view.group;
   switch (sub) {

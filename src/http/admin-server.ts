@@ -34,7 +34,7 @@ export interface AdminLimits {
   maxBodyBytes: number;
 }
 
-export const DEFAULT_ADMIN_LIMITS: AdminLimits = {
+const DEFAULT_ADMIN_LIMITS: AdminLimits = {
   maxConnections: 64,
   requestTimeoutMs: 10_000,
   maxHeaderBytes: 16 * 1024,

@@ -12,7 +12,7 @@ import type { SessionPhase, SessionStatus } from '../proxy/session-types.js';
 /** The content type of the Prometheus text exposition format. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export const SESSION_PHASES = [
+const SESSION_PHASES = [
   'handshake',
   'waiting-snapshot',
   'snapshot',

@@ -9,7 +9,9 @@ import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { replaceFile, TEMP_SUFFIX } from '../atomic-file.js';
+import { errorCode, OutboxEntryError } from '../errors.js';
 import type { RbuddyEvent } from './events.js';
+import { storedEvent } from './stored-event.js';
 
 export interface OutboxEntry {
   readonly seq: number;
@@ -24,6 +26,19 @@ const ENTRY_NAME = /^(\d{16})\.json$/;
 
 function entryName(seq: number): string {
   return `${String(seq).padStart(16, '0')}.json`;
+}
+
+/** The event an entry's file holds; throws OutboxEntryError when it holds none. */
+function parseEntry(body: string): RbuddyEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (error) {
+    throw new OutboxEntryError('not valid JSON', { cause: error });
+  }
+  const checked = storedEvent(value);
+  if (!checked.ok) throw new OutboxEntryError(`not an event: ${checked.why}`);
+  return checked.event;
 }
 
 /** Ids remembered per outbox: far more than the events of any restart's window. */
@@ -57,14 +72,12 @@ export class Outbox {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       try {
         const body = await readFile(path, 'utf8');
-        const event = JSON.parse(body) as RbuddyEvent;
-        if (typeof event.id !== 'string' || typeof event.type !== 'string') {
-          throw new Error('not an event');
-        }
+        const event = parseEntry(body);
         entries.push({ seq, event, body, persisted: Promise.resolve() });
         this.remember(event.id);
       } catch (error) {
-        // A corrupt entry cannot be delivered; keep it aside for a human instead of blocking the queue.
+        // A corrupt or foreign entry cannot be delivered; keep it aside for a human instead of
+        // blocking the queue (its sequence number stays taken: nothing overwrites it).
         this.logger.warn({ err: error, file: path }, 'unreadable outbox entry set aside');
         await rename(path, `${path}.corrupt`).catch(() => undefined);
       }
@@ -90,8 +103,8 @@ export class Outbox {
   }
 
   async remove(entry: OutboxEntry): Promise<void> {
-    await unlink(join(this.dir, entryName(entry.seq))).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
+    await unlink(join(this.dir, entryName(entry.seq))).catch((error: unknown) => {
+      if (errorCode(error) !== 'ENOENT') throw error;
     });
   }
 

@@ -1,12 +1,14 @@
-// The `--publish` channel (SPEC §6): PUBLISH each event's JSON on `--channel` to Redis servers —
-// `replicas` (both configured replicas, over the existing control connections) and redis:// or
-// rediss:// URLs (a client of our own each). deliver() only enqueues: the failover never waits
-// for a subscriber's server. Each target has its own queue, drained in order (subscribers see
-// events in the order they happened), with a bounded number of jittered retries; a target that
-// is down stalls only its own queue, and its failures are counted in the metrics.
-import { Redis } from 'ioredis';
+// The `--publish` channel (docs/design.md, "Notifications"): PUBLISH each event's JSON on
+// `--channel` to Redis servers — `replicas` (both configured replicas, over the existing control
+// connections) and redis:// or rediss:// URLs (a client of our own each). deliver() only
+// enqueues: the failover never waits for a subscriber's server. Each target has its own queue,
+// drained in order (subscribers see events in the order they happened), with a bounded number of
+// jittered retries; a target that is down stalls only its own queue, and its failures are counted
+// in the metrics.
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NotificationChannel, NotificationResult } from './events.js';
+import { createControlClient } from '../nodes/control-client.js';
 import type { NodeClients } from '../nodes/node-client.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
@@ -228,14 +230,24 @@ export interface UrlTargetOptions {
 }
 
 /** A target of our own: one ioredis client (TLS for rediss://, credentials from the URL). */
-export function urlTarget(url: string, options: UrlTargetOptions): PublishTarget {
+function urlTarget(url: string, options: UrlTargetOptions): PublishTarget {
   const name = redactRedisUrl(url);
-  const reconnect = exponentialBackoff({ baseMs: 200, maxMs: 10_000 });
+  const log = options.logger.child({ component: 'publisher', target: name });
   let client: Redis | undefined;
   return {
     name,
     client() {
-      client ??= createPublishClient(url, name, options, reconnect);
+      client ??= createControlClient({
+        endpoint: { url },
+        connectionName: 'rbuddy-publish',
+        connectTimeoutMs: options.connectTimeoutMs,
+        commandTimeoutMs: options.commandTimeoutMs,
+        // One try per PUBLISH on the connection; the publisher's own retry loop decides about
+        // retrying the event.
+        retriesPerCommand: 1,
+        // Only the message: an ioredis error never carries the password, but the URL could.
+        onError: (error) => log.debug({ reason: error.message }, 'publish connection error'),
+      });
       return client;
     },
     close() {
@@ -245,29 +257,4 @@ export function urlTarget(url: string, options: UrlTargetOptions): PublishTarget
       open?.disconnect();
     },
   };
-}
-
-function createPublishClient(
-  url: string,
-  name: string,
-  options: UrlTargetOptions,
-  reconnect: RetryPolicy,
-): Redis {
-  const log = options.logger.child({ component: 'publisher', target: name });
-  const client = new Redis(url, {
-    connectTimeout: options.connectTimeoutMs,
-    commandTimeout: options.commandTimeoutMs,
-    // One try per PUBLISH: the publisher's own retry loop decides about retries.
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: true,
-    connectionName: 'rbuddy-publish',
-    retryStrategy: (times) => {
-      const delay = reconnect(times - 1, undefined);
-      return delay === false ? null : delay;
-    },
-  });
-  client.on('error', (error: Error) =>
-    log.debug({ reason: error.message }, 'publish connection error'),
-  );
-  return client;
 }

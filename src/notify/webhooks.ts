@@ -1,11 +1,12 @@
-// Webhook delivery (SPEC §6, Standard Webhooks 1.0). One Endpoint per --webhook URL, each with
-// its own durable Outbox and a single delivery loop, so an endpoint sees its events in order and
-// a slow or dead endpoint never holds up another one — nor the failover: deliver() only enqueues.
+// Webhook delivery (docs/design.md, "Notifications"; Standard Webhooks 1.0). One Endpoint per
+// --webhook URL, each with its own durable Outbox and a single delivery loop, so an endpoint sees
+// its events in order and a slow or dead endpoint never holds up another one — nor the failover:
+// deliver() only enqueues.
 import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { RbuddyError } from '../errors.js';
+import { errorCode, RbuddyError } from '../errors.js';
 import { WarnThrottle } from '../log-throttle.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import type { DurableSink, EventSink, RbuddyEvent } from './events.js';
@@ -66,7 +67,8 @@ export function signWebhook(
 }
 
 /**
- * The origin only: what status, logs and errors show (SPEC §10). Slack-style URLs carry their
+ * The origin only: what status, logs and errors show (docs/design.md, "Limits and trust").
+ * Slack-style URLs carry their
  * token in the path, others in the query or the user part.
  */
 export function webhookOrigin(url: string): string {
@@ -298,13 +300,7 @@ class Endpoint {
       // Drain the body within the same deadline so the connection can be reused or closed.
       await response.arrayBuffer();
     } catch (error) {
-      const name = (error as { name?: string }).name;
-      const reason =
-        name === 'TimeoutError' || name === 'AbortError'
-          ? `timeout after ${this.options.timeoutMs} ms`
-          : // fetch errors quote the URL in `cause`; keep only the code.
-            `request failed (${(error as { cause?: { code?: string } }).cause?.code ?? name ?? 'error'})`;
-      throw new DeliveryError(reason, undefined, undefined);
+      throw new DeliveryError(this.requestFailure(error), undefined, undefined);
     }
     if (response.status >= 200 && response.status < 300) return;
     throw new DeliveryError(
@@ -312,6 +308,19 @@ class Endpoint {
       response.status,
       parseRetryAfter(response.headers.get('retry-after'), this.options.now()),
     );
+  }
+
+  /**
+   * Why a request failed, without the URL: fetch's errors quote it in `cause` (its token with
+   * it), so only the system error's code is kept. A timeout or close() aborts the request.
+   */
+  private requestFailure(error: unknown): string {
+    const name = error instanceof Error ? error.name : undefined;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return `timeout after ${this.options.timeoutMs} ms`;
+    }
+    const cause = error instanceof Error ? errorCode(error.cause) : undefined;
+    return `request failed (${cause ?? name ?? 'error'})`;
   }
 }
 

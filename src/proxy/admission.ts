@@ -44,7 +44,7 @@ export function protectedModeActive(settings: ProtectedModeSettings): boolean {
  * says what is going on and every way to change it, for the operator who reads it in a replica's
  * log, far from rbuddy's configuration.
  */
-export function protectedModeMessage(listen: HostPort): string {
+function protectedModeMessage(listen: HostPort): string {
   return [
     `DENIED rbuddy is running in protected mode: its RESP listener ${formatHostPort(listen)} can be reached from other machines but asks for no password, so it serves only clients on its own loopback interface.`,
     'To serve this client, do one of the following and restart rbuddy:',

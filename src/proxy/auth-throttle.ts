@@ -20,7 +20,7 @@ export interface AuthThrottleOptions {
   now?: () => number;
 }
 
-export const AUTH_THROTTLE_DEFAULTS = {
+const AUTH_THROTTLE_DEFAULTS = {
   baseDelayMs: 50,
   maxDelayMs: 2_000,
   forgetAfterMs: 60_000,

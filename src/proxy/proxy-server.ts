@@ -72,8 +72,8 @@ export interface ClientsStatus {
   closed: Record<ClientLimitReason, number>;
 }
 
-export const DEFAULT_MAX_CLIENTS = 1000;
-export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_CLIENTS = 1000;
+const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 
 export interface ProxyServerEvents {
   /** A configured replica's session started (attached). */

@@ -105,8 +105,3 @@ export interface UpstreamLink {
    */
   reusesChunks: boolean;
 }
-
-/** An UpstreamLink over any Duplex that emits fresh chunks ('data' events). */
-export function streamLink(stream: Duplex): UpstreamLink {
-  return { stream, onData: (handler) => stream.on('data', handler), reusesChunks: false };
-}

@@ -32,7 +32,7 @@ export interface UpstreamHandshake {
  */
 const STRIPPED_CAPABILITIES = new Set(['dual-channel', 'rdb-channel']);
 
-export function upstreamCapabilities(capabilities: readonly string[]): string[] {
+function upstreamCapabilities(capabilities: readonly string[]): string[] {
   return capabilities.filter((capa) => !STRIPPED_CAPABILITIES.has(capa.toLowerCase()));
 }
 

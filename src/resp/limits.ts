@@ -8,8 +8,8 @@ export const PROTO_MAX_MULTIBULK_LEN = 1024 * 1024;
 /** PROTO_INLINE_MAX_SIZE: an inline command or a length line may not exceed 64 KB. */
 export const PROTO_INLINE_MAX_SIZE = 64 * 1024;
 /** Redis limits unauthenticated clients to tiny commands (processMultibulkBuffer). */
-export const UNAUTHENTICATED_MAX_MULTIBULK_LEN = 10;
-export const UNAUTHENTICATED_MAX_BULK_LEN = 16384;
+const UNAUTHENTICATED_MAX_MULTIBULK_LEN = 10;
+const UNAUTHENTICATED_MAX_BULK_LEN = 16384;
 /** Length of a run id / replication id and of the diskless `$EOF:` mark (CONFIG_RUN_ID_SIZE). */
 export const RUN_ID_SIZE = 40;
 
@@ -49,7 +49,7 @@ export const UNAUTHENTICATED_LIMITS: CommandLimits = {
  */
 export const CLIENT_MAX_QUERY_BYTES = 1024 * 1024;
 /** No command rbuddy serves takes more than a handful of arguments. */
-export const CLIENT_MAX_MULTIBULK_LEN = 1024;
+const CLIENT_MAX_MULTIBULK_LEN = 1024;
 
 /** Limits for an authenticated client of rbuddy's RESP port (before a sync takes it over). */
 export const CLIENT_LIMITS: CommandLimits = {

@@ -1,10 +1,11 @@
 // The master health probe: PING over its own connection every --probe-interval-ms, each with
 // --probe-timeout-ms. --probe-failures failures in a row mean the master is lost; while it is
 // lost, the probe backs off (up to 5 intervals) so a dead master is not hammered.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.js';
 import type { MasterHealth } from './ports.js';
+import { createControlClient } from '../nodes/control-client.js';
 
 export interface MasterProbeOptions {
   master: HostPort;
@@ -28,26 +29,26 @@ export class MasterProbe implements MasterHealth {
 
   constructor(options: MasterProbeOptions) {
     this.options = options;
-    this.client = new Redis({
-      host: options.master.host,
-      port: options.master.port,
-      ...(options.auth === undefined || options.auth.user === ''
-        ? {}
-        : { username: options.auth.user }),
-      ...(options.auth === undefined ? {} : { password: options.auth.password }),
-      connectTimeout: Math.min(options.connectTimeoutMs, Math.max(options.timeoutMs, 100)),
-      commandTimeout: options.timeoutMs,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: true,
+    const auth = options.auth ?? { user: '', password: '' };
+    this.client = createControlClient({
+      endpoint: { address: options.master, user: auth.user, password: auth.password },
       connectionName: 'rbuddy-probe',
+      // A connect attempt is part of a probe: it may not outlast the probe's own timeout by much.
+      connectTimeoutMs: Math.min(options.connectTimeoutMs, Math.max(options.timeoutMs, 100)),
+      commandTimeoutMs: options.timeoutMs,
+      // A PING in flight when the connection drops fails at once: that is a failed probe, not a
+      // command to send again on the next connection.
+      retriesPerCommand: 0,
       // ioredis's ready check would wait out a loading master (up to maxLoadingRetryTime, 10 s)
       // before answering anything: the probe's own PING is the check, -LOADING counts as down.
-      enableReadyCheck: false,
+      readyCheck: false,
       // Reconnect at the probe's own pace: the probe, not ioredis, decides what is "down".
-      retryStrategy: () => options.intervalMs,
+      reconnect: () => options.intervalMs,
+      // Connects in start(): a probe that is built but never started opens nothing.
       lazyConnect: true,
+      // Failures are what the probe reports (onChange, lastError), not a log line per attempt.
+      onError: () => undefined,
     });
-    this.client.on('error', () => undefined);
   }
 
   get up(): boolean {

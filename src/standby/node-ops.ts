@@ -3,6 +3,7 @@
 import { formatHostPort, type HostPort } from '../config/types.js';
 import type { NodeClients } from '../nodes/node-client.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
+import { asString } from '../nodes/replies.js';
 import type { NodeView } from './node-view.js';
 import type { SavedConfig } from './persisted-state.js';
 import type { NodeControl } from './ports.js';
@@ -135,7 +136,9 @@ export class NodeOps implements NodeControl {
       // Several INFO sections in one call (Redis ≥ 7.0); the guarded settings in the same round
       // trip. A refused CONFIG GET leaves the guard unknown, the node still in sight.
       const [info, settings] = await Promise.all([
-        client.call('INFO', 'server', 'replication', 'persistence', 'keyspace') as Promise<string>,
+        client
+          .call('INFO', 'server', 'replication', 'persistence', 'keyspace')
+          .then((reply) => asString(reply, 'INFO')),
         client.call('CONFIG', 'GET', ...GUARDED_SETTINGS).then(guardedSettings, () => undefined),
       ]);
       return nodeViewFromInfo(node, info, this.announce(), settings);

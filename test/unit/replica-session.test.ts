@@ -8,7 +8,6 @@ import { pino } from 'pino';
 import { UpstreamConnectError } from '../../src/errors.js';
 import { ReplicaSession } from '../../src/proxy/replica-session.js';
 import { encodeCommand } from '../../src/resp/encode.js';
-import { streamLink } from '../../src/proxy/session-types.js';
 import type {
   FullSyncStart,
   ReplicaHello,
@@ -16,6 +15,7 @@ import type {
   SyncGate,
 } from '../../src/proxy/session-types.js';
 import { collect, duplexPair } from '../helpers/duplex-pair.js';
+import { streamLink } from '../helpers/stream-link.js';
 import { waitFor } from '../../harness/wait-for.js';
 
 const REPLID = 'a'.repeat(40);

@@ -1,8 +1,9 @@
-// A failing webhook endpoint cannot set rbuddy's pace (docs/design.md, "Notifications"):
-// `Retry-After: 0` or a date in the past is floored at the retry policy's delay (it once meant 571
-// requests in 2 s), the "retrying" warning is logged once per window rather than once per attempt,
-// and status, logs and errors show the endpoint's origin only. The waits between attempts and the
-// clock are injected: the assertions count requests and waits, never time.
+// A failing webhook endpoint cannot set rbuddy's pace (docs/design.md, "Notifications" and
+// "Limits and trust"): `Retry-After: 0` or a date in the past is floored at the retry policy's
+// delay (it once meant 571 requests in 2 s), the "retrying" warning is logged once per window
+// rather than once per attempt, and status, logs and errors show the endpoint's origin only.
+// The waits between attempts and the clock are injected: the assertions count requests and
+// waits, never time.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';

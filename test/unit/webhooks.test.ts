@@ -1,7 +1,8 @@
-// Webhook delivery (SPEC §6) against a real local HTTP receiver that checks every request with
-// the independent `standardwebhooks` package: signatures verify; failures are retried with the
-// same id, honouring Retry-After; 410 disables the endpoint; order is kept per endpoint; the
-// outbox on disk survives a new instance; deliver() never waits for the network.
+// Webhook delivery (docs/design.md, "Notifications") against a real local HTTP receiver that
+// checks every request with the independent `standardwebhooks` package: signatures verify;
+// failures are retried with the same id, honouring Retry-After; 410 disables the endpoint; order
+// is kept per endpoint; the outbox on disk survives a new instance; deliver() never waits for the
+// network; a failed request is reported without its URL.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -284,4 +285,36 @@ test('an event sent again with its id (after a restart) is stored and delivered 
     [completed.id, later.id, last.id],
   );
   assert.equal(r.ackCounts().get(completed.id), 1, 'acknowledged once');
+});
+
+test('a failed request is reported by its code or as a timeout, never with the URL', async () => {
+  const url = 'https://hooks.example/T0KEN/secret-path';
+  const failures: { thrown: unknown; reason: RegExp }[] = [
+    {
+      thrown: new TypeError('fetch failed', {
+        cause: Object.assign(new Error(`connect ECONNREFUSED ${url}`), { code: 'ECONNREFUSED' }),
+      }),
+      reason: /request failed \(ECONNREFUSED\)$/,
+    },
+    { thrown: new DOMException('timed out', 'TimeoutError'), reason: /timeout after 2000 ms$/ },
+    { thrown: new TypeError(`fetch failed for ${url}`), reason: /request failed \(TypeError\)$/ },
+    { thrown: `a string quoting ${url}`, reason: /request failed \(error\)$/ },
+  ];
+  for (const { thrown, reason } of failures) {
+    const n = await notifier({
+      urls: [url],
+      secret: '',
+      stateDir: await tempDir(),
+      fetch: () => {
+        throw thrown;
+      },
+      // One attempt: the endpoint is disabled after it, its lastError kept.
+      retry: () => false,
+    });
+    await n.store(event('master.down'));
+    await waitFor(() => n.status()[0]?.state === 'disabled', { what: 'the attempt to fail' });
+    const lastError = n.status()[0]?.lastError ?? '';
+    assert.match(lastError, reason);
+    assert.doesNotMatch(lastError, /T0KEN|secret-path/);
+  }
 });
