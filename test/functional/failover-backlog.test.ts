@@ -1,4 +1,4 @@
-// SPEC §5 step 2, the other way a full resync is demanded: the master is healthy, but the active
+// The gate (docs/design.md, "The gate"), the other way a full resync is demanded: the master is healthy, but the active
 // was cut off while more was written than the master's backlog holds. When the active PSYNCs
 // again the master can only answer +FULLRESYNC; the gate must not relay it (I1), and the
 // failover starts at once: the active is promoted and keeps serving, the standby takes the full

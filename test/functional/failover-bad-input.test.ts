@@ -1,4 +1,4 @@
-// SPEC §5, bad input at start. A corrupt state file: rbuddy cannot know which node holds the
+// Bad input at start (docs/design.md, "Restart and reconciliation"). A corrupt state file: rbuddy cannot know which node holds the
 // dataset, so it relays (a replica resuming with +CONTINUE keeps streaming), reports `degraded`
 // with one message naming the file, and sends no destructive command to any node. Both replicas
 // unreachable at start: `degraded` naming the node, every command bounded by its timeout (the API

@@ -1,4 +1,4 @@
-// SPEC §5 steps 2 and 6: the master comes back inside the grace period but WITHOUT its data
+// The gate and the data-loss guard (docs/design.md, "The gate", "Roles and states"): the master comes back inside the grace period but WITHOUT its data
 // (no persistence: kill -9, restarted empty). The active's PSYNC is answered +FULLRESYNC; the
 // gate must close that session (I1: a full sync would empty the active) and fail over at once.
 // The standby then syncs the empty dataset, and the data-loss guard (--guard-empty hold, the

@@ -1,4 +1,4 @@
-// SPEC §5 "Flapping within one failover never starts a second one", I2 and I3: the master goes
+// Flapping within one failover never starts a second one; I2 and I3 (docs/design.md): the master goes
 // down and up five times — a blip inside the grace period, an outage that promotes the active,
 // an outage in the middle of the standby's sync, one during the drain after the switch, and a
 // crash that loses its replication history — while a monitor samples /v1/status, GET /active

@@ -1,4 +1,4 @@
-// SPEC §5 step 6, beyond an empty result: the master dies and comes back from an old RDB with a
+// The data-loss guard (docs/design.md, "Roles and states"), beyond an empty result: the master dies and comes back from an old RDB with a
 // tenth of the data (100 keys of 1000). --guard-empty sees a non-empty standby and would let it
 // replace the active, whose 1000 keys would then be flushed. --guard-shrink (default 0.5) holds
 // the switch for an operator, naming both counts; with --guard-shrink 0 it switches.

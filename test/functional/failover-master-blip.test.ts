@@ -1,4 +1,4 @@
-// SPEC §5 step 2: a master blip shorter than --grace-ms is not a failover. When the active's
+// The gate (docs/design.md, "The gate"): a master blip shorter than --grace-ms is not a failover. When the active's
 // PSYNC through the proxy is answered +CONTINUE inside the grace period, the active simply
 // resumes: no promotion, no full sync, no epoch change, and the only events are master.down
 // then master.up. Two ways the master blips: it cuts the replication link itself (the active's

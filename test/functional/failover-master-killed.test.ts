@@ -1,4 +1,4 @@
-// SPEC §5, the reason rbuddy exists: the master is killed (kill -9); the active is promoted and
+// The reason rbuddy exists (docs/design.md, "Roles and states"): the master is killed (kill -9); the active is promoted and
 // keeps serving; the master comes back from its RDB; the standby full-syncs through the proxy;
 // the roles switch; the old active is flushed and becomes the standby. A reader following
 // GET /active sees zero failed reads over the whole cycle.

@@ -1,4 +1,4 @@
-// SPEC §5 "Restart" and I2: the rbuddy process is killed with kill -9 at each step of a failover
+// Restart (docs/design.md, "Restart and reconciliation") and I2: the rbuddy process is killed with kill -9 at each step of a failover
 // (after the promotion, during the standby's sync, between the switch and the flush) and
 // restarted on the same address with the same --state-dir. Each time the cycle completes from
 // the persisted step, the outgoing active is flushed exactly once and the new active is never

@@ -1,4 +1,4 @@
-// SPEC §5 I2 and I4: the standby is killed (kill -9) halfway through its full sync. The failover
+// I2 and I4 (docs/design.md): the standby is killed (kill -9) halfway through its full sync. The failover
 // reports `failover.failed` and keeps trying; the promoted active is never flushed and keeps
 // serving (a reader following GET /active sees zero failed reads); once the standby is back —
 // empty, with no REPLICAOF — rbuddy attaches it again and the failover completes.

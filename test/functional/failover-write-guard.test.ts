@@ -1,4 +1,4 @@
-// SPEC §10 "The write guard must actually hold", on real redis-server with replicas configured
+// The write guard must actually hold (docs/design.md, "The write guard"), on real redis-server with replicas configured
 // `min-replicas-max-lag 0`: Redis then ignores min-replicas-to-write altogether, so a guard that
 // sets only that one lets writes through. Here the idle standby and the promoted active refuse
 // every write (-NOREPLICAS); a write to either would be lost at the next switch or sync. Each node

@@ -1,0 +1,122 @@
+// The shape of the code base, checked: each layer imports only from the layers beneath it (or
+// its own folder), no module imports itself back through others, no source file outgrows one
+// screenful of concepts (500 lines), and nothing casts through `unknown` to skip the checker.
+// The layers are the README's "Layout" table, lowest first.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Lowest first: a module may import from its own layer and any layer below it. */
+const LAYERS: ReadonlyArray<readonly string[]> = [
+  [
+    'errors.ts',
+    'addresses.ts',
+    'atomic-file.ts',
+    'log-throttle.ts',
+    'secrets.ts',
+    'retry-policy.ts',
+  ],
+  ['config/', 'resp/', 'tls/'],
+  ['log.ts', 'nodes/'],
+  ['proxy/'],
+  ['notify/'],
+  ['standby/'],
+  ['discovery/', 'metrics/'],
+  ['http/'],
+  ['app.ts'],
+  ['cli.ts'],
+];
+
+function layerOf(file: string): number {
+  const path = relative(join(root, 'src'), file);
+  const index = LAYERS.findIndex((layer) =>
+    layer.some((entry) => (entry.endsWith('/') ? path.startsWith(entry) : path === entry)),
+  );
+  assert.notEqual(index, -1, `src/${path} belongs to no layer: add it to LAYERS`);
+  return index;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return filesUnder(path);
+    return path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function relativeImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)];
+  return specifiers.map((match) =>
+    resolve(dirname(file), (match[1] ?? '').replace(/\.js$/, '.ts')),
+  );
+}
+
+const src = filesUnder(join(root, 'src'));
+const name = (file: string): string => relative(root, file);
+
+describe('the architecture', () => {
+  it('every import runs down the layers (or within a folder)', () => {
+    const upward: string[] = [];
+    for (const file of src) {
+      for (const target of relativeImports(file)) {
+        if (layerOf(target) > layerOf(file)) upward.push(`${name(file)} → ${name(target)}`);
+      }
+    }
+    assert.deepEqual(upward, []);
+  });
+
+  it('has no import cycles', () => {
+    const graph = new Map(src.map((file) => [file, relativeImports(file)]));
+    const done = new Set<string>();
+    const cycles: string[] = [];
+    const visit = (file: string, path: string[]): void => {
+      const at = path.indexOf(file);
+      if (at !== -1) {
+        cycles.push([...path.slice(at), file].map(name).join(' → '));
+        return;
+      }
+      if (done.has(file)) return;
+      for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+      done.add(file);
+    };
+    for (const file of src) visit(file, []);
+    assert.deepEqual(cycles, []);
+  });
+
+  it('keeps every source file under 500 lines', () => {
+    const dirs = ['src', 'harness', 'bench', 'demo', 'scripts', 'test/helpers'];
+    const long = dirs
+      .flatMap((dir) => {
+        try {
+          return filesUnder(join(root, dir));
+        } catch {
+          return [];
+        }
+      })
+      .map((file) => ({
+        file: name(file),
+        lines: readFileSync(file, 'utf8').trimEnd().split('\n').length,
+      }))
+      .filter((entry) => entry.lines > 500);
+    assert.deepEqual(long, []);
+  });
+
+  it('never casts through unknown (src and the test fakes)', () => {
+    const files = [...src, ...filesUnder(join(root, 'test/helpers'))];
+    const casts = files.filter((file) => readFileSync(file, 'utf8').includes(' as unknown as '));
+    assert.deepEqual(casts.map(name), []);
+  });
+
+  it('cites no document the repository does not have', () => {
+    const self = fileURLToPath(import.meta.url);
+    const files = [...src, ...filesUnder(join(root, 'test'))].filter((file) => file !== self);
+    const pattern = /SPEC §|SPEC\.md|STYLE \d|\b[Ii]ssue \d/;
+    const cites = files.filter((file) => pattern.test(readFileSync(file, 'utf8')));
+    assert.deepEqual(cites.map(name), []);
+  });
+});
