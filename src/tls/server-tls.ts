@@ -10,7 +10,13 @@ import { describeTlsFailure } from './tls-failure.js';
  * if the client sends it, `no` never asks. */
 export type TlsAuthClients = 'yes' | 'no' | 'optional';
 
-/** Options for tls.createServer / https.createServer. */
+/**
+ * Options for tls.createServer / https.createServer. OpenSSL verifies client certificates during
+ * the handshake, but the refusal is left to {@link checkClientCertificates} right after it, never
+ * to Node: Node's own refusal (`rejectUnauthorized: true`) destroys the socket without a word, so
+ * neither side learns why (the server sees "socket hang up", the client a bare close). Ours names
+ * the reason in the log and lets the caller answer an `-ERR` first.
+ */
 export function tlsServerOptions(
   source: TlsMaterialSource,
   authClients: TlsAuthClients,
@@ -18,9 +24,7 @@ export function tlsServerOptions(
   return {
     ...source.current.contextOptions,
     requestCert: authClients !== 'no',
-    // With `optional`, OpenSSL must not refuse a client that sends no certificate; a client that
-    // sends a bad one is refused after the handshake by clientCertificateVerdict().
-    rejectUnauthorized: authClients === 'yes',
+    rejectUnauthorized: false,
   };
 }
 
@@ -28,10 +32,10 @@ export type ClientCertificateVerdict =
   { accepted: true; verified: boolean } | { accepted: false; reason: string };
 
 /**
- * Whether a client that completed the handshake may stay. Node cannot say "verify it if sent"
- * by itself: with `rejectUnauthorized: false` it accepts any certificate, so `optional` refuses
- * here a certificate that was sent and failed verification, as Redis's tls-auth-clients optional
- * does (SSL_VERIFY_PEER without SSL_VERIFY_FAIL_IF_NO_PEER_CERT in tls.c).
+ * Whether a client that completed the handshake may stay: `yes` needs a certificate that OpenSSL
+ * verified; `optional` takes a client without one but refuses one that was sent and failed, as
+ * Redis's tls-auth-clients optional does (SSL_VERIFY_PEER without
+ * SSL_VERIFY_FAIL_IF_NO_PEER_CERT in tls.c).
  */
 export function clientCertificateVerdict(
   socket: TLSSocket,
