@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { Redis } from 'ioredis';
-import { isPidAlive } from '../helpers/processes.js';
+import { isPidAlive } from '../../harness/processes.js';
 import { startTlsRedis, stopAllTlsRedis, type TlsRedis } from '../helpers/redis-tls.js';
 import {
   createTestPki,
@@ -15,7 +15,7 @@ import {
   type StandardCerts,
   type TestPki,
 } from '../helpers/tls-certs.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 let pki: TestPki;
 let certs: StandardCerts;

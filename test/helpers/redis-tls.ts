@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { freePort, hasExited, killHard, terminate, trackChild } from './processes.js';
+import { freePort, hasExited, killHard, terminate, trackChild } from '../../harness/processes.js';
 import type { CertFiles } from './tls-certs.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 export interface StartTlsRedisOptions {
   name: string;

@@ -25,7 +25,7 @@ import {
   type StandardCerts,
   type TestPki,
 } from '../helpers/tls-certs.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor } from '../../harness/wait-for.js';
 
 let pki: TestPki;
 let certs: StandardCerts;
