@@ -102,12 +102,17 @@ test('events pending at a kill -9 are delivered after the restart, same ids, sam
     },
     { what: 'promotion events pending for the dead receiver', timeoutMs: 60_000 },
   );
-  const pending = loggedEvents(first);
-  assert.ok(
-    ['master.down', 'active.promoted', 'standby.attached'].every((type) =>
-      pending.some((event) => event.type === type),
-    ),
-    `first run emitted: ${pending.map((event) => event.type).join(', ')}`,
+  // The log lines come through the child's stdout, which may lag behind its HTTP answer.
+  const promotion = ['master.down', 'active.promoted', 'standby.attached'];
+  await waitFor(
+    () => promotion.every((type) => loggedEvents(first).some((event) => event.type === type)),
+    {
+      what: 'the promotion events in the log',
+      explain: () =>
+        `logged so far: ${loggedEvents(first)
+          .map((event) => event.type)
+          .join(', ')}`,
+    },
   );
   assert.equal((await cliStatus(first)).notifications.webhooks[0]?.state, 'retrying');
   // Durable before delivery: every emitted event has its file in the outbox.
