@@ -42,6 +42,12 @@ const FORMAT_TEXT: Readonly<Record<FormatName, string>> = {
     'comma separated `user:password@host:port`, each naming `--active` or `--standby`, one user per replica; in the config file also an array of strings',
   'publish-targets':
     '`replicas`, `none`, or comma separated `redis://` / `rediss://` URLs; in the config file also an array of strings; repeated flags add up',
+  'bind-address-or-none':
+    '`host:port` to bind (IPv6 as `[addr]:port`), port 0–65535; 0 = any free port; `none` = no such listener',
+  file: 'a file path (empty: not given)',
+  'tls-auth-clients': "one of `yes`, `no`, `optional` (as Redis's `tls-auth-clients`)",
+  'tls-identity':
+    'comma separated `cn:NAME`, `dns:NAME` (`*.` as the leftmost label allowed), `ip:ADDRESS[/BITS]`, `uri:URI`; in the config file also an array of strings',
 };
 
 /** Text inside a table cell: no pipes or newlines. */

@@ -1,6 +1,7 @@
 // Wires one rbuddy process together from a validated configuration: the RESP listener with its
 // replication sessions, the control connections to the replicas, the failover engine and the
 // admin API. cli.ts calls startApp(); functional tests call it in-process on ephemeral ports.
+import { ConfigError } from './errors.js';
 import type { Logger } from 'pino';
 import { parseReplicaCredential } from './config/replica-credentials.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
@@ -64,6 +65,18 @@ export async function startApp(
   logger: Logger,
   options: StartOptions = {},
 ): Promise<App> {
+  // The TLS settings are parsed and checked, but no hop speaks TLS yet: refuse rather than run
+  // a hop in clear text that the operator asked to encrypt.
+  const listen = config.listen;
+  if (
+    listen === null ||
+    config.tlsListen !== null ||
+    config.masterTls ||
+    config.replicaTls ||
+    config.httpTlsCertFile !== ''
+  ) {
+    throw new ConfigError('TLS is not supported by this build yet', 'tlsListen');
+  }
   let closing: Promise<void> | undefined;
   // Before anything reads or writes the state dir: a second rbuddy on it stops here.
   const lock = await StateDirLock.acquire(config.stateDir, {
@@ -116,7 +129,7 @@ export async function startApp(
   // Known before the first connection needs them; a failed lookup is retried on demand.
   replicaAddresses.refresh().catch(() => undefined);
   const proxy: ProxyServer = new ProxyServer({
-    listen: config.listen,
+    listen,
     listenPassword: config.listenPassword,
     replicaUsers,
     boundUser: (node) => boundUsers.get(node.id),

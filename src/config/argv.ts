@@ -3,7 +3,8 @@
 // set() by load.ts, so that a flag goes through the same coercion as the environment.
 
 import { ConfigError } from '../errors.js';
-import { placeholderOf, SETTING_KEYS, SETTINGS, type Setting, type SettingKey } from './schema.js';
+import { placeholderOf, SETTING_KEYS, SETTINGS, type SettingKey } from './schema.js';
+import type { Setting } from './setting.js';
 import { suggest } from './suggest.js';
 
 const KEY_BY_FLAG = new Map(SETTING_KEYS.map((key) => [SETTINGS[key].arg, key]));

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { FORMATS, type FileType } from './formats.js';
 import { isStringArray } from './lists.js';
-import { isSettingKey, SETTING_KEYS, SETTINGS, type Setting } from './schema.js';
+import { isSettingKey, SETTING_KEYS, SETTINGS } from './schema.js';
+import type { Setting } from './setting.js';
 import { suggest } from './suggest.js';
 
 /** Where the config file comes from; `source` is how errors name it (--config or the env var). */

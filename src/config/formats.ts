@@ -6,13 +6,20 @@
 import { isIP } from 'node:net';
 import { isHostPort, parseHostPort } from './host-port.js';
 import { ordinal, splitList, stringList } from './lists.js';
+import { parseIdentityPatterns } from '../tls/peer-identity.js';
 import { parseReplicaCredential } from './replica-credentials.js';
-import { formatHostPort, type GuardEmpty, type RbuddyConfig } from './types.js';
+import {
+  formatHostPort,
+  type GuardEmpty,
+  type RbuddyConfig,
+  type TlsAuthClients,
+} from './types.js';
 
 /** Node's timers overflow above 2^31 - 1 ms and then fire after 1 ms: never accept more. */
 const MAX_TIMER_MS = 2_147_483_647;
 
 const GUARD_EMPTY_VALUES: readonly GuardEmpty[] = ['hold', 'switch'];
+const TLS_AUTH_CLIENTS_VALUES: readonly TlsAuthClients[] = ['yes', 'no', 'optional'];
 const LOG_LEVELS: readonly RbuddyConfig['logLevel'][] = [
   'fatal',
   'error',
@@ -40,7 +47,11 @@ export type FormatName =
   | 'url-list'
   | 'host-list'
   | 'replica-credentials'
-  | 'publish-targets';
+  | 'publish-targets'
+  | 'bind-address-or-none'
+  | 'file'
+  | 'tls-auth-clients'
+  | 'tls-identity';
 
 /** The JSON types a config file value may have. */
 export type FileType = 'string' | 'number' | 'boolean' | 'string-array';
@@ -262,6 +273,27 @@ export const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
         }
         if (url.hostname === '') throw new Error(`entry ${index + 1} has no host`);
       });
+    },
+  },
+  // `--listen none`: only the TLS listener serves (as Redis's `port 0` beside its tls-port).
+  'bind-address-or-none': {
+    ...addressFormat(0, 'HOST:PORT|none'),
+    coerce: (raw) => {
+      if (raw.trim().toLowerCase() === 'none') return null;
+      const parsed = parseHostPort(raw, 0);
+      return parsed.ok ? parsed.value : raw;
+    },
+  },
+  file: stringFormat('FILE'),
+  'tls-auth-clients': enumFormat(TLS_AUTH_CLIENTS_VALUES),
+  'tls-identity': {
+    placeholder: 'cn:|dns:|ip:|uri:NAME[,...]',
+    echo: true,
+    fileTypes: ['string', 'string-array'],
+    coerce: splitList,
+    validate: (value) => {
+      // Throws with the pattern and what is wrong with it; the caller adds the setting's name.
+      parseIdentityPatterns(stringList(value).join(','), 'pattern');
     },
   },
 };

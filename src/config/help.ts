@@ -3,14 +3,8 @@
 
 import type { FormatName } from './formats.js';
 import { isHostPort } from './host-port.js';
-import {
-  isRequired,
-  placeholderOf,
-  SETTING_KEYS,
-  SETTINGS,
-  type Setting,
-  type SettingKey,
-} from './schema.js';
+import { isRequired, placeholderOf, SETTING_KEYS, SETTINGS, type SettingKey } from './schema.js';
+import type { Setting } from './setting.js';
 import { formatHostPort } from './types.js';
 
 /** One line per setting, for --help and generated docs. */

@@ -10,7 +10,9 @@ import { locateConfigFile, readConfigFile } from './config-file.js';
 import { FORMATS } from './formats.js';
 import { isHostPort } from './host-port.js';
 import { checkReplicaCredentials } from './replica-credentials.js';
-import { SETTING_KEYS, SETTINGS, type Setting, type SettingKey, type Settings } from './schema.js';
+import { checkTlsSettings } from './tls-checks.js';
+import { SETTING_KEYS, SETTINGS, type SettingKey, type Settings } from './schema.js';
+import type { Setting } from './setting.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './types.js';
 
 // convict keeps formats in a module-wide registry; only this module uses convict.
@@ -137,9 +139,13 @@ export function loadConfig(options: LoadConfigOptions): RbuddyConfig {
   // Every value has passed its format's check above, so convict's typing now holds.
   const settings = store.getProperties();
   checkReplicaCredentials(settings);
+  checkTlsSettings(settings);
+  const listener = settings.tlsListen ?? settings.listen;
+  // checkTlsSettings refuses a configuration without any RESP listener first.
+  if (listener === null) throw new ConfigError('no RESP listener', 'listen');
   const config: RbuddyConfig & { config?: string } = {
     ...settings,
-    announce: settings.announce ?? loopbackFor(settings.listen),
+    announce: settings.announce ?? loopbackFor(listener),
   };
   // The file path was only needed to load the file; the rest of the program never sees it.
   delete config.config;

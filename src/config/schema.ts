@@ -3,7 +3,9 @@
 // rbuddy's public interface (docs/configuration.md); --help, the generated docs, the file and flag
 // checks and the logger's redaction are all built from this table, so they cannot drift apart.
 
-import { FORMATS, type FormatName } from './formats.js';
+import { FORMATS } from './formats.js';
+import type { Setting } from './setting.js';
+import { TLS_SETTINGS } from './tls-settings.js';
 import type { HostPort, RbuddyConfig } from './types.js';
 
 /** What convict holds: RbuddyConfig, plus the config file path, and announce before defaulting. */
@@ -12,20 +14,6 @@ export type Settings = Omit<RbuddyConfig, 'announce'> & {
   announce: HostPort | null;
 };
 export type SettingKey = keyof Settings;
-
-export interface Setting<T> {
-  doc: string;
-  format: FormatName;
-  /** `null` with `nullable` unset marks a required setting. */
-  default: T | null;
-  env: string;
-  /** The flag without its leading `--`. */
-  arg: string;
-  /** For --help, when the format's own (e.g. VALUE) says too little. */
-  placeholder?: string;
-  sensitive?: true;
-  nullable?: true;
-}
 
 export const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
   config: {
@@ -92,9 +80,10 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     sensitive: true,
   },
   listen: {
-    doc: 'RESP listener: replication from the replicas, plus Sentinel-style discovery and pub/sub. Port 0 lets the kernel choose.',
-    format: 'bind-address',
+    doc: 'RESP listener: replication from the replicas, plus Sentinel-style discovery and pub/sub. Port 0 lets the kernel choose; `none`: no plain listener (with --tls-listen).',
+    format: 'bind-address-or-none',
     default: { host: '0.0.0.0', port: 6382 },
+    nullable: true,
     env: 'RBUDDY_LISTEN',
     arg: 'listen',
   },
@@ -137,13 +126,14 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'auth-timeout-ms',
   },
   announce: {
-    doc: 'Address the replicas are told to REPLICAOF. Default: the --listen address; if that is a wildcard (0.0.0.0 or ::), the loopback address of the same family (127.0.0.1 or ::1) with the listen port, which only replicas on this host can reach: set --announce when they run elsewhere.',
+    doc: 'Address the replicas are told to REPLICAOF. Default: the --tls-listen address if there is one, else the --listen address; if that is a wildcard (0.0.0.0 or ::), the loopback address of the same family (127.0.0.1 or ::1) with the listen port, which only replicas on this host can reach: set --announce when they run elsewhere.',
     format: 'host-port',
     default: null,
     nullable: true,
     env: 'RBUDDY_ANNOUNCE',
     arg: 'announce',
   },
+  ...TLS_SETTINGS,
   http: {
     doc: 'Admin HTTP listener (status, metrics, failover control). Port 0 lets the kernel choose.',
     format: 'bind-address',

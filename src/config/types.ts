@@ -15,7 +15,38 @@ export function formatHostPort(address: HostPort): string {
 
 export type GuardEmpty = 'hold' | 'switch';
 
-export interface RbuddyConfig {
+/** Client certificates on the TLS listener, as Redis's tls-auth-clients. */
+export type TlsAuthClients = 'yes' | 'no' | 'optional';
+
+/**
+ * TLS on each hop (docs/operations.md, "TLS"). Empty file paths mean "not given"; each hop's
+ * material is loaded (and reloaded on SIGHUP or a file change) by src/tls.
+ */
+export interface TlsConfig {
+  /** A TLS RESP listener beside (or instead of) --listen; null: none. */
+  tlsListen: HostPort | null;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsCaCertFile: string;
+  tlsAuthClients: TlsAuthClients;
+  /** Certificate patterns (cn:, dns:, ip:, uri:) of each replica; empty: its configured host. */
+  activeTlsIdentity: string[];
+  standbyTlsIdentity: string[];
+  masterTls: boolean;
+  masterTlsCaCertFile: string;
+  masterTlsCertFile: string;
+  masterTlsKeyFile: string;
+  /** The name the master's certificate must carry; empty: the --master host. */
+  masterTlsServername: string;
+  replicaTls: boolean;
+  replicaTlsCaCertFile: string;
+  replicaTlsCertFile: string;
+  replicaTlsKeyFile: string;
+  httpTlsCertFile: string;
+  httpTlsKeyFile: string;
+}
+
+export interface RbuddyConfig extends TlsConfig {
   master: HostPort;
   masterUser: string;
   masterPassword: string;
@@ -23,7 +54,8 @@ export interface RbuddyConfig {
   standby: HostPort;
   replicaUser: string;
   replicaPassword: string;
-  listen: HostPort;
+  /** The plain RESP listener; null (`none`) when only --tls-listen serves. */
+  listen: HostPort | null;
   listenPassword: string;
   /** USER:PASSWORD@HOST:PORT entries: each replica's own credentials on the RESP listener. */
   replicaCredentials: string[];
@@ -33,7 +65,7 @@ export interface RbuddyConfig {
   maxClients: number;
   /** Deadline for a new RESP connection to authenticate, or to send a valid command. */
   authTimeoutMs: number;
-  /** Address the replicas are told to REPLICAOF; defaults to `listen`. */
+  /** Address the replicas are told to REPLICAOF; defaults to `tlsListen`, else `listen`. */
   announce: HostPort;
   http: HostPort;
   httpToken: string;
