@@ -2,6 +2,7 @@
 // replication sessions, the control connections to the replicas, the failover engine and the
 // admin API. cli.ts calls startApp(); functional tests call it in-process on ephemeral ports.
 import { ConfigError } from './errors.js';
+import { loadTlsHops, type TlsHops } from './tls/hops.js';
 import type { Logger } from 'pino';
 import { parseReplicaCredential } from './config/replica-credentials.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
@@ -36,6 +37,8 @@ export interface AppStatus extends EngineStatus {
   notifications: { webhooks: WebhookStatus[]; publish: PublishTargetStatus[] };
   /** The state file: whether writes succeed, and the last failure. */
   stateStore: StateFileStatus;
+  /** Each TLS hop's material (certificate, CA, the last failed reload); absent hops left out. */
+  tls: ReturnType<TlsHops['status']>;
 }
 
 export interface App {
@@ -44,6 +47,8 @@ export interface App {
   readonly engine: FailoverEngine;
   readonly events: EventBus;
   readonly metrics: Metrics;
+  /** Every TLS hop's material; `reload('sighup')` on SIGHUP. */
+  readonly tls: TlsHops;
   status(): AppStatus;
   close(reason?: string): Promise<void>;
 }
@@ -65,18 +70,24 @@ export async function startApp(
   logger: Logger,
   options: StartOptions = {},
 ): Promise<App> {
-  // The TLS settings are parsed and checked, but no hop speaks TLS yet: refuse rather than run
-  // a hop in clear text that the operator asked to encrypt.
+  // Hops whose TLS settings are parsed and checked but not wired yet: refused, rather than run in
+  // clear text where the operator asked for TLS.
   const listen = config.listen;
-  if (
-    listen === null ||
-    config.tlsListen !== null ||
-    config.masterTls ||
-    config.replicaTls ||
-    config.httpTlsCertFile !== ''
-  ) {
-    throw new ConfigError('TLS is not supported by this build yet', 'tlsListen');
+  if (listen === null || config.tlsListen !== null) {
+    throw new ConfigError('the TLS listener is not supported by this build yet', 'tlsListen');
   }
+  if (config.masterTls) {
+    throw new ConfigError('TLS to the master is not supported by this build yet', 'masterTls');
+  }
+  if (config.replicaTls) {
+    throw new ConfigError('TLS to the replicas is not supported by this build yet', 'replicaTls');
+  }
+  if (config.httpTlsCertFile !== '') {
+    throw new ConfigError('HTTPS is not supported by this build yet', 'httpTlsCertFile');
+  }
+  // Every hop's files are checked before anything starts: a bad one is a start-up error that
+  // names its option. Afterwards each hop reloads on SIGHUP and when its files change.
+  const tls = await loadTlsHops(config, logger, { watch: true });
   let closing: Promise<void> | undefined;
   // Before anything reads or writes the state dir: a second rbuddy on it stops here.
   const lock = await StateDirLock.acquire(config.stateDir, {
@@ -225,6 +236,7 @@ export async function startApp(
     clients: proxy.clientsStatus(),
     notifications: { webhooks: webhooks.status(), publish: publisher.status() },
     stateStore: store.status(),
+    tls: tls.status(),
   });
 
   const http = new AdminServer({
@@ -269,10 +281,11 @@ export async function startApp(
     await publisher.close();
     await Promise.all([proxy.close(), http.close()]);
     await nodeClients.close();
+    tls.close();
     await lock.release();
     throw error;
   }
-  return { proxy, http, engine, events, metrics, status, close };
+  return { proxy, http, engine, events, metrics, tls, status, close };
 
   function close(reason = 'shutdown'): Promise<void> {
     closing ??= (async () => {
@@ -283,6 +296,7 @@ export async function startApp(
       await publisher.close();
       await Promise.all([proxy.close(), http.close()]);
       await nodeClients.close();
+      tls.close();
       // Last: until here this process may still write the state and the outbox.
       await lock.release();
       logger.info('stopped');

@@ -13,6 +13,7 @@ import { loadConfig } from './config/load.js';
 import { redactedConfig } from './config/redaction.js';
 import { checkDistinctReplicas } from './config/nodes.js';
 import { ConfigError } from './errors.js';
+import { isTlsError } from './tls/tls-errors.js';
 import { createLogger, type Logger } from './log.js';
 
 const EXIT_FAILURE = 1;
@@ -89,6 +90,13 @@ export async function main(
   try {
     await starting;
   } catch (error) {
+    if (isTlsError(error)) {
+      // A certificate, key or CA file that cannot be used: like a bad setting, one line that
+      // names the option, and the usage exit code.
+      logger.fatal({ err: error, code: error.code }, `start-up failed: ${error.message}`);
+      process.stderr.write(`rbuddy: ${oneLine(error.message)}\n`);
+      process.exit(EXIT_USAGE);
+    }
     logger.fatal({ err: error }, `start-up failed: ${describe(error)}`);
     // The log may go to a collector; whoever started the process reads stderr (one line).
     process.stderr.write(`rbuddy: start-up failed: ${oneLine(describe(error))}\n`);
@@ -99,7 +107,10 @@ export async function main(
 
 function installSignalHandlers(
   logger: Logger,
-  starting: Promise<{ close(reason?: string): Promise<void> }>,
+  starting: Promise<{
+    close(reason?: string): Promise<void>;
+    tls: { reload(trigger: 'sighup'): Promise<void> };
+  }>,
 ): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -131,6 +142,12 @@ function installSignalHandlers(
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // As Redis's CONFIG SET tls-*: certificates, keys and CAs are read again; live connections keep
+  // theirs, new ones get the new material, a broken file keeps the old (logged, in /v1/status).
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'SIGHUP received: reloading TLS material');
+    starting.then((app) => app.tls.reload('sighup')).catch(() => undefined); // a failed start is reported in main(); reload() never throws
+  });
 }
 
 /**
