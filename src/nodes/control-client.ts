@@ -4,11 +4,16 @@
 // command (a node that stops answering must not stall the failover), reconnects paced by a
 // RetryPolicy, commands issued while disconnected waiting in the offline queue (bounded by the
 // command timeout), credentials only when there are some, and an 'error' listener on every client
-// (ioredis emits 'error' on each failed connect; unheard, it would crash the process). Transport
-// options that every control connection must share (TLS) belong in this file too.
-import { Redis, type RedisOptions } from 'ioredis';
+// (ioredis emits 'error' on each failed connect; unheard, it would crash the process). TLS too:
+// the material current at each (re)connect, and a failed handshake's reason in the error of every
+// command that fails for it (ioredis itself only says "Connection is closed" or "Command timed out").
+import type { ConnectionOptions } from 'node:tls';
+import { Redis, type Command, type RedisOptions } from 'ioredis';
 import type { HostPort } from '../config/types.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
+import { ioredisTlsOptions } from '../tls/client-tls-options.js';
+import type { TlsMaterialSource } from '../tls/reloadable-tls.js';
+import { describeTlsFailure } from '../tls/tls-failure.js';
 
 /** Where to connect: an address with the configured credentials, or a redis:// or rediss:// URL. */
 export type ControlEndpoint =
@@ -35,6 +40,16 @@ export interface ControlClientOptions {
   lazyConnect?: boolean;
   /** Every 'error' event (failed connects, lost connections). Default: ignored. */
   onError?: (error: Error) => void;
+  /**
+   * TLS for an address, or for a rediss:// URL (a redis:// URL stays plain): the server must
+   * chain to the material's CA and carry `servername` (default: the host it is reached at).
+   */
+  tls?: ControlTls;
+}
+
+export interface ControlTls {
+  source: TlsMaterialSource;
+  servername?: string;
 }
 
 /** Reconnects of the control connections: from 200 ms, doubling, at most 10 s apart, forever. */
@@ -55,19 +70,97 @@ export function createControlClient(options: ControlClientOptions): Redis {
     retryStrategy: retryStrategy(reconnect),
   };
   const { endpoint } = options;
+  const tls = tlsFor(endpoint, options.tls);
   const client =
     'url' in endpoint
-      ? new Redis(endpoint.url, shared)
-      : new Redis({
+      ? new ExplainingRedis(endpoint.url, { ...shared, ...(tls === undefined ? {} : { tls }) })
+      : new ExplainingRedis({
           ...shared,
           host: endpoint.address.host,
           port: endpoint.address.port,
           ...(endpoint.user === '' ? {} : { username: endpoint.user }),
           ...(endpoint.password === '' ? {} : { password: endpoint.password }),
+          ...(tls === undefined ? {} : { tls }),
         });
+  if (tls !== undefined || ('url' in endpoint && isRedissUrl(endpoint.url)))
+    client.explainFailures();
   const onError = options.onError ?? ((): void => undefined);
   client.on('error', (error: Error) => onError(error));
   return client;
+}
+
+function isRedissUrl(url: string): boolean {
+  return /^rediss:\/\//i.test(url);
+}
+
+/** ioredis's `tls` option for this endpoint, or undefined for a plain connection. */
+function tlsFor(
+  endpoint: ControlEndpoint,
+  tls: ControlTls | undefined,
+): ConnectionOptions | undefined {
+  if (tls === undefined) return undefined;
+  let host: string;
+  if ('url' in endpoint) {
+    // redis:// stays plain; rediss:// without `tls` gets ioredis's default (the system CAs).
+    if (!isRedissUrl(endpoint.url)) return undefined;
+    host = urlHost(endpoint.url);
+  } else {
+    host = endpoint.address.host;
+  }
+  return ioredisTlsOptions(tls.source, { host, servername: tls.servername });
+}
+
+/** The host of a redis(s):// URL, without the brackets of an IPv6 address. */
+export function urlHost(url: string): string {
+  const { hostname } = new URL(url);
+  return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+}
+
+/**
+ * What a failed connection attempt says, for the error of a command that failed because of it:
+ * a TLS handshake failure in words, anything else as its message.
+ */
+export function connectFailureText(error: Error): string {
+  const failure = describeTlsFailure(error, 'client');
+  return failure.kind === 'other' ? error.message : `TLS: ${failure.text}`;
+}
+
+/**
+ * An ioredis client whose failed commands can name the reason the connection could not be made
+ * (while it cannot: a connection that becomes ready clears it). Only TLS clients turn this on,
+ * so that plain connections fail exactly as before.
+ */
+class ExplainingRedis extends Redis {
+  private explaining = false;
+  private connectFailure: string | undefined;
+  private readonly wrapped = new WeakSet<Command>();
+
+  explainFailures(): void {
+    this.explaining = true;
+    this.on('error', (error: Error) => {
+      this.connectFailure = connectFailureText(error);
+    });
+    this.on('ready', () => {
+      this.connectFailure = undefined;
+    });
+  }
+
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    // A command waiting offline is sent again on the next connection: wrapped once.
+    if (this.explaining && !this.wrapped.has(command)) {
+      this.wrapped.add(command);
+      const reject = command.reject;
+      command.reject = (error: Error) => {
+        const why = this.connectFailure;
+        reject(
+          why === undefined || error.message.includes(why)
+            ? error
+            : new Error(`${error.message} (the connection failed: ${why})`, { cause: error }),
+        );
+      };
+    }
+    return super.sendCommand(command, stream);
+  }
 }
 
 /**

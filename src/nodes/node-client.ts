@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RetryPolicy } from '../retry-policy.js';
-import { createControlClient } from './control-client.js';
+import { createControlClient, type ControlTls } from './control-client.js';
 import type { NodeInspector } from './node-inspector.js';
 import type { ReplicaNode } from './replica-node.js';
 import { asArray } from './replies.js';
@@ -16,6 +16,8 @@ export interface NodeClientOptions {
   commandTimeoutMs: number;
   /** Reconnect pacing; default: the factory's (from 200 ms, doubling, at most 10 s apart). */
   retry?: RetryPolicy;
+  /** TLS to the replicas (--replica-tls); plain without it. */
+  tls?: ControlTls;
   logger: Logger;
 }
 
@@ -52,6 +54,7 @@ export class NodeClients implements NodeInspector {
       connectTimeoutMs: options.connectTimeoutMs,
       commandTimeoutMs: options.commandTimeoutMs,
       ...(options.retry === undefined ? {} : { reconnect: options.retry }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       onError: (error) => log.debug({ err: error }, 'control connection error'),
     });
   }

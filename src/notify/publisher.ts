@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NotificationChannel, NotificationResult } from './events.js';
-import { createControlClient } from '../nodes/control-client.js';
+import { createControlClient, type ControlTls } from '../nodes/control-client.js';
 import type { NodeClients } from '../nodes/node-client.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
@@ -226,6 +226,11 @@ export function publishTargets(
 export interface UrlTargetOptions {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /**
+   * For rediss:// URLs: the replicas' TLS material (--replica-tls), its CA verifying the target.
+   * Without it a rediss:// target is verified against the system's CAs; redis:// stays plain.
+   */
+  tls?: ControlTls;
   logger: Logger;
 }
 
@@ -240,6 +245,7 @@ function urlTarget(url: string, options: UrlTargetOptions): PublishTarget {
       client ??= createControlClient({
         endpoint: { url },
         connectionName: 'rbuddy-publish',
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
         connectTimeoutMs: options.connectTimeoutMs,
         commandTimeoutMs: options.commandTimeoutMs,
         // One try per PUBLISH on the connection; the publisher's own retry loop decides about

@@ -28,6 +28,7 @@ import { ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
 import type { SyncGate, ReplicaHello, SessionEvent, UpstreamLink } from './session-types.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
+import { connectUpstreamTls, type MasterTls } from './upstream-tls.js';
 
 /** One read buffer per upstream connection: large reads mean fewer wake-ups per GB. */
 const UPSTREAM_READ_BUFFER = 256 * 1024;
@@ -42,6 +43,8 @@ export interface ProxyServerOptions {
   /** The master to connect sessions to (a function: the failover engine may change it). */
   master: () => HostPort;
   masterAuth: { user: string; password: string } | undefined;
+  /** TLS to the master (--master-tls) for every session; plain TCP without it. */
+  masterTls?: MasterTls;
   replTimeoutMs: number;
   connectTimeoutMs: number;
   matcher: ReplicaMatcher;
@@ -346,6 +349,8 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   private connectUpstream(): Promise<UpstreamLink> {
     const master = this.options.master();
     const timeoutMs = this.options.connectTimeoutMs;
+    const { masterTls } = this.options;
+    if (masterTls !== undefined) return connectUpstreamTls(master, masterTls, timeoutMs);
     let handler: ((chunk: Buffer) => void) | undefined;
     const early: Buffer[] = [];
     const socket = connect({

@@ -5,11 +5,13 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.js';
 import type { MasterHealth } from './ports.js';
-import { createControlClient } from '../nodes/control-client.js';
+import { createControlClient, type ControlTls } from '../nodes/control-client.js';
 
 export interface MasterProbeOptions {
   master: HostPort;
   auth: { user: string; password: string } | undefined;
+  /** TLS to the master (--master-tls); a failed handshake's reason shows in lastError. */
+  tls?: ControlTls;
   intervalMs: number;
   timeoutMs: number;
   failures: number;
@@ -33,6 +35,7 @@ export class MasterProbe implements MasterHealth {
     this.client = createControlClient({
       endpoint: { address: options.master, user: auth.user, password: auth.password },
       connectionName: 'rbuddy-probe',
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       // A connect attempt is part of a probe: it may not outlast the probe's own timeout by much.
       connectTimeoutMs: Math.min(options.connectTimeoutMs, Math.max(options.timeoutMs, 100)),
       commandTimeoutMs: options.timeoutMs,
