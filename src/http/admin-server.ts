@@ -2,12 +2,24 @@
 // JSON except /metrics. Anyone who reaches the port may be an adversary (docs/design.md, "Limits
 // and trust"): node:http's own limits bound the connections, the header size and the time to send a
 // request (its answers: 431, 408, 400, or a closed connection past the cap), the handler bounds the
-// body (413), and nothing a client sends can escape as an unhandled rejection.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// body (413), and nothing a client sends can escape as an unhandled rejection. With a certificate
+// (--http-tls-cert-file) the same server speaks HTTPS, with the same limits, and each reload of
+// the certificate applies to the connections made after it.
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.js';
 import { WarnThrottle } from '../log-throttle.js';
+import type { ReloadableTls } from '../tls/reloadable-tls.js';
+import { keepServerCurrent, tlsServerOptions } from '../tls/server-tls.js';
+import { describeTlsFailure } from '../tls/tls-failure.js';
 
 export interface HttpReply {
   status: number;
@@ -46,6 +58,8 @@ export interface AdminServerOptions {
   routes: readonly Route[];
   logger: Logger;
   limits?: Partial<AdminLimits>;
+  /** HTTPS with this certificate (--http-tls-cert-file); plain HTTP without it. */
+  tls?: ReloadableTls;
 }
 
 type BodyOutcome = 'complete' | 'too-large' | 'aborted';
@@ -116,6 +130,8 @@ export class AdminServer {
   private readonly listen: HostPort;
   private readonly limits: AdminLimits;
   private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
+  private readonly https: boolean;
+  private readonly detachTls: (() => void) | undefined;
 
   constructor(options: AdminServerOptions) {
     this.routes = options.routes;
@@ -123,29 +139,51 @@ export class AdminServer {
     this.log = options.logger.child({ component: 'http' });
     this.limits = { ...DEFAULT_ADMIN_LIMITS, ...options.limits };
     const timeoutMs = this.limits.requestTimeoutMs;
-    this.server = createServer(
-      {
-        maxHeaderSize: this.limits.maxHeaderBytes,
-        requestTimeout: timeoutMs,
-        headersTimeout: timeoutMs,
-        // node:http enforces both timeouts from a periodic sweep (30 s by default), which would
-        // let a slow client stay far longer than the timeout.
-        connectionsCheckingInterval: Math.min(1_000, timeoutMs),
-        keepAliveTimeout: 5_000,
-      },
-      (request, response) => {
-        this.handle(request, response).catch((error: unknown) => {
-          // Only rendering or writing can get here; the connection is all we can give up.
-          this.log.error({ err: error }, 'admin response failed');
-          response.destroy();
-        });
-      },
-    );
+    const httpOptions: ServerOptions = {
+      maxHeaderSize: this.limits.maxHeaderBytes,
+      requestTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+      // node:http enforces both timeouts from a periodic sweep (30 s by default), which would
+      // let a slow client stay far longer than the timeout.
+      connectionsCheckingInterval: Math.min(1_000, timeoutMs),
+      keepAliveTimeout: 5_000,
+    };
+    const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+      this.handle(request, response).catch((error: unknown) => {
+        // Only rendering or writing can get here; the connection is all we can give up.
+        this.log.error({ err: error }, 'admin response failed');
+        response.destroy();
+      });
+    };
+    const { tls } = options;
+    this.https = tls !== undefined;
+    if (tls === undefined) {
+      this.server = createServer(httpOptions, onRequest);
+      this.server.on('connection', this.admitConnection);
+    } else {
+      const server = createHttpsServer(
+        // No client certificates; a handshake may take no longer than a request.
+        { ...tlsServerOptions(tls, 'no'), ...httpOptions, handshakeTimeout: timeoutMs },
+        onRequest,
+      );
+      this.server = server;
+      this.detachTls = keepServerCurrent(server, tls);
+      // Counted once the handshake is done: request.socket is the TLS socket, not the TCP one
+      // 'connection' gives. A handshake that never ends is bounded by handshakeTimeout.
+      server.on('secureConnection', this.admitConnection);
+      server.on('tlsClientError', (error: Error) => {
+        this.warnings.warn(
+          this.log,
+          'handshake',
+          { reason: describeTlsFailure(error, 'server').text },
+          'admin HTTPS handshake failed',
+        );
+      });
+    }
     // The cap is ours, not server.maxConnections: that one drops the newest connection, so idle
     // connections held open by anyone would keep every probe out. Past the cap the oldest
     // connection with no request in flight makes room instead: a client that sends its
     // request gets an answer, and holding slots open costs a stranger a race it keeps losing.
-    this.server.on('connection', this.admitConnection);
     this.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const socket = request.socket;
       this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
@@ -199,7 +237,7 @@ export class AdminServer {
     this.server.on('error', (error) => {
       this.warnings.warn(this.log, 'listener', { err: error }, 'admin HTTP listener error');
     });
-    this.log.info({ listen: this.address() }, 'admin HTTP listener ready');
+    this.log.info({ listen: this.address(), https: this.https }, 'admin HTTP listener ready');
   }
 
   address(): HostPort {
@@ -209,6 +247,7 @@ export class AdminServer {
   }
 
   async close(): Promise<void> {
+    this.detachTls?.();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
