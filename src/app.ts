@@ -39,6 +39,8 @@ export interface AppStatus extends EngineStatus {
   stateStore: StateFileStatus;
   /** Each TLS hop's material (certificate, CA, the last failed reload); absent hops left out. */
   tls: ReturnType<TlsHops['status']>;
+  /** Why the master health probe's last attempt failed (e.g. a TLS handshake), or null. */
+  masterProbeError: string | null;
 }
 
 export interface App {
@@ -76,18 +78,19 @@ export async function startApp(
   if (listen === null || config.tlsListen !== null) {
     throw new ConfigError('the TLS listener is not supported by this build yet', 'tlsListen');
   }
-  if (config.masterTls) {
-    throw new ConfigError('TLS to the master is not supported by this build yet', 'masterTls');
-  }
-  if (config.replicaTls) {
-    throw new ConfigError('TLS to the replicas is not supported by this build yet', 'replicaTls');
-  }
-  if (config.httpTlsCertFile !== '') {
-    throw new ConfigError('HTTPS is not supported by this build yet', 'httpTlsCertFile');
-  }
   // Every hop's files are checked before anything starts: a bad one is a start-up error that
   // names its option. Afterwards each hop reloads on SIGHUP and when its files change.
   const tls = await loadTlsHops(config, logger, { watch: true });
+  // The master's and the replicas' TLS (each client reads the material current when it
+  // connects); the master's certificate must carry --master-tls-servername, else its host.
+  const masterTls =
+    tls.master === undefined
+      ? undefined
+      : {
+          source: tls.master,
+          ...(config.masterTlsServername === '' ? {} : { servername: config.masterTlsServername }),
+        };
+  const replicaTls = tls.replica === undefined ? undefined : { source: tls.replica };
   let closing: Promise<void> | undefined;
   // Before anything reads or writes the state dir: a second rbuddy on it stops here.
   const lock = await StateDirLock.acquire(config.stateDir, {
@@ -105,6 +108,7 @@ export async function startApp(
     password: config.replicaPassword,
     connectTimeoutMs: config.connectTimeoutMs,
     commandTimeoutMs: config.commandTimeoutMs,
+    ...(replicaTls === undefined ? {} : { tls: replicaTls }),
     logger,
   });
   const masterAuth =
@@ -150,6 +154,7 @@ export async function startApp(
     isReplicaAddress: (ip) => replicaAddresses.has(ip),
     master: () => config.master,
     masterAuth,
+    ...(masterTls === undefined ? {} : { masterTls }),
     replTimeoutMs: config.replTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     matcher,
@@ -175,6 +180,8 @@ export async function startApp(
       {
         connectTimeoutMs: config.connectTimeoutMs,
         commandTimeoutMs: config.commandTimeoutMs,
+        // rediss:// targets are verified with the replicas' CA (--replica-tls-ca-cert-file).
+        ...(replicaTls === undefined ? {} : { tls: replicaTls }),
         logger,
       },
     ),
@@ -197,6 +204,7 @@ export async function startApp(
   const probe: MasterProbe = new MasterProbe({
     master: config.master,
     auth: masterAuth,
+    ...(masterTls === undefined ? {} : { tls: masterTls }),
     intervalMs: config.probeIntervalMs,
     timeoutMs: config.probeTimeoutMs,
     failures: config.probeFailures,
@@ -237,6 +245,7 @@ export async function startApp(
     notifications: { webhooks: webhooks.status(), publish: publisher.status() },
     stateStore: store.status(),
     tls: tls.status(),
+    masterProbeError: probe.lastError ?? null,
   });
 
   const http = new AdminServer({
@@ -263,6 +272,7 @@ export async function startApp(
       maxConnections: config.httpMaxConnections,
       requestTimeoutMs: config.httpRequestTimeoutMs,
     },
+    ...(tls.http === undefined ? {} : { tls: tls.http }),
   });
 
   // Before the listeners: the epoch and roles are known before anyone can ask (a status read
