@@ -1,8 +1,8 @@
 // Wires one rbuddy process together from a validated configuration: the RESP listener with its
 // replication sessions, the control connections to the replicas, the failover engine and the
 // admin API. cli.ts calls startApp(); functional tests call it in-process on ephemeral ports.
-import { ConfigError } from './errors.js';
 import { loadTlsHops, type TlsHops } from './tls/hops.js';
+import { defaultIdentityPatterns, parseIdentityPatterns } from './tls/peer-identity.js';
 import type { Logger } from 'pino';
 import { parseReplicaCredential } from './config/replica-credentials.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
@@ -29,7 +29,10 @@ import { StateFile, type StateFileStatus } from './standby/state-file.js';
 export interface AppStatus extends EngineStatus {
   group: string;
   master: string;
-  listen: string;
+  /** The plain RESP listener's bound address; null with --listen none. */
+  listen: string | null;
+  /** The TLS RESP listener's bound address; null without --tls-listen. */
+  tlsListen: string | null;
   announce: string;
   sessions: SessionStatus[];
   /** Connections on the RESP port that are not replication sessions. */
@@ -55,6 +58,10 @@ export interface App {
   close(reason?: string): Promise<void>;
 }
 
+function nullable(address: HostPort | undefined): string | null {
+  return address === undefined ? null : formatHostPort(address);
+}
+
 function replicaNode(address: HostPort): ReplicaNode {
   return { id: formatHostPort(address), host: address.host, port: address.port };
 }
@@ -72,12 +79,6 @@ export async function startApp(
   logger: Logger,
   options: StartOptions = {},
 ): Promise<App> {
-  // Hops whose TLS settings are parsed and checked but not wired yet: refused, rather than run in
-  // clear text where the operator asked for TLS.
-  const listen = config.listen;
-  if (listen === null || config.tlsListen !== null) {
-    throw new ConfigError('the TLS listener is not supported by this build yet', 'tlsListen');
-  }
   // Every hop's files are checked before anything starts: a bad one is a start-up error that
   // names its option. Afterwards each hop reloads on SIGHUP and when its files change.
   const tls = await loadTlsHops(config, logger, { watch: true });
@@ -117,9 +118,10 @@ export async function startApp(
       : { user: config.masterUser, password: config.masterPassword };
 
   // Port 0 (tests, `--listen 127.0.0.1:0`) means "any free port": announce the bound one.
+  // --announce follows the TLS listener when there is one (config): so does its bound port.
   const announce = (): HostPort =>
     config.announce.port === 0
-      ? { host: config.announce.host, port: proxy.address().port }
+      ? { host: config.announce.host, port: (proxy.tlsAddress() ?? proxy.address()).port }
       : config.announce;
   // --replica-credentials: each replica's own user on the listener, bound to its node.
   const credentials = config.replicaCredentials
@@ -127,11 +129,27 @@ export async function startApp(
     .filter((credential) => credential !== undefined);
   const replicaUsers = new Map(credentials.map((c) => [c.user, c.password]));
   const boundUsers = new Map(credentials.map((c) => [formatHostPort(c.node), c.user]));
+  const identityPatterns = (patterns: readonly string[], node: ReplicaNode, key: string) =>
+    patterns.length === 0
+      ? defaultIdentityPatterns(node.host)
+      : parseIdentityPatterns(patterns.join(','), key);
+  const activeIdentity = identityPatterns(
+    config.activeTlsIdentity,
+    configuredActive,
+    'activeTlsIdentity',
+  );
+  const standbyIdentity = identityPatterns(
+    config.standbyTlsIdentity,
+    configuredStandby,
+    'standbyTlsIdentity',
+  );
   const matcher = new ReplicaMatcher({
     nodes: () => nodes,
     announce,
     inspector: nodeClients,
     boundUser: (node) => boundUsers.get(node.id),
+    // A client certificate on the TLS listener is part of a replica's claim.
+    identityOf: (node) => (node === configuredActive ? activeIdentity : standbyIdentity),
   });
   // Sentinel subset + pub/sub on the RESP port; roles come from the engine below.
   const pubsub = new PubSubHub({ logger });
@@ -144,7 +162,15 @@ export async function startApp(
   // Known before the first connection needs them; a failed lookup is retried on demand.
   replicaAddresses.refresh().catch(() => undefined);
   const proxy: ProxyServer = new ProxyServer({
-    listen,
+    listen: config.listen,
+    tls:
+      config.tlsListen === null || tls.listener === undefined
+        ? undefined
+        : {
+            listen: config.tlsListen,
+            material: tls.listener,
+            authClients: config.tlsAuthClients,
+          },
     listenPassword: config.listenPassword,
     replicaUsers,
     boundUser: (node) => boundUsers.get(node.id),
@@ -238,7 +264,8 @@ export async function startApp(
     ...engine.status(),
     group: config.group,
     master: formatHostPort(config.master),
-    listen: formatHostPort(proxy.address()),
+    listen: nullable(proxy.plainAddress()),
+    tlsListen: nullable(proxy.tlsAddress()),
     announce: formatHostPort(announce()),
     sessions: proxy.sessions().map((session) => session.status()),
     clients: proxy.clientsStatus(),

@@ -27,7 +27,7 @@ import type { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
-import type { ReplicaHello } from './session-types.js';
+import type { PresentedCertificate, ReplicaHello } from './session-types.js';
 import {
   HANDSHAKE_WINDOW_MS,
   parseSyncRequest,
@@ -91,6 +91,8 @@ export interface ClientConnectionOptions {
   outputLimitBytes?: number | undefined;
   /** Told when the connection closes one of its own for breaking a limit (status, metrics). */
   onLimit?: ((reason: ClientLimitReason) => void) | undefined;
+  /** The client certificate the TLS listener verified (none on the plain listener). */
+  certificate?: PresentedCertificate | undefined;
 }
 
 export type ClientLimitReason =
@@ -190,6 +192,8 @@ export class ClientConnection {
     // must not block the identification of a real replica forever.
     if (!this.handedOver && now - this.openedAt > HANDSHAKE_WINDOW_MS) return false;
     if (!this.claim.mayBeOnPort(port)) return false;
+    const names = this.options.certificate?.names;
+    if (names !== undefined && rival.certificateMatches?.(names) === false) return false;
     // What a stranger cannot fake narrows the field, so that strangers' claims cannot keep a
     // real replica from being recognised: its own user (a claim of that node needs it), its
     // address. Not the listen password: the real replica's connection is unauthenticated from
@@ -471,6 +475,7 @@ export class ClientConnection {
       request,
       { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
       this.replicaUser,
+      this.options.certificate,
     );
     this.enqueue(async () => {
       const refusal = await this.options.onSyncRequest(this, hello);

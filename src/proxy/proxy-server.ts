@@ -4,7 +4,10 @@
 import { EventEmitter } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { ReloadableTls } from '../tls/reloadable-tls.js';
+import type { TlsAuthClients } from '../tls/server-tls.js';
 import { encodeError } from '../resp/encode.js';
 import { formatHostPort, type HostPort } from '../config/types.js';
 import { SessionReplacedError, UpstreamConnectError, UpstreamTimeoutError } from '../errors.js';
@@ -26,15 +29,32 @@ import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplicaMatcher } from './replica-matcher.js';
 import { ReplicaSession } from './replica-session.js';
-import type { SyncGate, ReplicaHello, SessionEvent, UpstreamLink } from './session-types.js';
+import type {
+  PresentedCertificate,
+  SyncGate,
+  ReplicaHello,
+  SessionEvent,
+  UpstreamLink,
+} from './session-types.js';
+import { createTlsListener, type TlsListener } from './tls-listener.js';
+import { boundAddress, listenOn } from './listen.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { connectUpstreamTls, type MasterTls } from './upstream-tls.js';
 
 /** One read buffer per upstream connection: large reads mean fewer wake-ups per GB. */
 const UPSTREAM_READ_BUFFER = 256 * 1024;
 
-export interface ProxyServerOptions {
+/** The TLS RESP listener (--tls-listen) and its material (the `listener` TLS hop). */
+export interface ProxyTlsOptions {
   listen: HostPort;
+  material: ReloadableTls;
+  authClients: TlsAuthClients;
+}
+
+export interface ProxyServerOptions {
+  /** The plain RESP listener; null with --listen none (then `tls` is the only one). */
+  listen: HostPort | null;
+  tls?: ProxyTlsOptions | undefined;
   listenPassword: string;
   /** The per-replica user bound to a node (--replica-credentials), if it has one. */
   boundUser?: (node: ReplicaNode) => string | undefined;
@@ -87,7 +107,8 @@ export interface ProxyServerEvents {
 export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   private readonly options: ProxyServerOptions;
   private readonly log: Logger;
-  private readonly server: Server;
+  private readonly server: Server | undefined;
+  private readonly tlsListener: TlsListener | undefined;
   private readonly clients = new Set<ClientConnection>();
   /** The subset of `clients` admitted from the replica reserve. */
   private readonly reservedClients = new Set<ClientConnection>();
@@ -111,28 +132,64 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     this.options = options;
     this.log = options.logger.child({ component: 'proxy' });
     this.authThrottle = options.authThrottle ?? new AuthThrottle();
-    this.server = createServer({ noDelay: true, keepAlive: true }, this.onConnection);
+    this.server =
+      options.listen === null
+        ? undefined
+        : createServer({ noDelay: true, keepAlive: true }, (socket) =>
+            this.onConnection(socket, 'plain', undefined),
+          );
+    const tls = options.tls;
+    this.tlsListener =
+      tls === undefined
+        ? undefined
+        : createTlsListener({
+            material: tls.material,
+            authClients: tls.authClients,
+            handshakeTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+            logger: this.log.child({ listener: 'tls' }),
+            warnings: this.clientWarnings,
+            onClient: (socket, certificate) => this.onConnection(socket, 'tls', certificate),
+          });
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.listen.port, this.options.listen.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server.on('error', (error) => this.log.error({ err: error }, 'listener error'));
-    this.log.info({ listen: this.address() }, 'RESP listener ready');
-    const warning = protectedModeWarning(this.protectedModeSettings());
-    if (warning !== undefined) this.log.warn({ listen: this.address() }, warning);
+    const listeners: Array<readonly [Server, HostPort, 'plain' | 'tls']> = [];
+    if (this.server !== undefined && this.options.listen !== null) {
+      listeners.push([this.server, this.options.listen, 'plain']);
+    }
+    if (this.tlsListener !== undefined && this.options.tls !== undefined) {
+      listeners.push([this.tlsListener.server, this.options.tls.listen, 'tls']);
+    }
+    for (const [server, listen, kind] of listeners) {
+      await listenOn(server, listen);
+      server.on('error', (error) =>
+        this.log.error({ err: error, listener: kind }, 'listener error'),
+      );
+      const bound = boundAddress(server, listen);
+      this.log.info({ listen: bound, tls: kind === 'tls' }, 'RESP listener ready');
+      const warning = protectedModeWarning(this.protectedModeSettings(kind));
+      if (warning !== undefined) this.log.warn({ listen: bound }, warning);
+    }
   }
 
-  /** The bound address (the real port when configured with port 0). */
+  /**
+   * The plain listener's bound address (the real port when configured with port 0), or the TLS
+   * listener's when there is no plain one (--listen none).
+   */
   address(): HostPort {
-    const bound = this.server.address();
-    if (bound === null || typeof bound === 'string') return this.options.listen;
-    return { host: bound.address, port: bound.port };
+    return this.plainAddress() ?? this.tlsAddress() ?? { host: '', port: 0 };
+  }
+
+  /** The plain listener's bound address; undefined with --listen none. */
+  plainAddress(): HostPort | undefined {
+    if (this.server === undefined || this.options.listen === null) return undefined;
+    return boundAddress(this.server, this.options.listen);
+  }
+
+  /** The TLS listener's bound address; undefined without --tls-listen. */
+  tlsAddress(): HostPort | undefined {
+    if (this.tlsListener === undefined || this.options.tls === undefined) return undefined;
+    return boundAddress(this.tlsListener.server, this.options.tls.listen);
   }
 
   sessions(): ReplicaSession[] {
@@ -165,21 +222,36 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   /** Stops accepting, ends every session and connection. */
   async close(): Promise<void> {
     this.closing = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.tlsListener?.detach();
+    const servers = [this.server, this.tlsListener?.server].filter((s) => s !== undefined);
+    const closed = Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
     for (const session of this.byNode.values()) session.close('shutdown');
     for (const client of this.clients) client.socket.destroy();
     await closed;
   }
 
-  private protectedModeSettings() {
+  /**
+   * Protected mode, per listener (docs/design.md, "Limits and trust"). A TLS listener with
+   * --tls-auth-clients yes has authenticated every client by its certificate before it says a
+   * word, as a password would: protected mode does not apply to it. With `no` or `optional` a
+   * client may be anyone, and it applies as on the plain listener.
+   */
+  private protectedModeSettings(kind: 'plain' | 'tls') {
+    const authenticated = kind === 'tls' && this.options.tls?.authClients === 'yes';
     return {
-      protectedMode: this.options.protectedMode ?? true,
+      protectedMode: (this.options.protectedMode ?? true) && !authenticated,
       listenPassword: this.options.listenPassword,
-      listen: this.address(),
+      listen: (kind === 'tls' ? this.tlsAddress() : this.plainAddress()) ?? this.address(),
     };
   }
 
-  private readonly onConnection = (socket: Socket): void => {
+  private onConnection(
+    socket: Socket | TLSSocket,
+    kind: 'plain' | 'tls',
+    certificate: PresentedCertificate | undefined,
+  ): void {
     if (this.closing) {
       socket.destroy();
       return;
@@ -188,8 +260,8 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     this.pruneReserved();
     const decision = admit({
       peerAddress,
-      protectedMode: protectedModeActive(this.protectedModeSettings()),
-      listen: this.address(),
+      protectedMode: protectedModeActive(this.protectedModeSettings(kind)),
+      listen: this.protectedModeSettings(kind).listen,
       maxClients: this.options.maxClients ?? DEFAULT_MAX_CLIENTS,
       clients: {
         ordinary: this.clients.size - this.reservedClients.size,
@@ -223,6 +295,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       onLimit: (reason) => {
         this.closedForLimit[reason] += 1;
       },
+      certificate,
     });
     this.clients.add(connection);
     if (decision.reserved) this.reservedClients.add(connection);
@@ -230,7 +303,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       this.clients.delete(connection);
       this.reservedClients.delete(connection);
     });
-  };
+  }
 
   /** A connection that became a replication session left `clients`: it holds no place. */
   private pruneReserved(): void {
@@ -264,6 +337,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
         announcedIp: hello.announcedIp,
         request: hello.request,
         replicaUser: hello.replicaUser,
+        certificate: hello.certificate?.names,
       },
       (node, addresses) => this.rivals(connection, node, addresses),
       () => !connection.socket.destroyed && !this.closing,
@@ -272,7 +346,12 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     if (this.closing || connection.socket.destroyed) return 'shutting down';
     this.clients.delete(connection);
     this.log.info(
-      { replica: outcome.node.id, proof: outcome.proof, peer: connectionPeer(hello) },
+      {
+        replica: outcome.node.id,
+        proof: outcome.proof,
+        peer: connectionPeer(hello),
+        ...(outcome.certificate === undefined ? {} : { certificate: outcome.certificate }),
+      },
       'replica verified by the node itself',
     );
     this.startSession(outcome.node, hello, connection.socket);
@@ -295,6 +374,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       boundUser: this.options.boundUser?.(node),
       // Behind NAT the replica's address is not its configured one: then any address counts.
       fromAddresses: nodeAddresses.has(selfAddress) ? nodeAddresses : undefined,
+      certificateMatches: (names) => this.options.matcher.certificateFits(node, names),
     };
     let count = this.byNode.get(node.id)?.isClosed === false ? 1 : 0;
     for (const client of this.clients) {

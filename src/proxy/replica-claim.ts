@@ -2,7 +2,8 @@
 // REPLCONF listening-port, ip-address and capa (syncWithMaster sends them), and the sync request.
 // A claim only: docs/design.md, "Identity of a replica", says what makes it a session.
 import { RespError } from '../resp/encode.js';
-import type { ReplicaHello, SyncRequest } from './session-types.js';
+import type { CertificateNames } from '../tls/peer-identity.js';
+import type { PresentedCertificate, ReplicaHello, SyncRequest } from './session-types.js';
 
 /** Who may count as a rival claimant of one node (see ClientConnection.couldBeReplicaOn). */
 export interface RivalRules {
@@ -10,6 +11,11 @@ export interface RivalRules {
   boundUser?: string | undefined;
   /** The node's addresses, when the claimant connects from one: only those addresses count. */
   fromAddresses?: ReadonlySet<string> | undefined;
+  /**
+   * Whether a verified client certificate can be the node's (its identity patterns): a
+   * connection whose certificate is not the node's is never its handshake.
+   */
+  certificateMatches?: ((names: CertificateNames) => boolean) | undefined;
 }
 
 /** How long a connection may take from accept to its PSYNC and still count as a handshake. */
@@ -67,6 +73,7 @@ export class ReplicaClaim {
     request: SyncRequest,
     peer: ReplicaHello['peer'],
     replicaUser: string | undefined,
+    certificate?: PresentedCertificate,
   ): ReplicaHello {
     return {
       listeningPort: this.listeningPort,
@@ -75,6 +82,7 @@ export class ReplicaClaim {
       request,
       peer,
       ...(replicaUser === undefined ? {} : { replicaUser }),
+      ...(certificate === undefined ? {} : { certificate }),
     };
   }
 }

@@ -10,6 +10,11 @@ import { normalizeIp, resolveHost } from '../addresses.js';
 import type { SyncRequest } from './session-types.js';
 import type { NodeInspector } from '../nodes/node-inspector.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
+import {
+  matchIdentity,
+  type CertificateNames,
+  type IdentityPattern,
+} from '../tls/peer-identity.js';
 
 export interface ConnectionIdentity {
   peerAddress: string;
@@ -19,6 +24,8 @@ export interface ConnectionIdentity {
   request: SyncRequest;
   /** The per-replica user the connection AUTHed as (--replica-credentials), if any. */
   replicaUser?: string | undefined;
+  /** The names of the client certificate the TLS listener verified, if one was presented. */
+  certificate?: CertificateNames | undefined;
 }
 
 /** What a node says about its own replication link (ROLE). */
@@ -130,6 +137,53 @@ export function candidatesFor(
   return { nodes: open };
 }
 
+/**
+ * A verified client certificate is part of the claim: a connection that presents one can only be
+ * a node whose identity patterns (--active-tls-identity, --standby-tls-identity; by default the
+ * node's host as a subjectAltName) match it. Decided before any node is asked and before anything
+ * reaches the master. A connection without a certificate (the plain listener, or
+ * --tls-auth-clients optional without one) is left to the other rules. Returns the nodes still
+ * possible, each with the pattern and name that matched.
+ */
+export function certificateCandidates(
+  identity: ConnectionIdentity,
+  nodes: readonly ReplicaNode[],
+  identityOf: (node: ReplicaNode) => readonly IdentityPattern[],
+): { nodes: ReplicaNode[]; matched: ReadonlyMap<string, string> } | { refused: string } {
+  const names = identity.certificate;
+  if (names === undefined) return { nodes: [...nodes], matched: new Map() };
+  const matched = new Map<string, string>();
+  for (const node of nodes) {
+    const match = matchIdentity(names, identityOf(node));
+    if (match.matched) matched.set(node.id, `${match.pattern} matched ${match.name}`);
+  }
+  const kept = nodes.filter((node) => matched.has(node.id));
+  if (kept.length === 0 && nodes.length > 0) {
+    const wanted = nodes
+      .map((node) => `${node.id} is ${identityOf(node).map(patternText).join(' or ')}`)
+      .join('; ');
+    return {
+      refused: `its client certificate (${describeNames(names)}) is not a configured replica's (${wanted})`,
+    };
+  }
+  return { nodes: kept, matched };
+}
+
+function patternText(pattern: IdentityPattern): string {
+  return `${pattern.kind}:${pattern.pattern}`;
+}
+
+/** The names of a certificate in one line, for a refusal and the log. */
+export function describeNames(names: CertificateNames): string {
+  const parts = [
+    ...names.commonNames.map((name) => `CN ${name}`),
+    ...names.dns.map((name) => `DNS ${name}`),
+    ...names.ips.map((ip) => `IP ${ip}`),
+    ...names.uris.map((uri) => `URI ${uri}`),
+  ];
+  return parts.length === 0 ? 'no names' : parts.join(', ');
+}
+
 /** Parses a `ROLE` reply into what the matcher needs. */
 export function observeNode(
   node: ReplicaNode,
@@ -150,7 +204,13 @@ export function observeNode(
 }
 
 export type MatchOutcome =
-  { node: ReplicaNode; proof: 'sole-handshake' } | { node: undefined; why: string };
+  | {
+      node: ReplicaNode;
+      proof: 'sole-handshake';
+      /** Which identity pattern the client certificate matched, when it presented one. */
+      certificate?: string;
+    }
+  | { node: undefined; why: string };
 
 export interface ReplicaMatcherOptions {
   nodes: () => readonly ReplicaNode[];
@@ -158,6 +218,8 @@ export interface ReplicaMatcherOptions {
   inspector: NodeInspector;
   /** The per-replica user bound to a node (--replica-credentials), if it has one. */
   boundUser?: (node: ReplicaNode) => string | undefined;
+  /** Which client certificates are a node's (see certificateCandidates); none: no check. */
+  identityOf?: (node: ReplicaNode) => readonly IdentityPattern[];
   /** How long a claim may stay undecided (`wait`) before it is refused. */
   verifyTimeoutMs?: number;
   /** How often an undecided claim asks the nodes again. */
@@ -193,7 +255,13 @@ export class ReplicaMatcher {
       this.options.boundUser ?? (() => undefined),
     );
     if ('refused' in possible) return { node: undefined, why: possible.refused };
-    const candidates = possible.nodes;
+    const identityOf = this.options.identityOf;
+    const certified =
+      identityOf === undefined
+        ? { nodes: possible.nodes, matched: new Map<string, string>() }
+        : certificateCandidates(identity, possible.nodes, identityOf);
+    if ('refused' in certified) return { node: undefined, why: certified.refused };
+    const candidates = certified.nodes;
     const deadline = Date.now() + this.verifyTimeoutMs;
     for (;;) {
       const observations = await Promise.all(candidates.map((node) => this.observe(node)));
@@ -210,13 +278,26 @@ export class ReplicaMatcher {
       const verdict = verifyClaim(identity, observations, (node) =>
         rivals(node, addresses.get(node.id) ?? new Set()),
       );
-      if (verdict.kind === 'verified') return { node: verdict.node, proof: verdict.proof };
+      if (verdict.kind === 'verified') {
+        const certificate = certified.matched.get(verdict.node.id);
+        return {
+          node: verdict.node,
+          proof: verdict.proof,
+          ...(certificate === undefined ? {} : { certificate }),
+        };
+      }
       if (verdict.kind === 'refused') return { node: undefined, why: verdict.why };
       if (Date.now() + this.pollMs > deadline || !stillWanted()) {
         return { node: undefined, why: `unconfirmed: ${verdict.why}` };
       }
       await new Promise((resolve) => setTimeout(resolve, this.pollMs));
     }
+  }
+
+  /** Whether a verified client certificate can be `node`'s (true without identity patterns). */
+  certificateFits(node: ReplicaNode, names: CertificateNames): boolean {
+    const identityOf = this.options.identityOf;
+    return identityOf === undefined || matchIdentity(names, identityOf(node)).matched;
   }
 
   private async observe(node: ReplicaNode): Promise<NodeLinkObservation> {

@@ -1,6 +1,7 @@
 // What a replication session is, says and reports. The failover engine consumes these events;
 // /v1/status renders the snapshots.
 import type { Duplex } from 'node:stream';
+import type { CertificateNames } from '../tls/peer-identity.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { PsyncReply, SnapshotFormat } from '../resp/replication-framer.js';
 
@@ -20,6 +21,17 @@ export interface ReplicaHello {
   peer: { address: string; port: number };
   /** The per-replica user (--replica-credentials) the connection AUTHed as, if any. */
   replicaUser?: string;
+  /** The client certificate the TLS listener verified, if the connection presented one. */
+  certificate?: PresentedCertificate;
+}
+
+/**
+ * A client certificate that the TLS handshake verified against --tls-ca-cert-file: its names are
+ * part of a replica's claim (docs/design.md, "Identity of a replica").
+ */
+export interface PresentedCertificate {
+  names: CertificateNames;
+  fingerprint256: string;
 }
 
 export type SessionCloseReason =
