@@ -4,6 +4,7 @@
 // naming the setting, instead of a hop that silently runs in clear text.
 
 import { ConfigError } from '../errors.js';
+import { TLS_SETTINGS } from './tls-settings.js';
 import type { TlsConfig } from './types.js';
 
 type TlsChecked = TlsConfig & { listen: unknown };
@@ -14,7 +15,8 @@ function given(value: string): boolean {
 
 export function checkTlsSettings(settings: TlsChecked): void {
   const fail = (key: keyof TlsChecked, message: string): never => {
-    throw new ConfigError(`invalid setting "${key}": ${message}`, key);
+    const flag = key === 'listen' ? '--listen' : `--${TLS_SETTINGS[key].arg}`;
+    throw new ConfigError(`invalid setting "${key}" (${flag}): ${message}`, key);
   };
   if (settings.listen === null && settings.tlsListen === null) {
     fail('listen', 'is none, but there is no --tls-listen: rbuddy would have no RESP listener');
