@@ -3,7 +3,7 @@
 // (1 s: a stalled read is a failed read, so "zero failed" needs no rate check) or returns the
 // wrong value. Its verdict is what rbuddy promises applications: zero failed reads through a
 // failover.
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 export interface ReaderResult {
   ok: number;
@@ -31,6 +31,10 @@ export function startReader(options: {
   key: string;
   expected: string;
   intervalMs?: number;
+  /** How to ask for the active's URL; default GET `${httpUrl}/active` (plain HTTP). */
+  active?: () => Promise<string>;
+  /** Extra client options for the replicas (TLS, say). */
+  redis?: RedisOptions;
 }): Reader {
   const clients = new Map<string, Redis>();
   const result: ReaderResult = { ok: 0, failed: 0, errors: [], actives: [] };
@@ -43,6 +47,7 @@ export function startReader(options: {
         connectTimeout: 1000,
         maxRetriesPerRequest: 0,
         retryStrategy: () => 100,
+        ...options.redis,
       });
       client.on('error', () => undefined);
       clients.set(url, client);
@@ -53,11 +58,7 @@ export function startReader(options: {
   const loop = (async () => {
     while (readerRunning) {
       try {
-        const response = await fetch(`${options.httpUrl}/active`, {
-          signal: AbortSignal.timeout(1000),
-        });
-        const url = (await response.text()).trim();
-        if (response.status !== 200) throw new Error(`GET /active answered ${response.status}`);
+        const url = await (options.active ?? (() => activeOverHttp(options.httpUrl)))();
         const value = await clientFor(url).get(options.key);
         if (value !== options.expected)
           throw new Error(`read ${JSON.stringify(value)} from ${url}`);
@@ -88,4 +89,11 @@ export function startReader(options: {
   };
   running.add(reader);
   return reader;
+}
+
+async function activeOverHttp(httpUrl: string): Promise<string> {
+  const response = await fetch(`${httpUrl}/active`, { signal: AbortSignal.timeout(1000) });
+  const url = (await response.text()).trim();
+  if (response.status !== 200) throw new Error(`GET /active answered ${response.status}`);
+  return url;
 }

@@ -37,6 +37,10 @@ export interface TlsRedis {
   /** ioredis `tls` options presenting `cert` (or no certificate), verifying the CA. */
   tlsOptions(cert?: CertFiles): NonNullable<RedisOptions['tls']>;
   logTail(lines?: number): string;
+  /** SIGKILL, as a crash: the dir (and any RDB saved in it) stays for restart(). */
+  kill9(): Promise<void>;
+  /** Starts again on the same TLS port and dir, loading what was saved there. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -195,6 +199,24 @@ class ManagedTlsRedis implements TlsRedis {
     ]
       .filter(Boolean)
       .join('\n');
+  }
+
+  async kill9(): Promise<void> {
+    if (this.child !== undefined) await killHard(this.child);
+  }
+
+  async restart(): Promise<void> {
+    // The port was this server's until the kill: retried while the kernel still holds it.
+    const outcome = await waitFor(
+      async () => {
+        const failure = await this.launch();
+        if (failure === undefined) return 'started';
+        if (/Address already in use/.test(failure)) return undefined;
+        throw new Error(`${this.name} did not restart: ${failure}`);
+      },
+      { what: `${this.name} to restart on ${this.tlsPort}`, timeoutMs: 30_000, intervalMs: 200 },
+    );
+    if (outcome !== 'started') throw new Error(`${this.name} did not restart`);
   }
 
   async stop(): Promise<void> {
