@@ -2,14 +2,20 @@
 // see one history of saves and announcements while the engine goes through whole failovers
 // (unplanned; planned, held and confirmed; held and aborted), and every event announced must
 // name roles and an epoch that a save had already put on disk. Then: a decision whose state
-// transition the table refuses runs none of its actions.
+// transition the table refuses runs none of its actions and consumes none of its inputs.
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { afterEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { EventBus, type EventType, type RbuddyEvent } from '../../src/notify/events.js';
 import type { ReplicaNode } from '../../src/nodes/replica-node.js';
-import { decide, type DecideConfig, type Decision } from '../../src/standby/decide.js';
+import type { SessionInfo } from '../../src/proxy/session-types.js';
+import {
+  decide,
+  type DecideConfig,
+  type Decision,
+  type Observations,
+} from '../../src/standby/decide.js';
 import { FailoverEngine } from '../../src/standby/engine.js';
 import type { PersistedState } from '../../src/standby/persisted-state.js';
 import type { LoadResult, StateStore } from '../../src/standby/state-store.js';
@@ -20,7 +26,7 @@ import {
   ORIGINAL_CONFIG,
   replicaModel,
 } from '../helpers/fake-node-ops.js';
-import { FakeProbe, FakeProxy } from '../helpers/fake-proxy.js';
+import { FakeProbe, FakeProxy, replicaHello } from '../helpers/fake-proxy.js';
 import { waitFor } from '../../harness/wait-for.js';
 
 const A: ReplicaNode = { id: '10.0.0.5:6379', host: '10.0.0.5', port: 6379 };
@@ -285,7 +291,9 @@ describe('FailoverEngine: every event announces a state already persisted (I3)',
 describe('FailoverEngine: a refused state transition', () => {
   test('a decision whose state the table does not allow runs none of its actions', async () => {
     const forcing: { decision?: Decision } = {};
+    const told: Observations[] = [];
     const h = await healthyEngine((persisted, observations, config) => {
+      told.push(observations);
       const decision = decide(persisted, observations, config);
       return forcing.decision ?? decision;
     });
@@ -302,6 +310,14 @@ describe('FailoverEngine: a refused state transition', () => {
         { kind: 'retire-outgoing' },
       ],
     };
+    // The master demands a full resync of the active while the decisions are refused.
+    const session: SessionInfo = { id: 'gated', node: A, hello: replicaHello(A.port) };
+    assert.equal(
+      h.engine.gate(session, { via: 'fullresync', replid: 'f'.repeat(40), offset: 1 }),
+      'close',
+    );
+    const demandedFrom = told.length;
+    assert.equal(h.engine.request('failover').accepted, true);
     const views = h.ops.callsOf('view').length;
     await waitFor(() => h.ops.callsOf('view').length >= views + 10, { what: '5 rounds', ...WAIT });
 
@@ -311,5 +327,19 @@ describe('FailoverEngine: a refused state transition', () => {
     assert.equal(announced(h).length, events);
     assert.equal(h.engine.status().lastError, null, 'nothing ran, so nothing failed');
     assert.equal(h.engine.status().failover, null);
+    // The operator is told that the refusal dropped the request, rather than left guessing.
+    const request = h.engine.status().lastOperatorRequest;
+    assert.equal(request?.outcome, 'dropped');
+    assert.match(request?.reason ?? '', /cannot go from healthy to held/);
+    // The demand is not consumed by a refused decision: every round is told it again...
+    const refusedRounds = told.slice(demandedFrom);
+    assert.ok(refusedRounds.length >= 5);
+    assert.ok(refusedRounds.every((observations) => observations.fullResyncDemanded));
+
+    // ...until a decision is accepted: then it starts the failover it demands.
+    delete forcing.decision;
+    await waitFor(() => h.engine.state === 'failing-over', { what: 'failing over', ...WAIT });
+    assert.equal(h.engine.status().reason, 'the master demanded a full resync of the active');
+    assert.equal(h.engine.status().failover?.kind, 'unplanned');
   });
 });
