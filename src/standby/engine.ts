@@ -51,7 +51,10 @@ export interface EngineOptions {
   tickMs?: number;
   retry?: RetryPolicy;
   now?: () => number;
-  /** The decision function; decide() unless a test needs a decision the engine would not take. */
+  /**
+   * For tests only: the decision function, so a test can force a decision decide() would not take
+   * (a refused transition, say). Production code never sets it: the engine uses decide().
+   */
   decide?: typeof decide;
 }
 
