@@ -2,6 +2,7 @@
 // failover stands. It is written atomically (temp file, fsync, rename, fsync of the directory)
 // BEFORE anything acts on or announces a change (I2, I3 in docs/design.md), so a restart at any
 // step resumes from the truth and never flushes the wrong node.
+import { isObject } from '../is-object.js';
 import type { RbuddyEvent } from '../notify/events.js';
 
 /** The steps of a failover, in order. A restart resumes at the recorded step. */
@@ -82,10 +83,6 @@ export interface PersistedState {
 }
 
 // ---- validation of what is read back ---------------------------------------------------------
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Settings to restore on a node: every value a string, as CONFIG SET takes it. */
 function isSavedConfig(value: unknown): boolean {

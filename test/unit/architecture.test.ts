@@ -19,6 +19,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
     'log-throttle.ts',
     'secrets.ts',
     'retry-policy.ts',
+    'is-object.ts',
   ],
   ['config/', 'resp/', 'tls/'],
   ['log.ts', 'nodes/'],
