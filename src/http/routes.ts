@@ -25,7 +25,7 @@ export interface RoutesOptions {
   allowedHosts?: readonly string[];
   /** Where refusals for a Host header are logged (rate-limited: anyone can send them). */
   logger?: Logger;
-  /** The Prometheus text exposition (src/http/metrics.ts); GET /metrics answers 404 without it. */
+  /** The Prometheus text exposition (src/metrics/metrics.ts); GET /metrics answers 404 without it. */
   metrics?: () => Promise<string>;
 }
 
