@@ -13,11 +13,14 @@ import type { HttpReply, Route, RouteHandler } from './admin-server.js';
 import { hostCheck } from './host-check.js';
 import { METRICS_CONTENT_TYPE } from '../metrics/metrics.js';
 
+/** What the routes use of the failover engine: its requests, roles and readiness. */
+type EngineControls = Pick<FailoverEngine, 'request' | 'roles' | 'ready' | 'state' | 'stopping'>;
+
 export interface RoutesOptions {
   token: string;
   authReads: boolean;
   status: () => unknown;
-  engine: FailoverEngine;
+  engine: EngineControls;
   nodes: readonly ReplicaNode[];
   /** The --http host: a Host header naming it is this listener. */
   listenHost?: string;
