@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { EventBus, type EventType, type RbuddyEvent } from '../../src/notify/events.js';
+import { EventBus, type RbuddyEvent } from '../../src/notify/events.js';
 import type { FailoverRecord, PersistedState } from '../../src/standby/persisted-state.js';
 import { StateFile } from '../../src/standby/state-file.js';
+import { EVENT_TYPES } from '../helpers/event-types.js';
 
 const A = '10.0.0.5:6379';
 const B = '10.0.0.6:6379';
@@ -89,21 +90,10 @@ describe('StateFile', () => {
     // The events in `unannounced` are checked as strictly as the outbox checks its entries: what
     // the writer writes must pass, or a state file rbuddy wrote would be taken for corrupt.
     const bus = new EventBus('rbuddy', pino({ level: 'silent' }));
-    const types: EventType[] = [
-      'master.down',
-      'master.up',
-      'active.promoted',
-      'standby.attached',
-      'standby.synced',
-      'failover.held',
-      'failover.completed',
-      'standby.ready',
-      'failover.failed',
-    ];
     const data = { active: B, standby: A, master: '10.0.0.2:6379' };
     const saved = switched();
     saved.unannounced = [
-      ...types.map((type) => bus.create(type, 4, { ...data })),
+      ...EVENT_TYPES.map((type) => bus.create(type, 4, { ...data })),
       bus.create('failover.held', 4, { ...data, reason: 'empty', activeKeys: 9, standbyKeys: 0 }),
       bus.create('failover.completed', 4, { ...data, reason: 'planned', previousActive: A }),
     ];
@@ -133,16 +123,7 @@ describe('StateFile', () => {
 
     // The events saved with a switch come back as they were.
     const withEvents = switched();
-    withEvents.unannounced = [
-      {
-        id: 'e1',
-        type: 'failover.completed',
-        timestamp: '2026-03-01T12:00:30.000Z',
-        group: 'rbuddy',
-        epoch: 4,
-        data: { active: B, standby: A, master: '10.0.0.2:6379', reason: 'grace expired' },
-      },
-    ];
+    withEvents.unannounced = [savedEvent()];
     await store.save(withEvents);
     assert.deepEqual(await store.load(), { kind: 'ok', file: store.file, state: withEvents });
 
