@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { errorCode } from './errors.js';
 
 /** Temp files end in `.tmp`; a reader skips (or removes) them. */
 export const TEMP_SUFFIX = '.tmp';
@@ -72,7 +73,7 @@ export async function createFileExclusive(
   try {
     await link(temp, file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (errorCode(error) === 'EEXIST') return false;
     throw error;
   } finally {
     await removeQuietly(temp);

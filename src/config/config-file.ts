@@ -3,7 +3,7 @@
 // the file is ever quoted back: it may hold passwords.
 
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorCode } from '../errors.js';
 import { FORMATS, type FileType } from './formats.js';
 import { isStringArray } from './lists.js';
 import { isSettingKey, SETTING_KEYS, SETTINGS } from './schema.js';
@@ -68,12 +68,6 @@ function describeJsonError(error: unknown, text: string): string {
   const line = before.split('\n').length;
   const column = offset - before.lastIndexOf('\n');
   return `${what} at line ${line}, column ${column}`;
-}
-
-function errorCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
 }
 
 function readText({ path, source }: ConfigFileLocation): string {

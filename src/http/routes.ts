@@ -13,11 +13,14 @@ import type { HttpReply, Route, RouteHandler } from './admin-server.js';
 import { hostCheck } from './host-check.js';
 import { METRICS_CONTENT_TYPE } from '../metrics/metrics.js';
 
+/** What the routes use of the failover engine: its requests, roles and readiness. */
+type EngineControls = Pick<FailoverEngine, 'request' | 'roles' | 'ready' | 'state' | 'stopping'>;
+
 export interface RoutesOptions {
   token: string;
   authReads: boolean;
   status: () => unknown;
-  engine: FailoverEngine;
+  engine: EngineControls;
   nodes: readonly ReplicaNode[];
   /** The --http host: a Host header naming it is this listener. */
   listenHost?: string;
@@ -25,7 +28,7 @@ export interface RoutesOptions {
   allowedHosts?: readonly string[];
   /** Where refusals for a Host header are logged (rate-limited: anyone can send them). */
   logger?: Logger;
-  /** The Prometheus text exposition (src/http/metrics.ts); GET /metrics answers 404 without it. */
+  /** The Prometheus text exposition (src/metrics/metrics.ts); GET /metrics answers 404 without it. */
   metrics?: () => Promise<string>;
 }
 

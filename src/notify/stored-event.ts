@@ -1,6 +1,7 @@
 // An event read back from disk (a webhook outbox entry) is checked field by field before it is
 // used: a file a crash tore, a disk corrupted or a person put there must be recognised as not an
 // event of ours, never delivered under a type it does not have.
+import { isObject } from '../is-object.js';
 import type { EventData, EventType, RbuddyEvent } from './events.js';
 
 /** Every event type, for checking a type read from disk (the compiler keeps the list complete). */
@@ -17,10 +18,6 @@ const EVENT_TYPES = {
 } as const satisfies Record<EventType, true>;
 
 export type StoredEvent = { ok: true; event: RbuddyEvent } | { ok: false; why: string };
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function isEventType(value: unknown): value is EventType {
   return typeof value === 'string' && Object.hasOwn(EVENT_TYPES, value);

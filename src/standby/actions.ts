@@ -28,15 +28,17 @@ export interface Outcome {
   /** The next persisted state. The engine saves it before it announces anything. */
   state?: PersistedState;
   /**
-   * The engine holds `state` in memory before the write lands instead of after: what the gate
-   * reads must protect from this moment (a failed write then errs on the side of protection).
+   * The active holds its dataset (activeHoldsData): marked in memory before the write lands, so
+   * the gate protects it from this moment (StateKeeper.markActiveHoldsData). Not with `state`:
+   * nothing else is ever held in memory ahead of the disk.
    */
-  inMemoryFirst?: true;
+  markActiveHoldsData?: true;
   /** Events announcing the persisted state (`state` once saved, else the current one). */
   announce?: Announcement[];
   /**
-   * The events go into the state (`unannounced`) in the same atomic write, and are dropped from
-   * it once every durable channel has them: a kill -9 in between cannot lose them.
+   * The events go into `state` (`unannounced`), saved in the same atomic write, and are dropped
+   * from it once every durable channel has them: a kill -9 in between cannot lose them. Only
+   * with `state` (the commit throws otherwise).
    */
   announceDurably?: true;
   /** A new attempt to sync the incoming node began (its sync timeout counts from now). */
@@ -77,9 +79,8 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
       return prepareStandby(c, action.flush);
     case 'mark-active-holds-data':
       return {
-        state: { ...c.persisted, activeHoldsData: true },
         // The gate must protect the dataset from this moment, not from when the write lands.
-        inMemoryFirst: true,
+        markActiveHoldsData: true,
         note: {
           level: 'info',
           fields: { active: c.activeNode.id },

@@ -51,7 +51,10 @@ export interface EngineOptions {
   tickMs?: number;
   retry?: RetryPolicy;
   now?: () => number;
-  /** The decision function; decide() unless a test needs a decision the engine would not take. */
+  /**
+   * For tests only: the decision function, so a test can force a decision decide() would not take
+   * (a refused transition, say). Production code never sets it: the engine uses decide().
+   */
   decide?: typeof decide;
 }
 
@@ -328,15 +331,14 @@ export class FailoverEngine {
     const observer = this.observer;
     observer.refreshMasterLoss(persisted, active);
 
-    // Inputs are consumed once decided on, whatever happens to the actions.
-    const { operator, refusedConfirm } = this.requests.take();
-    const fullResyncDemanded = this.fullResyncDemanded;
-    this.fullResyncDemanded = false;
+    // The inputs are read here and consumed only below, once the decision is accepted: a refused
+    // decision leaves them for the next round (nothing awaits in between).
+    const { operator, refusedConfirm } = this.requests.next();
     const observations: Observations = {
       now: this.now(),
       masterUp: this.options.probe.up,
       masterLostSince: observer.masterLostSince,
-      fullResyncDemanded,
+      fullResyncDemanded: this.fullResyncDemanded,
       active,
       standby,
       activeSession: observer.sessionView(activeNode),
@@ -349,16 +351,22 @@ export class FailoverEngine {
     // A decision whose state the current one may not turn into is not acted on at all: no
     // action runs for a state the engine will not be in.
     const refused = this.transitionRefusal(decision.state);
-    if (operator !== undefined) this.requests.settle(operator, decision, refused);
+    this.requests.decided(decision, refused);
 
     observer.noteStandbyTrouble(persisted, standby);
     if (refused !== undefined) {
       this.log.error(
-        { from: this.currentState, to: decision.state, reason: decision.reason },
-        'transition not allowed: staying put, nothing done',
+        {
+          from: this.currentState,
+          to: decision.state,
+          reason: decision.reason,
+          kept: { fullResyncDemanded: this.fullResyncDemanded, refusedConfirm },
+        },
+        'transition not allowed: staying put, nothing done; its inputs are kept for the next round',
       );
       return false;
     }
+    this.fullResyncDemanded = false;
     for (const action of decision.actions) {
       await this.act(action, { active: activeNode, standby: standbyNode });
     }

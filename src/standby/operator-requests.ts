@@ -107,19 +107,26 @@ export class OperatorRequests {
     return { accepted: true };
   }
 
-  /** What the next decision is told, consumed: each input is decided on once. */
-  take(): { operator: OperatorRequest | undefined; refusedConfirm: string | undefined } {
-    const taken = { operator: this.pending, refusedConfirm: this.refusedConfirm };
-    this.pending = undefined;
-    this.refusedConfirm = undefined;
-    return taken;
+  /** What the next decision is told; nothing is consumed before {@link decided}. */
+  next(): { operator: OperatorRequest | undefined; refusedConfirm: string | undefined } {
+    return { operator: this.pending, refusedConfirm: this.refusedConfirm };
   }
 
   /**
-   * Records what became of a request the decision was told. `refused`: why the decision's
-   * transition is not allowed (then none of its actions runs).
+   * The decision told {@link next} was taken. `refused`: why its transition is not allowed (then
+   * none of its actions runs). The operator's request is settled either way, and the operator
+   * told (`dropped`, with the refusal) rather than carried out later in another state; a refused
+   * confirm is the engine's own input, kept until a decision is accepted.
    */
-  settle(request: OperatorRequest, decision: Decision, refused: string | undefined): void {
+  decided(decision: Decision, refused: string | undefined): void {
+    const request = this.pending;
+    this.pending = undefined;
+    if (refused === undefined) this.refusedConfirm = undefined;
+    if (request !== undefined) this.settle(request, decision, refused);
+  }
+
+  /** Records what became of a request the decision was told. */
+  private settle(request: OperatorRequest, decision: Decision, refused: string | undefined): void {
     const record = this.last;
     if (record === undefined || record.request !== request || record.outcome !== 'pending') return;
     const carried = decision.actions.some((action) => CARRIES_OUT[request].includes(action.kind));

@@ -54,12 +54,31 @@ export class StateKeeper {
   }
 
   /**
+   * Marks the active as holding its dataset (activeHoldsData), in memory before the write lands:
+   * the gate must protect the dataset from this moment, and a failed write then errs on the side
+   * of protection. The one change ever held ahead of the disk, and it can carry no other: roles,
+   * epoch and failover steps are in memory only once saved.
+   */
+  async markActiveHoldsData(): Promise<void> {
+    const marked: PersistedState = { ...this.require(), activeHoldsData: true };
+    this.state = marked;
+    await this.save(marked);
+  }
+
+  /**
    * Persists, then `remember`s, then announces what an outcome changed. An outcome without a
    * state announces the current one.
    */
   async commit(outcome: Outcome, remember: () => void): Promise<void> {
     const { state } = outcome;
     const announcements = outcome.announce ?? [];
+    if (outcome.announceDurably === true && state === undefined) {
+      // Durably means in the same write as a state: without one there is no such write.
+      throw new Error('an outcome announced durably carries no state to save its events with');
+    }
+    if (outcome.markActiveHoldsData === true && state !== undefined) {
+      throw new Error('an outcome that marks the active as holding data carries no other state');
+    }
     if (state !== undefined && outcome.announceDurably === true) {
       // Stamped now and saved with the state in one atomic write: a kill -9 before the outbox
       // has them cannot lose them; the next start sends them again, same ids.
@@ -71,10 +90,8 @@ export class StateKeeper {
       await this.announceSaved(events);
       return;
     }
-    if (state !== undefined) {
-      if (outcome.inMemoryFirst === true) this.state = state;
-      await this.save(state);
-    }
+    if (outcome.markActiveHoldsData === true) await this.markActiveHoldsData();
+    if (state !== undefined) await this.save(state);
     remember();
     for (const { type, data } of announcements) this.announce(type, data);
   }

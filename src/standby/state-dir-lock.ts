@@ -25,7 +25,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createFileExclusive, fsyncDir } from '../atomic-file.js';
-import { StateDirLockedError, StateDirLockLostError } from '../errors.js';
+import { errorCode, StateDirLockedError, StateDirLockLostError } from '../errors.js';
 
 export const LOCK_FILE = 'rbuddy.lock';
 
@@ -148,7 +148,7 @@ export class StateDirLock {
     try {
       [text, { mtimeMs }] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (errorCode(error) === 'ENOENT') return undefined;
       throw error;
     }
     const owner = parseOwner(text);
@@ -346,7 +346,7 @@ export const linuxProcesses: ProcessTable = {
       return Promise.resolve(true);
     } catch (error) {
       // EPERM: it exists, it is just not ours to signal.
-      return Promise.resolve((error as NodeJS.ErrnoException).code === 'EPERM');
+      return Promise.resolve(errorCode(error) === 'EPERM');
     }
   },
   async startTicks(pid) {

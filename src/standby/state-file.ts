@@ -6,7 +6,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFile } from '../atomic-file.js';
-import { StateWriteError } from '../errors.js';
+import { errorCode, StateWriteError } from '../errors.js';
 import { invalidReason, type PersistedState } from './persisted-state.js';
 import type { LoadResult, StateStore } from './state-store.js';
 
@@ -38,13 +38,9 @@ export class StateFile implements StateStore {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-        return { kind: 'missing', file: this.file };
-      return {
-        kind: 'corrupt',
-        file: this.file,
-        why: `cannot read it: ${(error as Error).message}`,
-      };
+      if (errorCode(error) === 'ENOENT') return { kind: 'missing', file: this.file };
+      const message = error instanceof Error ? error.message : String(error);
+      return { kind: 'corrupt', file: this.file, why: `cannot read it: ${message}` };
     }
     let value: unknown;
     try {
@@ -78,7 +74,7 @@ export class StateFile implements StateStore {
       await mkdir(this.dir, { recursive: true });
       await replaceFile(this.file, `${JSON.stringify(state, null, 2)}\n`);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? null;
+      const code = errorCode(error) ?? null;
       const message = error instanceof Error ? error.message : String(error);
       this.writable = false;
       this.failedWrites += 1;

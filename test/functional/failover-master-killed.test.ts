@@ -4,6 +4,7 @@
 // GET /active sees zero failed reads over the whole cycle.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import type { EventType } from '../../src/notify/events.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, stopAllReaders } from '../helpers/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
@@ -88,15 +89,16 @@ test('master killed: promote, resync the standby, switch — zero failed reads',
   assert.ok(!types.includes('failover.failed'), `no failover.failed in ${types.join(', ')}`);
   assert.equal(types.filter((type) => type === 'failover.completed').length, 1);
   assert.equal(types.filter((type) => type === 'active.promoted').length, 1);
-  for (const expected of [
+  const expectedTypes: EventType[] = [
     'master.down',
     'active.promoted',
     'standby.attached',
     'standby.synced',
     'failover.completed',
     'standby.ready',
-  ]) {
-    assert.ok(types.includes(expected as never), `event ${expected} in ${types.join(', ')}`);
+  ];
+  for (const expected of expectedTypes) {
+    assert.ok(types.includes(expected), `event ${expected} in ${types.join(', ')}`);
   }
   assert.deepEqual(
     status.lastFailover?.timeline.map((entry) => entry.step),

@@ -5,6 +5,7 @@
 // bearer token (401 without it, 403 when none is configured) and a healthy state (409 otherwise).
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import type { EventType } from '../../src/notify/events.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader } from '../helpers/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
@@ -160,17 +161,19 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
     ['started', 'standby-attached', 'synced', 'switched', 'flushed', 'standby-ready'],
   );
   const types = t.rbuddy.app.events.history().map((event) => event.type);
-  for (const expected of [
+  const expectedTypes: EventType[] = [
     'standby.attached',
     'standby.synced',
     'failover.completed',
     'standby.ready',
-  ]) {
-    assert.ok(types.includes(expected as never), `event ${expected} in ${types.join(', ')}`);
+  ];
+  for (const expected of expectedTypes) {
+    assert.ok(types.includes(expected), `event ${expected} in ${types.join(', ')}`);
   }
   // The master never went away: no promotion, no master loss.
-  for (const unexpected of ['master.down', 'active.promoted', 'failover.failed']) {
-    assert.ok(!types.includes(unexpected as never), `no ${unexpected} in ${types.join(', ')}`);
+  const unexpectedTypes: EventType[] = ['master.down', 'active.promoted', 'failover.failed'];
+  for (const unexpected of unexpectedTypes) {
+    assert.ok(!types.includes(unexpected), `no ${unexpected} in ${types.join(', ')}`);
   }
 });
 

@@ -1,7 +1,8 @@
 // The shape of the code base, checked: each layer imports only from the layers beneath it (or
 // its own folder), no module imports itself back through others, no source file outgrows one
 // screenful of concepts (500 lines), and nothing casts through `unknown` to skip the checker.
-// The layers are the README's "Layout" table, lowest first.
+// The layers are the README's "Layout" table, lowest first; that table names every folder and
+// top-level file of src/, so it cannot drift from the tree unnoticed.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -19,6 +20,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
     'log-throttle.ts',
     'secrets.ts',
     'retry-policy.ts',
+    'is-object.ts',
   ],
   ['config/', 'resp/', 'tls/'],
   ['log.ts', 'nodes/'],
@@ -57,6 +59,17 @@ function relativeImports(file: string): string[] {
 }
 
 const src = filesUnder(join(root, 'src'));
+
+/** The rows of README's "Layout" table: the table that follows the paragraph "Layout (…". */
+function readmeLayout(): string {
+  const text = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = text.indexOf('\nLayout (');
+  assert.notEqual(start, -1, 'README.md has its "Layout" paragraph');
+  const lines = text.slice(start + 1).split('\n');
+  const table = lines.slice(lines.findIndex((line) => line.startsWith('|')));
+  const end = table.findIndex((line) => !line.startsWith('|'));
+  return table.slice(0, end === -1 ? undefined : end).join('\n');
+}
 const name = (file: string): string => relative(root, file);
 
 describe('the architecture', () => {
@@ -86,6 +99,16 @@ describe('the architecture', () => {
     };
     for (const file of src) visit(file, []);
     assert.deepEqual(cycles, []);
+  });
+
+  it("names every folder and top-level file of src/ in README's Layout table", () => {
+    const table = readmeLayout();
+    const entries = readdirSync(join(root, 'src')).flatMap((entry) => {
+      if (statSync(join(root, 'src', entry)).isDirectory()) return [`src/${entry}/`];
+      return entry.endsWith('.ts') ? [`src/${entry}`] : [];
+    });
+    const missing = entries.filter((entry) => !table.includes(`\`${entry}\``));
+    assert.deepEqual(missing, [], "add them to README's Layout table");
   });
 
   it('keeps every source file under 500 lines', () => {

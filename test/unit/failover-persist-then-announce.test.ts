@@ -2,16 +2,25 @@
 // see one history of saves and announcements while the engine goes through whole failovers
 // (unplanned; planned, held and confirmed; held and aborted), and every event announced must
 // name roles and an epoch that a save had already put on disk. Then: a decision whose state
-// transition the table refuses runs none of its actions.
+// transition the table refuses runs none of its actions and consumes none of its inputs. Last, the
+// StateKeeper itself: only the activeHoldsData mark is held in memory before it is on disk, and
+// events are announced durably only with a state to save them in.
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { afterEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { EventBus, type EventType, type RbuddyEvent } from '../../src/notify/events.js';
 import type { ReplicaNode } from '../../src/nodes/replica-node.js';
-import { decide, type DecideConfig, type Decision } from '../../src/standby/decide.js';
+import type { SessionInfo } from '../../src/proxy/session-types.js';
+import {
+  decide,
+  type DecideConfig,
+  type Decision,
+  type Observations,
+} from '../../src/standby/decide.js';
 import { FailoverEngine } from '../../src/standby/engine.js';
 import type { PersistedState } from '../../src/standby/persisted-state.js';
+import { StateKeeper } from '../../src/standby/persist-then-announce.js';
 import type { LoadResult, StateStore } from '../../src/standby/state-store.js';
 import { WRITE_GUARD } from '../../src/standby/node-ops.js';
 import {
@@ -20,7 +29,8 @@ import {
   ORIGINAL_CONFIG,
   replicaModel,
 } from '../helpers/fake-node-ops.js';
-import { FakeProbe, FakeProxy } from '../helpers/fake-proxy.js';
+import { EVENT_TYPES } from '../helpers/event-types.js';
+import { FakeProbe, FakeProxy, replicaHello } from '../helpers/fake-proxy.js';
 import { waitFor } from '../../harness/wait-for.js';
 
 const A: ReplicaNode = { id: '10.0.0.5:6379', host: '10.0.0.5', port: 6379 };
@@ -267,25 +277,16 @@ describe('FailoverEngine: every event announces a state already persisted (I3)',
   });
 
   test('together they announced every kind of event', () => {
-    const all: EventType[] = [
-      'master.down',
-      'master.up',
-      'active.promoted',
-      'standby.attached',
-      'standby.synced',
-      'failover.held',
-      'failover.completed',
-      'standby.ready',
-      'failover.failed',
-    ];
-    assert.deepEqual([...seen].sort(), [...all].sort());
+    assert.deepEqual([...seen].sort(), [...EVENT_TYPES].sort());
   });
 });
 
 describe('FailoverEngine: a refused state transition', () => {
   test('a decision whose state the table does not allow runs none of its actions', async () => {
     const forcing: { decision?: Decision } = {};
+    const told: Observations[] = [];
     const h = await healthyEngine((persisted, observations, config) => {
+      told.push(observations);
       const decision = decide(persisted, observations, config);
       return forcing.decision ?? decision;
     });
@@ -302,6 +303,14 @@ describe('FailoverEngine: a refused state transition', () => {
         { kind: 'retire-outgoing' },
       ],
     };
+    // The master demands a full resync of the active while the decisions are refused.
+    const session: SessionInfo = { id: 'gated', node: A, hello: replicaHello(A.port) };
+    assert.equal(
+      h.engine.gate(session, { via: 'fullresync', replid: 'f'.repeat(40), offset: 1 }),
+      'close',
+    );
+    const demandedFrom = told.length;
+    assert.equal(h.engine.request('failover').accepted, true);
     const views = h.ops.callsOf('view').length;
     await waitFor(() => h.ops.callsOf('view').length >= views + 10, { what: '5 rounds', ...WAIT });
 
@@ -311,5 +320,91 @@ describe('FailoverEngine: a refused state transition', () => {
     assert.equal(announced(h).length, events);
     assert.equal(h.engine.status().lastError, null, 'nothing ran, so nothing failed');
     assert.equal(h.engine.status().failover, null);
+    // The operator is told that the refusal dropped the request, rather than left guessing.
+    const request = h.engine.status().lastOperatorRequest;
+    assert.equal(request?.outcome, 'dropped');
+    assert.match(request?.reason ?? '', /cannot go from healthy to held/);
+    // The demand is not consumed by a refused decision: every round is told it again...
+    const refusedRounds = told.slice(demandedFrom);
+    assert.ok(refusedRounds.length >= 5);
+    assert.ok(refusedRounds.every((observations) => observations.fullResyncDemanded));
+
+    // ...until a decision is accepted: then it starts the failover it demands.
+    delete forcing.decision;
+    await waitFor(() => h.engine.state === 'failing-over', { what: 'failing over', ...WAIT });
+    assert.equal(h.engine.status().reason, 'the master demanded a full resync of the active');
+    assert.equal(h.engine.status().failover?.kind, 'unplanned');
+  });
+});
+
+describe('StateKeeper: what may be held in memory before it is on disk', () => {
+  function keeper(initial: PersistedState): {
+    keeper: StateKeeper;
+    history: Entry[];
+    sent: RbuddyEvent[];
+  } {
+    const history: Entry[] = [];
+    const sent: RbuddyEvent[] = [];
+    const log = pino({ level: 'silent' });
+    const bus = new EventBus('rbuddy', log);
+    bus.addSink({ deliver: (event) => sent.push(event) });
+    const store = new RecordingStore(history, initial);
+    const made = new StateKeeper({ store, bus, masterId: '10.0.0.2:6379', log });
+    made.loaded(structuredClone(initial));
+    return { keeper: made, history, sent };
+  }
+  const onDisk = (history: readonly Entry[]): PersistedState[] =>
+    history.flatMap((entry) => (entry.kind === 'on-disk' ? [entry.state] : []));
+
+  test('the activeHoldsData mark: held before the write lands, then saved', async () => {
+    const k = keeper({ ...healthyState(), activeHoldsData: false });
+    const marking = k.keeper.commit({ markActiveHoldsData: true }, () => undefined);
+    assert.equal(k.keeper.current?.activeHoldsData, true, 'the gate protects at once');
+    assert.equal(onDisk(k.history).length, 1, 'not on disk yet');
+    await marking;
+    assert.deepEqual(onDisk(k.history).at(-1), { ...healthyState(), activeHoldsData: true });
+  });
+
+  test('any other state: held only once it is on disk', async () => {
+    const k = keeper(healthyState());
+    const switched = { ...healthyState(), epoch: 4, active: B.id, standby: A.id };
+    const committing = k.keeper.commit({ state: switched }, () => undefined);
+    assert.equal(k.keeper.current?.epoch, 3, 'not held before the write lands');
+    await committing;
+    assert.equal(k.keeper.current?.epoch, 4);
+  });
+
+  test('the mark carrying another state is refused: nothing held, saved or sent', async () => {
+    const k = keeper({ ...healthyState(), activeHoldsData: false });
+    const remembered: string[] = [];
+    const switched = { ...healthyState(), epoch: 4, active: B.id, standby: A.id };
+    await assert.rejects(
+      k.keeper.commit(
+        {
+          markActiveHoldsData: true,
+          state: switched,
+          announce: [{ type: 'failover.completed', data: {} }],
+        },
+        () => remembered.push('remembered'),
+      ),
+      /marks the active as holding data carries no other state/,
+    );
+    assert.deepEqual(k.keeper.current, { ...healthyState(), activeHoldsData: false });
+    assert.equal(onDisk(k.history).length, 1);
+    assert.deepEqual(remembered, []);
+    assert.deepEqual(k.sent, []);
+  });
+
+  test('events announced durably without a state are refused, not sent undurably', async () => {
+    const k = keeper(healthyState());
+    await assert.rejects(
+      k.keeper.commit(
+        { announceDurably: true, announce: [{ type: 'failover.completed', data: {} }] },
+        () => undefined,
+      ),
+      /announced durably carries no state/,
+    );
+    assert.deepEqual(k.sent, []);
+    assert.equal(onDisk(k.history).length, 1);
   });
 });

@@ -264,8 +264,14 @@ describe('GET /metrics route', () => {
       token: 'reads-t0ken',
       authReads,
       status: () => ({}),
-      // The /metrics handler never touches the engine.
-      engine: {} as never,
+      // The /metrics handler never touches the engine: one that refuses everything.
+      engine: {
+        state: 'degraded',
+        stopping: false,
+        request: () => ({ accepted: false, reason: 'not in this test' }),
+        roles: () => undefined,
+        ready: () => false,
+      },
       nodes: [],
       metrics: () => new Metrics(fakeSource().source).render(),
     }).find((route) => route.method === 'GET' && route.path === '/metrics');

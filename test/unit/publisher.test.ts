@@ -3,6 +3,7 @@
 // hangs stalls only itself, and URLs are logged without their credentials.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { NotificationChannel, NotificationResult } from '../../src/notify/events.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
@@ -206,10 +207,14 @@ describe('publish targets', () => {
       { id: 'b:2', host: 'b', port: 2 },
     ];
     const asked: string[] = [];
+    // The replicas' control clients: never connected (lazyConnect), since nothing is published.
+    const made: Redis[] = [];
     const clients = {
-      client: (node: { id: string }) => {
+      client: (node: { id: string }): Redis => {
         asked.push(node.id);
-        return new FakeClient() as never;
+        const client = new Redis({ lazyConnect: true, enableOfflineQueue: false });
+        made.push(client);
+        return client;
       },
     };
     const options = { connectTimeoutMs: 100, commandTimeoutMs: 100, logger: silent };
@@ -226,7 +231,12 @@ describe('publish targets', () => {
     targets[0]?.client();
     targets[1]?.client();
     assert.deepEqual(asked, ['a:1', 'b:2']);
+    assert.ok(
+      made.every((client) => client.status === 'wait'),
+      'never connected',
+    );
     for (const entry of targets) await entry.close?.();
+    for (const client of made) client.disconnect();
   });
 
   test('redactRedisUrl drops user, password and query', () => {

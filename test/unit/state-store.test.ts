@@ -1,7 +1,9 @@
 // StateFile (--state-dir/state.json): what a restart reads back (I2, I3). A saved state
 // loads back equal; a missing file is "missing"; a file that cannot be trusted is "corrupt" with
 // the reason and the file's path; a crashed write leaves no torn file, and concurrent saves end
-// with the last one on disk; a failed write leaves no temp file and shows in status().
+// with the last one on disk; a failed write leaves no temp file and shows in status(). The events
+// saved with a switch are checked as the outbox checks its entries: all the event bus stamps
+// loads, anything else makes the file corrupt.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
@@ -9,8 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { EventBus, type RbuddyEvent } from '../../src/notify/events.js';
 import type { FailoverRecord, PersistedState } from '../../src/standby/persisted-state.js';
 import { StateFile } from '../../src/standby/state-file.js';
+import { EVENT_TYPES } from '../helpers/event-types.js';
 
 const A = '10.0.0.5:6379';
 const B = '10.0.0.6:6379';
@@ -68,7 +73,35 @@ function switched(overrides: Partial<FailoverRecord> = {}): PersistedState {
   });
 }
 
+/** An event as the switch saves it in `unannounced`. */
+function savedEvent(): RbuddyEvent {
+  return {
+    id: 'e1',
+    type: 'failover.completed',
+    timestamp: '2026-03-01T12:00:30.000Z',
+    group: 'rbuddy',
+    epoch: 4,
+    data: { active: B, standby: A, master: '10.0.0.2:6379', reason: 'grace expired' },
+  };
+}
+
 describe('StateFile', () => {
+  test('events saved as the event bus stamps them load back, whatever their type', async () => {
+    // The events in `unannounced` are checked as strictly as the outbox checks its entries: what
+    // the writer writes must pass, or a state file rbuddy wrote would be taken for corrupt.
+    const bus = new EventBus('rbuddy', pino({ level: 'silent' }));
+    const data = { active: B, standby: A, master: '10.0.0.2:6379' };
+    const saved = switched();
+    saved.unannounced = [
+      ...EVENT_TYPES.map((type) => bus.create(type, 4, { ...data })),
+      bus.create('failover.held', 4, { ...data, reason: 'empty', activeKeys: 9, standbyKeys: 0 }),
+      bus.create('failover.completed', 4, { ...data, reason: 'planned', previousActive: A }),
+    ];
+    const store = new StateFile(await tempDir());
+    await store.save(saved);
+    assert.deepEqual(await store.load(), { kind: 'ok', file: store.file, state: saved });
+  });
+
   test('save then load gives the same state back, in a directory it creates', async () => {
     const dir = join(await tempDir(), 'nested', 'state');
     const store = new StateFile(dir);
@@ -90,16 +123,7 @@ describe('StateFile', () => {
 
     // The events saved with a switch come back as they were.
     const withEvents = switched();
-    withEvents.unannounced = [
-      {
-        id: 'e1',
-        type: 'failover.completed',
-        timestamp: '2026-03-01T12:00:30.000Z',
-        group: 'rbuddy',
-        epoch: 4,
-        data: { active: B, standby: A, master: '10.0.0.2:6379', reason: 'grace expired' },
-      },
-    ];
+    withEvents.unannounced = [savedEvent()];
     await store.save(withEvents);
     assert.deepEqual(await store.load(), { kind: 'ok', file: store.file, state: withEvents });
 
@@ -196,7 +220,25 @@ describe('StateFile', () => {
     {
       name: 'an unannounced event without an id',
       contents: { ...state(), unannounced: [{ type: 'failover.completed', epoch: 4, data: {} }] },
-      why: /unannounced\[0\]: id is missing/,
+      why: /unannounced\[0\]: no id/,
+    },
+    {
+      name: 'an unannounced event of a type rbuddy never sends',
+      contents: { ...state(), unannounced: [{ ...savedEvent(), type: 'failover.maybe' }] },
+      why: /unannounced\[0\]: unknown type "failover\.maybe"/,
+    },
+    {
+      name: 'an unannounced event without its group',
+      contents: { ...state(), unannounced: [{ ...savedEvent(), group: undefined }] },
+      why: /unannounced\[0\]: no group/,
+    },
+    {
+      name: 'an unannounced event whose data names no active',
+      contents: {
+        ...state(),
+        unannounced: [{ ...savedEvent(), data: { standby: A, master: '10.0.0.2:6379' } }],
+      },
+      why: /unannounced\[0\]: data lacks active, standby or master/,
     },
     {
       name: 'lastFailover not an object',
