@@ -146,6 +146,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
             material: tls.material,
             authClients: tls.authClients,
             handshakeTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+            maxHandshakes: options.maxClients ?? DEFAULT_MAX_CLIENTS,
             logger: this.log.child({ listener: 'tls' }),
             warnings: this.clientWarnings,
             onClient: (socket, certificate) => this.onConnection(socket, 'tls', certificate),
@@ -229,6 +230,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     );
     for (const session of this.byNode.values()) session.close('shutdown');
     for (const client of this.clients) client.socket.destroy();
+    this.tlsListener?.handshakes.closeAll();
     await closed;
   }
 

@@ -9,6 +9,7 @@ import {
   type Server as TlsServer,
   type TLSSocket,
 } from 'node:tls';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { encodeError } from '../resp/encode.js';
 import type { WarnThrottle } from '../log-throttle.js';
@@ -22,6 +23,7 @@ import {
 } from '../tls/server-tls.js';
 import { describeTlsFailure } from '../tls/tls-failure.js';
 import { endLingering } from './close-with-reply.js';
+import { HandshakeGuard } from './handshake-guard.js';
 import type { PresentedCertificate } from './session-types.js';
 
 export interface TlsListenerOptions {
@@ -29,6 +31,8 @@ export interface TlsListenerOptions {
   authClients: TlsAuthClients;
   /** A handshake not finished by then is dropped (the auth deadline covers what follows). */
   handshakeTimeoutMs: number;
+  /** Handshakes in progress at most (--max-clients); past it a new connection is closed. */
+  maxHandshakes: number;
   logger: Logger;
   /** Handshake failures and refusals are a stranger's to repeat at will: throttled. */
   warnings: WarnThrottle;
@@ -40,6 +44,8 @@ export interface TlsListener {
   server: TlsServer;
   /** Stops following reloads of the material. */
   detach: () => void;
+  /** Connections still in their handshake (closed by close()). */
+  handshakes: HandshakeGuard;
 }
 
 export function createTlsListener(options: TlsListenerOptions): TlsListener {
@@ -62,7 +68,25 @@ export function createTlsListener(options: TlsListenerOptions): TlsListener {
       },
     ),
   );
+  const handshakes = new HandshakeGuard({
+    limit: options.maxHandshakes,
+    timeoutMs: options.handshakeTimeoutMs,
+    onDropped: (peer, why) =>
+      warnings.warn(
+        log,
+        `tls-handshake-${why}`,
+        { peer, limit: options.maxHandshakes, timeoutMs: options.handshakeTimeoutMs },
+        why === 'limit'
+          ? 'TLS connection closed: too many handshakes in progress (--max-clients)'
+          : 'TLS connection closed: no finished handshake within --auth-timeout-ms',
+      ),
+  });
+  // 'connection' comes with the raw TCP socket, before any byte of the handshake.
+  server.on('connection', (socket: Socket) => handshakes.accepted(socket));
+  server.on('secureConnection', (socket: TLSSocket) => handshakes.secured(socket));
   server.on('tlsClientError', (error, socket) => {
+    // Node reports a failed or timed-out handshake here but leaves the socket open.
+    socket.destroy();
     const failure = describeTlsFailure(error, 'server');
     warnings.warn(
       log,
@@ -71,7 +95,7 @@ export function createTlsListener(options: TlsListenerOptions): TlsListener {
       `TLS handshake failed: ${failure.text}`,
     );
   });
-  return { server, detach: keepServerCurrent(server, options.material) };
+  return { server, detach: keepServerCurrent(server, options.material), handshakes };
 }
 
 /** The verified client certificate's names and fingerprint; none when nothing was verified. */
