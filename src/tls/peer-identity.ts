@@ -145,14 +145,12 @@ export interface NamedCertificate {
 
 /** The names on a certificate as tls.TLSSocket#getPeerCertificate describes it. */
 export function certificateNames(cert: NamedCertificate): CertificateNames {
-  // A subject with several CNs gives an array despite the declared type.
+  // A subject with several CNs gives an array despite the declared type. Only the last (the most
+  // specific, as RFC 6125 and OpenSSL's own name checks take it) counts: a certificate with
+  // `CN=stranger, CN=replica-a` must not pass as whichever CN a pattern names.
   const cn: unknown = cert.subject?.CN;
-  const commonNames =
-    typeof cn === 'string'
-      ? [cn]
-      : Array.isArray(cn)
-        ? cn.filter((item): item is string => typeof item === 'string')
-        : [];
+  const last: unknown = Array.isArray(cn) ? cn.at(-1) : cn;
+  const commonNames = typeof last === 'string' ? [last] : [];
   const names: CertificateNames = { commonNames, dns: [], ips: [], uris: [] };
   for (const { type, value } of parseSubjectAltName(cert.subjectaltname ?? '')) {
     if (type === 'DNS') names.dns.push(value);

@@ -181,6 +181,13 @@ export async function loadTlsMaterial(
     for (const authority of unusable) {
       warnings.push(`${names.ca}: CA certificate ${oneLine(authority.subject)} has expired`);
     }
+    // A leaf certificate where the CA belongs (a file mix-up) verifies only a peer presenting
+    // exactly that certificate: every other peer would be refused, so say so.
+    if (!authorities.some((authority) => authority.ca)) {
+      warnings.push(
+        `${names.ca}: holds no CA certificate (basicConstraints CA:TRUE); only a peer presenting exactly this certificate will verify`,
+      );
+    }
     ca = authorities.map(summarize);
     contextOptions.ca = caText;
   }

@@ -211,6 +211,13 @@ void describe('loadTlsMaterial', () => {
     );
   });
 
+  void test('a CA file that holds no CA certificate loads with a warning', async () => {
+    // A leaf where the CA belongs: only a peer presenting exactly it would verify.
+    const material = await load({ ...certs.server, ca: certs.replicaA.cert });
+    assert.equal(material.warnings.length, 1);
+    assert.match(material.warnings[0] ?? '', /--tls-ca-cert-file: holds no CA certificate/);
+  });
+
   void test('a certificate without its key, or a key without its certificate, is refused', async () => {
     const noKey = await refusal(load({ cert: certs.server.cert }), 'RBUDDY_ERR_TLS_INCOMPLETE');
     assert.match(noKey.message, /--tls-cert-file is set but --tls-key-file is not/);

@@ -77,8 +77,11 @@ void describe('matchIdentity', () => {
     assert.equal(matches('cn:replica-b'), false);
   });
 
-  void test('a subject with several CNs matches any of them', () => {
+  void test('a subject with several CNs counts by its last (most specific) one only', () => {
     assert.equal(matches('cn:second', cert(['first', 'second'], undefined)), true);
+    // CN=stranger, CN=replica-a must not pass as replica-a's by its first name, nor the other
+    // way round as a stranger's by its last.
+    assert.equal(matches('cn:first', cert(['first', 'second'], undefined)), false);
   });
 
   void test('dns: matches DNS SANs exactly or by one leftmost wildcard label', () => {
