@@ -312,6 +312,7 @@ export async function startApp(
     await http.start();
     await engine.start();
     probe.start();
+    tls.master?.onReload(() => probe.reconnect());
   } catch (error) {
     probe.stop();
     await webhooks.close();

@@ -71,6 +71,17 @@ export class MasterProbe implements MasterHealth {
     this.schedule(0);
   }
 
+  /**
+   * Drops the connection and opens a new one at once. After a reload of the master's TLS
+   * material the probe must meet what a new replication session meets: a connection that stays
+   * up would go on vouching for the master with the old material (a new CA, a changed servername,
+   * a master whose certificate no longer verifies).
+   */
+  reconnect(): void {
+    if (this.stopped) return;
+    this.client.disconnect(true);
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);

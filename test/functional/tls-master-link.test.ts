@@ -4,6 +4,9 @@
 // rbuddy must not trust (another CA, another name) never hands a replica anything, with the
 // reason in words in /v1/status and the session's log line.
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
 import { startTlsRedis, stopAllTlsRedis, type TlsRedis } from '../helpers/redis-tls.js';
@@ -179,5 +182,30 @@ describe('a master rbuddy must not trust', () => {
       assert.notEqual(rbuddy.status().state, 'healthy');
       await rbuddy.close();
     });
+  }
+});
+
+test('after a reload of the master hop, the probe checks the master with the new material', async () => {
+  // The CA file rbuddy reads, copied so the test can replace it: first the master's CA, then
+  // another one. A probe that kept its connection would go on saying the master is fine.
+  const dir = mkdtempSync(join(tmpdir(), 'rbuddy-master-ca-'));
+  const caFile = join(dir, 'ca.crt');
+  copyFileSync(pki.ca.cert, caFile);
+  try {
+    const { rbuddy } = await startPair(masterTlsArgs({ '--master-tls-ca-cert-file': caFile }));
+    await waitFor(() => rbuddy.status().state === 'healthy', {
+      what: 'rbuddy healthy with the master verified',
+      timeoutMs: 60_000,
+    });
+    assert.equal(rbuddy.status().masterProbeError, null);
+    copyFileSync(pki.otherCa.cert, caFile);
+    await rbuddy.app.tls.reload('manual');
+    const probeError = await waitFor(() => rbuddy.status().masterProbeError ?? undefined, {
+      what: 'the probe to fail against the master with the new CA',
+    });
+    assert.match(probeError, /does not chain to the configured CA/);
+    await rbuddy.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
