@@ -97,14 +97,16 @@ export function waitP99Rows(
   return rows;
 }
 
-/** The proxy's CPU seconds per GB relayed, one value per proxied full sync. */
-export function proxyCpuPerGb(m: SyncAndWaitMeasurements): number[] {
-  return proxyUsage(m).map((u) => u.cpuSeconds / (u.bytesFromMaster / GB));
+/** The proxy's CPU seconds per GB relayed, one value per proxied full sync (of `only`). */
+export function proxyCpuPerGb(m: SyncAndWaitMeasurements, only?: SnapshotMode): number[] {
+  return proxyUsage(m, only).map((u) => u.cpuSeconds / (u.bytesFromMaster / GB));
 }
 
-function proxyUsage(m: SyncAndWaitMeasurements) {
-  const proxied = [...(m.full.disk?.proxied ?? []), ...(m.full.diskless?.proxied ?? [])];
-  return proxied.flatMap((run) => (run.proxy === undefined ? [] : [run.proxy]));
+function proxyUsage(m: SyncAndWaitMeasurements, only?: SnapshotMode) {
+  return (['disk', 'diskless'] as const)
+    .filter((mode) => only === undefined || mode === only)
+    .flatMap((mode) => m.full[mode]?.proxied ?? [])
+    .flatMap((run) => (run.proxy === undefined ? [] : [run.proxy]));
 }
 
 /** Figure `number`'s CPU rows: the proxy's per GB relayed (`figure`), then each reference's. */

@@ -55,14 +55,18 @@ export function tlsCost(m: TlsMeasurements, plain: RelayMeasurements | undefined
     );
   } else {
     const plainHaproxyCpu = median(relayCpuPerGb(plain, 'haproxy', 'disk'));
+    const tlsCpu = median(proxyCpuPerGb(m));
+    const plainCpu = median(proxyCpuPerGb(plain, 'disk'));
     lines.push(
       `- Full sync, disk, direct: ${fmt(syncS(tls, 'direct'))} s over TLS against ` +
         `${fmt(syncS(plain.full.disk, 'direct'))} s plain (${ratio(syncS(tls, 'direct'), syncS(plain.full.disk, 'direct'))}); ` +
         `through rbuddy ${fmt(syncS(tls, 'proxied'))} s against ` +
         `${fmt(syncS(plain.full.disk, 'proxied'))} s (${ratio(syncS(tls, 'proxied'), syncS(plain.full.disk, 'proxied'))}).`,
-      `- CPU per GB relayed: rbuddy ${fmt(median(proxyCpuPerGb(m)), 3)} s/GB over TLS against ` +
-        `${fmt(median(proxyCpuPerGb(plain)), 3)} plain; HAProxy ${fmt(tlsHaproxyCpu, 3)} ` +
-        `against ${fmt(plainHaproxyCpu, 3)} (plain: disk syncs only, as over TLS).`,
+      `- CPU per GB relayed (disk syncs): rbuddy ${fmt(tlsCpu, 3)} s/GB over TLS against ` +
+        `${fmt(plainCpu, 3)} plain, TLS adding ${fmt(tlsCpu - plainCpu, 3)} s/GB ` +
+        `(${ratio(tlsCpu, plainCpu)}); HAProxy ${fmt(tlsHaproxyCpu, 3)} against ` +
+        `${fmt(plainHaproxyCpu, 3)}, TLS adding ${fmt(tlsHaproxyCpu - plainHaproxyCpu, 3)} s/GB ` +
+        `(${ratio(tlsHaproxyCpu, plainHaproxyCpu)}).`,
       `- WAIT 1 p99: direct ${fmt(waitMedian(m.wait.direct), 3)} ms over TLS against ` +
         `${fmt(waitMedian(plain.wait.direct), 3)} ms plain; through rbuddy ` +
         `${fmt(waitMedian(m.wait.proxied), 3)} ms against ${fmt(waitMedian(plain.wait.proxied), 3)} ms.`,
@@ -73,9 +77,12 @@ export function tlsCost(m: TlsMeasurements, plain: RelayMeasurements | undefined
       'every path, direct included; a relay terminating TLS on both sides (rbuddy, HAProxy) ' +
       'decrypts it once more and encrypts it once more, so its CPU per GB grows by two passes ' +
       "of symmetric crypto (OpenSSL's AES-GCM in Node, HAProxy and Redis alike) plus the TLS " +
-      "records' framing. On a TLS socket rbuddy reads through `data` events (a new buffer per " +
-      'read) instead of reading into one reused buffer as on a plain link, which adds ' +
-      'garbage to collect. On a machine whose cores are shared by the master, the replica and ' +
+      "records' framing. rbuddy pays more than that: on a TLS socket it reads through `data` " +
+      "events, and Node's TLS layer hands the decrypted stream over in chunks of at most " +
+      '16 KiB (the peak write buffer to the replica in "TLS runs"), each a new buffer, where a ' +
+      'plain link reads up to 256 KB at a time into one reused buffer: more, smaller chunks ' +
+      'through the relay, each written (and encrypted) separately, and more garbage. HAProxy ' +
+      'moves 16 KB records too, but in C without a garbage collector. On a machine whose cores are shared by the master, the replica and ' +
       'the relay, that CPU is taken from the master and the replica, which is where a longer ' +
       'transfer comes from; a `WAIT` round trip pays the crypto of two small records per hop ' +
       'and direction, small against the wait for a CPU that dominates its p99.',
