@@ -13,7 +13,7 @@ import {
   type Path,
   type RelayProcess,
 } from './links.js';
-import type { BenchNodes } from './nodes.js';
+import { replicationEndpoint, type BenchNodes } from './nodes.js';
 import { cpuSeconds, memoryBytes, runQueueWaitSeconds } from './proc-stats.js';
 import { startProxy, type BenchProxy, type ProxyOptions } from './proxy.js';
 import { settleDisk } from './settle.js';
@@ -79,7 +79,7 @@ export async function fullSync(
   mode: SnapshotMode,
   proxyOptions: ProxyOptions,
 ): Promise<FullSyncRun> {
-  const { master, replica, masterClient, replicaClient } = nodes;
+  const { replica, masterClient, replicaClient } = nodes;
   const before = await masterStats(masterClient);
   let proxy: BenchProxy | undefined;
   let relay: RelayProcess | undefined;
@@ -90,9 +90,11 @@ export async function fullSync(
   try {
     // A fresh proxy per run: its CPU time and peak RSS then belong to this sync alone.
     if (path === 'proxied') proxy = await startProxy(nodes, proxyOptions);
-    else if (path !== 'direct') relay = await startReferenceRelay(path, master);
+    else if (path !== 'direct') {
+      relay = await startReferenceRelay(path, replicationEndpoint(nodes), nodes.tls);
+    }
     const settleMs = await settleDisk();
-    const upstream: Endpoint = proxy ?? relay ?? { host: master.host, port: master.port };
+    const upstream: Endpoint = proxy ?? relay ?? replicationEndpoint(nodes);
     const relayCpuBefore = relay === undefined ? 0 : cpuSeconds(relay.pid);
     const idleRssBytes = proxy === undefined ? 0 : memoryBytes(proxy.pid, 'VmRSS');
     const peakIsRelayOnly = proxy === undefined ? false : resetPeakRss(proxy.pid);

@@ -3,15 +3,18 @@
 // link if the link only needed relaying, and it is written in C with its own event loop, so what
 // it adds to a full sync or a WAIT round trip is the price of the extra hop itself, not of a
 // runtime: what a native relay costs on this machine. Default settings but for the timeouts
-// (a replication link is long-lived): its own thread count, no splicing.
+// (a replication link is long-lived): its own thread count, no splicing. In the TLS part it
+// terminates TLS on both sides as rbuddy does: it requires and verifies the replica's client
+// certificate, verifies the master's (name `localhost`) and presents its own to the master.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, hasExited, terminate, trackChild } from '../harness/processes.js';
 import { waitFor } from '../harness/wait-for.js';
 import type { Endpoint, RelayProcess } from './links.js';
+import type { BenchTls } from './tls.js';
 
 /** The version `haproxy -v` reports (`2.6.12`), or why HAProxy cannot run here. */
 export function haproxyVersion(): { version: string } | { missing: string } {
@@ -27,10 +30,21 @@ export function haproxyVersion(): { version: string } | { missing: string } {
   }
 }
 
-export async function startHaproxyRelay(master: Endpoint): Promise<RelayProcess> {
+export async function startHaproxyRelay(master: Endpoint, tls?: BenchTls): Promise<RelayProcess> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'rbuddy-bench-haproxy-'));
   const config = join(dir, 'haproxy.cfg');
+  let bindTls = '';
+  let serverTls = '';
+  if (tls !== undefined) {
+    // HAProxy takes the certificate and its key in one PEM file.
+    const pem = join(dir, 'bench.pem');
+    writeFileSync(pem, `${readFileSync(tls.cert, 'utf8')}${readFileSync(tls.key, 'utf8')}`, {
+      mode: 0o600,
+    });
+    bindTls = ` ssl crt ${pem} ca-file ${tls.ca} verify required`;
+    serverTls = ` ssl crt ${pem} ca-file ${tls.ca} verify required verifyhost localhost`;
+  }
   writeFileSync(
     config,
     [
@@ -42,8 +56,8 @@ export async function startHaproxyRelay(master: Endpoint): Promise<RelayProcess>
       '  timeout client 1h',
       '  timeout server 1h',
       'listen replication',
-      `  bind 127.0.0.1:${port}`,
-      `  server master ${master.host}:${master.port}`,
+      `  bind 127.0.0.1:${port}${bindTls}`,
+      `  server master ${master.host}:${master.port}${serverTls}`,
       '',
     ].join('\n'),
   );

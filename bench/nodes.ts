@@ -1,6 +1,8 @@
 // The Redis processes one benchmark run uses, started with harness/redis-server.ts.
 import type { Redis } from 'ioredis';
 import type { RedisServer } from '../harness/redis-server.js';
+import type { Endpoint } from './links.js';
+import type { BenchTls } from './tls.js';
 
 export interface BenchNodes {
   master: RedisServer;
@@ -15,4 +17,12 @@ export interface BenchNodes {
   standbyAddress: string;
   masterClient: Redis;
   replicaClient: Redis;
+  /** The TLS part: replication runs over TLS on every hop (tls.ts); the clients stay plain. */
+  tls?: BenchTls;
+}
+
+/** Where a replica following the master directly points: its TLS port in the TLS part. */
+export function replicationEndpoint(nodes: Pick<BenchNodes, 'master' | 'tls'>): Endpoint {
+  const { master, tls } = nodes;
+  return { host: master.host, port: tls === undefined ? master.port : tls.masterTlsPort };
 }

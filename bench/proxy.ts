@@ -15,7 +15,9 @@ import { StateFile } from '../src/standby/state-file.js';
 import { terminate } from '../harness/processes.js';
 import type { RedisServer } from '../harness/redis-server.js';
 import { spawnRbuddy, type RbuddyProcess } from '../harness/rbuddy-process.js';
+import { replicationEndpoint } from './nodes.js';
 import { assertIsNode } from './proc-stats.js';
+import { proxyTlsArgs, type BenchTls } from './tls.js';
 
 export type ProxyRuntime = 'dist' | 'tsx';
 
@@ -79,9 +81,12 @@ export function buildProxy(): string {
   return cli;
 }
 
-/** Starts a proxy for `master`, with the benchmark's replica as its active replica. */
+/**
+ * Starts a proxy for `master`, with the benchmark's replica as its active replica; with
+ * `nodes.tls`, TLS on both hops (a TLS-only listener, the master's TLS port).
+ */
 export async function startProxy(
-  nodes: { master: RedisServer; replica: RedisServer; standbyAddress: string },
+  nodes: { master: RedisServer; replica: RedisServer; standbyAddress: string; tls?: BenchTls },
   options: ProxyOptions,
 ): Promise<BenchProxy> {
   const stateDir = mkdtempSync(join(tmpdir(), 'rbuddy-bench-state-'));
@@ -99,15 +104,15 @@ export async function startProxy(
     failover: null,
     lastFailover: null,
   });
+  const master = replicationEndpoint(nodes);
   const args = [
     '--master',
-    nodes.master.address,
+    `${master.host}:${master.port}`,
     '--active',
     nodes.replica.address,
     '--standby',
     nodes.standbyAddress,
-    '--listen',
-    '127.0.0.1:0',
+    ...(nodes.tls === undefined ? ['--listen', '127.0.0.1:0'] : proxyTlsArgs(nodes.tls)),
     '--http',
     '127.0.0.1:0',
     '--state-dir',

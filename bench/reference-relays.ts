@@ -4,19 +4,27 @@
 import { startBareRelay } from './bare-relay.js';
 import { haproxyVersion, startHaproxyRelay } from './haproxy-relay.js';
 import type { Endpoint, RelayProcess } from './links.js';
+import type { BenchTls } from './tls.js';
 
 export type ReferencePath = 'bare-relay' | 'haproxy';
 
-export function startReferenceRelay(path: ReferencePath, master: Endpoint): Promise<RelayProcess> {
-  return path === 'haproxy' ? startHaproxyRelay(master) : startBareRelay(master);
+/** Starts a reference relay to `master`; with `tls`, TLS on both of its sides (HAProxy only). */
+export function startReferenceRelay(
+  path: ReferencePath,
+  master: Endpoint,
+  tls?: BenchTls,
+): Promise<RelayProcess> {
+  if (path === 'haproxy') return startHaproxyRelay(master, tls);
+  if (tls !== undefined) throw new Error('the bare Node pipe relays plain TCP only');
+  return startBareRelay(master);
 }
 
 /**
  * The reference relays this machine can run, each with the name the report gives it (the bare
  * pipe is the floor for Node; HAProxy the native one, with its version), and why any other is
- * left out.
+ * left out. Over TLS, HAProxy alone: the bare pipe is a floor for plain TCP only.
  */
-export function availableReferences(): {
+export function availableReferences(tls = false): {
   paths: ReferencePath[];
   labels: Record<ReferencePath, string>;
   skipped: string | undefined;
@@ -26,7 +34,8 @@ export function availableReferences(): {
     'bare-relay': 'a bare Node pipe (floor)',
     haproxy: 'version' in haproxy ? `HAProxy ${haproxy.version} (native)` : 'HAProxy (native)',
   };
+  const plain: ReferencePath[] = tls ? [] : ['bare-relay'];
   return 'version' in haproxy
-    ? { paths: ['bare-relay', 'haproxy'], labels, skipped: undefined }
-    : { paths: ['bare-relay'], labels, skipped: haproxy.missing };
+    ? { paths: [...plain, 'haproxy'], labels, skipped: undefined }
+    : { paths: plain, labels, skipped: haproxy.missing };
 }

@@ -1,11 +1,11 @@
 // The relay part's report: the results table, the runs in detail and the method as run, for the
 // terminal and for docs/benchmarks.md.
-import type { FullSyncRun, SnapshotMode } from './full-sync.js';
+import type { SnapshotMode } from './full-sync.js';
 import type { Path } from './links.js';
 import { busyWarning } from './machine.js';
 import type { ProxyOptions } from './proxy.js';
 import type { ReferencePath } from './reference-relays.js';
-import type { RelayMeasurements } from './relay.js';
+import type { RelayMeasurements, SyncAndWaitMeasurements } from './relay.js';
 import {
   limitRow,
   markdownResults,
@@ -24,42 +24,120 @@ const fixed = (digits: number) => (value: number) => value.toFixed(digits);
 const list = (values: readonly number[], digits = 2): string =>
   values.map(fixed(digits)).join(' / ');
 
-export function relayRows(m: RelayMeasurements): Row[] {
-  const rows: Row[] = [];
-  const size = (runs: readonly FullSyncRun[]): string => {
-    const bytes = runs.find((run) => run.proxy?.snapshotBytes != null)?.proxy?.snapshotBytes;
-    return bytes == null ? `${m.settings.megabytes} MiB` : `${(bytes / GB).toFixed(2)} GB`;
-  };
-  for (const mode of ['disk', 'diskless'] as const) {
-    const runs = m.full[mode];
-    const figure = `1. full sync, ${mode} snapshot`;
-    if (runs === undefined) {
-      rows.push(skippedRow(figure, 'ratio ≤ 1.03', 'skipped'));
-      continue;
-    }
-    const seconds = (path: Path): number => median(runs[path].map((run) => run.seconds));
+/**
+ * Figure `number`'s rows for one snapshot mode: the full sync direct and proxied (`figure` names
+ * it), then direct against each reference relay. `label` names a reference relay.
+ */
+export function fullSyncRows(
+  m: SyncAndWaitMeasurements,
+  mode: SnapshotMode,
+  number: string,
+  figure: string,
+  maxRatio: number | undefined,
+  label: (reference: ReferencePath) => string = (reference) => m.references.labels[reference],
+): Row[] {
+  const runs = m.full[mode];
+  if (runs === undefined) {
+    return [skippedRow(figure, maxRatio === undefined ? '—' : `ratio ≤ ${maxRatio}`, 'skipped')];
+  }
+  const bytes = runs.proxied.find((run) => run.proxy?.snapshotBytes != null)?.proxy?.snapshotBytes;
+  const size = bytes == null ? `${m.settings.megabytes} MiB` : `${(bytes / GB).toFixed(2)} GB`;
+  const seconds = (path: Path): number => median(runs[path].map((run) => run.seconds));
+  const rows = [
+    ratioRow(`${figure} (${size})`, 's', seconds('direct'), seconds('proxied'), maxRatio),
+  ];
+  for (const reference of m.references.paths) {
+    const floor = m.fullFloor[mode]?.[reference] ?? [];
+    if (floor.length === 0) continue;
     rows.push(
       ratioRow(
-        `${figure} (${size(runs.proxied)})`,
+        `${number}. … via ${label(reference)}`,
         's',
         seconds('direct'),
-        seconds('proxied'),
-        1.03,
+        median(floor.map((run) => run.seconds)),
+        undefined,
       ),
     );
-    for (const reference of m.references.paths) {
-      const floor = m.fullFloor[mode]?.[reference] ?? [];
-      if (floor.length === 0) continue;
-      rows.push(
-        ratioRow(
-          `1. … via ${m.references.labels[reference]}`,
-          's',
-          seconds('direct'),
-          median(floor.map((run) => run.seconds)),
-          undefined,
-        ),
-      );
-    }
+  }
+  return rows;
+}
+
+/** The median over runs of each run's WAIT percentile `key`. */
+export function waitMedian(
+  runs: readonly WaitRun[] | undefined,
+  key: 'p50Ms' | 'p99Ms' = 'p99Ms',
+): number {
+  return median((runs ?? []).map((run) => run[key]));
+}
+
+/** Figure `number`'s WAIT p99 rows: direct and proxied (`figure`), then each reference relay. */
+export function waitP99Rows(
+  m: SyncAndWaitMeasurements,
+  number: string,
+  figure: string,
+  maxRatio: number | undefined,
+  label: (reference: ReferencePath) => string = (reference) => m.references.labels[reference],
+): Row[] {
+  const direct = waitMedian(m.wait.direct);
+  const rows = [ratioRow(figure, 'ms', direct, waitMedian(m.wait.proxied), maxRatio, 3)];
+  for (const reference of m.references.paths) {
+    const floor = m.waitFloor[reference] ?? [];
+    if (floor.length === 0) continue;
+    rows.push(
+      ratioRow(
+        `${number}. … p99 via ${label(reference)}`,
+        'ms',
+        direct,
+        waitMedian(floor),
+        undefined,
+        3,
+      ),
+    );
+  }
+  return rows;
+}
+
+/** The proxy's CPU seconds per GB relayed, one value per proxied full sync (of `only`). */
+export function proxyCpuPerGb(m: SyncAndWaitMeasurements, only?: SnapshotMode): number[] {
+  return proxyUsage(m, only).map((u) => u.cpuSeconds / (u.bytesFromMaster / GB));
+}
+
+function proxyUsage(m: SyncAndWaitMeasurements, only?: SnapshotMode) {
+  return (['disk', 'diskless'] as const)
+    .filter((mode) => only === undefined || mode === only)
+    .flatMap((mode) => m.full[mode]?.proxied ?? [])
+    .flatMap((run) => (run.proxy === undefined ? [] : [run.proxy]));
+}
+
+/** Figure `number`'s CPU rows: the proxy's per GB relayed (`figure`), then each reference's. */
+export function cpuRows(
+  m: SyncAndWaitMeasurements,
+  number: string,
+  figure: string,
+  max: number | undefined,
+  label: (reference: ReferencePath) => string = (reference) => m.references.labels[reference],
+): Row[] {
+  const rows = [limitRow(figure, 's/GB', median(proxyCpuPerGb(m)), max, 3)];
+  for (const reference of m.references.paths) {
+    const floorCpu = relayCpuPerGb(m, reference);
+    if (floorCpu.length === 0) continue;
+    rows.push(
+      limitRow(
+        `${number}. … ${label(reference)}, CPU per GB`,
+        's/GB',
+        median(floorCpu),
+        undefined,
+        3,
+      ),
+    );
+  }
+  return rows;
+}
+
+export function relayRows(m: RelayMeasurements): Row[] {
+  const rows: Row[] = [];
+  for (const mode of ['disk', 'diskless'] as const) {
+    rows.push(...fullSyncRows(m, mode, '1', `1. full sync, ${mode} snapshot`, 1.03));
   }
   const lag = (path: Path): number => median(m.catchUp[path].map((run) => run.lagMs));
   rows.push(
@@ -72,44 +150,18 @@ export function relayRows(m: RelayMeasurements): Row[] {
       1,
     ),
   );
-  const wait = (path: Path, key: 'p50Ms' | 'p99Ms'): number =>
-    median(m.wait[path].map((run) => run[key]));
   rows.push(
     ratioRow(
       '3. WAIT 1 p50 under load',
       'ms',
-      wait('direct', 'p50Ms'),
-      wait('proxied', 'p50Ms'),
+      waitMedian(m.wait.direct, 'p50Ms'),
+      waitMedian(m.wait.proxied, 'p50Ms'),
       undefined,
       3,
     ),
   );
-  rows.push(
-    ratioRow(
-      '3. WAIT 1 p99 under load',
-      'ms',
-      wait('direct', 'p99Ms'),
-      wait('proxied', 'p99Ms'),
-      1.3,
-      3,
-    ),
-  );
-  for (const reference of m.references.paths) {
-    const floor = m.waitFloor[reference] ?? [];
-    if (floor.length === 0) continue;
-    rows.push(
-      ratioRow(
-        `3. … p99 via ${m.references.labels[reference]}`,
-        'ms',
-        wait('direct', 'p99Ms'),
-        median(floor.map((run) => run.p99Ms)),
-        undefined,
-        3,
-      ),
-    );
-  }
-  const proxied = [...(m.full.disk?.proxied ?? []), ...(m.full.diskless?.proxied ?? [])];
-  const usage = proxied.flatMap((run) => (run.proxy === undefined ? [] : [run.proxy]));
+  rows.push(...waitP99Rows(m, '3', '3. WAIT 1 p99 under load', 1.3));
+  const usage = proxyUsage(m);
   rows.push(
     limitRow(
       '4. proxy peak RSS relaying the snapshot',
@@ -119,28 +171,7 @@ export function relayRows(m: RelayMeasurements): Row[] {
       1,
     ),
   );
-  rows.push(
-    limitRow(
-      '5. proxy CPU per GB relayed',
-      's/GB',
-      median(usage.map((u) => u.cpuSeconds / (u.bytesFromMaster / GB))),
-      1,
-      3,
-    ),
-  );
-  for (const reference of m.references.paths) {
-    const floorCpu = relayCpuPerGb(m, reference);
-    if (floorCpu.length === 0) continue;
-    rows.push(
-      limitRow(
-        `5. … ${m.references.labels[reference]}, CPU per GB`,
-        's/GB',
-        median(floorCpu),
-        undefined,
-        3,
-      ),
-    );
-  }
+  rows.push(...cpuRows(m, '5', '5. proxy CPU per GB relayed', 1));
   if (m.references.skipped !== undefined) {
     rows.push(skippedRow('1., 3., 5. … via HAProxy', '—', `skipped: ${m.references.skipped}`));
   }
@@ -151,8 +182,8 @@ export function relayRows(m: RelayMeasurements): Row[] {
  * A reference relay's CPU seconds per GB, for each of its syncs. It counts no bytes itself:
  * each sync moved what the proxied run just before it relayed (same dataset, same snapshot).
  */
-function relayCpuPerGb(
-  m: RelayMeasurements,
+export function relayCpuPerGb(
+  m: SyncAndWaitMeasurements,
   reference: ReferencePath,
   only?: SnapshotMode,
 ): number[] {
@@ -169,11 +200,33 @@ function relayCpuPerGb(
 }
 
 export function relayDetails(m: RelayMeasurements): string {
+  const lines = fullSyncDetails(m, ['disk', 'diskless'], m.disklessSkipped);
+  for (const path of ['direct', 'proxied'] as const) {
+    const runs = m.catchUp[path];
+    lines.push(
+      `- Catch-up, ${path}: ${list(
+        runs.map((run) => run.lagMs),
+        1,
+      )} ms after bursts of ${list(
+        runs.map((run) => run.burstMs),
+        0,
+      )} ms (${((runs[0]?.streamBytes ?? 0) / MB).toFixed(1)} MB of stream each).`,
+    );
+  }
+  return [...lines, ...waitDetails(m)].join('\n');
+}
+
+/** The full syncs run by run, for each of `modes` (why one was skipped: `skipped`). */
+export function fullSyncDetails(
+  m: SyncAndWaitMeasurements,
+  modes: readonly SnapshotMode[],
+  skipped?: string,
+): string[] {
   const lines: string[] = [];
-  for (const mode of ['disk', 'diskless'] as const) {
+  for (const mode of modes) {
     const runs = m.full[mode];
     if (runs === undefined) {
-      lines.push(`- Full sync, ${mode}: skipped (${m.disklessSkipped ?? 'not run'}).`);
+      lines.push(`- Full sync, ${mode}: skipped (${skipped ?? 'not run'}).`);
       continue;
     }
     for (const path of ['direct', 'proxied'] as const) {
@@ -223,18 +276,12 @@ export function relayDetails(m: RelayMeasurements): string {
       );
     }
   }
-  for (const path of ['direct', 'proxied'] as const) {
-    const runs = m.catchUp[path];
-    lines.push(
-      `- Catch-up, ${path}: ${list(
-        runs.map((run) => run.lagMs),
-        1,
-      )} ms after bursts of ${list(
-        runs.map((run) => run.burstMs),
-        0,
-      )} ms (${((runs[0]?.streamBytes ?? 0) / MB).toFixed(1)} MB of stream each).`,
-    );
-  }
+  return lines;
+}
+
+/** The WAIT runs one by one, all samples pooled, and the steady writer's rate. */
+export function waitDetails(m: SyncAndWaitMeasurements): string[] {
+  const lines: string[] = [];
   const waits: Array<[string, readonly WaitRun[]]> = [
     ['direct', m.wait.direct],
     ['proxied', m.wait.proxied],
@@ -260,7 +307,7 @@ export function relayDetails(m: RelayMeasurements): string {
     `- Steady writer: ${Math.round(m.writer.writes / m.writer.seconds)} SET/s achieved ` +
       `(asked ${m.settings.writeRate}).`,
   );
-  return lines.join('\n');
+  return lines;
 }
 
 function waitSummary(runs: readonly WaitRun[]): string {
@@ -338,21 +385,32 @@ export function relayResultsMarkdown(
   rows: readonly Row[],
   seconds: number,
 ): string {
+  return resultsMarkdown(m, 'Latest results', rows, seconds, [
+    ['Runs', relayDetails(m)],
+    ['Method, as run', method(m)],
+  ]);
+}
+
+/** A part's generated block: heading, machine, table, busy warning, then `sections`. */
+export function resultsMarkdown(
+  m: Pick<SyncAndWaitMeasurements, 'machine'>,
+  heading: string,
+  rows: readonly Row[],
+  seconds: number,
+  sections: ReadonlyArray<readonly [string, string]>,
+): string {
   const machine = markdownTable(
     ['', ''],
     Object.entries(m.machine).map(([key, value]) => [key, value]),
   );
   return [
-    `## Latest results`,
+    `## ${heading}`,
     `Generated by \`npm run bench\` on ${m.machine['date'] ?? '?'} in ${seconds.toFixed(0)} s.`,
     machine,
     markdownResults(rows),
     ...[busyWarning(m.machine)].flatMap((warning) =>
       warning === undefined ? [] : [`> ${warning}`],
     ),
-    `### Runs`,
-    relayDetails(m),
-    `### Method, as run`,
-    method(m),
+    ...sections.flatMap(([title, text]) => [`### ${title}`, text]),
   ].join('\n\n');
 }

@@ -10,7 +10,7 @@ import { catchUp, type CatchUpOptions, type CatchUpRun } from './catch-up.js';
 import { fullSync, setSnapshotMode, type FullSyncRun, type SnapshotMode } from './full-sync.js';
 import { attach, detach, type Endpoint, type Path, type RelayProcess } from './links.js';
 import { describeMachine, loadAverage } from './machine.js';
-import type { BenchNodes } from './nodes.js';
+import { replicationEndpoint, type BenchNodes } from './nodes.js';
 import { progress, started } from './progress.js';
 import { startProxy } from './proxy.js';
 import {
@@ -19,6 +19,7 @@ import {
   type ReferencePath,
 } from './reference-relays.js';
 import type { Settings } from './settings.js';
+import { masterTlsArgs, replicaTlsArgs, type BenchTls } from './tls.js';
 import { startSteadyWriter, waitLatency, type WaitRun } from './wait-latency.js';
 
 /** The relay part should stay around 10 minutes: `auto` runs the diskless syncs only if, at the
@@ -37,10 +38,15 @@ async function alternate<T>(reps: number, measure: (path: Path, rep: number) => 
   return results;
 }
 
+export interface Dataset {
+  usedMemory: string;
+  keys: number;
+}
+
 export interface RelayMeasurements {
   settings: Settings;
   machine: Record<string, string>;
-  dataset: { usedMemory: string; keys: number };
+  dataset: Dataset;
   full: Partial<Record<SnapshotMode, Record<Path, FullSyncRun[]>>>;
   /** The reference relays measured beside rbuddy, and why one was left out. */
   references: ReturnType<typeof availableReferences>;
@@ -55,19 +61,39 @@ export interface RelayMeasurements {
   writer: { writes: number; seconds: number };
 }
 
-export async function measureRelay(settings: Settings): Promise<RelayMeasurements> {
-  const references = availableReferences();
+/** The reference relays for `tls` or plain hops, saying why any is left out. */
+export function referencesFor(tls: boolean): RelayMeasurements['references'] {
+  const references = availableReferences(tls);
   if (references.skipped !== undefined) {
     progress(`HAProxy rows skipped: ${references.skipped}`);
   }
-  progress('starting redis-server ×2 (master, replica)');
+  return references;
+}
+
+/**
+ * The master (populated with the dataset) and the replica; with `tls`, replication over TLS
+ * (tls.ts). The caller stops them (stopAllRedis).
+ */
+export async function startNodes(
+  settings: Settings,
+  tls?: BenchTls,
+): Promise<{ nodes: BenchNodes; machine: Record<string, string>; dataset: Dataset }> {
+  progress(`starting redis-server ×2 (master, replica)${tls === undefined ? '' : ' with TLS'}`);
   const [master, replica] = await Promise.all([
     startRedis({
       name: 'bench-master',
       // No compression: the snapshot on the wire is as large as the dataset.
-      args: { rdbcompression: 'no', 'repl-diskless-sync': 'no', 'repl-diskless-sync-delay': 0 },
+      args: {
+        rdbcompression: 'no',
+        'repl-diskless-sync': 'no',
+        'repl-diskless-sync-delay': 0,
+        ...(tls === undefined ? {} : masterTlsArgs(tls)),
+      },
     }),
-    startRedis({ name: 'bench-replica' }),
+    startRedis({
+      name: 'bench-replica',
+      ...(tls === undefined ? {} : { args: replicaTlsArgs(tls) }),
+    }),
   ]);
   const nodes: BenchNodes = {
     master,
@@ -75,8 +101,9 @@ export async function measureRelay(settings: Settings): Promise<RelayMeasurement
     standbyAddress: `127.0.0.1:${await freePort()}`,
     masterClient: master.client(),
     replicaClient: replica.client(),
+    ...(tls === undefined ? {} : { tls }),
   };
-  const { masterClient, replicaClient } = nodes;
+  const { masterClient } = nodes;
   const server = await info(masterClient, 'server');
   const machine = describeMachine(server['redis_version'] ?? 'unknown');
 
@@ -90,33 +117,86 @@ export async function measureRelay(settings: Settings): Promise<RelayMeasurement
   );
   const dataset = { usedMemory: memory['used_memory_human'] ?? '?', keys };
   progress(`dataset: ${keys} keys, used_memory ${dataset.usedMemory}`);
+  return { nodes, machine, dataset };
+}
 
+/**
+ * `settings.syncReps` full syncs per path in `mode`, ABBA, each proxied one followed by one
+ * through each reference relay; in disk mode after an uncounted warm-up sync.
+ */
+export async function measureFullSyncs(
+  nodes: BenchNodes,
+  settings: Settings,
+  mode: SnapshotMode,
+  references: readonly ReferencePath[],
+): Promise<{
+  runs: Record<Path, FullSyncRun[]>;
+  floor: Partial<Record<ReferencePath, FullSyncRun[]>>;
+  seconds: number;
+}> {
+  const what = `full sync${nodes.tls === undefined ? '' : ' over TLS'} (${mode})`;
+  await setSnapshotMode(nodes.masterClient, mode);
+  if (mode === 'disk') {
+    // The first sync after populating pays for a new RDB file and a cold page cache: not kept.
+    progress(`${what}: warm-up, direct, not counted`);
+    await fullSync(nodes, 'direct', mode, settings.proxy);
+  }
+  const syncsStart = performance.now();
+  const floor: Partial<Record<ReferencePath, FullSyncRun[]>> = {};
+  const runs = await alternate(settings.syncReps, async (path, rep) => {
+    const run = await fullSync(nodes, path, mode, settings.proxy);
+    progress(`${what} #${rep + 1} ${path}: ${run.seconds.toFixed(2)} s`);
+    if (path === 'proxied') {
+      for (const reference of references) {
+        const other = await fullSync(nodes, reference, mode, settings.proxy);
+        progress(`${what} #${rep + 1} ${reference}: ${other.seconds.toFixed(2)} s`);
+        (floor[reference] ??= []).push(other);
+      }
+    }
+    return run;
+  });
+  return { runs, floor, seconds: (performance.now() - syncsStart) / 1000 };
+}
+
+/** Points the replica at the master directly or through `proxy`, and waits until caught up. */
+export function follower(nodes: BenchNodes, proxy: Endpoint): (path: Path) => Promise<void> {
+  const upstream = (path: Path): Endpoint =>
+    path === 'direct' ? replicationEndpoint(nodes) : proxy;
+  return (path) =>
+    attach(
+      nodes.masterClient,
+      nodes.replicaClient,
+      upstream(path),
+      `the replica to catch up (${path})`,
+    );
+}
+
+/** What the relay and the TLS parts both measure: full syncs and WAITs, beside the references. */
+export type SyncAndWaitMeasurements = Pick<
+  RelayMeasurements,
+  | 'settings'
+  | 'machine'
+  | 'dataset'
+  | 'references'
+  | 'full'
+  | 'fullFloor'
+  | 'wait'
+  | 'waitFloor'
+  | 'writer'
+>;
+
+export async function measureRelay(settings: Settings): Promise<RelayMeasurements> {
+  const references = referencesFor(false);
+  const { nodes, machine, dataset } = await startNodes(settings);
+  const { masterClient, replicaClient } = nodes;
   const full: RelayMeasurements['full'] = {};
   const fullFloor: RelayMeasurements['fullFloor'] = {};
   let measuredSyncsS = 0;
   const syncAll = async (mode: SnapshotMode): Promise<void> => {
-    await setSnapshotMode(masterClient, mode);
-    if (mode === 'disk') {
-      // The first sync after populating pays for a new RDB file and a cold page cache: not kept.
-      progress('full sync (disk): warm-up, direct, not counted');
-      await fullSync(nodes, 'direct', mode, settings.proxy);
-    }
-    const syncsStart = performance.now();
-    const floor: Partial<Record<ReferencePath, FullSyncRun[]>> = {};
-    full[mode] = await alternate(settings.syncReps, async (path, rep) => {
-      const run = await fullSync(nodes, path, mode, settings.proxy);
-      progress(`full sync (${mode}) #${rep + 1} ${path}: ${run.seconds.toFixed(2)} s`);
-      if (path === 'proxied') {
-        for (const reference of references.paths) {
-          const other = await fullSync(nodes, reference, mode, settings.proxy);
-          progress(`full sync (${mode}) #${rep + 1} ${reference}: ${other.seconds.toFixed(2)} s`);
-          (floor[reference] ??= []).push(other);
-        }
-      }
-      return run;
-    });
-    fullFloor[mode] = floor;
-    measuredSyncsS = (performance.now() - syncsStart) / 1000;
+    const measured = await measureFullSyncs(nodes, settings, mode, references.paths);
+    full[mode] = measured.runs;
+    fullFloor[mode] = measured.floor;
+    measuredSyncsS = measured.seconds;
   };
   await syncAll('disk');
   let disklessSkipped: string | undefined;
@@ -138,10 +218,7 @@ export async function measureRelay(settings: Settings): Promise<RelayMeasurement
   await setSnapshotMode(masterClient, 'disk');
   const proxy = await startProxy(nodes, settings.proxy);
   try {
-    const upstream = (path: Path): Endpoint =>
-      path === 'direct' ? { host: master.host, port: master.port } : proxy;
-    const follow = (path: Path): Promise<void> =>
-      attach(masterClient, replicaClient, upstream(path), `the replica to catch up (${path})`);
+    const follow = follower(nodes, proxy);
 
     const catchUpOptions: CatchUpOptions = {
       commands: settings.burst,
@@ -188,7 +265,7 @@ export async function measureRelay(settings: Settings): Promise<RelayMeasurement
   }
 }
 
-async function measureWaits(
+export async function measureWaits(
   settings: Settings,
   nodes: BenchNodes,
   follow: (path: Path) => Promise<void>,
@@ -211,7 +288,8 @@ async function measureWaits(
     );
   try {
     for (const reference of references) {
-      relays.set(reference, await startReferenceRelay(reference, nodes.master));
+      const master = replicationEndpoint(nodes);
+      relays.set(reference, await startReferenceRelay(reference, master, nodes.tls));
     }
     await follow('direct');
     // Warms up the client's code paths; not counted.

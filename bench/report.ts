@@ -103,6 +103,10 @@ export interface ResultsMarkers {
 }
 
 export const RELAY_MARKERS: ResultsMarkers = { start: RESULTS_START, end: RESULTS_END };
+export const TLS_MARKERS: ResultsMarkers = {
+  start: '<!-- bench:tls:start -->',
+  end: '<!-- bench:tls:end -->',
+};
 export const FAILOVER_MARKERS: ResultsMarkers = {
   start: '<!-- bench:failover:start -->',
   end: '<!-- bench:failover:end -->',

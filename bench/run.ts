@@ -12,14 +12,17 @@
 // (auto | yes | no; auto runs the diskless syncs when the time budget allows),
 // RBUDDY_BENCH_PROXY (dist | tsx, see proxy.ts), RBUDDY_BENCH_NODE_ARGS (extra node flags for
 // the proxy, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"; dist only), RBUDDY_BENCH_ONLY (relay |
-// failover: run one part; default both).
+// tls | failover: run one part; default all three).
 //
+// The TLS part (relay-tls.ts) takes figures 1 (disk), 3 and 5 again with replication over TLS on
+// both hops, against direct TLS replication and HAProxy terminating TLS on both sides; after the
+// relay part in the same run, it also sets them against the plain figures.
 // The failover part (failover.ts) measures the figure rbuddy exists for: failed reads through a
 // master loss and full resync for a plain replica, a swapdb replica and rbuddy's active. Each
 // part rewrites its own block of docs/benchmarks.md, so running one keeps the other's results.
 import { fileURLToPath } from 'node:url';
 import { stopAllRedis } from '../harness/redis-server.js';
-import { measureFailover, type FailoverMeasurements } from './failover.js';
+import { measureFailover } from './failover.js';
 import { stopAllRbuddyClis } from './failover-rbuddy.js';
 import { stopAllTimedReaders } from './failover-reader.js';
 import { failoverDetails, failoverResultsMarkdown, failoverText } from './failover-report.js';
@@ -28,8 +31,10 @@ import { progress, started } from './progress.js';
 import { buildProxy, stopAllProxies } from './proxy.js';
 import { measureRelay, type RelayMeasurements } from './relay.js';
 import { proxyCommand, relayDetails, relayResultsMarkdown, relayRows } from './relay-report.js';
-import { FAILOVER_MARKERS, textTable, writeResults } from './report.js';
+import { measureTls } from './relay-tls.js';
+import { FAILOVER_MARKERS, TLS_MARKERS, textTable, writeResults } from './report.js';
 import { settingsFromEnv, type Settings } from './settings.js';
+import { tlsCost, tlsDetails, tlsResultsMarkdown, tlsRows } from './tls-report.js';
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 
@@ -61,54 +66,84 @@ async function main(): Promise<void> {
     progress('compiling src/ into .bench-tmp/dist (tsconfig.build.json)');
     cli = buildProxy();
   }
-  if (settings.only !== 'failover') await relayPart(settings);
-  if (settings.only !== 'relay') await failoverPart(settings, cli);
+  const all = settings.only === 'all';
+  const plain = all || settings.only === 'relay' ? await relayPart(settings) : undefined;
+  if (all || settings.only === 'tls') await tlsPart(settings, plain);
+  if (all || settings.only === 'failover') await failoverPart(settings, cli);
 }
 
-async function relayPart(settings: Settings): Promise<void> {
-  let m: RelayMeasurements;
+/** Runs a part's `measure`, then stops every process the bench started, whatever happened. */
+async function measuredCleanly<T>(measure: () => Promise<T>): Promise<T> {
   try {
-    m = await measureRelay(settings);
+    return await measure();
   } finally {
     await cleanUp();
   }
+}
+
+/** Prints a part's results: its title, table, the busy warning if any, and its details. */
+function printPart(
+  title: string,
+  table: string,
+  machine: Record<string, string>,
+  details: string,
+): void {
+  console.log(`\n${title}\n`);
+  console.log(table);
+  const warning = busyWarning(machine);
+  if (warning !== undefined) console.log(`\n${warning}`);
+  console.log(`\n${details}\n`);
+}
+
+async function relayPart(settings: Settings): Promise<RelayMeasurements> {
+  const m = await measuredCleanly(() => measureRelay(settings));
   const seconds = (performance.now() - started) / 1000;
   const rows = relayRows(m);
-  console.log(`\nrbuddy relay benchmark (${m.machine['date'] ?? ''})`);
-  console.log(
-    `machine: ${m.machine['nproc'] ?? '?'} cpus, ${m.machine['memory'] ?? '?'}, node ` +
+  printPart(
+    `rbuddy relay benchmark (${m.machine['date'] ?? ''})\n` +
+      `machine: ${m.machine['nproc'] ?? '?'} cpus, ${m.machine['memory'] ?? '?'}, node ` +
       `${m.machine['node'] ?? '?'}, redis ${m.machine['redis'] ?? '?'}; proxy: ` +
-      `${proxyCommand(settings.proxy)}\n`,
+      `${proxyCommand(settings.proxy)}`,
+    textTable(rows),
+    m.machine,
+    relayDetails(m),
   );
-  console.log(textTable(rows));
-  const warning = busyWarning(m.machine);
-  if (warning !== undefined) console.log(`\n${warning}`);
-  console.log(`\n${relayDetails(m)}\n`);
   await writeResults(DOC, relayResultsMarkdown(m, rows, seconds));
   console.log(`relay results written to docs/benchmarks.md (${seconds.toFixed(0)} s)`);
+  return m;
+}
+
+async function tlsPart(settings: Settings, plain: RelayMeasurements | undefined): Promise<void> {
+  const partStarted = performance.now();
+  const m = await measuredCleanly(() => measureTls(settings));
+  const seconds = (performance.now() - partStarted) / 1000;
+  const rows = tlsRows(m);
+  printPart(
+    `rbuddy TLS relay benchmark (${m.machine['date'] ?? ''})`,
+    textTable(rows),
+    m.machine,
+    `${tlsCost(m, plain)}\n\n${tlsDetails(m)}`,
+  );
+  await writeResults(DOC, tlsResultsMarkdown(m, plain, rows, seconds), TLS_MARKERS);
+  console.log(`TLS results written to docs/benchmarks.md (${seconds.toFixed(0)} s)`);
 }
 
 async function failoverPart(settings: Settings, cli: string | undefined): Promise<void> {
   const partStarted = performance.now();
   // Date and load at the start of this part; the Redis version is filled in once known.
   const described = describeMachine('?');
-  let m: FailoverMeasurements;
-  try {
-    m = await measureFailover(
-      { megabytes: settings.megabytes, proxy: settings.proxy, cli },
-      progress,
-    );
-  } finally {
-    await cleanUp();
-  }
+  const m = await measuredCleanly(() =>
+    measureFailover({ megabytes: settings.megabytes, proxy: settings.proxy, cli }, progress),
+  );
   described['redis'] = m.redisVersion;
   described['load average at end'] = loadAverage();
   const seconds = (performance.now() - partStarted) / 1000;
-  console.log(`\nrbuddy failover benchmark (${described['date'] ?? ''})\n`);
-  console.log(failoverText(m));
-  const warning = busyWarning(described);
-  if (warning !== undefined) console.log(`\n${warning}`);
-  console.log(`\n${failoverDetails(m)}\n`);
+  printPart(
+    `rbuddy failover benchmark (${described['date'] ?? ''})`,
+    failoverText(m),
+    described,
+    failoverDetails(m),
+  );
   await writeResults(DOC, failoverResultsMarkdown(m, described, seconds), FAILOVER_MARKERS);
   console.log(`failover results written to docs/benchmarks.md (${seconds.toFixed(0)} s)`);
 }

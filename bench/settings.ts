@@ -10,7 +10,7 @@ export interface Settings {
   writeRate: number;
   diskless: 'auto' | 'yes' | 'no';
   proxy: ProxyOptions;
-  only: 'all' | 'relay' | 'failover';
+  only: 'all' | 'relay' | 'tls' | 'failover';
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv): Settings {
@@ -36,8 +36,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): Settings {
     throw new Error('RBUDDY_BENCH_NODE_ARGS needs RBUDDY_BENCH_PROXY=dist');
   }
   const only = env['RBUDDY_BENCH_ONLY'] ?? 'all';
-  if (only !== 'all' && only !== 'relay' && only !== 'failover') {
-    throw new Error(`RBUDDY_BENCH_ONLY must be relay or failover, got ${only}`);
+  if (only !== 'all' && only !== 'relay' && only !== 'tls' && only !== 'failover') {
+    throw new Error(`RBUDDY_BENCH_ONLY must be relay, tls or failover, got ${only}`);
   }
   return {
     megabytes: int('RBUDDY_BENCH_MB', 1024, 1),
