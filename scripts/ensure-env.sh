@@ -31,6 +31,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The TLS tests and the bench's TLS rows make a throwaway CA and certificates with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  if can_apt; then
+    echo "rbuddy: installing openssl (apt-get)" >&2
+    apt_install openssl
+  else
+    echo "rbuddy: openssl is required (the TLS tests make their certificates with it): install it, e.g. 'sudo apt-get install openssl'" >&2
+    exit 1
+  fi
+fi
 # The Debian package may start a system service on a fixed port; the tests use their own
 # servers on ephemeral ports and never touch it.
 
