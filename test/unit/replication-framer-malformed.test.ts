@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ReplicationFramer } from '../../src/resp/replication-framer.js';
 import {
-  bytes,
-  REPLID,
-  MARK,
-  FULLRESYNC,
-  reply,
   assertFraming,
   assertRejected,
+  bytes,
+  FULLRESYNC,
+  MARK,
   PSYNC,
+  REPLID,
+  reply,
   SYNC,
 } from '../helpers/replication-fixtures.js';
 

@@ -7,15 +7,15 @@ import fc from 'fast-check';
 import { splitAt } from '../helpers/chunkings.js';
 import {
   bytes,
-  FULLRESYNC,
-  Shown,
-  keepalive,
-  fullresync,
   data,
   end,
-  stream,
-  run,
+  FULLRESYNC,
+  fullresync,
+  keepalive,
   PSYNC,
+  run,
+  Shown,
+  stream,
 } from '../helpers/replication-fixtures.js';
 
 /** Deterministic filler bytes (xorshift32), so that a 200 KB payload costs no shrinking. */
