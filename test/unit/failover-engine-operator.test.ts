@@ -7,24 +7,24 @@ import { WRITE_GUARD } from '../../src/standby/node-ops.js';
 import { ORIGINAL_CONFIG } from '../helpers/fake-node-ops.js';
 import { waitFor } from '../../harness/wait-for.js';
 import {
-  A,
-  B,
-  diskStep,
-  finishSync,
-  Harness,
+  stateDir,
+  healthyState,
   healthyEngine,
   healthyNodes,
-  healthyState,
-  heldEngine,
   loseMaster,
-  onDisk,
-  stateDir,
   WAIT,
-  waitForAttached,
-  waitForCompleted,
-  waitForStep,
   waitTicks,
+  onDisk,
   watchFlushes,
+  waitForAttached,
+  A,
+  finishSync,
+  B,
+  waitForCompleted,
+  heldEngine,
+  waitForStep,
+  Harness,
+  diskStep,
 } from '../helpers/engine-harness.js';
 
 describe('FailoverEngine: operator requests', () => {

@@ -7,21 +7,21 @@ import type { RetryPolicy } from '../../src/retry-policy.js';
 import { FailoverEngine } from '../../src/standby/engine.js';
 import { waitFor } from '../../harness/wait-for.js';
 import {
-  A,
-  B,
-  finishSync,
-  FULLRESYNC,
-  healthyEngine,
-  healthyNodes,
-  healthyState,
-  loseMaster,
-  psync,
   stateDir,
-  stopEngine,
-  unstartedEngine,
-  WAIT,
-  waitForCompleted,
+  healthyState,
+  healthyNodes,
+  healthyEngine,
+  psync,
+  A,
+  FULLRESYNC,
   waitForStep,
+  WAIT,
+  finishSync,
+  B,
+  waitForCompleted,
+  loseMaster,
+  unstartedEngine,
+  stopEngine,
 } from '../helpers/engine-harness.js';
 
 describe('FailoverEngine: failures are retried with backoff and visible (I4)', () => {

@@ -13,18 +13,18 @@ import {
 } from '../helpers/fake-node-ops.js';
 import { waitFor } from '../../harness/wait-for.js';
 import {
-  A,
-  B,
-  countingLoops,
-  FULLRESYNC,
-  healthyNodes,
-  healthyState,
-  loseMaster,
-  onDisk,
-  psync,
-  startEngine,
   stateDir,
+  healthyNodes,
+  countingLoops,
+  startEngine,
+  loseMaster,
+  A,
+  psync,
+  FULLRESYNC,
   WAIT,
+  B,
+  healthyState,
+  onDisk,
   waitForAttached,
   waitTicks,
 } from '../helpers/engine-harness.js';

@@ -7,22 +7,22 @@ import { REDIS_DEFAULTS, WRITE_GUARD } from '../../src/standby/node-ops.js';
 import { FakeNodeOps, idleMasterModel, replicaModel } from '../helpers/fake-node-ops.js';
 import { waitFor } from '../../harness/wait-for.js';
 import {
+  healthyState,
+  stateDir,
   A,
   B,
-  finishSync,
-  healthyEngine,
-  healthyNodes,
-  healthyState,
-  loseMaster,
-  masterBack,
   onDisk,
-  startEngine,
-  stateDir,
-  stopEngine,
+  healthyEngine,
   WAIT,
-  waitForAttached,
-  waitForCompleted,
+  stopEngine,
   waitTicks,
+  loseMaster,
+  waitForAttached,
+  masterBack,
+  finishSync,
+  waitForCompleted,
+  startEngine,
+  healthyNodes,
 } from '../helpers/engine-harness.js';
 
 describe('FailoverEngine: the write guard', () => {
