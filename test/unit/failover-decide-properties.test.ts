@@ -1,0 +1,286 @@
+// decide() — the failover decision — under random observations: destructive actions only ever come
+// from the steps that allow them, and decide is pure.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import {
+  decide,
+  heldStandbyProblem,
+  isSynced,
+  type DecideConfig,
+  type Observations,
+  type OperatorRequest,
+} from '../../src/standby/decide.js';
+import type { NodeView, SessionView } from '../../src/standby/node-view.js';
+import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
+import { ENGINE_STATES } from '../../src/standby/states.js';
+import type { SessionPhase } from '../../src/proxy/session-types.js';
+import { down, PROXY, replica } from '../helpers/node-views.js';
+import { during, NOW, steady } from '../helpers/decide-fixtures.js';
+
+// ---- properties over random observations ---------------------------------------------------------
+
+const PHASES: (SessionPhase | undefined)[] = [
+  undefined,
+  'handshake',
+  'waiting-snapshot',
+  'snapshot',
+  'streaming',
+  'closed',
+];
+
+function nodeView(id: string): fc.Arbitrary<NodeView> {
+  return (
+    fc
+      .record({
+        reachable: fc.boolean(),
+        role: fc.constantFrom<NodeView['role'][]>('master', 'slave', undefined),
+        followsProxy: fc.boolean(),
+        linkUp: fc.boolean(),
+        syncInProgress: fc.boolean(),
+        loading: fc.boolean(),
+        keys: fc.constantFrom(0, 1, 3000, 5000),
+        writesGuarded: fc.boolean(),
+        // Now and then both names reach one server.
+        runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
+      })
+      // As nodeViewFromInfo builds them: only a replica follows the proxy or has a link.
+      .map((fields) =>
+        fields.reachable
+          ? replica(id, {
+              ...fields,
+              masterAddress: fields.role === 'slave' ? PROXY : undefined,
+              followsProxy: fields.role === 'slave' && fields.followsProxy,
+              linkUp: fields.role === 'slave' && fields.linkUp,
+              writesGuarded: fields.role === 'master' && fields.writesGuarded,
+            })
+          : down(id),
+      )
+  );
+}
+
+const sessionView: fc.Arbitrary<SessionView> = fc.record({
+  phase: fc.constantFrom(...PHASES),
+  streamingAcked: fc.boolean(),
+});
+
+const persistedState: fc.Arbitrary<PersistedState> = fc
+  .record({
+    step: fc.constantFrom<(FailoverStep | null)[]>(
+      null,
+      'promoting',
+      'syncing',
+      'held',
+      'switched',
+      'aborted',
+    ),
+    activeHoldsData: fc.boolean(),
+    switchedAgoMs: fc.integer({ min: 0, max: 3000 }),
+  })
+  .map(({ step, activeHoldsData, switchedAgoMs }) => ({
+    ...(step === null ? steady() : during(step, { switchedAgoMs })),
+    activeHoldsData: step === null ? activeHoldsData : true,
+  }));
+
+const observations = (persisted: PersistedState): fc.Arbitrary<Observations> =>
+  fc
+    .record({
+      masterUp: fc.boolean(),
+      lostFor: fc.option(fc.integer({ min: 0, max: 5000 }), { nil: undefined }),
+      fullResyncDemanded: fc.boolean(),
+      active: nodeView(persisted.active),
+      standby: nodeView(persisted.standby),
+      activeSession: sessionView,
+      standbySession: sessionView,
+      operator: fc.constantFrom<(OperatorRequest | undefined)[]>(
+        undefined,
+        'failover',
+        'confirm',
+        'abort',
+      ),
+      syncFor: fc.option(fc.integer({ min: 0, max: 120_000 }), { nil: undefined }),
+      refusedConfirm: fc.option(fc.constant('the standby restarted'), { nil: undefined }),
+    })
+    .map(({ lostFor, syncFor, ...rest }) => ({
+      ...rest,
+      now: NOW,
+      masterLostSince: lostFor === undefined ? undefined : NOW - lostFor,
+      syncAttemptStartedAt: syncFor === undefined ? undefined : NOW - syncFor,
+    }));
+
+const decideConfig: fc.Arbitrary<DecideConfig> = fc.record({
+  graceMs: fc.integer({ min: 0, max: 3000 }),
+  drainMs: fc.integer({ min: 0, max: 3000 }),
+  syncTimeoutMs: fc.integer({ min: 1000, max: 100_000 }),
+  guardEmpty: fc.constantFrom<('hold' | 'switch')[]>('hold', 'switch'),
+  guardShrink: fc.constantFrom(0, 0.5, 1),
+  initFlushStandby: fc.boolean(),
+});
+
+const scenario = persistedState.chain((persisted) =>
+  fc.record({
+    persisted: fc.constant(persisted),
+    obs: observations(persisted),
+    config: decideConfig,
+  }),
+);
+
+// Every assert.ok below carries a message: without one, Node rebuilds the message by parsing the
+// call site's source, which under tsx can spin for minutes on a failing case.
+describe('decide(): properties over random observations', () => {
+  test('destructive and role-changing actions only come from the steps that allow them', () => {
+    fc.assert(
+      fc.property(scenario, ({ persisted, obs, config }) => {
+        const { state, reason, actions } = decide(persisted, obs, config);
+        const step = persisted.failover?.step;
+        const kinds = actions.map((action) => action.kind);
+
+        assert.ok(ENGINE_STATES.includes(state), `unknown state ${state}`);
+        assert.equal(new Set(kinds).size, kinds.length, 'no action twice in one plan');
+        if (kinds.includes('guard-standby')) {
+          // Last, since it reads what the actions before it wrote; only for an idle standby.
+          assert.equal(kinds.at(-1), 'guard-standby', 'guard-standby comes last');
+          assert.ok(obs.standby.reachable, 'guard-standby: the standby in sight');
+          assert.ok(
+            step === undefined || step === 'aborted' || (step === 'held' && kinds[0] === 'abort'),
+            `guard-standby at ${step ?? 'no failover'}`,
+          );
+        }
+        if (state === 'degraded')
+          assert.ok(reason !== undefined && reason !== '', 'degraded says why');
+        if (obs.active.reachable && obs.standby.reachable && obs.active.runId === obs.standby.runId)
+          assert.ok(state === 'degraded' && actions.length === 0, 'one server: nothing done');
+
+        for (const action of actions) {
+          switch (action.kind) {
+            case 'retire-outgoing':
+              // I2: flush only the outgoing node of a switched failover, both nodes in sight.
+              assert.equal(step, 'switched');
+              assert.ok(
+                obs.standby.reachable && obs.active.reachable,
+                'retire: both nodes in sight',
+              );
+              break;
+            case 'begin-failover':
+              // Never a second failover while one is recorded; never without data to protect.
+              assert.equal(persisted.failover, null);
+              assert.ok(persisted.activeHoldsData, 'begin-failover: the active holds data');
+              assert.ok(obs.active.reachable, 'begin-failover: the active is reachable');
+              if (action.promote === false) {
+                // Only an active that already lost its dataset skips the promotion.
+                assert.ok(
+                  obs.active.role === 'master' && obs.active.keys === 0,
+                  'no promote: empty master',
+                );
+                break;
+              }
+              assert.ok(
+                obs.active.role === 'slave' && obs.active.followsProxy,
+                'promote: a proxy replica',
+              );
+              if (action.failoverKind === 'planned') {
+                // An operator's planned switch, only while the master is fine.
+                assert.equal(obs.operator, 'failover');
+                assert.ok(
+                  !obs.fullResyncDemanded && obs.masterLostSince === undefined,
+                  'planned: master fine',
+                );
+              } else {
+                assert.ok(
+                  obs.fullResyncDemanded ||
+                    (obs.masterLostSince !== undefined &&
+                      obs.now - obs.masterLostSince >= config.graceMs),
+                  'unplanned: full resync demanded or grace expired',
+                );
+              }
+              break;
+            case 'prepare-standby':
+              assert.equal(persisted.failover, null);
+              assert.equal(persisted.activeHoldsData, false);
+              if (action.flush) {
+                assert.ok(config.initFlushStandby && obs.standby.keys > 0, 'flush: told to');
+                // Never what may be serving reads, never the only copy.
+                assert.ok(
+                  !obs.standby.followsProxy && !obs.standby.writesGuarded && obs.active.keys > 0,
+                  'flush: not serving, not the only data',
+                );
+              }
+              break;
+            case 'attach-active':
+            case 'mark-active-holds-data':
+              assert.equal(persisted.failover, null);
+              assert.equal(persisted.activeHoldsData, false);
+              break;
+            case 'promote':
+              assert.equal(step, 'promoting');
+              break;
+            case 'attach-standby':
+              assert.ok(
+                step === 'promoting' || step === 'syncing' || step === 'aborted',
+                `attach-standby at ${step ?? 'no failover'}`,
+              );
+              if (step === 'aborted') assert.equal(obs.operator, 'failover');
+              break;
+            case 'restart-standby-sync':
+              assert.equal(step, 'syncing');
+              break;
+            case 'hold':
+              assert.equal(step, 'syncing');
+              assert.ok(isSynced(obs.standby, obs.standbySession), 'hold: verified synced');
+              // Empty (--guard-empty hold), or fewer keys than --guard-shrink of the active's.
+              assert.ok(
+                obs.standby.keys === 0
+                  ? config.guardEmpty === 'hold'
+                  : obs.active.reachable && obs.standby.keys < config.guardShrink * obs.active.keys,
+                'hold: a data-loss guard applies',
+              );
+              assert.equal(action.syncedRunId, obs.standby.runId, 'hold: the run_id that synced');
+              assert.equal(action.standbyKeys, obs.standby.keys);
+              assert.equal(action.activeKeys, obs.active.reachable ? obs.active.keys : null);
+              break;
+            case 'resume-sync':
+              assert.equal(step, 'held');
+              break;
+            case 'switch':
+              // Only a verified standby, or an operator's explicit confirmation of a held one.
+              assert.ok(
+                (step === 'syncing' && isSynced(obs.standby, obs.standbySession)) ||
+                  (step === 'held' &&
+                    obs.operator === 'confirm' &&
+                    obs.refusedConfirm === undefined &&
+                    persisted.failover !== null &&
+                    heldStandbyProblem(persisted.failover, obs.standby, obs.standbySession) ===
+                      undefined),
+                'switch: verified synced, or confirmed and the same process verified again',
+              );
+              if (step === 'syncing' && obs.standby.keys === 0 && config.guardEmpty === 'hold') {
+                assert.ok(obs.active.reachable && obs.active.keys === 0, 'empty guard');
+              }
+              if (step === 'syncing' && obs.standby.keys > 0 && obs.active.reachable) {
+                assert.ok(obs.standby.keys >= config.guardShrink * obs.active.keys, 'shrink guard');
+              }
+              break;
+            case 'abort':
+              assert.equal(step, 'held');
+              assert.equal(obs.operator, 'abort');
+              break;
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('decide is pure: the same inputs give the same plan, inputs untouched', () => {
+    fc.assert(
+      fc.property(scenario, ({ persisted, obs, config }) => {
+        const before = JSON.stringify({ persisted, obs, config });
+        const first = decide(persisted, obs, config);
+        const second = decide(persisted, obs, config);
+        assert.deepEqual(first, second);
+        assert.equal(JSON.stringify({ persisted, obs, config }), before);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

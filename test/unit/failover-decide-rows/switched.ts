@@ -1,0 +1,149 @@
+// The rows of decide()'s state × observation table for a failover switched, one server under both
+// names, and an aborted failover.
+import { down, master } from '../../helpers/node-views.js';
+import {
+  A,
+  afterSwitch,
+  B,
+  during,
+  firstStart,
+  healthy,
+  iso,
+  NO_SESSION,
+  NOW,
+  promotedAndSynced,
+  type Row,
+  steady,
+} from '../../helpers/decide-fixtures.js';
+
+export const switchedRows: Row[] = [
+  // -- switched ----------------------------------------------------------------------------------
+  {
+    name: 'switched, drain not elapsed: wait',
+    persisted: during('switched', { switchedAgoMs: 499 }),
+    obs: afterSwitch(),
+    state: 'switching',
+    actions: [],
+    reason: /draining/,
+  },
+  {
+    name: 'switched, drain elapsed: retire the outgoing node',
+    persisted: during('switched', { switchedAgoMs: 500 }),
+    obs: afterSwitch(),
+    state: 'healthy',
+    actions: ['retire-outgoing'],
+  },
+  {
+    name: 'switched, the outgoing node unreachable: no retire',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ standby: down(A) }),
+    state: 'switching',
+    actions: [],
+    reason: /cannot retire: old active 10\.0\.0\.5:6379 is unreachable/,
+  },
+  {
+    name: 'switched, the new active unreachable: keep the old one’s data, no retire',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ active: down(B), activeSession: NO_SESSION }),
+    state: 'switching',
+    actions: [],
+    reason: /new active 10\.0\.0\.6:6379 is unreachable/,
+  },
+  {
+    name: 'switched, the master flapping: retire, no second failover',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({
+      masterUp: false,
+      masterLostSince: NOW - 60_000,
+      fullResyncDemanded: true,
+      operator: 'failover',
+    }),
+    state: 'healthy',
+    actions: ['retire-outgoing'],
+  },
+
+  // -- one server under both names ----------------------------------------------------------------
+  {
+    name: 'the two nodes report one run_id: degraded, nothing done',
+    persisted: steady(),
+    obs: healthy({ masterLostSince: NOW - 60_000, standby: master(B, { runId: `run-${A}` }) }),
+    state: 'degraded',
+    actions: [],
+    reason: /report the same run_id run-10\.0\.0\.5:6379/,
+  },
+  {
+    name: 'one run_id after a switch: no retire (it would flush the active itself)',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ standby: master(A, { keys: 1000, runId: `run-${B}` }) }),
+    state: 'degraded',
+    actions: [],
+    reason: /same run_id/,
+  },
+  {
+    name: 'one run_id on a first start, --init-flush-standby: nothing flushed',
+    persisted: firstStart(),
+    obs: healthy({
+      active: master(A, { keys: 5 }),
+      standby: master(B, { keys: 5, runId: `run-${A}` }),
+    }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /same run_id/,
+  },
+
+  // -- aborted -----------------------------------------------------------------------------------
+  {
+    name: 'aborted: degraded until an operator tries again',
+    persisted: during('aborted'),
+    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    state: 'degraded',
+    actions: [],
+    reason: /aborted by an operator/,
+  },
+  {
+    name: 'a promoted active adopted with no state file: degraded, saying so',
+    persisted: during('aborted', {
+      record: {
+        timeline: [
+          { step: 'adopted', at: iso(NOW), detail: 'no state file, but the nodes show A serving' },
+        ],
+      },
+    }),
+    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    state: 'degraded',
+    actions: [],
+    reason: /^no state file, but the nodes show A serving: .*POST \/v1\/failover/,
+  },
+  {
+    name: 'aborted, the master flapping: no new failover on its own',
+    persisted: during('aborted'),
+    obs: promotedAndSynced({
+      standby: master(B),
+      masterUp: false,
+      masterLostSince: NOW - 60_000,
+      fullResyncDemanded: true,
+    }),
+    state: 'degraded',
+    actions: [],
+    reason: /aborted/,
+  },
+  {
+    name: 'aborted, the detached standby accepts writes (restarted, say): guard it',
+    persisted: during('aborted'),
+    obs: promotedAndSynced({
+      standby: master(B, { writesGuarded: false }),
+      standbySession: NO_SESSION,
+    }),
+    state: 'degraded',
+    actions: ['guard-standby'],
+    reason: /aborted/,
+  },
+  {
+    name: 'aborted + operator failover: attach the standby again',
+    persisted: during('aborted'),
+    obs: promotedAndSynced({ standby: master(B), operator: 'failover' }),
+    state: 'failing-over',
+    actions: ['attach-standby'],
+  },
+];

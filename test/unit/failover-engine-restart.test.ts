@@ -1,0 +1,259 @@
+// The real FailoverEngine (observe → decide → act) driven with fakes (test/helpers/engine-
+// harness.ts): I2, a restart at any step resumes and only the persisted outgoing node is flushed,
+// once, after the switch; the events of a switch survive a kill -9.
+import assert from 'node:assert/strict';
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { type DurableSink, type RbuddyEvent } from '../../src/notify/events.js';
+import type { DecideConfig } from '../../src/standby/decide.js';
+import type { FailoverStep } from '../../src/standby/persisted-state.js';
+import { WRITE_GUARD } from '../../src/standby/node-ops.js';
+import { FakeNodeOps, ORIGINAL_CONFIG } from '../helpers/fake-node-ops.js';
+import { waitFor } from '../../harness/wait-for.js';
+import {
+  A,
+  B,
+  stateDir,
+  healthyState,
+  healthyNodes,
+  healthyEngine,
+  loseMaster,
+  waitForAttached,
+  masterBack,
+  finishSync,
+  waitForStep,
+  WAIT,
+  waitTicks,
+  diskStep,
+  stopEngine,
+  watchFlushes,
+  startEngine,
+  waitForCompleted,
+  onDisk,
+} from '../helpers/engine-harness.js';
+
+interface CrashPoint {
+  name: string;
+  /** The persisted step the first process dies at. */
+  step: FailoverStep;
+  /** Config of the first process (the second uses the base config). */
+  config?: Partial<DecideConfig>;
+  /** What keeps the first process at that step (an operation failing), if anything. */
+  block?: (ops: FakeNodeOps) => void;
+  /** Whether the standby's sync finishes before the crash. */
+  syncedBeforeCrash: boolean;
+  standbyKeys: number;
+}
+
+const crashPoints: CrashPoint[] = [
+  {
+    name: 'promoting, before the active is promoted',
+    step: 'promoting',
+    block: (ops) => ops.failTimes('guardWrites', Infinity, 'crash: CONFIG SET', A.id),
+    syncedBeforeCrash: false,
+    standbyKeys: 990,
+  },
+  {
+    name: 'promoting, the active promoted but the standby not yet attached',
+    step: 'promoting',
+    block: (ops) => ops.failTimes('attach', Infinity, 'crash: REPLICAOF', B.id),
+    syncedBeforeCrash: false,
+    standbyKeys: 990,
+  },
+  {
+    name: 'syncing, the standby mid-sync',
+    step: 'syncing',
+    syncedBeforeCrash: false,
+    standbyKeys: 990,
+  },
+  {
+    name: 'held, waiting for an operator',
+    step: 'held',
+    syncedBeforeCrash: true,
+    standbyKeys: 0,
+  },
+  {
+    name: 'switched, draining',
+    step: 'switched',
+    config: { drainMs: 600_000 },
+    syncedBeforeCrash: true,
+    standbyKeys: 990,
+  },
+  {
+    name: 'switched, between the switch and the flush',
+    step: 'switched',
+    block: (ops) => ops.failTimes('killClients', Infinity, 'crash: CLIENT KILL'),
+    syncedBeforeCrash: true,
+    standbyKeys: 990,
+  },
+];
+
+describe('FailoverEngine: I2, a restart at any step carries on and flushes the right node once', () => {
+  for (const crash of crashPoints) {
+    test(crash.name, async () => {
+      const dir = await stateDir(healthyState());
+      const ops = healthyNodes();
+      crash.block?.(ops);
+      const first = await healthyEngine({ dir, ops, config: { graceMs: 30, ...crash.config } });
+      loseMaster(first);
+      if (crash.syncedBeforeCrash) {
+        await waitForAttached(first);
+        masterBack(first);
+        finishSync(first, B, crash.standbyKeys);
+      }
+      await waitForStep(dir, crash.step);
+      if (crash.block !== undefined) {
+        await waitFor(() => /crash/.test(first.engine.status().lastError ?? ''), {
+          what: 'the first process stuck on the blocked operation',
+          ...WAIT,
+        });
+      }
+      // It stays there (blocked, draining, waiting for the sync or an operator) …
+      await waitTicks(first, 3);
+      assert.equal(diskStep(dir), crash.step, 'the first process holds at the intended step');
+      await stopEngine(first);
+      assert.equal(diskStep(dir), crash.step, 'the first process died at the intended step');
+      assert.deepEqual(ops.callsOf('flush'), [], 'nothing flushed before the crash');
+
+      // The node models live on; the operations work again; a new process, a new proxy.
+      for (const op of ['guardWrites', 'attach', 'killClients'] as const) ops.before(op, undefined);
+      const flushViolations = watchFlushes(ops, dir);
+      const second = await startEngine({ dir, ops });
+      if (!crash.syncedBeforeCrash) {
+        await waitForAttached(second);
+        finishSync(second, B, crash.standbyKeys);
+      }
+      if (crash.step === 'held') {
+        await waitFor(() => second.engine.state === 'held', {
+          what: 'held after restart',
+          ...WAIT,
+        });
+        // Until the standby's session is back through the new process, a confirm is refused.
+        const early = second.engine.request('confirm');
+        assert.ok(!early.accepted, 'no live session yet: refused');
+        await waitFor(() => second.engine.state === 'failing-over', {
+          what: 'back to syncing',
+          ...WAIT,
+        });
+        second.proxy.stream(B);
+        await waitFor(() => second.engine.state === 'held', { what: 'held again', ...WAIT });
+        assert.deepEqual(second.engine.request('confirm'), { accepted: true });
+      }
+      const done = await waitForCompleted(dir);
+
+      assert.deepEqual(ops.callsOf('flush'), [A.id], 'the outgoing node flushed exactly once');
+      assert.deepEqual(flushViolations, []);
+      assert.equal(done.epoch, 4, 'exactly one switch');
+      assert.equal(done.active, B.id);
+      assert.equal(done.standby, A.id);
+      assert.equal(ops.model(A.id).keys, 0);
+      assert.equal(ops.model(A.id).role, 'master');
+      // The old active is the guarded standby, its own settings kept on disk; the new active
+      // has its own back.
+      assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the new standby refuses writes');
+      assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG, 'the old active’s config kept');
+      assert.deepEqual(ops.model(B.id).config, ORIGINAL_CONFIG, 'the new active’s config back');
+      assert.equal(ops.model(B.id).keys, crash.standbyKeys, 'the new active kept its data');
+      assert.ok(!ops.callsOf('guardWrites').includes(B.id));
+      assert.ok(!ops.callsOf('detach').includes(B.id));
+      const completed = [...first.events, ...second.events].filter(
+        (event) => event.type === 'failover.completed',
+      );
+      assert.equal(completed.length, 1, 'one failover.completed across both processes');
+      await waitFor(() => second.engine.state === 'healthy', { what: 'healthy', ...WAIT });
+    });
+  }
+});
+
+describe('FailoverEngine: the events of a switch survive a kill -9 before the outbox has them', () => {
+  test('saved with the new roles in one write; the next start sends them, same ids, once', async () => {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    // What a kill -9 leaves when it strikes as the outbox is about to store failover.completed:
+    // the state file as it is at that instant, and an outbox without the event.
+    const crashDir = await stateDir();
+    const outbox: DurableSink = {
+      // The engine waits for this before it touches the state file again.
+      store: (event) =>
+        event.type === 'failover.completed'
+          ? copyFile(join(dir, 'state.json'), join(crashDir, 'state.json'))
+          : Promise.resolve(),
+    };
+    const h = await healthyEngine({ dir, ops, durable: outbox, config: { graceMs: 30 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    masterBack(h);
+    finishSync(h, B, 990);
+    await waitForCompleted(dir);
+    await stopEngine(h);
+    const emitted = h.events.filter((event) => event.type === 'failover.completed');
+    assert.equal(emitted.length, 1);
+    const [completed] = emitted;
+    assert.ok(completed !== undefined);
+    // The state the crash left: the new roles, and the events that announce them.
+    const left = onDisk(crashDir);
+    assert.equal(left.active, B.id);
+    assert.equal(left.epoch, 4);
+    assert.equal(left.failover?.step, 'switched');
+    assert.deepEqual(
+      left.unannounced?.map((event) => event.type),
+      ['standby.synced', 'failover.completed'],
+    );
+    assert.deepEqual(
+      left.unannounced?.find((event) => event.type === 'failover.completed'),
+      completed,
+      'the very event, same id and body',
+    );
+    // Once the outbox had them, the first process dropped them from its state.
+    assert.deepEqual(onDisk(dir).unannounced, []);
+
+    // The next process, from what the crash left: it sends them once, with the same ids.
+    const stored: RbuddyEvent[] = [];
+    const secondOutbox: DurableSink = {
+      store(event) {
+        stored.push(event);
+        return Promise.resolve();
+      },
+    };
+    const second = await startEngine({ dir: crashDir, ops, durable: secondOutbox });
+    assert.deepEqual(
+      stored.filter((event) => event.type === 'failover.completed'),
+      [completed],
+      'sent during load(), before the loop runs',
+    );
+    assert.deepEqual(onDisk(crashDir).unannounced, [], 'and no longer pending');
+    await waitForCompleted(crashDir);
+    await stopEngine(second);
+
+    // A third start has nothing left to send.
+    stored.length = 0;
+    const third = await startEngine({ dir: crashDir, ops, durable: secondOutbox });
+    await waitTicks(third, 1);
+    assert.deepEqual(
+      stored.filter((event) => event.type.startsWith('failover.')),
+      [],
+      'nothing sent again',
+    );
+  });
+
+  test('an outbox that cannot store them: the failover goes on, and they stay for the next start', async () => {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    const broken: DurableSink = {
+      store: () => Promise.reject(new Error('ENOSPC: no space left on device')),
+    };
+    const h = await healthyEngine({ dir, ops, durable: broken, config: { graceMs: 30 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    masterBack(h);
+    finishSync(h, B, 990);
+    const done = await waitForCompleted(dir);
+    assert.deepEqual(
+      done.unannounced?.map((event) => event.type),
+      ['standby.synced', 'failover.completed'],
+    );
+    const completed = h.events.find((event) => event.type === 'failover.completed');
+    assert.equal(done.unannounced?.[1]?.id, completed?.id);
+  });
+});
