@@ -4,14 +4,13 @@
 // --max-clients handshakes in progress, a new connection is closed at once. A client with a good
 // certificate is served again as soon as the half-open ones are gone.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { after, test } from 'node:test';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
 import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
 import { waitFor } from '../../harness/wait-for.js';
 import { createTestPki, standardCerts, type TestPki } from '../helpers/tls-certs.js';
+import { tlsListenerArgs, tlsPing } from '../helpers/tls-client.js';
 import type { HostPort } from '../../src/config/types.js';
 
 const pkis: TestPki[] = [];
@@ -37,12 +36,7 @@ async function tlsOnlyRbuddy(extra: string[]) {
     master: master.address,
     active: active.address,
     standby: standby.address,
-    args: [
-      ...['--listen', 'none', '--tls-listen', '127.0.0.1:0'],
-      ...['--tls-cert-file', certs.server.cert, '--tls-key-file', certs.server.key],
-      ...['--tls-ca-cert-file', pki.ca.cert],
-      ...extra,
-    ],
+    args: [...['--listen', 'none', ...tlsListenerArgs(certs.server, pki.ca.cert)], ...extra],
   });
   const listen = rbuddy.app.proxy.tlsAddress();
   assert.ok(listen !== undefined);
@@ -59,32 +53,6 @@ function halfOpen(listen: HostPort): Promise<{ socket: Socket; closed: () => boo
     socket.on('close', () => (closed = true));
     socket.once('connect', () => resolve({ socket, closed: () => closed }));
     socket.once('error', reject);
-  });
-}
-
-function ping(
-  listen: HostPort,
-  pki: TestPki,
-  cert: { cert: string; key: string },
-): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    const socket = tlsConnect({
-      host: listen.host,
-      port: listen.port,
-      ca: readFileSync(pki.ca.cert),
-      cert: readFileSync(cert.cert),
-      key: readFileSync(cert.key),
-      servername: 'localhost',
-    });
-    socket.setEncoding('utf8');
-    socket.on('secureConnect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.endsWith('\r\n')) socket.destroy();
-    });
-    socket.on('error', (error: Error) => (text += `[error ${error.message}]`));
-    socket.on('close', () => resolve(text));
   });
 }
 
@@ -114,7 +82,7 @@ test('a handshake that never finishes is closed at the deadline, also when it tr
   }
   assert.ok(logged(rbuddy, /no finished handshake within --auth-timeout-ms/));
   assert.equal(rbuddy.app.proxy.clientsStatus().connected, 0);
-  assert.equal(await ping(listen, pki, certs.server), '+PONG\r\n');
+  assert.equal(await tlsPing(listen, pki.ca.cert, certs.server), '+PONG\r\n');
 });
 
 test('past --max-clients handshakes in progress, a new connection is closed at once', async () => {
@@ -131,7 +99,7 @@ test('past --max-clients handshakes in progress, a new connection is closed at o
   );
   assert.ok(logged(rbuddy, /too many handshakes in progress/));
   for (const connection of held) connection.socket.destroy();
-  await waitFor(async () => (await ping(listen, pki, certs.server)) === '+PONG\r\n', {
+  await waitFor(async () => (await tlsPing(listen, pki.ca.cert, certs.server)) === '+PONG\r\n', {
     what: 'a client with a good certificate to be served once the half-open ones are gone',
   });
 });

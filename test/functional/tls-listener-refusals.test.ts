@@ -3,9 +3,7 @@
 // CA, names matching neither configured node) on a connection claiming a configured replica,
 // which never syncs: the master sees no replica. rbuddy runs TLS-only (--listen none).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
@@ -18,6 +16,7 @@ import {
   type StandardCerts,
   type TestPki,
 } from '../helpers/tls-certs.js';
+import { tlsListenerArgs, tlsPing } from '../helpers/tls-client.js';
 import type { HostPort } from '../../src/config/types.js';
 
 describe('the TLS RESP listener: refusals', () => {
@@ -37,31 +36,7 @@ describe('the TLS RESP listener: refusals', () => {
           (field === undefined || value === undefined || value.test(String(line[field]))),
       );
 
-  /** Handshake with `cert`, send PING; resolves to the first reply (or what came before a close). */
-  function tlsExchange(cert: CertFiles): Promise<string> {
-    return new Promise((resolve) => {
-      let text = '';
-      const socket = tlsConnect({
-        host: tlsListen.host,
-        port: tlsListen.port,
-        ca: readFileSync(pki.ca.cert),
-        cert: readFileSync(cert.cert),
-        key: readFileSync(cert.key),
-        servername: 'localhost',
-      });
-      socket.setEncoding('utf8');
-      socket.on('secureConnect', () => socket.write('PING\r\n'));
-      socket.on('data', (chunk: string) => {
-        text += chunk;
-        if (text.endsWith('\r\n')) {
-          resolve(text);
-          socket.destroy();
-        }
-      });
-      socket.on('error', (error: Error) => (text += `[error ${error.message}]`));
-      socket.on('close', () => resolve(text));
-    });
-  }
+  const tlsExchange = (cert: CertFiles): Promise<string> => tlsPing(tlsListen, pki.ca.cert, cert);
 
   before(async () => {
     pki = await createTestPki();
@@ -87,18 +62,7 @@ describe('the TLS RESP listener: refusals', () => {
       master: master.address,
       active: active.address,
       standby: standby.address,
-      args: [
-        '--listen',
-        'none',
-        '--tls-listen',
-        '127.0.0.1:0',
-        '--tls-cert-file',
-        certs.server.cert,
-        '--tls-key-file',
-        certs.server.key,
-        '--tls-ca-cert-file',
-        pki.ca.cert,
-      ],
+      args: ['--listen', 'none', ...tlsListenerArgs(certs.server, pki.ca.cert)],
     });
     const bound = rbuddy.app.proxy.tlsAddress();
     assert.ok(bound !== undefined);

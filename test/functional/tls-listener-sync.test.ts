@@ -16,6 +16,7 @@ import {
   type StandardCerts,
   type TestPki,
 } from '../helpers/tls-certs.js';
+import { tlsListenerArgs } from '../helpers/tls-client.js';
 import type { HostPort } from '../../src/config/types.js';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
 
@@ -70,18 +71,7 @@ describe('the TLS RESP listener: replication and discovery', () => {
       master: master.address,
       active: active.address,
       standby: standby.address,
-      args: [
-        '--group',
-        GROUP,
-        '--tls-listen',
-        '127.0.0.1:0',
-        '--tls-cert-file',
-        certs.server.cert,
-        '--tls-key-file',
-        certs.server.key,
-        '--tls-ca-cert-file',
-        pki.ca.cert,
-      ],
+      args: ['--group', GROUP, ...tlsListenerArgs(certs.server, pki.ca.cert)],
     });
     const bound = rbuddy.app.proxy.tlsAddress();
     assert.ok(bound !== undefined);
