@@ -44,52 +44,48 @@ export async function loadTlsHops(
   logger: Logger,
   options: { watch?: boolean } = {},
 ): Promise<TlsHops> {
-  const load = (hop: TlsHop, hopFiles: TlsFiles, requireCertificate: boolean) =>
-    ReloadableTls.load(hopFiles, {
-      hop,
-      logger,
-      names: TLS_OPTION_NAMES[hop],
-      requireCertificate,
-    });
-  const listener =
-    config.tlsListen === null
-      ? undefined
-      : await load(
-          'listener',
-          files(config.tlsCertFile, config.tlsKeyFile, config.tlsCaCertFile),
-          true,
-        );
-  const master = config.masterTls
-    ? await load(
-        'master',
-        files(config.masterTlsCertFile, config.masterTlsKeyFile, config.masterTlsCaCertFile),
-        false,
-      )
-    : undefined;
-  const replica = config.replicaTls
-    ? await load(
-        'replica',
-        files(config.replicaTlsCertFile, config.replicaTlsKeyFile, config.replicaTlsCaCertFile),
-        false,
-      )
-    : undefined;
-  const http =
-    config.httpTlsCertFile === ''
-      ? undefined
-      : await load('http', files(config.httpTlsCertFile, config.httpTlsKeyFile, ''), true);
-  const all: ReadonlyArray<readonly [TlsHop, ReloadableTls | undefined]> = [
-    ['listener', listener],
-    ['master', master],
-    ['replica', replica],
-    ['http', http],
+  // Each hop that is on: its files, and whether it must present a certificate (a server must,
+  // a client may go without one).
+  const hops: ReadonlyArray<readonly [TlsHop, boolean, TlsFiles, boolean]> = [
+    [
+      'listener',
+      config.tlsListen !== null,
+      files(config.tlsCertFile, config.tlsKeyFile, config.tlsCaCertFile),
+      true,
+    ],
+    [
+      'master',
+      config.masterTls,
+      files(config.masterTlsCertFile, config.masterTlsKeyFile, config.masterTlsCaCertFile),
+      false,
+    ],
+    [
+      'replica',
+      config.replicaTls,
+      files(config.replicaTlsCertFile, config.replicaTlsKeyFile, config.replicaTlsCaCertFile),
+      false,
+    ],
+    [
+      'http',
+      config.httpTlsCertFile !== '',
+      files(config.httpTlsCertFile, config.httpTlsKeyFile, ''),
+      true,
+    ],
   ];
-  const entries = all.flatMap(([hop, tls]) => (tls === undefined ? [] : [[hop, tls] as const]));
+  const loaded = new Map<TlsHop, ReloadableTls>();
+  // One after the other: the first bad file is the one reported.
+  for (const [hop, on, hopFiles, requireCertificate] of hops) {
+    if (!on) continue;
+    const names = TLS_OPTION_NAMES[hop];
+    loaded.set(hop, await ReloadableTls.load(hopFiles, { hop, logger, names, requireCertificate }));
+  }
+  const entries = [...loaded];
   if (options.watch === true) for (const [, tls] of entries) tls.watchFiles();
   return {
-    listener,
-    master,
-    replica,
-    http,
+    listener: loaded.get('listener'),
+    master: loaded.get('master'),
+    replica: loaded.get('replica'),
+    http: loaded.get('http'),
     reload: async (trigger) => {
       await Promise.all(entries.map(([, tls]) => tls.reload(trigger)));
     },
