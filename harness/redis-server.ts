@@ -248,29 +248,12 @@ class ManagedRedis implements RedisServer {
     };
   }
 
-  /** One PING on a throwaway connection that never retries; false while refused or loading. */
-  private async pingOnce(): Promise<boolean> {
-    const probe = new Redis({
+  private pingOnce(): Promise<boolean> {
+    return pingOnce({
       host: this.host,
       port: this.port,
       ...(this.password === undefined ? {} : { password: this.password }),
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      enableReadyCheck: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      connectTimeout: 1_000,
-      commandTimeout: 1_000,
     });
-    // Connection refusals are the expected "not yet"; the command's rejection reports them.
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      // PING is refused with -LOADING while an RDB loads, so "ready" also means "data loaded".
-      return (await probe.ping()) === 'PONG';
-    } finally {
-      probe.disconnect();
-    }
   }
 
   private diagnostics(): string {
@@ -367,4 +350,30 @@ function removeOwnedDir(dir: string): void {
 
 function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/**
+ * One PING on a throwaway connection that never retries (a server starting up): true on PONG;
+ * rejects while the connection is refused, and while an RDB loads (PING gets -LOADING), so
+ * "ready" also means "data loaded".
+ */
+export async function pingOnce(options: RedisOptions): Promise<boolean> {
+  const probe = new Redis({
+    ...options,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1_000,
+    commandTimeout: 1_000,
+  });
+  // Connection refusals are the expected "not yet"; the command's rejection reports them.
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } finally {
+    probe.disconnect();
+  }
 }

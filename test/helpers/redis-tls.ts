@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { freePort, hasExited, killHard, terminate, trackChild } from '../../harness/processes.js';
+import { pingOnce } from '../../harness/redis-server.js';
 import type { CertFiles } from './tls-certs.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -140,28 +141,12 @@ class ManagedTlsRedis implements TlsRedis {
     return state === 'ready' ? undefined : `exited\n${this.diagnostics()}`;
   }
 
-  private async pingOnce(): Promise<boolean> {
-    const probe = new Redis({
+  private pingOnce(): Promise<boolean> {
+    return pingOnce({
       host: this.host,
       port: this.tlsPort,
       tls: this.tlsOptions(this.options.probeClient ?? this.options.server),
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      enableReadyCheck: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      connectTimeout: 1_000,
-      commandTimeout: 1_000,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
+    }).catch(() => false);
   }
 
   tlsOptions(cert?: CertFiles): NonNullable<RedisOptions['tls']> {
