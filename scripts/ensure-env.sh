@@ -13,15 +13,8 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
-can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
-apt_updated=no
-apt_install() {
-  if [ "$apt_updated" = no ]; then
-    apt-get update -qq >&2
-    apt_updated=yes
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+# can_apt, apt_install
+source scripts/apt.sh
 
 if ! command -v redis-server >/dev/null 2>&1; then
   if can_apt; then

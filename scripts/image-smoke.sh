@@ -18,15 +18,8 @@ cd "$(dirname "$0")/.."
 
 work=${RBUDDY_SMOKE_DIR:-/var/tmp/rbuddy-image-smoke}
 say() { echo "image-smoke: $*" >&2; }
-can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
-apt_updated=no
-apt_install() {
-  if [ "$apt_updated" = no ]; then
-    apt-get update -qq >&2
-    apt_updated=yes
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+# can_apt, apt_install
+source scripts/apt.sh
 # Which tool is missing, and the package that has it.
 need() {
   local tool=$1 package=$2 why=$3

@@ -76,8 +76,9 @@ async function main(): Promise<void> {
   await populate(master.client(), { megabytes: 20 });
   await master.client().set('reader-key', 'reader-value');
   const listen = await freePort();
-  // A specific address (not 0.0.0.0): the HEALTHCHECK must follow whatever RBUDDY_HTTP binds.
-  const httpUrl = `http://127.0.0.1:${await freePort()}`;
+  // One specific address that is not 127.0.0.1 (as a pod IP would be): the HEALTHCHECK must
+  // probe whatever RBUDDY_HTTP binds, not a fixed loopback address.
+  const httpUrl = `http://127.0.0.2:${await freePort()}`;
   const env = {
     RBUDDY_MASTER: master.address,
     RBUDDY_ACTIVE: active.address,
