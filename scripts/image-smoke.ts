@@ -55,7 +55,10 @@ interface Status {
 async function main(): Promise<void> {
   const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
   const built = await check('the image builds', async () => {
-    await docker('build', '--network', 'host', '--build-arg', `VERSION=${version}`, '-t', TAG, '.');
+    // --no-cache (`npm run image:smoke -- --no-cache`): every step runs, npm ci included.
+    const noCache = process.argv.includes('--no-cache') ? ['--no-cache'] : [];
+    const tagged = ['--build-arg', `VERSION=${version}`, '-t', TAG];
+    await docker('build', '--network', 'host', ...noCache, ...tagged, '.');
     const size = Number(await docker('image', 'inspect', TAG, '--format', '{{.Size}}'));
     const labels = await docker(
       'image',
@@ -64,7 +67,8 @@ async function main(): Promise<void> {
       '--format',
       '{{index .Config.Labels "org.opencontainers.image.version"}} {{index .Config.Labels "org.opencontainers.image.licenses"}}',
     );
-    return `${TAG}, ${(size / 1e6).toFixed(0)} MB, labels version/licence ${labels}`;
+    const cache = noCache.length > 0 ? 'no layer cache' : "the engine's layer cache allowed";
+    return `${TAG}, ${(size / 1e6).toFixed(0)} MB, labels version/licence ${labels}, ${cache}`;
   });
   if (!built) return;
 

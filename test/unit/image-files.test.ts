@@ -60,6 +60,7 @@ describe('the Dockerfile and npm run image:smoke', () => {
     assert.match(script, /--bridge=none --iptables=false --ip6tables=false/);
     const checks = read('scripts/image-smoke.ts');
     assert.match(checks, /'--build-arg', `VERSION=\$\{version\}`/);
+    assert.match(checks, /'build', '--network', 'host'/);
     assert.match(checks, /'--network',\s*'host'/);
   });
 
