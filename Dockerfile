@@ -1,7 +1,8 @@
-# rbuddy container image. Not built on the machine this was written on (no Docker engine there):
-# its build steps are exactly the ones the test suite exercises — `npm ci`, `npm run build`
-# and `node dist/cli.js` — and test/functional/image-runtime.test.ts replays them: the runtime
-# stage with production dependencies only, its ENV, ENTRYPOINT and HEALTHCHECK, and SIGTERM.
+# rbuddy container image. Built and run with a Docker engine by `npm run image:smoke`
+# (scripts/image-smoke.sh and .ts; its last output is in docs/operations.md, "The container
+# image"), and its runtime stage is replayed without an engine by
+# test/functional/image-runtime.test.ts: production dependencies only, its ENV, ENTRYPOINT and
+# HEALTHCHECK, and SIGTERM.
 #
 #   docker build -t rbuddy .
 #   docker run --rm -e RBUDDY_MASTER=… -e RBUDDY_ACTIVE=… -e RBUDDY_STANDBY=… \
@@ -13,17 +14,29 @@
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Some npm versions print an error and still exit 0 from `npm ci`, leaving no node_modules: the
+# hidden lockfile npm writes after a complete install is the proof it finished.
+RUN npm ci --no-audit --no-fund && test -f node_modules/.package-lock.json
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
 # --- runtime: production dependencies and dist/ only -----------------------------------------
 FROM node:20-slim AS runtime
+# package.json's version (test/functional/image-runtime.test.ts keeps them equal) and where the
+# source lives; `docker build --build-arg SOURCE=…` for a fork.
+ARG VERSION=0.1.0
+ARG SOURCE=https://github.com/rbuddy/rbuddy
+LABEL org.opencontainers.image.title="rbuddy" \
+      org.opencontainers.image.description="Replication proxy for Redis: keeps the replica your applications read serving while a standby takes the full resync" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund && test -f node_modules/.package-lock.json \
+    && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config ./config
 
@@ -41,9 +54,10 @@ EXPOSE 6382 9999
 
 USER node
 
-# No curl in slim images: node's own fetch, on the port of RBUDDY_HTTP.
+# GET /healthz on the address RBUDDY_HTTP binds (loopback for a wildcard; HTTPS when
+# RBUDDY_HTTP_TLS_CERT_FILE is set): src/healthcheck.ts. No curl in slim images.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "const p=(process.env.RBUDDY_HTTP||'').split(':').pop()||'9999';fetch('http://127.0.0.1:'+p+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/healthcheck.js"]
 
 # rbuddy handles SIGTERM itself (listeners close, sessions end, exit 0; it gives up after 10 s):
 # well inside Docker's and Kubernetes' default 30 s grace. Run as PID 1 directly, not through npm.

@@ -2,7 +2,7 @@
 // applications read, and times every read. A read fails when it errors (-LOADING included),
 // returns anything but the expected value (nil included) or takes longer than a second.
 //
-// Like test/helpers/reader.ts (GET /active before every read when following rbuddy), but it
+// Like harness/reader.ts (GET /active before every read when following rbuddy), but it
 // keeps the start and end of every read, which the figures need: when reads failed and for how
 // long, not only how many.
 import { Redis } from 'ioredis';

@@ -156,7 +156,7 @@ function failoverMethod(m: FailoverMeasurements): string {
     `- Reader: in the bench process, one \`GET ${READER.key}\` every ${READER.periodMs} ms ` +
       `(ioredis, no ready check, no retries, ${READER.timeoutMs} ms command timeout); (a)/(b) ` +
       `read the replica directly, (c) asks \`GET /active\` before every read (as ` +
-      `test/helpers/reader.ts does). A read fails on any error (\`-LOADING\` included), a ` +
+      `harness/reader.ts does). A read fails on any error (\`-LOADING\` included), a ` +
       `nil or wrong value, or a timeout. "first → last" runs from the start of the first ` +
       `failed read to the end of the last; "total" adds up the failing spans, each from a ` +
       `failed read's start to the start of the next successful read.`,

@@ -1,6 +1,6 @@
 // The application of the story: before every read it asks rbuddy which replica is the active
 // (GET /active) and reads a known key there. A read fails when anything errors, times out or the
-// value is wrong. Like test/helpers/reader.ts, plus what the demo shows live: reads per replica,
+// value is wrong. Like harness/reader.ts, plus what the demo shows live: reads per replica,
 // which one is read now, and when the reader first moved to each.
 import { Redis } from 'ioredis';
 

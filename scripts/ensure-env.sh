@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `npm test`, `npm run bench` and `npm run demo` need on a fresh machine:
 # node_modules (npm ci, when missing or older than package-lock.json) and redis-server
-# (Debian's package, when missing and we are root). Otherwise says exactly what is missing.
+# (Debian's package, when missing and we are root), and promtool (Debian's prometheus package,
+# optional). Otherwise says exactly what is missing.
 # With --bench (npm run bench), also HAProxy, the benchmark's native reference relay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,15 +13,8 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
-can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
-apt_updated=no
-apt_install() {
-  if [ "$apt_updated" = no ]; then
-    apt-get update -qq >&2
-    apt_updated=yes
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+# can_apt, apt_install
+source scripts/apt.sh
 
 if ! command -v redis-server >/dev/null 2>&1; then
   if can_apt; then
@@ -39,6 +33,16 @@ if ! command -v openssl >/dev/null 2>&1; then
   else
     echo "rbuddy: openssl is required (the TLS tests make their certificates with it): install it, e.g. 'sudo apt-get install openssl'" >&2
     exit 1
+  fi
+fi
+# promtool checks deploy/prometheus-rules.yml (test/unit/operator-kit.test.ts). Debian ships it in
+# `prometheus` (a 19 MB download, once): installed as root with apt; otherwise that one check is
+# skipped, and says so.
+if [ "${1:-}" != --bench ] && ! command -v promtool >/dev/null 2>&1; then
+  if can_apt && apt_install prometheus; then
+    echo "rbuddy: installed prometheus (apt-get) for promtool, which checks the alerting rules" >&2
+  else
+    echo "rbuddy: promtool not found: the check of deploy/prometheus-rules.yml is skipped ('sudo apt-get install prometheus' adds it)" >&2
   fi
 fi
 # The Debian package may start a system service on a fixed port; the tests use their own

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { AppStatus } from '../../src/app.js';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
-import { startReader } from '../helpers/reader.js';
+import { startReader } from '../../harness/reader.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { digest, info, populate, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startReader, type Reader } from '../helpers/reader.js';
+import { startReader, type Reader } from '../../harness/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import {
   digest,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { EventType } from '../../src/notify/events.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startReader, stopAllReaders } from '../helpers/reader.js';
+import { startReader, stopAllReaders } from '../../harness/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { assertWritesRefused, digest, info, waitForInSync } from '../../harness/replication.js';
 import { WRITE_GUARD } from '../../src/standby/node-ops.js';

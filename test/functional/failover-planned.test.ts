@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { EventType } from '../../src/notify/events.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startReader } from '../helpers/reader.js';
+import { startReader } from '../../harness/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import {
   assertWritesRefused,

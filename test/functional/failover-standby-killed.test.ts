@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
-import { startReader, stopAllReaders } from '../helpers/reader.js';
+import { startReader, stopAllReaders } from '../../harness/reader.js';
 import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
 import { digest, info, populate, waitForInSync } from '../../harness/replication.js';
 import { failoverTimings } from '../helpers/topology.js';

@@ -139,14 +139,15 @@ describe('the built CLI as the image runs it (build stage, then runtime stage)',
     ]);
     await populate(master.client(), { megabytes: 2 });
     // The image's environment, with loopback listeners (tests bind nothing else) and a temp
-    // state dir in place of the volume.
+    // state dir in place of the volume. The admin listener binds one specific address that is
+    // not 127.0.0.1 (a pod IP, say): the HEALTHCHECK must probe what RBUDDY_HTTP binds.
     const env = {
       ...stage.env,
       RBUDDY_MASTER: master.address,
       RBUDDY_ACTIVE: active.address,
       RBUDDY_STANDBY: standby.address,
       RBUDDY_LISTEN: '127.0.0.1:0',
-      RBUDDY_HTTP: `127.0.0.1:${await freePort()}`,
+      RBUDDY_HTTP: `127.0.0.2:${await freePort()}`,
       RBUDDY_STATE_DIR: join(dir, 'state'),
     };
     const healthcheck = (): Promise<NodeRunResult> =>

@@ -16,7 +16,7 @@ import { freePort, terminate } from '../../harness/processes.js';
 import { spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
 import { digest, populate, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
-import { startReader, stopAllReaders } from '../helpers/reader.js';
+import { startReader, stopAllReaders } from '../../harness/reader.js';
 import { startTlsRedis, stopAllTlsRedis } from '../helpers/redis-tls.js';
 import { createTestPki, standardCerts, type TestPki } from '../helpers/tls-certs.js';
 import { failoverTimings } from '../helpers/topology.js';

@@ -30,7 +30,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['discovery/', 'metrics/'],
   ['http/'],
   ['app.ts'],
-  ['cli.ts'],
+  ['cli.ts', 'healthcheck.ts'],
 ];
 
 function layerOf(file: string): number {
@@ -116,6 +116,7 @@ describe('the architecture', () => {
       'src',
       'harness',
       'bench',
+      'deploy',
       'demo',
       'scripts',
       'test/unit',

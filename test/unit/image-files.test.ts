@@ -1,0 +1,109 @@
+// The Dockerfile, `npm run image:smoke` (scripts/image-smoke.sh and .ts) and the image's
+// HEALTHCHECK (src/healthcheck.ts) kept in step without a Docker engine: the smoke takes minutes
+// and needs root, so CI does not run it, but a change to one side that the other does not follow
+// fails here.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { healthzUrl } from '../../src/healthcheck.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const read = (file: string): string => readFileSync(join(ROOT, file), 'utf8');
+const dockerfile = read('Dockerfile')
+  .replace(/\\\n/g, ' ')
+  .split('\n')
+  .filter((line) => !line.trim().startsWith('#'))
+  .join('\n');
+const pkg = JSON.parse(read('package.json')) as {
+  version: string;
+  license: string;
+  scripts: Record<string, string>;
+};
+
+describe('the Dockerfile and npm run image:smoke', () => {
+  it('every npm ci fails the build when it leaves no complete node_modules', () => {
+    const installs = [...dockerfile.matchAll(/^RUN (.*\bnpm ci\b.*)$/gm)].map((m) => m[1] ?? '');
+    assert.equal(installs.length, 2, 'the build and the runtime stage install');
+    for (const install of installs) {
+      assert.match(install, /npm ci [^&]*&& test -f node_modules\/\.package-lock\.json/);
+    }
+  });
+
+  it('HEALTHCHECK runs src/healthcheck.ts as built', () => {
+    const command = /^HEALTHCHECK .*CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+    assert.deepEqual(JSON.parse(command ?? '[]'), ['node', 'dist/healthcheck.js']);
+    assert.ok(existsSync(join(ROOT, 'src', 'healthcheck.ts')));
+  });
+
+  it('OCI labels: source, version (= package.json), licence (= package.json)', () => {
+    assert.equal(/^ARG VERSION=(\S+)$/m.exec(dockerfile)?.[1], pkg.version);
+    const labels = Object.fromEntries(
+      [...dockerfile.matchAll(/(org\.opencontainers\.image\.\w+)="([^"]*)"/g)].map((m) => [
+        m[1],
+        m[2],
+      ]),
+    );
+    assert.equal(labels['org.opencontainers.image.version'], '${VERSION}');
+    assert.equal(labels['org.opencontainers.image.licenses'], pkg.license);
+    assert.match(labels['org.opencontainers.image.source'] ?? '', /^\$\{SOURCE\}$/);
+    assert.match(/^ARG SOURCE=(\S+)$/m.exec(dockerfile)?.[1] ?? '', /^https:\/\//);
+  });
+
+  it('the smoke builds on the base the Dockerfile names, and passes the version', () => {
+    const bases = new Set([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]));
+    const script = read('scripts/image-smoke.sh');
+    assert.deepEqual([...bases], [/^base=(\S+)$/m.exec(script)?.[1]]);
+    assert.equal(pkg.scripts['image:smoke'], 'bash scripts/image-smoke.sh');
+    assert.match(script, /tsx scripts\/image-smoke\.ts/);
+    assert.match(script, /--bridge=none --iptables=false --ip6tables=false/);
+    const checks = read('scripts/image-smoke.ts');
+    assert.match(checks, /'--build-arg', `VERSION=\$\{version\}`/);
+    assert.match(checks, /'build', '--network', 'host'/);
+    assert.match(checks, /'--network',\s*'host'/);
+  });
+
+  it('docs/operations.md records a passing run of every check the smoke makes', () => {
+    const names = [...read('scripts/image-smoke.ts').matchAll(/check\(\s*(['"])(.+?)\1,/g)].map(
+      (m) => m[2] ?? '',
+    );
+    assert.ok(names.length >= 8, `only ${names.length} checks found`);
+    const doc = read('docs/operations.md');
+    const missing = names.filter((name) => !doc.includes(`ok   ${name}: `));
+    assert.deepEqual(missing, [], 'run npm run image:smoke and paste its output');
+    assert.ok(doc.includes('image smoke: all checks passed'));
+  });
+});
+
+describe('the HEALTHCHECK URL follows RBUDDY_HTTP', () => {
+  it('a wildcard bind is probed on loopback', () => {
+    assert.equal(healthzUrl({ RBUDDY_HTTP: '0.0.0.0:9999' }), 'http://127.0.0.1:9999/healthz');
+    assert.equal(healthzUrl({ RBUDDY_HTTP: '[::]:9000' }), 'http://[::1]:9000/healthz');
+  });
+
+  it('a specific address or a host name is probed as given', () => {
+    assert.equal(healthzUrl({ RBUDDY_HTTP: '10.1.2.3:9999' }), 'http://10.1.2.3:9999/healthz');
+    assert.equal(healthzUrl({ RBUDDY_HTTP: '127.0.0.2:80' }), 'http://127.0.0.2:80/healthz');
+    assert.equal(healthzUrl({ RBUDDY_HTTP: '[fd00::5]:9999' }), 'http://[fd00::5]:9999/healthz');
+    assert.equal(
+      healthzUrl({ RBUDDY_HTTP: 'rbuddy-0.rbuddy:9999' }),
+      'http://rbuddy-0.rbuddy:9999/healthz',
+    );
+  });
+
+  it("rbuddy's default without RBUDDY_HTTP; HTTPS when the admin listener has a certificate", () => {
+    assert.equal(healthzUrl({}), 'http://127.0.0.1:9999/healthz');
+    assert.equal(
+      healthzUrl({ RBUDDY_HTTP: '0.0.0.0:9999', RBUDDY_HTTP_TLS_CERT_FILE: '/tls/tls.crt' }),
+      'https://127.0.0.1:9999/healthz',
+    );
+  });
+
+  it('a bad RBUDDY_HTTP is a clear error', () => {
+    assert.throws(
+      () => healthzUrl({ RBUDDY_HTTP: 'nope' }),
+      /RBUDDY_HTTP "nope": expected host:port/,
+    );
+  });
+});
