@@ -137,7 +137,7 @@ export function waitVerdict(
     minPairs: 1,
     unit: 'ms',
     digits: 3,
-    what: 'median of the runs’ p99',
+    what: "median of the runs' p99",
     haproxyMissing,
   });
 }
@@ -156,7 +156,7 @@ export function cpuVerdict(
     minPairs: 1,
     unit: 's/GB',
     digits: 3,
-    what: 'median over the full syncs',
+    what: 'median of the full syncs',
     haproxyMissing,
   });
 }
