@@ -7,7 +7,13 @@ import { freePort } from '../harness/processes.js';
 import { startRedis } from '../harness/redis-server.js';
 import { info, populate } from '../harness/replication.js';
 import { catchUp, type CatchUpOptions, type CatchUpRun } from './catch-up.js';
-import { fullSync, setSnapshotMode, type FullSyncRun, type SnapshotMode } from './full-sync.js';
+import {
+  fullSync,
+  setSnapshotMode,
+  type FullSyncRun,
+  type SnapshotMode,
+  type SyncPath,
+} from './full-sync.js';
 import { attach, detach, type Endpoint, type Path, type RelayProcess } from './links.js';
 import { describeMachine, loadAverage } from './machine.js';
 import { replicationEndpoint, type BenchNodes } from './nodes.js';
@@ -27,6 +33,20 @@ import { startSteadyWriter, waitLatency, type WaitRun } from './wait-latency.js'
 const BUDGET_S = 600;
 /** What the catch-up and WAIT figures take on a quiet machine, with some margin. */
 const STREAMING_ESTIMATE_S = 75;
+
+/**
+ * The relays of repetition `rep`, run back to back where the ABBA order puts rbuddy: rbuddy first
+ * and the references after it in even repetitions, the reverse in odd ones, so that rbuddy and
+ * each reference relay also alternate (ABBA) and drift hits both alike: their ratio is the
+ * verdict (verdicts.ts).
+ */
+export function relayOrder(
+  rep: number,
+  references: readonly ReferencePath[],
+): Array<'proxied' | ReferencePath> {
+  const order: Array<'proxied' | ReferencePath> = ['proxied', ...references];
+  return rep % 2 === 0 ? order : order.reverse();
+}
 
 /** Runs `measure` for both paths `reps` times, in ABBA order: D P, P D, D P … */
 async function alternate<T>(reps: number, measure: (path: Path, rep: number) => Promise<T>) {
@@ -144,16 +164,19 @@ export async function measureFullSyncs(
   const syncsStart = performance.now();
   const floor: Partial<Record<ReferencePath, FullSyncRun[]>> = {};
   const runs = await alternate(settings.syncReps, async (path, rep) => {
-    const run = await fullSync(nodes, path, mode, settings.proxy);
-    progress(`${what} #${rep + 1} ${path}: ${run.seconds.toFixed(2)} s`);
-    if (path === 'proxied') {
-      for (const reference of references) {
-        const other = await fullSync(nodes, reference, mode, settings.proxy);
-        progress(`${what} #${rep + 1} ${reference}: ${other.seconds.toFixed(2)} s`);
-        (floor[reference] ??= []).push(other);
-      }
+    const one = async (which: SyncPath): Promise<FullSyncRun> => {
+      const run = await fullSync(nodes, which, mode, settings.proxy);
+      progress(`${what} #${rep + 1} ${which}: ${run.seconds.toFixed(2)} s`);
+      return run;
+    };
+    if (path === 'direct') return one(path);
+    let proxied: FullSyncRun | undefined;
+    for (const which of relayOrder(rep, references)) {
+      if (which === 'proxied') proxied = await one(which);
+      else (floor[which] ??= []).push(await one(which));
     }
-    return run;
+    if (proxied === undefined) throw new Error('unreachable: relayOrder always has proxied');
+    return proxied;
   });
   return { runs, floor, seconds: (performance.now() - syncsStart) / 1000 };
 }
@@ -296,18 +319,27 @@ export async function measureWaits(
     await waitLatency(client, 'direct', 200);
     const waitFloor: Partial<Record<ReferencePath, WaitRun[]>> = {};
     const wait = await alternate(settings.reps, async (path, rep) => {
-      await follow(path);
-      const run = await waitLatency(client, path, settings.waitIterations);
-      report(rep, run);
-      if (path === 'proxied') {
-        for (const [reference, relay] of relays) {
-          await attach(client, replica, relay, `the replica to catch up (${reference})`);
-          const floor = await waitLatency(client, reference, settings.waitIterations);
-          report(rep, floor);
-          (waitFloor[reference] ??= []).push(floor);
-        }
+      if (path === 'direct') {
+        await follow(path);
+        const run = await waitLatency(client, path, settings.waitIterations);
+        report(rep, run);
+        return run;
       }
-      return run;
+      let proxied: WaitRun | undefined;
+      for (const which of relayOrder(rep, references)) {
+        if (which === 'proxied') await follow('proxied');
+        else {
+          const relay = relays.get(which);
+          if (relay === undefined) throw new Error(`the ${which} relay was not started`);
+          await attach(client, replica, relay, `the replica to catch up (${which})`);
+        }
+        const run = await waitLatency(client, which, settings.waitIterations);
+        report(rep, run);
+        if (which === 'proxied') proxied = run;
+        else (waitFloor[which] ??= []).push(run);
+      }
+      if (proxied === undefined) throw new Error('unreachable: relayOrder always has proxied');
+      return proxied;
     });
     return { wait, waitFloor, writer: await writer.stop() };
   } catch (error) {

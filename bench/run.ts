@@ -31,6 +31,7 @@ import { progress, started } from './progress.js';
 import { buildProxy, stopAllProxies } from './proxy.js';
 import { measureRelay, type RelayMeasurements } from './relay.js';
 import { proxyCommand, relayDetails, relayResultsMarkdown, relayRows } from './relay-report.js';
+import { relayVerdicts, verdictLines } from './relay-verdicts.js';
 import { measureTls } from './relay-tls.js';
 import { FAILOVER_MARKERS, TLS_MARKERS, textTable, writeResults } from './report.js';
 import { settingsFromEnv, type Settings } from './settings.js';
@@ -106,7 +107,7 @@ async function relayPart(settings: Settings): Promise<RelayMeasurements> {
       `${proxyCommand(settings.proxy)}`,
     textTable(rows),
     m.machine,
-    relayDetails(m),
+    `Verdicts (against HAProxy, same run):\n${verdictLines(relayVerdicts(m))}\n\n${relayDetails(m)}`,
   );
   await writeResults(DOC, relayResultsMarkdown(m, rows, seconds));
   console.log(`relay results written to docs/benchmarks.md (${seconds.toFixed(0)} s)`);

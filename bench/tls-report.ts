@@ -96,10 +96,10 @@ function method(m: TlsMeasurements): string {
     `- As the relay part (its "Method, as run"), on a dataset of its own (${s.megabytes} MiB, ` +
       `${m.dataset.keys} keys, used_memory ${m.dataset.usedMemory}): disk-snapshot full syncs ` +
       `only, a warm-up then ${s.syncReps} × (direct, proxied) in ABBA order, each proxied one ` +
-      `followed by one through HAProxy; then ${s.reps} × (direct, proxied) WAIT runs of ` +
-      `${s.waitIterations} under ${s.writeRate} SET/s, each proxied run followed by one ` +
-      `through HAProxy. No bare Node pipe: it relays plain TCP only. No targets: the rows are ` +
-      `informational.`,
+      `back to back with one through HAProxy (rbuddy first, then last, alternating); then ` +
+      `${s.reps} × (direct, proxied) WAIT runs of ${s.waitIterations} under ${s.writeRate} ` +
+      `SET/s, each proxied run back to back with one through HAProxy in the same order. No ` +
+      `bare Node pipe: it relays plain TCP only. No targets: the rows are informational.`,
     '- TLS: a throwaway CA made with openssl for the run (harness/tls-certs.ts) and one P-256 ' +
       'certificate for 127.0.0.1 / localhost that every party presents and verifies against ' +
       "the CA. The master: `tls-port` beside its plain port (the bench's own clients stay " +
