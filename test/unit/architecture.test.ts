@@ -121,6 +121,7 @@ describe('the architecture', () => {
       'test/unit',
       'test/functional',
       'test/helpers',
+      'fuzz',
     ];
     const long = dirs
       .flatMap((dir) => {
