@@ -53,6 +53,10 @@ function usage(problem: string): never {
   process.exit(2);
 }
 
+/** rbuddy's log lines name their level ("error", "fatal"), not pino's numbers. */
+const isError = (line: Record<string, unknown>): boolean =>
+  line.level === 'error' || line.level === 'fatal';
+
 interface Tally {
   resp: number;
   http: number;
@@ -128,9 +132,11 @@ async function main(): Promise<number> {
   console.log(`fuzz: rbuddy (node dist/cli.js) pid ${target.pid}, a replica streaming through it`);
   const tally: Tally = { resp: 0, http: 0, connections: 0, hangs: [], refused: 0 };
   const inFlight = new Set<number>();
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let exit: { code: number | null; signal: NodeJS.Signals | null; inFlight: number[] } | undefined;
+  // 'close', not 'exit': by then rbuddy's last log lines (its crash report) have been read.
+  const closed = new Promise<void>((resolve) => target.rbuddy.child.once('close', () => resolve()));
   target.rbuddy.child.once('exit', (code, signal) => {
-    exit = { code, signal };
+    exit = { code, signal, inFlight: [...inFlight] };
   });
   let next = 0;
   let done = 0;
@@ -158,22 +164,20 @@ async function main(): Promise<number> {
 
   const crashes = exit === undefined ? 0 : 1;
   if (exit !== undefined) {
-    const last = target.rbuddy
-      .logs()
-      .filter((line) => Number(line.level) >= 50)
-      .slice(-3);
+    await closed;
+    const last = target.rbuddy.logs().filter(isError).slice(-3);
     console.log(
       `fuzz: CRASH: rbuddy exited (code ${String(exit.code)}, signal ${String(exit.signal)})`,
     );
     for (const line of last) console.log(`fuzz:   ${JSON.stringify(line)}`);
     console.log(`fuzz:   stderr: ${target.rbuddy.stderr().slice(-2_000)}`);
     console.log(
-      `fuzz:   cases in flight: ${[...inFlight].join(', ')} (replay one: --seed ${seed} --only I)`,
+      `fuzz:   cases in flight: ${exit.inFlight.join(', ')} (replay one: --seed ${seed} --only I)`,
     );
   }
   const broken = await target.checkStream();
   const peakMb = Math.round(target.peakRss() / 2 ** 20);
-  const errors = target.rbuddy.logs().filter((line) => Number(line.level) >= 50);
+  const errors = target.rbuddy.logs().filter(isError);
   await target.stop();
 
   console.log(
