@@ -122,6 +122,7 @@ describe('the architecture', () => {
       'test/unit',
       'test/functional',
       'test/helpers',
+      'fuzz',
     ];
     const long = dirs
       .flatMap((dir) => {
