@@ -30,9 +30,9 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // Scripts, the benchmark and the demo talk to a terminal on purpose. The harness (harness/)
+    // Scripts, the benchmark, the demo and the chaos run talk to a terminal on purpose. The harness (harness/)
     // does not: it is a library for them and the tests, and reports through its callers.
-    files: ['bench/**', 'scripts/**', 'demo/**'],
+    files: ['bench/**', 'scripts/**', 'demo/**', 'chaos/**'],
     rules: { 'no-console': 'off' },
   },
 );
