@@ -73,6 +73,11 @@ export class Checker {
     this.untilHealthy.clear();
   }
 
+  /** A node that came back empty serves the data again: its failures count from now on. */
+  recovered(node: string): void {
+    if (this.untilHealthy.delete(node)) this.impaired.set(node, this.history.now());
+  }
+
   isImpaired(node: string): boolean {
     return (this.impaired.get(node) ?? -1) >= this.history.now();
   }

@@ -44,9 +44,13 @@ export function startActiveReader(topo: ChaosTopology, checker: Checker): Reader
       const size = reads % 10 === 0 ? await bounded(client.dbsize()) : undefined;
       const excused = checker.isImpaired(node);
       const holds = value === PROBE_VALUE && (size === undefined || size >= FIXED_KEYS + 1);
-      if (holds) checker.reads.ok += 1;
-      else if (excused) checker.failedRead('active', node, `read ${value} size ${size}`, true);
-      else {
+      if (holds) {
+        checker.reads.ok += 1;
+        checker.recovered(node);
+      } else if (excused) {
+        checker.failedRead('active', node, `read ${value} size ${size}`, true);
+        return;
+      } else {
         checker.failedRead('active', node, `read ${value} size ${size}`, false);
         checker.check(
           'I1 the active answers with the data',

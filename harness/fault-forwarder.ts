@@ -32,6 +32,8 @@ export interface FaultForwarder {
   resetAll(): void;
   /** Open client connections. */
   readonly connections: number;
+  /** Bytes a blackhole has dropped so far. */
+  readonly dropped: number;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ class Pipe {
     private readonly dst: Socket,
     readonly direction: Direction,
     private readonly mode: () => LinkMode,
+    private readonly onDrop: (bytes: number) => void,
   ) {
     src.on('data', (data: Buffer) => this.push(data));
     dst.on('drain', () => {
@@ -71,6 +74,7 @@ class Pipe {
     const mode = this.mode();
     if (mode.kind === 'blackhole') {
       this.tainted = true;
+      this.onDrop(data.length);
       return;
     }
     const delay = mode.kind === 'latency' ? mode.ms : 0;
@@ -86,8 +90,16 @@ class Pipe {
       this.timer = undefined;
     }
     const mode = this.mode();
-    const stalled =
-      mode.kind === 'blackhole' || (mode.kind === 'stall' && mode.direction === this.direction);
+    if (mode.kind === 'blackhole') {
+      // Keep reading (the sender sees its bytes go) and drop everything, queued bytes too.
+      if (this.queue.length > 0) this.tainted = true;
+      this.onDrop(this.queued);
+      this.queue.length = 0;
+      this.queued = 0;
+      if (!this.src.destroyed) this.src.resume();
+      return;
+    }
+    const stalled = mode.kind === 'stall' && mode.direction === this.direction;
     while (!stalled && !this.waitingDrain && this.queue.length > 0 && !this.dst.destroyed) {
       const head = this.queue[0];
       const now = Date.now();
@@ -140,6 +152,10 @@ export async function startFaultForwarder(options: {
   let mode: LinkMode = { kind: 'pass' };
   const links = new Set<Link>();
   const currentMode = (): LinkMode => mode;
+  let dropped = 0;
+  const onDrop = (bytes: number): void => {
+    dropped += bytes;
+  };
 
   const end = (link: Link, reset: boolean): void => {
     if (!links.delete(link)) return;
@@ -150,13 +166,14 @@ export async function startFaultForwarder(options: {
     }
   };
 
-  const server: Server = createServer({ pauseOnConnect: true }, (client) => {
-    const upstream = new Socket();
+  const server: Server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
+    // Half-open both sides: a FIN crosses only when the mode lets it (see the 'end' handlers).
+    const upstream = new Socket({ allowHalfOpen: true });
     const link: Link = { client, upstream, pipes: [] };
     links.add(link);
     link.pipes.push(
-      new Pipe(client, upstream, 'up', currentMode),
-      new Pipe(upstream, client, 'down', currentMode),
+      new Pipe(client, upstream, 'up', currentMode, onDrop),
+      new Pipe(upstream, client, 'down', currentMode, onDrop),
     );
     // A FIN is passed on as a FIN, except in a blackhole (nothing crosses it, not even that).
     client.on('end', () => {
@@ -195,11 +212,15 @@ export async function startFaultForwarder(options: {
     get connections() {
       return links.size;
     },
+    get dropped() {
+      return dropped;
+    },
     setMode(next) {
       const wasBlackhole = mode.kind === 'blackhole';
       mode = next;
       for (const link of [...links]) {
-        const closed = link.client.destroyed || link.upstream.destroyed;
+        // A FIN or a close during the blackhole never crossed it: end the link now instead.
+        const closed = [link.client, link.upstream].some((x) => x.destroyed || x.readableEnded);
         if (wasBlackhole && (closed || link.pipes.some((pipe) => pipe.tainted))) {
           end(link, true);
           continue;
