@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Checker } from './checker.js';
 import type { History } from './history.js';
-import { PROBE_KEY, type ChaosTopology, type StatusView } from './topology.js';
+import { FIXED_KEYS, PROBE_KEY, type ChaosTopology, type StatusView } from './topology.js';
 
 export const RSS_LIMIT_MB = 200;
 const TICK_MS = 250;
@@ -30,6 +30,8 @@ export class Observer {
   private readonly clients = new Map<string, Redis>();
   private pendingFlushes: PendingFlush[] = [];
   private heldSince: number | undefined;
+  /** The active of the epoch before the current one: the node the switch retires. */
+  private outgoing: string | undefined;
   private confirming = false;
   private running = true;
   private loop: Promise<void> | undefined;
@@ -103,6 +105,9 @@ export class Observer {
         to: status.epoch,
       });
       if (last !== null && status.epoch > last) {
+        if (previous?.active != null && previous.active !== status.active) {
+          this.outgoing = previous.active;
+        }
         checker.failovers += status.epoch - last;
         history.record('epoch', 'rbuddy', { data: { from: last, to: status.epoch } });
       }
@@ -116,6 +121,17 @@ export class Observer {
     );
     // A flush seen earlier is judged against what rbuddy says once it can be asked again.
     for (const flush of this.pendingFlushes) {
+      // The outgoing active may be flushed only while the new one holds the data (I2's
+      // precondition, docs/design.md: the other node verified synced): never the last copy.
+      if (status.active !== null && flush.node === this.outgoing && status.active !== flush.node) {
+        const kept = this.sizes.get(status.active);
+        checker.check(
+          'I2 never flush the last copy',
+          kept === undefined || kept >= FIXED_KEYS + 1,
+          `${flush.node} flushed while the active ${status.active} held ${kept} keys`,
+          { ...flush },
+        );
+      }
       const onActive =
         status.active === flush.node &&
         status.epoch === flush.epoch &&

@@ -19,6 +19,8 @@ export function startActiveReader(topo: ChaosTopology, checker: Checker): Reader
   let running = true;
   let lastActive: string | undefined;
   let reads = 0;
+  /** Nodes whose I1 violation is reported and not over yet (no read there succeeded since). */
+  const failing = new Set<string>();
   const clientFor = (node: string): Redis => {
     let client = clients.get(node);
     if (client === undefined) {
@@ -45,6 +47,7 @@ export function startActiveReader(topo: ChaosTopology, checker: Checker): Reader
       const excused = checker.isImpaired(node);
       const holds = value === PROBE_VALUE && (size === undefined || size >= FIXED_KEYS + 1);
       if (holds) {
+        failing.delete(node);
         checker.reads.ok += 1;
         checker.recovered(node);
       } else if (excused) {
@@ -52,6 +55,9 @@ export function startActiveReader(topo: ChaosTopology, checker: Checker): Reader
         return;
       } else {
         checker.failedRead('active', node, `read ${value} size ${size}`, false);
+        // One violation per incident: the reads that fail on after it are counted, not reported.
+        if (failing.has(node)) return;
+        failing.add(node);
         checker.check(
           'I1 the active answers with the data',
           false,
@@ -68,7 +74,8 @@ export function startActiveReader(topo: ChaosTopology, checker: Checker): Reader
       const message = error instanceof Error ? error.message : String(error);
       const excused = checker.isImpaired(node);
       checker.failedRead('active', node, message, excused);
-      if (!excused && /LOADING/.test(message)) {
+      if (!excused && /LOADING/.test(message) && !failing.has(node)) {
+        failing.add(node);
         checker.check('I1 the active answers with the data', false, `-LOADING from ${node}`);
       }
     }
