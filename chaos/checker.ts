@@ -57,14 +57,14 @@ export class Checker {
   }
 
   impair(node: string): void {
+    // A node still owed its "until healthy" (it came back empty) keeps it through a new fault.
     this.impaired.set(node, Infinity);
-    this.untilHealthy.delete(node);
   }
 
   /** Back: excused for `settleMs` more, or (untilHealthy) until rbuddy is next healthy. */
   healed(node: string, untilHealthy = false, settleMs = 2_000): void {
     if (untilHealthy) this.untilHealthy.add(node);
-    else this.impaired.set(node, this.history.now() + settleMs);
+    else if (!this.untilHealthy.has(node)) this.impaired.set(node, this.history.now() + settleMs);
   }
 
   /** rbuddy says healthy: nodes that came back empty have been replaced or guarded again. */
