@@ -8,7 +8,7 @@ import type { AppStatus } from '../../src/app.js';
 import { freePort } from '../../harness/processes.js';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
 import { waitFor } from '../../harness/wait-for.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../../harness/webhook-receiver.js';
 
 const PATH_TOKEN = 'pAtHtOkEn0123456789';
 const QUERY_TOKEN = 'qUeRyToKeN0123456789';

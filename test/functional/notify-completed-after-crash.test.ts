@@ -30,7 +30,7 @@ import {
   newWebhookSecret,
   startWebhookReceiver,
   type WebhookReceiver,
-} from '../helpers/webhook-receiver.js';
+} from '../../harness/webhook-receiver.js';
 
 const TOKEN = 'completed-after-crash-t0ken';
 const spawned = new Set<RbuddyProcess>();

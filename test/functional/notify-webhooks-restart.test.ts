@@ -20,7 +20,7 @@ import {
   newWebhookSecret,
   startWebhookReceiver,
   type WebhookReceiver,
-} from '../helpers/webhook-receiver.js';
+} from '../../harness/webhook-receiver.js';
 
 const spawned = new Set<RbuddyProcess>();
 const receivers: WebhookReceiver[] = [];

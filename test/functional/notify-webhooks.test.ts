@@ -18,7 +18,7 @@ import {
   newWebhookSecret,
   startWebhookReceiver,
   type WebhookReceiver,
-} from '../helpers/webhook-receiver.js';
+} from '../../harness/webhook-receiver.js';
 
 const receivers: WebhookReceiver[] = [];
 after(async () => {

@@ -111,6 +111,25 @@ describe('the architecture', () => {
     assert.deepEqual(missing, [], "add them to README's Layout table");
   });
 
+  it('the chaos run imports only from src/, harness/ and itself, and nothing imports it', () => {
+    const allowed = ['src/', 'harness/', 'chaos/'].map((dir) => join(root, dir));
+    const chaos = filesUnder(join(root, 'chaos'));
+    const stray = chaos.flatMap((file) =>
+      relativeImports(file)
+        .filter((target) => !allowed.some((dir) => target.startsWith(dir)))
+        .map((target) => `${name(file)} → ${name(target)}`),
+    );
+    const others = ['src', 'harness', 'bench', 'demo', 'test'].flatMap((dir) =>
+      filesUnder(join(root, dir)),
+    );
+    const into = others.flatMap((file) =>
+      relativeImports(file)
+        .filter((target) => target.startsWith(join(root, 'chaos/')))
+        .map((target) => `${name(file)} → ${name(target)}`),
+    );
+    assert.deepEqual([...stray, ...into], []);
+  });
+
   it('keeps every source file under 500 lines', () => {
     const dirs = [
       'src',
@@ -119,6 +138,7 @@ describe('the architecture', () => {
       'deploy',
       'demo',
       'scripts',
+      'chaos',
       'test/unit',
       'test/functional',
       'test/helpers',

@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import type { RbuddyEvent } from '../../src/notify/events.js';
 import { WebhookNotifier, type WebhookOptions } from '../../src/notify/webhooks.js';
 import { waitFor } from '../../harness/wait-for.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../../harness/webhook-receiver.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {

@@ -25,7 +25,7 @@ import {
   newWebhookSecret,
   startWebhookReceiver,
   type WebhookReceiver,
-} from '../helpers/webhook-receiver.js';
+} from '../../harness/webhook-receiver.js';
 
 const silent = pino({ level: 'silent' });
 const dirs: string[] = [];

@@ -1,11 +1,11 @@
-// A real HTTP webhook receiver for tests. Every request is checked with the independent
+// A real HTTP webhook receiver for the tests and the chaos run. Every request is checked with the independent
 // `standardwebhooks` package (the reference implementation receivers use); `respond` decides
 // per attempt what to answer: a status (with headers) or 'hang' (never answer: a timeout).
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import type { RbuddyEvent } from '../../src/notify/events.js';
+import type { RbuddyEvent } from '../src/notify/events.js';
 
 export interface Attempt {
   id: string;

@@ -1,0 +1,70 @@
+// DEBUG DIGEST of the master and the active at a quiet point: the writer is paused (SIGSTOP),
+// and once the active has processed everything the master sent (equal replication offsets,
+// read from INFO replication), both datasets must hash alike.
+import type { Redis } from 'ioredis';
+import type { Checker } from './checker.js';
+import type { ChaosTopology } from './topology.js';
+
+const SETTLE_MS = 5_000;
+
+export async function digestCheck(
+  topo: ChaosTopology,
+  checker: Checker,
+  active: string,
+): Promise<void> {
+  const replica = topo.replicaByAddress(active);
+  const writer = topo.writer;
+  if (replica === undefined || writer === undefined) return;
+  const master = topo.master.client({ commandTimeout: 2000, maxRetriesPerRequest: 0 });
+  const node = replica.client({ commandTimeout: 2000, maxRetriesPerRequest: 0 });
+  master.on('error', () => undefined);
+  node.on('error', () => undefined);
+  writer.kill('SIGSTOP');
+  try {
+    const deadline = Date.now() + SETTLE_MS;
+    while (Date.now() < deadline) {
+      const [m, a] = await Promise.all([offset(master), offset(node)]);
+      if (m !== undefined && m === a) {
+        const [dm, da] = await Promise.all([
+          master.call('DEBUG', 'DIGEST'),
+          node.call('DEBUG', 'DIGEST'),
+        ]);
+        // The offsets must still agree after the digests (a PING from the master in between).
+        const [m2, a2] = await Promise.all([offset(master), offset(node)]);
+        if (m2 !== m || a2 !== a) continue;
+        checker.history.record('digest', active, {
+          ok: dm === da,
+          data: { master: dm, active: da, offset: m },
+        });
+        checker.check(
+          'DEBUG DIGEST of master and active equal when quiet',
+          dm === da,
+          'digests differ',
+          {
+            master: dm,
+            active: da,
+            offset: m,
+          },
+        );
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    checker.history.record('digest', active, {
+      ok: false,
+      data: { skipped: 'offsets did not meet in 5 s' },
+    });
+  } catch (error) {
+    checker.history.record('digest', active, { ok: false, data: { skipped: String(error) } });
+  } finally {
+    writer.kill('SIGCONT');
+    master.disconnect();
+    node.disconnect();
+  }
+}
+
+async function offset(client: Redis): Promise<number | undefined> {
+  const info = await client.info('replication').catch(() => '');
+  const match = /master_repl_offset:(\d+)/.exec(info);
+  return match === null ? undefined : Number(match[1]);
+}

@@ -1,0 +1,285 @@
+// The fault library. Each fault takes hold of some resources (a process, a link, the state dir)
+// so that two faults never fight over one thing (a process killed twice, a link in two modes);
+// otherwise they overlap freely. `inject` breaks something and returns how to heal it; a fault
+// with no duration (a reset, a planned switch) heals at once.
+import { spawnSync } from 'node:child_process';
+import { openSync, closeSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FaultForwarder, LinkMode } from '../harness/fault-forwarder.js';
+import type { RedisServer } from '../harness/redis-server.js';
+import { startFlood } from './flood.js';
+import type { Prng } from './prng.js';
+import type { ChaosTopology, MasterRestart } from './topology.js';
+
+export interface FaultContext {
+  topo: ChaosTopology;
+  /** The roles as rbuddy last named them (the node addresses). */
+  roles(): { active: string | undefined; standby: string | undefined };
+  /** A node (an address, `master` or `rbuddy`) is down or silent by our hand from now on. */
+  impair(node: string): void;
+  /** …and is back: reads against it count again after a short settling time, or (a node that
+   * came back empty, which rbuddy must replace or guard again) once rbuddy is next healthy. */
+  healed(node: string, untilHealthy?: boolean): void;
+  note(message: string, data?: Record<string, unknown>): void;
+}
+
+export type Heal = () => Promise<void>;
+
+export interface FaultKind {
+  name: string;
+  weight: number;
+  /** Resources held while it lasts; a fault whose resources are taken waits for its next turn. */
+  locks: readonly string[];
+  /** Whether it lasts a drawn duration (else it is one action). */
+  lasting: boolean;
+  /** Only with `npm run chaos -- --replica-rdb` (a known finding, docs/reliability.md). */
+  optIn?: boolean;
+  /** Whether it can run at all here (the state-dir faults need our own tmpfs). */
+  available?(topo: ChaosTopology): boolean;
+  inject(ctx: FaultContext, rng: Prng): Promise<{ target: string; heal: Heal; detail?: string }>;
+}
+
+const noHeal: Heal = () => Promise.resolve();
+
+function replicaIn(ctx: FaultContext, role: 'active' | 'standby'): RedisServer {
+  const address = ctx.roles()[role];
+  const [a, b] = ctx.topo.replicas;
+  const found = address === undefined ? undefined : ctx.topo.replicaByAddress(address);
+  return found ?? (role === 'active' ? a : b);
+}
+
+function killMaster(mode: MasterRestart): FaultKind {
+  return {
+    name: `kill-master-${mode}`,
+    weight: mode === 'aof' ? 2 : 1,
+    locks: ['master'],
+    lasting: true,
+    async inject(ctx) {
+      ctx.impair('master');
+      await ctx.topo.killMaster(mode);
+      return {
+        target: 'master',
+        heal: async () => {
+          await ctx.topo.startMaster(mode);
+          ctx.healed('master');
+        },
+      };
+    },
+  };
+}
+
+/**
+ * kill -9 a replica and start it again. By default without persistence, as the replicas rbuddy
+ * expects (docs/operations.md, "Active restarts empty"): the dump.rdb that a disk-based full
+ * sync leaves behind is removed first. `keepRdb` restarts it from that file instead, a stale
+ * dataset and no `replicaof`: see docs/reliability.md, "Chaos", for what rbuddy does then.
+ */
+function killReplica(role: 'active' | 'standby', keepRdb: boolean): FaultKind {
+  return {
+    name: `kill-${role}${keepRdb ? '-keep-rdb' : ''}`,
+    weight: 2,
+    optIn: keepRdb,
+    locks: ['replica'],
+    lasting: true,
+    async inject(ctx) {
+      const node = replicaIn(ctx, role);
+      ctx.impair(node.address);
+      await node.kill9();
+      return {
+        target: node.address,
+        heal: async () => {
+          if (!keepRdb) rmSync(join(node.dir, 'dump.rdb'), { force: true });
+          await node.restart();
+          ctx.healed(node.address, true);
+        },
+      };
+    },
+  };
+}
+
+function stopProcess(who: 'master' | 'active' | 'standby' | 'rbuddy'): FaultKind {
+  return {
+    name: `stop-${who}`,
+    weight: 2,
+    locks: [who === 'active' || who === 'standby' ? 'replica' : who],
+    lasting: true,
+    inject(ctx) {
+      if (who === 'rbuddy') {
+        const child = ctx.topo.rbuddy?.child;
+        if (child === undefined) throw new Error('rbuddy is not running');
+        ctx.impair('rbuddy');
+        child.kill('SIGSTOP');
+        return Promise.resolve({
+          target: 'rbuddy',
+          heal: () => {
+            child.kill('SIGCONT');
+            ctx.healed('rbuddy');
+            return Promise.resolve();
+          },
+        });
+      }
+      const node = who === 'master' ? ctx.topo.master : replicaIn(ctx, who);
+      const name = who === 'master' ? 'master' : node.address;
+      ctx.impair(name);
+      node.pause();
+      return Promise.resolve({
+        target: name,
+        heal: () => {
+          if (!node.exited) node.resume();
+          ctx.healed(name);
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+}
+
+const killRbuddy: FaultKind = {
+  name: 'kill-rbuddy',
+  weight: 2,
+  // A restart needs its state dir writable (the lock file): never while the state dir is broken.
+  locks: ['rbuddy', 'state'],
+  lasting: true,
+  async inject(ctx) {
+    ctx.impair('rbuddy');
+    await ctx.topo.killRbuddy();
+    return {
+      target: 'rbuddy',
+      heal: async () => {
+        await ctx.topo.startRbuddy();
+        ctx.healed('rbuddy');
+      },
+    };
+  },
+};
+
+function linkFault(
+  link: 'master-link' | 'replica-link',
+  kind: LinkMode['kind'] | 'reset',
+): FaultKind {
+  const forwarder = (topo: ChaosTopology): FaultForwarder =>
+    link === 'master-link' ? topo.masterLink : topo.replicaLink;
+  return {
+    name: `${link}-${kind}`,
+    weight: 1,
+    locks: [link],
+    lasting: kind !== 'reset',
+    inject(ctx, rng) {
+      const fwd = forwarder(ctx.topo);
+      let mode: LinkMode;
+      if (kind === 'reset') {
+        fwd.resetAll();
+        return Promise.resolve({ target: link, heal: noHeal });
+      }
+      if (kind === 'stall') mode = { kind, direction: rng.chance(0.5) ? 'up' : 'down' };
+      else if (kind === 'latency') mode = { kind, ms: rng.int(20, 400) };
+      else if (kind === 'bandwidth') mode = { kind, bytesPerSecond: rng.int(16, 512) * 1024 };
+      else if (kind === 'blackhole') mode = { kind };
+      else mode = { kind: 'pass' };
+      fwd.setMode(mode);
+      return Promise.resolve({
+        target: link,
+        detail: JSON.stringify(mode),
+        heal: () => {
+          fwd.setMode({ kind: 'pass' });
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+}
+
+const stateFull: FaultKind = {
+  name: 'state-dir-full',
+  weight: 1,
+  locks: ['state'],
+  lasting: true,
+  available: (topo) => topo.stateMounted,
+  inject(ctx) {
+    const filler = join(ctx.topo.stateDir, 'chaos-filler');
+    const fd = openSync(filler, 'w');
+    const block = Buffer.alloc(4096, 0x7a);
+    try {
+      for (;;) writeSync(fd, block);
+    } catch {
+      // ENOSPC: the tmpfs is full, which is the point.
+    } finally {
+      closeSync(fd);
+    }
+    return Promise.resolve({
+      target: 'state-dir',
+      heal: () => {
+        rmSync(filler, { force: true });
+        return Promise.resolve();
+      },
+    });
+  },
+};
+
+const stateReadOnly: FaultKind = {
+  name: 'state-dir-read-only',
+  weight: 1,
+  locks: ['state'],
+  lasting: true,
+  available: (topo) => topo.stateMounted,
+  inject(ctx) {
+    const remount = (how: string): void => {
+      const result = spawnSync('mount', ['-o', `remount,${how}`, ctx.topo.stateDir]);
+      if (result.status !== 0) throw new Error(`remount ${how}: ${String(result.stderr)}`);
+    };
+    remount('ro');
+    return Promise.resolve({
+      target: 'state-dir',
+      heal: () => {
+        remount('rw');
+        return Promise.resolve();
+      },
+    });
+  },
+};
+
+const plannedSwitch: FaultKind = {
+  name: 'planned-switch',
+  weight: 2,
+  locks: [],
+  lasting: false,
+  async inject(ctx) {
+    const status = await ctx.topo.post('/v1/failover');
+    return { target: 'rbuddy', detail: `POST /v1/failover → ${status}`, heal: noHeal };
+  },
+};
+
+const flood: FaultKind = {
+  name: 'flood',
+  weight: 2,
+  locks: ['flood'],
+  lasting: true,
+  inject(ctx, rng) {
+    const stop = startFlood(ctx.topo, rng.int(1, 2 ** 30));
+    return Promise.resolve({ target: 'rbuddy ports', heal: stop });
+  },
+};
+
+export const FAULTS: readonly FaultKind[] = [
+  killMaster('rdb'),
+  killMaster('aof'),
+  killMaster('empty'),
+  killReplica('active', false),
+  killReplica('standby', false),
+  killReplica('active', true),
+  killReplica('standby', true),
+  killRbuddy,
+  stopProcess('master'),
+  stopProcess('active'),
+  stopProcess('standby'),
+  stopProcess('rbuddy'),
+  ...(['master-link', 'replica-link'] as const).flatMap((link) =>
+    (['blackhole', 'stall', 'latency', 'bandwidth', 'reset'] as const).map((kind) =>
+      linkFault(link, kind),
+    ),
+  ),
+  stateFull,
+  stateReadOnly,
+  plannedSwitch,
+  flood,
+];

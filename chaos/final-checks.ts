@@ -1,0 +1,86 @@
+// The checks at the end of a run, over the whole history: rbuddy settles (healthy, its webhook
+// outbox empty) once the last fault is healed; every failover.completed of the run reached the
+// webhook receiver, signed, once per event id and one id per epoch; the epochs recorded only grew.
+import type { Checker } from './checker.js';
+import type { Observer } from './observer.js';
+import type { ChaosTopology } from './topology.js';
+import type { RbuddyEvent } from '../src/notify/events.js';
+
+const SETTLE_MS = 120_000;
+
+/** Waits for rbuddy to be healthy with nothing pending: `true`, or what it last said. */
+export async function settle(topo: ChaosTopology, observer: Observer): Promise<true | string> {
+  const deadline = Date.now() + SETTLE_MS;
+  let last = 'no answer from rbuddy';
+  while (Date.now() < deadline) {
+    const status = await topo.status();
+    if (status !== undefined) {
+      const pending = status.notifications.webhooks.reduce((sum, hook) => sum + hook.pending, 0);
+      if (status.state === 'healthy' && pending === 0) return true;
+      last = `state ${status.state} (${status.reason ?? ''}), ${pending} webhook(s) pending`;
+    }
+    await observer.tick();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return last;
+}
+
+export function finalChecks(
+  topo: ChaosTopology,
+  checker: Checker,
+  firstEpoch: number | null,
+  settled: true | string,
+): void {
+  checker.check(
+    'rbuddy settles after the last fault',
+    settled === true,
+    `120 s after the last fault: ${String(settled)}`,
+  );
+
+  const attempts = topo.receiver.attempts;
+  checker.check(
+    'webhooks signed (Standard Webhooks)',
+    attempts.every((attempt) => attempt.verified),
+    'an unverifiable webhook request',
+    { unverified: attempts.filter((a) => !a.verified).map((a) => a.verifyError) },
+  );
+  const completed = topo.receiver
+    .delivered()
+    .filter((event: RbuddyEvent) => event.type === 'failover.completed');
+  const byEpoch = new Map<number, string[]>();
+  for (const event of completed)
+    byEpoch.set(event.epoch, [...(byEpoch.get(event.epoch) ?? []), event.id]);
+  const ops = checker.history.ops.filter((op) => op.kind === 'epoch');
+  const lastEpoch = ops.length === 0 ? firstEpoch : Number(ops.at(-1)?.data?.to);
+  let previous = firstEpoch ?? 0;
+  for (const op of ops) {
+    const to = Number(op.data?.to);
+    checker.check('epochs only grow (history)', to > previous, 'epoch went back', {
+      from: previous,
+      to,
+    });
+    previous = to;
+  }
+  for (let epoch = (firstEpoch ?? 0) + 1; epoch <= (lastEpoch ?? 0); epoch += 1) {
+    const ids = byEpoch.get(epoch) ?? [];
+    checker.check(
+      'failover.completed delivered once per epoch',
+      ids.length === 1,
+      `epoch ${epoch}: ${ids.length} distinct failover.completed deliveries`,
+      { ids },
+    );
+  }
+  const unexpected = [...byEpoch.keys()].filter(
+    (e) => e <= (firstEpoch ?? 0) || e > (lastEpoch ?? 0),
+  );
+  checker.check('no failover.completed for an epoch that never was', unexpected.length === 0, '', {
+    epochs: unexpected,
+  });
+}
+
+/** Redeliveries of one event id (at-least-once after a crash or a stopped rbuddy: information). */
+export function redeliveries(topo: ChaosTopology): number {
+  let extra = 0;
+  for (const count of topo.receiver.ackCounts().values()) extra += Math.max(0, count - 1);
+  return extra;
+}

@@ -1,0 +1,221 @@
+// Watches the topology four times a second and records what it sees in the history: rbuddy's
+// state, epoch and roles, each replica's ROLE and DBSIZE (a drop is a flush), rbuddy's RSS. The
+// live invariants are checked here: epochs only grow, at most one active, only the outgoing
+// active is flushed (I2, docs/design.md), RSS bounded. It also plays the operator: a switch
+// held by the guard is confirmed once the master holds the data again.
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { Checker } from './checker.js';
+import type { History } from './history.js';
+import { FIXED_KEYS, PROBE_KEY, type ChaosTopology, type StatusView } from './topology.js';
+
+export const RSS_LIMIT_MB = 200;
+const TICK_MS = 250;
+
+interface PendingFlush {
+  node: string;
+  t: number;
+  epoch: number | null;
+  from: number;
+  to: number;
+}
+
+export class Observer {
+  lastStatus: StatusView | undefined;
+  /** When rbuddy was last seen healthy with no fault running (ms of the run). */
+  healthySince: number | undefined;
+  private lastEpoch: number | null = null;
+  private readonly sizes = new Map<string, number>();
+  private readonly roles = new Map<string, string>();
+  private readonly clients = new Map<string, Redis>();
+  private pendingFlushes: PendingFlush[] = [];
+  private heldSince: number | undefined;
+  /** The active of the epoch before the current one: the node the switch retires. */
+  private outgoing: string | undefined;
+  private confirming = false;
+  private running = true;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly topo: ChaosTopology,
+    private readonly checker: Checker,
+    private readonly history: History,
+  ) {
+    for (const replica of topo.replicas) {
+      const client = new Redis({
+        host: replica.host,
+        port: replica.port,
+        commandTimeout: 1000,
+        connectTimeout: 1000,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => 200,
+      });
+      client.on('error', () => undefined);
+      this.clients.set(replica.address, client);
+    }
+  }
+
+  start(): void {
+    this.loop = (async () => {
+      while (this.running) {
+        await this.tick().catch((error: unknown) => {
+          this.history.record('note', 'observer', { data: { error: String(error) } });
+        });
+        await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    for (const client of this.clients.values()) client.disconnect();
+  }
+
+  roleNames(): { active: string | undefined; standby: string | undefined } {
+    return {
+      active: this.lastStatus?.active ?? undefined,
+      standby: this.lastStatus?.standby ?? undefined,
+    };
+  }
+
+  async tick(): Promise<void> {
+    const status = await this.topo.status();
+    if (status !== undefined) this.onStatus(status);
+    for (const [node, client] of this.clients) await this.observeNode(node, client);
+    this.checkRss();
+  }
+
+  private onStatus(status: StatusView): void {
+    const previous = this.lastStatus;
+    this.lastStatus = status;
+    const { checker, history } = this;
+    if (previous?.state !== status.state || previous.reason !== status.reason) {
+      history.record('status', 'rbuddy', { data: { state: status.state, reason: status.reason } });
+    }
+    if (previous?.active !== status.active || previous.standby !== status.standby) {
+      history.record('role', 'rbuddy', {
+        data: { active: status.active, standby: status.standby },
+      });
+    }
+    if (status.epoch !== null) {
+      const last = this.lastEpoch;
+      checker.check('epochs only grow', last === null || status.epoch >= last, 'epoch went back', {
+        from: last,
+        to: status.epoch,
+      });
+      if (last !== null && status.epoch > last) {
+        if (previous?.active != null && previous.active !== status.active) {
+          this.outgoing = previous.active;
+        }
+        checker.failovers += status.epoch - last;
+        history.record('epoch', 'rbuddy', { data: { from: last, to: status.epoch } });
+      }
+      if (last === null || status.epoch > last) this.lastEpoch = status.epoch;
+    }
+    checker.check(
+      'at most one active',
+      status.active === null || status.active !== status.standby,
+      'active and standby name one node',
+      { active: status.active, standby: status.standby },
+    );
+    // A flush seen earlier is judged against what rbuddy says once it can be asked again.
+    for (const flush of this.pendingFlushes) {
+      // The outgoing active may be flushed only while the new one holds the data (I2's
+      // precondition, docs/design.md: the other node verified synced): never the last copy.
+      if (status.active !== null && flush.node === this.outgoing && status.active !== flush.node) {
+        const kept = this.sizes.get(status.active);
+        checker.check(
+          'I2 never flush the last copy',
+          kept === undefined || kept >= FIXED_KEYS + 1,
+          `${flush.node} flushed while the active ${status.active} held ${kept} keys`,
+          { ...flush },
+        );
+      }
+      const onActive =
+        status.active === flush.node &&
+        status.epoch === flush.epoch &&
+        !this.checker.isImpaired(flush.node);
+      checker.check(
+        'I2 only the outgoing active is flushed',
+        !onActive,
+        'the serving active lost keys',
+        {
+          ...flush,
+        },
+      );
+    }
+    this.pendingFlushes = [];
+    const now = history.now();
+    if (status.state === 'healthy') {
+      checker.sawHealthy();
+      this.healthySince ??= now;
+    } else this.healthySince = undefined;
+    if (status.state === 'held') {
+      this.heldSince ??= now;
+      if (now - this.heldSince > 1000) void this.confirmHeld();
+    } else this.heldSince = undefined;
+  }
+
+  /** The operator: a master that came back with less data is what we chose; confirm the switch
+   * once the master holds the fixed keys again (restored by the fault's restart). */
+  private async confirmHeld(): Promise<void> {
+    if (this.confirming) return;
+    this.confirming = true;
+    try {
+      const probe = await this.topo.master
+        .client()
+        .get(PROBE_KEY)
+        .catch(() => null);
+      if (probe === null) return;
+      const answer = await this.topo.post('/v1/failover/confirm');
+      this.history.record('operator', 'rbuddy', { data: { confirm: answer } });
+      this.heldSince = this.history.now();
+    } finally {
+      this.confirming = false;
+    }
+  }
+
+  private async observeNode(node: string, client: Redis): Promise<void> {
+    let role: string;
+    let size: number;
+    try {
+      const reply = (await client.call('ROLE')) as unknown[];
+      role =
+        reply[0] === 'slave'
+          ? `replica of ${String(reply[1])}:${String(reply[2])} (${String(reply[3])})`
+          : String(reply[0]);
+      size = await client.dbsize();
+    } catch {
+      return;
+    }
+    if (this.roles.get(node) !== role) {
+      this.roles.set(node, role);
+      this.history.record('role', node, { data: { role } });
+    }
+    const before = this.sizes.get(node);
+    this.sizes.set(node, size);
+    if (before !== undefined && size < before) {
+      const flush = { node, t: this.history.now(), epoch: this.lastEpoch, from: before, to: size };
+      this.history.record('flush', node, { data: { ...flush } });
+      this.pendingFlushes.push(flush);
+    }
+  }
+
+  private checkRss(): void {
+    const pid = this.topo.rbuddy?.child.pid;
+    if (pid === undefined) return;
+    let mb: number;
+    try {
+      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (match === null) return;
+      mb = Number(match[1]) / 1024;
+    } catch {
+      return;
+    }
+    this.checker.peakRssMb = Math.max(this.checker.peakRssMb, mb);
+    this.checker.check('RSS bounded', mb <= RSS_LIMIT_MB, `rbuddy RSS ${mb.toFixed(0)} MB`, {
+      limitMb: RSS_LIMIT_MB,
+    });
+  }
+}

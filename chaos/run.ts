@@ -1,0 +1,177 @@
+// `npm run chaos -- --minutes N --seed S`: the topology of chaos/topology.ts under a seeded
+// schedule of overlapping faults, the invariants checked while it runs and over the history at
+// the end, a live progress line on stderr, then the report. Exit 1 on any violation or failed
+// read, 2 on bad arguments.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { stopAllRedis } from '../harness/redis-server.js';
+import { Checker } from './checker.js';
+import { digestCheck } from './digest.js';
+import { finalChecks, redeliveries, settle } from './final-checks.js';
+import { History } from './history.js';
+import { Observer } from './observer.js';
+import { createPrng, randomSeed } from './prng.js';
+import { startActiveReader, startSentinelReader } from './readers.js';
+import { report, summaryLine } from './report.js';
+import { Schedule } from './schedule.js';
+import { ChaosTopology } from './topology.js';
+
+const DEFAULT_MINUTES = 3;
+const DIGEST_EVERY_MS = 15_000;
+
+function options(): { minutes: number; seed: number; keep: boolean; replicaRdb: boolean } {
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: 'string' },
+      seed: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'replica-rdb': { type: 'boolean', default: false },
+    },
+  });
+  const minutes = values.minutes === undefined ? DEFAULT_MINUTES : Number(values.minutes);
+  const seed = values.seed === undefined ? randomSeed() : Number(values.seed);
+  if (!(minutes > 0) || !Number.isInteger(seed) || seed < 0) {
+    throw new Error(
+      'usage: npm run chaos -- [--minutes N] [--seed S (a non-negative integer)] [--keep] [--replica-rdb]',
+    );
+  }
+  return {
+    minutes,
+    seed,
+    keep: values.keep ?? false,
+    replicaRdb: values['replica-rdb'] ?? false,
+  };
+}
+
+async function main(): Promise<number> {
+  let opts: ReturnType<typeof options>;
+  try {
+    opts = options();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 2;
+  }
+  const { minutes, seed } = opts;
+  console.error(
+    `chaos: seed ${seed}, ${minutes} min (replay: npm run chaos -- --minutes ${minutes} --seed ${seed})`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), `rbuddy-chaos-${seed}-`));
+  const history = new History(join(dir, 'history.jsonl'));
+  const checker = new Checker(history);
+  const topo = new ChaosTopology(dir);
+  process.on('exit', () => topo.unmountState());
+  topo.onRbuddyExit = (code, signal) => {
+    checker.check(
+      'rbuddy never exits on its own',
+      false,
+      `rbuddy exited: code ${code}, signal ${signal}`,
+    );
+  };
+  await topo.start();
+  if (!topo.stateMounted)
+    console.error(
+      'chaos: could not mount a tmpfs state dir (not root?): the state-dir faults are left out',
+    );
+  const observer = new Observer(topo, checker, history);
+  await observer.tick();
+  const firstEpoch = observer.lastStatus?.epoch ?? null;
+  observer.start();
+  const readers = [startActiveReader(topo, checker), startSentinelReader(topo, checker)];
+  const schedule = new Schedule(
+    createPrng(seed),
+    {
+      topo,
+      roles: () => observer.roleNames(),
+      impair: (node) => checker.impair(node),
+      healed: (node, untilHealthy) => checker.healed(node, untilHealthy),
+      note: (message, data) => history.record('note', 'chaos', { data: { message, ...data } }),
+    },
+    checker,
+    history,
+    opts.replicaRdb,
+  );
+  const endAt = history.now() + minutes * 60_000;
+  let stopping = false;
+  process.once('SIGINT', () => {
+    stopping = true;
+  });
+  const progress = setInterval(
+    () => {
+      const status = observer.lastStatus;
+      const line =
+        `chaos ${clock(history.now())}/${clock(minutes * 60_000)} seed ${seed} | ` +
+        `${[...checker.faults.values()].reduce((a, b) => a + b, 0)} faults [${schedule.runningKinds().join(',')}] | ` +
+        `${checker.failovers} failovers | ${status?.state ?? '?'} epoch ${status?.epoch ?? '?'} | ` +
+        `reads ${checker.reads.ok}+${checker.sentinelReads.ok} ok ${checker.reads.failed + checker.sentinelReads.failed} failed | ` +
+        `${checker.checkCount} checks ${checker.violations.length} violations`;
+      process.stderr.write(process.stderr.isTTY ? `\r${line.slice(0, 200)}\x1b[K` : `${line}\n`);
+    },
+    process.stderr.isTTY ? 1000 : 10_000,
+  );
+  let lastDigest = 0;
+  const quietChecks = setInterval(() => {
+    const now = history.now();
+    const active = observer.lastStatus?.active;
+    const quiet =
+      schedule.running.size === 0 &&
+      now - schedule.lastFaultEnd > 3000 &&
+      observer.healthySince !== undefined &&
+      now - observer.healthySince > 2000;
+    if (!quiet || schedule.hold || active == null || now - lastDigest < DIGEST_EVERY_MS) return;
+    schedule.hold = true;
+    lastDigest = now;
+    void digestCheck(topo, checker, active).finally(() => {
+      schedule.hold = false;
+    });
+  }, 500);
+
+  await schedule.run(endAt, () => stopping);
+  clearInterval(quietChecks);
+  await schedule.drain();
+  const settled = await settle(topo, observer);
+  const active = observer.lastStatus?.active;
+  if (settled === true && active != null) await digestCheck(topo, checker, active);
+  clearInterval(progress);
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  for (const reader of readers) await reader.stop();
+  await observer.stop();
+  finalChecks(topo, checker, firstEpoch, settled);
+  checker.check(
+    'rbuddy never exits on its own',
+    topo.rbuddy !== undefined && topo.rbuddy.child.exitCode === null,
+  );
+  checker.settleTimelines();
+  const facts = {
+    seed,
+    minutes,
+    dir,
+    logs: topo.rbuddyLogPaths(),
+    redeliveries: redeliveries(topo),
+    replicaRdb: opts.replicaRdb,
+  };
+  await topo.close();
+  await stopAllRedis();
+  const failed =
+    checker.violations.length > 0 || checker.reads.failed + checker.sentinelReads.failed > 0;
+  console.log(report(facts, checker));
+  if (!failed && !opts.keep) rmSync(dir, { recursive: true, force: true });
+  console.log(summaryLine(seed, checker));
+  return failed ? 1 : 0;
+}
+
+function clock(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(
+      `chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    process.exit(1);
+  },
+);

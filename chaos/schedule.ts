@@ -1,0 +1,110 @@
+// The seeded schedule: after a drawn pause, a fault drawn by weight with a drawn duration, up to
+// three at once. The draws follow the seed; whether a drawn fault can start (its resources free,
+// a quiet check in progress) depends on timing, and a skip is recorded, not redrawn, so the
+// sequence of draws stays the seed's.
+import type { Checker } from './checker.js';
+import { FAULTS, type FaultContext, type FaultKind } from './faults.js';
+import type { History } from './history.js';
+import { createPrng, type Prng } from './prng.js';
+
+const MAX_RUNNING = 3;
+
+interface Running {
+  kind: string;
+  target: string;
+  done: Promise<void>;
+}
+
+export class Schedule {
+  readonly running = new Set<Running>();
+  private readonly locks = new Set<string>();
+  lastFaultEnd = 0;
+  /** Set during a quiet check: no fault starts meanwhile. */
+  hold = false;
+
+  constructor(
+    private readonly rng: Prng,
+    private readonly ctx: FaultContext,
+    private readonly checker: Checker,
+    private readonly history: History,
+    private readonly optIn: boolean,
+  ) {}
+
+  /** Draws and starts faults until `untilMs` (ms of the run). */
+  async run(untilMs: number, shouldStop: () => boolean): Promise<void> {
+    const kinds = FAULTS.filter(
+      (kind) => (kind.available?.(this.ctx.topo) ?? true) && (this.optIn || kind.optIn !== true),
+    );
+    const total = kinds.reduce((sum, kind) => sum + kind.weight, 0);
+    while (this.history.now() < untilMs && !shouldStop()) {
+      const gap = this.rng.int(500, 4000);
+      let draw = this.rng.next() * total;
+      const kind = kinds.find((k) => (draw -= k.weight) < 0) ?? kinds[0];
+      const duration = this.rng.int(800, 8000);
+      const seed = this.rng.int(0, 2 ** 30);
+      await new Promise((resolve) => setTimeout(resolve, gap));
+      if (this.history.now() >= untilMs || shouldStop()) break;
+      if (
+        this.hold ||
+        this.running.size >= MAX_RUNNING ||
+        kind.locks.some((l) => this.locks.has(l))
+      ) {
+        this.history.record('note', kind.name, { data: { skipped: 'busy' } });
+        continue;
+      }
+      this.start(kind, duration, seed);
+    }
+  }
+
+  /** Heals what still runs. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.running].map((running) => running.done));
+  }
+
+  runningKinds(): string[] {
+    return [...this.running].map((running) => running.kind);
+  }
+
+  private start(kind: FaultKind, duration: number, seed: number): void {
+    for (const lock of kind.locks) this.locks.add(lock);
+    const entry: Running = { kind: kind.name, target: '', done: Promise.resolve() };
+    this.running.add(entry);
+    entry.done = (async () => {
+      try {
+        const injected = await kind.inject(this.ctx, createPrng(seed));
+        entry.target = injected.target;
+        this.checker.faults.set(kind.name, (this.checker.faults.get(kind.name) ?? 0) + 1);
+        this.history.record('fault-start', injected.target, {
+          data: {
+            fault: kind.name,
+            durationMs: kind.lasting ? duration : 0,
+            detail: injected.detail,
+          },
+        });
+        if (kind.lasting) await new Promise((resolve) => setTimeout(resolve, duration));
+        try {
+          await injected.heal();
+          this.history.record('fault-end', injected.target, { data: { fault: kind.name } });
+        } catch (error) {
+          this.history.record('fault-end', injected.target, {
+            ok: false,
+            data: { fault: kind.name, error: String(error) },
+          });
+          if (kind.name === 'kill-rbuddy') {
+            this.checker.check(
+              'rbuddy restarts',
+              false,
+              `rbuddy did not start again: ${String(error)}`,
+            );
+          }
+        }
+      } catch (error) {
+        this.history.record('note', kind.name, { data: { notInjected: String(error) } });
+      } finally {
+        for (const lock of kind.locks) this.locks.delete(lock);
+        this.running.delete(entry);
+        this.lastFaultEnd = this.history.now();
+      }
+    })();
+  }
+}
