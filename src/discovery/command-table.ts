@@ -94,7 +94,9 @@ function infoEntry(name: string, spec: Omit<CommandSpec, 'group' | 'since'>): Re
     simpleSet(spec.categories),
     new RespAggregate('set', []),
     new RespAggregate('set', []),
-    subcommands,
+    // An empty set for a command without subcommands, a list otherwise, as
+    // addReplyCommandSubCommands does.
+    subcommands.length === 0 ? new RespAggregate('set', []) : subcommands,
   ];
 }
 

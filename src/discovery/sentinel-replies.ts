@@ -178,15 +178,15 @@ export class SentinelReplies {
   }
 
   /**
-   * `[name, [[age-ms, info] | null, …]]` per known master: the master's INFO first, then each
-   * replica's (sentinelInfoCacheCommand). rbuddy's master and replica are both the active.
+   * `name, [[age-ms, info] | null, …]` per known master, flat: the master's INFO first, then
+   * each replica's (sentinelInfoCacheCommand). rbuddy's master and replica are both the active.
    */
   private async infoCacheReply(names: readonly string[]): Promise<RespValue> {
     const active = activeNode(this.view);
     if (active === undefined || !names.includes(this.view.group)) return [];
     const [age, info] = await this.cachedInfo(active);
     const entry: RespValue = info === null ? null : [age, info];
-    return [[this.view.group, [entry, entry]]];
+    return [this.view.group, [entry, entry]];
   }
 
   private async cachedInfo(node: ReplicaNode): Promise<[number, string | null]> {

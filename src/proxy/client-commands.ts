@@ -21,8 +21,16 @@ export const SUBSCRIBED_MODE_COMMANDS = new Set([
 export const BUILTIN_COMMANDS = new Set(['auth', 'ping', 'quit', 'replconf', 'psync', 'sync']);
 export const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 
-export function subscribedModeMessage(command: string): string {
-  return `ERR Can't execute '${command.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+/** Commands whose first argument names a subcommand, which Redis's messages name with it. */
+const CONTAINERS = new Set(['sentinel', 'client', 'command', 'config', 'acl', 'object', 'memory']);
+
+/** `command` is lower case; `sub`, the first argument, is named too for a container command. */
+export function subscribedModeMessage(command: string, sub?: Buffer): string {
+  const full =
+    CONTAINERS.has(command) && sub !== undefined
+      ? `${command}|${sub.toString('latin1').toLowerCase()}`
+      : command;
+  return `ERR Can't execute '${full.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
 }
 
 export function encodeReply(value: Reply, protocol: Protocol = 2): Buffer {

@@ -346,7 +346,7 @@ export class ClientConnection {
     }
     const subscribedMode = this.subscriptions > 0 && this.protocol === 2;
     if (subscribedMode && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
-      this.reply(new RespError(subscribedModeMessage(name)));
+      this.reply(new RespError(subscribedModeMessage(name, args[1])));
       return name;
     }
     if (!REPLICA_HANDSHAKE_COMMANDS.has(name)) this.servedAsClient = true;
