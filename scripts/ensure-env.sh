@@ -45,6 +45,25 @@ if [ "${1:-}" != --bench ] && ! command -v promtool >/dev/null 2>&1; then
     echo "rbuddy: promtool not found: the check of deploy/prometheus-rules.yml is skipped ('sudo apt-get install prometheus' adds it)" >&2
   fi
 fi
+# The Sentinel-compatibility tests compare rbuddy's RESP port with a real redis-sentinel, and run
+# redis-py (Debian's python3-redis, imported by Debian's /usr/bin/python3) as a discovery client.
+# Without them those tests fail and name the package; nothing else needs them.
+if ! command -v redis-sentinel >/dev/null 2>&1; then
+  if can_apt; then
+    echo "rbuddy: installing redis-sentinel (apt-get)" >&2
+    apt_install redis-sentinel
+  else
+    echo "rbuddy: redis-sentinel not found: the Sentinel comparison test will fail ('sudo apt-get install redis-sentinel')" >&2
+  fi
+fi
+if ! /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; then
+  if can_apt; then
+    echo "rbuddy: installing python3-redis (apt-get)" >&2
+    apt_install python3 python3-redis
+  else
+    echo "rbuddy: Debian's python3-redis not found: the redis-py discovery test will fail ('sudo apt-get install python3-redis')" >&2
+  fi
+fi
 # The Debian package may start a system service on a fixed port; the tests use their own
 # servers on ephemeral ports and never touch it.
 

@@ -6,7 +6,7 @@ import { defaultIdentityPatterns, parseIdentityPatterns } from './tls/peer-ident
 import type { Logger } from 'pino';
 import { parseReplicaCredential } from './config/replica-credentials.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
-import { discoveryCommands } from './discovery/sentinel-commands.js';
+import { discoveryCommands, sentinelId } from './discovery/sentinel-commands.js';
 import { PubSubHub } from './discovery/pubsub-hub.js';
 import { AdminServer } from './http/admin-server.js';
 import { Metrics } from './metrics/metrics.js';
@@ -152,9 +152,20 @@ export async function startApp(
     identityOf: (node) => (node === configuredActive ? activeIdentity : standbyIdentity),
   });
   // Sentinel subset + pub/sub on the RESP port; roles come from the engine below.
-  const pubsub = new PubSubHub({ logger });
+  const myid = sentinelId(config.group, formatHostPort(config.announce));
+  const pubsub = new PubSubHub({ logger, sentinelId: myid });
   const commands = discoveryCommands({
-    view: { group: config.group, master: config.master, nodes, roles: () => engine.roles() },
+    view: {
+      group: config.group,
+      master: config.master,
+      nodes,
+      roles: () => engine.roles(),
+      announce: config.announce,
+      myid,
+      port: (config.listen ?? config.tlsListen)?.port,
+      connectedClients: () => proxy.clientsStatus().connected,
+      nodeInfo: (node) => nodeClients.client(node).info(),
+    },
     hub: pubsub,
     logger,
   });

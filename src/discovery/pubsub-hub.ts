@@ -1,17 +1,29 @@
 // Pub/sub on the proxy's own RESP port (docs/design.md, "Notifications"): clients
-// SUBSCRIBE/PSUBSCRIBE and receive every event's JSON on `--channel` plus Sentinel's
-// `+switch-master`. Only the proxy publishes; clients cannot (there is no PUBLISH here), so nothing
+// SUBSCRIBE/PSUBSCRIBE and receive every event's JSON on `--channel` plus, at a switch, the messages
+// Sentinel publishes during a failover (sentinel-events.ts). A RESP3 client (HELLO 3) gets them
+// as push messages (`>`), as Redis sends them. Only the proxy publishes; clients cannot (there is no PUBLISH here), so nothing
 // a stranger sends reaches another client.
 import type { Logger } from 'pino';
-import { encode, encodeError, type RespValue } from '../resp/encode.js';
+import {
+  encode,
+  encodeError,
+  RespAggregate,
+  type Protocol,
+  type RespValue,
+} from '../resp/encode.js';
 import type { EventSink, RbuddyEvent } from '../notify/events.js';
 import { globMatch } from './glob.js';
+import { failoverMessages, switchAddresses } from './sentinel-events.js';
+
+export { switchMasterMessage } from './sentinel-events.js';
 
 /** What the hub needs from a client connection (ClientConnection satisfies it; tests fake it). */
 export interface Subscriber {
   readonly id: string;
   /** How many channels + patterns it holds; ClientConnection restricts commands while > 0. */
   subscriptions: number;
+  /** 3 after HELLO 3: confirmations and messages are then RESP3 pushes. */
+  readonly protocol: Protocol;
   send(bytes: Buffer): void;
   readonly socket: {
     readonly writableLength: number;
@@ -28,6 +40,8 @@ export interface PubSubHubOptions {
    * reading must not make the proxy grow without bound.
    */
   outputLimitBytes?: number | undefined;
+  /** Sentinel's id for `+vote-for-leader` (SENTINEL MYID answers the same). */
+  sentinelId?: string | undefined;
 }
 
 interface Entry {
@@ -46,9 +60,13 @@ export class PubSubHub {
   private readonly log: Logger;
   private readonly limit: number;
   private droppedCount = 0;
+  private readonly sentinelId: string;
+  /** The active was promoted since the last switch: the next one is a master-loss failover. */
+  private promoted = false;
 
   constructor(options: PubSubHubOptions) {
     this.log = options.logger;
+    this.sentinelId = options.sentinelId ?? '';
     this.limit = options.outputLimitBytes ?? DEFAULT_PUBSUB_OUTPUT_LIMIT;
   }
 
@@ -59,6 +77,12 @@ export class PubSubHub {
 
   get subscriberCount(): number {
     return this.entries.size;
+  }
+
+  /** Channels and patterns one client holds (CLIENT INFO's sub= and psub=). */
+  counts(client: Subscriber): { sub: number; psub: number } {
+    const entry = this.entries.get(client);
+    return { sub: entry?.channels.size ?? 0, psub: entry?.patterns.size ?? 0 };
   }
 
   subscribe(client: Subscriber, channels: readonly Buffer[]): void {
@@ -125,16 +149,23 @@ export class PubSubHub {
   }
 
   /**
-   * The EventBus sink: every event's JSON on `channel`, and on `failover.completed` Sentinel's
-   * `+switch-master <group> <oldip> <oldport> <newip> <newport>` so Sentinel-aware clients move.
+   * The EventBus sink: every event's JSON on `channel`, and on `failover.completed` the messages
+   * Sentinel publishes for a failover, ending with `+switch-master`, so that Sentinel-aware
+   * clients move whichever message they watch.
    */
   sink(channel: string): EventSink {
     return {
       deliver: (event: RbuddyEvent) => {
         this.publish(channel, JSON.stringify(event));
-        if (event.type === 'failover.completed') {
-          const message = switchMasterMessage(event);
-          if (message !== undefined) this.publish('+switch-master', message);
+        if (event.type === 'active.promoted') this.promoted = true;
+        if (event.type !== 'failover.completed') return;
+        const unplanned = this.promoted;
+        this.promoted = false;
+        const addresses = switchAddresses(event);
+        if (addresses === undefined) return;
+        const options = { epoch: event.epoch, myid: this.sentinelId, unplanned };
+        for (const [name, message] of failoverMessages(addresses, options)) {
+          this.publish(name, message);
         }
       },
     };
@@ -172,14 +203,14 @@ export class PubSubHub {
 
   private confirm(entry: Entry, verb: string, name: Buffer | null): void {
     entry.client.subscriptions = entry.channels.size + entry.patterns.size;
-    entry.client.send(encode([verb, name, entry.client.subscriptions]));
+    entry.client.send(this.encodePush(entry.client, [verb, name, entry.client.subscriptions]));
   }
 
   /** Writes one push; drops the subscriber once its unsent output passes the limit. */
   private push(entry: Entry, message: RespValue[]): boolean {
     const client = entry.client;
     if (!this.entries.has(client)) return false;
-    client.send(encode(message));
+    client.send(this.encodePush(client, message));
     const queued = client.socket.writableLength;
     if (queued > this.limit) {
       this.droppedCount++;
@@ -193,24 +224,8 @@ export class PubSubHub {
     }
     return true;
   }
-}
 
-/** `<group> <oldip> <oldport> <newip> <newport>`; undefined if the event lacks an address. */
-export function switchMasterMessage(event: RbuddyEvent): string | undefined {
-  const previous = event.data.previousActive;
-  // After the switch the outgoing active is the standby; `previousActive` says so explicitly.
-  const oldAddress = typeof previous === 'string' ? previous : event.data.standby;
-  const oldParts = splitHostPort(oldAddress);
-  const newParts = splitHostPort(event.data.active);
-  if (oldParts === undefined || newParts === undefined) return undefined;
-  return [event.group, oldParts.host, oldParts.port, newParts.host, newParts.port].join(' ');
-}
-
-/** `host:port` or `[v6]:port` → parts (IPv6 without brackets, as Sentinel prints it). */
-function splitHostPort(address: string): { host: string; port: string } | undefined {
-  const colon = address.lastIndexOf(':');
-  if (colon <= 0) return undefined;
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = address.slice(colon + 1);
-  return /^\d+$/.test(port) ? { host, port } : undefined;
+  private encodePush(client: Subscriber, items: RespValue[]): Buffer {
+    return client.protocol === 3 ? encode(new RespAggregate('push', items), 3) : encode(items);
+  }
 }

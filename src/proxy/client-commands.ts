@@ -1,7 +1,7 @@
 // The proxy's own rules and wording for plain clients: which commands it serves itself, what a
 // subscribed client may still send, and Redis's error messages for the rest (client libraries
 // show familiar text).
-import { encode, encodeSimple, type RespValue } from '../resp/encode.js';
+import { encode, encodeSimple, type Protocol, type RespValue } from '../resp/encode.js';
 
 /** A reply the proxy itself gives: any RESP value, or a simple string like +OK. */
 export type Reply = RespValue | { simple: string };
@@ -21,14 +21,22 @@ export const SUBSCRIBED_MODE_COMMANDS = new Set([
 export const BUILTIN_COMMANDS = new Set(['auth', 'ping', 'quit', 'replconf', 'psync', 'sync']);
 export const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 
-export function subscribedModeMessage(command: string): string {
-  return `ERR Can't execute '${command.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+/** Commands whose first argument names a subcommand, which Redis's messages name with it. */
+const CONTAINERS = new Set(['sentinel', 'client', 'command', 'config', 'acl', 'object', 'memory']);
+
+/** `command` is lower case; `sub`, the first argument, is named too for a container command. */
+export function subscribedModeMessage(command: string, sub?: Buffer): string {
+  const full =
+    CONTAINERS.has(command) && sub !== undefined
+      ? `${command}|${sub.toString('latin1').toLowerCase()}`
+      : command;
+  return `ERR Can't execute '${full.slice(0, 128)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
 }
 
-export function encodeReply(value: Reply): Buffer {
+export function encodeReply(value: Reply, protocol: Protocol = 2): Buffer {
   return typeof value === 'object' && value !== null && 'simple' in value
     ? encodeSimple(value.simple)
-    : encode(value);
+    : encode(value, protocol);
 }
 
 /** Redis 7's wording, so client libraries show a familiar message. */
@@ -41,4 +49,19 @@ export function unknownCommandMessage(args: readonly Buffer[]): string {
     shown += piece;
   }
   return `ERR unknown command '${name.slice(0, 128)}', with args beginning with: ${shown}`;
+}
+
+export type ClientLimitReason =
+  'output-limit' | 'query-limit' | 'auth-timeout' | 'auth-failures' | 'unauthenticated-commands';
+
+/** What one connection holds on the proxy's side right now (status, tests). */
+export interface ClientConnectionStats {
+  /** Replies written but not yet taken by the kernel. */
+  outputBytes: number;
+  /** Bytes of an incomplete command. */
+  inputBytes: number;
+  /** Reading is paused until the client reads its replies. */
+  paused: boolean;
+  /** The auth deadline still runs (not authenticated, or no valid command yet). */
+  awaitingAuth: boolean;
 }

@@ -14,7 +14,8 @@ import type { Logger } from 'pino';
 import { ProtocolError } from '../errors.js';
 import { sameSecret } from '../secrets.js';
 import { CommandFramer, type CommandFrame } from '../resp/command-framer.js';
-import { encode, encodeError, encodeSimple, RespError, type RespValue } from '../resp/encode.js';
+import { encode, encodeError, encodeSimple, RespError } from '../resp/encode.js';
+import type { Protocol, RespValue } from '../resp/encode.js';
 import {
   CLIENT_LIMITS,
   CLIENT_MAX_QUERY_BYTES,
@@ -37,6 +38,8 @@ import {
 } from './replica-claim.js';
 import {
   BUILTIN_COMMANDS,
+  type ClientConnectionStats,
+  type ClientLimitReason,
   encodeReply,
   NOAUTH,
   subscribedModeMessage,
@@ -59,6 +62,8 @@ export type CommandHandler = (
 export type ClientSocket = Duplex & {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
 };
 
 export interface ClientConnectionOptions {
@@ -95,20 +100,7 @@ export interface ClientConnectionOptions {
   certificate?: PresentedCertificate | undefined;
 }
 
-export type ClientLimitReason =
-  'output-limit' | 'query-limit' | 'auth-timeout' | 'auth-failures' | 'unauthenticated-commands';
-
-/** What one connection holds on the proxy's side right now (status, tests). */
-export interface ClientConnectionStats {
-  /** Replies written but not yet taken by the kernel. */
-  outputBytes: number;
-  /** Bytes of an incomplete command. */
-  inputBytes: number;
-  /** Reading is paused until the client reads its replies. */
-  paused: boolean;
-  /** The auth deadline still runs (not authenticated, or no valid command yet). */
-  awaitingAuth: boolean;
-}
+export type { ClientConnectionStats, ClientLimitReason } from './client-commands.js';
 
 export class ClientConnection {
   readonly id: string;
@@ -123,7 +115,8 @@ export class ClientConnection {
   private readonly claim = new ReplicaClaim();
   private readonly replies: ReplyQueue;
   private handedOver = false;
-  private readonly openedAt: number;
+  /** Date.now() at accept (CLIENT INFO's age). */
+  readonly openedAt: number;
   /** Used a command no replica handshake sends: an application client, not a replica. */
   private servedAsClient = false;
   /** Closing: replies are over, input is discarded. */
@@ -138,9 +131,11 @@ export class ClientConnection {
   /**
    * Channels + patterns this client is subscribed to (set by the discovery pub/sub hub). While
    * non-zero the connection is in Redis's subscribed mode: only (P)SUBSCRIBE, (P)UNSUBSCRIBE,
-   * PING and QUIT are served.
+   * PING and QUIT are served (RESP2 only: a RESP3 client gets pushes beside its replies).
    */
   subscriptions = 0;
+  /** Set by `HELLO 3` / `HELLO 2`; every reply after it is encoded in this protocol. */
+  protocol: Protocol = 2;
 
   constructor(options: ClientConnectionOptions) {
     this.openedAt = Date.now();
@@ -349,8 +344,9 @@ export class ClientConnection {
       this.reply(new RespError(NOAUTH));
       return name;
     }
-    if (this.subscriptions > 0 && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
-      this.reply(new RespError(subscribedModeMessage(name)));
+    const subscribedMode = this.subscriptions > 0 && this.protocol === 2;
+    if (subscribedMode && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
+      this.reply(new RespError(subscribedModeMessage(name, args[1])));
       return name;
     }
     if (!REPLICA_HANDSHAKE_COMMANDS.has(name)) this.servedAsClient = true;
@@ -361,13 +357,13 @@ export class ClientConnection {
         const delay = this.authDelayMs();
         const answer = (): void => {
           // A wrong password before this one may have closed the connection: no more guesses.
-          if (!this.closing) this.send(encodeReply(this.auth(args)));
+          if (!this.closing) this.send(encodeReply(this.auth(args), this.protocol));
         };
         this.enqueue(delay === 0 ? answer : () => sleep(delay).then(answer));
         return name;
       }
       case 'ping':
-        if (this.subscriptions > 0) {
+        if (subscribedMode) {
           // Subscribed mode: Redis answers PING as a push-shaped array, `pong` + the argument.
           this.reply(['pong', args[1] ?? '']);
           return name;
@@ -394,7 +390,7 @@ export class ClientConnection {
           const delay = name === 'hello' ? this.authDelayMs() : 0;
           if (delay > 0) await sleep(delay);
           const value = await handler(args, this);
-          if (value !== undefined) this.send(encode(value));
+          if (value !== undefined) this.send(encode(value, this.protocol));
         } catch (error) {
           this.log.warn({ err: error, command: name }, 'command failed');
           this.send(encodeError(`ERR ${error instanceof Error ? error.message : String(error)}`));
@@ -489,9 +485,9 @@ export class ClientConnection {
     });
   }
 
+  /** Encoded when its turn comes: a HELLO queued before it may change the protocol. */
   private reply(value: Reply): void {
-    const bytes = encodeReply(value);
-    this.enqueue(() => this.send(bytes));
+    this.enqueue(() => this.send(encodeReply(value, this.protocol)));
   }
 
   private enqueue(step: ReplyStep): void {

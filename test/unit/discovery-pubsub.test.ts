@@ -21,6 +21,7 @@ const g = (pattern: string, subject: string): boolean =>
 
 class FakeSubscriber implements Subscriber {
   subscriptions = 0;
+  protocol: 2 | 3 = 2;
   readonly written: Buffer[] = [];
   destroyed = false;
   /** Simulates bytes the peer has not read yet. */

@@ -1,0 +1,89 @@
+// The discovery client matrix for redis-py (test/helpers/client-matrix.ts): Debian's
+// python3-redis, run by Debian's /usr/bin/python3 (not whatever python3 comes first on PATH),
+// with its Sentinel defaults (`Sentinel([...]).master_for(group)`). Without it the test fails
+// and says what to install.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { terminate, trackChild } from '../../harness/processes.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { waitFor } from '../../harness/wait-for.js';
+import { stopAllRbuddy } from '../helpers/rbuddy.js';
+import {
+  assertClean,
+  KEY,
+  throughBothFailovers,
+  VALUE,
+  type MatrixClient,
+  type OpenClient,
+  type ReadCounts,
+} from '../helpers/client-matrix.js';
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = fileURLToPath(new URL('../helpers/redis-py-reader.py', import.meta.url));
+
+after(async () => {
+  await stopAllRbuddy();
+  await stopAllRedis();
+});
+
+interface Line {
+  ok: number;
+  failed: string[];
+  wrong: string[];
+  port: number | null;
+}
+
+const redisPy: OpenClient = async (sentinel, group) => {
+  const child = spawn(PYTHON, [SCRIPT, sentinel.host, String(sentinel.port), group, KEY, VALUE], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  trackChild(child);
+  let latest: Line = { ok: 0, failed: [], wrong: [], port: null };
+  let base = { ok: 0, failed: 0, wrong: 0 };
+  let stderr = '';
+  let buffered = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      const parsed = JSON.parse(line) as Partial<Line>;
+      if (parsed.ok !== undefined) latest = parsed as Line;
+    }
+  });
+  await waitFor(() => latest.ok > 0 || child.exitCode !== null, { what: 'redis-py to read' });
+  assert.equal(child.exitCode, null, `redis-py reader exited: ${stderr}`);
+  const counts = (): ReadCounts => ({
+    ok: latest.ok - base.ok,
+    failed: latest.failed.slice(base.failed),
+    wrong: latest.wrong.slice(base.wrong),
+  });
+  const client: MatrixClient = {
+    counts,
+    reset: () => {
+      base = { ok: latest.ok, failed: latest.failed.length, wrong: latest.wrong.length };
+    },
+    nodePort: () =>
+      latest.port === null
+        ? Promise.reject(new Error('no INFO yet'))
+        : Promise.resolve(latest.port),
+    close: async () => {
+      child.stdin.end();
+      await terminate(child);
+    },
+  };
+  return client;
+};
+
+test("redis-py (Debian's python3-redis), default Sentinel options", async () => {
+  const check = spawnSync(PYTHON, ['-c', 'import redis; print(redis.__version__)']);
+  assert.equal(
+    check.status,
+    0,
+    `Debian's python3-redis is required for this test ('sudo apt-get install python3-redis'; \`npm test\` installs it when run as root with apt): ${check.stderr.toString()}`,
+  );
+  assertClean(await throughBothFailovers('py-default', redisPy));
+});
