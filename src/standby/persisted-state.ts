@@ -83,6 +83,19 @@ export interface PersistedState {
   unannounced?: RbuddyEvent[];
 }
 
+/**
+ * Whether the proxy answers a node's sync -NOMASTERLINK instead of relaying it: the idle standby
+ * (no failover, or one switched or aborted, where the standby is not syncing) is held, so that it
+ * stays a replica that answers -MASTERDOWN / -READONLY (docs/design.md, "Roles and states").
+ * Releasing it (a failover's `syncing` step) is what attaches it. Nothing is held while no state
+ * is known: the gate refuses every full sync then.
+ */
+export function syncHeld(persisted: PersistedState | undefined, nodeId: string): boolean {
+  if (persisted === undefined || nodeId !== persisted.standby) return false;
+  const step = persisted.failover?.step;
+  return step === undefined || step === 'switched' || step === 'aborted';
+}
+
 // ---- validation of what is read back ---------------------------------------------------------
 
 /** Settings to restore on a node: every value a string, as CONFIG SET takes it. */
