@@ -242,7 +242,11 @@ export class NodeOps implements NodeControl {
     ];
     const transaction = [...(options.flush ? [['FLUSHALL', 'ASYNC']] : []), ...hold];
     const before = options.flush && restore.length > 0 ? [['CONFIG', 'SET', ...restore]] : [];
-    const replies = await client.pipeline([...before, ['MULTI'], ...transaction, ['EXEC']]).exec();
+    // ioredis names a pipeline's commands by its (lower-case) method names.
+    const commands = [...before, ['MULTI'], ...transaction, ['EXEC']].map(
+      ([name = '', ...args]) => [name.toLowerCase(), ...args],
+    );
+    const replies = await client.pipeline(commands).exec();
     const failures = transactionFailures(replies, before.length, transaction);
     if (failures.length === 0) return;
     if (options.flush && failures.some((failure) => failure.ran)) {
