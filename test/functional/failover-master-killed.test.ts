@@ -8,12 +8,7 @@ import type { EventType } from '../../src/notify/events.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, stopAllReaders } from '../helpers/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
-import {
-  assertHeldStandby,
-  digest,
-  info,
-  waitForInSync,
-} from '../../harness/replication.js';
+import { assertHeldStandby, digest, info, waitForInSync } from '../../harness/replication.js';
 import { WRITE_GUARD } from '../../src/standby/node-ops.js';
 import { startTopology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
