@@ -145,11 +145,19 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
     for (let i = 0; i < list.length; i += 2) entries.push([String(list[i]), list[i + 1]]);
     return Object.fromEntries(entries);
   };
-  assert.deepEqual(status.lastFailover?.savedConfig, settings(activeConfigBefore));
+  // Its replica-serve-stale-data too (yes, Redis's default here), set to no while it is held.
+  assert.deepEqual(status.lastFailover?.savedConfig, {
+    ...settings(activeConfigBefore),
+    'replica-serve-stale-data': 'yes',
+  });
   assert.deepEqual(
     settings(await t.standby.client().config('GET', 'min-replicas-*')),
     settings(activeConfigBefore),
   );
+  // The new active serves stale reads again if the master goes away.
+  assert.deepEqual(settings(await t.standby.client().config('GET', 'replica-serve-stale-data')), {
+    'replica-serve-stale-data': 'yes',
+  });
 
   assert.equal(status.lastFailover?.kind, 'planned');
   assert.equal(status.lastFailover?.result, 'completed');
