@@ -51,10 +51,7 @@ export interface EngineOptions {
   tickMs?: number;
   retry?: RetryPolicy;
   now?: () => number;
-  /**
-   * For tests only: the decision function, so a test can force a decision decide() would not take
-   * (a refused transition, say). Production code never sets it: the engine uses decide().
-   */
+  /** For tests only: a decision function forcing what decide() would not (production: unset). */
   decide?: typeof decide;
 }
 
@@ -149,7 +146,12 @@ export class FailoverEngine {
   };
 
   /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld). */
-  readonly holdsSync = (nodeId: string): boolean => syncHeld(this.keeper.current, nodeId);
+  readonly holdsSync = (id: string): boolean =>
+    syncHeld(
+      this.keeper.current,
+      id,
+      this.lastViews.find((view) => view.id === id),
+    );
 
   /**
    * Reads the persisted state. Separate from {@link start} so the process can know its epoch and
