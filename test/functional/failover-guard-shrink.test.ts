@@ -7,7 +7,8 @@ import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
-import { digest, keyCount, waitForInSync } from '../../harness/replication.js';
+import { digest, waitForInSync } from '../../harness/replication.js';
+import { keyCount } from '../../harness/held-standby.js';
 import { startTopology, failoverTimings, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 

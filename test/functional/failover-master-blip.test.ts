@@ -9,13 +9,13 @@ import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, type Reader } from '../helpers/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import {
-  assertHeldStandby,
   digest,
   info,
   masterStats,
   type MasterStats,
   waitForInSync,
 } from '../../harness/replication.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 import { startTopology, type Topology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 

@@ -9,12 +9,8 @@ import type { EventType } from '../../src/notify/events.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader } from '../helpers/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
-import {
-  assertHeldStandby,
-  digest,
-  startWriter,
-  waitForInSync,
-} from '../../harness/replication.js';
+import { digest, startWriter, waitForInSync } from '../../harness/replication.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 import { startTopology } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 

@@ -19,15 +19,8 @@ import {
   type RedisArgs,
   type RedisServer,
 } from '../../harness/redis-server.js';
-import {
-  assertHeldStandby,
-  digest,
-  info,
-  keyCount,
-  masterStats,
-  populate,
-  waitForInSync,
-} from '../../harness/replication.js';
+import { digest, info, masterStats, populate, waitForInSync } from '../../harness/replication.js';
+import { assertHeldStandby, keyCount } from '../../harness/held-standby.js';
 import { failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 

@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader, stopAllReaders } from '../helpers/reader.js';
 import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
-import { digest, info, keyCount, populate, waitForInSync } from '../../harness/replication.js';
+import { digest, info, populate, waitForInSync } from '../../harness/replication.js';
+import { keyCount } from '../../harness/held-standby.js';
 import { failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 

@@ -10,7 +10,8 @@ import { after, test } from 'node:test';
 import { freePort, killHard, terminate } from '../../harness/processes.js';
 import { cliArgs, spawnHealthy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
 import { startRedis, stopAllRedis } from '../../harness/redis-server.js';
-import { assertHeldStandby, masterStats, waitForInSync } from '../../harness/replication.js';
+import { masterStats, waitForInSync } from '../../harness/replication.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 import { waitFor } from '../../harness/wait-for.js';
 import { failoverTimings } from '../helpers/topology.js';
 

@@ -15,13 +15,8 @@ import { freePort } from '../../harness/processes.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
 import { stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
-import {
-  assertHeldStandby,
-  digest,
-  info,
-  masterStats,
-  waitForInSync,
-} from '../../harness/replication.js';
+import { digest, info, masterStats, waitForInSync } from '../../harness/replication.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 import { failoverTimings, startTopology, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 
