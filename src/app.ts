@@ -197,6 +197,8 @@ export async function startApp(
     matcher,
     // The engine decides what may reach a replica (I1); it exists before any session does.
     gate: (session, reply) => engine.gate(session, reply),
+    // The idle standby's sync is held: it stays a replica answering -MASTERDOWN / -READONLY.
+    holdSync: (node) => engine.holdsSync(node.id),
     commands,
     logger,
   });

@@ -2,15 +2,15 @@
 // sync requests to the configured replicas (ReplicaMatcher), and runs one ReplicaSession per
 // replica, each with its own connection to the master. Only this module creates sockets.
 import { EventEmitter } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ReloadableTls } from '../tls/reloadable-tls.js';
 import type { TlsAuthClients } from '../tls/server-tls.js';
 import { encodeError } from '../resp/encode.js';
-import { formatHostPort, type HostPort } from '../config/types.js';
-import { SessionReplacedError, UpstreamConnectError, UpstreamTimeoutError } from '../errors.js';
+import type { HostPort } from '../config/types.js';
+import { SessionReplacedError } from '../errors.js';
 import {
   admit,
   MAX_CLIENTS_MESSAGE,
@@ -28,7 +28,7 @@ import { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from './close-with-reply.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplicaMatcher } from './replica-matcher.js';
-import { ReplicaSession } from './replica-session.js';
+import { NOMASTERLINK, ReplicaSession } from './replica-session.js';
 import type {
   PresentedCertificate,
   SyncGate,
@@ -40,9 +40,7 @@ import { createTlsListener, type TlsListener } from './tls-listener.js';
 import { boundAddress, listenOn } from './listen.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { connectUpstreamTls, type MasterTls } from './upstream-tls.js';
-
-/** One read buffer per upstream connection: large reads mean fewer wake-ups per GB. */
-const UPSTREAM_READ_BUFFER = 256 * 1024;
+import { connectUpstreamPlain } from './upstream-plain.js';
 
 /** The TLS RESP listener (--tls-listen) and its material (the `listener` TLS hop). */
 export interface ProxyTlsOptions {
@@ -69,6 +67,12 @@ export interface ProxyServerOptions {
   connectTimeoutMs: number;
   matcher: ReplicaMatcher;
   gate?: SyncGate;
+  /**
+   * Whether a configured replica's sync is held: answered -NOMASTERLINK ("retry later", the
+   * replica keeps its state and retries about every second) instead of being relayed. The
+   * failover engine holds the idle standby this way.
+   */
+  holdSync?: (node: ReplicaNode) => boolean;
   commands?: ReadonlyMap<string, CommandHandler>;
   logger: Logger;
   /** Redis's protected-mode: see admission.ts. Default on. */
@@ -331,21 +335,34 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     connection: ClientConnection,
     hello: ReplicaHello,
   ): Promise<string | undefined> {
+    const identity = {
+      peerAddress: hello.peer.address,
+      peerPort: hello.peer.port,
+      listeningPort: hello.listeningPort,
+      announcedIp: hello.announcedIp,
+      request: hello.request,
+      replicaUser: hello.replicaUser,
+      certificate: hello.certificate?.names,
+    };
+    // A claim that can only be held replicas is held before any node is asked: the answer gives
+    // nothing away (it is what a replica of a replica without a link gets), so it needs no proof
+    // of identity, and the held standby's retry every second costs no ROLE round trip.
+    const candidates = this.options.matcher.candidates(identity);
+    if (!('refused' in candidates) && this.allHeld(candidates.nodes)) {
+      this.holdConnection(connection, candidates.nodes, hello);
+      return undefined;
+    }
     const outcome = await this.options.matcher.match(
-      {
-        peerAddress: hello.peer.address,
-        peerPort: hello.peer.port,
-        listeningPort: hello.listeningPort,
-        announcedIp: hello.announcedIp,
-        request: hello.request,
-        replicaUser: hello.replicaUser,
-        certificate: hello.certificate?.names,
-      },
+      identity,
       (node, addresses) => this.rivals(connection, node, addresses),
       () => !connection.socket.destroyed && !this.closing,
     );
     if (outcome.node === undefined) return outcome.why;
     if (this.closing || connection.socket.destroyed) return 'shutting down';
+    if (this.allHeld([outcome.node])) {
+      this.holdConnection(connection, [outcome.node], hello);
+      return undefined;
+    }
     this.clients.delete(connection);
     this.log.info(
       {
@@ -358,6 +375,24 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     );
     this.startSession(outcome.node, hello, connection.socket);
     return undefined;
+  }
+
+  private allHeld(nodes: readonly ReplicaNode[]): boolean {
+    const { holdSync } = this.options;
+    return holdSync !== undefined && nodes.length > 0 && nodes.every((node) => holdSync(node));
+  }
+
+  /** Answers a held replica's sync "retry later" (debug only: it comes every second). */
+  private holdConnection(
+    connection: ClientConnection,
+    nodes: readonly ReplicaNode[],
+    hello: ReplicaHello,
+  ): void {
+    this.log.debug(
+      { replicas: nodes.map((node) => node.id), peer: connectionPeer(hello) },
+      'sync held: answered -NOMASTERLINK',
+    );
+    endLingering(connection.socket, encodeError(NOMASTERLINK));
   }
 
   /**
@@ -423,67 +458,13 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     void session.start();
   }
 
-  /**
-   * Connects to the master. The socket reads into one buffer of its own, reused for every read
-   * (net's `onread`), instead of a fresh 64 KB Buffer per read: relaying a snapshot then costs
-   * neither an allocation per chunk nor the garbage it leaves (see docs/benchmarks.md).
-   */
+  /** Connects a session to the master, over TLS with --master-tls. */
   private connectUpstream(): Promise<UpstreamLink> {
     const master = this.options.master();
     const timeoutMs = this.options.connectTimeoutMs;
     const { masterTls } = this.options;
     if (masterTls !== undefined) return connectUpstreamTls(master, masterTls, timeoutMs);
-    let handler: ((chunk: Buffer) => void) | undefined;
-    const early: Buffer[] = [];
-    const socket = connect({
-      host: master.host,
-      port: master.port,
-      noDelay: true,
-      keepAlive: true,
-      onread: {
-        buffer: Buffer.allocUnsafe(UPSTREAM_READ_BUFFER),
-        callback: (size: number, buffer: Uint8Array): boolean => {
-          const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, size);
-          // Nothing is expected before the session registers, but never drop a byte.
-          if (handler === undefined) early.push(Buffer.from(chunk));
-          else handler(chunk);
-          // Keep reading; the Hop pauses the socket itself while a write holds a view.
-          return true;
-        },
-      },
-    });
-    const link: UpstreamLink = {
-      stream: socket,
-      reusesChunks: true,
-      onData(onChunk) {
-        handler = onChunk;
-        for (const chunk of early.splice(0)) onChunk(chunk);
-      },
-    };
-    return new Promise<UpstreamLink>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(
-          new UpstreamTimeoutError(
-            `connecting to the master ${formatHostPort(master)} timed out after ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(link);
-      });
-      socket.once('error', (error) => {
-        clearTimeout(timer);
-        reject(
-          new UpstreamConnectError(
-            `cannot connect to the master ${formatHostPort(master)}: ${error.message}`,
-            { cause: error },
-          ),
-        );
-      });
-    });
+    return connectUpstreamPlain(master, timeoutMs);
   }
 }
 

@@ -249,17 +249,7 @@ export class ReplicaMatcher {
     rivals: (node: ReplicaNode, addresses: ReadonlySet<string>) => number,
     stillWanted: () => boolean = () => true,
   ): Promise<MatchOutcome> {
-    const possible = candidatesFor(
-      identity,
-      this.options.nodes(),
-      this.options.boundUser ?? (() => undefined),
-    );
-    if ('refused' in possible) return { node: undefined, why: possible.refused };
-    const identityOf = this.options.identityOf;
-    const certified =
-      identityOf === undefined
-        ? { nodes: possible.nodes, matched: new Map<string, string>() }
-        : certificateCandidates(identity, possible.nodes, identityOf);
+    const certified = this.candidates(identity);
     if ('refused' in certified) return { node: undefined, why: certified.refused };
     const candidates = certified.nodes;
     const deadline = Date.now() + this.verifyTimeoutMs;
@@ -292,6 +282,26 @@ export class ReplicaMatcher {
       }
       await new Promise((resolve) => setTimeout(resolve, this.pollMs));
     }
+  }
+
+  /**
+   * The configured replicas the claim can be, before any node is asked: by listening port,
+   * per-replica user and client certificate (each certificate match with the pattern that
+   * matched it).
+   */
+  candidates(
+    identity: ConnectionIdentity,
+  ): { nodes: ReplicaNode[]; matched: ReadonlyMap<string, string> } | { refused: string } {
+    const possible = candidatesFor(
+      identity,
+      this.options.nodes(),
+      this.options.boundUser ?? (() => undefined),
+    );
+    if ('refused' in possible) return possible;
+    const identityOf = this.options.identityOf;
+    return identityOf === undefined
+      ? { nodes: possible.nodes, matched: new Map<string, string>() }
+      : certificateCandidates(identity, possible.nodes, identityOf);
   }
 
   /** Whether a verified client certificate can be `node`'s (true without identity patterns). */

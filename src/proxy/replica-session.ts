@@ -57,7 +57,7 @@ const SNAPSHOT_SMALL_READ_BYTES = 128 * 1024;
 const SNAPSHOT_HOLD_MS = 2;
 
 /** What a replica is told when the proxy cannot reach the master: "retry later". */
-const NOMASTERLINK = "NOMASTERLINK Can't SYNC while not connected with my master";
+export const NOMASTERLINK = "NOMASTERLINK Can't SYNC while not connected with my master";
 
 export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> implements SessionInfo {
   readonly id: string;

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import type { EventData, EventType } from '../notify/events.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { Action } from './decide.js';
-import { isWriteGuard, REDIS_DEFAULTS } from './node-ops.js';
+import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
+import { isHeldStandby } from './node-view.js';
 import type {
   FailoverRecord,
   PersistedState,
@@ -76,7 +77,7 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
       await c.ops.attach(c.activeNode);
       return {};
     case 'prepare-standby':
-      return prepareStandby(c, action.flush);
+      return prepareStandby(c);
     case 'mark-active-holds-data':
       return {
         // The gate must protect the dataset from this moment, not from when the write lands.
@@ -91,8 +92,8 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
       return beginFailover(c, action);
     case 'promote':
       return promote(c);
-    case 'guard-standby':
-      return guardStandby(c);
+    case 'hold-standby':
+      return holdStandby(c);
     case 'attach-standby':
       return attachStandby(c);
     case 'restart-standby-sync':
@@ -137,8 +138,9 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
     case 'retire-outgoing':
       return retireOutgoing(c);
     case 'abort': {
+      // The standby is made the idle standby again by hold-standby, planned right after: not
+      // detached, which would leave a master answering reads from a copy nobody keeps up.
       const record = requireFailover(c.persisted);
-      await c.ops.detach(c.standbyNode);
       return {
         state: {
           ...c.persisted,
@@ -150,15 +152,14 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
   }
 }
 
-async function prepareStandby(c: ActionContext, flush: boolean): Promise<Outcome> {
+/** First start, --init-flush-standby: the standby's keys go, and it is the idle standby. */
+async function prepareStandby(c: ActionContext): Promise<Outcome> {
+  const saved = await saveStandbySettings(c);
+  c.log.warn({ node: c.standbyNode.id }, 'flushing the standby (--init-flush-standby)');
+  // A replica refuses FLUSHALL (-READONLY): detached first (REPLICAOF NO ONE on a master is a
+  // no-op). The flush and the hold are then one transaction.
   await c.ops.detach(c.standbyNode);
-  if (flush) {
-    c.log.warn({ node: c.standbyNode.id }, 'flushing the standby (--init-flush-standby)');
-    // The write guard refuses FLUSHALL too: lift ours first (guard-standby sets it again).
-    const saved = c.persisted.standbySavedConfig;
-    if (saved !== undefined && saved !== null) await c.ops.restoreConfig(c.standbyNode, saved);
-    await c.ops.flush(c.standbyNode);
-  }
+  await c.ops.makeIdleStandby(c.standbyNode, { restore: saved, flush: true });
   return {};
 }
 
@@ -211,17 +212,37 @@ async function promote(c: ActionContext): Promise<Outcome> {
   };
 }
 
-async function guardStandby(c: ActionContext): Promise<Outcome> {
-  const saved = c.persisted.standbySavedConfig;
-  if (saved === undefined || saved === null) {
-    // Saved before the guard is set: a restart in between never takes our guard values for the
-    // node's own.
-    const own = await originalSettings(c, c.standbyNode);
-    await c.commit({ state: { ...c.persisted, standbySavedConfig: own } });
-  }
-  await c.ops.guardWrites(c.standbyNode);
-  c.log.info({ node: c.standbyNode.id }, 'the idle standby refuses writes');
+/**
+ * Makes the standby the idle standby rbuddy holds (docs/design.md, "Roles and states"): a
+ * replica of the announce address with replica-serve-stale-data no, whose sync the proxy
+ * answers -NOMASTERLINK. Its own settings are on disk before they change.
+ */
+async function holdStandby(c: ActionContext): Promise<Outcome> {
+  const saved = await saveStandbySettings(c);
+  await c.ops.makeIdleStandby(c.standbyNode, { restore: saved, flush: false });
+  // A sync it began before it was held (a lost state file, an aborted failover) ends here; its
+  // next attempt is held.
+  c.sessions.sessionFor(c.standbyNode.id)?.close('gated');
+  c.log.info(
+    { node: c.standbyNode.id },
+    'the idle standby is held: reads answer -MASTERDOWN, writes -READONLY',
+  );
   return {};
+}
+
+/**
+ * The standby's own settings, saved (committed) before anything changes them: a restart in
+ * between never takes rbuddy's values for the node's own. Files written before
+ * replica-serve-stale-data was saved get it added.
+ */
+async function saveStandbySettings(c: ActionContext): Promise<SavedConfig> {
+  const saved = c.persisted.standbySavedConfig ?? undefined;
+  if (saved !== undefined && saved[STALE_DATA_SETTING] !== undefined) return saved;
+  const view = await c.ops.view(c.standbyNode);
+  const own = await originalSettings(c, c.standbyNode, view.followsProxy);
+  const complete = saved === undefined ? own : { ...own, ...saved };
+  await c.commit({ state: { ...c.persisted, standbySavedConfig: complete } });
+  return complete;
 }
 
 async function attachStandby(c: ActionContext): Promise<Outcome> {
@@ -249,6 +270,8 @@ async function switchRoles(c: ActionContext): Promise<Outcome> {
   const alreadySynced = record.timeline.some((entry) => entry.step === 'synced');
   // The incoming node's own settings are back before it is the active (a restart before the
   // write restores them again: same values).
+  // Its replica-serve-stale-data too, so that it serves stale reads if the master goes away.
+  // (Saved whenever rbuddy changed it: a node it never held keeps its own.)
   const incomingSaved = persisted.standbySavedConfig;
   if (incomingSaved !== undefined && incomingSaved !== null) {
     await c.ops.restoreConfig(c.standbyNode, incomingSaved);
@@ -284,8 +307,9 @@ async function switchRoles(c: ActionContext): Promise<Outcome> {
 }
 
 async function retireOutgoing(c: ActionContext): Promise<Outcome> {
-  const { persisted, standbyNode: outgoing } = c;
-  const record = requireFailover(persisted);
+  const { standbyNode: outgoing } = c;
+  let persisted = c.persisted;
+  let record = requireFailover(persisted);
   // I2: flush only the node the persisted state names the outgoing active of this epoch, with
   // the other node verified synced.
   if (
@@ -300,20 +324,36 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
     );
   }
   const view = await c.ops.view(outgoing);
-  if (view.role === 'slave') {
-    // Planned failover: the outgoing node still replicates; guard it, then detach it.
-    await c.ops.guardWrites(outgoing);
-    await c.ops.detach(outgoing);
+  // Already the idle standby and empty: a restart after the transaction but before the write
+  // below. Nothing to flush, never twice.
+  if (!(isHeldStandby(view) && view.keys === 0)) {
+    if (record.savedConfig?.[STALE_DATA_SETTING] === undefined) {
+      // A record written before replica-serve-stale-data was saved: its value goes on disk
+      // before the transaction below changes it.
+      const own = await originalSettings(c, outgoing, view.followsProxy);
+      const savedConfig = {
+        [STALE_DATA_SETTING]: own[STALE_DATA_SETTING] ?? 'yes',
+        ...record.savedConfig,
+      };
+      record = { ...record, savedConfig };
+      persisted = { ...persisted, failover: record };
+      await c.commit({ state: persisted });
+    }
+    if (view.role === 'slave') {
+      // Planned failover: the outgoing node still replicates, and a replica refuses FLUSHALL
+      // (-READONLY). Guarded, then detached, so it never accepts a write as a master.
+      await c.ops.guardWrites(outgoing);
+      await c.ops.detach(outgoing);
+    }
+    // One transaction: flushed (unless already empty), its own settings back, and from the same
+    // instant a held replica that answers -MASTERDOWN / -READONLY, never an empty read.
+    await c.ops.makeIdleStandby(outgoing, {
+      restore: record.savedConfig ?? {},
+      flush: view.keys > 0,
+    });
   }
+  // Only now: a client that reconnects gets errors from it until it asks where the active is.
   await c.ops.killClients(outgoing);
-  // The write guard refuses FLUSHALL too (-NOREPLICAS): restore the node's own settings first.
-  // Its clients were just killed and it is no longer announced, so nothing lands in between
-  // that the flush would not take.
-  if (record.savedConfig !== null) await c.ops.restoreConfig(outgoing, record.savedConfig);
-  // Already empty: a restart after the flush but before the write below; never twice.
-  if (view.keys > 0) await c.ops.flush(outgoing);
-  // The new standby: guarded again at once, its own settings kept for when it is the active.
-  if (record.savedConfig !== null) await c.ops.guardWrites(outgoing);
   const endedAt = new Date(c.now()).toISOString();
   const done = { ...record, timeline: stamp(c, record, 'flushed', 'standby-ready') };
   return {
@@ -336,17 +376,33 @@ function failed(reason: string): Announcement {
 }
 
 /**
- * A node's own values of the guarded settings. Our guard values are never taken for its own
- * (a state dir lost while the node was guarded): Redis's defaults stand in for them.
+ * A node's own values of the guarded settings. Our values are never taken for its own (a state
+ * dir lost while the node was guarded or held): Redis's defaults stand in for them. A
+ * `replica-serve-stale-data no` is taken for rbuddy's when the node replicates from rbuddy
+ * (`followsProxy`), since that is how rbuddy leaves the idle standby.
  */
-async function originalSettings(c: ActionContext, node: ReplicaNode): Promise<SavedConfig> {
+async function originalSettings(
+  c: ActionContext,
+  node: ReplicaNode,
+  followsProxy = false,
+): Promise<SavedConfig> {
   const settings = await c.ops.configGet(node);
-  if (!isWriteGuard(settings)) return settings;
-  c.log.warn(
-    { node: node.id, settings },
-    "the node holds rbuddy's write guard but no original settings are saved: Redis's defaults will be restored",
-  );
-  return { ...REDIS_DEFAULTS };
+  const own = { ...settings };
+  if (isWriteGuard(settings)) {
+    Object.assign(own, guardSettingsOf(REDIS_DEFAULTS));
+    c.log.warn(
+      { node: node.id, settings },
+      "the node holds rbuddy's write guard but no original settings are saved: Redis's defaults will be restored",
+    );
+  }
+  if (followsProxy && settings[STALE_DATA_SETTING] === 'no') {
+    own[STALE_DATA_SETTING] = REDIS_DEFAULTS[STALE_DATA_SETTING] ?? 'yes';
+    c.log.warn(
+      { node: node.id },
+      "the node is held as rbuddy's idle standby but its own replica-serve-stale-data is not saved: Redis's default (yes) will be restored",
+    );
+  }
+  return own;
 }
 
 function requireFailover(persisted: PersistedState): FailoverRecord {

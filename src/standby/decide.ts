@@ -1,7 +1,8 @@
 // The failover decision, as a pure function: from what the engine observed and what is
 // persisted, to the state it should be in and the actions to take next. No I/O here — the
 // engine observes before and acts after — so every state × observation is unit-testable.
-import type { NodeView, SessionView } from './node-view.js';
+import { STALE_DATA_SETTING } from './node-ops.js';
+import { isHeldStandby, type NodeView, type SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
 
@@ -43,8 +44,11 @@ export interface DecideConfig {
 export type Action =
   /** REPLICAOF <announce> on the active (first start: nobody reads it yet). */
   | { kind: 'attach-active' }
-  /** First start: make the standby an idle, empty master. */
-  | { kind: 'prepare-standby'; flush: boolean }
+  /**
+   * First start, --init-flush-standby: the standby's keys are flushed and it becomes the idle
+   * standby in the same transaction.
+   */
+  | { kind: 'prepare-standby' }
   /** The active completed its first sync: from now on I1 protects it. */
   | { kind: 'mark-active-holds-data' }
   /**
@@ -60,12 +64,16 @@ export type Action =
   /** Write guard + REPLICAOF NO ONE on the outgoing active. */
   | { kind: 'promote' }
   /**
-   * Write guard on the idle standby (its original settings persisted first): whatever were
-   * written there would be lost at its next sync. Always last in a plan: it reads the state the
-   * actions before it wrote.
+   * Make the standby the idle standby rbuddy holds (its original settings persisted first): a
+   * replica of the announce address, replica-serve-stale-data no, its sync answered
+   * -NOMASTERLINK, so it answers no read with its empty or stale data and takes no write.
+   * Always last in a plan: it reads the state the actions before it wrote.
    */
-  | { kind: 'guard-standby' }
-  /** REPLICAOF <announce> on the incoming node; the step becomes 'syncing'. */
+  | { kind: 'hold-standby' }
+  /**
+   * REPLICAOF <announce> on the incoming node (a no-op for a held standby: its hold is released
+   * by the step, and its next retry syncs); the step becomes 'syncing'.
+   */
   | { kind: 'attach-standby' }
   /** The sync attempt failed (timeout): report it and start over. */
   | { kind: 'restart-standby-sync'; reason: string }
@@ -85,9 +93,9 @@ export type Action =
   /** Verified: epoch + 1, roles swapped and persisted, then announced. */
   | { kind: 'switch' }
   /**
-   * Drained: the outgoing node is guarded and detached (if it still replicates), its clients
-   * killed, its own settings restored (the guard refuses FLUSHALL too), FLUSHALL ASYNC, then
-   * guarded again as the idle standby. Only once the persisted state names it the outgoing node.
+   * Drained: the outgoing node is guarded and detached (if it still replicates), then one
+   * MULTI/EXEC flushes it and makes it the held idle standby, then its clients are killed. Only
+   * once the persisted state names it the outgoing node.
    */
   | { kind: 'retire-outgoing' }
   | { kind: 'abort' };
@@ -110,7 +118,7 @@ export function decide(
   if (oneServer !== undefined) return decision('degraded', oneServer);
   return persisted.failover === null
     ? decideSteady(persisted, obs, config)
-    : decideFailover(persisted.failover, obs, config);
+    : decideFailover(persisted.failover, obs, config, persisted);
 }
 
 function decision(state: EngineState, reason?: string, ...actions: Action[]): Decision {
@@ -225,17 +233,17 @@ function decideSteady(
 
   if (!persisted.activeHoldsData) {
     // First start: attach the active (a full sync is fine, nobody reads it yet) and make sure
-    // the standby is an idle, empty master — never flushing data without being told to.
+    // the standby is the empty, held idle standby — never flushing data without being told to.
     if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
     const actions: Action[] = [];
-    const prepare = standby.role !== 'master' || standby.keys > 0;
+    const prepare = standby.keys > 0;
     if (prepare) {
-      const refusal = standby.keys > 0 ? flushRefusal(active, standby, config) : undefined;
+      const refusal = flushRefusal(active, standby, config);
       if (refusal !== undefined) return decision('degraded', refusal);
-      actions.push({ kind: 'prepare-standby', flush: standby.keys > 0 });
+      actions.push({ kind: 'prepare-standby' });
     }
-    // Once prepared it is an idle master, whatever its settings were before.
-    const guard: Action[] = prepare ? [{ kind: 'guard-standby' }] : guardIdleStandby(standby);
+    // Once prepared it is the idle standby.
+    const guard: Action[] = prepare ? [] : holdIdleStandby(standby, persisted);
     if (!active.followsProxy) {
       actions.push({ kind: 'attach-active' });
     } else if (isSynced(active, obs.activeSession)) {
@@ -293,7 +301,7 @@ function decideSteady(
     return decision(
       'master-lost',
       `master unreachable for ${lostFor} ms; the active serves stale reads`,
-      ...guardIdleStandby(standby),
+      ...holdIdleStandby(standby, persisted),
     );
   }
   if (obs.operator === 'failover') {
@@ -304,13 +312,19 @@ function decideSteady(
     });
   }
   if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
-  return decision('healthy', undefined, ...guardIdleStandby(standby));
+  return decision('healthy', undefined, ...holdIdleStandby(standby, persisted));
 }
 
-/** The standby is an idle master that accepts writes: guard it. */
-function guardIdleStandby(standby: NodeView): Action[] {
-  return standby.reachable && standby.role === 'master' && !standby.writesGuarded
-    ? [{ kind: 'guard-standby' }]
+/**
+ * The standby is not the held idle standby (the old layout, an idle master; a replica of
+ * another master; a sync begun before it was held; replica-serve-stale-data yes), or its own
+ * replica-serve-stale-data is not saved (a state file from before it was, or a lost one: it must
+ * be restored when it becomes the active): hold it. Not while it loads a dataset.
+ */
+function holdIdleStandby(standby: NodeView, { standbySavedConfig }: PersistedState): Action[] {
+  const saved = standbySavedConfig?.[STALE_DATA_SETTING] !== undefined;
+  return standby.reachable && !standby.loading && (!isHeldStandby(standby) || !saved)
+    ? [{ kind: 'hold-standby' }]
     : [];
 }
 
@@ -344,7 +358,12 @@ function dataLossGuard(
   return undefined;
 }
 
-function decideFailover(record: FailoverRecord, obs: Observations, config: DecideConfig): Decision {
+function decideFailover(
+  record: FailoverRecord,
+  obs: Observations,
+  config: DecideConfig,
+  persisted: PersistedState,
+): Decision {
   // Before the switch the outgoing node is the active; after it, the standby.
   const switched = record.step === 'switched';
   const outgoing = switched ? obs.standby : obs.active;
@@ -370,7 +389,10 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
           `waiting for the standby: ${unreachable(incoming, 'standby')}`,
         );
       }
-      if (incoming.role !== 'slave' || !incoming.followsProxy) {
+      // A held standby already replicates from rbuddy: attached all the same (the event, the
+      // sync timer), once per failover.
+      const attached = record.timeline.some((entry) => entry.step === 'standby-attached');
+      if (incoming.role !== 'slave' || !incoming.followsProxy || !attached) {
         return decision('failing-over', 'attaching the standby', { kind: 'attach-standby' });
       }
       if (!isSynced(incoming, incomingSession)) {
@@ -401,8 +423,8 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
 
     case 'held': {
       if (obs.operator === 'abort') {
-        // The standby, detached, is an idle master again: guarded as such (once in sight).
-        const guard: Action[] = incoming.reachable ? [{ kind: 'guard-standby' }] : [];
+        // The standby is the held idle standby again (once in sight).
+        const guard: Action[] = incoming.reachable ? [{ kind: 'hold-standby' }] : [];
         return decision(
           'degraded',
           'an operator aborted the failover',
@@ -469,7 +491,7 @@ function decideFailover(record: FailoverRecord, obs: Observations, config: Decid
       return decision(
         'degraded',
         `${why ?? 'failover aborted by an operator'}: the active serves its data detached from the master; POST /v1/failover to try again`,
-        ...guardIdleStandby(incoming),
+        ...holdIdleStandby(incoming, persisted),
       );
     }
   }

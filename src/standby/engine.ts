@@ -27,7 +27,7 @@ import {
   type OperatorRequestRecord,
 } from './operator-requests.js';
 import type { NodeView } from './node-view.js';
-import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import { syncHeld, type FailoverRecord, type PersistedState } from './persisted-state.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
@@ -51,10 +51,7 @@ export interface EngineOptions {
   tickMs?: number;
   retry?: RetryPolicy;
   now?: () => number;
-  /**
-   * For tests only: the decision function, so a test can force a decision decide() would not take
-   * (a refused transition, say). Production code never sets it: the engine uses decide().
-   */
+  /** For tests only: a decision function forcing what decide() would not (production: unset). */
   decide?: typeof decide;
 }
 
@@ -147,6 +144,14 @@ export class FailoverEngine {
     }
     return 'relay';
   };
+
+  /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld). */
+  readonly holdsSync = (id: string): boolean =>
+    syncHeld(
+      this.keeper.current,
+      id,
+      this.lastViews.find((view) => view.id === id),
+    );
 
   /**
    * Reads the persisted state. Separate from {@link start} so the process can know its epoch and
@@ -376,7 +381,7 @@ export class FailoverEngine {
 
   /**
    * Runs one action and commits what it changed. Each action starts from the state as persisted
-   * by the actions before it (guard-standby, always last, relies on that).
+   * by the actions before it (hold-standby, always last, relies on that).
    */
   private async act(
     action: Action,
@@ -433,9 +438,8 @@ export class FailoverEngine {
       this.transition(plan.state, plan.reason);
       return false;
     }
-    if (plan.kind === 'adopt' && plan.detachStandby) {
-      await ops.detach(this.nodeById(plan.standby.id));
-    }
+    // The standby is not detached, even an empty replica: as a master it would answer reads
+    // with nothing. The loop makes it the held idle standby (decide.ts, hold-standby).
     const configured = { active: initialActive.id, standby: initialStandby.id };
     await this.keeper.save(
       settledState(plan, configured, new Date(this.now()).toISOString(), randomUUID()),

@@ -8,8 +8,17 @@ import type { NodeView } from './node-view.js';
 import type { SavedConfig } from './persisted-state.js';
 import type { NodeControl } from './ports.js';
 
-/** Settings rbuddy changes on a promoted active and an idle standby, saved before, restored after. */
-const GUARDED_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
+/** The settings of the write guard (a promoted active, an outgoing node until it is retired). */
+const GUARD_SETTINGS = ['min-replicas-to-write', 'min-replicas-max-lag'] as const;
+
+/**
+ * What makes a replica answer -MASTERDOWN while its link is down instead of its (empty or stale)
+ * data: `no` on the idle standby and on a retired node (docs/design.md, "The write guard").
+ */
+export const STALE_DATA_SETTING = 'replica-serve-stale-data';
+
+/** Settings rbuddy changes on a node, saved before, restored when it is the active again. */
+const GUARDED_SETTINGS = [...GUARD_SETTINGS, STALE_DATA_SETTING] as const;
 
 /**
  * The write guard. Redis refuses a write with -NOREPLICAS only when both settings are non-zero
@@ -26,13 +35,24 @@ export const WRITE_GUARD: Readonly<SavedConfig> = {
 export const REDIS_DEFAULTS: Readonly<SavedConfig> = {
   'min-replicas-to-write': '0',
   'min-replicas-max-lag': '10',
+  [STALE_DATA_SETTING]: 'yes',
 };
+
+/** The write guard's settings of `saved` (the ones restored before a node takes a FLUSHALL). */
+export function guardSettingsOf(saved: SavedConfig): SavedConfig {
+  const settings: SavedConfig = {};
+  for (const name of GUARD_SETTINGS) {
+    const value = saved[name];
+    if (value !== undefined) settings[name] = value;
+  }
+  return settings;
+}
 
 /** The settings are rbuddy's write guard (so writes to a master without replicas fail). */
 export function isWriteGuard(settings: SavedConfig | undefined): boolean {
   return (
     settings !== undefined &&
-    GUARDED_SETTINGS.every((setting) => settings[setting] === WRITE_GUARD[setting])
+    GUARD_SETTINGS.every((setting) => settings[setting] === WRITE_GUARD[setting])
   );
 }
 
@@ -98,6 +118,10 @@ export function nodeViewFromInfo(
     keys: countKeys(fields),
     runId: fields.get('run_id'),
     writesGuarded: isWriteGuard(settings),
+    servesStaleData:
+      settings?.[STALE_DATA_SETTING] === undefined
+        ? undefined
+        : settings[STALE_DATA_SETTING] !== 'no',
   };
 }
 
@@ -121,6 +145,7 @@ export function unreachableView(node: ReplicaNode, error: unknown): NodeView {
     keys: 0,
     runId: undefined,
     writesGuarded: false,
+    servesStaleData: undefined,
   };
 }
 
@@ -190,4 +215,92 @@ export class NodeOps implements NodeControl {
   async flush(node: ReplicaNode): Promise<void> {
     await this.clients.client(node).call('FLUSHALL', 'ASYNC');
   }
+
+  /**
+   * Makes the node the idle standby in one MULTI/EXEC (docs/design.md, "The write guard"):
+   * FLUSHALL ASYNC when `flush`, its own write-guard settings back, `replica-serve-stale-data
+   * no`, `REPLICAOF <announce>`. rbuddy holds its sync (-NOMASTERLINK), so from the EXEC on every
+   * read answers -MASTERDOWN and every write -READONLY: no client ever reads the emptied node.
+   * The guard refuses FLUSHALL when it is queued and EXEC itself (`processCommand`: both are
+   * writes), so with a flush the settings are also restored just before MULTI, in the same
+   * write: Redis runs a client's pipelined commands in one go (`processInputBuffer`).
+   * Redis does not roll back: every reply inside the EXEC is checked. When a later command
+   * failed after the flush ran, the conversion is tried once more outside the transaction at
+   * once, so that the node does not stay an empty master; then the failure is thrown.
+   */
+  async makeIdleStandby(
+    node: ReplicaNode,
+    options: { restore: SavedConfig; flush: boolean },
+  ): Promise<void> {
+    const client = this.clients.client(node);
+    const announce = this.announce();
+    const restore = Object.entries(guardSettingsOf(options.restore)).flat();
+    const hold: string[][] = [
+      ...(restore.length > 0 ? [['CONFIG', 'SET', ...restore]] : []),
+      ['CONFIG', 'SET', STALE_DATA_SETTING, 'no'],
+      ['REPLICAOF', announce.host, String(announce.port)],
+    ];
+    const transaction = [...(options.flush ? [['FLUSHALL', 'ASYNC']] : []), ...hold];
+    const before = options.flush && restore.length > 0 ? [['CONFIG', 'SET', ...restore]] : [];
+    // ioredis names a pipeline's commands by its (lower-case) method names.
+    const commands = [...before, ['MULTI'], ...transaction, ['EXEC']].map(
+      ([name = '', ...args]) => [name.toLowerCase(), ...args],
+    );
+    const replies = await client.pipeline(commands).exec();
+    const failures = transactionFailures(replies, before.length, transaction);
+    if (failures.length === 0) return;
+    if (options.flush && failures.some((failure) => failure.ran)) {
+      // The flush may have run: never leave an empty master behind while the error is retried.
+      await client.call('CONFIG', 'SET', STALE_DATA_SETTING, 'no');
+      await client.call('REPLICAOF', announce.host, String(announce.port));
+    }
+    throw new Error(
+      `making ${node.id} the idle standby failed: ${failures.map((failure) => failure.why).join('; ')}`,
+    );
+  }
+}
+
+/** One command of a MULTI/EXEC that did not succeed; `ran`: the EXEC ran (no rollback). */
+interface TransactionFailure {
+  why: string;
+  ran: boolean;
+}
+
+/**
+ * The failures in a pipeline of `before` plain commands, MULTI, `transaction`, EXEC. An error
+ * before or at EXEC means nothing in the transaction ran (EXECABORT); otherwise each reply inside
+ * EXEC's array is checked, since Redis runs every command of a transaction even after one fails.
+ */
+export function transactionFailures(
+  replies: [Error | null, unknown][] | null,
+  before: number,
+  transaction: readonly string[][],
+): TransactionFailure[] {
+  if (replies === null) return [{ why: 'no reply to the transaction', ran: false }];
+  const failures: TransactionFailure[] = [];
+  const name = (command: readonly string[] | undefined): string =>
+    (command ?? []).slice(0, 2).join(' ');
+  for (const [index, [error]] of replies.entries()) {
+    if (error !== null && index < replies.length - 1) {
+      failures.push({
+        why: `${index < before ? 'before MULTI' : 'queued'}: ${error.message}`,
+        ran: false,
+      });
+    }
+  }
+  const [execError, results] = replies[replies.length - 1] ?? [null, undefined];
+  if (execError !== null) {
+    failures.push({ why: `EXEC: ${execError.message}`, ran: false });
+    return failures;
+  }
+  if (!Array.isArray(results) || results.length !== transaction.length) {
+    return [...failures, { why: `EXEC answered ${JSON.stringify(results)}`, ran: true }];
+  }
+  const items: unknown[] = results;
+  for (const [index, result] of items.entries()) {
+    if (result instanceof Error) {
+      failures.push({ why: `${name(transaction[index])}: ${result.message}`, ran: true });
+    }
+  }
+  return failures;
 }

@@ -23,6 +23,24 @@ export interface NodeView {
   runId: string | undefined;
   /** Its min-replicas settings are rbuddy's write guard (a master then refuses every write). */
   writesGuarded: boolean;
+  /** Its `replica-serve-stale-data` (undefined when CONFIG GET was refused). */
+  servesStaleData: boolean | undefined;
+}
+
+/**
+ * The idle standby as rbuddy keeps it: a replica of rbuddy's announce address, its sync held by
+ * rbuddy (link down, no sync under way) and `replica-serve-stale-data no`, so it answers every
+ * read -MASTERDOWN and every write -READONLY (docs/design.md, "Roles and states").
+ */
+export function isHeldStandby(view: NodeView): boolean {
+  return (
+    view.reachable &&
+    view.role === 'slave' &&
+    view.followsProxy &&
+    !view.linkUp &&
+    !view.syncInProgress &&
+    view.servesStaleData === false
+  );
 }
 
 /** The proxy's own view of a replica's session. */

@@ -5,6 +5,7 @@
 import { isObject } from '../is-object.js';
 import type { RbuddyEvent } from '../notify/events.js';
 import { storedEvent } from '../notify/stored-event.js';
+import { isHeldStandby, type NodeView } from './node-view.js';
 
 /** The steps of a failover, in order. A restart resumes at the recorded step. */
 export type FailoverStep =
@@ -81,6 +82,26 @@ export interface PersistedState {
    * files written before this field existed.
    */
   unannounced?: RbuddyEvent[];
+}
+
+/**
+ * Whether the proxy answers a node's sync -NOMASTERLINK instead of relaying it: the idle standby
+ * (no failover, or one switched or aborted, where the standby is not syncing) is held, so that it
+ * stays a replica that answers -MASTERDOWN / -READONLY (docs/design.md, "Roles and states").
+ * Releasing it (a failover's `syncing` step) is what attaches it. While no state is known (no
+ * file yet, or a corrupt one) the gate refuses every full sync, but the master would still fork
+ * for one: a node that looks held (`view`, its latest) stays held, and before the nodes were
+ * first seen every sync waits (a replica retries about every second).
+ */
+export function syncHeld(
+  persisted: PersistedState | undefined,
+  nodeId: string,
+  view: NodeView | undefined,
+): boolean {
+  if (persisted === undefined) return view === undefined || isHeldStandby(view);
+  if (nodeId !== persisted.standby) return false;
+  const step = persisted.failover?.step;
+  return step === undefined || step === 'switched' || step === 'aborted';
 }
 
 // ---- validation of what is read back ---------------------------------------------------------

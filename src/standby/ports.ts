@@ -60,4 +60,12 @@ export interface NodeControl {
   killClients(node: ReplicaNode): Promise<void>;
   /** FLUSHALL ASYNC. */
   flush(node: ReplicaNode): Promise<void>;
+  /**
+   * One MULTI/EXEC: FLUSHALL ASYNC (when `flush`), the write-guard settings of `restore` back,
+   * replica-serve-stale-data no, REPLICAOF <the proxy's announce address>. Every reply checked.
+   */
+  makeIdleStandby(
+    node: ReplicaNode,
+    options: { restore: SavedConfig; flush: boolean },
+  ): Promise<void>;
 }

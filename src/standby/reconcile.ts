@@ -20,8 +20,6 @@ export type Reconciliation =
       standby: NodeView;
       /** The active is a master with the write guard: it was promoted mid-failover. */
       promoted: boolean;
-      /** The standby is an empty replica (a sync under way, say): make it an idle master. */
-      detachStandby: boolean;
       reason: string;
     }
   /** Not decidable yet (a node down or loading), or ambiguous: do nothing. */
@@ -123,7 +121,6 @@ export function reconcile(configuredActive: NodeView, configuredStandby: NodeVie
     active,
     standby,
     promoted: active.role === 'master',
-    detachStandby: standby.role === 'slave' && standby.keys === 0,
     reason: `no state file, but the nodes show ${active.id} serving reads (${report}): adopted as the active, ${standby.id} as the standby`,
   };
 }

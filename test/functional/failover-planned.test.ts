@@ -9,13 +9,8 @@ import type { EventType } from '../../src/notify/events.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { startReader } from '../../harness/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
-import {
-  assertWritesRefused,
-  digest,
-  info,
-  startWriter,
-  waitForInSync,
-} from '../../harness/replication.js';
+import { digest, startWriter, waitForInSync } from '../../harness/replication.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 import { startTopology } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -133,12 +128,10 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
   assert.equal(await t.standby.client().get('reader-key'), 'reader-value');
   assert.ok(writes > 0);
 
-  // The old active: flushed, a master refusing writes (the idle standby), its own settings
+  // The old active: flushed, the held idle standby (-MASTERDOWN, -READONLY), its own settings
   // kept for when it is the active again. The new active has its own settings back.
   const old = t.active.client();
-  assert.equal(await old.dbsize(), 0);
-  assert.equal((await info(old, 'replication')).role, 'master');
-  await assertWritesRefused(old, 'on-the-new-standby');
+  await assertHeldStandby(old, 'on-the-new-standby');
   // CONFIG GET lists a pattern's settings in no fixed order (it walks a dict): compare them as
   // name → value, not as arrays.
   const settings = (pairs: unknown): Record<string, unknown> => {
@@ -148,11 +141,19 @@ test('POST /v1/failover while the master is healthy: roles swap, zero failed rea
     for (let i = 0; i < list.length; i += 2) entries.push([String(list[i]), list[i + 1]]);
     return Object.fromEntries(entries);
   };
-  assert.deepEqual(status.lastFailover?.savedConfig, settings(activeConfigBefore));
+  // Its replica-serve-stale-data too (yes, Redis's default here), set to no while it is held.
+  assert.deepEqual(status.lastFailover?.savedConfig, {
+    ...settings(activeConfigBefore),
+    'replica-serve-stale-data': 'yes',
+  });
   assert.deepEqual(
     settings(await t.standby.client().config('GET', 'min-replicas-*')),
     settings(activeConfigBefore),
   );
+  // The new active serves stale reads again if the master goes away.
+  assert.deepEqual(settings(await t.standby.client().config('GET', 'replica-serve-stale-data')), {
+    'replica-serve-stale-data': 'yes',
+  });
 
   assert.equal(status.lastFailover?.kind, 'planned');
   assert.equal(status.lastFailover?.result, 'completed');

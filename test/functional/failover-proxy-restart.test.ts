@@ -19,14 +19,8 @@ import {
   type RedisArgs,
   type RedisServer,
 } from '../../harness/redis-server.js';
-import {
-  assertWritesRefused,
-  digest,
-  info,
-  masterStats,
-  populate,
-  waitForInSync,
-} from '../../harness/replication.js';
+import { digest, info, masterStats, populate, waitForInSync } from '../../harness/replication.js';
+import { assertHeldStandby, keyCount } from '../../harness/held-standby.js';
 import { failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -190,11 +184,14 @@ async function assertCycleCompleted(
   assert.equal(await flushallCalls(incoming), 0, 'the new active was never flushed');
 
   // FLUSHALL ASYNC empties the keyspace at once; the freeing happens in the background.
-  assert.equal(await outgoing.dbsize(), 0, 'the old active was flushed');
+  assert.equal(await keyCount(outgoing), 0, 'the old active was flushed');
   assert.equal(await flushallCalls(outgoing), 1, 'the old active was flushed exactly once');
-  assert.equal((await info(outgoing, 'replication')).role, 'master');
-  // The new standby refuses writes; its own settings are kept for when it is the active again.
-  await assertWritesRefused(outgoing, 'on-the-new-standby');
+  // The new standby is held: it answers -MASTERDOWN and -READONLY; its own settings are kept
+  // for when it is the active again.
+  await waitFor(async () => (await info(outgoing, 'replication')).master_link_status === 'down', {
+    what: 'the new standby held',
+  });
+  await assertHeldStandby(outgoing, 'on-the-new-standby');
   assert.equal(
     status.lastFailover?.savedConfig?.['min-replicas-to-write'],
     before.minReplicasToWrite,

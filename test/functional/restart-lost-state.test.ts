@@ -16,6 +16,7 @@ import { RawClient } from '../helpers/raw-client.js';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
 import { stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { digest, info, masterStats, waitForInSync } from '../../harness/replication.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 import { failoverTimings, startTopology, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -146,7 +147,8 @@ test('state.json deleted after a planned switch, restarted with --init-flush-sta
   await waitForInSync(master, serving.client());
   assert.equal(await digest(serving.client()), await digest(master));
   assert.equal((await masterStats(master)).syncFull, syncFullBefore, 'no full sync');
-  assert.equal((await info(t.active.client(), 'replication')).role, 'master');
+  // The old active stays the held standby (never detached: as a master it would answer nils).
+  await assertHeldStandby(t.active.client(), 'reader-key');
 
   assert.deepEqual(await getText(`${rbuddy.httpUrl}/active`), {
     status: 200,

@@ -16,7 +16,7 @@ import type {
   PersistedState,
 } from '../../src/standby/persisted-state.js';
 import { type EngineState } from '../../src/standby/states.js';
-import { master, replica, syncing } from './node-views.js';
+import { held, master, replica, syncing } from './node-views.js';
 
 export const A = '10.0.0.5:6379';
 export const B = '10.0.0.6:6379';
@@ -47,6 +47,12 @@ export function steady(overrides: Partial<PersistedState> = {}): PersistedState 
     active: A,
     standby: B,
     activeHoldsData: true,
+    // The standby's own settings, saved when it was first held.
+    standbySavedConfig: {
+      'min-replicas-to-write': '0',
+      'min-replicas-max-lag': '10',
+      'replica-serve-stale-data': 'yes',
+    },
     failover: null,
     lastFailover: null,
     ...overrides,
@@ -102,7 +108,7 @@ export function observe(overrides: Partial<Observations>): Observations {
     masterLostSince: undefined,
     fullResyncDemanded: false,
     active: replica(A),
-    standby: master(B),
+    standby: held(B),
     activeSession: STREAMING,
     standbySession: NO_SESSION,
     operator: undefined,
@@ -112,7 +118,7 @@ export function observe(overrides: Partial<Observations>): Observations {
   };
 }
 
-/** Healthy: A streams through the proxy with its data, B is an idle empty master. */
+/** Healthy: A streams through the proxy with its data, B is the held idle standby. */
 export const healthy = (overrides: Partial<Observations> = {}): Observations => observe(overrides);
 
 /** Failover before the switch: A promoted (a master with its data), B synced from the proxy. */
@@ -147,13 +153,11 @@ export const afterSwitch = (overrides: Partial<Observations> = {}): Observations
 
 // ---- the table ---------------------------------------------------------------------------------
 
-/** One action in a readable form: `begin-failover(unplanned)`, `prepare-standby(flush)`, … */
+/** One action in a readable form: `begin-failover(unplanned)`, … */
 export function label(action: Action): string {
   switch (action.kind) {
     case 'begin-failover':
       return `begin-failover(${action.failoverKind}${action.promote === false ? ', no promote' : ''})`;
-    case 'prepare-standby':
-      return `prepare-standby(${action.flush ? 'flush' : 'no flush'})`;
     default:
       return action.kind;
   }

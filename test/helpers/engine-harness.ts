@@ -22,8 +22,7 @@ import type { DecideConfig } from '../../src/standby/decide.js';
 import { FailoverEngine, type EngineOptions } from '../../src/standby/engine.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
 import { StateFile } from '../../src/standby/state-file.js';
-import { WRITE_GUARD } from '../../src/standby/node-ops.js';
-import { FakeNodeOps, idleMasterModel, ORIGINAL_CONFIG, replicaModel } from './fake-node-ops.js';
+import { FakeNodeOps, heldStandbyModel, ORIGINAL_CONFIG, replicaModel } from './fake-node-ops.js';
 import { FakeProbe, FakeProxy } from './fake-proxy.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -73,7 +72,7 @@ export function onDisk(dir: string): PersistedState {
   return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as PersistedState;
 }
 
-/** Healthy, the standby's own settings saved (it is guarded against writes). */
+/** Healthy, the standby's own settings saved (it is held: replica-serve-stale-data no). */
 export function healthyState(): PersistedState {
   return {
     version: 1,
@@ -87,11 +86,11 @@ export function healthyState(): PersistedState {
   };
 }
 
-/** A streams through the proxy with 1000 keys; B is an idle, empty master refusing writes. */
+/** A streams through the proxy with 1000 keys; B is the held idle standby (empty replica). */
 export function healthyNodes(): FakeNodeOps {
   return new FakeNodeOps({
     [A.id]: replicaModel({ keys: 1000, runId: 'run-a' }),
-    [B.id]: idleMasterModel({ runId: 'run-b', config: { ...WRITE_GUARD } }),
+    [B.id]: heldStandbyModel({ runId: 'run-b' }),
   });
 }
 
@@ -251,8 +250,17 @@ export function countingLoops(): {
 export async function waitForAttached(h: Harness): Promise<void> {
   await waitFor(
     () => {
+      // A held standby already replicates from the proxy: attached is the step's entry.
       const model = h.ops.model(B.id);
-      return model.role === 'slave' && model.followsProxy && diskStep(h.dir) === 'syncing';
+      const attached = onDisk(h.dir).failover?.timeline.some(
+        (entry) => entry.step === 'standby-attached',
+      );
+      return (
+        model.role === 'slave' &&
+        model.followsProxy &&
+        diskStep(h.dir) === 'syncing' &&
+        attached === true
+      );
     },
     { what: 'the standby attached', ...WAIT },
   );

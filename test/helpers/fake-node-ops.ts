@@ -2,7 +2,13 @@
 // replica is a small model (role, link, keys, the guarded settings) that the engine's commands
 // change the way Redis would, every call is recorded, and any call can be made to fail or be
 // inspected just before it runs (to read the state file at that moment, say).
-import { isWriteGuard, unreachableView, WRITE_GUARD } from '../../src/standby/node-ops.js';
+import {
+  guardSettingsOf,
+  isWriteGuard,
+  STALE_DATA_SETTING,
+  unreachableView,
+  WRITE_GUARD,
+} from '../../src/standby/node-ops.js';
 import type { NodeView } from '../../src/standby/node-view.js';
 import type { NodeControl } from '../../src/standby/ports.js';
 import type { SavedConfig } from '../../src/standby/persisted-state.js';
@@ -16,7 +22,8 @@ export type OpName =
   | 'detach'
   | 'attach'
   | 'killClients'
-  | 'flush';
+  | 'flush'
+  | 'makeIdleStandby';
 
 export interface OpCall {
   op: OpName;
@@ -48,6 +55,7 @@ export const FAKE_MASTER = '10.0.0.2:6379';
 export const ORIGINAL_CONFIG: SavedConfig = {
   'min-replicas-to-write': '0',
   'min-replicas-max-lag': '10',
+  [STALE_DATA_SETTING]: 'yes',
 };
 
 export function replicaModel(overrides: Partial<FakeNodeModel> = {}): FakeNodeModel {
@@ -73,6 +81,17 @@ export function idleMasterModel(overrides: Partial<FakeNodeModel> = {}): FakeNod
     linkUp: false,
     keys: 0,
     runId: 'run-idle',
+    ...overrides,
+  });
+}
+
+/** The idle standby as rbuddy holds it: an empty replica of the proxy, link down, stale off. */
+export function heldStandbyModel(overrides: Partial<FakeNodeModel> = {}): FakeNodeModel {
+  return replicaModel({
+    linkUp: false,
+    keys: 0,
+    runId: 'run-idle',
+    config: { ...ORIGINAL_CONFIG, [STALE_DATA_SETTING]: 'no' },
     ...overrides,
   });
 }
@@ -134,6 +153,10 @@ export class FakeNodeOps implements NodeControl {
       keys: model.keys,
       runId: model.runId,
       writesGuarded: isWriteGuard(model.config),
+      servesStaleData:
+        model.config[STALE_DATA_SETTING] === undefined
+          ? undefined
+          : model.config[STALE_DATA_SETTING] !== 'no',
     })).catch((error: unknown) =>
       // view() never throws: an unreachable node is an observation, not a failure.
       unreachableView(node, error),
@@ -189,6 +212,36 @@ export class FakeNodeOps implements NodeControl {
         throw new Error('NOREPLICAS Not enough good replicas to write.');
       }
       model.keys = 0;
+    });
+  }
+
+  makeIdleStandby(
+    node: ReplicaNode,
+    options: { restore: SavedConfig; flush: boolean },
+  ): Promise<void> {
+    return this.run('makeIdleStandby', node, (model) => {
+      // As on a real node: a queued FLUSHALL is refused by a read-only replica (-READONLY) and
+      // by the write guard still set (-NOREPLICAS), which aborts the whole transaction.
+      if (options.flush && model.role === 'slave') {
+        throw new Error('EXECABORT (READONLY You cannot write against a read only replica.)');
+      }
+      const restored = { ...model.config, ...guardSettingsOf(options.restore) };
+      if (options.flush && isWriteGuard(restored)) {
+        throw new Error('EXECABORT (NOREPLICAS Not enough good replicas to write.)');
+      }
+      if (options.flush) {
+        // The FLUSHALL inside the transaction counts as one (callsOf('flush'), the flush hook).
+        const call = (this.counts.get('flush') ?? 0) + 1;
+        this.counts.set('flush', call);
+        this.calls.push({ op: 'flush', node: node.id });
+        this.hooks.get('flush')?.(node, call);
+        model.keys = 0;
+      }
+      model.config = { ...restored, [STALE_DATA_SETTING]: 'no' };
+      if (!(model.role === 'slave' && model.followsProxy)) model.linkUp = false;
+      model.role = 'slave';
+      model.followsProxy = true;
+      model.syncInProgress = false;
     });
   }
 

@@ -21,6 +21,7 @@ export function replica(id: string, overrides: Partial<NodeView> = {}): NodeView
     keys: 1000,
     runId: `run-${id}`,
     writesGuarded: false,
+    servesStaleData: true,
     ...overrides,
   };
 }
@@ -36,6 +37,14 @@ export function master(id: string, overrides: Partial<NodeView> = {}): NodeView 
     writesGuarded: true,
     ...overrides,
   });
+}
+
+/**
+ * The idle standby as rbuddy holds it: an empty replica of the proxy whose sync rbuddy answers
+ * -NOMASTERLINK (link down), replica-serve-stale-data no.
+ */
+export function held(id: string, overrides: Partial<NodeView> = {}): NodeView {
+  return replica(id, { linkUp: false, keys: 0, servesStaleData: false, ...overrides });
 }
 
 /** The standby mid-sync: attached to the proxy, the snapshot still on its way. */

@@ -41,6 +41,7 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         loading: fc.boolean(),
         keys: fc.constantFrom(0, 1, 3000, 5000),
         writesGuarded: fc.boolean(),
+        servesStaleData: fc.constantFrom(true, false, undefined),
         // Now and then both names reach one server.
         runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
       })
@@ -137,13 +138,13 @@ describe('decide(): properties over random observations', () => {
 
         assert.ok(ENGINE_STATES.includes(state), `unknown state ${state}`);
         assert.equal(new Set(kinds).size, kinds.length, 'no action twice in one plan');
-        if (kinds.includes('guard-standby')) {
+        if (kinds.includes('hold-standby')) {
           // Last, since it reads what the actions before it wrote; only for an idle standby.
-          assert.equal(kinds.at(-1), 'guard-standby', 'guard-standby comes last');
-          assert.ok(obs.standby.reachable, 'guard-standby: the standby in sight');
+          assert.equal(kinds.at(-1), 'hold-standby', 'hold-standby comes last');
+          assert.ok(obs.standby.reachable, 'hold-standby: the standby in sight');
           assert.ok(
             step === undefined || step === 'aborted' || (step === 'held' && kinds[0] === 'abort'),
-            `guard-standby at ${step ?? 'no failover'}`,
+            `hold-standby at ${step ?? 'no failover'}`,
           );
         }
         if (state === 'degraded')
@@ -197,14 +198,12 @@ describe('decide(): properties over random observations', () => {
             case 'prepare-standby':
               assert.equal(persisted.failover, null);
               assert.equal(persisted.activeHoldsData, false);
-              if (action.flush) {
-                assert.ok(config.initFlushStandby && obs.standby.keys > 0, 'flush: told to');
-                // Never what may be serving reads, never the only copy.
-                assert.ok(
-                  !obs.standby.followsProxy && !obs.standby.writesGuarded && obs.active.keys > 0,
-                  'flush: not serving, not the only data',
-                );
-              }
+              assert.ok(config.initFlushStandby && obs.standby.keys > 0, 'flush: told to');
+              // Never what may be serving reads, never the only copy.
+              assert.ok(
+                !obs.standby.followsProxy && !obs.standby.writesGuarded && obs.active.keys > 0,
+                'flush: not serving, not the only data',
+              );
               break;
             case 'attach-active':
             case 'mark-active-holds-data':

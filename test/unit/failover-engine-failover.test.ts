@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type EventSink, type RbuddyEvent } from '../../src/notify/events.js';
 import type { PersistedState } from '../../src/standby/persisted-state.js';
-import { WRITE_GUARD } from '../../src/standby/node-ops.js';
+import { guardSettingsOf, STALE_DATA_SETTING, WRITE_GUARD } from '../../src/standby/node-ops.js';
 import { FakeNodeOps, idleMasterModel, ORIGINAL_CONFIG } from '../helpers/fake-node-ops.js';
 import { FakeProxy } from '../helpers/fake-proxy.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -59,7 +59,7 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     loseMaster(h);
     await waitForAttached(h);
     assert.equal(h.ops.model(A.id).role, 'master', 'the active was promoted');
-    assert.deepEqual(h.ops.model(A.id).config, WRITE_GUARD, 'writes guarded');
+    assert.deepEqual(guardSettingsOf(h.ops.model(A.id).config), WRITE_GUARD, 'writes guarded');
     masterBack(h);
     finishSync(h, B, 990);
     const done = await waitForCompleted(dir);
@@ -88,11 +88,22 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     ]);
     assert.equal(h.events[0]?.type, 'master.down');
 
-    // The old active is the new, empty standby, guarded, its own settings kept; flushed once.
+    // The old active is the new, empty standby, held (its own write settings back,
+    // replica-serve-stale-data no: -MASTERDOWN, -READONLY), its own settings kept; flushed once.
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
-    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD);
+    assert.deepEqual(ops.model(A.id).config, { ...ORIGINAL_CONFIG, [STALE_DATA_SETTING]: 'no' });
+    assert.equal(ops.model(A.id).role, 'slave');
+    assert.ok(ops.model(A.id).followsProxy, 'a replica of the announce address');
     assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG);
+    // Its clients are killed only once it answers errors: a client reconnecting in between
+    // would read the emptied node.
+    const onA = ops
+      .operations()
+      .filter((call) => call.node === A.id)
+      .map((call) => call.op);
+    // (The fake records the FLUSHALL inside the transaction right after it.)
+    assert.deepEqual(onA.slice(-3), ['makeIdleStandby', 'flush', 'killClients']);
     assert.equal(ops.model(A.id).keys, 0);
     assert.equal(ops.model(B.id).keys, 990);
     // The new active has its own settings back.

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { WRITE_GUARD } from '../../src/standby/node-ops.js';
+import { STALE_DATA_SETTING } from '../../src/standby/node-ops.js';
 import { ORIGINAL_CONFIG } from '../helpers/fake-node-ops.js';
 import { waitFor } from '../../harness/wait-for.js';
 import {
@@ -72,11 +72,13 @@ describe('FailoverEngine: operator requests', () => {
     await waitForCompleted(dir);
     assert.deepEqual(ops.callsOf('flush'), [A.id]);
     assert.deepEqual(flushViolations, []);
-    // Guarded and detached only after the switch, its settings restored for the flush, then
-    // guarded as the new standby.
-    assert.deepEqual(ops.callsOf('guardWrites'), [A.id, A.id]);
-    assert.equal(ops.model(A.id).role, 'master');
-    assert.deepEqual(ops.model(A.id).config, WRITE_GUARD);
+    // Guarded and detached only after the switch (a replica refuses FLUSHALL), then flushed and
+    // made the held standby in one transaction: its own write settings back, stale data off.
+    assert.deepEqual(ops.callsOf('guardWrites'), [A.id]);
+    assert.deepEqual(ops.callsOf('detach'), [A.id]);
+    assert.equal(ops.model(A.id).role, 'slave');
+    assert.ok(ops.model(A.id).followsProxy, 'a replica of the announce address');
+    assert.deepEqual(ops.model(A.id).config, { ...ORIGINAL_CONFIG, [STALE_DATA_SETTING]: 'no' });
     assert.deepEqual(onDisk(dir).standbySavedConfig, ORIGINAL_CONFIG);
   });
 
@@ -131,8 +133,10 @@ describe('FailoverEngine: operator requests', () => {
     await waitFor(() => h.engine.state === 'degraded', { what: 'degraded (aborted)', ...WAIT });
     assert.equal(onDisk(dir).active, A.id);
     assert.equal(ops.model(A.id).keys, 1000);
-    assert.equal(ops.model(B.id).role, 'master', 'the standby detached');
-    assert.deepEqual(ops.model(B.id).config, WRITE_GUARD, 'and refuses writes');
+    // Held again, not detached: as a master it would answer reads from a copy nobody updates.
+    assert.equal(ops.model(B.id).role, 'slave', 'the standby not detached');
+    assert.equal(ops.model(B.id).config[STALE_DATA_SETTING], 'no', 'held: -MASTERDOWN');
+    assert.ok(!ops.callsOf('detach').includes(B.id), 'the standby never detached');
     assert.deepEqual(ops.callsOf('flush'), []);
 
     assert.deepEqual(h.engine.request('failover'), { accepted: true });

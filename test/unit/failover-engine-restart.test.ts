@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { type DurableSink, type RbuddyEvent } from '../../src/notify/events.js';
 import type { DecideConfig } from '../../src/standby/decide.js';
 import type { FailoverStep } from '../../src/standby/persisted-state.js';
-import { WRITE_GUARD } from '../../src/standby/node-ops.js';
+import { STALE_DATA_SETTING } from '../../src/standby/node-ops.js';
 import { FakeNodeOps, ORIGINAL_CONFIG } from '../helpers/fake-node-ops.js';
 import { waitFor } from '../../harness/wait-for.js';
 import {
@@ -44,6 +44,8 @@ interface CrashPoint {
   /** Whether the standby's sync finishes before the crash. */
   syncedBeforeCrash: boolean;
   standbyKeys: number;
+  /** The crash comes after the flush (the process dies before it writes the state). */
+  flushedBeforeCrash?: boolean;
 }
 
 const crashPoints: CrashPoint[] = [
@@ -83,9 +85,19 @@ const crashPoints: CrashPoint[] = [
   {
     name: 'switched, between the switch and the flush',
     step: 'switched',
+    block: (ops) => ops.failTimes('makeIdleStandby', Infinity, 'crash: MULTI/EXEC', A.id),
+    syncedBeforeCrash: true,
+    standbyKeys: 990,
+  },
+  {
+    // Flushed and held in the transaction, its clients not killed yet, the state not written:
+    // the next process finds it the empty held standby and never flushes it again.
+    name: 'switched, between the flush and the kill of its clients',
+    step: 'switched',
     block: (ops) => ops.failTimes('killClients', Infinity, 'crash: CLIENT KILL'),
     syncedBeforeCrash: true,
     standbyKeys: 990,
+    flushedBeforeCrash: true,
   },
 ];
 
@@ -114,10 +126,15 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
       assert.equal(diskStep(dir), crash.step, 'the first process holds at the intended step');
       await stopEngine(first);
       assert.equal(diskStep(dir), crash.step, 'the first process died at the intended step');
-      assert.deepEqual(ops.callsOf('flush'), [], 'nothing flushed before the crash');
+      assert.deepEqual(
+        ops.callsOf('flush'),
+        crash.flushedBeforeCrash === true ? [A.id] : [],
+        'flushed before the crash only where it crashed after the flush',
+      );
 
       // The node models live on; the operations work again; a new process, a new proxy.
-      for (const op of ['guardWrites', 'attach', 'killClients'] as const) ops.before(op, undefined);
+      const unblocked = ['guardWrites', 'attach', 'killClients', 'makeIdleStandby'] as const;
+      for (const op of unblocked) ops.before(op, undefined);
       const flushViolations = watchFlushes(ops, dir);
       const second = await startEngine({ dir, ops });
       if (!crash.syncedBeforeCrash) {
@@ -148,10 +165,16 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
       assert.equal(done.active, B.id);
       assert.equal(done.standby, A.id);
       assert.equal(ops.model(A.id).keys, 0);
-      assert.equal(ops.model(A.id).role, 'master');
-      // The old active is the guarded standby, its own settings kept on disk; the new active
-      // has its own back.
-      assert.deepEqual(ops.model(A.id).config, WRITE_GUARD, 'the new standby refuses writes');
+      // The old active is the held standby (a replica of the announce address, its own write
+      // settings back, stale data off), its own settings kept on disk; the new active has its
+      // own back.
+      assert.equal(ops.model(A.id).role, 'slave');
+      assert.ok(ops.model(A.id).followsProxy, 'a replica of the announce address');
+      assert.deepEqual(
+        ops.model(A.id).config,
+        { ...ORIGINAL_CONFIG, [STALE_DATA_SETTING]: 'no' },
+        'the new standby answers -MASTERDOWN / -READONLY',
+      );
       assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG, 'the old active’s config kept');
       assert.deepEqual(ops.model(B.id).config, ORIGINAL_CONFIG, 'the new active’s config back');
       assert.equal(ops.model(B.id).keys, crash.standbyKeys, 'the new active kept its data');

@@ -93,14 +93,15 @@ describe('FailoverEngine: no state file, roles from the nodes', () => {
     await waitFor(() => h.engine.status().epoch !== null, { what: 'roles persisted', ...WAIT });
     h.proxy.stream(B);
     await waitFor(() => h.engine.state === 'healthy', { what: 'healthy', ...WAIT });
-    // The adopted standby, an idle master, gets the write guard; nothing else is done.
+    // The adopted standby, an idle master (the former layout), is made the held standby, its
+    // own settings read first; nothing else is done.
     assert.deepEqual(
       ops.operations(),
       [
         { op: 'configGet', node: A.id },
-        { op: 'guardWrites', node: A.id },
+        { op: 'makeIdleStandby', node: A.id },
       ],
-      'no node operation but guarding the idle standby',
+      'no node operation but holding the idle standby',
     );
     const disk = onDisk(dir);
     assert.deepEqual([disk.active, disk.standby, disk.epoch], [B.id, A.id, 0]);
@@ -128,11 +129,10 @@ describe('FailoverEngine: no state file, roles from the nodes', () => {
     assert.deepEqual(
       ops.operations(),
       [
-        { op: 'detach', node: B.id },
         { op: 'configGet', node: B.id },
-        { op: 'guardWrites', node: B.id },
+        { op: 'makeIdleStandby', node: B.id },
       ],
-      'only the empty replica: detached, then guarded as an idle standby',
+      'only the empty replica: held as the idle standby, never detached (nils as a master)',
     );
 
     assert.equal(h.engine.request('failover').accepted, true);

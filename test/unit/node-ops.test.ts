@@ -12,8 +12,10 @@ import {
   isWriteGuard,
   nodeViewFromInfo,
   parseInfo,
+  transactionFailures,
   WRITE_GUARD,
 } from '../../src/standby/node-ops.js';
+import { isHeldStandby } from '../../src/standby/node-view.js';
 
 const NODE = { id: '127.0.0.1:7001', host: '127.0.0.1', port: 7001 };
 const PROXY: HostPort = { host: '127.0.0.1', port: 7000 };
@@ -190,6 +192,7 @@ describe('nodeViewFromInfo', () => {
       keys: 42,
       runId: RUN_ID,
       writesGuarded: false,
+      servesStaleData: undefined,
     });
   });
 
@@ -332,5 +335,89 @@ describe('the write guard', () => {
     const own = { 'min-replicas-to-write': '3', 'min-replicas-max-lag': '0' };
     assert.equal(nodeViewFromInfo(NODE, text, PROXY, own).writesGuarded, false);
     assert.equal(nodeViewFromInfo(NODE, text, PROXY).writesGuarded, false);
+  });
+});
+
+describe('the held idle standby', () => {
+  const held = [
+    '# Replication',
+    'role:slave',
+    'master_host:127.0.0.1',
+    'master_port:7000',
+    'master_link_status:down',
+    'master_sync_in_progress:0',
+  ].join('\r\n');
+  const text = info(server, held, persistence('0', '0'), keyspace());
+  const settings = (stale: string): Record<string, string> => ({
+    'min-replicas-to-write': '0',
+    'min-replicas-max-lag': '10',
+    'replica-serve-stale-data': stale,
+  });
+
+  test('a replica of the announce address, link down, replica-serve-stale-data no', () => {
+    const view = nodeViewFromInfo(NODE, text, PROXY, settings('no'));
+    assert.equal(view.servesStaleData, false);
+    assert.equal(isHeldStandby(view), true);
+  });
+
+  test('serving stale data, another master, a link up, or the setting unknown: not held', () => {
+    assert.equal(isHeldStandby(nodeViewFromInfo(NODE, text, PROXY, settings('yes'))), false);
+    assert.equal(isHeldStandby(nodeViewFromInfo(NODE, text, PROXY)), false, 'unknown');
+    const elsewhere = { host: '127.0.0.1', port: 7999 };
+    assert.equal(isHeldStandby(nodeViewFromInfo(NODE, text, elsewhere, settings('no'))), false);
+    const up = text.replace('master_link_status:down', 'master_link_status:up');
+    assert.equal(isHeldStandby(nodeViewFromInfo(NODE, up, PROXY, settings('no'))), false);
+  });
+});
+
+describe('transactionFailures: every reply of a MULTI/EXEC is checked', () => {
+  const transaction = [
+    ['FLUSHALL', 'ASYNC'],
+    ['CONFIG', 'SET', 'replica-serve-stale-data', 'no'],
+    ['REPLICAOF', '127.0.0.1', '7000'],
+  ];
+  const queued = (n: number): [Error | null, unknown][] =>
+    Array.from({ length: n }, () => [null, 'QUEUED']);
+
+  test('all OK: no failure', () => {
+    const replies: [Error | null, unknown][] = [
+      [null, 'OK'],
+      [null, 'OK'],
+      ...queued(3),
+      [null, ['OK', 'OK', 'OK']],
+    ];
+    assert.deepEqual(transactionFailures(replies, 1, transaction), []);
+  });
+
+  test('EXECABORT: nothing ran', () => {
+    const refused = new Error('NOREPLICAS Not enough good replicas to write.');
+    const replies: [Error | null, unknown][] = [
+      [null, 'OK'],
+      [refused, undefined],
+      ...queued(2),
+      [new Error('EXECABORT Transaction discarded because of previous errors.'), undefined],
+    ];
+    const failures = transactionFailures([[null, 'OK'], ...replies.slice(1)], 1, transaction);
+    assert.ok(failures.length > 0);
+    assert.ok(failures.every((failure) => !failure.ran));
+    assert.match(failures.map((failure) => failure.why).join('; '), /NOREPLICAS.*EXECABORT/);
+  });
+
+  test('an error inside EXEC (Redis does not roll back): reported as having run, by command', () => {
+    const replies: [Error | null, unknown][] = [
+      [null, 'OK'],
+      ...queued(3),
+      [null, ['OK', new Error('ERR CONFIG SET failed'), 'OK']],
+    ];
+    const failures = transactionFailures([[null, 'OK'], ...replies], 1, transaction);
+    assert.deepEqual(failures, [{ why: 'CONFIG SET: ERR CONFIG SET failed', ran: true }]);
+  });
+
+  test('no reply at all, or a malformed EXEC reply', () => {
+    assert.deepEqual(transactionFailures(null, 0, transaction), [
+      { why: 'no reply to the transaction', ran: false },
+    ]);
+    const short: [Error | null, unknown][] = [[null, 'OK'], ...queued(3), [null, ['OK']]];
+    assert.equal(transactionFailures(short, 0, transaction)[0]?.ran, true);
   });
 });

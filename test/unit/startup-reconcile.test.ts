@@ -24,16 +24,14 @@ const A = '10.0.0.5:6379';
 const S = '10.0.0.6:6379';
 const MASTER = '10.0.0.2:6379';
 
-/** One plan in a readable form: `first-start`, `adopt S (detach)`, `degraded`, … */
+/** One plan in a readable form: `first-start`, `adopt S (promoted)`, `degraded`, … */
 function label(plan: Reconciliation): string {
   switch (plan.kind) {
     case 'first-start':
       return 'first-start';
     case 'adopt': {
       const who = plan.active.id === A ? 'A' : 'S';
-      const notes = [plan.promoted ? 'promoted' : '', plan.detachStandby ? 'detach' : ''];
-      const extra = notes.filter((note) => note !== '').join(', ');
-      return `adopt ${who}${extra === '' ? '' : ` (${extra})`}`;
+      return `adopt ${who}${plan.promoted ? ' (promoted)' : ''}`;
     }
     case 'wait':
       return plan.state;
@@ -100,16 +98,22 @@ const rows: Row[] = [
     plan: 'adopt S',
   },
   {
-    name: 'a planned failover mid-sync: the incoming replica is empty, detached',
+    name: 'a planned failover mid-sync: the incoming replica is empty, kept a replica (held next)',
     active: replica(A),
     standby: syncing(S),
-    plan: 'adopt A (detach)',
+    plan: 'adopt A',
+  },
+  {
+    name: 'the idle standby held by rbuddy (replica of rbuddy, link down, stale data off, empty)',
+    active: replica(A),
+    standby: replica(S, { linkUp: false, keys: 0, servesStaleData: false }),
+    plan: 'adopt A',
   },
   {
     name: 'an active promoted mid-failover (write guard, data), the standby syncing',
     active: master(A, { keys: 1000, writesGuarded: true }),
     standby: syncing(S),
-    plan: 'adopt A (promoted, detach)',
+    plan: 'adopt A (promoted)',
   },
   {
     name: 'both replicate from rbuddy with data (a planned switch not yet retired): ambiguous',
@@ -237,6 +241,7 @@ describe('settledState(): what is written once start-up is settled', () => {
     assert.deepEqual(state.failover?.savedConfig, {
       'min-replicas-to-write': '0',
       'min-replicas-max-lag': '10',
+      'replica-serve-stale-data': 'yes',
     });
     assert.equal(state.failover?.timeline[0]?.step, 'adopted');
   });
@@ -278,7 +283,6 @@ describe('reconcile(): properties', () => {
         }
         if (plan.kind === 'adopt') {
           assert.deepEqual(serving, [plan.active], 'adopt: the one serving node is the active');
-          assert.ok(!plan.detachStandby || plan.standby.keys === 0, 'detach: only an empty node');
         }
         if (plan.kind === 'wait') assert.notEqual(plan.reason, '', 'waiting says why');
       }),

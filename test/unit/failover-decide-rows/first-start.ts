@@ -1,6 +1,6 @@
 // The rows of decide()'s state × observation table for a first start: the active has no dataset
 // yet.
-import { down, master, replica, syncing } from '../../helpers/node-views.js';
+import { down, held, master, replica, syncing } from '../../helpers/node-views.js';
 import {
   A,
   B,
@@ -42,7 +42,8 @@ export const firstStartRows: Row[] = [
     }),
     config: { initFlushStandby: true },
     state: 'starting',
-    actions: ['prepare-standby(flush)', 'attach-active', 'guard-standby'],
+    // Flushed and held in one transaction: no hold-standby after it.
+    actions: ['prepare-standby', 'attach-active'],
   },
   {
     name: 'first start, --init-flush-standby: both plain masters with data (a reboot and a lost state file?): kept',
@@ -87,26 +88,33 @@ export const firstStartRows: Row[] = [
     reason: /write guard .*: it may be serving reads/,
   },
   {
-    name: 'first start: the standby is a replica (empty): detach it, nothing to flush',
+    name: 'first start: the standby is a replica of another master (empty): held, never detached',
     persisted: firstStart(),
     obs: healthy({ active: master(A), standby: syncing(B, { followsProxy: false }) }),
     config: { initFlushStandby: true },
     state: 'starting',
-    actions: ['prepare-standby(no flush)', 'attach-active', 'guard-standby'],
+    actions: ['attach-active', 'hold-standby'],
   },
   {
-    name: 'first start: the standby idle and empty but accepting writes: guard it',
+    name: 'first start: the standby already held (empty replica of rbuddy, stale data off)',
+    persisted: firstStart(),
+    obs: healthy({ active: master(A), standby: held(B), activeSession: NO_SESSION }),
+    state: 'starting',
+    actions: ['attach-active'],
+  },
+  {
+    name: 'first start: the standby an idle empty master (the former layout): held',
     persisted: firstStart(),
     obs: healthy({ active: master(A), standby: master(B, { writesGuarded: false }) }),
     state: 'starting',
-    actions: ['attach-active', 'guard-standby'],
+    actions: ['attach-active', 'hold-standby'],
   },
   {
-    name: 'first start: the active synced, the standby accepting writes: guard it last',
+    name: 'first start: the active synced, the standby an idle master: held, last',
     persisted: firstStart(),
     obs: healthy({ standby: master(B, { writesGuarded: false }) }),
     state: 'healthy',
-    actions: ['mark-active-holds-data', 'guard-standby'],
+    actions: ['mark-active-holds-data', 'hold-standby'],
   },
   {
     name: 'first start: the standby is a replica with keys, no flag',

@@ -44,7 +44,7 @@ export const heldRows: Row[] = [
     persisted: during('held'),
     obs: promotedAndSynced({ standby: replica(B, { keys: 0 }), operator: 'abort' }),
     state: 'degraded',
-    actions: ['abort', 'guard-standby'],
+    actions: ['abort', 'hold-standby'],
     reason: /aborted/,
   },
   {
@@ -161,7 +161,7 @@ export const heldRows: Row[] = [
       operator: 'abort',
     }),
     state: 'degraded',
-    actions: ['abort', 'guard-standby'],
+    actions: ['abort', 'hold-standby'],
     reason: /aborted/,
   },
   {

@@ -1,6 +1,6 @@
 // The rows of decide()'s state × observation table for a failover promoting the outgoing node, then
 // syncing the incoming one.
-import { down, master, replica } from '../../helpers/node-views.js';
+import { down, held, master, replica } from '../../helpers/node-views.js';
 import {
   A,
   B,
@@ -61,6 +61,22 @@ export const promotionRows: Row[] = [
     obs: promotedAndSyncing({ standby: master(B), standbySession: NO_SESSION }),
     state: 'failing-over',
     actions: ['attach-standby'],
+  },
+  {
+    name: 'syncing, not attached yet (a planned failover), the standby held: attach it (its hold is released)',
+    persisted: during('syncing', {
+      record: { kind: 'planned', timeline: [{ step: 'started', at: new Date(NOW).toISOString() }] },
+    }),
+    obs: healthy({ standby: held(B), standbySession: NO_SESSION }),
+    state: 'failing-over',
+    actions: ['attach-standby'],
+  },
+  {
+    name: 'syncing, attached, the held standby not back yet: wait for its retry',
+    persisted: during('syncing'),
+    obs: promotedAndSyncing({ standby: held(B), standbySession: NO_SESSION }),
+    state: 'failing-over',
+    actions: [],
   },
   {
     name: 'syncing, the standby follows another master: attach it',

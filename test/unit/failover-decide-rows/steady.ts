@@ -1,27 +1,71 @@
 // The rows of decide()'s state × observation table for steady: the active holds its data (healthy,
 // the master lost, a full resync demanded, an operator request).
-import { down, master, replica } from '../../helpers/node-views.js';
+import { down, held, master, replica } from '../../helpers/node-views.js';
 import { A, B, healthy, NO_SESSION, NOW, type Row, steady } from '../../helpers/decide-fixtures.js';
 
 export const steadyRows: Row[] = [
   // -- steady, the active holds its data ---------------------------------------------------------
   { name: 'healthy', persisted: steady(), obs: healthy(), state: 'healthy', actions: [] },
   {
-    name: 'healthy, the idle standby accepts writes: guard it',
+    name: 'healthy, the idle standby an unguarded master (the former layout): held',
     persisted: steady(),
     obs: healthy({ standby: master(B, { writesGuarded: false }) }),
     state: 'healthy',
-    actions: ['guard-standby'],
+    actions: ['hold-standby'],
   },
   {
-    name: 'healthy, the standby a replica (read-only): nothing to guard',
+    name: 'healthy, the idle standby a guarded empty master (the former layout): held',
+    persisted: steady(),
+    obs: healthy({ standby: master(B) }),
+    state: 'healthy',
+    actions: ['hold-standby'],
+  },
+  {
+    name: 'healthy, the standby a replica of another master: held',
     persisted: steady(),
     obs: healthy({ standby: replica(B, { followsProxy: false, keys: 0 }) }),
+    state: 'healthy',
+    actions: ['hold-standby'],
+  },
+  {
+    name: 'healthy, the held standby serves stale data (set back by hand): held again',
+    persisted: steady(),
+    obs: healthy({ standby: held(B, { servesStaleData: true }) }),
+    state: 'healthy',
+    actions: ['hold-standby'],
+  },
+  {
+    name: 'healthy, the held standby streams (a sync begun before it was held): held again',
+    persisted: steady(),
+    obs: healthy({ standby: held(B, { linkUp: true }) }),
+    state: 'healthy',
+    actions: ['hold-standby'],
+  },
+  {
+    name: 'healthy, stale data unknown (CONFIG GET refused): tried, so the failure shows',
+    persisted: steady(),
+    obs: healthy({ standby: held(B, { servesStaleData: undefined }) }),
+    state: 'healthy',
+    actions: ['hold-standby'],
+  },
+  {
+    name: 'healthy, held, but its own replica-serve-stale-data not saved (an older state file): held again to save it',
+    persisted: steady({
+      standbySavedConfig: { 'min-replicas-to-write': '0', 'min-replicas-max-lag': '10' },
+    }),
+    obs: healthy(),
+    state: 'healthy',
+    actions: ['hold-standby'],
+  },
+  {
+    name: 'healthy, the standby loading: nothing until it has loaded',
+    persisted: steady(),
+    obs: healthy({ standby: master(B, { loading: true }) }),
     state: 'healthy',
     actions: [],
   },
   {
-    name: 'master lost inside grace, the idle standby accepts writes: guard it',
+    name: 'master lost inside grace, the idle standby an unguarded master: held',
     persisted: steady(),
     obs: healthy({
       masterUp: false,
@@ -29,7 +73,7 @@ export const steadyRows: Row[] = [
       standby: master(B, { writesGuarded: false }),
     }),
     state: 'master-lost',
-    actions: ['guard-standby'],
+    actions: ['hold-standby'],
   },
   {
     name: 'both replicas claim to be masters with data, no failover recorded',

@@ -1,6 +1,6 @@
 // The rows of decide()'s state × observation table for a failover switched, one server under both
 // names, and an aborted failover.
-import { down, master } from '../../helpers/node-views.js';
+import { down, held, master } from '../../helpers/node-views.js';
 import {
   A,
   afterSwitch,
@@ -96,7 +96,7 @@ export const switchedRows: Row[] = [
   {
     name: 'aborted: degraded until an operator tries again',
     persisted: during('aborted'),
-    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    obs: promotedAndSynced({ standby: held(B, { keys: 990 }), standbySession: NO_SESSION }),
     state: 'degraded',
     actions: [],
     reason: /aborted by an operator/,
@@ -110,7 +110,7 @@ export const switchedRows: Row[] = [
         ],
       },
     }),
-    obs: promotedAndSynced({ standby: master(B), standbySession: NO_SESSION }),
+    obs: promotedAndSynced({ standby: held(B, { keys: 990 }), standbySession: NO_SESSION }),
     state: 'degraded',
     actions: [],
     reason: /^no state file, but the nodes show A serving: .*POST \/v1\/failover/,
@@ -119,7 +119,7 @@ export const switchedRows: Row[] = [
     name: 'aborted, the master flapping: no new failover on its own',
     persisted: during('aborted'),
     obs: promotedAndSynced({
-      standby: master(B),
+      standby: held(B, { keys: 990 }),
       masterUp: false,
       masterLostSince: NOW - 60_000,
       fullResyncDemanded: true,
@@ -129,14 +129,14 @@ export const switchedRows: Row[] = [
     reason: /aborted/,
   },
   {
-    name: 'aborted, the detached standby accepts writes (restarted, say): guard it',
+    name: 'aborted, the standby a master accepting writes (detached by hand, say): held',
     persisted: during('aborted'),
     obs: promotedAndSynced({
       standby: master(B, { writesGuarded: false }),
       standbySession: NO_SESSION,
     }),
     state: 'degraded',
-    actions: ['guard-standby'],
+    actions: ['hold-standby'],
     reason: /aborted/,
   },
   {
