@@ -324,6 +324,12 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
     );
   }
   const view = await c.ops.view(outgoing);
+  // Its clients are cut off before the transaction below, not after: a connection still open at
+  // the EXEC would read -MASTERDOWN until a later CLIENT KILL, a failed read for every client
+  // that does not follow the event stream. Until the EXEC the node still holds the whole
+  // dataset (the FLUSHALL is inside it), so whoever reconnects to it meanwhile reads data, never
+  // a nil; the clients that ask where the active is are sent to the new one.
+  await c.ops.killClients(outgoing);
   // Already the idle standby and empty: a restart after the transaction but before the write
   // below. Nothing to flush, never twice.
   if (!(isHeldStandby(view) && view.keys === 0)) {
@@ -352,8 +358,6 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
       flush: view.keys > 0,
     });
   }
-  // Only now: a client that reconnects gets errors from it until it asks where the active is.
-  await c.ops.killClients(outgoing);
   const endedAt = new Date(c.now()).toISOString();
   const done = { ...record, timeline: stamp(c, record, 'flushed', 'standby-ready') };
   return {

@@ -1,7 +1,10 @@
 // The discovery client matrix for redis-py (test/helpers/client-matrix.ts): Debian's
 // python3-redis, run by Debian's /usr/bin/python3 (not whatever python3 comes first on PATH),
-// with its Sentinel defaults (`Sentinel([...]).master_for(group)`). Without it the test fails
-// and says what to install.
+// with README.md's option (`master_for(group, retry_on_error=[ConnectionError])`) and with its
+// Sentinel defaults. redis-py follows no event: it moves when rbuddy's CLIENT KILL closes its
+// connection, and with its defaults (no retry) the GET in flight at that instant fails, once
+// per switch; with the option it is resent on a new connection, through the sentinel, to the new
+// active. Without python3-redis the tests fail and say what to install.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +16,7 @@ import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import {
   assertClean,
   KEY,
+  reportCounts,
   throughBothFailovers,
   VALUE,
   type MatrixClient,
@@ -35,8 +39,20 @@ interface Line {
   port: number | null;
 }
 
-const redisPy: OpenClient = async (sentinel, group) => {
-  const child = spawn(PYTHON, [SCRIPT, sentinel.host, String(sentinel.port), group, KEY, VALUE], {
+const redisPy =
+  (retry: boolean): OpenClient =>
+  (sentinel, group) =>
+    openRedisPy([
+      sentinel.host,
+      String(sentinel.port),
+      group,
+      KEY,
+      VALUE,
+      ...(retry ? ['retry'] : []),
+    ]);
+
+async function openRedisPy(args: string[]): Promise<MatrixClient> {
+  const child = spawn(PYTHON, [SCRIPT, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   trackChild(child);
@@ -76,14 +92,32 @@ const redisPy: OpenClient = async (sentinel, group) => {
     },
   };
   return client;
-};
+}
 
-test("redis-py (Debian's python3-redis), default Sentinel options", async () => {
+function requirePython3Redis(): void {
   const check = spawnSync(PYTHON, ['-c', 'import redis; print(redis.__version__)']);
   assert.equal(
     check.status,
     0,
     `Debian's python3-redis is required for this test ('sudo apt-get install python3-redis'; \`npm test\` installs it when run as root with apt): ${check.stderr.toString()}`,
   );
-  assertClean(await throughBothFailovers('py-default', redisPy));
+}
+
+test("redis-py (Debian's python3-redis), README's option retry_on_error=[ConnectionError]", async () => {
+  requirePython3Redis();
+  assertClean(await throughBothFailovers('py-retry', redisPy(true)));
+});
+
+test("redis-py (Debian's python3-redis), default Sentinel options: never a wrong read, at most the GET in flight at each CLIENT KILL fails", async () => {
+  requirePython3Redis();
+  const outcome = await throughBothFailovers('py-default', redisPy(false));
+  reportCounts(outcome);
+  for (const counts of [outcome.masterLoss, outcome.planned]) {
+    assert.deepEqual(counts.wrong, []);
+    assert.ok(
+      counts.failed.length <= 1,
+      `one kill, one read in flight: ${counts.failed.join('; ')}`,
+    );
+    for (const failure of counts.failed) assert.match(failure, /^ConnectionError: /);
+  }
 });

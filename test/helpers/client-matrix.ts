@@ -33,6 +33,7 @@ export type OpenClient = (
 ) => Promise<MatrixClient>;
 
 export interface MatrixOutcome {
+  group: string;
   masterLoss: ReadCounts;
   planned: ReadCounts;
 }
@@ -148,14 +149,27 @@ export async function throughBothFailovers(
       { what: 'the planned switch to complete', timeoutMs: 120_000 },
     );
     await readsOn(client, t, t.active.port, 'after the planned switch');
-    return { masterLoss, planned: client.counts() };
+    return { group, masterLoss, planned: client.counts() };
   } finally {
     await client.close();
   }
 }
 
+/**
+ * Writes the counts of a run to stderr, passed or not: README.md's client table reports them,
+ * and a failure's lists alone do not say how many reads went right.
+ */
+export function reportCounts(outcome: MatrixOutcome): void {
+  const summary = (counts: ReadCounts): string =>
+    `${counts.ok} ok, ${counts.failed.length} failed, ${counts.wrong.length} wrong`;
+  process.stderr.write(
+    `matrix ${outcome.group}: master loss ${summary(outcome.masterLoss)}; planned ${summary(outcome.planned)}\n`,
+  );
+}
+
 /** What a test asserts: no failed and no wrong read in either failover. */
 export function assertClean(outcome: MatrixOutcome): void {
+  reportCounts(outcome);
   assert.deepEqual(
     {
       masterLoss: { failed: outcome.masterLoss.failed, wrong: outcome.masterLoss.wrong },

@@ -100,6 +100,7 @@ export class FakeNodeOps implements NodeControl {
   readonly calls: OpCall[] = [];
   private readonly models = new Map<string, FakeNodeModel>();
   private readonly hooks = new Map<OpName, OpHook>();
+  private readonly afterHooks = new Map<OpName, OpHook>();
   private readonly counts = new Map<OpName, number>();
 
   constructor(models: Record<string, FakeNodeModel>) {
@@ -125,6 +126,12 @@ export class FakeNodeOps implements NodeControl {
   before(op: OpName, hook: OpHook | undefined): void {
     if (hook === undefined) this.hooks.delete(op);
     else this.hooks.set(op, hook);
+  }
+
+  /** Runs `hook` after every `op` took effect: a reply lost after the node acted on it. */
+  after(op: OpName, hook: OpHook | undefined): void {
+    if (hook === undefined) this.afterHooks.delete(op);
+    else this.afterHooks.set(op, hook);
   }
 
   /** The next `times` calls of `op` (on `nodeId`, if given) fail with `message`. */
@@ -253,7 +260,9 @@ export class FakeNodeOps implements NodeControl {
       const model = this.model(node.id);
       if (!model.reachable) throw new Error(model.error);
       this.hooks.get(op)?.(node, call);
-      return Promise.resolve(apply(model));
+      const result = apply(model);
+      this.afterHooks.get(op)?.(node, call);
+      return Promise.resolve(result);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }

@@ -2,7 +2,9 @@
 # Sentinel-managed master connection with redis-py's defaults, rbuddy as the only sentinel, GET of
 # one key in a loop. About ten times a second it prints one JSON line: the reads so far and the
 # port of the node it reads from (INFO through the same connection pool). It stops when its stdin
-# closes. Run by Debian's /usr/bin/python3 with Debian's python3-redis.
+# closes. Run by Debian's /usr/bin/python3 with Debian's python3-redis. A sixth argument `retry`
+# gives the client README.md's option: `retry_on_error=[ConnectionError]` (one immediate retry,
+# on a new connection, so through the sentinel).
 import json
 import sys
 import threading
@@ -12,7 +14,8 @@ import redis
 from redis.sentinel import Sentinel
 
 host, port, group, key, expected = sys.argv[1:6]
-master = Sentinel([(host, int(port))]).master_for(group)
+options = {"retry_on_error": [redis.ConnectionError]} if sys.argv[6:] == ["retry"] else {}
+master = Sentinel([(host, int(port))]).master_for(group, **options)
 state = {"stop": False}
 
 

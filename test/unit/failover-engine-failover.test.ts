@@ -96,14 +96,15 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     assert.equal(ops.model(A.id).role, 'slave');
     assert.ok(ops.model(A.id).followsProxy, 'a replica of the announce address');
     assert.deepEqual(done.standbySavedConfig, ORIGINAL_CONFIG);
-    // Its clients are killed only once it answers errors: a client reconnecting in between
-    // would read the emptied node.
+    // Its clients are killed before the transaction: none is left open to read -MASTERDOWN
+    // between the EXEC and the kill, and one that reconnects before the EXEC reads the whole
+    // dataset (the FLUSHALL is inside the EXEC), never the emptied node.
     const onA = ops
       .operations()
       .filter((call) => call.node === A.id)
       .map((call) => call.op);
     // (The fake records the FLUSHALL inside the transaction right after it.)
-    assert.deepEqual(onA.slice(-3), ['makeIdleStandby', 'flush', 'killClients']);
+    assert.deepEqual(onA.slice(-3), ['killClients', 'makeIdleStandby', 'flush']);
     assert.equal(ops.model(A.id).keys, 0);
     assert.equal(ops.model(B.id).keys, 990);
     // The new active has its own settings back.

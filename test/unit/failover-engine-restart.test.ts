@@ -90,11 +90,21 @@ const crashPoints: CrashPoint[] = [
     standbyKeys: 990,
   },
   {
-    // Flushed and held in the transaction, its clients not killed yet, the state not written:
-    // the next process finds it the empty held standby and never flushes it again.
-    name: 'switched, between the flush and the kill of its clients',
+    // Its clients killed, flushed and held in the transaction, the state not written (the
+    // EXEC's reply lost, and nothing answers after it): the next process finds it the empty held
+    // standby and never flushes it again.
+    name: 'switched, between the transaction and the state write',
     step: 'switched',
-    block: (ops) => ops.failTimes('killClients', Infinity, 'crash: CLIENT KILL'),
+    block: (ops) => {
+      ops.after('makeIdleStandby', () => {
+        throw new Error('crash: EXEC reply lost');
+      });
+      let kills = 0;
+      ops.before('killClients', () => {
+        kills += 1;
+        if (kills > 1) throw new Error('crash: CLIENT KILL');
+      });
+    },
     syncedBeforeCrash: true,
     standbyKeys: 990,
     flushedBeforeCrash: true,
@@ -135,6 +145,7 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
       // The node models live on; the operations work again; a new process, a new proxy.
       const unblocked = ['guardWrites', 'attach', 'killClients', 'makeIdleStandby'] as const;
       for (const op of unblocked) ops.before(op, undefined);
+      ops.after('makeIdleStandby', undefined);
       const flushViolations = watchFlushes(ops, dir);
       const second = await startEngine({ dir, ops });
       if (!crash.syncedBeforeCrash) {
