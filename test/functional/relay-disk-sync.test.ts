@@ -10,6 +10,7 @@ import { stopAllRedis } from '../../harness/redis-server.js';
 import { info, masterStats, startWriter, waitForInSync } from '../../harness/replication.js';
 import { startTopology, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { requestPlannedSwitch } from '../helpers/planned-switch.js';
 
 const MB = 1024 * 1024;
 const TOKEN = 'relay-disk-sync-token';
@@ -56,12 +57,7 @@ describe('relay with a disk-based snapshot', () => {
     await t.waitForHealthy();
     const writer = startWriter(t.master.client(), { keyPrefix: 'during-sync' });
     // A planned switch releases the held standby: it full-syncs through the proxy.
-    const planned = await fetch(`${t.rbuddy.httpUrl}/v1/failover`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}` },
-      signal: AbortSignal.timeout(5_000),
-    });
-    assert.equal(planned.status, 202, await planned.text());
+    await requestPlannedSwitch(t.rbuddy.httpUrl, TOKEN);
     // Not waitForPhase('snapshot'): a 100 MB transfer lasts a fraction of a second and a poll
     // can miss it; streaming with a relayed snapshot proves the writes straddled it.
     const streaming = await t.waitForPhase(t.standby, 'streaming');

@@ -10,6 +10,7 @@ import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbu
 import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { masterStats, populate, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { requestPlannedSwitch } from '../helpers/planned-switch.js';
 import {
   createTestPki,
   standardCerts,
@@ -157,12 +158,7 @@ describe('the TLS RESP listener: replication and discovery', () => {
     // The idle standby is held outside a failover (docs/design.md, "Roles and states"): a
     // planned switch releases it, and it full-syncs through the TLS listener, rbuddy's announce
     // address.
-    const planned = await fetch(`${rbuddy.httpUrl}/v1/failover`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}` },
-      signal: AbortSignal.timeout(5_000),
-    });
-    assert.equal(planned.status, 202, await planned.text());
+    await requestPlannedSwitch(rbuddy.httpUrl, TOKEN);
     const attached = await streamingSession(standby);
     assert.equal(attached.snapshot?.format, 'eof');
     await waitForInSync(master.client(), standby.client());

@@ -20,6 +20,7 @@ import {
 import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { info, masterStats, populate, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { requestPlannedSwitch } from '../helpers/planned-switch.js';
 
 let pki: TestPki;
 let certs: StandardCerts;
@@ -130,12 +131,7 @@ describe('replication from a TLS-only master through rbuddy', () => {
     await master.client().config('SET', 'repl-diskless-sync', 'yes');
     // The idle standby is held outside a failover (docs/design.md, "Roles and states"): a
     // planned switch releases it, and it full-syncs through rbuddy.
-    const planned = await fetch(`${rbuddy.httpUrl}/v1/failover`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}` },
-      signal: AbortSignal.timeout(5_000),
-    });
-    assert.equal(planned.status, 202, await planned.text());
+    await requestPlannedSwitch(rbuddy.httpUrl, TOKEN);
     await waitFor(() => session(standby)?.phase === 'streaming', {
       what: 'the standby streaming',
       timeoutMs: 60_000,
