@@ -7,6 +7,7 @@ import { info } from '../harness/replication.js';
 import { waitFor } from '../harness/wait-for.js';
 import type { FailoverMonitor } from './monitor.js';
 import { DBS, STEP_TIMEOUT_MS } from './settings.js';
+import { assertHeldStandby } from '../harness/held-standby.js';
 import { message } from './texts.js';
 
 /** Polls /v1/status until `accept` holds; on timeout, says where rbuddy stood. */
@@ -72,4 +73,15 @@ export async function keyCount(server: RedisServer): Promise<number> {
     conn.disconnect();
   }
   return keys;
+}
+
+/**
+ * Why the node is not rbuddy's held idle standby (docs/design.md, "Roles and states": an empty
+ * replica of rbuddy, link down, reads -MASTERDOWN, writes -READONLY), or undefined when it is.
+ */
+export async function heldStandby(client: Redis, key: string): Promise<string | undefined> {
+  return assertHeldStandby(client, key).then(
+    () => undefined,
+    (error: unknown) => message(error),
+  );
 }

@@ -22,19 +22,20 @@ export interface StateChange {
 /** What each failover action rbuddy logs does, in words. */
 const ACTIONS: Record<string, string> = {
   'attach-active': 'REPLICAOF rbuddy on the active: it full-syncs through the proxy',
-  'prepare-standby': 'REPLICAOF NO ONE on the standby: an idle, empty master',
+  'prepare-standby':
+    'the standby detached, then flushed and held in one MULTI/EXEC (--init-flush-standby)',
   'mark-active-holds-data': 'the active holds its dataset: no full resync may reach it from now on',
   'begin-failover': 'failover recorded in the state dir (the active config saved)',
   promote:
     'REPLICAOF NO ONE + the min-replicas write guard on the active: it serves, writes refused',
-  'guard-standby':
-    'the min-replicas write guard on the idle standby (its own settings saved first)',
-  'attach-standby': 'REPLICAOF rbuddy on the standby: it waits for the master, then syncs',
+  'hold-standby':
+    'the standby held as a replica of rbuddy (its own settings saved first): reads -MASTERDOWN, writes -READONLY',
+  'attach-standby': "rbuddy releases the standby's hold: it waits for the master, then syncs",
   'restart-standby-sync': "restarting the standby's sync",
   hold: 'holding the switch for an operator',
   switch: 'epoch + 1, roles swapped and persisted before they are announced',
   'retire-outgoing':
-    'old active: CLIENT KILL, config restored, FLUSHALL ASYNC, guarded again; it is the standby',
+    'old active: FLUSHALL ASYNC, config restored, held as a replica of rbuddy in one MULTI/EXEC, then CLIENT KILL; it is the standby',
   abort: 'failover aborted',
 };
 

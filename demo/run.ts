@@ -1,6 +1,6 @@
 // `npm run demo`: the failover story of docs/design.md, "Roles and states", on local ephemeral
 // ports. A master, two replicas and the real rbuddy CLI; rbuddy attaches the active replica itself
-// and keeps the standby an idle, empty master. A writer keeps the master busy and a reader follows
+// and holds the standby, empty, as a replica of itself that refuses reads and writes. A writer keeps the master busy and a reader follows
 // GET /active. The master is killed (kill -9): the active is promoted and keeps serving; the master
 // comes back from its RDB; the standby full-syncs through rbuddy; the roles switch and the old
 // active is flushed to stand by. Every claim printed is checked, and the exit code says whether

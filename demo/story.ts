@@ -13,8 +13,9 @@ import { term } from './run-state.js';
 
 const INTRO = [
   'A master, two replicas and rbuddy, all on local ephemeral ports. rbuddy attaches replica1',
-  '(the active) to the master through itself and keeps replica2 (the standby) an idle, empty',
-  'master. A writer keeps the master busy; a reader asks GET /active before every read.',
+  '(the active) to the master through itself and holds replica2 (the standby): empty, a replica',
+  'of rbuddy that refuses reads and writes. A writer keeps the master busy; a reader asks',
+  'GET /active before every read.',
   'Then the master is killed (kill -9): rbuddy promotes the active, which keeps serving; the',
   'master comes back from its RDB; the standby full-syncs through rbuddy; the roles switch and',
   'the old active is flushed to stand by. Every claim is checked; the exit code says if all held.',

@@ -1,13 +1,14 @@
 // Act 3: the real rbuddy CLI, as an operator runs it. It attaches the active by itself (its first
-// full sync, through rbuddy) and makes the standby an idle, empty master.
+// full sync, through rbuddy) and holds the standby: an empty replica of rbuddy that refuses reads
+// (-MASTERDOWN) and writes (-READONLY).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
 import { spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
-import { info, type Writer } from '../../harness/replication.js';
+import type { Writer } from '../../harness/replication.js';
 import { FailoverMonitor } from '../monitor.js';
-import { untilStatus } from '../probes.js';
+import { heldStandby, untilStatus } from '../probes.js';
 import { check, owned, rememberRbuddy, t0, term } from '../run-state.js';
 import { DATASET_MIB, SETTINGS } from '../settings.js';
 import { bytes } from '../terminal.js';
@@ -102,11 +103,11 @@ export async function startRbuddy(nodes: Nodes, writer: Writer): Promise<RbuddyS
       firstSnap.size >= DATASET_MIB * 1024 * 1024,
     `replica1 full-synced through rbuddy: a ${bytes(firstSnap?.size ?? 0)} snapshot relayed completely`,
   );
-  const idle = await info(client2, 'replication');
-  const idleKeys = await client2.dbsize();
+  const held = await heldStandby(client2, 'demo:standby-write');
   check(
-    idle['role'] === 'master' && idleKeys === 0,
-    `replica2 stands by as rbuddy made it: role ${String(idle['role'])}, ${idleKeys} keys`,
+    held === undefined,
+    held ??
+      'replica2 stands by as rbuddy holds it: an empty replica of rbuddy, reads -MASTERDOWN, writes -READONLY',
   );
   const epochBefore = healthy.epoch ?? -1;
   const guardBefore = (await client1.config('GET', 'min-replicas-to-write')) as string[];

@@ -17,6 +17,7 @@ import {
   masterStats,
   waitForInSync,
 } from '../../harness/replication.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 import { startTopology, type Topology, failoverTimings } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -173,15 +174,12 @@ test('master back empty, held, then confirmed: switch to the empty dataset', asy
   const active = await (await fetch(`${t.rbuddy.httpUrl}/active`)).text();
   assert.equal(active.trim(), `redis://${t.standby.address}/`);
 
-  // The new active follows the master; the old one is flushed, a master refusing writes (the
-  // idle standby), its own settings kept for when it is the active again.
+  // The new active follows the master; the old one is flushed, the held idle standby
+  // (-MASTERDOWN, -READONLY), its own settings kept for when it is the active again.
   await t.master.client().set('after-confirm', 'yes');
   await waitForInSync(t.master.client(), t.standby.client());
   assert.equal(await t.standby.client().get('after-confirm'), 'yes');
-  const old = t.active.client();
-  await waitFor(async () => (await old.dbsize()) === 0, { what: 'the old active to be flushed' });
-  assert.equal((await info(old, 'replication')).role, 'master');
-  await assertWritesRefused(old, 'on-the-new-standby');
+  await assertHeldStandby(t.active.client(), 'on-the-new-standby');
   assert.equal(status.lastFailover?.savedConfig?.['min-replicas-to-write'], activeMinReplicas);
   const types = eventTypes(t);
   assert.ok(types.includes('failover.completed'));
@@ -217,10 +215,15 @@ test('master back empty, held, then aborted: the active keeps serving, nothing f
   assert.equal(await active.dbsize(), activeKeys);
   assert.equal(await digest(active), activeDigest);
   assert.equal(await active.get('reader-key'), 'reader-value');
-  // The standby is detached from the master (an idle master again).
-  await waitFor(async () => (await info(t.standby.client(), 'replication')).role === 'master', {
-    what: 'the standby to be detached',
-  });
+  // The standby no longer follows the master: it is held again, the idle standby (a replica of
+  // rbuddy whose link is down: -MASTERDOWN, -READONLY).
+  await waitFor(
+    async () => {
+      await assertHeldStandby(t.standby.client(), 'on-the-standby-after-abort');
+      return true;
+    },
+    { what: 'the standby to be held again' },
+  );
 
   const result = await reader.stop();
   assert.equal(result.failed, 0, `failed reads: ${result.errors.join('; ')}`);

@@ -4,7 +4,8 @@
 // crash that loses its replication history — while a monitor samples /v1/status, GET /active
 // and ROLE/DBSIZE of both replicas. Throughout: exactly one node is named active and it is the
 // one announced; the standby never serves a dataset as a master except as the outgoing active of
-// a completed switch; the node named active is never empty; each completed cycle is exactly one
+// a completed switch; while healthy, the standby is held (a replica whose link stays down and
+// that refuses reads); the node named active is never empty; each completed cycle is exactly one
 // switch (epoch + 1) and one flush of its outgoing node. At the end: healthy, digests equal.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -15,6 +16,7 @@ import { startReader } from '../../harness/reader.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { digest, info, populate, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 
 after(async () => {
   await stopAllRbuddy();
@@ -29,6 +31,9 @@ async function flushallCalls(client: Redis): Promise<number> {
 
 interface NodeSample {
   role: string | undefined;
+  /** A replica's link state as ROLE gives it (connect, connecting, sync, connected, …). */
+  link: string | undefined;
+  /** DBSIZE, or undefined when refused (-LOADING; -MASTERDOWN on a held standby) or timed out. */
   keys: number | undefined;
 }
 
@@ -51,16 +56,19 @@ function startMonitor(rbuddy: RbuddyUnderTest, nodes: readonly RedisServer[]) {
   let running = true;
   const sampleNode = async (address: string): Promise<NodeSample> => {
     const client = clients.get(address);
-    if (client === undefined) return { role: undefined, keys: undefined };
+    if (client === undefined) return { role: undefined, link: undefined, keys: undefined };
     // DBSIZE is refused (-LOADING) while a replica loads a snapshot: unknown, not a violation.
-    const [role, keys] = await Promise.all([
+    // A held standby refuses it too (-MASTERDOWN): it serves no reads.
+    const [roleReply, keys] = await Promise.all([
       client
         .call('ROLE')
-        .then((reply) => String((reply as unknown[])[0]))
+        .then((reply) => reply as unknown[])
         .catch(() => undefined),
       client.dbsize().catch(() => undefined),
     ]);
-    return { role, keys };
+    const role = roleReply === undefined ? undefined : String(roleReply[0]);
+    const link = role === 'slave' ? String(roleReply?.[3]) : undefined;
+    return { role, link, keys };
   };
   const key = (s: AppStatus): string =>
     JSON.stringify([s.state, s.epoch, s.active, s.standby, s.failover?.step ?? null]);
@@ -97,8 +105,16 @@ function startMonitor(rbuddy: RbuddyUnderTest, nodes: readonly RedisServer[]) {
       if (active?.role !== undefined && active.role !== 'slave') {
         fail(`healthy but the active ${s.active} is a ${active.role}`);
       }
-      if (standby?.role !== undefined && standby.role !== 'master') {
+      // The idle standby is held (docs/design.md, "Roles and states"): a replica whose link
+      // never comes up, refusing reads.
+      if (standby?.role !== undefined && standby.role !== 'slave') {
         fail(`healthy but the standby ${s.standby} is a ${standby.role}`);
+      }
+      if (standby?.link === 'sync' || standby?.link === 'connected') {
+        fail(`healthy but the standby ${s.standby} is syncing (link ${standby.link})`);
+      }
+      if (standby?.keys !== undefined) {
+        fail(`healthy but the standby ${s.standby} answers DBSIZE (${standby.keys})`);
       }
     }
   };
@@ -305,6 +321,5 @@ test('master flapping five times: one active, no wrong flush, one switch per cyc
 
   assert.equal(final.state, 'healthy');
   assert.equal(await digest(newActive.client()), await digest(master.client()));
-  assert.equal(await newStandby.client().dbsize(), 0, 'the standby is empty');
-  assert.equal((await info(newStandby.client(), 'replication')).role, 'master');
+  await assertHeldStandby(newStandby.client(), 'on-the-idle-standby');
 });

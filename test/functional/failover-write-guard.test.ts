@@ -1,8 +1,10 @@
 // The write guard must actually hold (docs/design.md, "The write guard"), on real redis-server with replicas configured
 // `min-replicas-max-lag 0`: Redis then ignores min-replicas-to-write altogether, so a guard that
-// sets only that one lets writes through. Here the idle standby and the promoted active refuse
-// every write (-NOREPLICAS); a write to either would be lost at the next switch or sync. Each node
-// gets its own settings back, exactly, when it becomes the active.
+// sets only that one lets writes through. Here the promoted active refuses every write
+// (-NOREPLICAS), and the idle standby, held as a replica of rbuddy (docs/design.md, "Roles and
+// states"), refuses them too (-READONLY) while keeping its own min-replicas settings; a write to
+// either would be lost at the next switch or sync. Each node gets its own settings back, exactly,
+// when it becomes the active.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -11,6 +13,7 @@ import { stopAllRedis } from '../../harness/redis-server.js';
 import { assertWritesRefused, info, waitForInSync } from '../../harness/replication.js';
 import { startTopology, failoverTimings, type Topology } from '../helpers/topology.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { assertHeldStandby } from '../../harness/held-standby.js';
 
 after(async () => {
   await stopAllRbuddy();
@@ -36,7 +39,7 @@ function waitForEpoch(t: Topology, epoch: number): Promise<boolean> {
   });
 }
 
-test('min-replicas-max-lag 0: the idle standby and the promoted active refuse writes; own settings restored exactly', async () => {
+test('min-replicas-max-lag 0: the promoted active (-NOREPLICAS) and the held idle standby (-READONLY) refuse writes; own settings restored exactly', async () => {
   const t = await startTopology({
     masterArgs: { 'repl-diskless-sync': 'no' },
     replicaArgs: {
@@ -51,13 +54,11 @@ test('min-replicas-max-lag 0: the idle standby and the promoted active refuse wr
   await t.waitForHealthy();
   const epochBefore = t.rbuddy.status().epoch ?? -1;
 
-  // The idle standby: whatever were written there would be flushed by its next sync.
+  // The idle standby: whatever were written there would be flushed by its next sync. It is held
+  // (a replica refusing writes with -READONLY) and carries no guard: its own settings, exactly.
   const standby = t.standby.client();
-  assert.equal((await info(standby, 'replication')).role, 'master');
-  await waitFor(async () => (await minReplicas(standby))['min-replicas-max-lag'] !== '0', {
-    what: 'the idle standby guarded',
-  });
-  await assertWritesRefused(standby, 'written-to-the-idle-standby');
+  await assertHeldStandby(standby, 'written-to-the-idle-standby');
+  assert.deepEqual(await minReplicas(standby), OWN);
 
   // The master dies; the active is promoted and serves reads, and refuses writes.
   await master.save();
@@ -73,13 +74,21 @@ test('min-replicas-max-lag 0: the idle standby and the promoted active refuse wr
   await t.master.restart();
   await waitForEpoch(t, epochBefore + 1);
   assert.equal(t.rbuddy.status().active, t.standby.address);
-  // The new active has its own settings back, exactly.
+  // The new active has its own settings back, exactly, and serves stale reads again.
   assert.deepEqual(await minReplicas(standby), OWN);
-  // The old active is flushed and is the idle standby: it refuses writes. Its own settings are
-  // the ones saved at the promotion, not our guard.
-  assert.equal(await active.dbsize(), 0);
-  await assertWritesRefused(active, 'written-to-the-new-standby');
-  assert.deepEqual(t.rbuddy.status().lastFailover?.savedConfig, OWN);
+  assert.deepEqual(await standby.config('GET', 'replica-serve-stale-data'), [
+    'replica-serve-stale-data',
+    'yes',
+  ]);
+  // The old active is flushed and is the held idle standby: it refuses writes (-READONLY). Its
+  // own settings are back, the ones saved at the promotion, not our guard.
+  await assertHeldStandby(active, 'written-to-the-new-standby');
+  assert.deepEqual(await minReplicas(active), OWN);
+  // Its replica-serve-stale-data too (Redis's default, yes), set to no while it is held.
+  assert.deepEqual(t.rbuddy.status().lastFailover?.savedConfig, {
+    ...OWN,
+    'replica-serve-stale-data': 'yes',
+  });
 
   // A planned switch back: the old active becomes the active again, with its own settings.
   const planned = await fetch(`${t.rbuddy.httpUrl}/v1/failover`, {
@@ -93,5 +102,6 @@ test('min-replicas-max-lag 0: the idle standby and the promoted active refuse wr
   await waitForInSync(t.master.client(), active);
   assert.equal(await active.get('before'), 'yes');
   assert.deepEqual(await minReplicas(active), OWN);
-  await assertWritesRefused(standby, 'written-to-the-standby-again');
+  await assertHeldStandby(standby, 'written-to-the-standby-again');
+  assert.deepEqual(await minReplicas(standby), OWN);
 });

@@ -11,7 +11,10 @@ export interface Topology {
   active: RedisServer;
   standby: RedisServer;
   rbuddy: RbuddyUnderTest;
-  /** `REPLICAOF <proxy>` on a replica (the standby only once rbuddy is past its first start). */
+  /**
+   * `REPLICAOF <proxy>` on a replica (the standby only once rbuddy is past its first start, and
+   * then it is held: its sync is refused outside a failover, docs/design.md, "Roles and states").
+   */
   follow(replica: RedisServer): Promise<void>;
   /** The proxy's session for a replica, once it exists. */
   session(replica: RedisServer): SessionStatus | undefined;
@@ -62,8 +65,8 @@ export async function startTopology(
     async follow(replica) {
       if (replica === standby) {
         // Until the active's first sync is done (state `healthy`), rbuddy is on its first start
-        // and makes the standby an idle master (REPLICAOF NO ONE): a standby pointed at the
-        // proxy before then is detached again. Seen on a loaded CI machine.
+        // and makes the standby its held idle standby, with its own settings saved first: a
+        // standby pointed at the proxy before then would race that. Seen on a loaded CI machine.
         await waitHealthy();
       }
       const client: Redis = replica.client();
