@@ -54,8 +54,11 @@ EXPOSE 6382 9999
 
 USER node
 
-# GET /healthz on the address RBUDDY_HTTP binds (loopback for a wildcard; HTTPS when
-# RBUDDY_HTTP_TLS_CERT_FILE is set): src/healthcheck.ts. No curl in slim images.
+# GET /healthz on the admin listener the running rbuddy configured: src/healthcheck.ts reads PID 1's
+# argv and environment (/proc/1) and loads them as rbuddy did, so flags (`docker run rbuddy --http
+# …`), RBUDDY_* and a config file all count; loopback for a wildcard, HTTPS when the admin listener
+# has a certificate. A fixed port is needed (port 0 fails with a message saying so). No curl in
+# slim images.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "dist/healthcheck.js"]
 
