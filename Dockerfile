@@ -7,7 +7,11 @@
 #   docker build -t rbuddy .
 #   docker run --rm -e RBUDDY_MASTER=… -e RBUDDY_ACTIVE=… -e RBUDDY_STANDBY=… \
 #     -e RBUDDY_ANNOUNCE=<address the replicas reach>:6382 -v rbuddy-state:/var/lib/rbuddy rbuddy
-# Configuration: RBUDDY_* environment variables (docs/configuration.md); secrets such as
+# Configuration (docs/configuration.md): rbuddy's precedence is defaults < config file < RBUDDY_*
+# environment < flags. The image's own defaults (listeners on every interface, the state volume)
+# are the config file config/container.json, so anything the operator sets wins over them: a
+# RBUDDY_* variable or flag overrides one value, and a config file of their own (--config or
+# RBUDDY_CONFIG) replaces config/container.json whole (see the ENV line below). Secrets such as
 # RBUDDY_MASTER_PASSWORD belong in the environment (or a secret), never in the command line.
 
 # --- build: dev dependencies + TypeScript → dist/ ---------------------------------------------
@@ -44,12 +48,15 @@ COPY config ./config
 RUN mkdir -p /var/lib/rbuddy && chown node:node /var/lib/rbuddy
 VOLUME ["/var/lib/rbuddy"]
 
-# Inside a container both listeners must bind every interface; set RBUDDY_ANNOUNCE to the
-# address the replicas reach rbuddy at (the default, 127.0.0.1:6382, only works for replicas in
-# the same network namespace, e.g. a Kubernetes sidecar).
-ENV RBUDDY_LISTEN=0.0.0.0:6382 \
-    RBUDDY_HTTP=0.0.0.0:9999 \
-    RBUDDY_STATE_DIR=/var/lib/rbuddy
+# The image's defaults are a config file, config/container.json (both listeners on every
+# interface, the state volume), named by RBUDDY_CONFIG. They rank where a config file does:
+# RBUDDY_* variables and flags override them, and a config file of the operator's own
+# (`--config FILE`, or RBUDDY_CONFIG=FILE) replaces it whole, so every value in that file wins;
+# settings the operator's file leaves out fall back to rbuddy's built-in defaults (127.0.0.1
+# listeners, ./rbuddy-state), so copy the three keys of config/container.json into it. Set
+# RBUDDY_ANNOUNCE to the address the replicas reach rbuddy at (the default, 127.0.0.1:6382, only
+# works for replicas in the same network namespace, e.g. a Kubernetes sidecar).
+ENV RBUDDY_CONFIG=/app/config/container.json
 EXPOSE 6382 9999
 
 USER node

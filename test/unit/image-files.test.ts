@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/load.js';
+import { formatHostPort } from '../../src/config/types.js';
 import { healthzUrl, rbuddyInvocation } from '../../src/healthcheck.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -74,6 +76,48 @@ describe('the Dockerfile and npm run image:smoke', () => {
     const missing = names.filter((name) => !doc.includes(`ok   ${name}: `));
     assert.deepEqual(missing, [], 'run npm run image:smoke and paste its output');
     assert.ok(doc.includes('image smoke: all checks passed'));
+  });
+});
+
+/** The runtime stage's ENV, with the image's /app mapped to this checkout (the same files). */
+function imageEnv(): Record<string, string> {
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const [, rest = ''] of runtime.matchAll(/^ENV (.*)$/gm)) {
+    for (const [, name = '', value = ''] of rest.matchAll(/(\w+)=(\S*)/g)) {
+      env[name] = value.replace(/^\/app\//, `${ROOT}/`);
+    }
+  }
+  return env;
+}
+
+describe("the image's defaults rank below the operator's config file", () => {
+  const nodes = ['--master', '10.0.0.2:6379', '--active', 'a:1', '--standby', 'b:2'];
+
+  it('with no config of their own: every interface, the state volume', () => {
+    const config = loadConfig({ argv: nodes, env: imageEnv() });
+    assert.equal(formatHostPort(config.http), '0.0.0.0:9999');
+    assert.equal(config.listen === null ? '' : formatHostPort(config.listen), '0.0.0.0:6382');
+    assert.equal(config.stateDir, '/var/lib/rbuddy');
+    const exposed = /^EXPOSE (.*)$/m.exec(dockerfile)?.[1]?.split(/\s+/) ?? [];
+    assert.deepEqual(exposed, ['6382', '9999']);
+  });
+
+  it("the operator's file (RBUDDY_CONFIG or --config) wins over the image's defaults", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rbuddy-image-config-'));
+    try {
+      const file = join(dir, 'rbuddy.json');
+      writeFileSync(file, JSON.stringify({ http: '127.0.0.1:29999', stateDir: '/data/rbuddy' }));
+      for (const config of [
+        loadConfig({ argv: nodes, env: { ...imageEnv(), RBUDDY_CONFIG: file } }),
+        loadConfig({ argv: [...nodes, '--config', file], env: imageEnv() }),
+      ]) {
+        assert.equal(formatHostPort(config.http), '127.0.0.1:29999');
+        assert.equal(config.stateDir, '/data/rbuddy');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
