@@ -69,7 +69,9 @@ USER node
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "dist/healthcheck.js"]
 
-# rbuddy handles SIGTERM itself (listeners close, sessions end, exit 0; it gives up after 10 s):
-# well inside Docker's and Kubernetes' default 30 s grace. Run as PID 1 directly, not through npm.
+# rbuddy handles SIGTERM itself (listeners close, sessions end, exit 0; it gives up after 8 s and
+# exits 1): inside the grace before SIGKILL. Docker's default is 10 s (`docker stop -t 30`,
+# `docker run --stop-timeout 30`, compose's stop_grace_period give more); Kubernetes' is 30 s
+# (terminationGracePeriodSeconds). Run as PID 1 directly, not through npm.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/cli.js"]

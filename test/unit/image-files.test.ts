@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { SHUTDOWN_TIMEOUT_MS } from '../../src/cli.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatHostPort } from '../../src/config/types.js';
 import { healthzUrl, rbuddyInvocation } from '../../src/healthcheck.js';
@@ -90,6 +91,28 @@ function imageEnv(): Record<string, string> {
   }
   return env;
 }
+
+describe('stopping: rbuddy exits before Docker kills it', () => {
+  // `docker stop` sends SIGTERM, then SIGKILL after 10 s unless --time / --stop-timeout says
+  // otherwise; Kubernetes waits terminationGracePeriodSeconds (30 s by default).
+  const DOCKER_DEFAULT_STOP_MS = 10_000;
+
+  it("rbuddy's own shutdown deadline ends well inside Docker's default 10 s", () => {
+    assert.ok(
+      SHUTDOWN_TIMEOUT_MS <= DOCKER_DEFAULT_STOP_MS - 2_000,
+      `${SHUTDOWN_TIMEOUT_MS} ms leaves no margin before SIGKILL`,
+    );
+  });
+
+  it('the Dockerfile says so, and docker-compose.yml gives rbuddy a longer grace', () => {
+    const text = read('Dockerfile');
+    assert.doesNotMatch(text, /Docker's and Kubernetes' default 30 s/);
+    assert.match(text, /Docker's default is 10 s/);
+    const compose = read('docker-compose.yml');
+    const grace = /^ {4}stop_grace_period: (\d+)s$/m.exec(compose)?.[1];
+    assert.ok(grace !== undefined && Number(grace) * 1000 > SHUTDOWN_TIMEOUT_MS, `${grace}`);
+  });
+});
 
 describe("the image's defaults rank below the operator's config file", () => {
   const nodes = ['--master', '10.0.0.2:6379', '--active', 'a:1', '--standby', 'b:2'];
