@@ -27,13 +27,13 @@ RUN npm run build
 
 # --- runtime: production dependencies and dist/ only -----------------------------------------
 FROM node:20-slim AS runtime
-# package.json's version (test/functional/image-runtime.test.ts keeps them equal) and where the
-# source lives; `docker build --build-arg SOURCE=…` for a fork.
+# package.json's version (test/unit/image-files.test.ts keeps them equal). Where the source lives
+# is not guessed here: `docker build --label org.opencontainers.image.source=<repository URL>`
+# adds it (npm run image:smoke does, from package.json's "repository" when it names one);
+# without it the image has no source label.
 ARG VERSION=0.1.0
-ARG SOURCE=https://github.com/rbuddy/rbuddy
 LABEL org.opencontainers.image.title="rbuddy" \
       org.opencontainers.image.description="Replication proxy for Redis: keeps the replica your applications read serving while a standby takes the full resync" \
-      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="MIT"
 ENV NODE_ENV=production

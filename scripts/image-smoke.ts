@@ -53,11 +53,20 @@ interface Status {
 }
 
 async function main(): Promise<void> {
-  const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    version: string;
+    repository?: string | { url?: string };
+  };
+  const { version } = pkg;
+  // The OCI source label only when package.json says where the source lives (never invented).
+  const source = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
   const built = await check('the image builds', async () => {
     // --no-cache (`npm run image:smoke -- --no-cache`): every step runs, npm ci included.
     const noCache = process.argv.includes('--no-cache') ? ['--no-cache'] : [];
     const tagged = ['--build-arg', `VERSION=${version}`, '-t', TAG];
+    if (source !== undefined && source !== '') {
+      tagged.push('--label', `org.opencontainers.image.source=${source}`);
+    }
     await docker('build', '--network', 'host', ...noCache, ...tagged, '.');
     const size = Number(await docker('image', 'inspect', TAG, '--format', '{{.Size}}'));
     const labels = await docker(
@@ -65,10 +74,10 @@ async function main(): Promise<void> {
       'inspect',
       TAG,
       '--format',
-      '{{index .Config.Labels "org.opencontainers.image.version"}} {{index .Config.Labels "org.opencontainers.image.licenses"}}',
+      '{{index .Config.Labels "org.opencontainers.image.version"}} {{index .Config.Labels "org.opencontainers.image.licenses"}} {{or (index .Config.Labels "org.opencontainers.image.source") "(no source label: package.json names no repository)"}}',
     );
     const cache = noCache.length > 0 ? 'no layer cache' : "the engine's layer cache allowed";
-    return `${TAG}, ${(size / 1e6).toFixed(0)} MB, labels version/licence ${labels}, ${cache}`;
+    return `${TAG}, ${(size / 1e6).toFixed(0)} MB, labels version/licence/source ${labels}, ${cache}`;
   });
   if (!built) return;
 
