@@ -2,7 +2,7 @@
 // image): build the repository's Dockerfile unchanged, run it on host networking against three
 // local redis-servers, and check what an operator relies on. One line per check; exit 1 on any
 // failure. The container, its state volume and the redis-servers are removed on the way out.
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { freePort } from '../harness/processes.js';
@@ -13,7 +13,8 @@ import { waitFor } from '../harness/wait-for.js';
 
 const exec = promisify(execFile);
 const TAG = 'rbuddy:smoke';
-const run = `${process.pid}`;
+// scripts/image-smoke.sh names the run, so that it can remove the container on a signal too.
+const run = process.env.RBUDDY_SMOKE_RUN ?? `${process.pid}`;
 const NAME = `rbuddy-smoke-${run}`;
 const VOLUME = `rbuddy-smoke-state-${run}`;
 // The failover engine's pace for the smoke (the defaults are for production).
@@ -24,9 +25,24 @@ const TIMINGS = {
   RBUDDY_PROBE_TIMEOUT_MS: '1000',
 };
 
+/** The docker commands in flight: a signal ends them before the clean-up. */
+const running = new Set<ChildProcess>();
+/** Set by SIGINT/SIGTERM: from then on only the clean-up runs docker. */
+let interrupted = false;
+
+async function runDocker(args: string[]): Promise<string> {
+  const pending = exec('docker', args, { maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
+  running.add(pending.child);
+  try {
+    return (await pending).stdout.trim();
+  } finally {
+    running.delete(pending.child);
+  }
+}
+
 async function docker(...args: string[]): Promise<string> {
-  const { stdout } = await exec('docker', args, { maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
-  return stdout.trim();
+  if (interrupted) throw new Error('interrupted');
+  return runDocker(args);
 }
 
 let failures = 0;
@@ -164,10 +180,12 @@ async function main(): Promise<void> {
     return `epoch ${after.epoch}, active ${after.active}, master's sync_full stayed ${fullSyncs}`;
   });
   await check('runs as a non-root user', async () => {
-    const pid = await docker('inspect', NAME, '--format', '{{.State.Pid}}');
-    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    if (uid === undefined || uid === '0') throw new Error(`pid ${pid} runs as uid ${uid}`);
-    return `pid ${pid} on the host runs as uid ${uid}`;
+    // Asked inside the container (docker exec), not in the host's /proc: the engine may be remote.
+    const uid = await docker('exec', NAME, 'id', '-u');
+    const user = await docker('exec', NAME, 'id', '-un');
+    const pid1 = await docker('exec', NAME, 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline');
+    if (uid === '' || uid === '0') throw new Error(`runs as uid ${uid}`);
+    return `uid ${uid} (${user}); PID 1 is ${pid1.trim()}`;
   });
   await check('docker stop exits 0 within 10 s', async () => {
     const started = Date.now();
@@ -238,9 +256,25 @@ async function failoverCycle(
 
 async function cleanUp(): Promise<void> {
   await stopAllReaders();
-  await docker('rm', '--force', NAME).catch(() => '');
-  await docker('volume', 'rm', '--force', VOLUME).catch(() => '');
+  await runDocker(['rm', '--force', NAME]).catch(() => '');
+  await runDocker(['volume', 'rm', '--force', VOLUME]).catch(() => '');
   await stopAllRedis();
+}
+
+// Ctrl-C or SIGTERM (scripts/image-smoke.sh forwards its own): end the docker command in flight,
+// remove the container, the volume and the redis-servers, exit 128 + the signal's number. A
+// second signal while that runs is ignored: the clean-up is what it would interrupt.
+for (const [signal, number] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.log(`image smoke: ${signal}: removing ${NAME}, its volume and the redis-servers`);
+    for (const child of running) child.kill('SIGTERM');
+    void cleanUp().finally(() => process.exit(128 + number));
+  });
 }
 
 try {
