@@ -105,16 +105,17 @@ async function main(): Promise<void> {
   await populate(master.client(), { megabytes: 20 });
   await master.client().set('reader-key', 'reader-value');
   const listen = await freePort();
-  // One specific address that is not 127.0.0.1 (as a pod IP would be): the HEALTHCHECK must
-  // probe whatever RBUDDY_HTTP binds, not a fixed loopback address.
+  // One specific address that is not 127.0.0.1 (as a pod IP would be), given as a flag after the
+  // image name: the HEALTHCHECK must probe what the running rbuddy binds (it reads PID 1's argv),
+  // not a fixed loopback address nor only what RBUDDY_HTTP says.
   const httpUrl = `http://127.0.0.2:${await freePort()}`;
+  const http = httpUrl.slice('http://'.length);
   const env = {
     RBUDDY_MASTER: master.address,
     RBUDDY_ACTIVE: active.address,
     RBUDDY_STANDBY: standby.address,
     RBUDDY_LISTEN: `127.0.0.1:${listen}`,
     RBUDDY_ANNOUNCE: `127.0.0.1:${listen}`,
-    RBUDDY_HTTP: httpUrl.slice('http://'.length),
     ...TIMINGS,
   };
   const status = async (): Promise<Status> => {
@@ -136,6 +137,8 @@ async function main(): Promise<void> {
     `${VOLUME}:/var/lib/rbuddy`,
     ...Object.entries(env).flatMap(([key, value]) => ['--env', `${key}=${value}`]),
     TAG,
+    '--http',
+    http,
   );
 
   await check('/v1/status healthy with the active synced', async () => {
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
       timeoutMs: 90_000,
       explain: async () => docker('inspect', NAME, '--format', '{{json .State.Health}}'),
     });
-    return `healthy, RBUDDY_HTTP=${env.RBUDDY_HTTP}`;
+    return `healthy, admin listener given as the flag --http ${http}`;
   });
   await check('failover cycle inside the container, 0 failed reads', () =>
     failoverCycle(master, active, standby, httpUrl, status, explain),
