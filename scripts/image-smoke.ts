@@ -83,6 +83,19 @@ async function main(): Promise<void> {
     if (source !== undefined && source !== '') {
       tagged.push('--label', `org.opencontainers.image.source=${source}`);
     }
+    // The build stage tagged as well: untagged, its layers would be dangling images, which the
+    // script prunes at the end, and the next run would redo its npm ci.
+    await docker(
+      'build',
+      '--network',
+      'host',
+      ...noCache,
+      '--target',
+      'build',
+      '-t',
+      `${TAG}-build`,
+      '.',
+    );
     await docker('build', '--network', 'host', ...noCache, ...tagged, '.');
     const size = Number(await docker('image', 'inspect', TAG, '--format', '{{.Size}}'));
     const labels = await docker(
