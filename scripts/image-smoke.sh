@@ -38,7 +38,13 @@ need() {
 # uses nothing BuildKit-only.
 export DOCKER_BUILDKIT=0
 started_pid=""
+# Whether the engine is this script's own (its data-root under $work): only there are the dangling
+# images of the smoke's builds pruned, never in an engine someone else runs.
+own_engine=""
 stop_engine() {
+  if [ -n "$own_engine" ]; then
+    docker image prune --force >/dev/null 2>&1 && say "pruned dangling images in $work/docker" || true
+  fi
   [ -n "$started_pid" ] || return 0
   say "stopping the dockerd started here (pid $started_pid)"
   kill -TERM "$started_pid" 2>/dev/null || true
@@ -50,6 +56,28 @@ stop_engine() {
   kill -KILL "$started_pid" 2>/dev/null || true
 }
 trap stop_engine EXIT
+
+# Ctrl-C (SIGINT to the whole process group) or SIGTERM to this script: the checks are stopped
+# (they remove their container, volume and redis-servers themselves), the container and volume
+# are removed here too in case they could not, the engine started here is stopped (EXIT), and
+# the exit status says which signal.
+run_id=$$
+export RBUDDY_SMOKE_RUN=$run_id
+checks_pid=""
+on_signal() {
+  local signal=$1 number=$2
+  trap '' INT TERM
+  say "$signal: stopping the checks, removing the test container and volume"
+  if [ -n "$checks_pid" ]; then
+    kill -"$signal" "$checks_pid" 2>/dev/null || true
+    wait "$checks_pid" 2>/dev/null || true
+  fi
+  docker rm --force "rbuddy-smoke-$run_id" >/dev/null 2>&1 || true
+  docker volume rm --force "rbuddy-smoke-state-$run_id" >/dev/null 2>&1 || true
+  exit $((128 + number))
+}
+trap 'on_signal INT 2' INT
+trap 'on_signal TERM 15' TERM
 
 if docker info >/dev/null 2>&1; then
   say "using the running Docker engine ($(docker version --format '{{.Server.Version}}'))"
@@ -63,7 +91,9 @@ else
   export DOCKER_HOST="unix://$work/docker.sock"
   if ! docker info >/dev/null 2>&1; then
     rm -f "$work/docker.sock"
-    dockerd --bridge=none --iptables=false --ip6tables=false \
+    # Its own session: a Ctrl-C to this script's process group must not stop the engine before
+    # the test container is removed (stop_engine stops it after).
+    setsid dockerd --bridge=none --iptables=false --ip6tables=false \
       --data-root "$work/docker" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" \
       -H "$DOCKER_HOST" >"$work/dockerd.log" 2>&1 &
     started_pid=$!
@@ -85,6 +115,7 @@ else
   else
     say "using the dockerd already listening on $DOCKER_HOST"
   fi
+  own_engine=1
 fi
 command -v docker >/dev/null 2>&1 || need docker docker.io "the Docker client"
 
@@ -148,6 +179,11 @@ fi
 
 # --- the checks ------------------------------------------------------------------------------
 need redis-server redis-server "the three redis-servers the container runs against"
+# In the background and waited for, so that a signal reaches on_signal at once; node with tsx's
+# loader (not npx, not the tsx wrapper) so that the signal reaches the checks themselves.
+node --import tsx scripts/image-smoke.ts "$@" &
+checks_pid=$!
 status=0
-npx --no-install tsx scripts/image-smoke.ts "$@" || status=$?
+wait "$checks_pid" || status=$?
+checks_pid=""
 exit "$status"

@@ -2,7 +2,7 @@
 // image): build the repository's Dockerfile unchanged, run it on host networking against three
 // local redis-servers, and check what an operator relies on. One line per check; exit 1 on any
 // failure. The container, its state volume and the redis-servers are removed on the way out.
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { freePort } from '../harness/processes.js';
@@ -14,7 +14,8 @@ import { waitFor } from '../harness/wait-for.js';
 
 const exec = promisify(execFile);
 const TAG = 'rbuddy:smoke';
-const run = `${process.pid}`;
+// scripts/image-smoke.sh names the run, so that it can remove the container on a signal too.
+const run = process.env.RBUDDY_SMOKE_RUN ?? `${process.pid}`;
 const NAME = `rbuddy-smoke-${run}`;
 const VOLUME = `rbuddy-smoke-state-${run}`;
 // The failover engine's pace for the smoke (the defaults are for production).
@@ -25,9 +26,24 @@ const TIMINGS = {
   RBUDDY_PROBE_TIMEOUT_MS: '1000',
 };
 
+/** The docker commands in flight: a signal ends them before the clean-up. */
+const running = new Set<ChildProcess>();
+/** Set by SIGINT/SIGTERM: from then on only the clean-up runs docker. */
+let interrupted = false;
+
+async function runDocker(args: string[]): Promise<string> {
+  const pending = exec('docker', args, { maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
+  running.add(pending.child);
+  try {
+    return (await pending).stdout.trim();
+  } finally {
+    running.delete(pending.child);
+  }
+}
+
 async function docker(...args: string[]): Promise<string> {
-  const { stdout } = await exec('docker', args, { maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
-  return stdout.trim();
+  if (interrupted) throw new Error('interrupted');
+  return runDocker(args);
 }
 
 let failures = 0;
@@ -54,11 +70,33 @@ interface Status {
 }
 
 async function main(): Promise<void> {
-  const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    version: string;
+    repository?: string | { url?: string };
+  };
+  const { version } = pkg;
+  // The OCI source label only when package.json says where the source lives (never invented).
+  const source = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
   const built = await check('the image builds', async () => {
     // --no-cache (`npm run image:smoke -- --no-cache`): every step runs, npm ci included.
     const noCache = process.argv.includes('--no-cache') ? ['--no-cache'] : [];
     const tagged = ['--build-arg', `VERSION=${version}`, '-t', TAG];
+    if (source !== undefined && source !== '') {
+      tagged.push('--label', `org.opencontainers.image.source=${source}`);
+    }
+    // The build stage tagged as well: untagged, its layers would be dangling images, which the
+    // script prunes at the end, and the next run would redo its npm ci.
+    await docker(
+      'build',
+      '--network',
+      'host',
+      ...noCache,
+      '--target',
+      'build',
+      '-t',
+      `${TAG}-build`,
+      '.',
+    );
     await docker('build', '--network', 'host', ...noCache, ...tagged, '.');
     const size = Number(await docker('image', 'inspect', TAG, '--format', '{{.Size}}'));
     const labels = await docker(
@@ -66,10 +104,10 @@ async function main(): Promise<void> {
       'inspect',
       TAG,
       '--format',
-      '{{index .Config.Labels "org.opencontainers.image.version"}} {{index .Config.Labels "org.opencontainers.image.licenses"}}',
+      '{{index .Config.Labels "org.opencontainers.image.version"}} {{index .Config.Labels "org.opencontainers.image.licenses"}} {{or (index .Config.Labels "org.opencontainers.image.source") "(no source label: package.json names no repository)"}}',
     );
     const cache = noCache.length > 0 ? 'no layer cache' : "the engine's layer cache allowed";
-    return `${TAG}, ${(size / 1e6).toFixed(0)} MB, labels version/licence ${labels}, ${cache}`;
+    return `${TAG}, ${(size / 1e6).toFixed(0)} MB, labels version/licence/source ${labels}, ${cache}`;
   });
   if (!built) return;
 
@@ -81,16 +119,17 @@ async function main(): Promise<void> {
   await populate(master.client(), { megabytes: 20 });
   await master.client().set('reader-key', 'reader-value');
   const listen = await freePort();
-  // One specific address that is not 127.0.0.1 (as a pod IP would be): the HEALTHCHECK must
-  // probe whatever RBUDDY_HTTP binds, not a fixed loopback address.
+  // One specific address that is not 127.0.0.1 (as a pod IP would be), given as a flag after the
+  // image name: the HEALTHCHECK must probe what the running rbuddy binds (it reads PID 1's argv),
+  // not a fixed loopback address nor only what RBUDDY_HTTP says.
   const httpUrl = `http://127.0.0.2:${await freePort()}`;
+  const http = httpUrl.slice('http://'.length);
   const env = {
     RBUDDY_MASTER: master.address,
     RBUDDY_ACTIVE: active.address,
     RBUDDY_STANDBY: standby.address,
     RBUDDY_LISTEN: `127.0.0.1:${listen}`,
     RBUDDY_ANNOUNCE: `127.0.0.1:${listen}`,
-    RBUDDY_HTTP: httpUrl.slice('http://'.length),
     ...TIMINGS,
   };
   const status = async (): Promise<Status> => {
@@ -112,6 +151,8 @@ async function main(): Promise<void> {
     `${VOLUME}:/var/lib/rbuddy`,
     ...Object.entries(env).flatMap(([key, value]) => ['--env', `${key}=${value}`]),
     TAG,
+    '--http',
+    http,
   );
 
   await check('/v1/status healthy with the active synced', async () => {
@@ -131,7 +172,7 @@ async function main(): Promise<void> {
       timeoutMs: 90_000,
       explain: async () => docker('inspect', NAME, '--format', '{{json .State.Health}}'),
     });
-    return `healthy, RBUDDY_HTTP=${env.RBUDDY_HTTP}`;
+    return `healthy, admin listener given as the flag --http ${http}`;
   });
   await check('failover cycle inside the container, 0 failed reads', () =>
     failoverCycle(master, active, standby, httpUrl, status, explain),
@@ -156,10 +197,12 @@ async function main(): Promise<void> {
     return `epoch ${after.epoch}, active ${after.active}, master's sync_full stayed ${fullSyncs}`;
   });
   await check('runs as a non-root user', async () => {
-    const pid = await docker('inspect', NAME, '--format', '{{.State.Pid}}');
-    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    if (uid === undefined || uid === '0') throw new Error(`pid ${pid} runs as uid ${uid}`);
-    return `pid ${pid} on the host runs as uid ${uid}`;
+    // Asked inside the container (docker exec), not in the host's /proc: the engine may be remote.
+    const uid = await docker('exec', NAME, 'id', '-u');
+    const user = await docker('exec', NAME, 'id', '-un');
+    const pid1 = await docker('exec', NAME, 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline');
+    if (uid === '' || uid === '0') throw new Error(`runs as uid ${uid}`);
+    return `uid ${uid} (${user}); PID 1 is ${pid1.trim()}`;
   });
   await check('docker stop exits 0 within 10 s', async () => {
     const started = Date.now();
@@ -230,9 +273,25 @@ async function failoverCycle(
 
 async function cleanUp(): Promise<void> {
   await stopAllReaders();
-  await docker('rm', '--force', NAME).catch(() => '');
-  await docker('volume', 'rm', '--force', VOLUME).catch(() => '');
+  await runDocker(['rm', '--force', NAME]).catch(() => '');
+  await runDocker(['volume', 'rm', '--force', VOLUME]).catch(() => '');
   await stopAllRedis();
+}
+
+// Ctrl-C or SIGTERM (scripts/image-smoke.sh forwards its own): end the docker command in flight,
+// remove the container, the volume and the redis-servers, exit 128 + the signal's number. A
+// second signal while that runs is ignored: the clean-up is what it would interrupt.
+for (const [signal, number] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.log(`image smoke: ${signal}: removing ${NAME}, its volume and the redis-servers`);
+    for (const child of running) child.kill('SIGTERM');
+    void cleanUp().finally(() => process.exit(128 + number));
+  });
 }
 
 try {

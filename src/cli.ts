@@ -19,8 +19,12 @@ import { createLogger, type Logger } from './log.js';
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
-/** A shutdown that takes longer is stuck (a peer that never answers): give up and exit 1. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+/**
+ * A shutdown that takes longer is stuck (a peer that never answers): give up and exit 1. Under
+ * Docker's default stop timeout (10 s before SIGKILL), with room for the exit itself: at 10 s the
+ * deadline raced the SIGKILL (a stop with hung peers took 10.56 s and ended killed).
+ */
+export const SHUTDOWN_TIMEOUT_MS = 8_000;
 
 /** Collapses a message to one line: the contract is exactly one `rbuddy: …` line on stderr. */
 function oneLine(text: string): string {

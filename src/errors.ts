@@ -17,6 +17,7 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_OUTBOX_ENTRY'
   | 'RBUDDY_ERR_STATE_DIR_LOCKED'
   | 'RBUDDY_ERR_STATE_DIR_LOCK_LOST'
+  | 'RBUDDY_ERR_STATE_DIR_ACCESS'
   | 'RBUDDY_ERR_STATE_WRITE';
 
 export interface RbuddyErrorOptions {
@@ -130,6 +131,13 @@ export class StateDirLockedError extends RbuddyError {
 export class StateDirLockLostError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_STATE_DIR_LOCK_LOST', message, options);
+  }
+}
+
+/** The --state-dir cannot be created or written by the user rbuddy runs as. */
+export class StateDirAccessError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_STATE_DIR_ACCESS', message, options);
   }
 }
 

@@ -6,7 +6,13 @@
 // session closes and a new one starts from zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ENGINE_STATES, type EngineState } from '../standby/states.js';
-import type { NotificationChannel, NotificationResult, RbuddyEvent } from '../notify/events.js';
+import {
+  NOTIFICATION_CHANNELS,
+  NOTIFICATION_RESULTS,
+  type NotificationChannel,
+  type NotificationResult,
+  type RbuddyEvent,
+} from '../notify/events.js';
 import type { SessionPhase, SessionStatus } from '../proxy/session-types.js';
 
 /** The content type of the Prometheus text exposition format. */
@@ -210,6 +216,11 @@ export class Metrics {
       labelNames: ['channel', 'result'],
       registers,
     });
+    // Every pair exists from the start at 0: a series born at its first increment has no earlier
+    // sample, so increase() over it is 0 and an alert on the first failure would never fire.
+    for (const channel of NOTIFICATION_CHANNELS) {
+      for (const result of NOTIFICATION_RESULTS) this.notifications.inc({ channel, result }, 0);
+    }
 
     this.outbox = new Gauge({
       name: 'rbuddy_outbox_pending',

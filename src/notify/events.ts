@@ -33,12 +33,14 @@ export interface RbuddyEvent {
   data: EventData;
 }
 
-export type NotificationChannel = 'webhook' | 'pubsub' | 'publish';
+export const NOTIFICATION_CHANNELS = ['webhook', 'pubsub', 'publish'] as const;
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
 /**
  * delivered: one delivery succeeded; failed: one attempt failed (it may be retried);
  * dropped: rbuddy gave up on a notification (retries exhausted, queue full, or disabled endpoint).
  */
-export type NotificationResult = 'delivered' | 'failed' | 'dropped';
+export const NOTIFICATION_RESULTS = ['delivered', 'failed', 'dropped'] as const;
+export type NotificationResult = (typeof NOTIFICATION_RESULTS)[number];
 
 export interface EventSink {
   deliver(event: RbuddyEvent): void;

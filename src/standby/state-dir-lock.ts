@@ -25,7 +25,12 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createFileExclusive, fsyncDir } from '../atomic-file.js';
-import { errorCode, StateDirLockedError, StateDirLockLostError } from '../errors.js';
+import {
+  errorCode,
+  StateDirAccessError,
+  StateDirLockedError,
+  StateDirLockLostError,
+} from '../errors.js';
 
 export const LOCK_FILE = 'rbuddy.lock';
 
@@ -108,9 +113,12 @@ export class StateDirLock {
       ...options,
       processes,
     });
-    await mkdir(dir, { recursive: true });
+    await accessible(dir, () => mkdir(dir, { recursive: true }));
     for (let round = 0; round < MAX_ROUNDS; round += 1) {
-      if (await createFileExclusive(lock.file, JSON.stringify(owner))) {
+      const created = await accessible(dir, () =>
+        createFileExclusive(lock.file, JSON.stringify(owner)),
+      );
+      if (created) {
         lock.log.info({ file: lock.file }, 'state dir locked');
         lock.startRenewing();
         return lock;
@@ -260,6 +268,30 @@ export class StateDirLock {
     );
     this.log.fatal({ err: error }, error.message);
     this.options.onLost?.(error);
+  }
+}
+
+/**
+ * Runs a first write into the state dir; a permission error becomes one that says who rbuddy runs
+ * as and what to change. The usual cause is a host directory bind-mounted into the container: it
+ * keeps its owner (often root), and the image runs rbuddy as a non-root user.
+ */
+async function accessible<T>(dir: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw error;
+    const uid = process.getuid?.() ?? -1;
+    const gid = process.getgid?.() ?? -1;
+    const fix =
+      code === 'EROFS'
+        ? 'mount it read-write'
+        : `make it writable by that user, e.g. chown -R ${uid}:${gid} ${dir} (a bind-mounted host directory keeps its owner), or run rbuddy as its owner`;
+    throw new StateDirAccessError(
+      `cannot write state dir ${dir} (${code}): rbuddy runs as uid ${uid} gid ${gid}; ${fix}`,
+      { cause: error },
+    );
   }
 }
 

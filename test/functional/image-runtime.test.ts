@@ -125,10 +125,15 @@ describe('the built CLI as the image runs it (build stage, then runtime stage)',
     );
     assert.ok(stage.user !== undefined && stage.user !== 'root', `USER ${stage.user}`);
     assert.equal(stage.stopSignal, 'SIGTERM');
-    for (const name of ['RBUDDY_LISTEN', 'RBUDDY_HTTP']) {
-      const port = stage.env[name]?.split(':').pop();
-      assert.ok(port !== undefined && stage.expose.includes(port), `EXPOSE has ${name}'s port`);
+    // The image's defaults file (config/container.json, copied to this /app) sets both ports.
+    const defaults = JSON.parse(
+      readFileSync(join(dir, 'config', 'container.json'), 'utf8'),
+    ) as Record<string, string>;
+    for (const key of ['listen', 'http']) {
+      const port = defaults[key]?.split(':').pop();
+      assert.ok(port !== undefined && stage.expose.includes(port), `EXPOSE has ${key}'s port`);
     }
+    assert.equal(stage.env.RBUDDY_CONFIG, '/app/config/container.json');
     assert.equal(stage.entrypoint[0], 'node');
     assert.equal(stage.healthcheck[0], 'node');
 
@@ -138,11 +143,17 @@ describe('the built CLI as the image runs it (build stage, then runtime stage)',
       startRedis({ name: 'standby' }),
     ]);
     await populate(master.client(), { megabytes: 2 });
-    // The image's environment, with loopback listeners (tests bind nothing else) and a temp
-    // state dir in place of the volume. The admin listener binds one specific address that is
+    // The image's environment (its defaults file read from this /app), with loopback listeners
+    // (tests bind nothing else) and a temp state dir in place of the volume: RBUDDY_* override
+    // the defaults file, as they do in the image. The admin listener binds one specific address that is
     // not 127.0.0.1 (a pod IP, say): the HEALTHCHECK must probe what RBUDDY_HTTP binds.
     const env = {
-      ...stage.env,
+      ...Object.fromEntries(
+        Object.entries(stage.env).map(([name, value]) => [
+          name,
+          value.replace(/^\/app\//, `${dir}/`),
+        ]),
+      ),
       RBUDDY_MASTER: master.address,
       RBUDDY_ACTIVE: active.address,
       RBUDDY_STANDBY: standby.address,

@@ -155,6 +155,17 @@ describe('Metrics', () => {
       assert.equal(sampleValue(parsed, 'rbuddy_failovers_total', { result }), 0);
     }
     assert.equal(sampleValue(parsed, 'rbuddy_outbox_pending'), 0);
+    // Every channel/result pair is there from the start, at 0: increase() of a series that is
+    // born at 1 is 0, so an alert on the first webhook failure would never fire.
+    for (const channel of ['webhook', 'pubsub', 'publish']) {
+      for (const result of ['delivered', 'failed', 'dropped']) {
+        assert.equal(
+          sampleValue(parsed, 'rbuddy_notifications_total', { channel, result }),
+          0,
+          `${channel}/${result}`,
+        );
+      }
+    }
   });
 
   test('follows the status between scrapes; a replica without a session is closed', async () => {
@@ -253,7 +264,7 @@ describe('Metrics', () => {
         channel: 'publish',
         result: 'delivered',
       }),
-      undefined,
+      0,
     );
   });
 });

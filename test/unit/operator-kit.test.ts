@@ -13,6 +13,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RULES = join(ROOT, 'deploy', 'prometheus-rules.yml');
+const RULE_TESTS = join(ROOT, 'deploy', 'prometheus-rules.test.yml');
 const DASHBOARD = join(ROOT, 'deploy', 'grafana-dashboard.json');
 // Prometheus's own series for a scrape target (rbuddy down = its scrape failing).
 const PROMETHEUS_SERIES = new Set(['up']);
@@ -125,14 +126,24 @@ describe('the operator kit (deploy/)', () => {
     assert.equal(alerts.length, exprs.length, 'one expr per alert');
     for (const alert of [
       'RbuddyDown',
+      'RbuddyMissing',
       'RbuddyHeldTooLong',
       'RbuddyDegraded',
       'RbuddyFailoverFailed',
       'RbuddyOutboxBacklogGrowing',
+      'RbuddyOutboxBacklogStuck',
       'RbuddyReplicaLag',
     ]) {
       assert.ok(alerts.includes(alert), `${alert} in ${alerts.join(', ')}`);
     }
+    const tested = new Set(
+      [...readFileSync(RULE_TESTS, 'utf8').matchAll(/alertname:\s*(\w+)/g)].map((m) => m[1]),
+    );
+    assert.deepEqual(
+      alerts.filter((alert) => !tested.has(alert)),
+      [],
+      'every alert has a promtool test in deploy/prometheus-rules.test.yml',
+    );
   });
 
   const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
@@ -148,6 +159,21 @@ describe('the operator kit (deploy/)', () => {
       const result = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
       assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
       assert.match(result.stdout, /SUCCESS: \d+ rules found/);
+    },
+  );
+
+  it(
+    'promtool test rules: each alert fires when it should and not before',
+    {
+      skip:
+        promtool.error === undefined
+          ? false
+          : 'promtool not installed (apt-get install prometheus)',
+    },
+    () => {
+      const result = spawnSync('promtool', ['test', 'rules', RULE_TESTS], { encoding: 'utf8' });
+      assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+      assert.match(result.stdout, /SUCCESS/);
     },
   );
 });
