@@ -20,6 +20,8 @@ export const SUBSCRIBED_MODE_COMMANDS = new Set([
 /** Commands served here rather than by `commands`: a valid first command. */
 export const BUILTIN_COMMANDS = new Set(['auth', 'ping', 'quit', 'replconf', 'psync', 'sync']);
 export const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+export const AUTH_WITHOUT_PASSWORD =
+  'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?';
 
 /** Commands whose first argument names a subcommand, which Redis's messages name with it. */
 const CONTAINERS = new Set(['sentinel', 'client', 'command', 'config', 'acl', 'object', 'memory']);

@@ -37,6 +37,7 @@ import {
   type RivalRules,
 } from './replica-claim.js';
 import {
+  AUTH_WITHOUT_PASSWORD,
   BUILTIN_COMMANDS,
   type ClientConnectionStats,
   type ClientLimitReason,
@@ -416,12 +417,13 @@ export class ClientConnection {
     const given = args[args.length - 1] ?? Buffer.alloc(0);
     const replicaPassword = this.options.replicaUsers?.get(user);
     const expected = replicaPassword ?? this.options.listenPassword;
-    if (expected === '') {
-      return new RespError(
-        'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
-      );
+    // As Redis's ACLCheckUserCredentials: without a password the default user is nopass (any
+    // password, if named; the one-argument form is refused); a user not configured does not exist.
+    const knownUser = replicaPassword !== undefined || user === 'default';
+    if (expected === '' && knownUser && args.length === 2) {
+      return new RespError(AUTH_WITHOUT_PASSWORD);
     }
-    if (!sameSecret(given, expected)) {
+    if (!knownUser || (expected !== '' && !sameSecret(given, expected))) {
       const fromPeer = this.options.authThrottle?.recordFailure(this.socket.remoteAddress ?? '');
       this.authFailures += 1;
       // Never the password itself in a log line.

@@ -122,6 +122,17 @@ test('every probe gets the shape a real redis-sentinel answers, in RESP2 and RES
       const [a, b] = [await ours.command(...args), await theirs.command(...args)];
       differences.push(...shapeDifferences(a, b, options, `RESP${protocol} ${args.join(' ')}`));
     }
+    // Sentinel's default user is nopass: named, any password is accepted; an unknown user is not.
+    for (const args of [
+      ['AUTH', 'x'],
+      ['AUTH', 'default', 'x'],
+      ['HELLO', protocol, 'AUTH', 'default', 'x'],
+      ['AUTH', 'bob', 'x'],
+      ['HELLO', protocol, 'AUTH', 'bob', 'x'],
+    ]) {
+      const [a, b] = [await ours.command(...args), await theirs.command(...args)];
+      differences.push(...shapeDifferences(a, b, {}, `RESP${protocol} ${args.join(' ')}`));
+    }
     // Subscribed mode: RESP2 restricts commands and answers PING as a list; RESP3 does not.
     for (const args of [['PSUBSCRIBE', '*'], ['PING'], ['SENTINEL', 'myid'], ['PUNSUBSCRIBE']]) {
       const [a, b] = [await ours.command(...args), await theirs.command(...args)];

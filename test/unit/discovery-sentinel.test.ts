@@ -208,6 +208,26 @@ describe('discovery commands', () => {
     assert.ok(Array.isArray(await guarded.command('SENTINEL', 'masters')));
   });
 
+  it('AUTH and HELLO … AUTH take users as a Sentinel with a nopass default user does', async () => {
+    const c = await client(open);
+    const bare = await c.command('AUTH', 'x');
+    assert.ok(bare instanceof Error && bare.message.includes('without any password configured'));
+    // The default user is nopass: any password is accepted for it, by name.
+    assert.equal(await c.command('AUTH', 'default', 'x'), 'OK');
+    assert.equal(fields(await c.command('HELLO', '2', 'AUTH', 'default', 'x')).proto, '2');
+    const stranger = await c.command('AUTH', 'bob', 'x');
+    assert.ok(stranger instanceof Error && stranger.message.startsWith('WRONGPASS'));
+
+    const guarded = await client(locked);
+    const other = await guarded.command('HELLO', '2', 'AUTH', 'bob', 's3cret');
+    assert.ok(other instanceof Error && other.message.startsWith('WRONGPASS'));
+    const otherAuth = await guarded.command('AUTH', 'bob', 's3cret');
+    assert.ok(otherAuth instanceof Error && otherAuth.message.startsWith('WRONGPASS'));
+    const noauth = await guarded.command('SENTINEL', 'masters');
+    assert.ok(noauth instanceof Error && noauth.message.startsWith('NOAUTH'));
+    assert.equal(await guarded.command('AUTH', 'default', 's3cret'), 'OK');
+  });
+
   it('subscribed mode: pushes, PING as pong array, other commands refused, UNSUBSCRIBE leaves it', async () => {
     const c = await client(open);
     assert.deepEqual(await c.command('SUBSCRIBE', 'rbuddy'), ['subscribe', 'rbuddy', 1]);
