@@ -442,8 +442,8 @@ function decideFailover(
         return decision('switching', `cannot retire: ${unreachable(outgoing, 'old active')}`);
       }
       // I2: the retire flushes the outgoing node, so the new active must still be the process
-      // verified synced, holding the data, and streaming through rbuddy.
-      const problem = retireProblem(record, incoming, incomingSession, config.guardShrink);
+      // verified synced, holding the data, a replica of rbuddy.
+      const problem = retireProblem(record, incoming, config.guardShrink);
       if (problem?.kind === 'lost' && outgoing.keys > 0) {
         if (outgoing.loading) return decision('switching', `not retiring: ${problem.why}`);
         const reason = `${problem.why}: ${outgoing.id} still holds ${outgoing.keys} keys and is the active again; ${incoming.id} takes a new sync`;
@@ -468,7 +468,11 @@ function decideFailover(
       if (Number.isFinite(switchedAt) && obs.now - switchedAt < config.drainMs) {
         return decision('switching', 'draining clients from the old active');
       }
-      // A lost new active with an empty outgoing node: nothing to keep, nothing is flushed.
+      if (problem?.kind === 'lost') {
+        // The outgoing node is empty: nothing to keep, nothing is flushed. Not `healthy`: the new
+        // active lost its data, and the next round fails over from it.
+        return decision('failing-over', problem.why, { kind: 'retire-outgoing' });
+      }
       return decision('healthy', undefined, { kind: 'retire-outgoing' });
     }
 

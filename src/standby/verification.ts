@@ -133,19 +133,25 @@ export function newActiveLost(
  * Why the outgoing active may not be retired (flushed) yet, or undefined when it may (I2,
  * docs/design.md). `lost`: the new active restarted or lost its data (newActiveLost), so the
  * outgoing node may hold the only copy. `foreign`: the same process, but no longer a replica of
- * rbuddy (someone else changed it): an operator's matter. `wait`: it may pass (unreachable,
- * loading, its link down, its session not streaming and ACKed yet).
+ * rbuddy (someone else changed it): an operator's matter. `wait`: it may pass (unreachable, or
+ * loading). Its link and session are not asked for: the same process holding the verified data
+ * is what makes the flush safe, and a master that goes away (or demands a full resync, which
+ * the gate refuses) during the drain must not hold the retire forever: once retired, the
+ * steady state handles the loss like any other.
  */
 export function retireProblem(
   record: FailoverRecord,
   node: NodeView,
-  session: SessionView,
   guardShrink: number,
 ): { why: string; kind: 'lost' | 'foreign' | 'wait' } | undefined {
+  if (!node.reachable) return { why: unreachable(node, 'new active'), kind: 'wait' };
   const lost = newActiveLost(record, node, guardShrink);
   if (lost !== undefined) return { why: lost, kind: 'lost' };
-  const problem = syncProblem(node, session, 'new active');
-  if (problem === undefined) return undefined;
-  const foreign = node.reachable && (node.role !== 'slave' || !node.followsProxy);
-  return { why: problem.why, kind: foreign ? 'foreign' : 'wait' };
+  if (node.role !== 'slave' || !node.followsProxy) {
+    return { why: `${node.id} does not replicate through rbuddy`, kind: 'foreign' };
+  }
+  if (node.loading || node.syncInProgress) {
+    return { why: `${node.id} is loading a dataset`, kind: 'wait' };
+  }
+  return undefined;
 }

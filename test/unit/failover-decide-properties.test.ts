@@ -162,11 +162,13 @@ describe('decide(): properties over random observations', () => {
                 'retire: both nodes in sight',
               );
               if (obs.standby.keys > 0) {
-                // A flush: the new active is the very process verified, with data, streaming.
+                // A flush: the new active is the very process verified, with data, a replica of
+                // rbuddy that is not loading.
                 assert.ok(
                   obs.active.runId === persisted.failover?.syncedRunId &&
                     obs.active.keys > 0 &&
-                    isSynced(obs.active, obs.activeSession),
+                    obs.active.followsProxy &&
+                    !obs.active.loading,
                   'retire: the new active is the process verified synced, holding data',
                 );
               }

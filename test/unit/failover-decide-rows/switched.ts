@@ -83,8 +83,9 @@ export const switchedRows: Row[] = [
       active: master(B, { keys: 0, runId: 'run-restarted' }),
       standby: master(A, { keys: 0 }),
     }),
-    state: 'healthy',
+    state: 'failing-over',
     actions: ['retire-outgoing'],
+    reason: /restarted since it was verified synced/,
   },
   {
     name: 'switched, the new active restarted, the old one loading: wait',
@@ -98,12 +99,23 @@ export const switchedRows: Row[] = [
     reason: /not retiring: the new active .* restarted/,
   },
   {
-    name: 'switched, the new active not streaming through rbuddy yet (rbuddy restarted): wait',
+    name: 'switched, the new active’s link down (the master gone during the drain): retire all the same',
     persisted: during('switched', { switchedAgoMs: 10_000 }),
-    obs: afterSwitch({ activeSession: NO_SESSION }),
+    obs: afterSwitch({
+      active: replica(B, { keys: 990, linkUp: false }),
+      activeSession: NO_SESSION,
+      masterUp: false,
+    }),
+    state: 'healthy',
+    actions: ['retire-outgoing'],
+  },
+  {
+    name: 'switched, the new active loading: wait',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ active: replica(B, { keys: 990, loading: true }) }),
     state: 'switching',
     actions: [],
-    reason: /not retiring yet: rbuddy has not seen 10\.0\.0\.6:6379 stream/,
+    reason: /not retiring yet: 10\.0\.0\.6:6379 is loading/,
   },
   {
     name: 'switched, the same new active detached by someone: degraded, no flush',
