@@ -10,6 +10,7 @@ import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { Action } from './decide.js';
 import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
 import { isHeldStandby } from './node-view.js';
+import { newActiveLost } from './verification.js';
 import type {
   FailoverRecord,
   PersistedState,
@@ -134,7 +135,11 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
         announce: [failed(`${action.reason}; waiting for the standby's sync again`)],
       };
     case 'switch':
-      return switchRoles(c);
+      return switchRoles(c, action);
+    case 'switch-back':
+      return switchBack(c, action.reason);
+    case 'note-active-run-id':
+      return { state: { ...c.persisted, activeRunId: action.runId } };
     case 'retire-outgoing':
       return retireOutgoing(c);
     case 'abort': {
@@ -264,7 +269,10 @@ async function attachStandby(c: ActionContext): Promise<Outcome> {
   };
 }
 
-async function switchRoles(c: ActionContext): Promise<Outcome> {
+async function switchRoles(
+  c: ActionContext,
+  verified: Extract<Action, { kind: 'switch' }>,
+): Promise<Outcome> {
   const { persisted } = c;
   const record = requireFailover(persisted);
   const alreadySynced = record.timeline.some((entry) => entry.step === 'synced');
@@ -282,12 +290,16 @@ async function switchRoles(c: ActionContext): Promise<Outcome> {
     active: record.incoming,
     standby: record.outgoing,
     activeHoldsData: true,
+    activeRunId: verified.syncedRunId,
     // The outgoing node's settings are the failover record's until it is retired.
     standbySavedConfig: null,
     failover: {
       ...record,
       step: 'switched',
       verifiedAt: new Date(c.now()).toISOString(),
+      // What the retire checks before it flushes the outgoing node (I2).
+      syncedRunId: verified.syncedRunId,
+      syncedKeys: verified.syncedKeys,
       timeline: stamp(c, record, ...(alreadySynced ? [] : ['synced']), 'switched'),
     },
   };
@@ -324,6 +336,12 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
     );
   }
   const view = await c.ops.view(outgoing);
+  if (view.keys > 0) {
+    // decide() checked the new active a moment ago; it may have died since. Asked again right
+    // before the flush: another process or no data there, and this node may hold the only copy.
+    const lost = newActiveLost(record, await c.ops.view(c.activeNode), 0);
+    if (lost !== undefined) throw new Error(`refusing to flush ${outgoing.id}: ${lost}`);
+  }
   // Its clients are cut off before the transaction below, not after: a connection still open at
   // the EXEC would read -MASTERDOWN until a later CLIENT KILL, a failed read for every client
   // that does not follow the event stream. Until the EXEC the node still holds the whole
@@ -370,6 +388,60 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
     // The new active synced from a live master: whatever loss started this failover is over.
     masterLossOver: true,
     announce: [{ type: 'standby.ready', data: { reason: `${outgoing.id} is the new standby` } }],
+  };
+}
+
+/**
+ * The new active restarted or lost its data before the outgoing node was retired: the outgoing
+ * node, which holds the data, is the active again (epoch + 1, announced like any switch, I3), and
+ * a new failover syncs the other node. Planned, it still streams from the master; unplanned, it
+ * is the promoted, guarded active it was. Its saved settings carry over. Nothing is flushed (I2).
+ */
+function switchBack(c: ActionContext, reason: string): Outcome {
+  const { persisted } = c;
+  const record = requireFailover(persisted);
+  if (
+    record.step !== 'switched' ||
+    record.outgoing !== persisted.standby ||
+    record.incoming !== persisted.active
+  ) {
+    throw new Error('refusing to switch back: the persisted state is not a switched failover');
+  }
+  const at = new Date(c.now()).toISOString();
+  const next: FailoverRecord = {
+    id: randomUUID(),
+    kind: 'unplanned',
+    reason,
+    startedAt: at,
+    outgoing: record.outgoing,
+    incoming: record.incoming,
+    step: 'syncing',
+    savedConfig: record.savedConfig,
+    verifiedAt: null,
+    timeline: [{ step: 'started', at, detail: reason }],
+  };
+  return {
+    state: {
+      ...persisted,
+      epoch: persisted.epoch + 1,
+      active: record.outgoing,
+      standby: record.incoming,
+      activeHoldsData: true,
+      activeRunId: null,
+      standbySavedConfig: null,
+      failover: next,
+      lastFailover: {
+        ...record,
+        timeline: stamp(c, record, 'switched-back'),
+        endedAt: at,
+        result: 'reverted',
+      },
+    },
+    announceDurably: true,
+    announce: [
+      failed(reason),
+      { type: 'failover.completed', data: { reason, previousActive: record.incoming } },
+    ],
   };
 }
 

@@ -5,6 +5,16 @@ import { STALE_DATA_SETTING } from './node-ops.js';
 import { isHeldStandby, type NodeView, type SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
+import {
+  dataLossGuard,
+  heldStandbyProblem,
+  isSynced,
+  retireProblem,
+  sameServer,
+  unreachable,
+} from './verification.js';
+
+export { heldStandbyProblem, isSynced, sameServer, type SyncProblem } from './verification.js';
 
 export type OperatorRequest = 'failover' | 'confirm' | 'abort';
 
@@ -90,8 +100,19 @@ export type Action =
     }
   /** The held standby is no longer verified synced: back to waiting for its sync. */
   | { kind: 'resume-sync'; reason: string }
-  /** Verified: epoch + 1, roles swapped and persisted, then announced. */
-  | { kind: 'switch' }
+  /**
+   * Verified: epoch + 1, roles swapped and persisted, then announced. The incoming node's
+   * run_id and keys as verified go on disk with it: the retire checks them (I2).
+   */
+  | { kind: 'switch'; syncedRunId: string | null; syncedKeys: number }
+  /**
+   * After a switch, the new active restarted or lost its data before the outgoing node was
+   * retired: the outgoing node, which still holds the data, is the active again (epoch + 1,
+   * announced), and a new failover syncs the other node. Never a flush of the only copy (I2).
+   */
+  | { kind: 'switch-back'; reason: string }
+  /** The active replicates through rbuddy under a run_id not recorded yet: record it. */
+  | { kind: 'note-active-run-id'; runId: string }
   /**
    * Drained: the outgoing node is guarded and detached (if it still replicates), then one
    * MULTI/EXEC flushes it and makes it the held idle standby, then its clients are killed. Only
@@ -121,19 +142,13 @@ export function decide(
     : decideFailover(persisted.failover, obs, config, persisted);
 }
 
+/** The switch to `incoming`, recording the process and the keys verified (I2). */
+function switchTo(incoming: NodeView): Action {
+  return { kind: 'switch', syncedRunId: incoming.runId ?? null, syncedKeys: incoming.keys };
+}
+
 function decision(state: EngineState, reason?: string, ...actions: Action[]): Decision {
   return { state, reason, actions };
-}
-
-function unreachable(node: NodeView, role: string): string {
-  return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
-}
-
-/** Why the two views are one redis-server (the same run_id), or undefined when they are two. */
-export function sameServer(a: NodeView, b: NodeView): string | undefined {
-  if (!a.reachable || !b.reachable || a.runId === undefined || a.runId !== b.runId)
-    return undefined;
-  return `${a.id} and ${b.id} report the same run_id ${a.runId}: they are one redis-server, not two replicas; give --active and --standby two different nodes`;
 }
 
 /**
@@ -166,59 +181,6 @@ function flushRefusal(
     // REPLICAOF and rbuddy lost its state file — and after a planned switch the configured
     // standby is the one applications read. Nothing tells which one served.
     return `${holds} and the active ${active.id}, a master too, ${active.keys}: either may be the one applications read (a lost state file?); refusing to flush it, even with --init-flush-standby`;
-  }
-  return undefined;
-}
-
-/** Synced from both views: the proxy's (whole stream relayed, ACKed) and the node's INFO. */
-export function isSynced(node: NodeView, session: SessionView): boolean {
-  return syncProblem(node, session) === undefined;
-}
-
-/**
- * Why a held standby is not (or no longer) verified synced, or undefined.
- * `lasting` problems mean its verified dataset is gone or being replaced (it restarted, was
- * detached, takes a new sync): the failover goes back to waiting for its sync. The others may
- * pass (a link down while the master blips, a session not back yet after rbuddy restarted).
- */
-export function heldStandbyProblem(
-  record: FailoverRecord,
-  node: NodeView,
-  session: SessionView,
-): SyncProblem | undefined {
-  if (node.reachable && node.runId !== record.syncedRunId) {
-    return {
-      why:
-        record.syncedRunId === undefined || record.syncedRunId === null
-          ? `the run_id of the standby ${node.id} that synced is not recorded`
-          : `the standby ${node.id} restarted since it synced (run_id ${node.runId ?? 'unknown'}, not ${record.syncedRunId})`,
-      lasting: true,
-    };
-  }
-  return syncProblem(node, session);
-}
-
-export interface SyncProblem {
-  why: string;
-  lasting: boolean;
-}
-
-function syncProblem(node: NodeView, session: SessionView): SyncProblem | undefined {
-  if (!node.reachable) return { why: unreachable(node, 'standby'), lasting: false };
-  if (node.role !== 'slave' || !node.followsProxy) {
-    return { why: `${node.id} does not replicate through rbuddy`, lasting: true };
-  }
-  if (node.syncInProgress || node.loading) {
-    return { why: `${node.id} is taking a new sync (loading or sync in progress)`, lasting: true };
-  }
-  if (!node.linkUp) {
-    return { why: `${node.id}'s link to the master is down`, lasting: false };
-  }
-  if (!session.streamingAcked) {
-    return {
-      why: `rbuddy has not seen ${node.id} stream and ACK on a live session`,
-      lasting: false,
-    };
   }
   return undefined;
 }
@@ -259,6 +221,10 @@ function decideSteady(
   }
 
   if (active.role === 'master') {
+    if (active.loading) {
+      // A restart loading its dump.rdb: its key count is in flux, decided once it is loaded.
+      return decision('starting', `the active ${active.id} is a master loading its dataset`);
+    }
     if (active.keys === 0) {
       // The active restarted without its dataset (replicas usually run without persistence):
       // readers already see nothing, so let the standby sync and take over. Nothing to promote.
@@ -270,10 +236,7 @@ function decideSteady(
         promote: false,
       });
     }
-    return decision(
-      'degraded',
-      `active ${active.id} is a master holding ${active.keys} keys but no failover is recorded: refusing to guess`,
-    );
+    return restartedActive(persisted, active);
   }
   if (!active.followsProxy) {
     return decision(
@@ -301,6 +264,7 @@ function decideSteady(
     return decision(
       'master-lost',
       `master unreachable for ${lostFor} ms; the active serves stale reads`,
+      ...noteRunId(active, persisted),
       ...holdIdleStandby(standby, persisted),
     );
   }
@@ -312,7 +276,51 @@ function decideSteady(
     });
   }
   if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
-  return decision('healthy', undefined, ...holdIdleStandby(standby, persisted));
+  return decision(
+    'healthy',
+    undefined,
+    ...noteRunId(active, persisted),
+    ...holdIdleStandby(standby, persisted),
+  );
+}
+
+/** Records the run_id of an active that replicates through rbuddy, when it is a new one. */
+function noteRunId(active: NodeView, persisted: PersistedState): Action[] {
+  return active.followsProxy && active.runId !== undefined && active.runId !== persisted.activeRunId
+    ? [{ kind: 'note-active-run-id', runId: active.runId }]
+    : [];
+}
+
+/**
+ * The active is a master holding keys and no failover is recorded. A restart — its run_id is not
+ * the one rbuddy last saw it replicate under — comes back a master from the dump.rdb of its
+ * last full sync (a replica writes the snapshot it loads even with `save ""`,
+ * `readSyncBulkPayload` in replication.c), serving a dataset frozen at that sync. It is failed
+ * over like a lost master's active: guarded (a write to it would be lost at the switch; REPLICAOF
+ * NO ONE is a no-op on a master) and serving its stale data while the standby syncs. Not
+ * re-attached: it came back a master, so its replid is a new one and the master would answer its
+ * PSYNC +FULLRESYNC (forking for a snapshot the gate then refuses) before this same failover.
+ * The same run_id means someone promoted it on purpose: rbuddy does not guess
+ * (docs/design.md, "Restart and reconciliation").
+ */
+function restartedActive(persisted: PersistedState, active: NodeView): Decision {
+  const seen = persisted.activeRunId;
+  if (seen === undefined || seen === null || active.runId === undefined || active.runId === seen) {
+    const why =
+      seen === undefined || seen === null
+        ? 'its run_id as a replica is not recorded'
+        : `the same process (run_id ${seen}) that replicated through rbuddy was promoted`;
+    return decision(
+      'degraded',
+      `active ${active.id} is a master holding ${active.keys} keys but no failover is recorded (${why}): refusing to guess`,
+    );
+  }
+  const reason = `the active ${active.id} restarted (run_id ${active.runId}, not ${seen}) and came back a master holding ${active.keys} keys from its last sync; it serves them while the standby takes over`;
+  return decision('failing-over', reason, {
+    kind: 'begin-failover',
+    failoverKind: 'unplanned',
+    reason,
+  });
 }
 
 /**
@@ -326,36 +334,6 @@ function holdIdleStandby(standby: NodeView, { standbySavedConfig }: PersistedSta
   return standby.reachable && !standby.loading && (!isHeldStandby(standby) || !saved)
     ? [{ kind: 'hold-standby' }]
     : [];
-}
-
-/**
- * Why switching to the synced standby would lose data an operator should look at first, or
- * undefined. An empty result replacing a dataset (--guard-empty hold): an unreachable active
- * counts as holding data, since its keys are unknown and once switched it would be flushed as
- * soon as it answers again. A result with fewer keys than --guard-shrink of the active's (a
- * master back with part of its data); that needs the active's count, and leaves the empty case
- * to --guard-empty, so `--guard-empty switch` keeps its meaning.
- */
-function dataLossGuard(
-  incoming: NodeView,
-  outgoing: NodeView,
-  config: DecideConfig,
-): string | undefined {
-  if (incoming.keys === 0) {
-    if (config.guardEmpty !== 'hold') return undefined;
-    if (!outgoing.reachable) {
-      return `the synced standby is empty and the active's keys are unknown: ${unreachable(outgoing, 'active')}`;
-    }
-    return outgoing.keys > 0
-      ? `the synced standby is empty but the active holds ${outgoing.keys} keys`
-      : undefined;
-  }
-  if (config.guardShrink > 0 && outgoing.reachable) {
-    if (incoming.keys < config.guardShrink * outgoing.keys) {
-      return `the synced standby holds ${incoming.keys} keys, fewer than ${config.guardShrink} of the active's ${outgoing.keys} (--guard-shrink)`;
-    }
-  }
-  return undefined;
 }
 
 function decideFailover(
@@ -418,7 +396,7 @@ function decideFailover(
           standbyKeys: incoming.keys,
         });
       }
-      return decision('switching', 'the standby is synced', { kind: 'switch' });
+      return decision('switching', 'the standby is synced', switchTo(incoming));
     }
 
     case 'held': {
@@ -447,7 +425,7 @@ function decideFailover(
         });
       }
       if (obs.operator === 'confirm') {
-        return decision('switching', 'an operator confirmed the switch', { kind: 'switch' });
+        return decision('switching', 'an operator confirmed the switch', switchTo(incoming));
       }
       const held = [...record.timeline].reverse().find((entry) => entry.step === 'held');
       const waiting = `${held?.detail ?? 'the synced standby may lose data'}: waiting for an operator (POST /v1/failover/confirm or /abort)`;
@@ -463,9 +441,23 @@ function decideFailover(
       if (!outgoing.reachable) {
         return decision('switching', `cannot retire: ${unreachable(outgoing, 'old active')}`);
       }
-      if (!incoming.reachable) {
-        // The old active's data may be the only copy in sight: keep it until the new one answers.
-        return decision('switching', `not retiring yet: ${unreachable(incoming, 'new active')}`);
+      // I2: the retire flushes the outgoing node, so the new active must still be the process
+      // verified synced, holding the data, a replica of rbuddy.
+      const problem = retireProblem(record, incoming, config.guardShrink);
+      if (problem?.kind === 'lost' && outgoing.keys > 0) {
+        if (outgoing.loading) return decision('switching', `not retiring: ${problem.why}`);
+        const reason = `${problem.why}: ${outgoing.id} still holds ${outgoing.keys} keys and is the active again; ${incoming.id} takes a new sync`;
+        return decision('failing-over', reason, { kind: 'switch-back', reason });
+      }
+      if (problem?.kind === 'foreign') {
+        return decision(
+          'degraded',
+          `not retiring ${outgoing.id}, which keeps its ${outgoing.keys} keys: ${problem.why} (someone changed it since the switch); point ${incoming.id} back at rbuddy's announce address (REPLICAOF) for the retire to go on`,
+        );
+      }
+      if (problem?.kind === 'wait') {
+        // The old active's data may be the only copy in sight: keep it until the new one is back.
+        return decision('switching', `not retiring yet: ${problem.why}`);
       }
       // verifiedAt is stamped in the same write that switched the roles.
       const switchedAt = Date.parse(
@@ -475,6 +467,11 @@ function decideFailover(
       );
       if (Number.isFinite(switchedAt) && obs.now - switchedAt < config.drainMs) {
         return decision('switching', 'draining clients from the old active');
+      }
+      if (problem?.kind === 'lost') {
+        // The outgoing node is empty: nothing to keep, nothing is flushed. Not `healthy`: the new
+        // active lost its data, and the next round fails over from it.
+        return decision('failing-over', problem.why, { kind: 'retire-outgoing' });
       }
       return decision('healthy', undefined, { kind: 'retire-outgoing' });
     }

@@ -49,10 +49,14 @@ export interface FailoverRecord {
   /** Set once the incoming node was verified synced (proxy view and INFO). */
   verifiedAt: string | null;
   /**
-   * The run_id of the incoming node verified synced when the switch was held: a confirm
-   * switches only to that very process. Absent in files written before this field.
+   * The run_id of the incoming node verified synced, recorded when the switch was held (a
+   * confirm switches only to that very process) and when it switched: the retire flushes the
+   * outgoing node only while the new active is still that process (I2). Absent in files
+   * written before this field.
    */
   syncedRunId?: string | null;
+  /** The incoming node's keys when it was verified synced, recorded by the switch (I2). */
+  syncedKeys?: number | null;
   timeline: TimelineEntry[];
 }
 
@@ -72,9 +76,19 @@ export interface PersistedState {
    * set), restored when it becomes the active. Absent in files written before this field.
    */
   standbySavedConfig?: SavedConfig | null;
+  /**
+   * The run_id of the active as rbuddy last saw it replicate through rbuddy: an active found a
+   * master with another run_id restarted (from its dump.rdb, say); with the same one, someone
+   * promoted it (docs/design.md, "Restart and reconciliation"). Absent in older files.
+   */
+  activeRunId?: string | null;
   failover: FailoverRecord | null;
-  /** The last completed (or aborted) failover, for /v1/status. */
-  lastFailover: (FailoverRecord & { endedAt: string; result: 'completed' | 'aborted' }) | null;
+  /**
+   * The last failover ended, for /v1/status: completed, aborted by an operator, or reverted
+   * (the new active lost its data before the retire: the outgoing node is the active again).
+   */
+  lastFailover:
+    (FailoverRecord & { endedAt: string; result: 'completed' | 'aborted' | 'reverted' }) | null;
   /**
    * Events that announce this state, saved in the same atomic write as the state itself, until
    * every durable channel (the webhook outboxes) holds them. A process killed between the two
@@ -126,6 +140,13 @@ export function invalidReason(value: unknown): string | undefined {
   if (value.standbySavedConfig !== undefined && value.standbySavedConfig !== null) {
     if (!isSavedConfig(value.standbySavedConfig))
       return 'standbySavedConfig is not an object of strings';
+  }
+  if (
+    value.activeRunId !== undefined &&
+    value.activeRunId !== null &&
+    typeof value.activeRunId !== 'string'
+  ) {
+    return 'activeRunId is not a string';
   }
   if (value.failover !== null) {
     const why = invalidFailover(value.failover, value.active, value.standby);
@@ -179,6 +200,10 @@ function invalidFailover(value: unknown, active: string, standby: string): strin
   if (switched && record.verifiedAt === null) return 'switched without a verified incoming node';
   if (record.syncedRunId !== undefined && record.syncedRunId !== null) {
     if (typeof record.syncedRunId !== 'string') return 'syncedRunId is not a string';
+  }
+  if (record.syncedKeys !== undefined && record.syncedKeys !== null) {
+    if (!Number.isSafeInteger(record.syncedKeys) || record.syncedKeys < 0)
+      return 'syncedKeys is not a non-negative integer';
   }
   if (!Array.isArray(record.timeline)) return 'timeline is not an array';
   return undefined;

@@ -53,6 +53,8 @@ export function steady(overrides: Partial<PersistedState> = {}): PersistedState 
       'min-replicas-max-lag': '10',
       'replica-serve-stale-data': 'yes',
     },
+    // The active as rbuddy saw it replicate (replica(A)'s run_id).
+    activeRunId: `run-${A}`,
     failover: null,
     lastFailover: null,
     ...overrides,
@@ -93,6 +95,8 @@ export function during(
       verifiedAt: switched ? iso(NOW - (options.switchedAgoMs ?? 100)) : null,
       // The standby verified synced when the switch was held (replica(B)'s run_id).
       ...(step === 'held' ? { syncedRunId: `run-${B}` } : {}),
+      // The switch records the process and the keys verified (afterSwitch()'s B).
+      ...(switched ? { syncedRunId: `run-${B}`, syncedKeys: 990 } : {}),
       timeline,
       ...options.record,
     },

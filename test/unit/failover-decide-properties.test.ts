@@ -161,6 +161,37 @@ describe('decide(): properties over random observations', () => {
                 obs.standby.reachable && obs.active.reachable,
                 'retire: both nodes in sight',
               );
+              if (obs.standby.keys > 0) {
+                // A flush: the new active is the very process verified, with data, a replica of
+                // rbuddy that is not loading.
+                assert.ok(
+                  obs.active.runId === persisted.failover?.syncedRunId &&
+                    obs.active.keys > 0 &&
+                    obs.active.followsProxy &&
+                    !obs.active.loading,
+                  'retire: the new active is the process verified synced, holding data',
+                );
+              }
+              break;
+            case 'switch-back':
+              // Only after a switch, to the outgoing node that holds the data, the new active lost.
+              assert.equal(step, 'switched');
+              assert.ok(
+                obs.standby.reachable && obs.standby.keys > 0 && !obs.standby.loading,
+                'switch-back: to a node holding data',
+              );
+              assert.ok(
+                obs.active.reachable &&
+                  (obs.active.runId !== persisted.failover?.syncedRunId ||
+                    (obs.active.keys < config.guardShrink * (persisted.failover?.syncedKeys ?? 0) &&
+                      !obs.active.loading) ||
+                    obs.active.keys === 0),
+                'switch-back: the new active restarted or lost its data',
+              );
+              break;
+            case 'note-active-run-id':
+              assert.equal(persisted.failover, null);
+              assert.equal(action.runId, obs.active.runId);
               break;
             case 'begin-failover':
               // Never a second failover while one is recorded; never without data to protect.
@@ -172,6 +203,18 @@ describe('decide(): properties over random observations', () => {
                 assert.ok(
                   obs.active.role === 'master' && obs.active.keys === 0,
                   'no promote: empty master',
+                );
+                break;
+              }
+              if (obs.active.role === 'master') {
+                // An active restarted from its dump.rdb: another run_id than the one recorded.
+                assert.ok(
+                  obs.active.keys > 0 &&
+                    !obs.active.loading &&
+                    typeof persisted.activeRunId === 'string' &&
+                    obs.active.runId !== persisted.activeRunId &&
+                    action.failoverKind === 'unplanned',
+                  'promote a master: a restarted active holding keys',
                 );
                 break;
               }

@@ -168,6 +168,11 @@ describe('FailoverEngine: I2, a restart at any step carries on and flushes the r
         await waitFor(() => second.engine.state === 'held', { what: 'held again', ...WAIT });
         assert.deepEqual(second.engine.request('confirm'), { accepted: true });
       }
+      if (crash.step === 'switched') {
+        // Before the retire flushes A, the new active B streams through the new process (its
+        // PSYNC gets +CONTINUE): I2, docs/design.md.
+        second.proxy.stream(B);
+      }
       const done = await waitForCompleted(dir);
 
       assert.deepEqual(ops.callsOf('flush'), [A.id], 'the outgoing node flushed exactly once');
@@ -257,6 +262,8 @@ describe('FailoverEngine: the events of a switch survive a kill -9 before the ou
       'sent during load(), before the loop runs',
     );
     assert.deepEqual(onDisk(crashDir).unannounced, [], 'and no longer pending');
+    // The new active's PSYNC gets +CONTINUE through the new process: the retire checks it streams.
+    second.proxy.stream(B);
     await waitForCompleted(crashDir);
     await stopEngine(second);
 

@@ -1,6 +1,6 @@
 // The rows of decide()'s state × observation table for a failover switched, one server under both
 // names, and an aborted failover.
-import { down, held, master } from '../../helpers/node-views.js';
+import { down, held, master, replica } from '../../helpers/node-views.js';
 import {
   A,
   afterSwitch,
@@ -48,6 +48,85 @@ export const switchedRows: Row[] = [
     state: 'switching',
     actions: [],
     reason: /new active 10\.0\.0\.6:6379 is unreachable/,
+  },
+  {
+    name: 'switched, the new active restarted empty (another run_id): switch back, never flush A',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({
+      active: master(B, { keys: 0, runId: 'run-restarted', writesGuarded: false }),
+      activeSession: NO_SESSION,
+    }),
+    state: 'failing-over',
+    actions: ['switch-back'],
+    reason: /restarted since it was verified synced .*10\.0\.0\.5:6379 still holds 1000 keys/,
+  },
+  {
+    name: 'switched, the new active restarted with stale data (another run_id): switch back',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ active: replica(B, { keys: 990, runId: 'run-restarted' }) }),
+    state: 'failing-over',
+    actions: ['switch-back'],
+    reason: /restarted since it was verified synced/,
+  },
+  {
+    name: 'switched, the same new active lost its keys: switch back',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ active: replica(B, { keys: 0 }) }),
+    state: 'failing-over',
+    actions: ['switch-back'],
+    reason: /holds 0 keys, of the 990 verified/,
+  },
+  {
+    name: 'switched, the new active restarted but the old one is empty too: retire, nothing flushed',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({
+      active: master(B, { keys: 0, runId: 'run-restarted' }),
+      standby: master(A, { keys: 0 }),
+    }),
+    state: 'failing-over',
+    actions: ['retire-outgoing'],
+    reason: /restarted since it was verified synced/,
+  },
+  {
+    name: 'switched, the new active restarted, the old one loading: wait',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({
+      active: master(B, { keys: 0, runId: 'run-restarted' }),
+      standby: master(A, { keys: 1000, loading: true }),
+    }),
+    state: 'switching',
+    actions: [],
+    reason: /not retiring: the new active .* restarted/,
+  },
+  {
+    name: 'switched, the new active’s link down (the master gone during the drain): retire all the same',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({
+      active: replica(B, { keys: 990, linkUp: false }),
+      activeSession: NO_SESSION,
+      masterUp: false,
+    }),
+    state: 'healthy',
+    actions: ['retire-outgoing'],
+  },
+  {
+    name: 'switched, the new active loading: wait',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({ active: replica(B, { keys: 990, loading: true }) }),
+    state: 'switching',
+    actions: [],
+    reason: /not retiring yet: 10\.0\.0\.6:6379 is loading/,
+  },
+  {
+    name: 'switched, the same new active detached by someone: degraded, no flush',
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: afterSwitch({
+      active: master(B, { keys: 990, writesGuarded: false }),
+      activeSession: NO_SESSION,
+    }),
+    state: 'degraded',
+    actions: [],
+    reason: /not retiring 10\.0\.0\.5:6379, which keeps its 1000 keys: .*REPLICAOF/,
   },
   {
     name: 'switched, the master flapping: retire, no second failover',
