@@ -11,11 +11,12 @@ import type { Action } from './decide.js';
 import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
 import { isHeldStandby } from './node-view.js';
 import { newActiveLost } from './verification.js';
-import type {
-  FailoverRecord,
-  PersistedState,
-  SavedConfig,
-  TimelineEntry,
+import {
+  ACTIVE_HELD,
+  type FailoverRecord,
+  type PersistedState,
+  type SavedConfig,
+  type TimelineEntry,
 } from './persisted-state.js';
 import type { NodeControl, SessionSource } from './ports.js';
 
@@ -93,6 +94,8 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
       return beginFailover(c, action);
     case 'promote':
       return promote(c);
+    case 'hold-active':
+      return holdActive(c);
     case 'hold-standby':
       return holdStandby(c);
     case 'attach-standby':
@@ -215,6 +218,29 @@ async function promote(c: ActionContext): Promise<Outcome> {
       },
     ],
   };
+}
+
+/**
+ * The outgoing active, back an empty master, held as the idle standby is: its readers get
+ * -MASTERDOWN, never a nil, until the standby replaces it. Its own settings went on disk with the
+ * failover record; that it is held goes on disk before the REPLICAOF, so the proxy answers its
+ * sync -NOMASTERLINK from the first attempt (syncHeld), after a restart too: no full sync, and
+ * at the retire it is found held and empty (nothing to flush).
+ */
+async function holdActive(c: ActionContext): Promise<Outcome> {
+  const record = requireFailover(c.persisted);
+  if (!record.timeline.some((entry) => entry.step === ACTIVE_HELD)) {
+    await c.commit({
+      state: { ...c.persisted, failover: { ...record, timeline: stamp(c, record, ACTIVE_HELD) } },
+    });
+  }
+  await c.ops.makeIdleStandby(c.activeNode, { restore: record.savedConfig ?? {}, flush: false });
+  c.sessions.sessionFor(c.activeNode.id)?.close('gated');
+  c.log.warn(
+    { node: c.activeNode.id },
+    'the active came back empty and is held until the standby replaces it: reads answer -MASTERDOWN',
+  );
+  return {};
 }
 
 /**

@@ -2,7 +2,8 @@
 // persisted, to the state it should be in and the actions to take next. No I/O here — the
 // engine observes before and acts after — so every state × observation is unit-testable.
 import { STALE_DATA_SETTING } from './node-ops.js';
-import { isHeldStandby, type NodeView, type SessionView } from './node-view.js';
+import { isEmptyMaster, isHeldStandby, unreachable } from './node-view.js';
+import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
 import {
@@ -11,7 +12,6 @@ import {
   isSynced,
   retireProblem,
   sameServer,
-  unreachable,
 } from './verification.js';
 
 export { heldStandbyProblem, isSynced, sameServer, type SyncProblem } from './verification.js';
@@ -73,6 +73,8 @@ export type Action =
     }
   /** Write guard + REPLICAOF NO ONE on the outgoing active. */
   | { kind: 'promote' }
+  /** The outgoing active, back an empty master, held as the idle standby is (see isEmptyMaster). */
+  | { kind: 'hold-active' }
   /**
    * Make the standby the idle standby rbuddy holds (its original settings persisted first): a
    * replica of the announce address, replica-serve-stale-data no, its sync answered
@@ -137,9 +139,12 @@ export function decide(
   // both roles at once, and a retire would flush the active itself.
   const oneServer = sameServer(obs.active, obs.standby);
   if (oneServer !== undefined) return decision('degraded', oneServer);
-  return persisted.failover === null
-    ? decideSteady(persisted, obs, config)
-    : decideFailover(persisted.failover, obs, config, persisted);
+  if (persisted.failover === null) return decideSteady(persisted, obs, config);
+  const decided = decideFailover(persisted.failover, obs, config, persisted);
+  // An active back empty (again, or before its hold landed) is held first, whatever the step.
+  if (['syncing', 'held'].includes(persisted.failover.step) && isEmptyMaster(obs.active))
+    decided.actions.unshift({ kind: 'hold-active' });
+  return decided;
 }
 
 /** The switch to `incoming`, recording the process and the keys verified (I2). */
@@ -226,15 +231,15 @@ function decideSteady(
       return decision('starting', `the active ${active.id} is a master loading its dataset`);
     }
     if (active.keys === 0) {
-      // The active restarted without its dataset (replicas usually run without persistence):
-      // readers already see nothing, so let the standby sync and take over. Nothing to promote.
+      // The active restarted without its dataset (replicas usually run without persistence): the
+      // standby takes over, nothing to promote; meanwhile the empty node is held (never a nil).
       const reason = `the active ${active.id} came back empty (restarted without its dataset)`;
-      return decision('failing-over', reason, {
-        kind: 'begin-failover',
-        failoverKind: 'unplanned',
+      return decision(
+        'failing-over',
         reason,
-        promote: false,
-      });
+        { kind: 'begin-failover', failoverKind: 'unplanned', reason, promote: false },
+        ...(isEmptyMaster(active) ? [{ kind: 'hold-active' } as const] : []),
+      );
     }
     return restartedActive(persisted, active);
   }

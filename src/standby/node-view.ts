@@ -43,6 +43,25 @@ export function isHeldStandby(view: NodeView): boolean {
   );
 }
 
+/**
+ * A master with no keys and no write guard (not a promoted active): an active restarted without
+ * its dataset. Every read there answers nil, so rbuddy holds it as it holds the idle standby
+ * (errors, never nils) until the standby replaces it; its own settings are the failover record's.
+ */
+export function isEmptyMaster(view: NodeView): boolean {
+  return (
+    view.reachable &&
+    view.role === 'master' &&
+    view.keys === 0 &&
+    !view.loading &&
+    !view.writesGuarded
+  );
+}
+
+export function unreachable(node: NodeView, role: string): string {
+  return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
+}
+
 /** The proxy's own view of a replica's session. */
 export interface SessionView {
   phase: SessionPhase | undefined;

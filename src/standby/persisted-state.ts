@@ -98,6 +98,9 @@ export interface PersistedState {
   unannounced?: RbuddyEvent[];
 }
 
+/** The failover's timeline step that records its outgoing active held (back empty). */
+export const ACTIVE_HELD = 'active-held';
+
 /**
  * Whether the proxy answers a node's sync -NOMASTERLINK instead of relaying it: the idle standby
  * (no failover, or one switched or aborted, where the standby is not syncing) is held, so that it
@@ -113,8 +116,15 @@ export function syncHeld(
   view: NodeView | undefined,
 ): boolean {
   if (persisted === undefined) return view === undefined || isHeldStandby(view);
-  if (nodeId !== persisted.standby) return false;
   const step = persisted.failover?.step;
+  if (nodeId === persisted.active) {
+    // An active back empty, held until the standby replaces it (the `hold-active` action).
+    return (
+      step !== 'switched' &&
+      persisted.failover?.timeline.some((e) => e.step === ACTIVE_HELD) === true
+    );
+  }
+  if (nodeId !== persisted.standby) return false;
   return step === undefined || step === 'switched' || step === 'aborted';
 }
 

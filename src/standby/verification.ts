@@ -2,12 +2,8 @@
 // "Roles and states", step 5 of a failover): the proxy's view of the session and the node's own
 // INFO, and — for a node verified before — that it is still the same process holding the data.
 // decide() asks these before a switch, a confirmed switch, and the retire that flushes (I2).
-import type { NodeView, SessionView } from './node-view.js';
+import { unreachable, type NodeView, type SessionView } from './node-view.js';
 import type { FailoverRecord } from './persisted-state.js';
-
-export function unreachable(node: NodeView, role: string): string {
-  return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
-}
 
 /** Why the two views are one redis-server (the same run_id), or undefined when they are two. */
 export function sameServer(a: NodeView, b: NodeView): string | undefined {

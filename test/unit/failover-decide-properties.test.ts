@@ -143,8 +143,21 @@ describe('decide(): properties over random observations', () => {
           assert.equal(kinds.at(-1), 'hold-standby', 'hold-standby comes last');
           assert.ok(obs.standby.reachable, 'hold-standby: the standby in sight');
           assert.ok(
-            step === undefined || step === 'aborted' || (step === 'held' && kinds[0] === 'abort'),
+            step === undefined ||
+              step === 'aborted' ||
+              (step === 'held' && kinds.find((kind) => kind !== 'hold-active') === 'abort'),
             `hold-standby at ${step ?? 'no failover'}`,
+          );
+        }
+        if (kinds.includes('hold-active')) {
+          // Only an empty master as the outgoing active, and only with its settings on record.
+          assert.ok(
+            obs.active.role === 'master' && obs.active.keys === 0,
+            'hold-active: an empty master',
+          );
+          assert.ok(
+            step === 'syncing' || step === 'held' || kinds[0] === 'begin-failover',
+            `hold-active at ${step ?? 'no failover'}`,
           );
         }
         if (state === 'degraded')

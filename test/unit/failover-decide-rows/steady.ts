@@ -129,11 +129,14 @@ export const steadyRows: Row[] = [
     actions: ['note-active-run-id'],
   },
   {
-    name: 'the active came back as an empty master (restarted without data): fail over, no promote',
+    name: 'the active came back as an empty master (restarted without data): fail over, no promote, the empty node held (errors, never nils)',
     persisted: steady(),
-    obs: healthy({ active: master(A, { keys: 0 }), activeSession: NO_SESSION }),
+    obs: healthy({
+      active: master(A, { keys: 0, writesGuarded: false }),
+      activeSession: NO_SESSION,
+    }),
     state: 'failing-over',
-    actions: ['begin-failover(unplanned, no promote)'],
+    actions: ['begin-failover(unplanned, no promote)', 'hold-active'],
     reason: /came back empty/,
   },
   {
