@@ -214,7 +214,7 @@ function decideSteady(
     if (!active.followsProxy) {
       actions.push({ kind: 'attach-active' });
     } else if (isSynced(active, obs.activeSession)) {
-      actions.push({ kind: 'mark-active-holds-data' });
+      actions.push({ kind: 'mark-active-holds-data' }, ...noteRunId(active, persisted));
       return decision('healthy', undefined, ...actions, ...guard);
     }
     return decision(
@@ -289,7 +289,7 @@ function decideSteady(
   );
 }
 
-/** Records the run_id of an active that replicates through rbuddy, when it is a new one. */
+/** The run_id of an active replicating through rbuddy, when new (first start's round too). */
 function noteRunId(active: NodeView, persisted: PersistedState): Action[] {
   return active.followsProxy && active.runId !== undefined && active.runId !== persisted.activeRunId
     ? [{ kind: 'note-active-run-id', runId: active.runId }]
