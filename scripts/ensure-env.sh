@@ -36,13 +36,13 @@ if ! command -v openssl >/dev/null 2>&1; then
   fi
 fi
 # promtool checks deploy/prometheus-rules.yml (test/unit/operator-kit.test.ts). Debian ships it in
-# `prometheus` (a 19 MB download, once): installed as root with apt; otherwise that one check is
-# skipped, and says so.
+# `prometheus` (a 19 MB download, once): installed as root with apt; otherwise the promtool tests fail
+# and name the package.
 if [ "${1:-}" != --bench ] && ! command -v promtool >/dev/null 2>&1; then
   if can_apt && apt_install prometheus; then
     echo "rbuddy: installed prometheus (apt-get) for promtool, which checks the alerting rules" >&2
   else
-    echo "rbuddy: promtool not found: the check of deploy/prometheus-rules.yml is skipped ('sudo apt-get install prometheus' adds it)" >&2
+    echo "rbuddy: promtool not found: the check of deploy/prometheus-rules.yml will fail ('sudo apt-get install prometheus')" >&2
   fi
 fi
 # The Sentinel-compatibility tests compare rbuddy's RESP port with a real redis-sentinel, and run
