@@ -27,6 +27,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['proxy/'],
   ['notify/'],
   ['standby/'],
+  ['ha/'],
   ['discovery/', 'metrics/'],
   ['http/'],
   ['app.ts'],

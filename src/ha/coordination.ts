@@ -1,0 +1,62 @@
+// The seam between one rbuddy instance and the others of its group (docs/design.md, "High
+// availability"): who leads, whether this instance may act right now, where the group's state and
+// outbox live, and which other instances exist. Without --etcd there is no Coordination at all and
+// the app runs as one process on its state dir. With --etcd, etcd-coordination.ts implements it;
+// the app (app.ts) starts the failover engine only while this instance leads, and the engine asks
+// mayAct() before every destructive step.
+import type { StateStore } from '../standby/state-store.js';
+
+/** One rbuddy instance of the group, as the others see it (its registration in etcd). */
+export interface InstanceInfo {
+  /** Stable for the instance's lifetime; unique in the group. */
+  readonly id: string;
+  /** Its --announce (`host:port`): where replicas reach it, and its Sentinel address. */
+  readonly announce: string;
+  /** Its admin API (`host:port`). */
+  readonly http: string;
+}
+
+export interface CoordinationStatus {
+  /** This instance leads the group now. */
+  leader: boolean;
+  /** The leader's announce address, null while nobody leads (or etcd cannot be read). */
+  leaderAnnounce: string | null;
+  /** The lease's time left as this instance last saw it renewed; null when it does not lead. */
+  leaseRemainingMs: number | null;
+  /** Times this instance became the leader. */
+  takeovers: number;
+  /** Why this instance cannot act (no quorum, lease not renewed…), null when all is well. */
+  problem: string | null;
+}
+
+export interface CoordinationEvents {
+  /** This instance became the leader: the fencing token is the leader key's revision. */
+  elected: (fence: number) => void;
+  /** It stopped leading (resigned, lease lost, or a newer leader seen): stop acting now. */
+  deposed: (reason: string) => void;
+}
+
+export interface Coordination {
+  readonly self: InstanceInfo;
+  /** Registers this instance and starts campaigning; resolves once etcd answered once. */
+  start(): Promise<void>;
+  /** Resigns (if it leads) and revokes its lease, so another instance takes over at once. */
+  close(): Promise<void>;
+  /**
+   * True only while this instance leads AND its lease was renewed recently enough that it cannot
+   * have expired anywhere (a renew deadline shorter than the lease, as client-go's leader
+   * election does). Checked before every destructive step; false stops the engine acting.
+   */
+  mayAct(): boolean;
+  status(): CoordinationStatus;
+  /** The other live instances of the group (SENTINEL sentinels). */
+  peers(): readonly InstanceInfo[];
+  /**
+   * The group's state in etcd. load() works for everyone (followers answer discovery from it);
+   * save() is a transaction that holds only while this instance leads with the fencing token it
+   * was elected with: a deposed leader's save rejects with NotLeaderError and changes nothing.
+   */
+  readonly store: StateStore;
+  on<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): unknown;
+  off<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): unknown;
+}
