@@ -153,7 +153,12 @@ export async function startApp(
   });
   // Sentinel subset + pub/sub on the RESP port; roles come from the engine below.
   const myid = sentinelId(config.group, formatHostPort(config.announce));
-  const pubsub = new PubSubHub({ logger, sentinelId: myid });
+  // The switch its Sentinel messages tell of is read from the persisted record.
+  const pubsub = new PubSubHub({
+    logger,
+    sentinelId: myid,
+    currentSwitch: () => engine.currentSwitch(),
+  });
   const commands = discoveryCommands({
     view: {
       group: config.group,
@@ -271,6 +276,9 @@ export async function startApp(
     sessions: proxy,
     bus: events,
     logger,
+    // A restart during a drain: Sentinel clients that were subscribed to the process that died
+    // are told of the switch again here (docs/design.md, "Restart and reconciliation").
+    onSwitchResumed: (resumed) => pubsub.resumeSwitch(config.group, resumed),
   });
 
   const status = (): AppStatus => ({
