@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `npm test`, `npm run bench` and `npm run demo` need on a fresh machine:
 # node_modules (npm ci, when missing or older than package-lock.json) and redis-server
-# (Debian's package, when missing and we are root), and promtool (Debian's prometheus package,
-# optional). Otherwise says exactly what is missing.
+# (Debian's package, when missing and we are root), promtool (Debian's prometheus package,
+# optional) and etcd (Debian's etcd-server, for the HA tests). Otherwise says exactly what is missing.
 # With --bench (npm run bench), also HAProxy, the benchmark's native reference relay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +62,17 @@ if ! /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; then
     apt_install python3 python3-redis
   else
     echo "rbuddy: Debian's python3-redis not found: the redis-py discovery test will fail ('sudo apt-get install python3-redis')" >&2
+  fi
+fi
+# The HA tests run a 3-member etcd cluster (harness/etcd-cluster.ts) from Debian's etcd-server (3.4);
+# Debian's package only registers a service (on fixed ports, not started in a container), which the
+# tests never touch. Without it those tests fail and name the package.
+if ! command -v etcd >/dev/null 2>&1; then
+  if can_apt; then
+    echo "rbuddy: installing etcd-server (apt-get)" >&2
+    apt_install etcd-server
+  else
+    echo "rbuddy: etcd not found: the HA tests (test/functional/ha-*.test.ts) will fail ('sudo apt-get install etcd-server')" >&2
   fi
 fi
 # The Debian package may start a system service on a fixed port; the tests use their own

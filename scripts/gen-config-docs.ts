@@ -48,6 +48,10 @@ const FORMAT_TEXT: Readonly<Record<FormatName, string>> = {
   'tls-auth-clients': "one of `yes`, `no`, `optional` (as Redis's `tls-auth-clients`)",
   'tls-identity':
     'comma separated `cn:NAME`, `dns:NAME` (`*.` as the leftmost label allowed), `ip:ADDRESS[/BITS]`, `uri:URI`; in the config file also an array of strings',
+  'etcd-endpoints':
+    'comma separated `http://host:port` or `https://host:port` (no path, no credentials), all of one scheme; in the config file also an array of strings; empty: no etcd',
+  'etcd-lease-ms': 'milliseconds in whole seconds, from 2000 to 300000',
+  'etcd-prefix': 'an etcd key prefix starting with `/`, without a trailing `/` (e.g. `/rbuddy`)',
 };
 
 /** Text inside a table cell: no pipes or newlines. */

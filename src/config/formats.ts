@@ -51,7 +51,10 @@ export type FormatName =
   | 'bind-address-or-none'
   | 'file'
   | 'tls-auth-clients'
-  | 'tls-identity';
+  | 'tls-identity'
+  | 'etcd-endpoints'
+  | 'etcd-lease-ms'
+  | 'etcd-prefix';
 
 /** The JSON types a config file value may have. */
 export type FileType = 'string' | 'number' | 'boolean' | 'string-array';
@@ -155,6 +158,32 @@ function stringFormat(placeholder: string, check?: (value: string) => string | u
     },
   };
   return spec;
+}
+
+/**
+ * The shortest etcd lease rbuddy accepts: etcd raises a shorter TTL to its own minimum (1.5 times
+ * its election timeout, 1.5 s by default, rounded up to whole seconds), which would make the
+ * leader's renew deadline wrong.
+ */
+export const MIN_ETCD_LEASE_MS = 2_000;
+/** A longer lease is a longer outage after a leader dies, for no gain. */
+export const MAX_ETCD_LEASE_MS = 300_000;
+
+/** Why an etcd endpoint is not `http(s)://host:port`, or undefined when it is one. */
+function etcdEndpointProblem(text: string): string | undefined {
+  const url = parseUrl(text);
+  if (url === undefined || url.hostname === '') return 'is not a valid URL';
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return 'must use http:// or https://';
+  }
+  if (url.username !== '' || url.password !== '') {
+    return 'must not carry credentials (use --etcd-user and --etcd-password)';
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+    return 'must be only scheme, host and port (no path or query)';
+  }
+  if (url.port === '') return 'needs a port (etcd listens on 2379 by default)';
+  return undefined;
 }
 
 /** A URL, or undefined: `new URL` throws on text that is not one. */
@@ -296,4 +325,37 @@ export const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
       parseIdentityPatterns(stringList(value).join(','), 'pattern');
     },
   },
+  'etcd-endpoints': {
+    placeholder: 'URL[,URL...]',
+    // An endpoint might have been given with a password in it (refused, never quoted).
+    echo: false,
+    fileTypes: ['string', 'string-array'],
+    coerce: splitList,
+    validate: (value) => {
+      const urls = stringList(value);
+      urls.forEach((text, index) => {
+        const problem = etcdEndpointProblem(text);
+        if (problem !== undefined) throw new Error(`${ordinal(index, urls.length)} ${problem}`);
+      });
+    },
+  },
+  'etcd-lease-ms': {
+    ...integerFormat(1, 'MS', ' of milliseconds'),
+    validate: (value) => {
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        throw new Error('must be a whole number of milliseconds');
+      }
+      if (value < MIN_ETCD_LEASE_MS || value > MAX_ETCD_LEASE_MS) {
+        throw new Error(`must be from ${MIN_ETCD_LEASE_MS} to ${MAX_ETCD_LEASE_MS}`);
+      }
+      if (value % 1000 !== 0) {
+        throw new Error('must be whole seconds (etcd counts leases in seconds), e.g. 5000');
+      }
+    },
+  },
+  'etcd-prefix': stringFormat('PREFIX', (value) =>
+    /^(\/[^/\s]+)+$/.test(value)
+      ? undefined
+      : 'must start with "/", with no spaces, empty segments or trailing "/" (e.g. /rbuddy)',
+  ),
 };

@@ -7,6 +7,7 @@ import convict from 'convict';
 import { ConfigError } from '../errors.js';
 import { parseArgs } from './argv.js';
 import { locateConfigFile, readConfigFile } from './config-file.js';
+import { checkEtcdSettings } from './etcd-checks.js';
 import { FORMATS } from './formats.js';
 import { isHostPort } from './host-port.js';
 import { checkReplicaCredentials } from './replica-credentials.js';
@@ -140,6 +141,7 @@ export function loadConfig(options: LoadConfigOptions): RbuddyConfig {
   const settings = store.getProperties();
   checkReplicaCredentials(settings);
   checkTlsSettings(settings);
+  checkEtcdSettings(settings);
   const listener = settings.tlsListen ?? settings.listen;
   // checkTlsSettings refuses a configuration without any RESP listener first.
   if (listener === null) throw new ConfigError('no RESP listener', 'listen');

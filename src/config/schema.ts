@@ -3,6 +3,7 @@
 // rbuddy's public interface (docs/configuration.md); --help, the generated docs, the file and flag
 // checks and the logger's redaction are all built from this table, so they cannot drift apart.
 
+import { ETCD_SETTINGS } from './etcd-settings.js';
 import { FORMATS } from './formats.js';
 import type { Setting } from './setting.js';
 import { TLS_SETTINGS } from './tls-settings.js';
@@ -322,6 +323,7 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     env: 'RBUDDY_COMMAND_TIMEOUT_MS',
     arg: 'command-timeout-ms',
   },
+  ...ETCD_SETTINGS,
 };
 
 export function isSettingKey(name: string): name is SettingKey {

@@ -46,7 +46,22 @@ export interface TlsConfig {
   httpTlsKeyFile: string;
 }
 
-export interface RbuddyConfig extends TlsConfig {
+/** Several instances per group on etcd (docs/design.md, "High availability"). */
+export interface EtcdConfig {
+  /** Endpoints (`http(s)://host:port`); empty: no etcd, one process on its state dir. */
+  etcd: string[];
+  /** The leader's lease, whole seconds in milliseconds. */
+  etcdLeaseMs: number;
+  /** Keys live under `<etcdPrefix>/<group>/`. */
+  etcdPrefix: string;
+  etcdUser: string;
+  etcdPassword: string;
+  etcdTlsCaCertFile: string;
+  etcdTlsCertFile: string;
+  etcdTlsKeyFile: string;
+}
+
+export interface RbuddyConfig extends TlsConfig, EtcdConfig {
   master: HostPort;
   masterUser: string;
   masterPassword: string;

@@ -68,6 +68,14 @@ describe('defaults', () => {
       replicaTlsKeyFile: '',
       httpTlsCertFile: '',
       httpTlsKeyFile: '',
+      etcd: [],
+      etcdLeaseMs: 5_000,
+      etcdPrefix: '/rbuddy',
+      etcdUser: '',
+      etcdPassword: '',
+      etcdTlsCaCertFile: '',
+      etcdTlsCertFile: '',
+      etcdTlsKeyFile: '',
     } satisfies RbuddyConfig);
   });
 

@@ -71,6 +71,7 @@ describe('secrets', () => {
       .map((entry) => entry.key)
       .sort();
     assert.deepEqual(sensitive, [
+      'etcdPassword',
       'httpToken',
       'listenPassword',
       'masterPassword',
