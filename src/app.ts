@@ -23,8 +23,14 @@ import type { ReplicaNode } from './nodes/replica-node.js';
 import { FailoverEngine, type EngineStatus } from './standby/engine.js';
 import { MasterProbe } from './standby/master-probe.js';
 import { NodeOps } from './standby/node-ops.js';
+import type { SessionSource } from './standby/ports.js';
+import type { StateStore } from './standby/state-store.js';
 import { StateDirLock } from './standby/state-dir-lock.js';
 import { StateFile, type StateFileStatus } from './standby/state-file.js';
+import type { Coordination, InstanceInfo } from './ha/coordination.js';
+import { Leadership, type GroupEngine } from './ha/leadership.js';
+import { WatchedStore } from './ha/watched-store.js';
+import { randomUUID } from 'node:crypto';
 
 export interface AppStatus extends EngineStatus {
   group: string;
@@ -44,12 +50,23 @@ export interface AppStatus extends EngineStatus {
   tls: ReturnType<TlsHops['status']>;
   /** Why the master health probe's last attempt failed (e.g. a TLS handshake), or null. */
   masterProbeError: string | null;
+  /** With --etcd only (docs/ha.md): this instance leads its group. */
+  leader?: boolean;
+  /** With --etcd only: the leader's --announce (`host:port`), null while nobody leads. */
+  leaderAnnounce?: string | null;
+  /** With --etcd only: the leader's lease, and its time left as this instance last renewed it. */
+  lease?: { ms: number; remainingMs: number | null };
+  /** With --etcd only: times this instance became the leader. */
+  takeovers?: number;
+  /** With --etcd only: the group's other instances (`SENTINEL sentinels`). */
+  peers?: InstanceInfo[];
 }
 
 export interface App {
   readonly proxy: ProxyServer;
   readonly http: AdminServer;
-  readonly engine: FailoverEngine;
+  /** The failover engine; with --etcd, the Leadership that runs one while this instance leads. */
+  readonly engine: GroupEngine;
   readonly events: EventBus;
   readonly metrics: Metrics;
   /** Every TLS hop's material; `reload('sighup')` on SIGHUP. */
@@ -72,6 +89,21 @@ export interface StartOptions {
    * The CLI exits non-zero; the default only lets the app close.
    */
   onFatal?: (error: Error) => void;
+  /**
+   * Runs the app as one instance of a group (docs/ha.md) on this Coordination instead of the
+   * one --etcd builds (tests: an in-memory group).
+   */
+  coordination?: (self: InstanceInfo) => Coordination;
+}
+
+/** The Coordination --etcd asks for, if it does. */
+function etcdCoordination(
+  config: RbuddyConfig,
+): ((self: InstanceInfo) => Coordination) | undefined {
+  if (config.etcd.length === 0) return undefined;
+  return () => {
+    throw new Error('--etcd: the etcd coordination is not built into this version yet');
+  };
 }
 
 export async function startApp(
@@ -93,14 +125,31 @@ export async function startApp(
         };
   const replicaTls = tls.replica === undefined ? undefined : { source: tls.replica };
   let closing: Promise<void> | undefined;
-  // Before anything reads or writes the state dir: a second rbuddy on it stops here.
-  const lock = await StateDirLock.acquire(config.stateDir, {
-    logger,
-    onLost: (error) => {
-      void close('lost the state dir lock');
-      options.onFatal?.(error);
-    },
+  // With --etcd the group's state and outbox live in etcd and the state dir is not used at all
+  // (docs/ha.md, "The state dir"): a second copy on a disk would be a truth the next leader
+  // cannot see. Alone, before anything reads or writes the state dir: a second rbuddy on it
+  // stops here.
+  const joinGroup = options.coordination ?? etcdCoordination(config);
+  if (joinGroup !== undefined && config.announce.port === 0) {
+    throw new Error(
+      "--etcd needs a fixed --announce port: it is each instance's address in the group",
+    );
+  }
+  const coordination = joinGroup?.({
+    id: randomUUID(),
+    announce: formatHostPort(config.announce),
+    http: formatHostPort(config.http),
   });
+  const lock =
+    coordination === undefined
+      ? await StateDirLock.acquire(config.stateDir, {
+          logger,
+          onLost: (error) => {
+            void close('lost the state dir lock');
+            options.onFatal?.(error);
+          },
+        })
+      : undefined;
   const configuredActive = replicaNode(config.active);
   const configuredStandby = replicaNode(config.standby);
   const nodes = [configuredActive, configuredStandby] as const;
@@ -162,6 +211,11 @@ export async function startApp(
       roles: () => engine.roles(),
       announce: config.announce,
       myid,
+      // The group's other instances, each by the id it gives itself (sentinelId of its announce).
+      sentinels: () =>
+        coordination === undefined
+          ? []
+          : coordination.peers().map((peer) => sentinelPeer(config.group, peer)),
       port: (config.listen ?? config.tlsListen)?.port,
       connectedClients: () => proxy.clientsStatus().connected,
       nodeInfo: (node) => nodeClients.client(node).info(),
@@ -205,7 +259,11 @@ export async function startApp(
 
   const events = new EventBus(config.group, logger);
   // Read lazily at scrape time; `status` is defined below and only called once the app runs.
-  const metrics = new Metrics({ status: () => status(), replicas: nodes.map((node) => node.id) });
+  const metrics = new Metrics({
+    status: () => status(),
+    replicas: nodes.map((node) => node.id),
+    ha: coordination !== undefined,
+  });
   events.addSink(metrics);
   // A closed session leaves proxy.sessions(): count its last bytes before it goes.
   proxy.on('session-event', (session, event) => {
@@ -240,38 +298,69 @@ export async function startApp(
     record: (result) => metrics.notification('webhook', result),
   });
   events.addDurableSink(webhooks);
-  const probe: MasterProbe = new MasterProbe({
-    master: config.master,
-    auth: masterAuth,
-    ...(masterTls === undefined ? {} : { tls: masterTls }),
-    intervalMs: config.probeIntervalMs,
-    timeoutMs: config.probeTimeoutMs,
-    failures: config.probeFailures,
-    connectTimeoutMs: config.connectTimeoutMs,
-    logger,
-    onChange: (up, error) => engine.onMasterProbe(up, error),
-  });
-  const store = new StateFile(config.stateDir);
-  const engine: FailoverEngine = new FailoverEngine({
-    nodes,
-    initialActive: configuredActive,
-    initialStandby: configuredStandby,
-    masterId: formatHostPort(config.master),
-    config: {
-      graceMs: config.graceMs,
-      drainMs: config.drainMs,
-      syncTimeoutMs: config.syncTimeoutMs,
-      guardEmpty: config.guardEmpty,
-      guardShrink: config.guardShrink,
-      initFlushStandby: config.initFlushStandby,
-    },
-    store,
-    ops: new NodeOps(nodeClients, announce),
-    probe,
-    sessions: proxy,
-    bus: events,
-    logger,
-  });
+  const masterProbe = (): MasterProbe =>
+    new MasterProbe({
+      master: config.master,
+      auth: masterAuth,
+      ...(masterTls === undefined ? {} : { tls: masterTls }),
+      intervalMs: config.probeIntervalMs,
+      timeoutMs: config.probeTimeoutMs,
+      failures: config.probeFailures,
+      connectTimeoutMs: config.connectTimeoutMs,
+      logger,
+      onChange: (up, error) => engine.onMasterProbe(up, error),
+    });
+  const ops = new NodeOps(nodeClients, announce);
+  const failoverEngine = (
+    store: StateStore,
+    probe: MasterProbe,
+    sessions: SessionSource,
+    mayAct?: () => boolean,
+  ): FailoverEngine =>
+    new FailoverEngine({
+      nodes,
+      initialActive: configuredActive,
+      initialStandby: configuredStandby,
+      masterId: formatHostPort(config.master),
+      config: {
+        graceMs: config.graceMs,
+        drainMs: config.drainMs,
+        syncTimeoutMs: config.syncTimeoutMs,
+        guardEmpty: config.guardEmpty,
+        guardShrink: config.guardShrink,
+        initFlushStandby: config.initFlushStandby,
+      },
+      store,
+      ops,
+      probe,
+      sessions,
+      bus: events,
+      logger,
+      ...(mayAct === undefined ? {} : { mayAct }),
+    });
+  // Alone: one engine and one probe for the process's life. In a group: Leadership runs them
+  // while this instance leads, a new pair each term (ha/leadership.ts).
+  const store =
+    coordination === undefined
+      ? new StateFile(config.stateDir)
+      : new WatchedStore(coordination.store);
+  const probe = coordination === undefined ? masterProbe() : undefined;
+  const leadership =
+    coordination === undefined
+      ? undefined
+      : new Leadership({
+          coordination,
+          buildTerm: (sessions, mayAct) => {
+            const termProbe = masterProbe();
+            return { engine: failoverEngine(store, termProbe, sessions, mayAct), probe: termProbe };
+          },
+          sessions: proxy,
+          nodes,
+          ops,
+          pollMs: Math.min(config.probeIntervalMs, 1000),
+          logger,
+        });
+  const engine: GroupEngine = leadership ?? failoverEngine(store, probe ?? masterProbe(), proxy);
 
   const status = (): AppStatus => ({
     ...engine.status(),
@@ -285,7 +374,9 @@ export async function startApp(
     notifications: { webhooks: webhooks.status(), publish: publisher.status() },
     stateStore: store.status(),
     tls: tls.status(),
-    masterProbeError: probe.lastError ?? null,
+    masterProbeError:
+      probe === undefined ? (leadership?.probeError() ?? null) : (probe.lastError ?? null),
+    ...(leadership === undefined ? {} : haStatus(leadership.leadership(), config.etcdLeaseMs)),
   });
 
   const http = new AdminServer({
@@ -324,16 +415,19 @@ export async function startApp(
     await proxy.start();
     await http.start();
     await engine.start();
-    probe.start();
-    tls.master?.onReload(() => probe.reconnect());
+    probe?.start();
+    tls.master?.onReload(() =>
+      probe === undefined ? leadership?.reconnectProbe() : probe.reconnect(),
+    );
   } catch (error) {
-    probe.stop();
+    probe?.stop();
+    await leadership?.stop();
     await webhooks.close();
     await publisher.close();
     await Promise.all([proxy.close(), http.close()]);
     await nodeClients.close();
     tls.close();
-    await lock.release();
+    await lock?.release();
     throw error;
   }
   return { proxy, http, engine, events, metrics, tls, status, close };
@@ -341,7 +435,7 @@ export async function startApp(
   function close(reason = 'shutdown'): Promise<void> {
     closing ??= (async () => {
       logger.info({ reason }, 'shutting down');
-      probe.stop();
+      probe?.stop();
       await engine.stop();
       await webhooks.close();
       await publisher.close();
@@ -349,9 +443,35 @@ export async function startApp(
       await nodeClients.close();
       tls.close();
       // Last: until here this process may still write the state and the outbox.
-      await lock.release();
+      await lock?.release();
       logger.info('stopped');
     })();
     return closing;
   }
+}
+
+/** An instance of the group as `SENTINEL sentinels` lists it. */
+function sentinelPeer(
+  group: string,
+  peer: InstanceInfo,
+): { host: string; port: number; runid: string } {
+  const colon = peer.announce.lastIndexOf(':');
+  return {
+    host: peer.announce.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(peer.announce.slice(colon + 1)),
+    runid: sentinelId(group, peer.announce),
+  };
+}
+
+function haStatus(
+  ha: ReturnType<Leadership['leadership']>,
+  leaseMs: number,
+): Pick<AppStatus, 'leader' | 'leaderAnnounce' | 'lease' | 'takeovers' | 'peers'> {
+  return {
+    leader: ha.leader,
+    leaderAnnounce: ha.leaderAnnounce,
+    lease: { ms: leaseMs, remainingMs: ha.leaseRemainingMs },
+    takeovers: ha.takeovers,
+    peers: ha.peers,
+  };
 }
