@@ -18,7 +18,9 @@ export type RbuddyErrorCode =
   | 'RBUDDY_ERR_STATE_DIR_LOCKED'
   | 'RBUDDY_ERR_STATE_DIR_LOCK_LOST'
   | 'RBUDDY_ERR_STATE_DIR_ACCESS'
-  | 'RBUDDY_ERR_STATE_WRITE';
+  | 'RBUDDY_ERR_STATE_WRITE'
+  | 'RBUDDY_ERR_NOT_LEADER'
+  | 'RBUDDY_ERR_ETCD_UNAVAILABLE';
 
 export interface RbuddyErrorOptions {
   cause?: unknown;
@@ -145,6 +147,23 @@ export class StateDirAccessError extends RbuddyError {
 export class StateWriteError extends RbuddyError {
   constructor(message: string, options: RbuddyErrorOptions = {}) {
     super('RBUDDY_ERR_STATE_WRITE', message, options);
+  }
+}
+
+/**
+ * A write to the group's shared state (etcd) by an instance that does not lead it, or no longer
+ * with the fencing token it was elected with: nothing was changed, and it must act no further.
+ */
+export class NotLeaderError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_NOT_LEADER', message, options);
+  }
+}
+
+/** etcd did not answer in time (no quorum, unreachable, refused): nothing is known of the result. */
+export class EtcdUnavailableError extends RbuddyError {
+  constructor(message: string, options: RbuddyErrorOptions = {}) {
+    super('RBUDDY_ERR_ETCD_UNAVAILABLE', message, options);
   }
 }
 

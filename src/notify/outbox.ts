@@ -22,6 +22,22 @@ export interface OutboxEntry {
   readonly persisted: Promise<void>;
 }
 
+/**
+ * What a webhook endpoint needs of its outbox (webhooks.ts): this file's Outbox in --state-dir,
+ * or, with several instances per group, one in etcd (src/ha/etcd-outbox.ts).
+ */
+export interface EventOutbox {
+  /** What is stored and not yet delivered, oldest first (read when the endpoint starts). */
+  load(): Promise<OutboxEntry[]>;
+  /**
+   * Takes the event at once (its sequence number) and stores it in the background
+   * (`persisted`); undefined when this outbox already took an event with this id.
+   */
+  add(event: RbuddyEvent): OutboxEntry | undefined;
+  /** Forgets a delivered entry. */
+  remove(entry: OutboxEntry): Promise<void>;
+}
+
 const ENTRY_NAME = /^(\d{16})\.json$/;
 
 function entryName(seq: number): string {
@@ -44,7 +60,7 @@ function parseEntry(body: string): RbuddyEvent {
 /** Ids remembered per outbox: far more than the events of any restart's window. */
 const KNOWN_IDS = 10_000;
 
-export class Outbox {
+export class Outbox implements EventOutbox {
   private nextSeq = 0;
   /** Ids stored (or read back) by this process, oldest first, delivered or not. */
   private readonly known = new Set<string>();

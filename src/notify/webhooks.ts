@@ -10,7 +10,7 @@ import { errorCode, RbuddyError } from '../errors.js';
 import { WarnThrottle } from '../log-throttle.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import type { DurableSink, EventSink, RbuddyEvent } from './events.js';
-import { Outbox, type OutboxEntry } from './outbox.js';
+import { Outbox, type EventOutbox, type OutboxEntry } from './outbox.js';
 
 export type WebhookState = 'ok' | 'retrying' | 'disabled';
 
@@ -44,6 +44,12 @@ export interface WebhookOptions {
   fetch?: typeof fetch;
   /** Told of every attempt's outcome (for rbuddy_notifications_total). */
   record?: (result: 'delivered' | 'failed') => void;
+  /**
+   * Where each endpoint's outbox lives, given the endpoint's name (`webhook-<hash of its URL>`:
+   * no token of the URL in it). Default: a directory of that name under `<stateDir>/outbox`.
+   * Several instances of a group share one in etcd (src/ha/etcd-outbox.ts).
+   */
+  outboxFactory?: (endpoint: string) => EventOutbox;
 }
 
 /** The HMAC key: the base64 part of a `whsec_` secret, as the Standard Webhooks libraries read it. */
@@ -119,8 +125,10 @@ class Endpoint {
 
   constructor(
     private readonly url: string,
-    private readonly outbox: Outbox,
-    private readonly options: Required<Omit<WebhookOptions, 'urls' | 'stateDir' | 'logger'>> & {
+    private readonly outbox: EventOutbox,
+    private readonly options: Required<
+      Omit<WebhookOptions, 'urls' | 'stateDir' | 'logger' | 'outboxFactory'>
+    > & {
       key: Buffer | undefined;
     },
     private readonly logger: Logger,
@@ -341,14 +349,14 @@ export class WebhookNotifier implements EventSink, DurableSink {
       record: options.record ?? ((): void => undefined),
       key,
     };
-    // One directory per URL, named by a hash so that no token in the URL lands on disk.
+    // One outbox per URL, named by a hash so that no token in the URL lands on disk (or in etcd).
+    const outboxFactory =
+      options.outboxFactory ??
+      ((endpoint: string): EventOutbox =>
+        new Outbox(join(options.stateDir, 'outbox', endpoint), options.logger));
     this.endpoints = [...new Set(options.urls)].map((url) => {
-      const dir = join(
-        options.stateDir,
-        'outbox',
-        `webhook-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`,
-      );
-      return new Endpoint(url, new Outbox(dir, options.logger), shared, options.logger);
+      const endpoint = `webhook-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+      return new Endpoint(url, outboxFactory(endpoint), shared, options.logger);
     });
   }
 

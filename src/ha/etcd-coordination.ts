@@ -1,0 +1,343 @@
+// Coordination through etcd (docs/design.md, "High availability"). Each instance holds one lease
+// of --etcd-lease-ms, renewed every retry period, and registers under `members/<id>` on it. The
+// election is etcd's own recipe (client/v3/concurrency/election.go): the first instance to create
+// the leader key on its lease leads, and the key's create revision is its fencing token; the
+// others read the key every retry period and campaign again once it is gone (its holder resigned,
+// or its lease expired). A leader stops acting at its renew deadline (lease-timing.ts), before its
+// lease can expire in etcd; every leader-only write is fenced (leader-guard.ts).
+import { EventEmitter } from 'node:events';
+import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
+import type { Logger } from 'pino';
+import type { EventOutbox } from '../notify/outbox.js';
+import type {
+  Coordination,
+  CoordinationEvents,
+  CoordinationStatus,
+  InstanceInfo,
+} from './coordination.js';
+import { withDeadline } from './etcd-client.js';
+import { EtcdOutbox } from './etcd-outbox.js';
+import { EtcdStateStore } from './etcd-state-store.js';
+import { parseInstance } from './instance-info.js';
+import { groupKeys, type GroupKeys } from './keys.js';
+import type { GuardSource, LeaderGuard } from './leader-guard.js';
+import {
+  leaseRemainingMs,
+  leaseTiming,
+  withinRenewDeadline,
+  type LeaseTiming,
+} from './lease-timing.js';
+
+export interface EtcdCoordinationOptions {
+  /** Built with createEtcdClient (etcd-client.ts); closed by close() when `ownsClient`. */
+  client: Etcd3;
+  ownsClient?: boolean;
+  self: InstanceInfo;
+  prefix: string;
+  group: string;
+  leaseMs: number;
+  logger: Logger;
+  /** Monotonic milliseconds; tests may inject one. Default performance.now(). */
+  now?: () => number;
+}
+
+/** One lease, with the keys on it: a session ends when its lease is lost or revoked. */
+interface Session {
+  lease: Lease;
+  id: string;
+  /** Whether `members/<id>` was written on this lease. */
+  registered: boolean;
+}
+
+interface Leading {
+  fence: number;
+  session: Session;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class EtcdCoordination implements Coordination, GuardSource {
+  readonly self: InstanceInfo;
+  readonly store: EtcdStateStore;
+  readonly keys: GroupKeys;
+  readonly timing: LeaseTiming;
+  private readonly events = new EventEmitter();
+  private readonly client: Etcd3;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private session: Session | undefined;
+  private leading: Leading | undefined;
+  /** When the last successful renewal (or the grant) of the current lease was sent. */
+  private renewSentAt = -Infinity;
+  private ttlMs: number;
+  private leader: InstanceInfo | null = null;
+  private others: InstanceInfo[] = [];
+  private problem: string | null = 'not started';
+  private takeovers = 0;
+  private closed = false;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: EtcdCoordinationOptions) {
+    this.self = options.self;
+    this.client = options.client;
+    this.log = options.logger.child({ component: 'coordination' });
+    this.now = options.now ?? (() => performance.now());
+    this.timing = leaseTiming(options.leaseMs);
+    this.ttlMs = options.leaseMs;
+    this.keys = groupKeys(options.prefix, options.group);
+    this.store = new EtcdStateStore(this.client, this.keys.state, this);
+    // A listener-less 'error' would throw; this emitter has none.
+    this.events.setMaxListeners(50);
+  }
+
+  async start(): Promise<void> {
+    await this.tick();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.deadlineTimer);
+    await this.ticking.catch(() => undefined);
+    if (this.leading !== undefined) this.depose('resigned: this instance is closing');
+    // Revoking the lease deletes the leader key and our registration: another instance is
+    // elected at its next read, without waiting for the lease to expire.
+    await this.endSession();
+    if (this.options.ownsClient === true) this.client.close();
+  }
+
+  mayAct(): boolean {
+    return (
+      !this.closed &&
+      this.leading !== undefined &&
+      withinRenewDeadline(this.timing, this.renewSentAt, this.now())
+    );
+  }
+
+  status(): CoordinationStatus {
+    const leader = this.mayAct();
+    return {
+      leader,
+      leaderAnnounce: this.leader?.announce ?? null,
+      leaseRemainingMs: leader ? leaseRemainingMs(this.ttlMs, this.renewSentAt, this.now()) : null,
+      takeovers: this.takeovers,
+      problem: this.problem,
+    };
+  }
+
+  peers(): readonly InstanceInfo[] {
+    return this.others;
+  }
+
+  on<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  off<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  /** The fence of leader-only writes (leader-guard.ts): only while this instance may act. */
+  guard(): LeaderGuard | undefined {
+    if (!this.mayAct() || this.leading === undefined) return undefined;
+    return {
+      leaderKey: this.keys.leader,
+      fence: this.leading.fence,
+      leaseId: this.leading.session.id,
+    };
+  }
+
+  fenceLost(reason: string): void {
+    if (this.leading !== undefined) this.depose(reason);
+  }
+
+  /** The outbox of one webhook endpoint in etcd, for WebhookOptions.outboxFactory. */
+  outboxFactory(logger: Logger): (endpoint: string) => EventOutbox {
+    return (endpoint) => new EtcdOutbox(this.client, this.keys.outbox(endpoint), this, logger);
+  }
+
+  // ---- the loop ------------------------------------------------------------------------------
+
+  private tick(): Promise<void> {
+    this.ticking = this.round()
+      .catch((error: unknown) => this.failed(error))
+      .finally(() => {
+        if (!this.closed) {
+          this.tickTimer = setTimeout(() => void this.tick(), this.timing.retryPeriodMs);
+        }
+      });
+    return this.ticking;
+  }
+
+  /** One retry period: renew (or get) the lease, then campaign or check the leader key. */
+  private async round(): Promise<void> {
+    if (this.closed) return;
+    const session = await this.renew();
+    if (this.closed) return;
+    await this.campaign(session);
+    await this.readMembers();
+    this.problem = null;
+  }
+
+  private async renew(): Promise<Session> {
+    const callMs = this.timing.callTimeoutMs;
+    const sentAt = this.now();
+    if (this.session === undefined) {
+      const lease = this.client.lease(this.timing.ttlSeconds, { autoKeepAlive: false });
+      // A lease whose grant failed is dropped; the next round asks for a new one.
+      lease.on('lost', () => undefined);
+      let id: string;
+      try {
+        id = await withDeadline(lease.grant(), callMs, 'lease grant');
+      } catch (error) {
+        lease.release();
+        throw error;
+      }
+      this.session = { lease, id, registered: false };
+      this.renewed(sentAt, this.timing.ttlSeconds);
+    } else {
+      const current = this.session;
+      const response = await withDeadline(
+        current.lease.keepaliveOnce({ deadline: Date.now() + callMs }),
+        callMs,
+        'lease keepalive',
+      );
+      // The renew deadline may have ended the session while the answer was on its way.
+      if (this.session !== current) throw new Error('the lease was given up during its renewal');
+      this.renewed(sentAt, Number(response.TTL));
+    }
+    const session = this.session;
+    if (!session.registered) {
+      await this.client
+        .put(this.keys.member(this.self.id))
+        .value(JSON.stringify(this.self))
+        .lease(session.id);
+      session.registered = true;
+    }
+    return session;
+  }
+
+  /** A renewal sent at `sentAt` succeeded: the lease holds until at least sentAt + TTL. */
+  private renewed(sentAt: number, ttlSeconds: number): void {
+    if (sentAt > this.renewSentAt) this.renewSentAt = sentAt;
+    this.ttlMs = ttlSeconds * 1_000;
+    if (this.leading !== undefined) this.armDeadline();
+  }
+
+  private async campaign(session: Session): Promise<void> {
+    const key = this.keys.leader;
+    const result = await this.client
+      .if(key, 'Create', '==', 0)
+      .then(this.client.put(key).value(JSON.stringify(this.self)).lease(session.id))
+      .else(this.client.get(key))
+      .commit();
+    if (this.closed || this.session !== session) return;
+    if (result.succeeded) {
+      this.leader = this.self;
+      this.elect(Number(result.header.revision), session);
+      return;
+    }
+    const kv = result.responses[0]?.response_range?.kvs[0];
+    if (kv === undefined) {
+      // Deleted between the compare and the read cannot happen in one transaction; an empty
+      // answer means nobody leads right now, so the next round campaigns again.
+      this.leader = null;
+      return;
+    }
+    this.leader = parseInstance(kv.value.toString());
+    const fence = Number(kv.create_revision);
+    const ours = kv.lease === session.id;
+    if (this.leading !== undefined) {
+      if (!ours || fence !== this.leading.fence) this.depose('another instance leads now');
+      return;
+    }
+    // The key on our own lease: we created it (a campaign whose answer was lost).
+    if (ours) this.elect(fence, session);
+  }
+
+  private elect(fence: number, session: Session): void {
+    if (this.leading !== undefined) return;
+    if (!withinRenewDeadline(this.timing, this.renewSentAt, this.now())) return;
+    this.leading = { fence, session };
+    this.takeovers += 1;
+    this.armDeadline();
+    this.log.info({ fence, instance: this.self.id }, 'elected: this instance leads the group');
+    this.events.emit('elected', fence);
+  }
+
+  private async readMembers(): Promise<void> {
+    const all = await this.client.getAll().prefix(this.keys.members).strings();
+    const others: InstanceInfo[] = [];
+    for (const text of Object.values(all)) {
+      const info = parseInstance(text);
+      if (info !== null && info.id !== this.self.id) others.push(info);
+    }
+    this.others = others.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** A round failed: etcd did not answer, refused, or has no quorum. */
+  private failed(error: unknown): void {
+    if (this.closed) return;
+    const message = describe(error);
+    const lost = error instanceof EtcdLeaseInvalidError;
+    this.problem = lost
+      ? `etcd: this instance's lease is gone (${message})`
+      : `etcd unreachable or without quorum: ${message}`;
+    this.leader = null;
+    this.log.warn({ err: message }, 'etcd round failed');
+    if (lost) {
+      if (this.leading !== undefined) this.depose('lease lost');
+      void this.endSession();
+    }
+  }
+
+  /** Deposes at the renew deadline unless a later renewal moves it. */
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    const left = this.renewSentAt + this.timing.renewDeadlineMs - this.now();
+    this.deadlineTimer = setTimeout(
+      () => {
+        if (this.leading === undefined || this.mayAct()) {
+          if (this.leading !== undefined) this.armDeadline();
+          return;
+        }
+        this.problem ??= 'lease not renewed in time';
+        this.depose(`lease not renewed within ${this.timing.renewDeadlineMs} ms`);
+        // Our keys may outlive us in etcd until the lease expires: start afresh with a new lease.
+        void this.endSession();
+      },
+      Math.max(0, left),
+    );
+  }
+
+  private depose(reason: string): void {
+    if (this.leading === undefined) return;
+    this.leading = undefined;
+    clearTimeout(this.deadlineTimer);
+    this.log.warn({ reason, instance: this.self.id }, 'deposed: this instance stops acting');
+    this.events.emit('deposed', reason);
+  }
+
+  /** Revokes the current lease (best effort, bounded): its keys go with it. */
+  private async endSession(): Promise<void> {
+    const session = this.session;
+    if (session === undefined) return;
+    this.session = undefined;
+    this.renewSentAt = -Infinity;
+    await withDeadline(
+      session.lease.revoke({ deadline: Date.now() + this.timing.callTimeoutMs }),
+      this.timing.callTimeoutMs,
+      'lease revoke',
+    ).catch((error: unknown) => {
+      // It expires on its own within a lease.
+      this.log.debug({ err: describe(error) }, 'lease revoke failed');
+    });
+  }
+}

@@ -1,0 +1,110 @@
+// A webhook endpoint's outbox in etcd (`<prefix>/<group>/outbox/<endpoint>/<seq>`), shared by
+// every instance of the group: whichever instance leads delivers what is due, and the outbox
+// survives any instance's death. An entry is added only under a key nobody used (a deposed
+// leader that still adds cannot overwrite the new leader's entry), and removing a delivered entry
+// is a leader-guarded transaction: a deposed leader's delivery marks nothing delivered, so the
+// new leader sends the event again with the same id (receivers deduplicate by id).
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { OutboxEntryError } from '../errors.js';
+import type { RbuddyEvent } from '../notify/events.js';
+import type { EventOutbox, OutboxEntry } from '../notify/outbox.js';
+import { storedEvent } from '../notify/stored-event.js';
+import { outboxSeq } from './keys.js';
+import { guardedTxn, type GuardSource } from './leader-guard.js';
+
+/** Ids remembered: far more than the events of any takeover's window. */
+const KNOWN_IDS = 10_000;
+/** Sequence numbers tried past one another instance took before giving up on an add. */
+const ADD_ATTEMPTS = 5;
+
+function parseEntry(body: string): RbuddyEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (error) {
+    throw new OutboxEntryError('not valid JSON', { cause: error });
+  }
+  const checked = storedEvent(value);
+  if (!checked.ok) throw new OutboxEntryError(`not an event: ${checked.why}`);
+  return checked.event;
+}
+
+export class EtcdOutbox implements EventOutbox {
+  private nextSeq = 0;
+  private readonly known = new Set<string>();
+
+  constructor(
+    private readonly client: Etcd3,
+    /** `<prefix>/<group>/outbox/<endpoint>/` */
+    private readonly prefix: string,
+    private readonly source: GuardSource,
+    private readonly logger: Logger,
+  ) {}
+
+  private key(seq: number): string {
+    return `${this.prefix}${String(seq).padStart(16, '0')}`;
+  }
+
+  async load(): Promise<OutboxEntry[]> {
+    const stored = await this.client.getAll().prefix(this.prefix).sort('Key', 'Ascend').strings();
+    const entries: OutboxEntry[] = [];
+    for (const [key, body] of Object.entries(stored)) {
+      const seq = outboxSeq(this.prefix, key);
+      if (seq === undefined) continue;
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      try {
+        const event = parseEntry(body);
+        entries.push({ seq, event, body, persisted: Promise.resolve() });
+        this.remember(event.id);
+      } catch (error) {
+        // Left where it is for a human (its sequence number stays taken): it cannot be delivered.
+        this.logger.warn({ err: error, key }, 'unreadable outbox entry in etcd skipped');
+      }
+    }
+    return entries.sort((a, b) => a.seq - b.seq);
+  }
+
+  add(event: RbuddyEvent): OutboxEntry | undefined {
+    if (this.known.has(event.id)) return undefined;
+    this.remember(event.id);
+    const seq = this.nextSeq++;
+    const body = JSON.stringify(event);
+    const entry = { seq, event, body, persisted: Promise.resolve() };
+    entry.persisted = this.write(entry);
+    entry.persisted.catch(() => undefined);
+    return entry;
+  }
+
+  /** Leader-guarded: rejects with NotLeaderError (the entry stays) when this instance does not lead. */
+  async remove(entry: OutboxEntry): Promise<void> {
+    await guardedTxn(this.client, this.source, 'mark an event delivered', [
+      this.client.delete().key(this.key(entry.seq)),
+    ]);
+  }
+
+  /**
+   * Stores the entry under a key nobody used yet. Another instance may have taken the sequence
+   * number (a leader before us that added after we loaded): then the entry moves past it.
+   */
+  private async write(entry: { seq: number; body: string }): Promise<void> {
+    for (let attempt = 0; attempt < ADD_ATTEMPTS; attempt += 1) {
+      const key = this.key(entry.seq);
+      const result = await this.client
+        .if(key, 'Create', '==', 0)
+        .then(this.client.put(key).value(entry.body))
+        .commit();
+      if (result.succeeded) return;
+      entry.seq = this.nextSeq++;
+    }
+    throw new OutboxEntryError(`no free sequence number after ${ADD_ATTEMPTS} attempts`);
+  }
+
+  private remember(id: string): void {
+    this.known.add(id);
+    if (this.known.size > KNOWN_IDS) {
+      const oldest = this.known.values().next();
+      if (oldest.done !== true) this.known.delete(oldest.value);
+    }
+  }
+}

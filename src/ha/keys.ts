@@ -1,0 +1,45 @@
+// Where a group's keys live in etcd (docs/design.md, "High availability"): everything under
+// `<prefix>/<group>/`, so that one etcd serves many groups and a prefix can be given its own
+// etcd role (read/write on that range only).
+
+/** The keys of one group. */
+export interface GroupKeys {
+  /** `<prefix>/<group>/`: every key of the group starts with it. */
+  readonly root: string;
+  /** The leader's registration; its create revision is the fencing token. */
+  readonly leader: string;
+  /** Prefix of the instances' registrations (`members/<id>`). */
+  readonly members: string;
+  member(id: string): string;
+  /** The PersistedState (JSON), as state.json holds it on disk. */
+  readonly state: string;
+  /** Prefix of one endpoint's outbox (`outbox/<endpoint>/`). */
+  outbox(endpoint: string): string;
+  /** One outbox entry: its sequence zero-padded so that key order is delivery order. */
+  outboxEntry(endpoint: string, seq: number): string;
+}
+
+/** Outbox sequence numbers are padded to this width, as the file outbox names its files. */
+const SEQ_WIDTH = 16;
+
+export function groupKeys(prefix: string, group: string): GroupKeys {
+  const root = `${prefix}/${group}/`;
+  return {
+    root,
+    leader: `${root}leader`,
+    members: `${root}members/`,
+    member: (id) => `${root}members/${id}`,
+    state: `${root}state`,
+    outbox: (endpoint) => `${root}outbox/${endpoint}/`,
+    outboxEntry: (endpoint, seq) =>
+      `${root}outbox/${endpoint}/${String(seq).padStart(SEQ_WIDTH, '0')}`,
+  };
+}
+
+/** The sequence number at the end of an outbox entry's key, or undefined for another key. */
+export function outboxSeq(outboxPrefix: string, key: string): number | undefined {
+  if (!key.startsWith(outboxPrefix)) return undefined;
+  const rest = key.slice(outboxPrefix.length);
+  if (!/^\d{16}$/.test(rest)) return undefined;
+  return Number(rest);
+}

@@ -1,0 +1,240 @@
+// EtcdCoordination against a real 3-member etcd cluster, two instances in this process: one
+// leads at a time, a closed or lost lease hands over, a deposed leader's writes change nothing,
+// a leader cut off from etcd stops acting while its lease is still alive in etcd, and without a
+// quorum nobody acts (docs/design.md, "High availability").
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
+import { waitFor } from '../../harness/wait-for.js';
+import { createEtcdClient } from '../../src/ha/etcd-client.js';
+import { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import { EtcdStateStore } from '../../src/ha/etcd-state-store.js';
+import type { LeaderGuard } from '../../src/ha/leader-guard.js';
+import { errorCode } from '../../src/errors.js';
+import { steady } from '../helpers/decide-fixtures.js';
+import { silent } from '../helpers/engine-harness.js';
+
+const LEASE_MS = 4_000;
+
+let cluster: EtcdCluster;
+let direct: Etcd3;
+const instances: EtcdCoordination[] = [];
+
+function instance(
+  group: string,
+  id: string,
+  hosts: readonly string[] = cluster.clientUrls,
+  leaseMs = LEASE_MS,
+): EtcdCoordination {
+  const client = createEtcdClient(
+    {
+      etcd: [...hosts],
+      etcdLeaseMs: leaseMs,
+      etcdPrefix: '/test',
+      etcdUser: '',
+      etcdPassword: '',
+      etcdTlsCaCertFile: '',
+      etcdTlsCertFile: '',
+      etcdTlsKeyFile: '',
+    },
+    leaseMs / 5,
+  );
+  const coordination = new EtcdCoordination({
+    client,
+    ownsClient: true,
+    self: { id, announce: `127.0.0.1:${id.length}1000`, http: `127.0.0.1:${id.length}2000` },
+    prefix: '/test',
+    group,
+    leaseMs,
+    logger: silent,
+  });
+  instances.push(coordination);
+  return coordination;
+}
+
+async function leaderOf(...all: EtcdCoordination[]): Promise<EtcdCoordination> {
+  return waitFor(() => all.find((c) => c.mayAct()), {
+    what: `a leader among ${all.map((c) => c.self.id).join(', ')}`,
+    explain: () => JSON.stringify(all.map((c) => [c.self.id, c.status()])),
+  });
+}
+
+/** The lease's remaining TTL in seconds as etcd reports it (-1 once expired or revoked). */
+async function etcdTtl(leaseId: string): Promise<number> {
+  const response = await direct.leaseClient.leaseTimeToLive({ ID: leaseId });
+  return Number(response.TTL);
+}
+
+function guardOf(coordination: EtcdCoordination): LeaderGuard {
+  const guard = coordination.guard();
+  assert.ok(guard !== undefined, `${coordination.self.id} leads`);
+  return guard;
+}
+
+describe('EtcdCoordination on a real etcd cluster', () => {
+  before(async () => {
+    cluster = await startEtcdCluster();
+    direct = new Etcd3({ hosts: [...cluster.clientUrls] });
+  });
+  after(async () => {
+    await Promise.allSettled(instances.map((c) => c.close()));
+    direct.close();
+    await cluster.close();
+  });
+
+  it('exactly one of two instances leads; the other sees it and its peer', async () => {
+    const a = instance('one', 'a');
+    const b = instance('one', 'b');
+    await Promise.all([a.start(), b.start()]);
+    const leader = await leaderOf(a, b);
+    const follower = leader === a ? b : a;
+    assert.equal(follower.mayAct(), false);
+    await waitFor(() => follower.status().leaderAnnounce === leader.self.announce, {
+      what: 'the follower names the leader',
+    });
+    assert.deepEqual(follower.peers(), [leader.self]);
+    assert.deepEqual(leader.peers(), [follower.self]);
+    const status = leader.status();
+    assert.equal(status.leader, true);
+    assert.equal(status.takeovers, 1);
+    assert.equal(status.problem, null);
+    assert.ok(status.leaseRemainingMs !== null && status.leaseRemainingMs > 0);
+    assert.equal(follower.status().leader, false);
+    assert.equal(follower.status().leaseRemainingMs, null);
+  });
+
+  it('closing the leader, then revoking the new leader’s lease, hands over each time', async () => {
+    const a = instance('handover', 'a');
+    const b = instance('handover', 'b');
+    const c = instance('handover', 'c');
+    await Promise.all([a.start(), b.start(), c.start()]);
+    const first = await leaderOf(a, b, c);
+    await first.close();
+    const rest = [a, b, c].filter((x) => x !== first);
+    const second = await leaderOf(...rest);
+    let deposed: string | undefined;
+    second.on('deposed', (reason) => (deposed = reason));
+    // The lease expiring in etcd, as when the leader's host dies: revoked behind its back.
+    await direct.leaseClient.leaseRevoke({ ID: guardOf(second).leaseId });
+    const third = await leaderOf(...rest.filter((x) => x !== second));
+    await waitFor(() => deposed, { what: 'the revoked leader deposed' });
+    assert.equal(second.mayAct(), false);
+    assert.equal(third.status().leaderAnnounce, third.self.announce);
+  });
+
+  it("a deposed leader's save rejects with NotLeaderError and leaves the state as it was", async () => {
+    const a = instance('fence', 'a');
+    await a.start();
+    await leaderOf(a);
+    const stale = guardOf(a);
+    await a.store.save(steady({ epoch: 1 }));
+    // Deposed without knowing it yet: its lease is gone and another instance was elected.
+    await direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
+    const b = instance('fence', 'b');
+    await b.start();
+    await leaderOf(b);
+    await b.store.save(steady({ epoch: 2 }));
+    // A store that still carries the old leader's fence, as a write already on its way does.
+    let lost: string | undefined;
+    const late = new EtcdStateStore(direct, a.keys.state, {
+      guard: () => stale,
+      fenceLost: (reason) => (lost = reason),
+    });
+    await assert.rejects(late.save(steady({ epoch: 99 })), (error) => {
+      assert.equal(errorCode(error), 'RBUDDY_ERR_NOT_LEADER');
+      return true;
+    });
+    assert.ok(lost !== undefined, 'the fence loss is reported');
+    await waitFor(() => !a.mayAct(), { what: 'the old leader knows it was deposed' });
+    await assert.rejects(a.store.save(steady({ epoch: 98 })), (error) => {
+      assert.equal(errorCode(error), 'RBUDDY_ERR_NOT_LEADER');
+      return true;
+    });
+    const loaded = await b.store.load();
+    assert.equal(loaded.kind, 'ok');
+    assert.equal(loaded.kind === 'ok' ? loaded.state.epoch : -1, 2);
+    assert.equal(loaded.file, 'etcd:/test/fence/state');
+  });
+
+  it('load() tells missing from corrupt', async () => {
+    const a = instance('load', 'a');
+    assert.equal((await a.store.load()).kind, 'missing');
+    await direct.put(a.keys.state).value('{"version":1');
+    const corrupt = await a.store.load();
+    assert.equal(corrupt.kind, 'corrupt');
+    await direct.put(a.keys.state).value(JSON.stringify({ ...steady(), epoch: -1 }));
+    const invalid = await a.store.load();
+    assert.ok(invalid.kind === 'corrupt' && invalid.why.includes('epoch'), JSON.stringify(invalid));
+  });
+
+  it('a leader cut off from etcd stops acting before etcd expires its lease; the other takes over', async () => {
+    const leaseMs = 6_000;
+    const { urls, all: forwarders } = await cluster.forwarders();
+    const a = instance('partition', 'a', urls, leaseMs);
+    await a.start();
+    await leaderOf(a);
+    const b = instance('partition', 'b', cluster.clientUrls, leaseMs);
+    await b.start();
+    const leaseId = guardOf(a).leaseId;
+    // Sampled all along: never two instances acting at once.
+    let both = 0;
+    const sampler = setInterval(() => {
+      if (a.mayAct() && b.mayAct()) both += 1;
+    }, 10);
+    // Asked of etcd the moment it stops acting (a wrapper: waitFor would await the promise).
+    let whenDeposed: { ttl: Promise<number> } | undefined;
+    a.on('deposed', () => {
+      whenDeposed ??= { ttl: etcdTtl(leaseId) };
+    });
+    try {
+      for (const forwarder of forwarders) forwarder.setMode({ kind: 'blackhole' });
+      const deposed = await waitFor(() => whenDeposed, {
+        what: 'the partitioned leader deposed',
+        timeoutMs: leaseMs * 3,
+      });
+      assert.equal(a.mayAct(), false);
+      const ttl = await deposed.ttl;
+      assert.ok(ttl > 0, `etcd still held the lease when it stopped acting (TTL ${ttl} s)`);
+      assert.equal(b.mayAct(), false, 'nobody else leads while that lease lives');
+      await leaderOf(b);
+      assert.ok((await etcdTtl(leaseId)) <= 0, 'the other leads only once that lease is gone');
+      assert.match(a.status().problem ?? '', /etcd/);
+    } finally {
+      clearInterval(sampler);
+      for (const forwarder of forwarders) forwarder.setMode({ kind: 'pass' });
+    }
+    assert.equal(both, 0);
+    // Back in touch: a follows (campaigns again, on a new lease) and sees b lead.
+    await waitFor(
+      () => a.status().problem === null && a.status().leaderAnnounce === b.self.announce,
+      {
+        what: 'the partitioned instance follows again',
+        explain: () => JSON.stringify(a.status()),
+      },
+    );
+    assert.equal(a.mayAct(), false);
+  });
+
+  it('without a quorum nobody acts and both say why; with it back, one leads again', async () => {
+    const a = instance('quorum', 'a');
+    const b = instance('quorum', 'b');
+    await Promise.all([a.start(), b.start()]);
+    await leaderOf(a, b);
+    await cluster.stop(1);
+    await cluster.stop(2);
+    await waitFor(() => !a.mayAct() && !b.mayAct() && a.status().problem && b.status().problem, {
+      what: 'both instances stop acting and report the problem',
+      timeoutMs: LEASE_MS * 4,
+      explain: () => JSON.stringify([a.status(), b.status()]),
+    });
+    assert.match(a.status().problem ?? '', /etcd/);
+    await cluster.start(1);
+    await cluster.start(2);
+    await leaderOf(a, b);
+    await waitFor(() => a.status().problem === null && b.status().problem === null, {
+      what: 'both healthy again',
+      explain: () => JSON.stringify([a.status(), b.status()]),
+    });
+  });
+});
