@@ -27,12 +27,18 @@ import type { SessionSource } from './standby/ports.js';
 import type { StateStore } from './standby/state-store.js';
 import { StateDirLock } from './standby/state-dir-lock.js';
 import { StateFile, type StateFileStatus } from './standby/state-file.js';
-import type { Coordination, InstanceInfo } from './ha/coordination.js';
+import type { InstanceInfo } from './ha/coordination.js';
+import {
+  etcdGroup,
+  groupStatus,
+  instanceOf,
+  type GroupStatusFields,
+  type JoinGroup,
+} from './ha/group-member.js';
 import { Leadership, type GroupEngine } from './ha/leadership.js';
 import { WatchedStore } from './ha/watched-store.js';
-import { randomUUID } from 'node:crypto';
 
-export interface AppStatus extends EngineStatus {
+export interface AppStatus extends EngineStatus, Partial<GroupStatusFields> {
   group: string;
   master: string;
   /** The plain RESP listener's bound address; null with --listen none. */
@@ -50,16 +56,7 @@ export interface AppStatus extends EngineStatus {
   tls: ReturnType<TlsHops['status']>;
   /** Why the master health probe's last attempt failed (e.g. a TLS handshake), or null. */
   masterProbeError: string | null;
-  /** With --etcd only (docs/ha.md): this instance leads its group. */
-  leader?: boolean;
-  /** With --etcd only: the leader's --announce (`host:port`), null while nobody leads. */
-  leaderAnnounce?: string | null;
-  /** With --etcd only: the leader's lease, and its time left as this instance last renewed it. */
-  lease?: { ms: number; remainingMs: number | null };
-  /** With --etcd only: times this instance became the leader. */
-  takeovers?: number;
-  /** With --etcd only: the group's other instances (`SENTINEL sentinels`). */
-  peers?: InstanceInfo[];
+  /** With --etcd only (docs/ha.md): the leadership fields. */
 }
 
 export interface App {
@@ -93,17 +90,7 @@ export interface StartOptions {
    * Runs the app as one instance of a group (docs/ha.md) on this Coordination instead of the
    * one --etcd builds (tests: an in-memory group).
    */
-  coordination?: (self: InstanceInfo) => Coordination;
-}
-
-/** The Coordination --etcd asks for, if it does. */
-function etcdCoordination(
-  config: RbuddyConfig,
-): ((self: InstanceInfo) => Coordination) | undefined {
-  if (config.etcd.length === 0) return undefined;
-  return () => {
-    throw new Error('--etcd: the etcd coordination is not built into this version yet');
-  };
+  coordination?: JoinGroup;
 }
 
 export async function startApp(
@@ -129,17 +116,8 @@ export async function startApp(
   // (docs/ha.md, "The state dir"): a second copy on a disk would be a truth the next leader
   // cannot see. Alone, before anything reads or writes the state dir: a second rbuddy on it
   // stops here.
-  const joinGroup = options.coordination ?? etcdCoordination(config);
-  if (joinGroup !== undefined && config.announce.port === 0) {
-    throw new Error(
-      "--etcd needs a fixed --announce port: it is each instance's address in the group",
-    );
-  }
-  const coordination = joinGroup?.({
-    id: randomUUID(),
-    announce: formatHostPort(config.announce),
-    http: formatHostPort(config.http),
-  });
+  const joinGroup = options.coordination ?? etcdGroup(config, logger);
+  const coordination = joinGroup?.(instanceOf(config));
   const lock =
     coordination === undefined
       ? await StateDirLock.acquire(config.stateDir, {
@@ -289,15 +267,19 @@ export async function startApp(
   events.addSink(publisher);
   events.addSink(pubsub.sink(config.channel));
   // Enqueues only (durable outbox, own delivery loop): a slow endpoint never delays a failover.
-  const webhooks = new WebhookNotifier({
-    urls: config.webhook,
-    secret: config.webhookSecret,
-    stateDir: config.stateDir,
-    timeoutMs: config.webhookTimeoutMs,
-    logger,
-    record: (result) => metrics.notification('webhook', result),
-  });
-  events.addDurableSink(webhooks);
+  // In a group, one per term, on the group's outbox in etcd: the leader alone delivers.
+  const outboxFactory = coordination?.outboxFactory?.(logger);
+  const webhookNotifier = (): WebhookNotifier =>
+    new WebhookNotifier({
+      urls: config.webhook,
+      secret: config.webhookSecret,
+      stateDir: config.stateDir,
+      timeoutMs: config.webhookTimeoutMs,
+      logger,
+      record: (result) => metrics.notification('webhook', result),
+      ...(outboxFactory === undefined ? {} : { outboxFactory }),
+    });
+  const webhooks = coordination === undefined ? webhookNotifier() : undefined;
   const masterProbe = (): MasterProbe =>
     new MasterProbe({
       master: config.master,
@@ -352,7 +334,8 @@ export async function startApp(
           coordination,
           buildTerm: (sessions, mayAct) => {
             const termProbe = masterProbe();
-            return { engine: failoverEngine(store, termProbe, sessions, mayAct), probe: termProbe };
+            const engine = failoverEngine(store, termProbe, sessions, mayAct);
+            return { engine, probe: termProbe, webhooks: webhookNotifier() };
           },
           sessions: proxy,
           nodes,
@@ -361,6 +344,10 @@ export async function startApp(
           logger,
         });
   const engine: GroupEngine = leadership ?? failoverEngine(store, probe ?? masterProbe(), proxy);
+  const durable = webhooks ?? leadership;
+  if (durable !== undefined) events.addDurableSink(durable);
+  const webhookStatus = (): WebhookStatus[] =>
+    webhooks?.status() ?? leadership?.webhookStatus() ?? [];
 
   const status = (): AppStatus => ({
     ...engine.status(),
@@ -371,12 +358,12 @@ export async function startApp(
     announce: formatHostPort(announce()),
     sessions: proxy.sessions().map((session) => session.status()),
     clients: proxy.clientsStatus(),
-    notifications: { webhooks: webhooks.status(), publish: publisher.status() },
+    notifications: { webhooks: webhookStatus(), publish: publisher.status() },
     stateStore: store.status(),
     tls: tls.status(),
     masterProbeError:
       probe === undefined ? (leadership?.probeError() ?? null) : (probe.lastError ?? null),
-    ...(leadership === undefined ? {} : haStatus(leadership.leadership(), config.etcdLeaseMs)),
+    ...(leadership === undefined ? {} : groupStatus(leadership.leadership(), config.etcdLeaseMs)),
   });
 
   const http = new AdminServer({
@@ -390,7 +377,7 @@ export async function startApp(
       metrics: () => {
         // The outbox gauge is read at scrape time from the notifiers' own queues.
         metrics.setOutboxPending(
-          webhooks.status().reduce((pending, endpoint) => pending + endpoint.pending, 0),
+          webhookStatus().reduce((pending, endpoint) => pending + endpoint.pending, 0),
         );
         return metrics.render();
       },
@@ -409,7 +396,7 @@ export async function startApp(
   // Before the listeners: the epoch and roles are known before anyone can ask (a status read
   // right after a restart sees the persisted epoch), and what a previous run left in the outbox
   // goes out before anything new.
-  await webhooks.start();
+  await webhooks?.start();
   try {
     await engine.load();
     await proxy.start();
@@ -422,7 +409,7 @@ export async function startApp(
   } catch (error) {
     probe?.stop();
     await leadership?.stop();
-    await webhooks.close();
+    await webhooks?.close();
     await publisher.close();
     await Promise.all([proxy.close(), http.close()]);
     await nodeClients.close();
@@ -437,7 +424,7 @@ export async function startApp(
       logger.info({ reason }, 'shutting down');
       probe?.stop();
       await engine.stop();
-      await webhooks.close();
+      await webhooks?.close();
       await publisher.close();
       await Promise.all([proxy.close(), http.close()]);
       await nodeClients.close();
@@ -460,18 +447,5 @@ function sentinelPeer(
     host: peer.announce.slice(0, colon).replace(/^\[|\]$/g, ''),
     port: Number(peer.announce.slice(colon + 1)),
     runid: sentinelId(group, peer.announce),
-  };
-}
-
-function haStatus(
-  ha: ReturnType<Leadership['leadership']>,
-  leaseMs: number,
-): Pick<AppStatus, 'leader' | 'leaderAnnounce' | 'lease' | 'takeovers' | 'peers'> {
-  return {
-    leader: ha.leader,
-    leaderAnnounce: ha.leaderAnnounce,
-    lease: { ms: leaseMs, remainingMs: ha.leaseRemainingMs },
-    takeovers: ha.takeovers,
-    peers: ha.peers,
   };
 }

@@ -9,6 +9,8 @@
 // Leadership stands where the engine stands in a single instance: the app, the proxy's gate, the
 // admin API and discovery use it through the same methods.
 import type { Logger } from 'pino';
+import type { DurableSink, RbuddyEvent } from '../notify/events.js';
+import type { WebhookStatus } from '../notify/webhooks.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { FullSyncStart, SessionEvent, SessionInfo } from '../proxy/session-types.js';
 import type { OperatorRequest } from '../standby/decide.js';
@@ -40,6 +42,16 @@ export type GroupEngine = Pick<
   | 'stop'
 >;
 
+/**
+ * The webhooks of one term: the leader alone delivers, from the group's outbox in etcd, which it
+ * reads when its term begins (what the previous leader left undelivered goes out again, same ids).
+ */
+export interface TermWebhooks extends DurableSink {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  status(): WebhookStatus[];
+}
+
 /** The master probe of one term (a stopped MasterProbe does not start again). */
 export interface TermProbe {
   start(): void;
@@ -58,7 +70,7 @@ export interface LeadershipOptions {
   buildTerm(
     sessions: SessionSource,
     mayAct: () => boolean,
-  ): { engine: FailoverEngine; probe: TermProbe };
+  ): { engine: FailoverEngine; probe: TermProbe; webhooks?: TermWebhooks };
   /** The proxy's sessions. */
   sessions: SessionSource;
   nodes: readonly ReplicaNode[];
@@ -74,6 +86,7 @@ type SessionListener = (session: SessionHandle, event: SessionEvent) => void;
 interface Term {
   engine: FailoverEngine;
   probe: TermProbe;
+  webhooks?: TermWebhooks | undefined;
   /** Shut the moment the instance is deposed: the engine's fence and its session events. */
   live: boolean;
   /** Every node was seen following this instance or no other: the takeover is done. */
@@ -88,7 +101,7 @@ export interface LeadershipStatus extends CoordinationStatus {
   peers: InstanceInfo[];
 }
 
-export class Leadership implements GroupEngine {
+export class Leadership implements GroupEngine, DurableSink {
   private readonly options: LeadershipOptions;
   private readonly log: Logger;
   private term: Term | undefined;
@@ -222,6 +235,19 @@ export class Leadership implements GroupEngine {
     return this.term?.live === true ? (this.term.probe.lastError ?? null) : null;
   }
 
+  /** The bus's durable sink: the current term's outbox; without a term, nothing may be stored. */
+  store(event: RbuddyEvent): Promise<void> {
+    const term = this.term;
+    if (term?.live !== true) {
+      return Promise.reject(new Error('this instance does not lead: it sends no events'));
+    }
+    return term.webhooks?.store(event) ?? Promise.resolve();
+  }
+
+  webhookStatus(): WebhookStatus[] {
+    return this.term?.live === true ? (this.term.webhooks?.status() ?? []) : [];
+  }
+
   reconnectProbe(): void {
     if (this.term?.live === true) this.term.probe.reconnect();
   }
@@ -250,6 +276,8 @@ export class Leadership implements GroupEngine {
 
   private async begin(term: Term): Promise<void> {
     try {
+      // Before the engine loads: events its state still lists as unsent go into a loaded outbox.
+      await term.webhooks?.start();
       await term.engine.load();
     } catch (error) {
       // Never acted on: a state that could not be read is not a missing one (a first start
@@ -275,6 +303,8 @@ export class Leadership implements GroupEngine {
     term.live = false;
     this.term = undefined;
     term.probe.stop();
+    // In flight: its removal from the outbox is fenced, so the next leader sends it again.
+    void term.webhooks?.close();
     this.log.warn({ reason }, 'no longer leading: the engine and the probe stop; following');
     this.transitions = this.transitions.then(() => term.engine.stop());
   }
