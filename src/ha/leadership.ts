@@ -91,6 +91,8 @@ interface Term {
   live: boolean;
   /** Every node was seen following this instance or no other: the takeover is done. */
   settled: boolean;
+  /** The engine read the state: until then the term answers as a follower does. */
+  loaded: boolean;
   /** The engine runs (after the first takeover round). */
   running: boolean;
   listeners: SessionListener[];
@@ -161,7 +163,9 @@ export class Leadership implements GroupEngine, DurableSink {
   }
 
   private engine(): FailoverEngine | undefined {
-    return this.term?.live === true ? this.term.engine : undefined;
+    // Before its engine has read the state, a new leader still answers from what it followed:
+    // an engine without a state would name no active (GET /active 503) in the meantime.
+    return this.term?.live === true && this.term.loaded ? this.term.engine : undefined;
   }
 
   readonly gate = (session: SessionInfo, start: FullSyncStart): 'relay' | 'close' =>
@@ -265,7 +269,14 @@ export class Leadership implements GroupEngine, DurableSink {
     const coordination = this.options.coordination;
     const mayAct = (): boolean => term.live && coordination.mayAct();
     const built = this.options.buildTerm(sessions, mayAct);
-    const term: Term = { ...built, live: true, settled: false, running: false, listeners };
+    const term: Term = {
+      ...built,
+      live: true,
+      settled: false,
+      loaded: false,
+      running: false,
+      listeners,
+    };
     this.term = term;
     this.transitions = this.transitions.then(() => this.begin(term));
   };
@@ -286,6 +297,7 @@ export class Leadership implements GroupEngine, DurableSink {
       this.endTerm('the state could not be read');
       return;
     }
+    term.loaded = true;
     if (!term.live) return;
     await this.takeOver(term).catch((error: unknown) => {
       this.log.warn({ err: error }, 'takeover round failed; the next poll retries it');
