@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { startReader, stopAllReaders } from '../../harness/reader.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../../harness/webhook-receiver.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { digest, info, masterStats, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -16,6 +17,7 @@ import { flushallCalls, followsPort, startHaRig, type HaRig } from '../helpers/h
 
 let cluster: EtcdCluster;
 const rigs: HaRig[] = [];
+const receivers: WebhookReceiver[] = [];
 
 before(async () => {
   cluster = await startEtcdCluster();
@@ -24,6 +26,7 @@ before(async () => {
 after(async () => {
   await stopAllReaders();
   await Promise.all(rigs.map((rig) => rig.close()));
+  await Promise.all(receivers.map((receiver) => receiver.close()));
   await stopAllRedis();
   await cluster.close();
 });
@@ -175,9 +178,12 @@ test('kill -9 of the leader after the promotion, the standby syncing: the new le
 });
 
 test('kill -9 of the leader between the switch and the flush: the new leader flushes the outgoing active once', async () => {
+  const receiver = await startWebhookReceiver();
+  receivers.push(receiver);
   const rig = await startHaRig(cluster, {
     masterArgs: { 'repl-diskless-sync': 'no' },
     drainMs: 10_000,
+    extra: ['--webhook', receiver.url, '--webhook-secret', receiver.secret],
   });
   rigs.push(rig);
   const { leader, follower } = await rig.leader();
@@ -195,4 +201,19 @@ test('kill -9 of the leader between the switch and the flush: the new leader flu
   await assertCompleted(rig, epoch);
   const result = await reader.stop();
   assert.equal(result.failed, 0, result.errors.join('; '));
+
+  // The webhooks of both leaders, from the outbox in etcd: the failover's events, each once.
+  const wanted = ['active.promoted', 'standby.attached', 'failover.completed', 'standby.ready'];
+  await waitFor(
+    () => wanted.every((type) => receiver.delivered().some((event) => event.type === type)),
+    { what: `webhooks ${wanted.join(', ')}`, explain: () => JSON.stringify(receiver.attempts) },
+  );
+  assert.ok(
+    receiver.attempts.every((attempt) => attempt.verified),
+    'every delivery signed',
+  );
+  for (const type of wanted) {
+    const ids = receiver.delivered().filter((event) => event.type === type);
+    assert.equal(ids.length, 1, `${type} is one event (one id): ${JSON.stringify(ids)}`);
+  }
 });

@@ -42,7 +42,13 @@ let prefixes = 0;
 
 export async function startHaRig(
   cluster: EtcdCluster,
-  options: { drainMs?: number; masterArgs?: RedisArgs; megabytes?: number } = {},
+  options: {
+    drainMs?: number;
+    masterArgs?: RedisArgs;
+    megabytes?: number;
+    /** More arguments for both instances. */
+    extra?: readonly string[];
+  } = {},
 ): Promise<HaRig> {
   const [master, active, standby] = await Promise.all([
     startRedis({ name: 'master', args: options.masterArgs ?? {} }),
@@ -62,6 +68,7 @@ export async function startHaRig(
       ...['--etcd', cluster.clientUrls.join(','), '--etcd-lease-ms', String(LEASE_MS)],
       ...['--etcd-prefix', prefix, '--http-token', TOKEN, '--log-level', 'debug'],
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
+      ...(options.extra ?? []),
     ];
     return spawnRbuddy(
       cliArgs({ master, active, standby }, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }),
