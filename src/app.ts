@@ -23,10 +23,22 @@ import type { ReplicaNode } from './nodes/replica-node.js';
 import { FailoverEngine, type EngineStatus } from './standby/engine.js';
 import { MasterProbe } from './standby/master-probe.js';
 import { NodeOps } from './standby/node-ops.js';
+import type { SessionSource } from './standby/ports.js';
+import type { StateStore } from './standby/state-store.js';
 import { StateDirLock } from './standby/state-dir-lock.js';
 import { StateFile, type StateFileStatus } from './standby/state-file.js';
+import type { InstanceInfo } from './ha/coordination.js';
+import {
+  etcdGroup,
+  groupStatus,
+  instanceOf,
+  type GroupStatusFields,
+  type JoinGroup,
+} from './ha/group-member.js';
+import { Leadership, type GroupEngine } from './ha/leadership.js';
+import { WatchedStore } from './ha/watched-store.js';
 
-export interface AppStatus extends EngineStatus {
+export interface AppStatus extends EngineStatus, Partial<GroupStatusFields> {
   group: string;
   master: string;
   /** The plain RESP listener's bound address; null with --listen none. */
@@ -44,12 +56,14 @@ export interface AppStatus extends EngineStatus {
   tls: ReturnType<TlsHops['status']>;
   /** Why the master health probe's last attempt failed (e.g. a TLS handshake), or null. */
   masterProbeError: string | null;
+  /** With --etcd only (docs/ha.md): the leadership fields. */
 }
 
 export interface App {
   readonly proxy: ProxyServer;
   readonly http: AdminServer;
-  readonly engine: FailoverEngine;
+  /** The failover engine; with --etcd, the Leadership that runs one while this instance leads. */
+  readonly engine: GroupEngine;
   readonly events: EventBus;
   readonly metrics: Metrics;
   /** Every TLS hop's material; `reload('sighup')` on SIGHUP. */
@@ -72,6 +86,11 @@ export interface StartOptions {
    * The CLI exits non-zero; the default only lets the app close.
    */
   onFatal?: (error: Error) => void;
+  /**
+   * Runs the app as one instance of a group (docs/ha.md) on this Coordination instead of the
+   * one --etcd builds (tests: an in-memory group).
+   */
+  coordination?: JoinGroup;
 }
 
 export async function startApp(
@@ -93,14 +112,22 @@ export async function startApp(
         };
   const replicaTls = tls.replica === undefined ? undefined : { source: tls.replica };
   let closing: Promise<void> | undefined;
-  // Before anything reads or writes the state dir: a second rbuddy on it stops here.
-  const lock = await StateDirLock.acquire(config.stateDir, {
-    logger,
-    onLost: (error) => {
-      void close('lost the state dir lock');
-      options.onFatal?.(error);
-    },
-  });
+  // With --etcd the group's state and outbox live in etcd and the state dir is not used at all
+  // (docs/ha.md, "The state dir"): a second copy on a disk would be a truth the next leader
+  // cannot see. Alone, before anything reads or writes the state dir: a second rbuddy on it
+  // stops here.
+  const joinGroup = options.coordination ?? etcdGroup(config, logger);
+  const coordination = joinGroup?.(instanceOf(config));
+  const lock =
+    coordination === undefined
+      ? await StateDirLock.acquire(config.stateDir, {
+          logger,
+          onLost: (error) => {
+            void close('lost the state dir lock');
+            options.onFatal?.(error);
+          },
+        })
+      : undefined;
   const configuredActive = replicaNode(config.active);
   const configuredStandby = replicaNode(config.standby);
   const nodes = [configuredActive, configuredStandby] as const;
@@ -167,6 +194,11 @@ export async function startApp(
       roles: () => engine.roles(),
       announce: config.announce,
       myid,
+      // The group's other instances, each by the id it gives itself (sentinelId of its announce).
+      sentinels: () =>
+        coordination === undefined
+          ? []
+          : coordination.peers().map((peer) => sentinelPeer(config.group, peer)),
       port: (config.listen ?? config.tlsListen)?.port,
       connectedClients: () => proxy.clientsStatus().connected,
       nodeInfo: (node) => nodeClients.client(node).info(),
@@ -210,7 +242,11 @@ export async function startApp(
 
   const events = new EventBus(config.group, logger);
   // Read lazily at scrape time; `status` is defined below and only called once the app runs.
-  const metrics = new Metrics({ status: () => status(), replicas: nodes.map((node) => node.id) });
+  const metrics = new Metrics({
+    status: () => status(),
+    replicas: nodes.map((node) => node.id),
+    ha: coordination !== undefined,
+  });
   events.addSink(metrics);
   // A closed session leaves proxy.sessions(): count its last bytes before it goes.
   proxy.on('session-event', (session, event) => {
@@ -236,50 +272,91 @@ export async function startApp(
   events.addSink(publisher);
   events.addSink(pubsub.sink(config.channel));
   // Enqueues only (durable outbox, own delivery loop): a slow endpoint never delays a failover.
-  const webhooks = new WebhookNotifier({
-    urls: config.webhook,
-    secret: config.webhookSecret,
-    stateDir: config.stateDir,
-    timeoutMs: config.webhookTimeoutMs,
-    logger,
-    record: (result) => metrics.notification('webhook', result),
-  });
-  events.addDurableSink(webhooks);
-  const probe: MasterProbe = new MasterProbe({
-    master: config.master,
-    auth: masterAuth,
-    ...(masterTls === undefined ? {} : { tls: masterTls }),
-    intervalMs: config.probeIntervalMs,
-    timeoutMs: config.probeTimeoutMs,
-    failures: config.probeFailures,
-    connectTimeoutMs: config.connectTimeoutMs,
-    logger,
-    onChange: (up, error) => engine.onMasterProbe(up, error),
-  });
-  const store = new StateFile(config.stateDir);
-  const engine: FailoverEngine = new FailoverEngine({
-    nodes,
-    initialActive: configuredActive,
-    initialStandby: configuredStandby,
-    masterId: formatHostPort(config.master),
-    config: {
-      graceMs: config.graceMs,
-      drainMs: config.drainMs,
-      syncTimeoutMs: config.syncTimeoutMs,
-      guardEmpty: config.guardEmpty,
-      guardShrink: config.guardShrink,
-      initFlushStandby: config.initFlushStandby,
-    },
-    store,
-    ops: new NodeOps(nodeClients, announce),
-    probe,
-    sessions: proxy,
-    bus: events,
-    logger,
-    // A restart during a drain: Sentinel clients that were subscribed to the process that died
-    // are told of the switch again here (docs/design.md, "Restart and reconciliation").
-    onSwitchResumed: (resumed) => pubsub.resumeSwitch(config.group, resumed),
-  });
+  // In a group, one per term, on the group's outbox in etcd: the leader alone delivers.
+  const outboxFactory = coordination?.outboxFactory?.(logger);
+  const webhookNotifier = (): WebhookNotifier =>
+    new WebhookNotifier({
+      urls: config.webhook,
+      secret: config.webhookSecret,
+      stateDir: config.stateDir,
+      timeoutMs: config.webhookTimeoutMs,
+      logger,
+      record: (result) => metrics.notification('webhook', result),
+      ...(outboxFactory === undefined ? {} : { outboxFactory }),
+    });
+  const webhooks = coordination === undefined ? webhookNotifier() : undefined;
+  const masterProbe = (): MasterProbe =>
+    new MasterProbe({
+      master: config.master,
+      auth: masterAuth,
+      ...(masterTls === undefined ? {} : { tls: masterTls }),
+      intervalMs: config.probeIntervalMs,
+      timeoutMs: config.probeTimeoutMs,
+      failures: config.probeFailures,
+      connectTimeoutMs: config.connectTimeoutMs,
+      logger,
+      onChange: (up, error) => engine.onMasterProbe(up, error),
+    });
+  const ops = new NodeOps(nodeClients, announce);
+  const failoverEngine = (
+    store: StateStore,
+    probe: MasterProbe,
+    sessions: SessionSource,
+    mayAct?: () => boolean,
+  ): FailoverEngine =>
+    new FailoverEngine({
+      nodes,
+      initialActive: configuredActive,
+      initialStandby: configuredStandby,
+      masterId: formatHostPort(config.master),
+      config: {
+        graceMs: config.graceMs,
+        drainMs: config.drainMs,
+        syncTimeoutMs: config.syncTimeoutMs,
+        guardEmpty: config.guardEmpty,
+        guardShrink: config.guardShrink,
+        initFlushStandby: config.initFlushStandby,
+      },
+      store,
+      ops,
+      probe,
+      sessions,
+      bus: events,
+      logger,
+      ...(mayAct === undefined ? {} : { mayAct }),
+      // A restart during a drain (or a takeover): Sentinel clients that were subscribed to the
+      // process that died are told of the switch again here (docs/design.md, "Restart and
+      // reconciliation").
+      onSwitchResumed: (resumed) => pubsub.resumeSwitch(config.group, resumed),
+    });
+  // Alone: one engine and one probe for the process's life. In a group: Leadership runs them
+  // while this instance leads, a new pair each term (ha/leadership.ts).
+  const store =
+    coordination === undefined
+      ? new StateFile(config.stateDir)
+      : new WatchedStore(coordination.store);
+  const probe = coordination === undefined ? masterProbe() : undefined;
+  const leadership =
+    coordination === undefined
+      ? undefined
+      : new Leadership({
+          coordination,
+          buildTerm: (sessions, mayAct) => {
+            const termProbe = masterProbe();
+            const engine = failoverEngine(store, termProbe, sessions, mayAct);
+            return { engine, probe: termProbe, webhooks: webhookNotifier() };
+          },
+          sessions: proxy,
+          nodes,
+          ops,
+          pollMs: Math.min(config.probeIntervalMs, 1000),
+          logger,
+        });
+  const engine: GroupEngine = leadership ?? failoverEngine(store, probe ?? masterProbe(), proxy);
+  const durable = webhooks ?? leadership;
+  if (durable !== undefined) events.addDurableSink(durable);
+  const webhookStatus = (): WebhookStatus[] =>
+    webhooks?.status() ?? leadership?.webhookStatus() ?? [];
 
   const status = (): AppStatus => ({
     ...engine.status(),
@@ -290,10 +367,12 @@ export async function startApp(
     announce: formatHostPort(announce()),
     sessions: proxy.sessions().map((session) => session.status()),
     clients: proxy.clientsStatus(),
-    notifications: { webhooks: webhooks.status(), publish: publisher.status() },
+    notifications: { webhooks: webhookStatus(), publish: publisher.status() },
     stateStore: store.status(),
     tls: tls.status(),
-    masterProbeError: probe.lastError ?? null,
+    masterProbeError:
+      probe === undefined ? (leadership?.probeError() ?? null) : (probe.lastError ?? null),
+    ...(leadership === undefined ? {} : groupStatus(leadership.leadership(), config.etcdLeaseMs)),
   });
 
   const http = new AdminServer({
@@ -307,7 +386,7 @@ export async function startApp(
       metrics: () => {
         // The outbox gauge is read at scrape time from the notifiers' own queues.
         metrics.setOutboxPending(
-          webhooks.status().reduce((pending, endpoint) => pending + endpoint.pending, 0),
+          webhookStatus().reduce((pending, endpoint) => pending + endpoint.pending, 0),
         );
         return metrics.render();
       },
@@ -326,22 +405,25 @@ export async function startApp(
   // Before the listeners: the epoch and roles are known before anyone can ask (a status read
   // right after a restart sees the persisted epoch), and what a previous run left in the outbox
   // goes out before anything new.
-  await webhooks.start();
+  await webhooks?.start();
   try {
     await engine.load();
     await proxy.start();
     await http.start();
     await engine.start();
-    probe.start();
-    tls.master?.onReload(() => probe.reconnect());
+    probe?.start();
+    tls.master?.onReload(() =>
+      probe === undefined ? leadership?.reconnectProbe() : probe.reconnect(),
+    );
   } catch (error) {
-    probe.stop();
-    await webhooks.close();
+    probe?.stop();
+    await leadership?.stop();
+    await webhooks?.close();
     await publisher.close();
     await Promise.all([proxy.close(), http.close()]);
     await nodeClients.close();
     tls.close();
-    await lock.release();
+    await lock?.release();
     throw error;
   }
   return { proxy, http, engine, events, metrics, tls, status, close };
@@ -349,17 +431,30 @@ export async function startApp(
   function close(reason = 'shutdown'): Promise<void> {
     closing ??= (async () => {
       logger.info({ reason }, 'shutting down');
-      probe.stop();
+      probe?.stop();
       await engine.stop();
-      await webhooks.close();
+      await webhooks?.close();
       await publisher.close();
       await Promise.all([proxy.close(), http.close()]);
       await nodeClients.close();
       tls.close();
       // Last: until here this process may still write the state and the outbox.
-      await lock.release();
+      await lock?.release();
       logger.info('stopped');
     })();
     return closing;
   }
+}
+
+/** An instance of the group as `SENTINEL sentinels` lists it. */
+function sentinelPeer(
+  group: string,
+  peer: InstanceInfo,
+): { host: string; port: number; runid: string } {
+  const colon = peer.announce.lastIndexOf(':');
+  return {
+    host: peer.announce.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(peer.announce.slice(colon + 1)),
+    runid: sentinelId(group, peer.announce),
+  };
 }

@@ -3,6 +3,14 @@
 import { createHash } from 'node:crypto';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 
+/** Another rbuddy instance of the group, as the Sentinel subset describes it. */
+export interface PeerSentinel {
+  host: string;
+  port: number;
+  /** Its `myid`. */
+  runid: string;
+}
+
 export interface DiscoveryView {
   group: string;
   /** The master the replicas follow (through the proxy). */
@@ -14,6 +22,8 @@ export interface DiscoveryView {
   announce?: { host: string; port: number } | undefined;
   /** Sentinel's `myid`: 40 hex digits, stable for this group and address (sentinelId()). */
   myid?: string | undefined;
+  /** The group's other rbuddy instances (`SENTINEL sentinels`); none when it runs alone. */
+  sentinels?: (() => readonly PeerSentinel[]) | undefined;
   /** The RESP port (INFO's tcp_port). */
   port?: number | undefined;
   /** Connected clients on the RESP port (INFO's connected_clients). */

@@ -8,7 +8,7 @@
 import { RespError, RespMap, RespSimple, type RespValue } from '../resp/encode.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { globMatch } from './glob.js';
-import { activeNode, wrongArgs, type DiscoveryView } from './discovery-view.js';
+import { activeNode, wrongArgs, type DiscoveryView, type PeerSentinel } from './discovery-view.js';
 
 const NO_SUCH_MASTER = 'ERR No such master with that name';
 const NOT_AN_INTEGER = 'ERR value is not an integer or out of range';
@@ -64,7 +64,7 @@ function masterFields(view: DiscoveryView, active: ReplicaNode): RespMap {
     'role-reported-time', '0',
     'config-epoch', '0',
     'num-slaves', '1',
-    'num-other-sentinels', '0',
+    'num-other-sentinels', String(view.sentinels?.().length ?? 0),
     'quorum', '1',
     'failover-timeout', '180000',
     'parallel-syncs', '1',
@@ -95,6 +95,26 @@ function replicaFields(view: DiscoveryView, active: ReplicaNode): RespMap {
     'slave-priority', '100',
     'slave-repl-offset', '0',
     'replica-announced', '1',
+  ]); // prettier-ignore
+}
+
+/** One `SENTINEL SENTINELS` entry (addReplySentinelRedisInstance): another rbuddy instance. */
+function sentinelFields(peer: PeerSentinel): RespMap {
+  return pairs([
+    'name', peer.runid,
+    'ip', peer.host,
+    'port', String(peer.port),
+    'runid', peer.runid,
+    'flags', 'sentinel',
+    'link-pending-commands', '0',
+    'link-refcount', '1',
+    'last-ping-sent', '0',
+    'last-ok-ping-reply', '0',
+    'last-ping-reply', '0',
+    'down-after-milliseconds', '30000',
+    'last-hello-message', '0',
+    'voted-leader', '?',
+    'voted-leader-epoch', '0',
   ]); // prettier-ignore
 }
 
@@ -143,8 +163,10 @@ export class SentinelReplies {
         if (!named()) return new RespError(NO_SUCH_MASTER);
         return active === undefined ? [] : [replicaFields(view, active)];
       case 'sentinels':
-        // rbuddy is the only "sentinel": clients must not go looking for others.
-        return named() ? [] : new RespError(NO_SUCH_MASTER);
+        // The other instances of the group (none alone): a client given one of them learns the
+        // rest, as Sentinel clients do (ioredis's updateSentinels), and survives its death.
+        if (!named()) return new RespError(NO_SUCH_MASTER);
+        return (view.sentinels?.() ?? []).map(sentinelFields);
       case 'myid':
         return view.myid ?? '';
       case 'ckquorum':

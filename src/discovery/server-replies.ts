@@ -178,7 +178,7 @@ function sections(view: DiscoveryView): Section[] {
       ['sentinel_masters', 1], ['sentinel_tilt', 0], ['sentinel_tilt_since_seconds', -1],
       ['sentinel_running_scripts', 0], ['sentinel_scripts_queue_length', 0],
       ['sentinel_simulate_failure_flags', 0],
-      ['master0', `name=${view.group},status=${active === undefined ? 'sdown' : 'ok'},address=${active === undefined ? '' : `${active.host}:${active.port}`},slaves=${active === undefined ? 0 : 1},sentinels=1`],
+      ['master0', `name=${view.group},status=${active === undefined ? 'sdown' : 'ok'},address=${active === undefined ? '' : `${active.host}:${active.port}`},slaves=${active === undefined ? 0 : 1},sentinels=${1 + (view.sentinels?.().length ?? 0)}`],
     ]],
   ]; // prettier-ignore
 }

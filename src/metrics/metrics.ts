@@ -39,9 +39,15 @@ export interface MetricsSource {
     sessions: readonly SessionStatus[];
     /** Failed writes of state.json since the process started (absent: none counted). */
     stateStore?: { failedWrites: number };
+    /** With --etcd: whether this instance leads, its lease, its takeovers. */
+    leader?: boolean;
+    lease?: { remainingMs: number | null };
+    takeovers?: number;
   };
   /** The configured replicas' ids ("host:port"), so every one has a phase series. */
   replicas: readonly string[];
+  /** One instance of a group on etcd: the leadership series exist (docs/ha.md). */
+  ha?: boolean;
 }
 
 /**
@@ -210,6 +216,8 @@ export class Metrics {
       },
     });
 
+    if (source.ha === true) this.leadershipMetrics(registers);
+
     this.notifications = new Counter({
       name: 'rbuddy_notifications_total',
       help: 'Notification deliveries by channel (webhook, pubsub, publish) and result',
@@ -228,6 +236,38 @@ export class Metrics {
       registers,
     });
     this.outbox.set(0);
+  }
+
+  /** rbuddy_leader, the lease's time left, takeovers: only an instance of a group has them. */
+  private leadershipMetrics(registers: Registry[]): void {
+    const source = this.source;
+    new Gauge({
+      name: 'rbuddy_leader',
+      help: 'With --etcd: 1 while this instance leads its group (acts, relays, probes), else 0',
+      registers,
+      collect() {
+        this.set(source.status().leader === true ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'rbuddy_lease_remaining_seconds',
+      help: "With --etcd: the leader's lease time left as last renewed (0 when not leading)",
+      registers,
+      collect() {
+        this.set((source.status().lease?.remainingMs ?? 0) / 1000);
+      },
+    });
+    let takeoversReported = 0;
+    new Counter({
+      name: 'rbuddy_takeovers_total',
+      help: 'With --etcd: times this instance became the leader of its group',
+      registers,
+      collect() {
+        const takeovers = source.status().takeovers ?? 0;
+        this.inc(Math.max(0, takeovers - takeoversReported));
+        takeoversReported = Math.max(takeovers, takeoversReported);
+      },
+    });
   }
 
   /** Counts one notification outcome (the webhook, pub/sub and publish channels call this). */

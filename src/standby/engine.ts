@@ -21,6 +21,7 @@ import {
   type OperatorRequest,
 } from './decide.js';
 import type { EngineStatus } from './engine-status.js';
+import { fencedControl, NotActingError } from './fenced-ops.js';
 import { FailoverObserver } from './observe.js';
 import { OperatorRequests, type OperatorAnswer } from './operator-requests.js';
 import type { NodeView } from './node-view.js';
@@ -28,7 +29,7 @@ import { epochSwitch, syncHeld, type EpochSwitch } from './persisted-state.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
-import type { StateStore } from './state-store.js';
+import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 export type { EngineStatus } from './engine-status.js';
 
@@ -56,10 +57,13 @@ export interface EngineOptions {
   onSwitchResumed?: (resumed: EpochSwitch) => void;
   /** For tests only: a decision function forcing what decide() would not (production: unset). */
   decide?: typeof decide;
+  /** Whether this instance may act now (it leads its group): asked before every change. */
+  mayAct?: () => boolean;
 }
 
 export class FailoverEngine {
   private readonly options: EngineOptions;
+  private readonly ops: NodeControl;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly retry: RetryPolicy;
@@ -88,7 +92,10 @@ export class FailoverEngine {
   private startedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: EngineOptions) {
+    // Every command that changes a node, and every save, is refused once this instance may not
+    // act (fenced-ops.ts; docs/design.md, "High availability"). Alone, it always may.
     this.options = options;
+    this.ops = fencedControl(options.ops, () => options.mayAct?.() !== false);
     this.log = options.logger.child({ component: 'failover' });
     this.now = options.now ?? Date.now;
     this.retry = options.retry ?? exponentialBackoff({ baseMs: 250, maxMs: 10_000 });
@@ -150,9 +157,10 @@ export class FailoverEngine {
     if (this.loaded) return;
     this.loaded = true;
     const loaded = await this.options.store.load();
-    if (loaded.kind === 'corrupt') {
-      this.corrupt = `state file ${loaded.file} is corrupt (${loaded.why}): refusing to act; fix or remove it and restart`;
-      this.log.error({ file: loaded.file, why: loaded.why }, 'state file is corrupt');
+    const known = this.options.nodes.map((node) => node.id);
+    this.corrupt = unusableReason(loaded, known);
+    if (this.corrupt !== undefined) {
+      this.log.error({ file: loaded.file, why: this.corrupt }, 'refusing to act on the state');
       this.transition('degraded', this.corrupt);
     } else if (loaded.kind === 'missing') {
       // Not a first start yet: a lost state file looks the same. The loop asks the nodes first.
@@ -160,34 +168,20 @@ export class FailoverEngine {
         'starting',
         `no state file (${loaded.file}): reading the nodes' roles before acting`,
       );
-    } else {
-      const known = new Set(this.options.nodes.map((node) => node.id));
-      if (!known.has(loaded.state.active) || !known.has(loaded.state.standby)) {
-        this.corrupt = `state file ${loaded.file} names ${loaded.state.active} and ${loaded.state.standby}, but the configuration names ${[...known].join(' and ')}: refusing to act`;
-        this.transition('degraded', this.corrupt);
-      } else {
-        this.keeper.loaded(loaded.state);
-        this.log.info(
-          {
-            epoch: loaded.state.epoch,
-            active: loaded.state.active,
-            failover: loaded.state.failover?.step,
-          },
-          'state loaded',
+    } else if (loaded.kind === 'ok') {
+      this.keeper.loaded(loaded.state);
+      const { epoch, active, failover } = loaded.state;
+      this.log.info({ epoch, active, failover: failover?.step }, 'state loaded');
+      if (failover?.step === 'syncing') this.observer.syncAttemptStartedAt = this.now();
+      const unsent = loaded.state.unannounced ?? [];
+      if (unsent.length > 0) {
+        // The previous process saved these with the state and may have died before its
+        // outbox had them: send them again, same ids (the outbox skips what it already has).
+        this.log.warn(
+          { events: unsent.map((event) => ({ id: event.id, type: event.type })) },
+          'sending events saved by the previous process that may never have been sent',
         );
-        if (loaded.state.failover?.step === 'syncing') {
-          this.observer.syncAttemptStartedAt = this.now();
-        }
-        const unsent = loaded.state.unannounced ?? [];
-        if (unsent.length > 0) {
-          // The previous process saved these with the state and may have died before its
-          // outbox had them: send them again, same ids (the outbox skips what it already has).
-          this.log.warn(
-            { events: unsent.map((event) => ({ id: event.id, type: event.type })) },
-            'sending events saved by the previous process that may never have been sent',
-          );
-          await this.keeper.announceSaved(unsent);
-        }
+        await this.keeper.announceSaved(unsent);
       }
     }
   }
@@ -330,8 +324,8 @@ export class FailoverEngine {
     if (activeNode === undefined || standbyNode === undefined) return false;
 
     const [active, standby] = await Promise.all([
-      this.options.ops.view(activeNode),
-      this.options.ops.view(standbyNode),
+      this.ops.view(activeNode),
+      this.ops.view(standbyNode),
     ]);
     this.lastViews = [active, standby];
     const observer = this.observer;
@@ -393,7 +387,7 @@ export class FailoverEngine {
       persisted: this.keeper.require(),
       activeNode: nodes.active,
       standbyNode: nodes.standby,
-      ops: this.options.ops,
+      ops: this.ops,
       sessions: this.options.sessions,
       now: this.now,
       log: this.log,
@@ -405,6 +399,7 @@ export class FailoverEngine {
 
   /** Persists, then remembers, then announces (persist-then-announce.ts). */
   private async commit(outcome: Outcome): Promise<void> {
+    if (outcome.state !== undefined) this.fence('save the state');
     await this.keeper.commit(outcome, () => this.remember(outcome));
   }
 
@@ -443,6 +438,7 @@ export class FailoverEngine {
     // The standby is not detached, even an empty replica: as a master it would answer reads
     // with nothing. The loop makes it the held idle standby (decide.ts, hold-standby).
     const configured = { active: initialActive.id, standby: initialStandby.id };
+    this.fence('save the settled state');
     await this.keeper.save(
       settledState(plan, configured, new Date(this.now()).toISOString(), randomUUID()),
     );
@@ -490,6 +486,10 @@ export class FailoverEngine {
       this.log.warn({ reason }, 'degraded');
     this.currentState = to;
     this.currentReason = reason;
+  }
+
+  private fence(step: string): void {
+    if (this.options.mayAct?.() === false) throw new NotActingError(step);
   }
 
   private nodeById(id: string): ReplicaNode {

@@ -30,3 +30,14 @@ export interface StateStore {
    */
   save(state: PersistedState): Promise<void>;
 }
+
+/** Why a loaded state cannot be acted on (corrupt, or naming other nodes than `nodes`), if so. */
+export function unusableReason(loaded: LoadResult, nodes: readonly string[]): string | undefined {
+  if (loaded.kind === 'corrupt') {
+    return `state file ${loaded.file} is corrupt (${loaded.why}): refusing to act; fix or remove it and restart`;
+  }
+  if (loaded.kind === 'missing') return undefined;
+  const { active, standby } = loaded.state;
+  if (nodes.includes(active) && nodes.includes(standby)) return undefined;
+  return `state file ${loaded.file} names ${active} and ${standby}, but the configuration names ${nodes.join(' and ')}: refusing to act`;
+}

@@ -37,6 +37,8 @@ export interface FakeNodeModel {
   role: 'master' | 'slave';
   /** REPLICAOF <the proxy's announce address>. */
   followsProxy: boolean;
+  /** Whom a replica that does not follow the proxy follows (default: the real master). */
+  master?: string;
   linkUp: boolean;
   syncInProgress: boolean;
   loading: boolean;
@@ -152,7 +154,11 @@ export class FakeNodeOps implements NodeControl {
       error: undefined,
       role: model.role,
       masterAddress:
-        model.role === 'slave' ? (model.followsProxy ? FAKE_ANNOUNCE : FAKE_MASTER) : undefined,
+        model.role === 'slave'
+          ? model.followsProxy
+            ? FAKE_ANNOUNCE
+            : (model.master ?? FAKE_MASTER)
+          : undefined,
       followsProxy: model.role === 'slave' && model.followsProxy,
       linkUp: model.role === 'slave' && model.linkUp,
       syncInProgress: model.syncInProgress,

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startApp, type App, type AppStatus } from '../../src/app.js';
+import { startApp, type App, type AppStatus, type StartOptions } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { HostPort } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
@@ -29,6 +29,8 @@ export async function startRbuddy(options: {
   standby: string;
   args?: string[];
   env?: Record<string, string>;
+  /** One instance of a group on this Coordination (an in-memory group), instead of alone. */
+  coordination?: StartOptions['coordination'];
 }): Promise<RbuddyUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), 'rbuddy-test-'));
   const logFile = join(dir, 'rbuddy.log');
@@ -54,7 +56,11 @@ export async function startRbuddy(options: {
   });
   const destination = pino.destination({ dest: logFile, sync: true });
   const logger = createLogger({ level: config.logLevel, destination });
-  const app = await startApp(config, logger);
+  const app = await startApp(
+    config,
+    logger,
+    options.coordination === undefined ? {} : { coordination: options.coordination },
+  );
   const http = app.http.address();
   const handle: RbuddyUnderTest = {
     app,

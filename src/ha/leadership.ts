@@ -1,0 +1,385 @@
+// One instance of a group run on etcd (docs/ha.md): a follower until the Coordination elects it,
+// the leader until it is deposed, and back. While it leads it runs a term: its own failover
+// engine on the group's state in etcd, fenced by the Coordination's mayAct(), and its own master
+// probe; the term begins with the takeover (takeover.ts) and ends the moment the instance is
+// deposed — probe stopped, engine stopped, the engine's fence shut, so no step starts after that
+// (a relay session still open may go on relaying bytes). A follower keeps its listeners open,
+// holds every replica's sync (-NOMASTERLINK: the replica retries, and reaches the leader once
+// the leader points it there) and answers discovery from the state in etcd, read every poll.
+// Leadership stands where the engine stands in a single instance: the app, the proxy's gate, the
+// admin API and discovery use it through the same methods.
+import type { Logger } from 'pino';
+import type { DurableSink, RbuddyEvent } from '../notify/events.js';
+import type { WebhookStatus } from '../notify/webhooks.js';
+import type { ReplicaNode } from '../nodes/replica-node.js';
+import type { FullSyncStart, SessionEvent, SessionInfo } from '../proxy/session-types.js';
+import type { OperatorRequest } from '../standby/decide.js';
+import type { EngineStatus, FailoverEngine } from '../standby/engine.js';
+import { fencedControl } from '../standby/fenced-ops.js';
+import type { OperatorAnswer } from '../standby/operator-requests.js';
+import type { NodeControl, SessionHandle, SessionSource } from '../standby/ports.js';
+import { epochSwitch, type EpochSwitch } from '../standby/persisted-state.js';
+import type { Roles } from '../standby/reconcile.js';
+import type { LoadResult } from '../standby/state-store.js';
+import type { EngineState } from '../standby/states.js';
+import type { Coordination, CoordinationStatus, InstanceInfo } from './coordination.js';
+import { followerStatus } from './follower-view.js';
+import { addressKey, repointReplicas } from './takeover.js';
+
+/** What the app, the proxy, discovery and the admin API use of the failover engine. */
+export type GroupEngine = Pick<
+  FailoverEngine,
+  | 'gate'
+  | 'holdsSync'
+  | 'roles'
+  | 'currentSwitch'
+  | 'request'
+  | 'ready'
+  | 'state'
+  | 'stopping'
+  | 'status'
+  | 'onMasterProbe'
+  | 'load'
+  | 'start'
+  | 'stop'
+>;
+
+/**
+ * The webhooks of one term: the leader alone delivers, from the group's outbox in etcd, which it
+ * reads when its term begins (what the previous leader left undelivered goes out again, same ids).
+ */
+export interface TermWebhooks extends DurableSink {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  status(): WebhookStatus[];
+}
+
+/** The master probe of one term (a stopped MasterProbe does not start again). */
+export interface TermProbe {
+  start(): void;
+  stop(): void;
+  reconnect(): void;
+  readonly lastError: string | undefined;
+}
+
+export interface LeadershipOptions {
+  coordination: Coordination;
+  /**
+   * A new engine (on coordination.store) and probe for one term. The engine must be given
+   * `sessions` as its SessionSource and `mayAct` as its mayAct, the probe's changes must reach
+   * Leadership's onMasterProbe.
+   */
+  buildTerm(
+    sessions: SessionSource,
+    mayAct: () => boolean,
+  ): { engine: FailoverEngine; probe: TermProbe; webhooks?: TermWebhooks };
+  /** The proxy's sessions. */
+  sessions: SessionSource;
+  nodes: readonly ReplicaNode[];
+  /** Commands on the nodes, for the takeover (fenced here). */
+  ops: NodeControl;
+  /** How often the group's state and the other instances are read from etcd. */
+  pollMs: number;
+  logger: Logger;
+}
+
+type SessionListener = (session: SessionHandle, event: SessionEvent) => void;
+
+interface Term {
+  engine: FailoverEngine;
+  probe: TermProbe;
+  webhooks?: TermWebhooks | undefined;
+  /** Shut the moment the instance is deposed: the engine's fence and its session events. */
+  live: boolean;
+  /** Every node was seen following this instance or no other: the takeover is done. */
+  settled: boolean;
+  /** The engine read the state: until then the term answers as a follower does. */
+  loaded: boolean;
+  /** The engine runs (after the first takeover round). */
+  running: boolean;
+  listeners: SessionListener[];
+}
+
+export interface LeadershipStatus extends CoordinationStatus {
+  /** The other instances of the group (as `SENTINEL sentinels` lists them). */
+  peers: InstanceInfo[];
+}
+
+export class Leadership implements GroupEngine, DurableSink {
+  private readonly options: LeadershipOptions;
+  private readonly log: Logger;
+  private term: Term | undefined;
+  private loaded: LoadResult | undefined;
+  /** Terms begin and end one after the other: an engine is stopped before the next loads. */
+  private transitions: Promise<void> = Promise.resolve();
+  private listening = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  /** Announce addresses of the group's other instances, as seen since this one started. */
+  private readonly otherInstances = new Set<string>();
+
+  constructor(options: LeadershipOptions) {
+    this.options = options;
+    this.log = options.logger.child({ component: 'leadership' });
+    options.coordination.on('elected', this.onElected);
+    options.coordination.on('deposed', this.onDeposed);
+    options.sessions.on('session-event', (session, event) => {
+      const term = this.term;
+      if (term?.live === true) for (const listener of term.listeners) listener(session, event);
+    });
+  }
+
+  /** Joins the group (registers, campaigns) and reads its state once. */
+  async load(): Promise<void> {
+    await this.options.coordination.start();
+    await this.poll();
+  }
+
+  /** Listeners are open: an election may take over from now on; polling starts. */
+  async start(): Promise<void> {
+    this.listening = true;
+    this.schedulePoll();
+    if (this.options.coordination.status().leader) this.onElected(0);
+    await Promise.resolve();
+  }
+
+  /** Ends any term and resigns, so that another instance takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+    this.endTerm('shutting down');
+    await this.transitions;
+    this.options.coordination.off('elected', this.onElected);
+    this.options.coordination.off('deposed', this.onDeposed);
+    await this.options.coordination.close();
+  }
+
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
+  get state(): EngineState {
+    return this.status().state;
+  }
+
+  private engine(): FailoverEngine | undefined {
+    // Before its engine has read the state, a new leader still answers from what it followed:
+    // an engine without a state would name no active (GET /active 503) in the meantime.
+    return this.term?.live === true && this.term.loaded ? this.term.engine : undefined;
+  }
+
+  readonly gate = (session: SessionInfo, start: FullSyncStart): 'relay' | 'close' =>
+    this.engine()?.gate(session, start) ?? 'close';
+
+  /** A follower holds every sync: the replica retries until the leader points it there. */
+  readonly holdsSync = (id: string): boolean => this.engine()?.holdsSync(id) ?? true;
+
+  readonly onMasterProbe = (up: boolean, error: string | undefined): void => {
+    this.engine()?.onMasterProbe(up, error);
+  };
+
+  roles(): Roles | undefined {
+    const engine = this.engine();
+    if (engine !== undefined) return engine.roles();
+    const loaded = this.loaded;
+    return loaded?.kind === 'ok'
+      ? { active: loaded.state.active, standby: loaded.state.standby }
+      : undefined;
+  }
+
+  /** The leader: its engine's; a follower: the switch that made the epoch stored in etcd. */
+  currentSwitch(): EpochSwitch | undefined {
+    const engine = this.engine();
+    if (engine !== undefined) return engine.currentSwitch();
+    const loaded = this.loaded;
+    return loaded?.kind === 'ok' ? epochSwitch(loaded.state) : undefined;
+  }
+
+  request(request: OperatorRequest): OperatorAnswer {
+    const engine = this.engine();
+    if (engine !== undefined) return engine.request(request);
+    const leader = this.options.coordination.status().leaderAnnounce;
+    return {
+      accepted: false,
+      reason: `this instance does not lead the group: ask the leader (${leader ?? 'none elected yet'})`,
+    };
+  }
+
+  /** The leader: its engine's verdict; a follower: the state in etcd shows an active serving. */
+  ready(): boolean {
+    if (this.stopped) return false;
+    const engine = this.engine();
+    if (engine !== undefined) return engine.ready();
+    const loaded = this.loaded;
+    return (
+      loaded?.kind === 'ok' &&
+      loaded.state.activeHoldsData &&
+      this.options.coordination.status().problem === null
+    );
+  }
+
+  status(): EngineStatus {
+    const coordination = this.options.coordination.status();
+    const engine = this.engine();
+    if (engine === undefined) {
+      return followerStatus({
+        loaded: this.loaded,
+        problem: coordination.problem,
+        leaderAnnounce: coordination.leaderAnnounce,
+      });
+    }
+    const status = engine.status();
+    // A leader that cannot renew its lease acts no more: say so, whatever its engine thinks.
+    return coordination.problem === null
+      ? status
+      : { ...status, state: 'degraded', reason: coordination.problem };
+  }
+
+  leadership(): LeadershipStatus {
+    return {
+      ...this.options.coordination.status(),
+      peers: [...this.options.coordination.peers()],
+    };
+  }
+
+  /** The master probe of the current term (its last error, for status). */
+  probeError(): string | null {
+    return this.term?.live === true ? (this.term.probe.lastError ?? null) : null;
+  }
+
+  /** The bus's durable sink: the current term's outbox; without a term, nothing may be stored. */
+  store(event: RbuddyEvent): Promise<void> {
+    const term = this.term;
+    if (term?.live !== true) {
+      return Promise.reject(new Error('this instance does not lead: it sends no events'));
+    }
+    return term.webhooks?.store(event) ?? Promise.resolve();
+  }
+
+  webhookStatus(): WebhookStatus[] {
+    return this.term?.live === true ? (this.term.webhooks?.status() ?? []) : [];
+  }
+
+  reconnectProbe(): void {
+    if (this.term?.live === true) this.term.probe.reconnect();
+  }
+
+  // ---- terms -----------------------------------------------------------------------------------
+
+  private readonly onElected = (fence: number): void => {
+    if (!this.listening || this.stopped || this.term !== undefined) return;
+    this.log.info({ fence }, 'elected: this instance leads the group; taking over');
+    const listeners: SessionListener[] = [];
+    const sessions: SessionSource = {
+      sessionFor: (id) => this.options.sessions.sessionFor(id),
+      on: (_event, listener) => listeners.push(listener),
+    };
+    const coordination = this.options.coordination;
+    const mayAct = (): boolean => term.live && coordination.mayAct();
+    const built = this.options.buildTerm(sessions, mayAct);
+    const term: Term = {
+      ...built,
+      live: true,
+      settled: false,
+      loaded: false,
+      running: false,
+      listeners,
+    };
+    this.term = term;
+    this.transitions = this.transitions.then(() => this.begin(term));
+  };
+
+  private readonly onDeposed = (reason: string): void => {
+    this.endTerm(reason);
+  };
+
+  private async begin(term: Term): Promise<void> {
+    try {
+      // Before the engine loads: events its state still lists as unsent go into a loaded outbox.
+      await term.webhooks?.start();
+      await term.engine.load();
+    } catch (error) {
+      // Never acted on: a state that could not be read is not a missing one (a first start
+      // would be reconciled over it). The term ends; the next poll begins another.
+      this.log.error({ err: error }, "reading the group's state failed: not taking over yet");
+      this.endTerm('the state could not be read');
+      return;
+    }
+    term.loaded = true;
+    if (!term.live) return;
+    await this.takeOver(term).catch((error: unknown) => {
+      this.log.warn({ err: error }, 'takeover round failed; the next poll retries it');
+    });
+    if (!term.live) return;
+    await term.engine.start();
+    term.probe.start();
+    term.running = true;
+  }
+
+  /** Ends the current term at once: nothing is started or changed by it from here on. */
+  private endTerm(reason: string): void {
+    const term = this.term;
+    if (term === undefined) return;
+    term.live = false;
+    this.term = undefined;
+    term.probe.stop();
+    // In flight: its removal from the outbox is fenced, so the next leader sends it again.
+    void term.webhooks?.close();
+    this.log.warn({ reason }, 'no longer leading: the engine and the probe stop; following');
+    this.transitions = this.transitions.then(() => term.engine.stop());
+  }
+
+  /** Points the replicas that follow another instance of the group at this one. */
+  private async takeOver(term: Term): Promise<void> {
+    const result = await repointReplicas(
+      this.options.nodes,
+      fencedControl(this.options.ops, () => term.live && this.options.coordination.mayAct()),
+      this.others(),
+    );
+    term.settled = result.settled;
+    if (result.repointed.length > 0) {
+      this.log.info(
+        { repointed: result.repointed },
+        'takeover: replicas told REPLICAOF this instance (they PSYNC and continue through it)',
+      );
+    }
+  }
+
+  private others(): Set<string> {
+    const own = addressKey(this.options.coordination.self.announce);
+    return new Set([...this.otherInstances].filter((address) => address !== own));
+  }
+
+  // ---- polling etcd ------------------------------------------------------------------------------
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.polling = this.poll().finally(() => this.schedulePoll());
+    }, this.options.pollMs);
+  }
+
+  /** Reads the state and the instances; retries an unsettled takeover. Never throws. */
+  private async poll(): Promise<void> {
+    const coordination = this.options.coordination;
+    for (const peer of coordination.peers()) this.otherInstances.add(addressKey(peer.announce));
+    const leader = coordination.status().leaderAnnounce;
+    if (leader !== null) this.otherInstances.add(addressKey(leader));
+    try {
+      this.loaded = await coordination.store.load();
+    } catch (error) {
+      // Kept: the last state read still names the active; status says why etcd is not read.
+      this.log.debug({ err: error }, "reading the group's state failed");
+    }
+    const term = this.term;
+    if (term === undefined && this.listening && !this.stopped && coordination.status().leader) {
+      this.onElected(0);
+    } else if (term?.live === true && term.running && !term.settled) {
+      await this.takeOver(term).catch((error: unknown) => {
+        this.log.warn({ err: error }, 'takeover round failed; retrying at the next poll');
+      });
+    }
+  }
+}

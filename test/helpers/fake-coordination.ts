@@ -1,0 +1,156 @@
+// An in-memory stand-in for etcd and the Coordination of each rbuddy instance on it (the seam of
+// src/ha/coordination.ts), for tests of the leader/follower wiring without etcd: a FakeGroup holds
+// the group's state and who leads; the test elects, deposes and takes the quorum away. Saves are
+// fenced like etcd's transactions: only the leader's, and only while the group has a quorum.
+import { EventEmitter } from 'node:events';
+import type {
+  Coordination,
+  CoordinationEvents,
+  CoordinationStatus,
+  InstanceInfo,
+} from '../../src/ha/coordination.js';
+import type { PersistedState } from '../../src/standby/persisted-state.js';
+import type { LoadResult, StateStore } from '../../src/standby/state-store.js';
+
+export const LEASE_MS = 5000;
+
+export class FakeGroup {
+  state: PersistedState | undefined;
+  /** Every save that landed, with who made it (a fenced history, as etcd's revisions). */
+  readonly saves: Array<{ by: string; state: PersistedState }> = [];
+  leader: FakeCoordination | undefined;
+  readonly members = new Set<FakeCoordination>();
+  problem: string | null = null;
+  private revision = 0;
+
+  constructor(readonly key = '/rbuddy/test/state') {}
+
+  join(self: InstanceInfo): FakeCoordination {
+    return new FakeCoordination(this, self);
+  }
+
+  /** `member` leads from now on; whoever led before is deposed first. */
+  elect(member: FakeCoordination): void {
+    this.leader?.deposedBy(`${member.self.id} was elected`);
+    this.leader = member;
+    this.revision += 1;
+    member.electedWith(this.revision);
+  }
+
+  /** Nobody leads (the leader lost its lease). */
+  depose(reason = 'lease lost'): void {
+    const leader = this.leader;
+    this.leader = undefined;
+    leader?.deposedBy(reason);
+  }
+
+  /** etcd without a quorum: nothing reads or writes, the leader stops leading. */
+  loseQuorum(reason = 'etcd has no quorum'): void {
+    this.problem = reason;
+    this.depose(reason);
+  }
+
+  quorumBack(): void {
+    this.problem = null;
+  }
+
+  /** @internal */
+  write(by: FakeCoordination, state: PersistedState): void {
+    if (this.problem !== null) throw new Error(`etcd: ${this.problem}`);
+    if (this.leader !== by) throw new Error(`not the leader: ${by.self.id} may not save`);
+    this.state = structuredClone(state);
+    this.saves.push({ by: by.self.id, state: structuredClone(state) });
+  }
+}
+
+export class FakeCoordination implements Coordination {
+  private readonly emitter = new EventEmitter();
+  private takeoverCount = 0;
+  started = false;
+  closed = false;
+  /** Set by a test: the leader's lease was not renewed in time (mayAct false, still leader). */
+  renewLate = false;
+  readonly store: StateStore;
+
+  constructor(
+    private readonly group: FakeGroup,
+    readonly self: InstanceInfo,
+  ) {
+    this.store = {
+      file: `etcd:${group.key}`,
+      load: (): Promise<LoadResult> => {
+        if (group.problem !== null) return Promise.reject(new Error(`etcd: ${group.problem}`));
+        const state = group.state;
+        return Promise.resolve(
+          state === undefined
+            ? { kind: 'missing', file: this.store.file }
+            : { kind: 'ok', file: this.store.file, state: structuredClone(state) },
+        );
+      },
+      save: (state: PersistedState): Promise<void> => {
+        try {
+          group.write(this, state);
+          return Promise.resolve();
+        } catch (error) {
+          return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+    };
+  }
+
+  start(): Promise<void> {
+    this.started = true;
+    this.group.members.add(this);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.group.members.delete(this);
+    if (this.group.leader === this) this.group.depose(`${this.self.id} resigned`);
+    return Promise.resolve();
+  }
+
+  get leads(): boolean {
+    return this.group.leader === this;
+  }
+
+  mayAct(): boolean {
+    return this.leads && !this.renewLate && this.group.problem === null;
+  }
+
+  status(): CoordinationStatus {
+    return {
+      leader: this.leads,
+      leaderAnnounce: this.group.leader?.self.announce ?? null,
+      leaseRemainingMs: this.leads ? LEASE_MS : null,
+      takeovers: this.takeoverCount,
+      problem: this.group.problem,
+    };
+  }
+
+  peers(): readonly InstanceInfo[] {
+    return [...this.group.members].filter((m) => m !== this).map((m) => m.self);
+  }
+
+  on<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): this {
+    this.emitter.on(event, listener);
+    return this;
+  }
+
+  off<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): this {
+    this.emitter.off(event, listener);
+    return this;
+  }
+
+  /** @internal */
+  electedWith(fence: number): void {
+    this.takeoverCount += 1;
+    this.emitter.emit('elected', fence);
+  }
+
+  /** @internal */
+  deposedBy(reason: string): void {
+    this.emitter.emit('deposed', reason);
+  }
+}

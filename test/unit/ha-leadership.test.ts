@@ -1,0 +1,215 @@
+// Leadership (src/ha/leadership.ts) with the real FailoverEngine, fake nodes and proxy, and an
+// in-memory group standing in for etcd (test/helpers/fake-coordination.ts): a follower changes
+// nothing and answers from the group's state; an elected instance points the replicas that follow
+// the old leader at itself and runs the engine on the group's state; a deposed one stops at once.
+import assert from 'node:assert/strict';
+import { afterEach, describe, test } from 'node:test';
+import { EventBus } from '../../src/notify/events.js';
+import { Leadership } from '../../src/ha/leadership.js';
+import { FailoverEngine } from '../../src/standby/engine.js';
+import { waitFor } from '../../harness/wait-for.js';
+import {
+  FakeNodeOps,
+  FAKE_ANNOUNCE,
+  heldStandbyModel,
+  replicaModel,
+} from '../helpers/fake-node-ops.js';
+import { FakeProbe, FakeProxy } from '../helpers/fake-proxy.js';
+import { FakeGroup, type FakeCoordination } from '../helpers/fake-coordination.js';
+import {
+  A,
+  B,
+  BASE_CONFIG,
+  MASTER,
+  WAIT,
+  healthyState,
+  silent,
+} from '../helpers/engine-harness.js';
+
+/** The other instance of the group, the one that led before. */
+const OLD_LEADER = '10.0.0.8:6382';
+const CHANGES = ['guardWrites', 'restoreConfig', 'detach', 'attach', 'killClients', 'flush'];
+
+interface Instance {
+  leadership: Leadership;
+  coordination: FakeCoordination;
+  proxy: FakeProxy;
+  probes: Array<FakeProbe & { started: boolean; stopped: boolean }>;
+}
+
+const started: Leadership[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((leadership) => leadership.stop()));
+});
+
+async function instance(group: FakeGroup, ops: FakeNodeOps): Promise<Instance> {
+  const coordination = group.join({ id: 'me', announce: FAKE_ANNOUNCE, http: '10.0.0.9:8080' });
+  const proxy = new FakeProxy();
+  const probes: Instance['probes'] = [];
+  const leadership = new Leadership({
+    coordination,
+    sessions: proxy,
+    nodes: [A, B],
+    ops,
+    pollMs: 5,
+    logger: silent,
+    buildTerm: (sessions, mayAct) => {
+      const probe = Object.assign(new FakeProbe(), {
+        started: false,
+        stopped: false,
+        start() {
+          probe.started = true;
+        },
+        stop() {
+          probe.stopped = true;
+        },
+        reconnect: () => undefined,
+      });
+      probes.push(probe);
+      const engine = new FailoverEngine({
+        nodes: [A, B],
+        initialActive: A,
+        initialStandby: B,
+        masterId: MASTER,
+        config: { ...BASE_CONFIG, graceMs: 30 },
+        store: coordination.store,
+        ops,
+        probe,
+        sessions,
+        bus: new EventBus('rbuddy', silent),
+        logger: silent,
+        tickMs: 5,
+        retry: () => 5,
+        mayAct,
+      });
+      return { engine, probe };
+    },
+  });
+  started.push(leadership);
+  await leadership.load();
+  await leadership.start();
+  return { leadership, coordination, proxy, probes };
+}
+
+/** A group led by an old leader that A (the active) and B (held) follow. */
+async function ledByOther(): Promise<{
+  group: FakeGroup;
+  old: FakeCoordination;
+  ops: FakeNodeOps;
+}> {
+  const group = new FakeGroup();
+  group.state = healthyState();
+  const old = group.join({ id: 'old', announce: OLD_LEADER, http: '10.0.0.8:8080' });
+  await old.start();
+  group.elect(old);
+  const ops = new FakeNodeOps({
+    [A.id]: replicaModel({ followsProxy: false, master: OLD_LEADER, keys: 1000, runId: 'run-a' }),
+    [B.id]: heldStandbyModel({ followsProxy: false, master: OLD_LEADER, runId: 'run-b' }),
+  });
+  return { group, old, ops };
+}
+
+const changes = (ops: FakeNodeOps): string[] =>
+  ops
+    .operations()
+    .filter((call) => CHANGES.includes(call.op))
+    .map((call) => `${call.op} ${call.node}`);
+
+describe('Leadership', () => {
+  test('a follower holds every sync, changes nothing and answers from the group state', async () => {
+    const { group, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    const status = me.leadership.status();
+    assert.equal(status.state, 'healthy');
+    assert.match(status.reason ?? '', new RegExp(`following ${OLD_LEADER}`));
+    assert.equal(status.epoch, 3);
+    assert.deepEqual(me.leadership.roles(), { active: A.id, standby: B.id });
+    assert.equal(me.leadership.holdsSync(A.id), true);
+    assert.equal(me.leadership.holdsSync(B.id), true);
+    assert.equal(me.leadership.gate(me.proxy.connect(A), { via: 'sync' }), 'close');
+    const answer = me.leadership.request('failover');
+    assert.equal(answer.accepted, false);
+    assert.match(answer.accepted ? '' : answer.reason, /does not lead.*10\.0\.0\.8:6382/);
+    assert.equal(me.leadership.ready(), true);
+    assert.deepEqual(
+      me.leadership.leadership().peers.map((peer) => peer.announce),
+      [OLD_LEADER],
+    );
+    assert.equal(me.leadership.leadership().leader, false);
+    assert.deepEqual(ops.operations(), [], 'a follower does not even read the nodes');
+    assert.equal(me.probes.length, 0, 'nor probe the master');
+  });
+
+  test('elected: the replicas that follow the old leader follow this instance; the engine runs on the group state', async () => {
+    const { group, old, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    await old.close(); // the old leader is gone (its registration too)
+    group.elect(me.coordination);
+    await waitFor(() => changes(ops).length === 2, { what: 'both repointed', ...WAIT });
+    assert.deepEqual(changes(ops).sort(), [`attach ${A.id}`, `attach ${B.id}`]);
+    assert.ok(ops.model(A.id).followsProxy && ops.model(B.id).followsProxy);
+    // The active continues through this proxy: the engine sees it stream and is healthy.
+    me.proxy.stream(A);
+    await waitFor(() => me.leadership.state === 'healthy' && me.leadership.holdsSync(B.id), {
+      what: 'the leader healthy, the standby held',
+      ...WAIT,
+    });
+    assert.equal(me.leadership.holdsSync(A.id), false, "the active's sync goes through");
+    assert.equal(me.probes[0]?.started, true);
+    assert.equal(me.leadership.leadership().takeovers, 1);
+    assert.deepEqual(changes(ops).sort(), [`attach ${A.id}`, `attach ${B.id}`], 'nothing else');
+  });
+
+  test('deposed: the engine and the probe stop at once; a master loss then changes nothing', async () => {
+    const { group, old, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    group.elect(me.coordination);
+    me.proxy.stream(A);
+    await waitFor(() => me.leadership.state === 'healthy', { what: 'leading', ...WAIT });
+    group.elect(old);
+    assert.equal(me.probes[0]?.stopped, true, 'the probe stopped in the same turn');
+    assert.equal(me.leadership.holdsSync(A.id), true, 'following again');
+    const before = changes(ops).length;
+    const probe = me.probes[0];
+    assert.ok(probe !== undefined);
+    probe.up = false;
+    me.leadership.onMasterProbe(false, 'connect ECONNREFUSED');
+    me.proxy.loseUpstream(A, 'master gone');
+    const views = ops.callsOf('view').length;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // 20 ticks of a live engine
+    assert.equal(ops.callsOf('view').length, views, 'the engine observes no more');
+    assert.equal(changes(ops).length, before, 'nothing promoted');
+    assert.equal(group.state?.failover, null);
+    assert.equal(me.leadership.status().state, 'healthy');
+  });
+
+  test('a replica of the real master, or of an unknown address, is not repointed', async () => {
+    const group = new FakeGroup();
+    group.state = healthyState();
+    const ops = new FakeNodeOps({
+      [A.id]: replicaModel({ followsProxy: false, keys: 1000 }),
+      [B.id]: heldStandbyModel({ followsProxy: false, master: '10.0.0.7:1234' }),
+    });
+    const me = await instance(group, ops);
+    group.elect(me.coordination);
+    await waitFor(() => me.leadership.state === 'degraded', { what: 'degraded', ...WAIT });
+    assert.match(me.leadership.status().reason ?? '', /replicates from another master/);
+    assert.deepEqual(ops.callsOf('attach'), []);
+  });
+
+  test('no quorum: degraded with the reason, not ready; back: the state is read again', async () => {
+    const { group, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    group.loseQuorum('etcd: no quorum (1 of 3 members)');
+    const status = me.leadership.status();
+    assert.equal(status.state, 'degraded');
+    assert.equal(status.reason, 'etcd: no quorum (1 of 3 members)');
+    assert.equal(me.leadership.ready(), false);
+    assert.deepEqual(me.leadership.roles(), { active: A.id, standby: B.id }, 'the last state read');
+    group.quorumBack();
+    assert.equal(me.leadership.status().state, 'degraded', 'nobody leads yet');
+    group.elect(me.coordination);
+    me.proxy.stream(A);
+    await waitFor(() => me.leadership.state === 'healthy', { what: 'leading', ...WAIT });
+  });
+});
