@@ -5,11 +5,13 @@
 // others still reach it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFaultForwarder, type FaultForwarder } from './fault-forwarder.js';
+import type { CertFiles } from './tls-certs.js';
 import { freePort, hasExited, killHard, terminate, trackChild } from './processes.js';
 import { waitFor } from './wait-for.js';
 
@@ -46,6 +48,16 @@ export interface EtcdCluster {
   close(): Promise<void>;
 }
 
+/** TLS on the client URLs (https://); the peers stay in clear text on loopback. */
+export interface EtcdTls {
+  /** The CA file both sides trust. */
+  ca: string;
+  /** The members' server certificate (names 127.0.0.1). */
+  server: CertFiles;
+  /** With one: etcd's --client-cert-auth, and this is what the harness's own probes present. */
+  client?: CertFiles;
+}
+
 const START_TIMEOUT_MS = 30_000;
 const HEALTH_REQUEST_MS = 1_000;
 
@@ -56,9 +68,10 @@ class Member implements EtcdMember {
     readonly clientPort: number,
     readonly peerPort: number,
     readonly dataDir: string,
+    readonly tls: EtcdTls | undefined,
   ) {}
   get clientUrl(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.tls === undefined ? 'http' : 'https'}://127.0.0.1:${this.clientPort}`;
   }
   get peerUrl(): string {
     return `http://127.0.0.1:${this.peerPort}`;
@@ -72,25 +85,66 @@ class Member implements EtcdMember {
 }
 
 async function healthy(member: Member): Promise<boolean> {
+  const url = `${member.clientUrl}/health`;
   try {
-    const response = await fetch(`${member.clientUrl}/health`, {
-      signal: AbortSignal.timeout(HEALTH_REQUEST_MS),
-    });
-    const body = (await response.json()) as { health?: unknown };
-    return body.health === 'true' || body.health === true;
+    const tls = member.tls;
+    const body =
+      tls === undefined
+        ? await (await fetch(url, { signal: AbortSignal.timeout(HEALTH_REQUEST_MS) })).text()
+        : await httpsGet(url, tls);
+    const parsed = JSON.parse(body) as { health?: unknown };
+    return parsed.health === 'true' || parsed.health === true;
   } catch {
     return false;
   }
 }
 
+/** GET over https with the test CA (and client certificate): fetch cannot be given a CA. */
+function httpsGet(url: string, tls: EtcdTls): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        ca: readFileSync(tls.ca),
+        ...(tls.client === undefined
+          ? {}
+          : { cert: readFileSync(tls.client.cert), key: readFileSync(tls.client.key) }),
+        timeout: HEALTH_REQUEST_MS,
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve(text));
+        response.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('health request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Starts a 3-member cluster (or `size` members) and resolves once every member is healthy. */
-export async function startEtcdCluster(options: { size?: number } = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(
+  options: { size?: number; tls?: EtcdTls } = {},
+): Promise<EtcdCluster> {
   const size = options.size ?? 3;
+  const tls = options.tls;
+  const tlsArgs =
+    tls === undefined
+      ? []
+      : [
+          `--cert-file=${tls.server.cert}`,
+          `--key-file=${tls.server.key}`,
+          `--trusted-ca-file=${tls.ca}`,
+          ...(tls.client === undefined ? [] : ['--client-cert-auth']),
+        ];
   const root = mkdtempSync(join(tmpdir(), 'rbuddy-etcd-'));
   const members: Member[] = [];
   for (let index = 0; index < size; index += 1) {
     members.push(
-      new Member(`m${index}`, await freePort(), await freePort(), join(root, `m${index}`)),
+      new Member(`m${index}`, await freePort(), await freePort(), join(root, `m${index}`), tls),
     );
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
@@ -114,6 +168,7 @@ export async function startEtcdCluster(options: { size?: number } = {}): Promise
         // etcd's defaults (100 ms, 1 s): a lost member's replacement leader within seconds.
         '--heartbeat-interval=100',
         '--election-timeout=1000',
+        ...tlsArgs,
         '--logger=zap',
         '--log-outputs=stderr',
       ],

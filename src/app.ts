@@ -180,7 +180,12 @@ export async function startApp(
   });
   // Sentinel subset + pub/sub on the RESP port; roles come from the engine below.
   const myid = sentinelId(config.group, formatHostPort(config.announce));
-  const pubsub = new PubSubHub({ logger, sentinelId: myid });
+  // The switch its Sentinel messages tell of is read from the persisted record.
+  const pubsub = new PubSubHub({
+    logger,
+    sentinelId: myid,
+    currentSwitch: () => engine.currentSwitch(),
+  });
   const commands = discoveryCommands({
     view: {
       group: config.group,
@@ -319,6 +324,10 @@ export async function startApp(
       bus: events,
       logger,
       ...(mayAct === undefined ? {} : { mayAct }),
+      // A restart during a drain (or a takeover): Sentinel clients that were subscribed to the
+      // process that died are told of the switch again here (docs/design.md, "Restart and
+      // reconciliation").
+      onSwitchResumed: (resumed) => pubsub.resumeSwitch(config.group, resumed),
     });
   // Alone: one engine and one probe for the process's life. In a group: Leadership runs them
   // while this instance leads, a new pair each term (ha/leadership.ts).

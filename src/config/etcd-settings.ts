@@ -18,7 +18,7 @@ export const ETCD_SETTINGS: { readonly [K in keyof EtcdConfig]: Setting<EtcdConf
     arg: 'etcd',
   },
   etcdLeaseMs: {
-    doc: "The leader's etcd lease, in whole seconds (etcd counts leases in seconds): another instance takes over at most this long (plus a renewal period) after the leader dies. The leader stops acting when it has not renewed the lease for two thirds of it, before it can expire in etcd.",
+    doc: "The leader's etcd lease in milliseconds, a whole number of seconds (etcd counts leases in seconds): another instance takes over at most this long (plus a fifth of it, the renewal period) after the leader dies. The leader stops acting when it has not renewed the lease for two thirds of it, before the lease can expire in etcd.",
     format: 'etcd-lease-ms',
     default: 5_000,
     env: 'RBUDDY_ETCD_LEASE_MS',

@@ -12,8 +12,15 @@ import {
   type RespValue,
 } from '../resp/encode.js';
 import type { EventSink, RbuddyEvent } from '../notify/events.js';
+import type { EpochSwitch } from '../standby/persisted-state.js';
 import { globMatch } from './glob.js';
-import { failoverMessages, switchAddresses } from './sentinel-events.js';
+import {
+  addressesOf,
+  failoverMessages,
+  switchAddresses,
+  type SentinelMessage,
+  type SwitchAddresses,
+} from './sentinel-events.js';
 
 export { switchMasterMessage } from './sentinel-events.js';
 
@@ -42,6 +49,12 @@ export interface PubSubHubOptions {
   outputLimitBytes?: number | undefined;
   /** Sentinel's id for `+vote-for-leader` (SENTINEL MYID answers the same). */
   sentinelId?: string | undefined;
+  /**
+   * The switch that made the current epoch, as persisted (the engine's `currentSwitch`): whether
+   * its messages tell of the master going down is read from the record, so that a restarted
+   * process tells of a switch as the one that made it did.
+   */
+  currentSwitch?: (() => EpochSwitch | undefined) | undefined;
 }
 
 interface Entry {
@@ -61,13 +74,18 @@ export class PubSubHub {
   private readonly limit: number;
   private droppedCount = 0;
   private readonly sentinelId: string;
-  /** The active was promoted since the last switch: the next one is a master-loss failover. */
-  private promoted = false;
+  private readonly currentSwitch: () => EpochSwitch | undefined;
+  /**
+   * The messages of a switch this process resumed from a previous one, told to each client
+   * that subscribes to one of their channels until the switch is retired (see resumeSwitch).
+   */
+  private resumed: SentinelMessage[] | undefined;
 
   constructor(options: PubSubHubOptions) {
     this.log = options.logger;
     this.sentinelId = options.sentinelId ?? '';
     this.limit = options.outputLimitBytes ?? DEFAULT_PUBSUB_OUTPUT_LIMIT;
+    this.currentSwitch = options.currentSwitch ?? (() => undefined);
   }
 
   /** Subscribers dropped for exceeding the output limit (status, tests). */
@@ -105,6 +123,7 @@ export class PubSubHub {
     names: readonly Buffer[],
   ): void {
     const entry = this.entry(client);
+    const added: string[] = [];
     for (const name of names) {
       const key = name.toString('latin1');
       const held = entry.channels.size + entry.patterns.size;
@@ -116,8 +135,28 @@ export class PubSubHub {
         );
         continue;
       }
+      if (!entry[kind].has(key)) added.push(key);
       entry[kind].add(key);
       this.confirm(entry, verb, name);
+    }
+    this.retell(entry, kind, added);
+  }
+
+  /**
+   * While a resumed switch drains, a client that subscribes to one of its channels is told of
+   * it, once, right after the confirmation: it was most likely subscribed to the process that
+   * died, and reconnected here too late for the messages published when this one resumed.
+   */
+  private retell(entry: Entry, kind: 'channels' | 'patterns', added: readonly string[]): void {
+    for (const [channel, message] of this.resumed ?? []) {
+      const channelBytes = Buffer.from(channel, 'latin1');
+      for (const name of added) {
+        if (kind === 'channels') {
+          if (name === channel) this.push(entry, ['message', channelBytes, message]);
+        } else if (globMatch(Buffer.from(name, 'latin1'), channelBytes)) {
+          this.push(entry, ['pmessage', Buffer.from(name, 'latin1'), channelBytes, message]);
+        }
+      }
     }
   }
 
@@ -157,18 +196,37 @@ export class PubSubHub {
     return {
       deliver: (event: RbuddyEvent) => {
         this.publish(channel, JSON.stringify(event));
-        if (event.type === 'active.promoted') this.promoted = true;
-        if (event.type !== 'failover.completed') return;
-        const unplanned = this.promoted;
-        this.promoted = false;
-        const addresses = switchAddresses(event);
-        if (addresses === undefined) return;
-        const options = { epoch: event.epoch, myid: this.sentinelId, unplanned };
-        for (const [name, message] of failoverMessages(addresses, options)) {
-          this.publish(name, message);
+        // The resumed switch is retired, or another one is told of below.
+        if (event.type === 'standby.ready' || event.type === 'failover.completed') {
+          this.resumed = undefined;
         }
+        if (event.type !== 'failover.completed') return;
+        const known = this.currentSwitch();
+        const unplanned = known?.epoch === event.epoch && known.unplanned;
+        const addresses = switchAddresses(event);
+        if (addresses !== undefined) this.tell(addresses, event.epoch, unplanned);
       },
     };
+  }
+
+  /**
+   * A restarted process resumed a switch during its drain (the engine's `onSwitchResumed`): its
+   * messages are published again, and told to whoever subscribes to them until the switch is
+   * retired (`standby.ready`), since the subscribers of the process that died reconnect here
+   * at their own pace (docs/design.md, "Restart and reconciliation"). Not through the event bus:
+   * the switch's events are in the webhooks' outbox already, under their ids.
+   */
+  resumeSwitch(group: string, resumed: EpochSwitch): void {
+    const addresses = addressesOf(group, resumed.previousActive, resumed.active);
+    if (addresses === undefined) return;
+    this.resumed = this.tell(addresses, resumed.epoch, resumed.unplanned);
+  }
+
+  /** Publishes a switch's Sentinel messages; returns them. */
+  private tell(addresses: SwitchAddresses, epoch: number, unplanned: boolean): SentinelMessage[] {
+    const messages = failoverMessages(addresses, { epoch, myid: this.sentinelId, unplanned });
+    for (const [name, message] of messages) this.publish(name, message);
+    return messages;
   }
 
   private entry(client: Subscriber): Entry {

@@ -64,10 +64,20 @@ export function failoverMessages(
 export function switchAddresses(event: RbuddyEvent): SwitchAddresses | undefined {
   const previous = event.data.previousActive;
   // After the switch the outgoing active is the standby; `previousActive` says so explicitly.
-  const oldParts = splitHostPort(typeof previous === 'string' ? previous : event.data.standby);
-  const newParts = splitHostPort(event.data.active);
+  const old = typeof previous === 'string' ? previous : event.data.standby;
+  return addressesOf(event.group, old, event.data.active);
+}
+
+/** The switch from node `previous` to node `next` (`host:port` ids); undefined if one is bad. */
+export function addressesOf(
+  group: string,
+  previous: string,
+  next: string,
+): SwitchAddresses | undefined {
+  const oldParts = splitHostPort(previous);
+  const newParts = splitHostPort(next);
   if (oldParts === undefined || newParts === undefined) return undefined;
-  return { group: event.group, previous: oldParts, next: newParts };
+  return { group, previous: oldParts, next: newParts };
 }
 
 /** `<group> <oldip> <oldport> <newip> <newport>`; undefined if the event lacks an address. */

@@ -240,6 +240,9 @@ export class EtcdCoordination implements Coordination, GuardSource {
       .commit();
     if (this.closed || this.session !== session) return;
     if (result.succeeded) {
+      // Created now: a leader whose key was deleted (by hand, say) holds a new fence from here on,
+      // and what it was doing under the old one stops first.
+      if (this.leading !== undefined) this.depose('the leader key was deleted');
       this.leader = this.self;
       this.elect(Number(result.header.revision), session);
       return;

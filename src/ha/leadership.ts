@@ -18,6 +18,7 @@ import type { EngineStatus, FailoverEngine } from '../standby/engine.js';
 import { fencedControl } from '../standby/fenced-ops.js';
 import type { OperatorAnswer } from '../standby/operator-requests.js';
 import type { NodeControl, SessionHandle, SessionSource } from '../standby/ports.js';
+import { epochSwitch, type EpochSwitch } from '../standby/persisted-state.js';
 import type { Roles } from '../standby/reconcile.js';
 import type { LoadResult } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
@@ -31,6 +32,7 @@ export type GroupEngine = Pick<
   | 'gate'
   | 'holdsSync'
   | 'roles'
+  | 'currentSwitch'
   | 'request'
   | 'ready'
   | 'state'
@@ -185,6 +187,14 @@ export class Leadership implements GroupEngine, DurableSink {
     return loaded?.kind === 'ok'
       ? { active: loaded.state.active, standby: loaded.state.standby }
       : undefined;
+  }
+
+  /** The leader: its engine's; a follower: the switch that made the epoch stored in etcd. */
+  currentSwitch(): EpochSwitch | undefined {
+    const engine = this.engine();
+    if (engine !== undefined) return engine.currentSwitch();
+    const loaded = this.loaded;
+    return loaded?.kind === 'ok' ? epochSwitch(loaded.state) : undefined;
   }
 
   request(request: OperatorRequest): OperatorAnswer {

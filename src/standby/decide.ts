@@ -1,6 +1,7 @@
 // The failover decision, as a pure function: from what the engine observed and what is
 // persisted, to the state it should be in and the actions to take next. No I/O here — the
 // engine observes before and acts after — so every state × observation is unit-testable.
+import { drainEndsAt } from './drain.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
 import { isEmptyMaster, isHeldStandby, unreachable } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
@@ -39,6 +40,8 @@ export interface Observations {
   refusedConfirm: string | undefined;
   /** When the current attempt to sync the incoming node began (engine memory). */
   syncAttemptStartedAt: number | undefined;
+  /** When this process started acting: a switch it resumed drains from here (drain.ts). */
+  startedAt: number;
 }
 
 export interface DecideConfig {
@@ -464,13 +467,7 @@ function decideFailover(
         // The old active's data may be the only copy in sight: keep it until the new one is back.
         return decision('switching', `not retiring yet: ${problem.why}`);
       }
-      // verifiedAt is stamped in the same write that switched the roles.
-      const switchedAt = Date.parse(
-        record.verifiedAt ??
-          [...record.timeline].reverse().find((entry) => entry.step === 'switched')?.at ??
-          '',
-      );
-      if (Number.isFinite(switchedAt) && obs.now - switchedAt < config.drainMs) {
+      if (obs.now < drainEndsAt(record, obs.startedAt, config.drainMs)) {
         return decision('switching', 'draining clients from the old active');
       }
       if (problem?.kind === 'lost') {

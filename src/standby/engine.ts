@@ -20,20 +20,18 @@ import {
   type Observations,
   type OperatorRequest,
 } from './decide.js';
+import type { EngineStatus } from './engine-status.js';
 import { fencedControl, NotActingError } from './fenced-ops.js';
 import { FailoverObserver } from './observe.js';
-import {
-  OperatorRequests,
-  type OperatorAnswer,
-  type OperatorRequestRecord,
-} from './operator-requests.js';
+import { OperatorRequests, type OperatorAnswer } from './operator-requests.js';
 import type { NodeView } from './node-view.js';
-import { syncHeld, type FailoverRecord, type PersistedState } from './persisted-state.js';
+import { epochSwitch, syncHeld, type EpochSwitch } from './persisted-state.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
 import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
+export type { EngineStatus } from './engine-status.js';
 
 export interface EngineOptions {
   nodes: readonly [ReplicaNode, ReplicaNode];
@@ -52,26 +50,15 @@ export interface EngineOptions {
   tickMs?: number;
   retry?: RetryPolicy;
   now?: () => number;
+  /**
+   * A switch read back from the state file is resumed (a restart during its drain): the app tells
+   * of it again on its port (docs/design.md, "Restart and reconciliation"); not an event.
+   */
+  onSwitchResumed?: (resumed: EpochSwitch) => void;
   /** For tests only: a decision function forcing what decide() would not (production: unset). */
   decide?: typeof decide;
   /** Whether this instance may act now (it leads its group): asked before every change. */
   mayAct?: () => boolean;
-}
-
-export interface EngineStatus {
-  state: EngineState;
-  reason: string | null;
-  epoch: number | null;
-  active: string | null;
-  standby: string | null;
-  masterUp: boolean;
-  masterLostSince: string | null;
-  failover: FailoverRecord | null;
-  lastFailover: PersistedState['lastFailover'];
-  lastError: string | null;
-  /** The last operator request accepted by the admin API, and what became of it. */
-  lastOperatorRequest: OperatorRequestRecord | null;
-  nodes: NodeView[];
 }
 
 export class FailoverEngine {
@@ -101,6 +88,8 @@ export class FailoverEngine {
   private failedActions = 0;
   private lastError: string | undefined;
   private lastViews: NodeView[] = [];
+  /** When this process started acting: a switch it resumes drains from here (drain.ts). */
+  private startedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: EngineOptions) {
     // Every command that changes a node, and every save, is refused once this instance may not
@@ -200,6 +189,13 @@ export class FailoverEngine {
   /** Starts the observe → decide → act loop (loading the state first if not done yet). */
   async start(): Promise<void> {
     await this.load();
+    this.startedAt = this.now();
+    const persisted = this.keeper.current;
+    const resumed = persisted?.failover?.step === 'switched' ? epochSwitch(persisted) : undefined;
+    if (resumed !== undefined) {
+      this.log.info({ ...resumed }, 'resuming a switch: the old active drains a full --drain-ms');
+      this.options.onSwitchResumed?.(resumed);
+    }
     this.running = true;
     this.loopDone = this.loop();
   }
@@ -243,6 +239,11 @@ export class FailoverEngine {
     return persisted === undefined
       ? this.observedRoles
       : { active: persisted.active, standby: persisted.standby };
+  }
+
+  /** The switch that made the current epoch, as persisted (see epochSwitch). */
+  currentSwitch(): EpochSwitch | undefined {
+    return this.keeper.current === undefined ? undefined : epochSwitch(this.keeper.current);
   }
 
   status(): EngineStatus {
@@ -345,6 +346,7 @@ export class FailoverEngine {
       operator,
       refusedConfirm,
       syncAttemptStartedAt: observer.syncAttemptStartedAt,
+      startedAt: this.startedAt,
     };
     const decision = (this.options.decide ?? decide)(persisted, observations, this.options.config);
     // A decision whose state the current one may not turn into is not acted on at all: no

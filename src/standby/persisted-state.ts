@@ -218,3 +218,41 @@ function invalidFailover(value: unknown, active: string, standby: string): strin
   if (!Array.isArray(record.timeline)) return 'timeline is not an array';
   return undefined;
 }
+
+// ---- the switch that made the current epoch ---------------------------------------------------
+
+/** The switch of roles that made the current epoch, as the state records it. */
+export interface EpochSwitch {
+  epoch: number;
+  /** The active before the switch, and the one the switch made. */
+  previousActive: string;
+  active: string;
+  /**
+   * The outgoing active was lost (the master lost, the active restarted or back empty, the new
+   * active lost before the retire): what Sentinel reports as its master going down.
+   */
+  unplanned: boolean;
+}
+
+/**
+ * The switch that made the current epoch, from the persisted record, so that a restarted
+ * process tells of it as the one that switched did; undefined when no switch made it (a first
+ * start, an adoption). A switch being drained is the failover at step `switched`; a switch back
+ * (the new active lost before the retire) leaves the reverted record in `lastFailover` with its
+ * outgoing node the active again; a retired switch is the completed `lastFailover`.
+ */
+export function epochSwitch(persisted: PersistedState): EpochSwitch | undefined {
+  const { epoch, failover, lastFailover: last } = persisted;
+  if (failover?.step === 'switched') {
+    const unplanned = failover.kind === 'unplanned';
+    return { epoch, previousActive: failover.outgoing, active: failover.incoming, unplanned };
+  }
+  if (last?.result === 'reverted' && last.outgoing === persisted.active) {
+    return { epoch, previousActive: last.incoming, active: last.outgoing, unplanned: true };
+  }
+  if (last?.result === 'completed' && last.incoming === persisted.active) {
+    const unplanned = last.kind === 'unplanned';
+    return { epoch, previousActive: last.outgoing, active: last.incoming, unplanned };
+  }
+  return undefined;
+}

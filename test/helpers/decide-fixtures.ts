@@ -118,6 +118,8 @@ export function observe(overrides: Partial<Observations>): Observations {
     operator: undefined,
     refusedConfirm: undefined,
     syncAttemptStartedAt: undefined,
+    // The process has been acting for an hour: only the switch time counts for a drain.
+    startedAt: NOW - 3_600_000,
     ...overrides,
   };
 }

@@ -52,6 +52,15 @@ class FakeSubscriber implements Subscriber {
   }
 }
 
+const OLD = '10.0.0.5:6379';
+/** The data of the events after a switch from OLD to 10.0.0.6:6380. */
+const SWITCHED: RbuddyEvent['data'] = {
+  active: '10.0.0.6:6380',
+  standby: OLD,
+  master: '10.0.0.2:6379',
+  previousActive: OLD,
+};
+
 function event(type: RbuddyEvent['type'], data: RbuddyEvent['data']): RbuddyEvent {
   return { id: 'e1', type, timestamp: '2026-01-01T00:00:00.000Z', group: 'g1', epoch: 2, data };
 }
@@ -191,6 +200,60 @@ describe('PubSubHub', () => {
     assert.ok(text.includes(JSON.stringify(completed)));
     assert.ok(text.includes('$14\r\n+switch-master\r\n$30\r\ng1 10.0.0.5 6379 10.0.0.6 6380\r\n'));
     assert.equal((text.match(/\+switch-master/g) ?? []).length, 1);
+  });
+
+  it('tells of the master going down as the persisted record says, not the events it saw', () => {
+    // A restarted process never saw active.promoted; the record says the switch was unplanned.
+    const record = { previousActive: '10.0.0.5:6379', active: '10.0.0.6:6380', epoch: 2 };
+    for (const unplanned of [true, false]) {
+      const hub = new PubSubHub({
+        logger: silent,
+        currentSwitch: () => ({ ...record, unplanned }),
+      });
+      const client = new FakeSubscriber('c');
+      hub.psubscribe(client, [Buffer.from('*')]);
+      const sink = hub.sink('rbuddy');
+      // The event this process saw says the opposite of the record.
+      if (!unplanned) sink.deliver(event('active.promoted', { ...SWITCHED, active: OLD }));
+      sink.deliver(event('failover.completed', SWITCHED));
+      assert.equal(client.text().includes('+sdown'), unplanned, `unplanned: ${unplanned}`);
+      assert.equal(client.text().includes('-odown'), unplanned, `unplanned: ${unplanned}`);
+    }
+  });
+
+  it('tells a resumed switch to whoever subscribes during its drain, once, until it is retired', () => {
+    const hub = new PubSubHub({ logger: silent });
+    const early = new FakeSubscriber('early');
+    hub.subscribe(early, [Buffer.from('+switch-master')]);
+    hub.resumeSwitch('g1', {
+      epoch: 2,
+      previousActive: OLD,
+      active: '10.0.0.6:6380',
+      unplanned: true,
+    });
+    const switchMaster = '$14\r\n+switch-master\r\n$30\r\ng1 10.0.0.5 6379 10.0.0.6 6380\r\n';
+    assert.ok(early.text().includes(switchMaster), 'published to those subscribed already');
+
+    // Reconnected from the process that died: told right after its confirmation.
+    const late = new FakeSubscriber('late');
+    hub.subscribe(late, [Buffer.from('+switch-master'), Buffer.from('rbuddy')]);
+    const text = late.text();
+    assert.ok(text.indexOf(switchMaster) > text.indexOf('$6\r\nrbuddy\r\n:2\r\n'), text);
+    hub.subscribe(late, [Buffer.from('+switch-master')]);
+    assert.equal((late.text().match(/g1 10\.0\.0\.5 6379/g) ?? []).length, 1, 'told once');
+    // A pattern hears every message it matches, as a pmessage.
+    hub.psubscribe(late, [Buffer.from('[-+]odown')]);
+    const odown = '$8\r\npmessage\r\n$9\r\n[-+]odown\r\n$6\r\n+odown\r\n';
+    assert.ok(late.text().includes(odown), 'the pattern hears +odown');
+    const cleared = '$9\r\n[-+]odown\r\n$6\r\n-odown\r\n$23\r\nmaster g1 10.0.0.5 6379\r\n';
+    assert.ok(late.text().includes(cleared), 'the pattern hears -odown');
+
+    // Retired: nobody is told any more.
+    hub.sink('rbuddy').deliver(event('standby.ready', SWITCHED));
+    const after = new FakeSubscriber('after');
+    hub.subscribe(after, [Buffer.from('+switch-master')]);
+    hub.psubscribe(after, [Buffer.from('*')]);
+    assert.ok(!after.text().includes('10.0.0.6 6380'), after.text());
   });
 
   it('formats +switch-master for IPv6 without brackets', () => {

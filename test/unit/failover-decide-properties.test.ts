@@ -101,10 +101,12 @@ const observations = (persisted: PersistedState): fc.Arbitrary<Observations> =>
       ),
       syncFor: fc.option(fc.integer({ min: 0, max: 120_000 }), { nil: undefined }),
       refusedConfirm: fc.option(fc.constant('the standby restarted'), { nil: undefined }),
+      actingFor: fc.integer({ min: 0, max: 5000 }),
     })
-    .map(({ lostFor, syncFor, ...rest }) => ({
+    .map(({ lostFor, syncFor, actingFor, ...rest }) => ({
       ...rest,
       now: NOW,
+      startedAt: NOW - actingFor,
       masterLostSince: lostFor === undefined ? undefined : NOW - lostFor,
       syncAttemptStartedAt: syncFor === undefined ? undefined : NOW - syncFor,
     }));
@@ -170,6 +172,13 @@ describe('decide(): properties over random observations', () => {
             case 'retire-outgoing':
               // I2: flush only the outgoing node of a switched failover, both nodes in sight.
               assert.equal(step, 'switched');
+              // After a full drain from the switch and from this process's start (a restart
+              // during the drain drains again: its subscribers need the time to hear of it).
+              assert.ok(
+                NOW - Date.parse(persisted.failover?.verifiedAt ?? '') >= config.drainMs &&
+                  NOW - obs.startedAt >= config.drainMs,
+                'retire: the drain is over, counted from the switch and from the start',
+              );
               assert.ok(
                 obs.standby.reachable && obs.active.reachable,
                 'retire: both nodes in sight',

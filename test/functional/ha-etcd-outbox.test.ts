@@ -1,0 +1,162 @@
+// The webhook outbox in etcd against a real 3-member cluster: what one instance stored, the next
+// leader reads back in order; marking an event delivered holds only for the leader (a deposed
+// one's removal changes nothing, so the new leader sends it again under the same id); and
+// WebhookNotifier delivers through it when given the etcd outbox factory.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
+import { waitFor } from '../../harness/wait-for.js';
+import { errorCode } from '../../src/errors.js';
+import { createEtcdClient } from '../../src/ha/etcd-client.js';
+import { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import type { RbuddyEvent } from '../../src/notify/events.js';
+import type { OutboxEntry } from '../../src/notify/outbox.js';
+import { WebhookNotifier } from '../../src/notify/webhooks.js';
+import { silent } from '../helpers/engine-harness.js';
+
+const LEASE_MS = 4_000;
+let cluster: EtcdCluster;
+let direct: Etcd3;
+const instances: EtcdCoordination[] = [];
+
+function instance(group: string, id: string): EtcdCoordination {
+  const client = createEtcdClient(
+    {
+      etcd: [...cluster.clientUrls],
+      etcdLeaseMs: LEASE_MS,
+      etcdPrefix: '/test',
+      etcdUser: '',
+      etcdPassword: '',
+      etcdTlsCaCertFile: '',
+      etcdTlsCertFile: '',
+      etcdTlsKeyFile: '',
+    },
+    LEASE_MS / 5,
+  );
+  const coordination = new EtcdCoordination({
+    client,
+    ownsClient: true,
+    self: { id, announce: `${id}:6382`, http: `${id}:9999` },
+    prefix: '/test',
+    group,
+    leaseMs: LEASE_MS,
+    logger: silent,
+  });
+  instances.push(coordination);
+  return coordination;
+}
+
+function event(epoch: number): RbuddyEvent {
+  return {
+    id: randomUUID(),
+    type: 'master.down',
+    timestamp: new Date().toISOString(),
+    group: 'g',
+    epoch,
+    data: { active: '10.0.0.6:6379', standby: '10.0.0.5:6379', master: '10.0.0.2:6379' },
+  };
+}
+
+async function stored(entry: OutboxEntry | undefined): Promise<OutboxEntry> {
+  assert.ok(entry !== undefined);
+  await entry.persisted;
+  return entry;
+}
+
+describe('the webhook outbox in etcd', () => {
+  before(async () => {
+    cluster = await startEtcdCluster();
+    direct = new Etcd3({ hosts: [...cluster.clientUrls] });
+  });
+  after(async () => {
+    await Promise.allSettled(instances.map((c) => c.close()));
+    direct.close();
+    await cluster.close();
+  });
+
+  it('survives its writer; only the leader marks an event delivered', async () => {
+    const a = instance('outbox', 'a');
+    await a.start();
+    await waitFor(() => a.mayAct(), { what: 'a leads' });
+    const outboxA = a.outboxFactory(silent)('webhook-0123');
+    assert.deepEqual(await outboxA.load(), []);
+    const first = await stored(outboxA.add(event(1)));
+    const second = await stored(outboxA.add(event(2)));
+    assert.equal(outboxA.add(first.event), undefined, 'one entry per event id');
+
+    const b = instance('outbox', 'b');
+    await b.start();
+    const outboxB = b.outboxFactory(silent)('webhook-0123');
+    const loaded = await outboxB.load();
+    assert.deepEqual(
+      loaded.map((e) => [e.event.id, e.body]),
+      [
+        [first.event.id, first.body],
+        [second.event.id, second.body],
+      ],
+    );
+    // b does not lead: its removal changes nothing.
+    await assert.rejects(outboxB.remove(first), (error) => {
+      assert.equal(errorCode(error), 'RBUDDY_ERR_NOT_LEADER');
+      return true;
+    });
+    await outboxA.remove(first);
+    assert.deepEqual(
+      (await outboxB.load()).map((e) => e.event.id),
+      [second.event.id],
+    );
+
+    // a deposed (its lease gone behind its back): b leads, a's removal is refused by etcd.
+    const stale = a.guard();
+    assert.ok(stale !== undefined);
+    await direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
+    await waitFor(() => b.mayAct(), { what: 'b leads' });
+    await assert.rejects(outboxA.remove(second), (error) => {
+      assert.equal(errorCode(error), 'RBUDDY_ERR_NOT_LEADER');
+      return true;
+    });
+    const left = await b.outboxFactory(silent)('webhook-0123').load();
+    assert.deepEqual(
+      left.map((e) => e.event.id),
+      [second.event.id],
+    );
+    // New entries go after what is there, whoever adds them.
+    const third = await stored(outboxB.add(event(3)));
+    assert.ok(third.seq > second.seq);
+  });
+
+  it('WebhookNotifier delivers through the etcd outbox and clears it', async () => {
+    const c = instance('notifier', 'c');
+    await c.start();
+    await waitFor(() => c.mayAct(), { what: 'c leads' });
+    const received: string[] = [];
+    const notifier = new WebhookNotifier({
+      urls: ['http://hooks.invalid/rbuddy?token=secret'],
+      secret: '',
+      stateDir: '/nonexistent-state-dir',
+      timeoutMs: 1_000,
+      logger: silent,
+      outboxFactory: c.outboxFactory(silent),
+      fetch: (_url, init) => {
+        received.push(typeof init?.body === 'string' ? init.body : '');
+        return Promise.resolve(new Response(null, { status: 204 }));
+      },
+    });
+    try {
+      await notifier.start();
+      const sent = event(5);
+      await notifier.store(sent);
+      await waitFor(() => received.length === 1, { what: 'the event delivered' });
+      assert.equal((JSON.parse(received[0] ?? '{}') as { id?: unknown }).id, sent.id);
+      const prefix = `${c.keys.root}outbox/`;
+      assert.equal((await direct.getAll().prefix(prefix).keys()).length <= 1, true);
+      await waitFor(async () => (await direct.getAll().prefix(prefix).keys()).length === 0, {
+        what: 'the delivered entry removed from etcd',
+      });
+    } finally {
+      await notifier.close();
+    }
+  });
+});

@@ -1,0 +1,116 @@
+// The pure parts of the etcd coordination: the renew-deadline arithmetic, the key layout, the
+// registration read back from etcd, and the client options built from the configuration.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { EtcdConfig } from '../../src/config/types.js';
+import { etcdClientOptions, withDeadline } from '../../src/ha/etcd-client.js';
+import { parseInstance } from '../../src/ha/instance-info.js';
+import { groupKeys, outboxSeq } from '../../src/ha/keys.js';
+import { leaseRemainingMs, leaseTiming, withinRenewDeadline } from '../../src/ha/lease-timing.js';
+
+const CONFIG: EtcdConfig = {
+  etcd: ['http://10.0.0.7:2379'],
+  etcdLeaseMs: 5_000,
+  etcdPrefix: '/rbuddy',
+  etcdUser: '',
+  etcdPassword: '',
+  etcdTlsCaCertFile: '',
+  etcdTlsCertFile: '',
+  etcdTlsKeyFile: '',
+};
+
+describe('lease timing', () => {
+  it('acts for two thirds of the lease, renews five times per lease, calls end within a period', () => {
+    const timing = leaseTiming(5_000);
+    assert.equal(timing.ttlSeconds, 5);
+    assert.equal(timing.renewDeadlineMs, 3_333);
+    assert.equal(timing.retryPeriodMs, 1_000);
+    assert.equal(timing.callTimeoutMs, 1_000);
+    for (const leaseMs of [2_000, 5_000, 9_000, 300_000]) {
+      const t = leaseTiming(leaseMs);
+      // A renewal that fails at every attempt still leaves room for two more before the deadline,
+      // and the deadline falls well before the lease can expire.
+      assert.ok(t.retryPeriodMs * 3 <= t.renewDeadlineMs, `${leaseMs}`);
+      assert.ok(t.renewDeadlineMs <= leaseMs - leaseMs / 4, `${leaseMs}`);
+      assert.ok(t.callTimeoutMs <= t.retryPeriodMs);
+    }
+  });
+
+  it('counts from when the renewal was sent, not when it was answered', () => {
+    const timing = leaseTiming(6_000);
+    assert.equal(withinRenewDeadline(timing, 1_000, 1_000 + 3_999), true);
+    assert.equal(withinRenewDeadline(timing, 1_000, 1_000 + 4_000), false);
+    assert.equal(withinRenewDeadline(timing, -Infinity, 0), false);
+    assert.equal(leaseRemainingMs(6_000, 1_000, 2_500), 4_500);
+    assert.equal(leaseRemainingMs(6_000, 1_000, 9_000), 0);
+  });
+
+  it('refuses a lease etcd would not keep as given', () => {
+    for (const bad of [1_000, 2_500, 0, Number.NaN]) assert.throws(() => leaseTiming(bad));
+  });
+});
+
+describe('key layout', () => {
+  it('keeps every key of a group under <prefix>/<group>/', () => {
+    const keys = groupKeys('/rbuddy', 'cache');
+    assert.equal(keys.root, '/rbuddy/cache/');
+    assert.equal(keys.leader, '/rbuddy/cache/leader');
+    assert.equal(keys.state, '/rbuddy/cache/state');
+    assert.equal(keys.member('i-1'), '/rbuddy/cache/members/i-1');
+    assert.ok(keys.member('x').startsWith(keys.members));
+    assert.equal(keys.outbox('webhook-ab'), '/rbuddy/cache/outbox/webhook-ab/');
+    const entry = keys.outboxEntry('webhook-ab', 42);
+    assert.equal(entry, '/rbuddy/cache/outbox/webhook-ab/0000000000000042');
+    assert.equal(outboxSeq(keys.outbox('webhook-ab'), entry), 42);
+    assert.equal(outboxSeq(keys.outbox('webhook-ab'), `${entry}.corrupt`), undefined);
+    assert.equal(outboxSeq(keys.outbox('webhook-cd'), entry), undefined);
+    // Key order is delivery order, as the file outbox's names are.
+    assert.ok(keys.outboxEntry('w', 9) < keys.outboxEntry('w', 10));
+    // A group whose name extends another's shares none of its keys.
+    assert.ok(!groupKeys('/rbuddy', 'cache2').leader.startsWith(keys.root));
+  });
+});
+
+describe('registrations read back', () => {
+  it('accepts an InstanceInfo and nothing else', () => {
+    const info = { id: 'a', announce: '10.0.0.1:6382', http: '10.0.0.1:9999' };
+    assert.deepEqual(parseInstance(JSON.stringify({ ...info, extra: 1 })), info);
+    for (const bad of ['', '{', '[]', '{"id":"","announce":"x","http":"y"}', '{"id":"a"}']) {
+      assert.equal(parseInstance(bad), null, bad);
+    }
+  });
+});
+
+describe('etcd client options', () => {
+  it('puts a deadline on every unary call and leaves retries to the coordination', () => {
+    const options = etcdClientOptions(CONFIG, 1_000);
+    assert.deepEqual(options.hosts, ['http://10.0.0.7:2379']);
+    assert.equal(options.auth, undefined);
+    assert.equal(options.credentials, undefined);
+    const factory = options.defaultCallOptions;
+    assert.ok(typeof factory === 'function');
+    const before = Date.now();
+    const unary = factory({ service: 'KV', method: 'range', isStream: false, params: {} });
+    assert.ok(typeof unary.deadline === 'number' && unary.deadline >= before + 1_000);
+    assert.deepEqual(factory({ service: 'Lease', method: 'leaseKeepAlive', isStream: true }), {});
+  });
+
+  it('passes credentials, and names an unreadable TLS file by its setting', () => {
+    const auth = etcdClientOptions({ ...CONFIG, etcdUser: 'u', etcdPassword: 'p' }, 1_000);
+    assert.deepEqual(auth.auth, { username: 'u', password: 'p' });
+    assert.throws(
+      () =>
+        etcdClientOptions(
+          { ...CONFIG, etcd: ['https://e:2379'], etcdTlsCaCertFile: '/nonexistent/ca.pem' },
+          1_000,
+        ),
+      (error: Error & { code?: string }) =>
+        error.code === 'RBUDDY_ERR_CONFIG' && error.message.includes('etcdTlsCaCertFile'),
+    );
+  });
+
+  it('withDeadline rejects a call that never answers', async () => {
+    await assert.rejects(withDeadline(new Promise(() => undefined), 20, 'a call'), /a call/);
+    assert.equal(await withDeadline(Promise.resolve(7), 1_000, 'x'), 7);
+  });
+});
