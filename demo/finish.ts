@@ -125,11 +125,20 @@ async function cleanup(): Promise<string[]> {
   if (writer !== undefined) await Promise.race([writer.stop().catch(() => 0), sleep(3_000)]);
   const rbuddy = owned.rbuddy;
   owned.rbuddy = undefined;
-  if (rbuddy !== undefined) {
-    await terminate(rbuddy.child, 5_000).catch((error: unknown) => {
+  const group = owned.group;
+  owned.group = [];
+  for (const instance of [rbuddy, ...group]) {
+    if (instance === undefined) continue;
+    await terminate(instance.child, 5_000).catch((error: unknown) => {
       problems.push(`rbuddy: ${message(error)}`);
     });
   }
+  const etcd = owned.etcd;
+  owned.etcd = undefined;
+  // close() ends the members by their own PIDs and removes their data dirs.
+  await etcd?.close().catch((error: unknown) => {
+    problems.push(`etcd: ${message(error)}`);
+  });
   // stopAllRedis stops only the servers startRedis started here, by their own PIDs.
   await stopAllRedis().catch((error: unknown) => {
     problems.push(message(error));

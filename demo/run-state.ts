@@ -1,6 +1,7 @@
 // What one demo run shares between its acts and its ways out: the terminal and the clock every
 // line is stamped against, everything the run started (so that every way out stops exactly that
 // and nothing else), and the checks it has made so far.
+import type { EtcdCluster } from '../harness/etcd-cluster.js';
 import type { RbuddyProcess } from '../harness/rbuddy-process.js';
 import type { RedisServer } from '../harness/redis-server.js';
 import type { Writer } from '../harness/replication.js';
@@ -22,6 +23,10 @@ export const owned: {
   pids: Array<{ what: string; pid: number }>;
   dirs: string[];
   rbuddy: RbuddyProcess | undefined;
+  /** `--ha`: the other instances of the group still running (`rbuddy` is the one watched). */
+  group: RbuddyProcess[];
+  /** `--ha`: the etcd cluster the group coordinates through. */
+  etcd: EtcdCluster | undefined;
   writer: Writer | undefined;
   reader: Reader | undefined;
   monitor: FailoverMonitor | undefined;
@@ -30,6 +35,8 @@ export const owned: {
   pids: [],
   dirs: [],
   rbuddy: undefined,
+  group: [],
+  etcd: undefined,
   writer: undefined,
   reader: undefined,
   monitor: undefined,
