@@ -149,6 +149,13 @@ export function loadConfig(options: LoadConfigOptions): RbuddyConfig {
     ...settings,
     announce: settings.announce ?? loopbackFor(listener),
   };
+  if (config.etcd.length > 0 && config.announce.port === 0) {
+    // The instance registers its announce in etcd: the others and the replicas dial it.
+    throw new ConfigError(
+      'invalid setting "announce" (--announce): --etcd needs a fixed port, each instance\'s address in the group (give --announce, or a --listen port other than 0)',
+      'announce',
+    );
+  }
   // The file path was only needed to load the file; the rest of the program never sees it.
   delete config.config;
   return config;

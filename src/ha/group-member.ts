@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { formatHostPort, type RbuddyConfig } from '../config/types.js';
+import { ConfigError } from '../errors.js';
 import type { EventOutbox } from '../notify/outbox.js';
 import type { Coordination, InstanceInfo } from './coordination.js';
 import { createEtcdClient } from './etcd-client.js';
@@ -39,8 +40,9 @@ export function etcdGroup(config: RbuddyConfig, logger: Logger): JoinGroup | und
  */
 export function instanceOf(config: RbuddyConfig): InstanceInfo {
   if (config.announce.port === 0) {
-    throw new Error(
-      "--etcd needs a fixed --announce port: it is each instance's address in the group",
+    throw new ConfigError(
+      "--etcd needs a fixed --announce port (or --listen port): it is each instance's address in the group",
+      'announce',
     );
   }
   return {

@@ -6,8 +6,10 @@
 // etcd and flushes only the outgoing active (I2, docs/design.md), once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { startReader, stopAllReaders } from '../../harness/reader.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../../harness/webhook-receiver.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { digest, info, masterStats, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -15,6 +17,7 @@ import { flushallCalls, followsPort, startHaRig, type HaRig } from '../helpers/h
 
 let cluster: EtcdCluster;
 const rigs: HaRig[] = [];
+const receivers: WebhookReceiver[] = [];
 
 before(async () => {
   cluster = await startEtcdCluster();
@@ -23,6 +26,7 @@ before(async () => {
 after(async () => {
   await stopAllReaders();
   await Promise.all(rigs.map((rig) => rig.close()));
+  await Promise.all(receivers.map((receiver) => receiver.close()));
   await stopAllRedis();
   await cluster.close();
 });
@@ -39,7 +43,12 @@ test('kill -9 of the leader: the follower leads, the active continues through it
   const before = await masterStats(master);
   const epoch = followed.epoch;
   const reader = startReader({ httpUrl: follower.httpUrl, key: 'ha:key', expected: 'value' });
-  await waitFor(() => reader.ok >= 20, { what: 'reads before the kill' });
+  // ioredis given both instances as sentinels, the leader first.
+  const sentinels = [leader, follower].map((rbuddy) => rbuddy.resp);
+  const sentinelReader = readThroughSentinels(sentinels);
+  await waitFor(() => reader.ok >= 20 && sentinelReader.ok >= 20, {
+    what: 'reads before the kill',
+  });
 
   await rig.kill9(leader);
   await master.set('ha:while-no-leader', 'yes');
@@ -67,9 +76,58 @@ test('kill -9 of the leader: the follower leads, the active continues through it
   await waitFor(() => reader.ok >= reads + 20, { what: 'reads after the takeover' });
   const result = await reader.stop();
   assert.equal(result.failed, 0, result.errors.join('; '));
+  const viaSentinels = await sentinelReader.stop();
+  assert.equal(viaSentinels.failed, 0, viaSentinels.errors.join('; '));
+  // A client started now, its first sentinel dead, finds the active through the second.
+  const late = readThroughSentinels(sentinels);
+  await waitFor(() => late.ok >= 5, { what: 'reads of a client whose first sentinel is dead' });
+  assert.equal((await late.stop()).failed, 0);
   assert.equal(await flushallCalls(rig.active.client()), 0);
   assert.equal(await flushallCalls(rig.standby.client()), 0);
 });
+
+/** GET ha:key in a loop through ioredis's Sentinel support, given `sentinels`. */
+function readThroughSentinels(sentinels: Array<{ host: string; port: number }>): {
+  readonly ok: number;
+  stop(): Promise<{ failed: number; errors: string[] }>;
+} {
+  const client = new Redis({
+    sentinels,
+    name: 'rbuddy',
+    // As the README advises: the active answers ROLE as a replica (it is one, of the master).
+    role: 'slave',
+    failoverDetector: true,
+    commandTimeout: 1000,
+    sentinelRetryStrategy: () => 100,
+  });
+  client.on('error', () => undefined);
+  const counts = { ok: 0, failed: 0, errors: [] as string[] };
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const value = await client.get('ha:key');
+        if (value !== 'value') throw new Error(`read ${String(value)}`);
+        counts.ok += 1;
+      } catch (error) {
+        counts.failed += 1;
+        counts.errors.push(error instanceof Error ? error.message : String(error));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+  })();
+  return {
+    get ok() {
+      return counts.ok;
+    },
+    async stop() {
+      running = false;
+      await loop;
+      client.disconnect();
+      return counts;
+    },
+  };
+}
 
 /** Kills the master (saved first), waits for the leader to promote the active and attach the standby. */
 async function startFailover(rig: HaRig): Promise<void> {
@@ -120,9 +178,12 @@ test('kill -9 of the leader after the promotion, the standby syncing: the new le
 });
 
 test('kill -9 of the leader between the switch and the flush: the new leader flushes the outgoing active once', async () => {
+  const receiver = await startWebhookReceiver();
+  receivers.push(receiver);
   const rig = await startHaRig(cluster, {
     masterArgs: { 'repl-diskless-sync': 'no' },
     drainMs: 10_000,
+    extra: ['--webhook', receiver.url, '--webhook-secret', receiver.secret],
   });
   rigs.push(rig);
   const { leader, follower } = await rig.leader();
@@ -140,4 +201,19 @@ test('kill -9 of the leader between the switch and the flush: the new leader flu
   await assertCompleted(rig, epoch);
   const result = await reader.stop();
   assert.equal(result.failed, 0, result.errors.join('; '));
+
+  // The webhooks of both leaders, from the outbox in etcd: the failover's events, each once.
+  const wanted = ['active.promoted', 'standby.attached', 'failover.completed', 'standby.ready'];
+  await waitFor(
+    () => wanted.every((type) => receiver.delivered().some((event) => event.type === type)),
+    { what: `webhooks ${wanted.join(', ')}`, explain: () => JSON.stringify(receiver.attempts) },
+  );
+  assert.ok(
+    receiver.attempts.every((attempt) => attempt.verified),
+    'every delivery signed',
+  );
+  for (const type of wanted) {
+    const ids = receiver.delivered().filter((event) => event.type === type);
+    assert.equal(ids.length, 1, `${type} is one event (one id): ${JSON.stringify(ids)}`);
+  }
 });

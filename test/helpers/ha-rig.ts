@@ -42,7 +42,15 @@ let prefixes = 0;
 
 export async function startHaRig(
   cluster: EtcdCluster,
-  options: { drainMs?: number; masterArgs?: RedisArgs; megabytes?: number } = {},
+  options: {
+    drainMs?: number;
+    masterArgs?: RedisArgs;
+    megabytes?: number;
+    /** More arguments for both instances. */
+    extra?: readonly string[];
+    /** Each instance's etcd endpoints (default: the members' own client URLs). */
+    etcdUrls?: readonly (readonly string[])[];
+  } = {},
 ): Promise<HaRig> {
   const [master, active, standby] = await Promise.all([
     startRedis({ name: 'master', args: options.masterArgs ?? {} }),
@@ -54,20 +62,22 @@ export async function startHaRig(
   const dirs: string[] = [];
   prefixes += 1;
   const prefix = `/ha-${process.pid}-${prefixes}`;
-  const spawn = async (): Promise<RbuddyProcess> => {
+  const spawn = async (index: number): Promise<RbuddyProcess> => {
+    const urls = options.etcdUrls?.[index] ?? cluster.clientUrls;
     const dir = mkdtempSync(join(tmpdir(), 'rbuddy-ha-'));
     dirs.push(dir);
     const port = await freePort();
     const extra = [
-      ...['--etcd', cluster.clientUrls.join(','), '--etcd-lease-ms', String(LEASE_MS)],
+      ...['--etcd', urls.join(','), '--etcd-lease-ms', String(LEASE_MS)],
       ...['--etcd-prefix', prefix, '--http-token', TOKEN, '--log-level', 'debug'],
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
+      ...(options.extra ?? []),
     ];
     return spawnRbuddy(
       cliArgs({ master, active, standby }, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }),
     );
   };
-  const instances = [await spawn(), await spawn()];
+  const instances = [await spawn(0), await spawn(1)];
   const status = async (rbuddy: RbuddyProcess): Promise<AppStatus> => {
     const response = await fetch(`${rbuddy.httpUrl}/v1/status`, {
       signal: AbortSignal.timeout(2_000),

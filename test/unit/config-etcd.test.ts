@@ -20,6 +20,12 @@ describe('etcd settings', () => {
     assert.equal(config.etcdPassword, SECRET);
   });
 
+  it('refuses --etcd with an announce port of 0: each instance registers its address', () => {
+    rejects([...REQUIRED, ...ETCD, '--listen', '127.0.0.1:0'], {}, 'announce', 'fixed port');
+    // Alone, port 0 is fine (tests bind any free port).
+    assert.equal(load([...REQUIRED, '--listen', '127.0.0.1:0']).announce.port, 0);
+  });
+
   it('refuses endpoints that are not http(s)://host:port, without quoting them', () => {
     for (const bad of [
       'etcd:2379',
