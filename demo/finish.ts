@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPidAlive, terminate } from '../harness/processes.js';
 import { stopAllRedis } from '../harness/redis-server.js';
-import { check, checks, owned, rbuddyForDiagnostics, t0, term } from './run-state.js';
+import {
+  check,
+  checks,
+  owned,
+  rbuddiesForLogs,
+  rbuddyForDiagnostics,
+  t0,
+  term,
+} from './run-state.js';
 import { seconds } from './terminal.js';
 import { message } from './texts.js';
 
@@ -97,11 +105,11 @@ function diagnose(): void {
 
 /** After a failure: rbuddy's whole log and the Redis logs, in one file that outlives the run. */
 function keepLogs(): string | undefined {
-  const rbuddy = rbuddyForDiagnostics();
   const parts: string[] = [];
-  if (rbuddy !== undefined) {
-    parts.push('# rbuddy log (JSON lines)', ...rbuddy.logs().map((line) => JSON.stringify(line)));
-    parts.push('# rbuddy stderr', rbuddy.stderr());
+  for (const rbuddy of rbuddiesForLogs()) {
+    const who = `rbuddy (pid ${String(rbuddy.child.pid)})`;
+    parts.push(`# ${who} log (JSON lines)`, ...rbuddy.logs().map((line) => JSON.stringify(line)));
+    parts.push(`# ${who} stderr`, rbuddy.stderr());
   }
   for (const server of owned.servers) parts.push(`# ${server.name} log`, server.logTail(500));
   const file = join(tmpdir(), `rbuddy-demo-${process.pid}.log`);

@@ -44,12 +44,19 @@ export const owned: {
 /** Servers the demo stopped on purpose: their exit is not a failure. */
 export const expectedDown = new Set<RedisServer>();
 
-/** rbuddy even after the demo stopped it on purpose, for diagnostics. */
+/** Every rbuddy started, even after the demo stopped it on purpose, for diagnostics. */
+const remembered: RbuddyProcess[] = [];
 let lastRbuddy: RbuddyProcess | undefined;
 
 /** Remembers the rbuddy this run started, for the diagnostics after a failure. */
 export function rememberRbuddy(rbuddy: RbuddyProcess): void {
   lastRbuddy = rbuddy;
+  if (!remembered.includes(rbuddy)) remembered.push(rbuddy);
+}
+
+/** Every rbuddy this run started (`--ha`: both instances), for the logs kept after a failure. */
+export function rbuddiesForLogs(): readonly RbuddyProcess[] {
+  return remembered;
 }
 
 /** The rbuddy whose logs tell what went wrong: the running one, or the last one started. */

@@ -79,6 +79,7 @@ export async function startGroup(
   // The leader is the rbuddy watched; the follower is watched for an unexpected death only.
   owned.group = [follower.rbuddy];
   owned.rbuddy = leader.rbuddy;
+  rememberRbuddy(follower.rbuddy);
   rememberRbuddy(leader.rbuddy);
   const monitor = watchRbuddy(leader.rbuddy, nodes, writer);
   owned.monitor = monitor;
