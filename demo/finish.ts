@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPidAlive, terminate } from '../harness/processes.js';
 import { stopAllRedis } from '../harness/redis-server.js';
-import { check, checks, owned, rbuddyForDiagnostics, t0, term } from './run-state.js';
+import {
+  check,
+  checks,
+  owned,
+  rbuddiesForLogs,
+  rbuddyForDiagnostics,
+  t0,
+  term,
+} from './run-state.js';
 import { seconds } from './terminal.js';
 import { message } from './texts.js';
 
@@ -97,11 +105,11 @@ function diagnose(): void {
 
 /** After a failure: rbuddy's whole log and the Redis logs, in one file that outlives the run. */
 function keepLogs(): string | undefined {
-  const rbuddy = rbuddyForDiagnostics();
   const parts: string[] = [];
-  if (rbuddy !== undefined) {
-    parts.push('# rbuddy log (JSON lines)', ...rbuddy.logs().map((line) => JSON.stringify(line)));
-    parts.push('# rbuddy stderr', rbuddy.stderr());
+  for (const rbuddy of rbuddiesForLogs()) {
+    const who = `rbuddy (pid ${String(rbuddy.child.pid)})`;
+    parts.push(`# ${who} log (JSON lines)`, ...rbuddy.logs().map((line) => JSON.stringify(line)));
+    parts.push(`# ${who} stderr`, rbuddy.stderr());
   }
   for (const server of owned.servers) parts.push(`# ${server.name} log`, server.logTail(500));
   const file = join(tmpdir(), `rbuddy-demo-${process.pid}.log`);
@@ -125,11 +133,20 @@ async function cleanup(): Promise<string[]> {
   if (writer !== undefined) await Promise.race([writer.stop().catch(() => 0), sleep(3_000)]);
   const rbuddy = owned.rbuddy;
   owned.rbuddy = undefined;
-  if (rbuddy !== undefined) {
-    await terminate(rbuddy.child, 5_000).catch((error: unknown) => {
+  const group = owned.group;
+  owned.group = [];
+  for (const instance of [rbuddy, ...group]) {
+    if (instance === undefined) continue;
+    await terminate(instance.child, 5_000).catch((error: unknown) => {
       problems.push(`rbuddy: ${message(error)}`);
     });
   }
+  const etcd = owned.etcd;
+  owned.etcd = undefined;
+  // close() ends the members by their own PIDs and removes their data dirs.
+  await etcd?.close().catch((error: unknown) => {
+    problems.push(`etcd: ${message(error)}`);
+  });
   // stopAllRedis stops only the servers startRedis started here, by their own PIDs.
   await stopAllRedis().catch((error: unknown) => {
     problems.push(message(error));

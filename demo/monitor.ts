@@ -104,6 +104,14 @@ export class FailoverMonitor {
     this.term.setLive(undefined);
   }
 
+  /**
+   * Leaves out every log line written so far: watching an instance that was a follower until
+   * now, only what it does from here on is told.
+   */
+  skipLogs(): void {
+    this.logIndex = this.rbuddy.logs().length;
+  }
+
   /** Adds a line printed now and then in a pipe (a terminal has the live block instead). */
   addPipeTicker(ticker: PipeTicker): void {
     this.tickers.set(ticker, { at: 0, text: '' });

@@ -31,12 +31,19 @@ export class Reader {
   private running = true;
   private readonly loop: Promise<void>;
 
+  /** Where GET /active is asked: one rbuddy, or every instance of a group (docs/ha.md). */
+  private readonly httpUrls: readonly string[];
+  /** Answers to GET /active per instance URL (with several: who answered while one was dead). */
+  readonly answeredBy = new Map<string, number>();
+  private next = 0;
+
   constructor(
-    private readonly httpUrl: string,
+    httpUrl: string | readonly string[],
     private readonly key: string,
     private readonly expected: string,
     private readonly intervalMs = 15,
   ) {
+    this.httpUrls = typeof httpUrl === 'string' ? [httpUrl] : httpUrl;
     this.loop = this.run();
   }
 
@@ -50,11 +57,7 @@ export class Reader {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        const response = await fetch(`${this.httpUrl}/active`, {
-          signal: AbortSignal.timeout(READ_TIMEOUT_MS),
-        });
-        const url = (await response.text()).trim();
-        if (response.status !== 200) throw new Error(`GET /active answered ${response.status}`);
+        const url = await this.active();
         const value = await this.client(url).get(this.key);
         if (value !== this.expected) {
           throw new Error(`read ${JSON.stringify(value)} from ${addressOf(url)}`);
@@ -74,6 +77,31 @@ export class Reader {
       }
       await new Promise((resolve) => setTimeout(resolve, this.intervalMs));
     }
+  }
+
+  /**
+   * The active as GET /active names it. With several instances, they are asked in turn, and
+   * the next one at once when one does not answer: a client given every instance of a group.
+   */
+  private async active(): Promise<string> {
+    const first = this.next;
+    this.next = (this.next + 1) % this.httpUrls.length;
+    let lastError: unknown;
+    for (let i = 0; i < this.httpUrls.length; i += 1) {
+      const httpUrl = this.httpUrls[(first + i) % this.httpUrls.length] ?? '';
+      try {
+        const response = await fetch(`${httpUrl}/active`, {
+          signal: AbortSignal.timeout(READ_TIMEOUT_MS),
+        });
+        const url = (await response.text()).trim();
+        if (response.status !== 200) throw new Error(`GET /active answered ${response.status}`);
+        this.answeredBy.set(httpUrl, (this.answeredBy.get(httpUrl) ?? 0) + 1);
+        return url;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
   }
 
   /** The replica behind `url`, recorded at its first successful read. */

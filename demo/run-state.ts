@@ -1,6 +1,7 @@
 // What one demo run shares between its acts and its ways out: the terminal and the clock every
 // line is stamped against, everything the run started (so that every way out stops exactly that
 // and nothing else), and the checks it has made so far.
+import type { EtcdCluster } from '../harness/etcd-cluster.js';
 import type { RbuddyProcess } from '../harness/rbuddy-process.js';
 import type { RedisServer } from '../harness/redis-server.js';
 import type { Writer } from '../harness/replication.js';
@@ -22,6 +23,10 @@ export const owned: {
   pids: Array<{ what: string; pid: number }>;
   dirs: string[];
   rbuddy: RbuddyProcess | undefined;
+  /** `--ha`: the other instances of the group still running (`rbuddy` is the one watched). */
+  group: RbuddyProcess[];
+  /** `--ha`: the etcd cluster the group coordinates through. */
+  etcd: EtcdCluster | undefined;
   writer: Writer | undefined;
   reader: Reader | undefined;
   monitor: FailoverMonitor | undefined;
@@ -30,6 +35,8 @@ export const owned: {
   pids: [],
   dirs: [],
   rbuddy: undefined,
+  group: [],
+  etcd: undefined,
   writer: undefined,
   reader: undefined,
   monitor: undefined,
@@ -37,12 +44,19 @@ export const owned: {
 /** Servers the demo stopped on purpose: their exit is not a failure. */
 export const expectedDown = new Set<RedisServer>();
 
-/** rbuddy even after the demo stopped it on purpose, for diagnostics. */
+/** Every rbuddy started, even after the demo stopped it on purpose, for diagnostics. */
+const remembered: RbuddyProcess[] = [];
 let lastRbuddy: RbuddyProcess | undefined;
 
 /** Remembers the rbuddy this run started, for the diagnostics after a failure. */
 export function rememberRbuddy(rbuddy: RbuddyProcess): void {
   lastRbuddy = rbuddy;
+  if (!remembered.includes(rbuddy)) remembered.push(rbuddy);
+}
+
+/** Every rbuddy this run started (`--ha`: both instances), for the logs kept after a failure. */
+export function rbuddiesForLogs(): readonly RbuddyProcess[] {
+  return remembered;
 }
 
 /** The rbuddy whose logs tell what went wrong: the running one, or the last one started. */

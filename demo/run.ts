@@ -6,11 +6,15 @@
 // active is flushed to stand by. Every claim printed is checked, and the exit code says whether
 // all checks held.
 //
+// `npm run demo -- --ha`: the same story with two rbuddy instances of one group on a 3-member etcd
+// cluster (docs/ha.md); the leader is killed first and the other takes over (ha-story.ts).
+//
 // This file is the run itself: the ways a run ends. The story is in story.ts, one act per file
 // in acts/; what the run owns and has checked in run-state.ts; the way out in finish.ts.
 import { hasExited, killTrackedNow } from '../harness/processes.js';
 import { finish, isFinishing } from './finish.js';
 import { expectedDown, owned } from './run-state.js';
+import { haStory } from './ha-story.js';
 import { story } from './story.js';
 import { message } from './texts.js';
 
@@ -48,14 +52,22 @@ setInterval(() => {
       );
     }
   }
-  const rbuddy = owned.rbuddy;
-  if (rbuddy !== undefined && hasExited(rbuddy.child)) {
-    const how = rbuddy.child.signalCode ?? `exit code ${String(rbuddy.child.exitCode)}`;
-    reportDeath(new Error(`rbuddy (pid ${rbuddy.child.pid}) exited unexpectedly (${how})`));
+  for (const rbuddy of [owned.rbuddy, ...owned.group]) {
+    if (rbuddy !== undefined && hasExited(rbuddy.child)) {
+      const how = rbuddy.child.signalCode ?? `exit code ${String(rbuddy.child.exitCode)}`;
+      reportDeath(new Error(`rbuddy (pid ${rbuddy.child.pid}) exited unexpectedly (${how})`));
+    }
   }
 }, 250).unref();
 
-Promise.race([story(), death]).then(
+const args = process.argv.slice(2);
+const unknown = args.filter((arg) => arg !== '--ha');
+if (unknown.length > 0) {
+  process.stderr.write(`demo: unknown argument ${unknown.join(' ')} (the only one is --ha)\n`);
+  process.exit(2);
+}
+
+Promise.race([args.includes('--ha') ? haStory() : story(), death]).then(
   () => finish({ kind: 'done' }),
   (error: unknown) => finish({ kind: 'failed', reason: message(error) }),
 );

@@ -33,3 +33,10 @@ export const EXPECTED_TIMELINE = [
   'flushed',
   'standby-ready',
 ];
+/**
+ * `--ha`: the leader's etcd lease (a whole number of seconds: etcd counts leases in seconds).
+ * Short, so that the takeover after the kill -9 comes within a few seconds.
+ */
+export const HA_LEASE_MS = 3_000;
+/** `--ha`: the master's repl-backlog-size, ample for the writer through a takeover. */
+export const HA_BACKLOG = '64mb';

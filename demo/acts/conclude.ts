@@ -10,7 +10,12 @@ import { bytes, count, seconds, table } from '../terminal.js';
 import type { StorySoFar } from './story-so-far.js';
 import type { Verified } from './verify.js';
 
-export async function conclude(story: StorySoFar, verified: Verified): Promise<void> {
+/** `extraRows`: more steps for the summary (`--ha`: the takeover), after rbuddy's start. */
+export async function conclude(
+  story: StorySoFar,
+  verified: Verified,
+  extraRows: string[][] = [],
+): Promise<void> {
   const { master, client2 } = story.nodes;
   const { writer } = story.load;
   const { rbuddy, monitor, rbuddyStart, activeSynced, firstSnap, epochBefore } = story.started;
@@ -47,6 +52,7 @@ export async function conclude(story: StorySoFar, verified: Verified): Promise<v
         span(rbuddyStart, activeSynced),
         snapText(firstSnap),
       ],
+      ...extraRows,
       [
         'master killed → master.down',
         span(killedAt, eventAt('master.down')),
@@ -93,7 +99,7 @@ export async function conclude(story: StorySoFar, verified: Verified): Promise<v
   });
 }
 
-function span(from: number | undefined, to: number | undefined): string {
+export function span(from: number | undefined, to: number | undefined): string {
   return from === undefined || to === undefined ? '—' : seconds(to - from);
 }
 

@@ -1,6 +1,6 @@
 // Act 1: a master and two replicas, each a redis-server of its own on an ephemeral port.
 import type { Redis } from 'ioredis';
-import { startRedis, type RedisServer } from '../../harness/redis-server.js';
+import { startRedis, type RedisArgs, type RedisServer } from '../../harness/redis-server.js';
 import { info } from '../../harness/replication.js';
 import type { Replica } from '../monitor.js';
 import { owned, term } from '../run-state.js';
@@ -18,7 +18,8 @@ export interface Nodes {
   r2: Replica;
 }
 
-export async function startNodes(): Promise<Nodes> {
+/** `masterArgs`: more of the master's settings (`--ha`: its replication backlog). */
+export async function startNodes(masterArgs: RedisArgs = {}): Promise<Nodes> {
   term.heading('1. Start a master and two replicas');
   const [master, server1, server2] = await Promise.all([
     startRedis({
@@ -26,7 +27,7 @@ export async function startNodes(): Promise<Nodes> {
       // A disk snapshot (not diskless) without LZF compression: what crosses the wire is the
       // real size of the dataset, and its `$<len>` header lets rbuddy show progress against it.
       // `save` makes it a master that persists: it comes back from its RDB after the crash.
-      args: { 'repl-diskless-sync': 'no', rdbcompression: 'no', save: '3600 1' },
+      args: { 'repl-diskless-sync': 'no', rdbcompression: 'no', save: '3600 1', ...masterArgs },
     }),
     startRedis({ name: 'replica1' }),
     startRedis({ name: 'replica2' }),

@@ -30,12 +30,36 @@ export interface RbuddyStarted {
 }
 
 export async function startRbuddy(nodes: Nodes, writer: Writer): Promise<RbuddyStarted> {
-  const { master, server1, server2, client1, client2, r1, r2 } = nodes;
   term.heading('3. Start rbuddy: it attaches the active by itself');
   const stateDir = mkdtempSync(join(tmpdir(), 'rbuddy-demo-state-'));
   owned.dirs.push(stateDir);
   // The same CLI an operator runs (`node dist/cli.js …`), here from source through tsx.
-  const args = [
+  const args = rbuddyArgs(nodes, '127.0.0.1:0', stateDir);
+  term.line(term.paint('dim', `  $ rbuddy ${args.join(' ')}`));
+  const rbuddyStart = Date.now();
+  const rbuddy = await spawnRbuddy(args);
+  owned.rbuddy = rbuddy;
+  rememberRbuddy(rbuddy);
+  owned.pids.push({ what: 'rbuddy', pid: rbuddy.child.pid ?? -1 });
+  term.line(
+    `  rbuddy (pid ${rbuddy.child.pid}) relays on ${rbuddy.resp.host}:${rbuddy.resp.port}, ` +
+      `status at ${rbuddy.httpUrl}/v1/status`,
+  );
+  const monitor = watchRbuddy(rbuddy, nodes, writer);
+  owned.monitor = monitor;
+  monitor.start();
+
+  const attached = await untilAttached(monitor, nodes);
+  return { rbuddy, monitor, rbuddyStart, ...attached };
+}
+
+/** The demo's rbuddy command line: its three nodes, the story's timings, `listen`, `stateDir`. */
+export function rbuddyArgs(
+  { master, server1, server2 }: Pick<Nodes, 'master' | 'server1' | 'server2'>,
+  listen: string,
+  stateDir: string,
+): string[] {
+  return [
     '--master',
     master.address,
     '--active',
@@ -43,7 +67,7 @@ export async function startRbuddy(nodes: Nodes, writer: Writer): Promise<RbuddyS
     '--standby',
     server2.address,
     '--listen',
-    '127.0.0.1:0',
+    listen,
     '--http',
     '127.0.0.1:0',
     '--state-dir',
@@ -57,18 +81,15 @@ export async function startRbuddy(nodes: Nodes, writer: Writer): Promise<RbuddyS
     '--probe-timeout-ms',
     String(SETTINGS.probeTimeoutMs),
   ];
-  term.line(term.paint('dim', `  $ rbuddy ${args.join(' ')}`));
-  const rbuddyStart = Date.now();
-  const rbuddy = await spawnRbuddy(args);
-  owned.rbuddy = rbuddy;
-  rememberRbuddy(rbuddy);
-  owned.pids.push({ what: 'rbuddy', pid: rbuddy.child.pid ?? -1 });
-  term.line(
-    `  rbuddy (pid ${rbuddy.child.pid}) relays on ${rbuddy.resp.host}:${rbuddy.resp.port}, ` +
-      `status at ${rbuddy.httpUrl}/v1/status`,
-  );
+}
+
+/** A monitor (not started) on `rbuddy`'s log and status, the reader and writer in its live lines. */
+export function watchRbuddy(
+  rbuddy: RbuddyProcess,
+  { r1, r2 }: Pick<Nodes, 'r1' | 'r2'>,
+  writer: Writer,
+): FailoverMonitor {
   const monitor = new FailoverMonitor(term, rbuddy, [r1, r2], t0);
-  owned.monitor = monitor;
   monitor.extraLive = () => [
     ...(owned.reader === undefined ? [] : [readerLine(owned.reader, monitor)]),
     `${term.paint('dim', 'writer'.padEnd(9))}${term.paint('dim', writerText(writer))}`,
@@ -80,8 +101,14 @@ export async function startRbuddy(nodes: Nodes, writer: Writer): Promise<RbuddyS
         ? undefined
         : { who: 'reader', colour: 'bold', text: readerText(owned.reader, monitor) },
   });
-  monitor.start();
+  return monitor;
+}
 
+/** Waits until rbuddy has attached the active and holds the standby, and checks it says so. */
+export async function untilAttached(
+  monitor: FailoverMonitor,
+  { client1, client2, r1, r2 }: Nodes,
+): Promise<Omit<RbuddyStarted, 'rbuddy' | 'monitor' | 'rbuddyStart'>> {
   const healthy = await untilStatus(
     monitor,
     'rbuddy to attach the active and report healthy',
@@ -111,5 +138,5 @@ export async function startRbuddy(nodes: Nodes, writer: Writer): Promise<RbuddyS
   );
   const epochBefore = healthy.epoch ?? -1;
   const guardBefore = (await client1.config('GET', 'min-replicas-to-write')) as string[];
-  return { rbuddy, monitor, rbuddyStart, activeSynced, firstSnap, epochBefore, guardBefore };
+  return { activeSynced, firstSnap, epochBefore, guardBefore };
 }
