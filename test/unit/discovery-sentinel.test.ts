@@ -241,6 +241,10 @@ describe('discovery commands', () => {
     const refused = await c.command('SENTINEL', 'masters');
     assert.ok(refused instanceof Error);
     assert.match(refused.message, /^ERR Can't execute 'sentinel\|masters': only \(P\|S\)SUBSCRIBE/);
+    // Unknown here is unknown in any mode, as Sentinel answers RESET (not a refusal listing it).
+    const reset = await c.command('RESET');
+    assert.ok(reset instanceof Error);
+    assert.match(reset.message, /^ERR unknown command 'RESET'/);
 
     assert.equal(open.hub.publish('rbuddy', '{"x":1}'), 1);
     assert.deepEqual(await c.nextReply(), ['message', 'rbuddy', '{"x":1}']);
