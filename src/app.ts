@@ -202,6 +202,8 @@ export async function startApp(
       port: (config.listen ?? config.tlsListen)?.port,
       connectedClients: () => proxy.clientsStatus().connected,
       nodeInfo: (node) => nodeClients.client(node).info(),
+      // What the engine last read of the node (INFO's run_id), as Sentinel reports its own view.
+      runId: (node) => engine.status().nodes.find((seen) => seen.id === node.id)?.runId,
     },
     hub: pubsub,
     logger,

@@ -28,6 +28,8 @@ export interface DiscoveryView {
   port?: number | undefined;
   /** Connected clients on the RESP port (INFO's connected_clients). */
   connectedClients?: (() => number) | undefined;
+  /** A node's `run_id` as last read from its INFO (SENTINEL MASTER's `runid`); undefined if unknown. */
+  runId?: ((node: ReplicaNode) => string | undefined) | undefined;
   /** A node's `INFO` text (SENTINEL INFO-CACHE); a failure counts as "nothing cached". */
   nodeInfo?: ((node: ReplicaNode) => Promise<string>) | undefined;
 }

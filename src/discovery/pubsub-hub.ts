@@ -13,10 +13,11 @@ import {
 } from '../resp/encode.js';
 import type { EventSink, RbuddyEvent } from '../notify/events.js';
 import type { EpochSwitch } from '../standby/persisted-state.js';
-import { globMatch } from './glob.js';
+import { globMatch, type GlobWork } from './glob.js';
 import {
   addressesOf,
   failoverMessages,
+  SENTINEL_CHANNELS,
   switchAddresses,
   type SentinelMessage,
   type SwitchAddresses,
@@ -55,18 +56,27 @@ export interface PubSubHubOptions {
    * process tells of a switch as the one that made it did.
    */
   currentSwitch?: (() => EpochSwitch | undefined) | undefined;
+  /** Counts the glob matcher's steps (tests bound the work without timing it). */
+  globWork?: GlobWork | undefined;
 }
 
 interface Entry {
   client: Subscriber;
   channels: Set<string>;
   patterns: Set<string>;
+  /** Per channel rbuddy publishes on, the patterns that match it, in subscription order. */
+  matches: Map<string, Set<string>>;
 }
 
 export const DEFAULT_PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
 /** Channels + patterns one connection may hold, and the longest name. */
 export const MAX_SUBSCRIPTIONS = 1024;
 export const MAX_NAME_BYTES = 1024;
+/**
+ * Patterns held across all connections. Each matching pattern is one more message to write at
+ * every publish, so this bounds the work of a switch whatever the number of connections.
+ */
+export const MAX_TOTAL_PATTERNS = 4096;
 
 export class PubSubHub {
   private readonly entries = new Map<Subscriber, Entry>();
@@ -80,12 +90,21 @@ export class PubSubHub {
    * that subscribes to one of their channels until the switch is retired (see resumeSwitch).
    */
   private resumed: SentinelMessage[] | undefined;
+  /**
+   * The channels rbuddy publishes on: Sentinel's and the `--channel` of sink(). A pattern is
+   * matched against each when it is subscribed (or when a channel first appears), never at
+   * publish: a switch costs one lookup per subscriber, whatever patterns they hold.
+   */
+  private readonly channelsKnown = new Set<string>(SENTINEL_CHANNELS);
+  private totalPatterns = 0;
+  private readonly globWork: GlobWork | undefined;
 
   constructor(options: PubSubHubOptions) {
     this.log = options.logger;
     this.sentinelId = options.sentinelId ?? '';
     this.limit = options.outputLimitBytes ?? DEFAULT_PUBSUB_OUTPUT_LIMIT;
     this.currentSwitch = options.currentSwitch ?? (() => undefined);
+    this.globWork = options.globWork;
   }
 
   /** Subscribers dropped for exceeding the output limit (status, tests). */
@@ -127,7 +146,8 @@ export class PubSubHub {
     for (const name of names) {
       const key = name.toString('latin1');
       const held = entry.channels.size + entry.patterns.size;
-      if (!entry[kind].has(key) && (held >= MAX_SUBSCRIPTIONS || name.length > MAX_NAME_BYTES)) {
+      const isNew = !entry[kind].has(key);
+      if (isNew && (held >= MAX_SUBSCRIPTIONS || name.length > MAX_NAME_BYTES)) {
         client.send(
           encodeError(
             `ERR rbuddy: at most ${MAX_SUBSCRIPTIONS} channels and patterns of at most ${MAX_NAME_BYTES} bytes per connection`,
@@ -135,8 +155,18 @@ export class PubSubHub {
         );
         continue;
       }
-      if (!entry[kind].has(key)) added.push(key);
-      entry[kind].add(key);
+      if (isNew && kind === 'patterns' && this.totalPatterns >= MAX_TOTAL_PATTERNS) {
+        client.send(encodeError(`ERR rbuddy: at most ${MAX_TOTAL_PATTERNS} patterns in all`));
+        continue;
+      }
+      if (isNew) {
+        added.push(key);
+        entry[kind].add(key);
+        if (kind === 'patterns') {
+          this.totalPatterns++;
+          for (const channel of this.channelsKnown) this.match(entry, key, channel);
+        }
+      }
       this.confirm(entry, verb, name);
     }
     this.retell(entry, kind, added);
@@ -153,7 +183,7 @@ export class PubSubHub {
       for (const name of added) {
         if (kind === 'channels') {
           if (name === channel) this.push(entry, ['message', channelBytes, message]);
-        } else if (globMatch(Buffer.from(name, 'latin1'), channelBytes)) {
+        } else if (entry.matches.get(channel)?.has(name) === true) {
           this.push(entry, ['pmessage', Buffer.from(name, 'latin1'), channelBytes, message]);
         }
       }
@@ -172,13 +202,13 @@ export class PubSubHub {
   /** Sends `message` to every matching subscriber; returns how many received it (as PUBLISH does). */
   publish(channel: string, message: string | Buffer): number {
     const channelBytes = Buffer.from(channel, 'latin1');
+    this.learn(channel);
     let receivers = 0;
     for (const entry of [...this.entries.values()]) {
       if (entry.channels.has(channel)) {
         if (this.push(entry, ['message', channelBytes, message])) receivers++;
       }
-      for (const pattern of entry.patterns) {
-        if (!globMatch(Buffer.from(pattern, 'latin1'), channelBytes)) continue;
+      for (const pattern of entry.matches.get(channel) ?? []) {
         if (this.push(entry, ['pmessage', Buffer.from(pattern, 'latin1'), channelBytes, message])) {
           receivers++;
         }
@@ -193,6 +223,7 @@ export class PubSubHub {
    * clients move whichever message they watch.
    */
   sink(channel: string): EventSink {
+    this.learn(channel);
     return {
       deliver: (event: RbuddyEvent) => {
         this.publish(channel, JSON.stringify(event));
@@ -229,15 +260,47 @@ export class PubSubHub {
     return messages;
   }
 
+  /** A channel not seen before: every pattern held is matched against it, once. */
+  private learn(channel: string): void {
+    if (this.channelsKnown.has(channel)) return;
+    this.channelsKnown.add(channel);
+    for (const entry of this.entries.values()) {
+      for (const pattern of entry.patterns) this.match(entry, pattern, channel);
+    }
+  }
+
+  private match(entry: Entry, pattern: string, channel: string): void {
+    const bytes = [Buffer.from(pattern, 'latin1'), Buffer.from(channel, 'latin1')] as const;
+    if (!globMatch(bytes[0], bytes[1], this.globWork)) return;
+    let matching = entry.matches.get(channel);
+    if (matching === undefined) {
+      matching = new Set();
+      entry.matches.set(channel, matching);
+    }
+    matching.add(pattern);
+  }
+
   private entry(client: Subscriber): Entry {
     let entry = this.entries.get(client);
     if (entry === undefined) {
-      entry = { client, channels: new Set(), patterns: new Set() };
-      this.entries.set(client, entry);
+      const created: Entry = {
+        client,
+        channels: new Set(),
+        patterns: new Set(),
+        matches: new Map(),
+      };
+      entry = created;
+      this.entries.set(client, created);
       // A closed connection holds no subscription (and no reference to it stays here).
-      client.socket.once('close', () => this.entries.delete(client));
+      client.socket.once('close', () => this.forget(created));
     }
     return entry;
+  }
+
+  private forget(entry: Entry): void {
+    if (this.entries.get(entry.client) !== entry) return;
+    this.entries.delete(entry.client);
+    this.totalPatterns -= entry.patterns.size;
   }
 
   private remove(
@@ -246,17 +309,26 @@ export class PubSubHub {
     verb: 'unsubscribe' | 'punsubscribe',
     names: readonly Buffer[],
   ): void {
-    const entry = this.entries.get(client) ?? { client, channels: new Set(), patterns: new Set() };
+    const entry: Entry = this.entries.get(client) ?? {
+      client,
+      channels: new Set(),
+      patterns: new Set(),
+      matches: new Map(),
+    };
     const set = entry[kind];
     const targets = names.length > 0 ? names : [...set].map((name) => Buffer.from(name, 'latin1'));
     if (targets.length === 0) {
       this.confirm(entry, verb, null);
     }
     for (const name of targets) {
-      set.delete(name.toString('latin1'));
+      const key = name.toString('latin1');
+      if (set.delete(key) && kind === 'patterns' && this.entries.get(client) === entry) {
+        this.totalPatterns--;
+        for (const matching of entry.matches.values()) matching.delete(key);
+      }
       this.confirm(entry, verb, name);
     }
-    if (entry.channels.size + entry.patterns.size === 0) this.entries.delete(client);
+    if (entry.channels.size + entry.patterns.size === 0) this.forget(entry);
   }
 
   private confirm(entry: Entry, verb: string, name: Buffer | null): void {
@@ -272,7 +344,7 @@ export class PubSubHub {
     const queued = client.socket.writableLength;
     if (queued > this.limit) {
       this.droppedCount++;
-      this.entries.delete(client);
+      this.forget(entry);
       this.log.warn(
         { connection: client.id, queuedBytes: queued, limitBytes: this.limit },
         'pub/sub subscriber is not reading: output buffer over the limit, closing its connection',

@@ -96,3 +96,9 @@ function splitHostPort(address: string): { host: string; port: string } | undefi
   const port = address.slice(colon + 1);
   return /^\d+$/.test(port) ? { host, port } : undefined;
 }
+
+/** Every channel a failover's messages use (the hub matches patterns against them in advance). */
+export const SENTINEL_CHANNELS: readonly string[] = failoverMessages(
+  { group: '', previous: { host: '', port: '0' }, next: { host: '', port: '0' } },
+  { epoch: 0, myid: '', unplanned: true },
+).map(([channel]) => channel);

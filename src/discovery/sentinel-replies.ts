@@ -5,7 +5,7 @@
 // active too, so a client that reads from replicas (ioredis `role: 'slave'`) reads the active.
 // Instance descriptions are maps (RESP3 `%`, RESP2 field/value arrays), as addReplyMapLen sends
 // them. What would change Sentinel's state (monitor, set, failover, reset …) is refused.
-import { RespError, RespMap, RespSimple, type RespValue } from '../resp/encode.js';
+import { NULL_ARRAY, RespError, RespMap, RespSimple, type RespValue } from '../resp/encode.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { globMatch } from './glob.js';
 import { activeNode, wrongArgs, type DiscoveryView, type PeerSentinel } from './discovery-view.js';
@@ -51,7 +51,7 @@ function masterFields(view: DiscoveryView, active: ReplicaNode): RespMap {
     'name', view.group,
     'ip', active.host,
     'port', String(active.port),
-    'runid', '',
+    'runid', view.runId?.(active) ?? '',
     'flags', 'master',
     'link-pending-commands', '0',
     'link-refcount', '1',
@@ -77,7 +77,7 @@ function replicaFields(view: DiscoveryView, active: ReplicaNode): RespMap {
     'name', `${active.host}:${active.port}`,
     'ip', active.host,
     'port', String(active.port),
-    'runid', '',
+    'runid', view.runId?.(active) ?? '',
     'flags', 'slave',
     'link-pending-commands', '0',
     'link-refcount', '1',
@@ -151,8 +151,8 @@ export class SentinelReplies {
     const active = activeNode(view);
     switch (sub) {
       case 'get-master-addr-by-name':
-        // Unknown group (or roles not known yet): null, as Sentinel answers.
-        return !named() || active === undefined ? null : [active.host, String(active.port)];
+        // Unknown group (or roles not known yet): a null array, as Sentinel answers.
+        return !named() || active === undefined ? NULL_ARRAY : [active.host, String(active.port)];
       case 'masters':
         return active === undefined ? [] : [masterFields(view, active)];
       case 'master':
@@ -200,14 +200,15 @@ export class SentinelReplies {
   }
 
   /**
-   * `name, [[age-ms, info] | null, …]` per known master, flat: the master's INFO first, then
+   * `name, [[age-ms, info | null], …]` per known master, flat: the master's INFO first, then
    * each replica's (sentinelInfoCacheCommand). rbuddy's master and replica are both the active.
    */
   private async infoCacheReply(names: readonly string[]): Promise<RespValue> {
     const active = activeNode(this.view);
     if (active === undefined || !names.includes(this.view.group)) return [];
     const [age, info] = await this.cachedInfo(active);
-    const entry: RespValue = info === null ? null : [age, info];
+    // Nothing cached yet is a null info beside its age, as sentinelInfoCacheCommand sends it.
+    const entry: RespValue = [age, info];
     return [this.view.group, [entry, entry]];
   }
 

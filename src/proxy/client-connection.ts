@@ -345,14 +345,16 @@ export class ClientConnection {
       this.reply(new RespError(NOAUTH));
       return name;
     }
+    const handler = this.options.commands.get(name);
+    const known = handler !== undefined || BUILTIN_COMMANDS.has(name);
+    // As processCommand: a command this port does not know is unknown, subscribed or not.
     const subscribedMode = this.subscriptions > 0 && this.protocol === 2;
-    if (subscribedMode && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
+    if (subscribedMode && known && !SUBSCRIBED_MODE_COMMANDS.has(name)) {
       this.reply(new RespError(subscribedModeMessage(name, args[1])));
       return name;
     }
     if (!REPLICA_HANDSHAKE_COMMANDS.has(name)) this.servedAsClient = true;
-    const handler = this.options.commands.get(name);
-    if (handler !== undefined || BUILTIN_COMMANDS.has(name)) this.identified();
+    if (known) this.identified();
     switch (name) {
       case 'auth': {
         const delay = this.authDelayMs();

@@ -15,6 +15,7 @@ export type RespValue =
   | RespMap
   | RespAggregate
   | RespVerbatim
+  | RespNullArray
   | RespValue[];
 
 /** The protocol a client speaks: 2 until it says `HELLO 3`. */
@@ -48,9 +49,18 @@ export class RespVerbatim {
   constructor(readonly text: string) {}
 }
 
+/**
+ * `*-1` in RESP2 (where `null` is the null bulk `$-1`), `_` in RESP3: the null Redis sends where
+ * an array was expected (addReplyNullArray), e.g. SENTINEL GET-MASTER-ADDR-BY-NAME of an unknown
+ * name. Clients that check the reply's type tell the two apart.
+ */
+export class RespNullArray {}
+export const NULL_ARRAY = new RespNullArray();
+
 const CRLF = Buffer.from('\r\n', 'latin1');
 const NULL_BULK = Buffer.from('$-1\r\n', 'latin1');
 const NULL_RESP3 = Buffer.from('_\r\n', 'latin1');
+const NULL_ARRAY_RESP2 = Buffer.from('*-1\r\n', 'latin1');
 const LINE_BREAK = /[\r\n]/;
 const LINE_BREAKS = /[\r\n]/g;
 
@@ -90,6 +100,8 @@ export function encode(value: RespValue, protocol: Protocol = 2): Buffer {
 function pushValue(parts: Buffer[], value: RespValue, protocol: Protocol): void {
   if (value === null) {
     parts.push(protocol === 3 ? NULL_RESP3 : NULL_BULK);
+  } else if (value instanceof RespNullArray) {
+    parts.push(protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2);
   } else if (typeof value === 'string' || Buffer.isBuffer(value)) {
     pushBulk(parts, value);
   } else if (typeof value === 'number') {

@@ -8,6 +8,8 @@ export type Typed =
   | { type: 'integer' | 'double'; value: number }
   | { type: 'boolean'; value: boolean }
   | { type: 'null' }
+  /** RESP2's `*-1`, which Redis sends where an array was expected; `$-1` is `null`. */
+  | { type: 'null-array' }
   | { type: 'array' | 'set' | 'push'; items: Typed[] }
   | { type: 'map' | 'attribute'; entries: [Typed, Typed][] };
 
@@ -58,7 +60,7 @@ export function parseTyped(buf: Buffer, offset = 0): { reply: Typed; next: numbe
     case '~':
     case '>': {
       const count = Number(line);
-      if (count < 0) return { reply: { type: 'null' }, next: after };
+      if (count < 0) return { reply: { type: 'null-array' }, next: after };
       const parsed = aggregate(count, false);
       if (parsed === undefined) return undefined;
       const type = prefix === '*' ? 'array' : prefix === '~' ? 'set' : 'push';

@@ -5,6 +5,8 @@ import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { PubSubHub } from '../../src/discovery/pubsub-hub.js';
+import { SentinelReplies } from '../../src/discovery/sentinel-replies.js';
+import { encode, RespMap, type RespValue } from '../../src/resp/encode.js';
 import { discoveryCommands, type DiscoveryView } from '../../src/discovery/sentinel-commands.js';
 import { ClientConnection } from '../../src/proxy/client-connection.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -122,6 +124,7 @@ describe('discovery commands', () => {
       '10.0.0.5',
       '6379',
     ]);
+    // A null array on the wire (RESP2 `*-1`); the raw bytes are checked below.
     assert.equal(await c.command('SENTINEL', 'get-master-addr-by-name', 'other'), null);
     roles = { active: '10.0.0.6:6380', standby: '10.0.0.5:6379' };
     try {
@@ -238,6 +241,10 @@ describe('discovery commands', () => {
     const refused = await c.command('SENTINEL', 'masters');
     assert.ok(refused instanceof Error);
     assert.match(refused.message, /^ERR Can't execute 'sentinel\|masters': only \(P\|S\)SUBSCRIBE/);
+    // Unknown here is unknown in any mode, as Sentinel answers RESET (not a refusal listing it).
+    const reset = await c.command('RESET');
+    assert.ok(reset instanceof Error);
+    assert.match(reset.message, /^ERR unknown command 'RESET'/);
 
     assert.equal(open.hub.publish('rbuddy', '{"x":1}'), 1);
     assert.deepEqual(await c.nextReply(), ['message', 'rbuddy', '{"x":1}']);
@@ -250,5 +257,51 @@ describe('discovery commands', () => {
     assert.ok(Array.isArray(await c.command('SENTINEL', 'masters')));
     const noArgs = await c.command('SUBSCRIBE');
     assert.ok(noArgs instanceof Error && /wrong number of arguments/.test(noArgs.message));
+  });
+});
+
+describe('Sentinel replies: null types and run ids as redis-sentinel sends them', () => {
+  const replies = (extra: Partial<DiscoveryView>): SentinelReplies =>
+    new SentinelReplies({ ...view, ...extra });
+  const args = (...words: string[]): Buffer[] => words.map((word) => Buffer.from(word));
+  const wire = async (reply: RespValue | Promise<RespValue>, protocol: 2 | 3): Promise<string> =>
+    encode(await reply, protocol).toString();
+
+  it('GET-MASTER-ADDR-BY-NAME of an unknown name is a null array (*-1), `_` in RESP3', async () => {
+    const sentinel = replies({});
+    const unknown = sentinel.reply(args('SENTINEL', 'get-master-addr-by-name', 'other'));
+    assert.equal(await wire(unknown, 2), '*-1\r\n');
+    assert.equal(await wire(unknown, 3), '_\r\n');
+  });
+
+  it('INFO-CACHE with nothing cached is [age, null] per instance, as sentinelInfoCacheCommand', async () => {
+    const sentinel = replies({ nodeInfo: () => Promise.reject(new Error('down')) });
+    const text = await wire(sentinel.reply(args('SENTINEL', 'info-cache', 'mygroup')), 2);
+    assert.match(
+      text,
+      /^\*2\r\n\$7\r\nmygroup\r\n\*2\r\n\*2\r\n:\d+\r\n\$-1\r\n\*2\r\n:\d+\r\n\$-1\r\n$/,
+    );
+  });
+
+  it('MASTER, MASTERS, REPLICAS and SLAVES report the run id rbuddy last read, empty if unknown', () => {
+    const runId = 'a'.repeat(40);
+    const known = replies({ runId: (node) => (node.id === '10.0.0.5:6379' ? runId : undefined) });
+    const runIdOf = (reply: RespValue | Promise<RespValue>): string => {
+      assert.ok(reply instanceof RespMap);
+      const value = reply.entries.find(([field]) => field === 'runid')?.[1];
+      assert.ok(typeof value === 'string');
+      return value;
+    };
+    const first = (reply: RespValue | Promise<RespValue>): RespValue => {
+      assert.ok(Array.isArray(reply));
+      const list = reply as RespValue[];
+      return list[0] ?? null;
+    };
+    assert.equal(runIdOf(known.reply(args('SENTINEL', 'master', 'mygroup'))), runId);
+    assert.equal(runIdOf(first(known.reply(args('SENTINEL', 'masters')))), runId);
+    assert.equal(runIdOf(first(known.reply(args('SENTINEL', 'replicas', 'mygroup')))), runId);
+    assert.equal(runIdOf(first(known.reply(args('SENTINEL', 'slaves', 'mygroup')))), runId);
+    const unknown = replies({ runId: () => undefined });
+    assert.equal(runIdOf(unknown.reply(args('SENTINEL', 'master', 'mygroup'))), '');
   });
 });
