@@ -328,10 +328,11 @@ export class FailoverEngine {
     const standbyNode = byId.get(persisted.standby);
     if (activeNode === undefined || standbyNode === undefined) return false;
 
-    const [active, standby] = await Promise.all([
-      this.options.ops.view(activeNode),
-      this.options.ops.view(standbyNode),
-    ]);
+    // The standby first, then the active: the round decides on the active as it is now. Looked
+    // at together, a standby slow to answer (its connection reconnecting after a restart: seconds)
+    // left the active's view that old, and a dead active was called healthy.
+    const standby = await this.options.ops.view(standbyNode);
+    const active = await this.options.ops.view(activeNode);
     this.lastViews = [active, standby];
     const observer = this.observer;
     observer.refreshMasterLoss(persisted, active);
