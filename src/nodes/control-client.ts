@@ -131,6 +131,7 @@ export function connectFailureText(error: Error): string {
 
 /** ioredis's message for a command that outlived commandTimeout (`Command.setTimeout`). */
 const TIMED_OUT = 'Command timed out';
+const ABORTED = 'Command aborted: a command before it timed out on the same connection';
 
 /**
  * An ioredis client that drops a connection on which a command timed out, and whose failed
@@ -179,15 +180,18 @@ class ControlRedis extends Redis {
 
   /**
    * `timedOut` was written on the current connection and got no reply in time: the connection is
-   * destroyed, and ioredis reconnects at the RetryPolicy's pace. Commands already settled (timed
-   * out) leave its queue first: ioredis resends a lost connection's unanswered commands on the
-   * next one, and one that timed out must not run again after the caller has moved on.
+   * destroyed, and ioredis reconnects at the RetryPolicy's pace. Nothing in flight on it is sent
+   * again (ioredis resends a lost connection's unanswered commands on the next one): its bytes
+   * may sit in the server's buffers and run anyway, and a FLUSHALL or REPLICAOF run twice is not
+   * harmless. What has not timed out yet fails now; the caller decides again.
    */
   private dropSilentConnection(timedOut: Command): void {
     const waiting = this.commandQueue.toArray();
     if (!waiting.some((item) => item.command === timedOut)) return;
     this.commandQueue.clear();
-    for (const item of waiting) if (!this.timedOut.has(item.command)) this.commandQueue.push(item);
+    for (const item of waiting) {
+      if (!this.timedOut.has(item.command)) item.command.reject(new Error(ABORTED));
+    }
     this.stream.destroy();
   }
 }

@@ -78,7 +78,7 @@ test('a --publish URL target whose connection went silent gets the next event', 
   );
 });
 
-test('a command that timed out is not sent again on the next connection', async () => {
+test('what was in flight on a dropped connection is not sent again on the next one', async () => {
   const server = await startRedis({ name: 'stopped-target' });
   const clients = new NodeClients({
     user: '',
@@ -91,15 +91,20 @@ test('a command that timed out is not sent again on the next connection', async 
   const node = { id: server.address, host: server.host, port: server.port };
   const control = clients.client(node);
   await control.set('counter', '0');
-  // A stopped server leaves the INCR unanswered (it runs once, on SIGCONT, from the old socket's
-  // buffer); the connection it timed out on is dropped, and the new one must not carry it again.
+  // A stopped server leaves both INCRs unanswered (they run once each, on SIGCONT, from the old
+  // socket's buffer). The first times out and its connection is dropped; the second, in flight
+  // behind it, fails then too. Neither may be sent again on the new connection.
   server.pause();
-  await assert.rejects(control.incr('counter'), /Command timed out/);
+  const first = control.incr('counter');
+  await waitFor(() => control.commandQueue.length === 1, { what: 'the first INCR written' });
+  const second = control.incr('counter');
+  await assert.rejects(first, /Command timed out/);
+  await assert.rejects(second, /Command aborted/);
   server.resume();
-  await waitFor(async () => (await control.get('counter')) === '1', {
-    what: 'the INCR run once',
+  await waitFor(async () => (await control.get('counter')) === '2', {
+    what: 'the two INCRs run once each',
     timeoutMs: 20_000,
   });
-  // Whatever the new connection would resend has been sent once it answers a command.
-  assert.equal(await control.get('counter'), '1');
+  // The new connection answered a command: whatever it would resend has been sent.
+  assert.equal(await control.get('counter'), '2');
 });
