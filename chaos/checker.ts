@@ -17,7 +17,7 @@ export class Checker {
   readonly faults = new Map<string, number>();
   failovers = 0;
   reads = { ok: 0, failed: 0, excused: 0 };
-  sentinelReads = { ok: 0, failed: 0, excused: 0 };
+  sentinelReads = { ok: 0, failed: 0, excused: 0, restarted: 0 };
   peakRssMb = 0;
   /** Node → until when (ms of the run) its failures are excused; Infinity: until healed. */
   private readonly impaired = new Map<string, number>();

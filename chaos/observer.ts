@@ -27,6 +27,8 @@ export class Observer {
   healthySince: number | undefined;
   private lastEpoch: number | null = null;
   private readonly sizes = new Map<string, number>();
+  /** Each node's run_id at its last DBSIZE: a drop across a restart is the run's, not a flush. */
+  private readonly runIds = new Map<string, string>();
   private readonly roles = new Map<string, string>();
   private readonly clients = new Map<string, Redis>();
   private pendingFlushes: PendingFlush[] = [];
@@ -180,12 +182,14 @@ export class Observer {
   private async observeNode(node: string, client: Redis): Promise<void> {
     let role: string;
     let size: number;
+    let runId: string | undefined;
     try {
       const reply = (await client.call('ROLE')) as unknown[];
       role =
         reply[0] === 'slave'
           ? `replica of ${String(reply[1])}:${String(reply[2])} (${String(reply[3])})`
           : String(reply[0]);
+      runId = /run_id:(\w+)/.exec(await client.info('server'))?.[1];
       size = await nodeSize(client);
     } catch {
       return;
@@ -196,7 +200,12 @@ export class Observer {
     }
     const before = this.sizes.get(node);
     this.sizes.set(node, size);
-    if (before !== undefined && size < before) {
+    // Only the run restarts a replica (kill -9, started again empty): the keys it lost then are
+    // the run's doing, not a flush of rbuddy's.
+    const lastRunId = this.runIds.get(node);
+    if (runId !== undefined) this.runIds.set(node, runId);
+    const restarted = lastRunId !== undefined && runId !== undefined && runId !== lastRunId;
+    if (before !== undefined && size < before && !restarted) {
       const flush = { node, t: this.history.now(), epoch: this.lastEpoch, from: before, to: size };
       this.history.record('flush', node, { data: { ...flush } });
       this.pendingFlushes.push(flush);

@@ -141,6 +141,16 @@ export function startSentinelReader(topo: ChaosTopology, checker: Checker): Read
   });
   redis.on('error', () => undefined);
   let running = true;
+  // As README's "Discovery" says: ioredis ends for good when a +switch-master reaches its
+  // failover detector while it asks the sentinel for an address during a reconnect
+  // (SentinelConnector.connect throws "Connection is closed." once the detector has disconnected
+  // the connector); an application connects it again.
+  redis.on('end', () => {
+    if (!running) return;
+    checker.sentinelReads.restarted += 1;
+    checker.history.record('note', 'sentinel-reader', { data: { ended: 'connect() again' } });
+    redis.connect().catch(() => undefined);
+  });
   const excused = (): boolean =>
     checker.isImpaired('rbuddy') || topo.replicas.some((r) => checker.isImpaired(r.address));
   const loop = (async () => {

@@ -39,7 +39,8 @@ export function report(facts: RunFacts, checker: Checker): string {
     `reads following GET /active: ${r.ok} ok, ${r.failed} failed, ${r.excused} excused (node killed or stopped by the run)`,
   );
   lines.push(
-    `reads through ioredis + rbuddy as sentinel: ${s.ok} ok, ${s.failed} failed, ${s.excused} excused`,
+    `reads through ioredis + rbuddy as sentinel: ${s.ok} ok, ${s.failed} failed, ${s.excused} excused` +
+      ` (the client ended and was connected again ${s.restarted} times)`,
   );
   lines.push(`webhook redeliveries of one id (at-least-once, information): ${facts.redeliveries}`);
   lines.push(`rbuddy peak RSS: ${checker.peakRssMb.toFixed(0)} MB`);

@@ -10,7 +10,9 @@
 // - `stall`: one direction stops (we stop reading it: the sender's buffers fill), the other flows;
 // - `latency`: every chunk is delivered `ms` later, in order;
 // - `bandwidth`: at most `bytesPerSecond` each way;
-// and `resetAll()` resets (RST) every open connection at once.
+// and `resetAll()` resets (RST) every open connection at once, and `silenceOpen()` turns the
+// connections open now into a blackhole that never lifts (a path that lost its state: a NAT or
+// conntrack entry gone, an address moved) while new connections pass as the mode says.
 import { createServer, Socket, type Server } from 'node:net';
 
 export type Direction = 'up' | 'down';
@@ -30,6 +32,8 @@ export interface FaultForwarder {
   setMode(mode: LinkMode): void;
   /** Resets every open connection (RST both sides). */
   resetAll(): void;
+  /** The connections open now drop every byte both ways, pass no FIN, until resetAll/close. */
+  silenceOpen(): void;
   /** Open client connections. */
   readonly connections: number;
   /** Bytes a blackhole has dropped so far. */
@@ -55,6 +59,8 @@ class Pipe {
   private budget = 0;
   private budgetAt = Date.now();
   tainted = false;
+  /** Set by silenceOpen(): a blackhole of this connection alone, for good. */
+  silent = false;
 
   constructor(
     private readonly src: Socket,
@@ -72,7 +78,7 @@ class Pipe {
 
   private push(data: Buffer): void {
     const mode = this.mode();
-    if (mode.kind === 'blackhole') {
+    if (mode.kind === 'blackhole' || this.silent) {
       this.tainted = true;
       this.onDrop(data.length);
       return;
@@ -90,7 +96,7 @@ class Pipe {
       this.timer = undefined;
     }
     const mode = this.mode();
-    if (mode.kind === 'blackhole') {
+    if (mode.kind === 'blackhole' || this.silent) {
       // Keep reading (the sender sees its bytes go) and drop everything, queued bytes too.
       if (this.queue.length > 0) this.tainted = true;
       this.onDrop(this.queued);
@@ -176,17 +182,18 @@ export async function startFaultForwarder(options: {
       new Pipe(upstream, client, 'down', currentMode, onDrop),
     );
     // A FIN is passed on as a FIN, except in a blackhole (nothing crosses it, not even that).
+    const silent = (): boolean => mode.kind === 'blackhole' || link.pipes.some((p) => p.silent);
     client.on('end', () => {
-      if (mode.kind !== 'blackhole') upstream.end();
+      if (!silent()) upstream.end();
     });
     upstream.on('end', () => {
-      if (mode.kind !== 'blackhole') client.end();
+      if (!silent()) client.end();
     });
     for (const socket of [client, upstream]) {
       socket.on('error', () => end(link, true));
       socket.on('close', () => {
         // A blackholed link stays silent on the other side until the blackhole lifts.
-        if (mode.kind !== 'blackhole') end(link, false);
+        if (!silent()) end(link, false);
       });
     }
     upstream.connect(options.target.port, options.target.host, () => {
@@ -219,6 +226,7 @@ export async function startFaultForwarder(options: {
       const wasBlackhole = mode.kind === 'blackhole';
       mode = next;
       for (const link of [...links]) {
+        if (link.pipes.some((pipe) => pipe.silent)) continue;
         // A FIN or a close during the blackhole never crossed it: end the link now instead.
         const closed = [link.client, link.upstream].some((x) => x.destroyed || x.readableEnded);
         if (wasBlackhole && (closed || link.pipes.some((pipe) => pipe.tainted))) {
@@ -230,6 +238,9 @@ export async function startFaultForwarder(options: {
     },
     resetAll() {
       for (const link of [...links]) end(link, true);
+    },
+    silenceOpen() {
+      for (const link of links) for (const pipe of link.pipes) pipe.silent = true;
     },
     async close() {
       for (const link of [...links]) end(link, true);

@@ -7,6 +7,10 @@
 // (ioredis emits 'error' on each failed connect; unheard, it would crash the process). TLS too:
 // the material current at each (re)connect, and a failed handshake's reason in the error of every
 // command that fails for it (ioredis itself only says "Connection is closed" or "Command timed out").
+// And a connection that let a command time out is dropped and made again: ioredis's command
+// timeout only rejects the command (`Command.setTimeout`), so a silent connection (bytes lost on
+// the way, no FIN, no RST: a path that lost its state) would time out every command until the
+// kernel gives up on it, many minutes later, while a new connection would work at once.
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type Command, type RedisOptions } from 'ioredis';
 import type { HostPort } from '../config/types.js';
@@ -73,8 +77,8 @@ export function createControlClient(options: ControlClientOptions): Redis {
   const tls = tlsFor(endpoint, options.tls);
   const client =
     'url' in endpoint
-      ? new ExplainingRedis(endpoint.url, { ...shared, ...(tls === undefined ? {} : { tls }) })
-      : new ExplainingRedis({
+      ? new ControlRedis(endpoint.url, { ...shared, ...(tls === undefined ? {} : { tls }) })
+      : new ControlRedis({
           ...shared,
           host: endpoint.address.host,
           port: endpoint.address.port,
@@ -125,15 +129,22 @@ export function connectFailureText(error: Error): string {
   return failure.kind === 'other' ? error.message : `TLS: ${failure.text}`;
 }
 
+/** ioredis's message for a command that outlived commandTimeout (`Command.setTimeout`). */
+const TIMED_OUT = 'Command timed out';
+const ABORTED = 'Command aborted: a command before it timed out on the same connection';
+
 /**
- * An ioredis client whose failed commands can name the reason the connection could not be made
- * (while it cannot: a connection that becomes ready clears it). Only TLS clients turn this on,
- * so that plain connections fail exactly as before.
+ * An ioredis client that drops a connection on which a command timed out, and whose failed
+ * commands can name the reason the connection could not be made (while it cannot: a connection
+ * that becomes ready clears it). Only TLS clients explain, so that plain connections fail exactly
+ * as before.
  */
-class ExplainingRedis extends Redis {
+class ControlRedis extends Redis {
   private explaining = false;
   private connectFailure: string | undefined;
   private readonly wrapped = new WeakSet<Command>();
+  /** Commands rejected by their timeout: ioredis keeps them queued until a reply or a close. */
+  private readonly timedOut = new WeakSet<object>();
 
   explainFailures(): void {
     this.explaining = true;
@@ -147,19 +158,41 @@ class ExplainingRedis extends Redis {
 
   override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
     // A command waiting offline is sent again on the next connection: wrapped once.
-    if (this.explaining && !this.wrapped.has(command)) {
+    if (!this.wrapped.has(command)) {
       this.wrapped.add(command);
       const reject = command.reject;
       command.reject = (error: Error) => {
-        const why = this.connectFailure;
-        reject(
-          why === undefined || error.message.includes(why)
-            ? error
-            : new Error(`${error.message} (the connection failed: ${why})`, { cause: error }),
-        );
+        reject(this.explained(error));
+        if (error.message === TIMED_OUT) {
+          this.timedOut.add(command);
+          this.dropSilentConnection(command);
+        }
       };
     }
     return super.sendCommand(command, stream);
+  }
+
+  private explained(error: Error): Error {
+    const why = this.connectFailure;
+    if (!this.explaining || why === undefined || error.message.includes(why)) return error;
+    return new Error(`${error.message} (the connection failed: ${why})`, { cause: error });
+  }
+
+  /**
+   * `timedOut` was written on the current connection and got no reply in time: the connection is
+   * destroyed, and ioredis reconnects at the RetryPolicy's pace. Nothing in flight on it is sent
+   * again (ioredis resends a lost connection's unanswered commands on the next one): its bytes
+   * may sit in the server's buffers and run anyway, and a FLUSHALL or REPLICAOF run twice is not
+   * harmless. What has not timed out yet fails now; the caller decides again.
+   */
+  private dropSilentConnection(timedOut: Command): void {
+    const waiting = this.commandQueue.toArray();
+    if (!waiting.some((item) => item.command === timedOut)) return;
+    this.commandQueue.clear();
+    for (const item of waiting) {
+      if (!this.timedOut.has(item.command)) item.command.reject(new Error(ABORTED));
+    }
+    this.stream.destroy();
   }
 }
 

@@ -323,10 +323,10 @@ export class FailoverEngine {
     const standbyNode = byId.get(persisted.standby);
     if (activeNode === undefined || standbyNode === undefined) return false;
 
-    const [active, standby] = await Promise.all([
-      this.ops.view(activeNode),
-      this.ops.view(standbyNode),
-    ]);
+    // The standby first, then the active: the round decides on the active as it is now (looked at
+    // together, a standby seconds slow to answer left a dead active's view that old: "healthy").
+    const standby = await this.ops.view(standbyNode);
+    const active = await this.ops.view(activeNode);
     this.lastViews = [active, standby];
     const observer = this.observer;
     observer.refreshMasterLoss(persisted, active);

@@ -1,6 +1,17 @@
 // The master health probe: PING over its own connection every --probe-interval-ms, each with
 // --probe-timeout-ms. --probe-failures failures in a row mean the master is lost; while it is
 // lost, the probe backs off (up to 5 intervals) so a dead master is not hammered.
+//
+// The probe owns its connection's life, not ioredis: a PING that timed out or failed for want of
+// a connection drops the connection, and the next probe opens a fresh one (connect bounded by the
+// probe's timeout, paced by the probe's backoff). A connection kept after such a failure is only
+// as good as ioredis's recovery, and that is not enough: its command timeout never drops a silent
+// connection (`Command.setTimeout` only rejects the command), and with the ready check off (as
+// here) a connection lost during its handshake (CLIENT SETNAME, CLIENT SETINFO) leaves the client
+// "ready" on a closed socket and never reconnecting (`connectHandler` in ioredis's
+// redis/event_handler.js calls readyHandler without checking the connection epoch): every later
+// PING waits in its offline queue and times out, and the master stays "lost" however healthy it
+// is, and each completed failover is followed by another one.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.js';
@@ -22,7 +33,8 @@ export interface MasterProbeOptions {
 
 export class MasterProbe implements MasterHealth {
   private readonly options: MasterProbeOptions;
-  private readonly client: Redis;
+  /** The current connection; undefined until the next probe opens one. */
+  private client: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private failuresInRow = 0;
@@ -31,27 +43,6 @@ export class MasterProbe implements MasterHealth {
 
   constructor(options: MasterProbeOptions) {
     this.options = options;
-    const auth = options.auth ?? { user: '', password: '' };
-    this.client = createControlClient({
-      endpoint: { address: options.master, user: auth.user, password: auth.password },
-      connectionName: 'rbuddy-probe',
-      ...(options.tls === undefined ? {} : { tls: options.tls }),
-      // A connect attempt is part of a probe: it may not outlast the probe's own timeout by much.
-      connectTimeoutMs: Math.min(options.connectTimeoutMs, Math.max(options.timeoutMs, 100)),
-      commandTimeoutMs: options.timeoutMs,
-      // A PING in flight when the connection drops fails at once: that is a failed probe, not a
-      // command to send again on the next connection.
-      retriesPerCommand: 0,
-      // ioredis's ready check would wait out a loading master (up to maxLoadingRetryTime, 10 s)
-      // before answering anything: the probe's own PING is the check, -LOADING counts as down.
-      readyCheck: false,
-      // Reconnect at the probe's own pace: the probe, not ioredis, decides what is "down".
-      reconnect: () => options.intervalMs,
-      // Connects in start(): a probe that is built but never started opens nothing.
-      lazyConnect: true,
-      // Failures are what the probe reports (onChange, lastError), not a log line per attempt.
-      onError: () => undefined,
-    });
   }
 
   get up(): boolean {
@@ -67,25 +58,24 @@ export class MasterProbe implements MasterHealth {
   }
 
   start(): void {
-    this.client.connect().catch(() => undefined);
     this.schedule(0);
   }
 
   /**
-   * Drops the connection and opens a new one at once. After a reload of the master's TLS
+   * Drops the connection; the next probe opens a new one. After a reload of the master's TLS
    * material the probe must meet what a new replication session meets: a connection that stays
    * up would go on vouching for the master with the old material (a new CA, a changed servername,
    * a master whose certificate no longer verifies).
    */
   reconnect(): void {
     if (this.stopped) return;
-    this.client.disconnect(true);
+    this.drop();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.client.disconnect();
+    this.drop();
   }
 
   private schedule(delayMs: number): void {
@@ -93,9 +83,44 @@ export class MasterProbe implements MasterHealth {
     this.timer = setTimeout(() => void this.probe(), delayMs);
   }
 
+  private connection(): Redis {
+    if (this.client !== undefined) return this.client;
+    const { options } = this;
+    const auth = options.auth ?? { user: '', password: '' };
+    this.client = createControlClient({
+      endpoint: { address: options.master, user: auth.user, password: auth.password },
+      connectionName: 'rbuddy-probe',
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      // A connect attempt is part of a probe: it may not outlast the probe's own timeout by much.
+      connectTimeoutMs: Math.min(options.connectTimeoutMs, Math.max(options.timeoutMs, 100)),
+      commandTimeoutMs: options.timeoutMs,
+      // A PING in flight when the connection drops fails at once: that is a failed probe, not a
+      // command to send again on the next connection.
+      retriesPerCommand: 0,
+      // ioredis's ready check would wait out a loading master (up to maxLoadingRetryTime, 10 s)
+      // before answering anything: the probe's own PING is the check, -LOADING counts as down.
+      readyCheck: false,
+      // No reconnect by ioredis: a lost connection is dropped and the next probe opens another.
+      reconnect: () => false,
+      // Connects on the first PING: a probe that is built but never started opens nothing.
+      lazyConnect: true,
+      // Failures are what the probe reports (onChange, lastError), not a log line per attempt.
+      onError: () => undefined,
+    });
+    return this.client;
+  }
+
+  /** Closes the current connection at once (replies still due are not awaited). */
+  private drop(): void {
+    const client = this.client;
+    this.client = undefined;
+    client?.disconnect();
+  }
+
   private async probe(): Promise<void> {
+    const client = this.connection();
     try {
-      await this.client.ping();
+      await client.ping();
       this.failuresInRow = 0;
       this.lastErrorText = undefined;
       if (!this.isUp) {
@@ -103,6 +128,9 @@ export class MasterProbe implements MasterHealth {
         this.options.onChange(true, undefined);
       }
     } catch (error) {
+      // A reply (-LOADING, -NOAUTH …) came over a working connection; anything else (a timeout,
+      // a connection closed or refused) leaves it suspect: the next probe starts afresh.
+      if (!isReply(error) && this.client === client) this.drop();
       this.failuresInRow += 1;
       this.lastErrorText = error instanceof Error ? error.message : String(error);
       if (this.isUp && this.failuresInRow >= this.options.failures) {
@@ -117,4 +145,9 @@ export class MasterProbe implements MasterHealth {
     const beyond = Math.max(0, this.failuresInRow - this.options.failures);
     this.schedule(this.options.intervalMs * Math.min(5, 2 ** beyond));
   }
+}
+
+/** An error reply of the master's own (redis-parser's ReplyError), not a failed connection. */
+function isReply(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
 }
