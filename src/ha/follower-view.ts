@@ -28,13 +28,18 @@ export function stateOf(persisted: PersistedState): EngineState {
 export interface FollowerFacts {
   /** The last load of the group's state (undefined: none answered yet). */
   loaded: LoadResult | undefined;
+  /**
+   * The last state read that was valid: kept while the key holds garbage, so that discovery still
+   * names the active the leader last saved (the leader, which reads the nodes, is not affected).
+   */
+  lastGood: PersistedState | undefined;
   /** Why etcd cannot be used, or null. */
   problem: string | null;
   leaderAnnounce: string | null;
 }
 
 export function followerStatus(facts: FollowerFacts): EngineStatus {
-  const persisted = facts.loaded?.kind === 'ok' ? facts.loaded.state : undefined;
+  const persisted = facts.loaded?.kind === 'ok' ? facts.loaded.state : facts.lastGood;
   let state: EngineState;
   let reason: string | null;
   if (facts.problem !== null) {
@@ -45,7 +50,11 @@ export function followerStatus(facts: FollowerFacts): EngineStatus {
     reason = "reading the group's state from etcd";
   } else if (facts.loaded.kind === 'corrupt') {
     state = 'degraded';
-    reason = `the group's state in etcd (${facts.loaded.file}) is corrupt: ${facts.loaded.why}`;
+    const kept =
+      persisted === undefined
+        ? 'no good state was read before'
+        : `answering from the last good state read (epoch ${persisted.epoch})`;
+    reason = `the group's state in etcd (${facts.loaded.file}) is corrupt: ${facts.loaded.why}; ${kept}`;
   } else if (facts.leaderAnnounce === null) {
     state = 'degraded';
     reason = 'no instance leads the group (an election is under way)';

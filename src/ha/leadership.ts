@@ -20,7 +20,8 @@ import type { OperatorAnswer } from '../standby/operator-requests.js';
 import type { NodeControl, SessionHandle, SessionSource } from '../standby/ports.js';
 import { epochSwitch, type EpochSwitch } from '../standby/persisted-state.js';
 import type { Roles } from '../standby/reconcile.js';
-import type { LoadResult } from '../standby/state-store.js';
+import type { PersistedState } from '../standby/persisted-state.js';
+import { unusableReason, type LoadResult } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
 import type { Coordination, CoordinationStatus, InstanceInfo } from './coordination.js';
 import { followerStatus } from './follower-view.js';
@@ -97,6 +98,11 @@ interface Term {
   loaded: boolean;
   /** The engine runs (after the first takeover round). */
   running: boolean;
+  /**
+   * Why the group's state could not be trusted when the term began (corrupt, or naming other
+   * nodes): the term touches no node, and a new term begins once the state reads well again.
+   */
+  unusable: string | undefined;
   listeners: SessionListener[];
 }
 
@@ -110,6 +116,8 @@ export class Leadership implements GroupEngine, DurableSink {
   private readonly log: Logger;
   private term: Term | undefined;
   private loaded: LoadResult | undefined;
+  /** The last valid state read: a follower answers discovery from it while the key is garbage. */
+  private lastGood: PersistedState | undefined;
   /** Terms begin and end one after the other: an engine is stopped before the next loads. */
   private transitions: Promise<void> = Promise.resolve();
   private listening = false;
@@ -183,18 +191,15 @@ export class Leadership implements GroupEngine, DurableSink {
   roles(): Roles | undefined {
     const engine = this.engine();
     if (engine !== undefined) return engine.roles();
-    const loaded = this.loaded;
-    return loaded?.kind === 'ok'
-      ? { active: loaded.state.active, standby: loaded.state.standby }
-      : undefined;
+    const last = this.lastGood;
+    return last === undefined ? undefined : { active: last.active, standby: last.standby };
   }
 
   /** The leader: its engine's; a follower: the switch that made the epoch stored in etcd. */
   currentSwitch(): EpochSwitch | undefined {
     const engine = this.engine();
     if (engine !== undefined) return engine.currentSwitch();
-    const loaded = this.loaded;
-    return loaded?.kind === 'ok' ? epochSwitch(loaded.state) : undefined;
+    return this.lastGood === undefined ? undefined : epochSwitch(this.lastGood);
   }
 
   request(request: OperatorRequest): OperatorAnswer {
@@ -226,6 +231,7 @@ export class Leadership implements GroupEngine, DurableSink {
     if (engine === undefined) {
       return followerStatus({
         loaded: this.loaded,
+        lastGood: this.lastGood,
         problem: coordination.problem,
         leaderAnnounce: coordination.leaderAnnounce,
       });
@@ -285,6 +291,7 @@ export class Leadership implements GroupEngine, DurableSink {
       settled: false,
       loaded: false,
       running: false,
+      unusable: undefined,
       listeners,
     };
     this.term = term;
@@ -299,6 +306,9 @@ export class Leadership implements GroupEngine, DurableSink {
     try {
       // Before the engine loads: events its state still lists as unsent go into a loaded outbox.
       await term.webhooks?.start();
+      // Read here as well as by the engine: a state that cannot be trusted (garbage in the key,
+      // other nodes) says nothing of which replica follows whom, so no takeover is made on it.
+      term.unusable = unusableReason(await this.options.coordination.store.load(), this.nodeIds());
       await term.engine.load();
     } catch (error) {
       // Never acted on: a state that could not be read is not a missing one (a first start
@@ -309,9 +319,13 @@ export class Leadership implements GroupEngine, DurableSink {
     }
     term.loaded = true;
     if (!term.live) return;
-    await this.takeOver(term).catch((error: unknown) => {
-      this.log.warn({ err: error }, 'takeover round failed; the next poll retries it');
-    });
+    if (term.unusable === undefined) {
+      await this.takeOver(term).catch((error: unknown) => {
+        this.log.warn({ err: error }, 'takeover round failed; the next poll retries it');
+      });
+    } else {
+      this.log.error({ why: term.unusable }, 'not taking over: the state cannot be trusted');
+    }
     if (!term.live) return;
     await term.engine.start();
     term.probe.start();
@@ -347,6 +361,10 @@ export class Leadership implements GroupEngine, DurableSink {
     }
   }
 
+  private nodeIds(): string[] {
+    return this.options.nodes.map((node) => node.id);
+  }
+
   private others(): Set<string> {
     const own = addressKey(this.options.coordination.self.announce);
     return new Set([...this.otherInstances].filter((address) => address !== own));
@@ -368,15 +386,31 @@ export class Leadership implements GroupEngine, DurableSink {
     const leader = coordination.status().leaderAnnounce;
     if (leader !== null) this.otherInstances.add(addressKey(leader));
     try {
-      this.loaded = await coordination.store.load();
+      const loaded = await coordination.store.load();
+      this.loaded = loaded;
+      if (loaded.kind === 'ok') this.lastGood = loaded.state;
     } catch (error) {
       // Kept: the last state read still names the active; status says why etcd is not read.
       this.log.debug({ err: error }, "reading the group's state failed");
     }
+    const current = this.term;
+    if (current?.live === true && current.running && current.unusable !== undefined) {
+      // The term refused the state it began on: once the key reads well again, a new term reads
+      // it and takes over, with no restart (the engine reads its state only once).
+      const now = this.loaded;
+      if (now !== undefined && unusableReason(now, this.nodeIds()) === undefined) {
+        this.endTerm("the group's state reads well again: beginning a new term on it");
+      }
+    }
     const term = this.term;
     if (term === undefined && this.listening && !this.stopped && coordination.status().leader) {
       this.onElected(0);
-    } else if (term?.live === true && term.running && !term.settled) {
+    } else if (
+      term?.live === true &&
+      term.running &&
+      !term.settled &&
+      term.unusable === undefined
+    ) {
       await this.takeOver(term).catch((error: unknown) => {
         this.log.warn({ err: error }, 'takeover round failed; retrying at the next poll');
       });

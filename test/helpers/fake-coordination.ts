@@ -21,6 +21,8 @@ export class FakeGroup {
   leader: FakeCoordination | undefined;
   readonly members = new Set<FakeCoordination>();
   problem: string | null = null;
+  /** Set by a test: the state key holds garbage (loads answer corrupt with this reason). */
+  corrupt: string | undefined;
   private revision = 0;
 
   constructor(readonly key = '/rbuddy/test/state') {}
@@ -80,6 +82,9 @@ export class FakeCoordination implements Coordination {
       file: `etcd:${group.key}`,
       load: (): Promise<LoadResult> => {
         if (group.problem !== null) return Promise.reject(new Error(`etcd: ${group.problem}`));
+        if (group.corrupt !== undefined) {
+          return Promise.resolve({ kind: 'corrupt', file: this.store.file, why: group.corrupt });
+        }
         const state = group.state;
         return Promise.resolve(
           state === undefined

@@ -212,4 +212,38 @@ describe('Leadership', () => {
     me.proxy.stream(A);
     await waitFor(() => me.leadership.state === 'healthy', { what: 'leading', ...WAIT });
   });
+
+  test('garbage in the state key: a follower answers from the last good state, degraded', async () => {
+    const { group, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    group.corrupt = 'it is not valid JSON';
+    await waitFor(() => me.leadership.state === 'degraded', { what: 'degraded', ...WAIT });
+    const status = me.leadership.status();
+    assert.match(status.reason ?? '', /corrupt.*not valid JSON.*last good state.*epoch 3/);
+    assert.equal(status.active, A.id, 'discovery keeps the last good active');
+    assert.equal(status.epoch, 3);
+    assert.deepEqual(me.leadership.roles(), { active: A.id, standby: B.id });
+    group.corrupt = undefined;
+    await waitFor(() => me.leadership.state === 'healthy', { what: 'healthy again', ...WAIT });
+  });
+
+  test('elected on a corrupt state: no REPLICAOF; the key put back: the takeover goes on', async () => {
+    const { group, old, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    group.corrupt = 'it is not valid JSON';
+    await old.close();
+    group.elect(me.coordination);
+    await waitFor(() => /corrupt/.test(me.leadership.status().reason ?? ''), {
+      what: 'refusing the corrupt state',
+      ...WAIT,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50)); // 10 polls of 5 ms
+    assert.deepEqual(changes(ops), [], 'no node command on a state that cannot be trusted');
+    assert.equal(me.leadership.status().state, 'degraded');
+    group.corrupt = undefined;
+    await waitFor(() => changes(ops).length === 2, { what: 'both repointed', ...WAIT });
+    assert.deepEqual(changes(ops).sort(), [`attach ${A.id}`, `attach ${B.id}`]);
+    me.proxy.stream(A);
+    await waitFor(() => me.leadership.state === 'healthy', { what: 'leading, healthy', ...WAIT });
+  });
 });
