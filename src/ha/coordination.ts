@@ -5,6 +5,7 @@
 // the app (app.ts) starts the failover engine only while this instance leads, and the engine asks
 // mayAct() before every destructive step.
 import type { StateStore } from '../standby/state-store.js';
+import type { EngineState } from '../standby/states.js';
 
 /** One rbuddy instance of the group, as the others see it (its registration in etcd). */
 export interface InstanceInfo {
@@ -29,6 +30,18 @@ export interface CoordinationStatus {
   problem: string | null;
 }
 
+/**
+ * What the leader observes live and never saves in the group's state (its master probe's verdict,
+ * a degraded or master-lost state): published on its lease so that followers report it instead
+ * of guessing. Only a report: not a fenced write, nothing is decided on it.
+ */
+export interface LeaderReport {
+  state: EngineState;
+  reason: string | null;
+  masterUp: boolean;
+  epoch: number | null;
+}
+
 export interface CoordinationEvents {
   /** This instance became the leader: the fencing token is the leader key's revision. */
   elected: (fence: number) => void;
@@ -49,6 +62,16 @@ export interface Coordination {
    */
   mayAct(): boolean;
   status(): CoordinationStatus;
+  /**
+   * The leader publishes its live state (a no-op when it does not lead). Written when it changed,
+   * at most once per round, on the leader's lease: it goes with the lease.
+   */
+  publishReport(report: LeaderReport): void;
+  /**
+   * A follower: the current leader's last published report, null when none (no leader, or the
+   * leader has published none yet: a previous leader's report never stands for the current one).
+   */
+  leaderReport(): LeaderReport | null;
   /** The other live instances of the group (SENTINEL sentinels). */
   peers(): readonly InstanceInfo[];
   /**

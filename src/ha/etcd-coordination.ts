@@ -14,12 +14,14 @@ import type {
   CoordinationEvents,
   CoordinationStatus,
   InstanceInfo,
+  LeaderReport,
 } from './coordination.js';
 import { withDeadline } from './etcd-client.js';
 import { EtcdOutbox } from './etcd-outbox.js';
 import { EtcdStateStore } from './etcd-state-store.js';
 import { parseInstance } from './instance-info.js';
 import { groupKeys, type GroupKeys } from './keys.js';
+import { parseReport, reportText } from './leader-report.js';
 import type { GuardSource, LeaderGuard } from './leader-guard.js';
 import {
   leaseRemainingMs,
@@ -76,6 +78,11 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private others: InstanceInfo[] = [];
   private problem: string | null = 'not started';
   private takeovers = 0;
+  /** The leader's report to write (text), and the one last written in this term. */
+  private pendingReport: string | undefined;
+  private writtenReport: string | undefined;
+  /** A follower: the current leader's report as last read. */
+  private report: LeaderReport | null = null;
   private closed = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -130,6 +137,14 @@ export class EtcdCoordination implements Coordination, GuardSource {
     };
   }
 
+  publishReport(report: LeaderReport): void {
+    if (this.leading !== undefined) this.pendingReport = reportText(report, this.leading.fence);
+  }
+
+  leaderReport(): LeaderReport | null {
+    return this.leading === undefined ? this.report : null;
+  }
+
   peers(): readonly InstanceInfo[] {
     return this.others;
   }
@@ -182,6 +197,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     const session = await this.renew();
     if (this.closed) return;
     await this.campaign(session);
+    await this.writeReport(session);
     await this.readMembers();
     this.problem = null;
   }
@@ -236,7 +252,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     const result = await this.client
       .if(key, 'Create', '==', 0)
       .then(this.client.put(key).value(JSON.stringify(this.self)).lease(session.id))
-      .else(this.client.get(key))
+      .else(this.client.get(key), this.client.get(this.keys.leaderStatus))
       .commit();
     if (this.closed || this.session !== session) return;
     if (result.succeeded) {
@@ -252,10 +268,13 @@ export class EtcdCoordination implements Coordination, GuardSource {
       // Deleted between the compare and the read cannot happen in one transaction; an empty
       // answer means nobody leads right now, so the next round campaigns again.
       this.leader = null;
+      this.report = null;
       return;
     }
     this.leader = parseInstance(kv.value.toString());
     const fence = Number(kv.create_revision);
+    const reportKv = result.responses[1]?.response_range?.kvs[0];
+    this.report = reportKv === undefined ? null : parseReport(reportKv.value.toString(), fence);
     const ours = kv.lease === session.id;
     if (this.leading !== undefined) {
       if (!ours || fence !== this.leading.fence) this.depose('another instance leads now');
@@ -269,10 +288,26 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (this.leading !== undefined) return;
     if (!withinRenewDeadline(this.timing, this.renewSentAt, this.now())) return;
     this.leading = { fence, session };
+    this.report = null;
+    this.pendingReport = undefined;
+    this.writtenReport = undefined;
     this.takeovers += 1;
     this.armDeadline();
     this.log.info({ fence, instance: this.self.id }, 'elected: this instance leads the group');
     this.events.emit('elected', fence);
+  }
+
+  /**
+   * The leader's report, written when it changed: at most once a round. Not fenced (nothing is
+   * decided on it), but on the leader's lease, so it goes when the lease goes.
+   */
+  private async writeReport(session: Session): Promise<void> {
+    const text = this.pendingReport;
+    if (this.leading?.session !== session || text === undefined || text === this.writtenReport) {
+      return;
+    }
+    await this.client.put(this.keys.leaderStatus).value(text).lease(session.id);
+    this.writtenReport = text;
   }
 
   private async readMembers(): Promise<void> {
@@ -294,6 +329,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
       ? `etcd: this instance's lease is gone (${message})`
       : `etcd unreachable or without quorum: ${message}`;
     this.leader = null;
+    this.report = null;
     this.log.warn({ err: message }, 'etcd round failed');
     if (lost) {
       if (this.leading !== undefined) this.depose('lease lost');

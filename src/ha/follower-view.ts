@@ -1,29 +1,14 @@
-// What an instance that does not lead reports (docs/ha.md, "Followers"): the group's state as the
-// leader last saved it in etcd, read back every poll. A follower observes nothing itself (only
-// the leader probes and reads the nodes), so its engine status is derived from that state: its
-// `state` names the failover step the group is at, and `degraded` when etcd cannot be read or no
-// instance leads.
+// What an instance that does not lead reports (docs/ha.md, "Followers"). A follower observes
+// nothing itself (only the leader probes and reads the nodes): its `state`, `reason` and
+// `masterUp` are the leader's live report (published on the leader's lease), and it is `degraded`
+// when etcd cannot be read, no instance leads, or the leader has reported nothing yet: it never
+// claims a health it cannot know. Roles, epoch and the failover record come from the group's
+// state as the leader last saved it in etcd, read back every poll.
 import type { EngineStatus } from '../standby/engine.js';
+import type { LeaderReport } from './coordination.js';
 import type { PersistedState } from '../standby/persisted-state.js';
 import type { LoadResult } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
-
-/** The engine state a persisted state shows from outside. */
-export function stateOf(persisted: PersistedState): EngineState {
-  switch (persisted.failover?.step) {
-    case undefined:
-      return persisted.activeHoldsData ? 'healthy' : 'starting';
-    case 'promoting':
-    case 'syncing':
-      return 'failing-over';
-    case 'held':
-      return 'held';
-    case 'switched':
-      return 'switching';
-    case 'aborted':
-      return 'degraded';
-  }
-}
 
 export interface FollowerFacts {
   /** The last load of the group's state (undefined: none answered yet). */
@@ -36,6 +21,10 @@ export interface FollowerFacts {
   /** Why etcd cannot be used, or null. */
   problem: string | null;
   leaderAnnounce: string | null;
+  /** This instance was elected and its term has not read the state yet. */
+  selfLeads: boolean;
+  /** The current leader's live report, null when it published none. */
+  report: LeaderReport | null;
 }
 
 export function followerStatus(facts: FollowerFacts): EngineStatus {
@@ -58,15 +47,16 @@ export function followerStatus(facts: FollowerFacts): EngineStatus {
   } else if (facts.leaderAnnounce === null) {
     state = 'degraded';
     reason = 'no instance leads the group (an election is under way)';
-  } else if (persisted === undefined) {
+  } else if (facts.selfLeads) {
     state = 'starting';
-    reason = `following ${facts.leaderAnnounce}: no state saved yet`;
+    reason = "elected: reading the group's state before taking over";
+  } else if (facts.report === null) {
+    state = 'degraded';
+    reason = `following: the leader ${facts.leaderAnnounce} has reported no state yet`;
   } else {
-    state = stateOf(persisted);
-    reason =
-      state === 'degraded'
-        ? `following ${facts.leaderAnnounce}: the failover was aborted`
-        : `following ${facts.leaderAnnounce}`;
+    state = facts.report.state;
+    const why = facts.report.reason === null ? '' : `: ${facts.report.reason}`;
+    reason = `following: the leader ${facts.leaderAnnounce} reports ${state}${why}`;
   }
   return {
     state,
@@ -74,8 +64,8 @@ export function followerStatus(facts: FollowerFacts): EngineStatus {
     epoch: persisted?.epoch ?? null,
     active: persisted?.active ?? null,
     standby: persisted?.standby ?? null,
-    // Only the leader probes the master: a follower has no verdict of its own.
-    masterUp: false,
+    // Only the leader probes the master: a follower has no verdict of its own, only the leader's.
+    masterUp: facts.report?.masterUp ?? false,
     masterLostSince: null,
     failover: persisted?.failover ?? null,
     lastFailover: persisted?.lastFailover ?? null,

@@ -8,6 +8,8 @@ export interface GroupKeys {
   readonly root: string;
   /** The leader's registration; its create revision is the fencing token. */
   readonly leader: string;
+  /** The leader's live report (leader-report.ts), on its lease. */
+  readonly leaderStatus: string;
   /** Prefix of the instances' registrations (`members/<id>`). */
   readonly members: string;
   member(id: string): string;
@@ -27,6 +29,7 @@ export function groupKeys(prefix: string, group: string): GroupKeys {
   return {
     root,
     leader: `${root}leader`,
+    leaderStatus: `${root}leader-status`,
     members: `${root}members/`,
     member: (id) => `${root}members/${id}`,
     state: `${root}state`,

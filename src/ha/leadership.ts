@@ -234,6 +234,8 @@ export class Leadership implements GroupEngine, DurableSink {
         lastGood: this.lastGood,
         problem: coordination.problem,
         leaderAnnounce: coordination.leaderAnnounce,
+        selfLeads: coordination.leader,
+        report: this.options.coordination.leaderReport(),
       });
     }
     const status = engine.status();
@@ -361,6 +363,13 @@ export class Leadership implements GroupEngine, DurableSink {
     }
   }
 
+  /** The leader publishes its live state for the followers (each poll; written when changed). */
+  private report(): void {
+    if (this.engine() === undefined) return;
+    const { state, reason, masterUp, epoch } = this.status();
+    this.options.coordination.publishReport({ state, reason, masterUp, epoch });
+  }
+
   private nodeIds(): string[] {
     return this.options.nodes.map((node) => node.id);
   }
@@ -402,6 +411,7 @@ export class Leadership implements GroupEngine, DurableSink {
         this.endTerm("the group's state reads well again: beginning a new term on it");
       }
     }
+    this.report();
     const term = this.term;
     if (term === undefined && this.listening && !this.stopped && coordination.status().leader) {
       this.onElected(0);

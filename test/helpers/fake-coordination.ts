@@ -8,6 +8,7 @@ import type {
   CoordinationEvents,
   CoordinationStatus,
   InstanceInfo,
+  LeaderReport,
 } from '../../src/ha/coordination.js';
 import type { PersistedState } from '../../src/standby/persisted-state.js';
 import type { LoadResult, StateStore } from '../../src/standby/state-store.js';
@@ -24,6 +25,8 @@ export class FakeGroup {
   /** Set by a test: the state key holds garbage (loads answer corrupt with this reason). */
   corrupt: string | undefined;
   private revision = 0;
+  /** The live state the leader last published, with who published it (on its lease). */
+  report: { by: FakeCoordination; report: LeaderReport } | undefined;
 
   constructor(readonly key = '/rbuddy/test/state') {}
 
@@ -54,6 +57,12 @@ export class FakeGroup {
 
   quorumBack(): void {
     this.problem = null;
+  }
+
+  /** The current leader's report; a previous leader's does not count. */
+  leaderReport(): LeaderReport | null {
+    const report = this.report;
+    return report !== undefined && report.by === this.leader ? report.report : null;
   }
 
   /** @internal */
@@ -132,6 +141,14 @@ export class FakeCoordination implements Coordination {
       takeovers: this.takeoverCount,
       problem: this.group.problem,
     };
+  }
+
+  publishReport(report: LeaderReport): void {
+    if (this.leads && this.group.problem === null) this.group.report = { by: this, report };
+  }
+
+  leaderReport(): LeaderReport | null {
+    return this.leads ? null : this.group.leaderReport();
   }
 
   peers(): readonly InstanceInfo[] {

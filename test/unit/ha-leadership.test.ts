@@ -102,6 +102,7 @@ async function ledByOther(): Promise<{
   const old = group.join({ id: 'old', announce: OLD_LEADER, http: '10.0.0.8:8080' });
   await old.start();
   group.elect(old);
+  old.publishReport({ state: 'healthy', reason: null, masterUp: true, epoch: 3 });
   const ops = new FakeNodeOps({
     [A.id]: replicaModel({ followsProxy: false, master: OLD_LEADER, keys: 1000, runId: 'run-a' }),
     [B.id]: heldStandbyModel({ followsProxy: false, master: OLD_LEADER, runId: 'run-b' }),
@@ -121,8 +122,9 @@ describe('Leadership', () => {
     const me = await instance(group, ops);
     const status = me.leadership.status();
     assert.equal(status.state, 'healthy');
-    assert.match(status.reason ?? '', new RegExp(`following ${OLD_LEADER}`));
+    assert.match(status.reason ?? '', new RegExp(`leader ${OLD_LEADER} reports healthy`));
     assert.equal(status.epoch, 3);
+    assert.equal(status.masterUp, true, "the leader's verdict");
     assert.deepEqual(me.leadership.roles(), { active: A.id, standby: B.id });
     assert.equal(me.leadership.holdsSync(A.id), true);
     assert.equal(me.leadership.holdsSync(B.id), true);
@@ -192,8 +194,14 @@ describe('Leadership', () => {
     });
     const me = await instance(group, ops);
     group.elect(me.coordination);
-    await waitFor(() => me.leadership.state === 'degraded', { what: 'degraded', ...WAIT });
-    assert.match(me.leadership.status().reason ?? '', /replicates from another master/);
+    await waitFor(
+      () => /replicates from another master/.test(me.leadership.status().reason ?? ''),
+      {
+        what: 'degraded: another master',
+        ...WAIT,
+      },
+    );
+    assert.equal(me.leadership.state, 'degraded');
     assert.deepEqual(ops.callsOf('attach'), []);
   });
 
@@ -245,5 +253,44 @@ describe('Leadership', () => {
     assert.deepEqual(changes(ops).sort(), [`attach ${A.id}`, `attach ${B.id}`]);
     me.proxy.stream(A);
     await waitFor(() => me.leadership.state === 'healthy', { what: 'leading, healthy', ...WAIT });
+  });
+
+  test("a follower reports the leader's live state, degraded when the leader reports none", async () => {
+    const { group, old, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    old.publishReport({
+      state: 'master-lost',
+      reason: 'master down for 3 s',
+      masterUp: false,
+      epoch: 3,
+    });
+    let status = me.leadership.status();
+    assert.equal(status.state, 'master-lost');
+    assert.match(status.reason ?? '', /leader 10\.0\.0\.8:6382 reports master-lost: master down/);
+    assert.equal(status.masterUp, false);
+    old.publishReport({
+      state: 'degraded',
+      reason: 'active replicates from another master',
+      masterUp: true,
+      epoch: 3,
+    });
+    assert.equal(me.leadership.status().state, 'degraded');
+    // A new leader that has not reported yet: the previous leader's report does not stand for it.
+    const other = group.join({ id: 'other', announce: '10.0.0.7:6382', http: '10.0.0.7:8080' });
+    group.elect(other);
+    status = me.leadership.status();
+    assert.equal(status.state, 'degraded');
+    assert.match(status.reason ?? '', /leader 10\.0\.0\.7:6382 has reported no state yet/);
+  });
+
+  test('the leader publishes its live state for the followers', async () => {
+    const { group, old, ops } = await ledByOther();
+    const me = await instance(group, ops);
+    await old.close();
+    group.elect(me.coordination);
+    me.proxy.stream(A);
+    await waitFor(() => group.leaderReport()?.state === 'healthy', { what: 'reported', ...WAIT });
+    assert.equal(group.leaderReport()?.epoch, 3);
+    assert.equal(group.leaderReport()?.masterUp, me.leadership.status().masterUp);
   });
 });
