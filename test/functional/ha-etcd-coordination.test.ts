@@ -104,6 +104,40 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     assert.equal(follower.status().leaseRemainingMs, null);
   });
 
+  it("the followers read the leader's live report; a new leader's stands only once it wrote one", async () => {
+    const a = instance('report', 'a');
+    const b = instance('report', 'b');
+    const c = instance('report', 'c');
+    await Promise.all([a.start(), b.start(), c.start()]);
+    const first = await leaderOf(a, b, c);
+    const report = {
+      state: 'master-lost' as const,
+      reason: 'master down',
+      masterUp: false,
+      epoch: 4,
+    };
+    first.publishReport(report);
+    const rest = [a, b, c].filter((x) => x !== first);
+    for (const follower of rest) {
+      await waitFor(() => follower.leaderReport()?.state === 'master-lost', {
+        what: `${follower.self.id} reads the report`,
+      });
+      assert.deepEqual(follower.leaderReport(), report);
+    }
+    const stored = await direct.get('/test/report/leader-status').exec();
+    assert.equal(stored.kvs[0]?.lease, guardOf(first).leaseId, "on the leader's lease");
+    await first.close();
+    const second = await leaderOf(...rest);
+    const other = rest.find((x) => x !== second);
+    assert.ok(other !== undefined);
+    await waitFor(() => other.status().leaderAnnounce === second.self.announce, {
+      what: 'the new leader seen',
+    });
+    assert.equal(other.leaderReport(), null, 'the old report went with its lease');
+    second.publishReport({ ...report, state: 'healthy', masterUp: true });
+    await waitFor(() => other.leaderReport()?.state === 'healthy', { what: 'the new report' });
+  });
+
   it('closing the leader, then revoking the new leader’s lease, hands over each time', async () => {
     const a = instance('handover', 'a');
     const b = instance('handover', 'b');
