@@ -397,7 +397,10 @@ export class Leadership implements GroupEngine, DurableSink {
     try {
       const loaded = await coordination.store.load();
       this.loaded = loaded;
+      // Garbage keeps the last valid state (discovery goes on naming its active); a key that
+      // was removed is no state at all, as before it was ever saved.
       if (loaded.kind === 'ok') this.lastGood = loaded.state;
+      else if (loaded.kind === 'missing') this.lastGood = undefined;
     } catch (error) {
       // Kept: the last state read still names the active; status says why etcd is not read.
       this.log.debug({ err: error }, "reading the group's state failed");
