@@ -27,6 +27,7 @@ import {
   withinRenewDeadline,
   type LeaseTiming,
 } from './lease-timing.js';
+import { viewMembers } from './members.js';
 
 export interface EtcdCoordinationOptions {
   /** Built with createEtcdClient (etcd-client.ts); closed by close() when `ownsClient`. */
@@ -181,9 +182,24 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (this.closed) return;
     const session = await this.renew();
     if (this.closed) return;
+    // The registrations first: an instance whose --announce (or id) another live instance holds
+    // would point the nodes at that instance's address, so it must not lead.
+    const conflict = await this.readMembers(session);
+    if (this.closed) return;
+    if (conflict !== null) {
+      if (this.leading !== undefined) this.depose(conflict);
+      await this.readLeader();
+      this.problem = conflict;
+      return;
+    }
     await this.campaign(session);
-    await this.readMembers();
     this.problem = null;
+  }
+
+  /** Who leads, without campaigning. */
+  private async readLeader(): Promise<void> {
+    const text = await this.client.get(this.keys.leader).string();
+    this.leader = text === null ? null : parseInstance(text);
   }
 
   private async renew(): Promise<Session> {
@@ -275,14 +291,21 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.events.emit('elected', fence);
   }
 
-  private async readMembers(): Promise<void> {
-    const all = await this.client.getAll().prefix(this.keys.members).strings();
-    const others: InstanceInfo[] = [];
-    for (const text of Object.values(all)) {
-      const info = parseInstance(text);
-      if (info !== null && info.id !== this.self.id) others.push(info);
+  /** Reads the registrations; returns why this instance must not campaign, or null. */
+  private async readMembers(session: Session): Promise<string | null> {
+    const response = await this.client.getAll().prefix(this.keys.members).exec();
+    const entries = response.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      createRevision: Number(kv.create_revision),
+      lease: kv.lease,
+    }));
+    const view = viewMembers(this.keys.members, entries, this.self, session.id);
+    this.others = view.others;
+    if (view.conflict !== null && view.conflict !== this.problem) {
+      this.log.error({ instance: this.self.id }, `not campaigning: ${view.conflict}`);
     }
-    this.others = others.sort((a, b) => a.id.localeCompare(b.id));
+    return view.conflict;
   }
 
   /** A round failed: etcd did not answer, refused, or has no quorum. */

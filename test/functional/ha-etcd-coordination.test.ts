@@ -26,6 +26,7 @@ function instance(
   id: string,
   hosts: readonly string[] = cluster.clientUrls,
   leaseMs = LEASE_MS,
+  announce = `127.0.0.1:${20_000 + instances.length}`,
 ): EtcdCoordination {
   const client = createEtcdClient(
     {
@@ -43,7 +44,7 @@ function instance(
   const coordination = new EtcdCoordination({
     client,
     ownsClient: true,
-    self: { id, announce: `127.0.0.1:${id.length}1000`, http: `127.0.0.1:${id.length}2000` },
+    self: { id, announce, http: `127.0.0.1:${30_000 + instances.length}` },
     prefix: '/test',
     group,
     leaseMs,
@@ -102,6 +103,43 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     assert.ok(status.leaseRemainingMs !== null && status.leaseRemainingMs > 0);
     assert.equal(follower.status().leader, false);
     assert.equal(follower.status().leaseRemainingMs, null);
+  });
+
+  it('an instance whose --announce another live instance registered first stands back', async () => {
+    const a = instance('same-announce', 'a', undefined, undefined, '127.0.0.1:6390');
+    await a.start();
+    await leaderOf(a);
+    const b = instance('same-announce', 'b', undefined, undefined, '127.0.0.1:6390');
+    const c = instance('same-announce', 'c');
+    await Promise.all([b.start(), c.start()]);
+    await waitFor(() => b.status().problem?.includes('127.0.0.1:6390') === true, {
+      what: 'b reports the conflict',
+      explain: () => JSON.stringify(b.status()),
+    });
+    assert.match(
+      b.status().problem ?? '',
+      /\(id a, .*already registered this --announce 127\.0\.0\.1:6390/,
+    );
+    await waitFor(() => c.peers().length === 2, { what: 'c sees a and b' });
+    // Neither lists the other, whose address is its own; a, registered first, stays healthy.
+    const ids = (x: EtcdCoordination): string =>
+      x
+        .peers()
+        .map((p) => p.id)
+        .join(',');
+    await waitFor(() => ids(a) === 'c' && ids(b) === 'c', {
+      what: 'a and b each list only c',
+      explain: () => `a: ${ids(a)}, b: ${ids(b)}`,
+    });
+    assert.equal(a.status().problem, null);
+    // a goes: b is alone with its address, and campaigns like any instance.
+    await a.close();
+    const next = await leaderOf(b, c);
+    await waitFor(() => b.status().problem === null, {
+      what: 'b clears the conflict',
+      explain: () => JSON.stringify(b.status()),
+    });
+    assert.ok(next === b || next === c);
   });
 
   it('closing the leader, then revoking the new leader’s lease, hands over each time', async () => {

@@ -6,6 +6,7 @@ import type { EtcdConfig } from '../../src/config/types.js';
 import { etcdClientOptions, withDeadline } from '../../src/ha/etcd-client.js';
 import { parseInstance } from '../../src/ha/instance-info.js';
 import { groupKeys, outboxSeq } from '../../src/ha/keys.js';
+import { memberAt, viewMembers, type MemberEntry } from '../../src/ha/members.js';
 import { leaseRemainingMs, leaseTiming, withinRenewDeadline } from '../../src/ha/lease-timing.js';
 
 const CONFIG: EtcdConfig = {
@@ -78,6 +79,49 @@ describe('registrations read back', () => {
     for (const bad of ['', '{', '[]', '{"id":"","announce":"x","http":"y"}', '{"id":"a"}']) {
       assert.equal(parseInstance(bad), null, bad);
     }
+  });
+});
+
+describe('members read back', () => {
+  const prefix = '/rbuddy/g1/members/';
+  const a = { id: 'a', announce: '10.0.0.1:6382', http: '10.0.0.1:9999' };
+  const entry = (key: string, info: object, createRevision: number, lease = '7'): MemberEntry => ({
+    key,
+    value: JSON.stringify(info),
+    createRevision,
+    lease,
+  });
+
+  it('counts only `members/<id>` holding an InstanceInfo of that id', () => {
+    assert.deepEqual(memberAt(prefix, `${prefix}a`, JSON.stringify(a)), a);
+    // Group `g1/members` would write its leader key here; a hand-written entry names no id.
+    assert.equal(memberAt(prefix, `${prefix}x/leader`, JSON.stringify({ ...a, id: 'x' })), null);
+    assert.equal(memberAt(prefix, `${prefix}b`, JSON.stringify(a)), null);
+    assert.equal(memberAt(prefix, prefix, JSON.stringify({ ...a, id: '' })), null);
+    assert.equal(memberAt(prefix, `${prefix}e`, '{"announce":"evil.example:1"}'), null);
+    assert.equal(memberAt(prefix, '/rbuddy/g2/members/a', JSON.stringify(a)), null);
+  });
+
+  it('never lists an instance with our --announce; the later of two registrations stands back', () => {
+    const b = { id: 'b', announce: a.announce, http: '10.0.0.2:9999' };
+    const c = { id: 'c', announce: '10.0.0.3:6382', http: '10.0.0.3:9999' };
+    const entries = [
+      entry(`${prefix}a`, a, 10, '1'),
+      entry(`${prefix}b`, b, 20, '2'),
+      entry(`${prefix}c`, c, 30, '3'),
+    ];
+    const older = viewMembers(prefix, entries, a, '1');
+    assert.deepEqual(older, { others: [c], conflict: null });
+    const newer = viewMembers(prefix, entries, b, '2');
+    assert.deepEqual(newer.others, [c]);
+    assert.match(
+      newer.conflict ?? '',
+      /\(id a, http 10\.0\.0\.1:9999\).*--announce 10\.0\.0\.1:6382/,
+    );
+    // Not registered yet (our key not read back): any holder of our address came first.
+    assert.notEqual(viewMembers(prefix, entries.slice(0, 1), b, '2').conflict, null);
+    // Our id on a lease that is not ours: another live instance uses it.
+    assert.match(viewMembers(prefix, entries, c, '9').conflict ?? '', /id c/);
   });
 });
 
