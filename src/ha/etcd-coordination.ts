@@ -6,7 +6,7 @@
 // or its lease expired). A leader stops acting at its renew deadline (lease-timing.ts), before its
 // lease can expire in etcd; every leader-only write is fenced (leader-guard.ts).
 import { EventEmitter } from 'node:events';
-import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import type { EventOutbox } from '../notify/outbox.js';
 import type {
@@ -15,7 +15,9 @@ import type {
   CoordinationStatus,
   InstanceInfo,
 } from './coordination.js';
+import { WarnThrottle } from '../log-throttle.js';
 import { withDeadline } from './etcd-client.js';
+import { etcdFailureKind, etcdFailureProblem } from './etcd-errors.js';
 import { EtcdOutbox } from './etcd-outbox.js';
 import { EtcdStateStore } from './etcd-state-store.js';
 import { parseInstance } from './instance-info.js';
@@ -81,6 +83,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
 
   constructor(private readonly options: EtcdCoordinationOptions) {
     this.self = options.self;
@@ -311,13 +314,13 @@ export class EtcdCoordination implements Coordination, GuardSource {
   /** A round failed: etcd did not answer, refused, or has no quorum. */
   private failed(error: unknown): void {
     if (this.closed) return;
-    const message = describe(error);
-    const lost = error instanceof EtcdLeaseInvalidError;
-    this.problem = lost
-      ? `etcd: this instance's lease is gone (${message})`
-      : `etcd unreachable or without quorum: ${message}`;
+    const kind = etcdFailureKind(error);
+    const lost = kind === 'lease-lost';
+    this.problem = etcdFailureProblem(kind, error);
     this.leader = null;
-    this.log.warn({ err: message }, 'etcd round failed');
+    // A round fails every retry period for as long as the cause lasts (a wrong password, forever):
+    // one warning per kind and minute, the rest at debug.
+    this.warnings.warn(this.log, kind, { err: describe(error), kind }, 'etcd round failed');
     if (lost) {
       if (this.leading !== undefined) this.depose('lease lost');
       void this.endSession();

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EtcdConfig } from '../../src/config/types.js';
 import { etcdClientOptions, withDeadline } from '../../src/ha/etcd-client.js';
+import { etcdFailureKind, etcdFailureProblem } from '../../src/ha/etcd-errors.js';
 import { parseInstance } from '../../src/ha/instance-info.js';
 import { groupKeys, outboxSeq } from '../../src/ha/keys.js';
 import { memberAt, viewMembers, type MemberEntry } from '../../src/ha/members.js';
@@ -156,5 +157,25 @@ describe('etcd client options', () => {
   it('withDeadline rejects a call that never answers', async () => {
     await assert.rejects(withDeadline(new Promise(() => undefined), 20, 'a call'), /a call/);
     assert.equal(await withDeadline(Promise.resolve(7), 1_000, 'x'), 7);
+  });
+});
+
+describe('failed etcd rounds', () => {
+  it('tells refused credentials from an outage', () => {
+    const auth = new Error(
+      '3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password',
+    );
+    assert.equal(etcdFailureKind(auth), 'auth');
+    assert.match(
+      etcdFailureProblem('auth', auth),
+      /^etcd authentication failed: check --etcd-user/,
+    );
+    assert.equal(
+      etcdFailureKind(new Error('7 PERMISSION_DENIED: etcdserver: permission denied')),
+      'auth',
+    );
+    const down = new Error('14 UNAVAILABLE: No connection established');
+    assert.equal(etcdFailureKind(down), 'unreachable');
+    assert.match(etcdFailureProblem('unreachable', down), /^etcd unreachable or without quorum/);
   });
 });
