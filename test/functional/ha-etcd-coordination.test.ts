@@ -94,6 +94,11 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     await waitFor(() => follower.status().leaderAnnounce === leader.self.announce, {
       what: 'the follower names the leader',
     });
+    // Each reads the registrations once a retry period: the one started first may not have seen
+    // the other's yet.
+    await waitFor(() => follower.peers().length === 1 && leader.peers().length === 1, {
+      what: 'each sees the other',
+    });
     assert.deepEqual(follower.peers(), [leader.self]);
     assert.deepEqual(leader.peers(), [follower.self]);
     const status = leader.status();
