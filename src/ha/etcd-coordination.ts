@@ -84,6 +84,8 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
+  /** Set for good once another instance is seen with this instance's --announce. */
+  private refused: string | null = null;
 
   constructor(private readonly options: EtcdCoordinationOptions) {
     this.self = options.self;
@@ -305,10 +307,16 @@ export class EtcdCoordination implements Coordination, GuardSource {
     }));
     const view = viewMembers(this.keys.members, entries, this.self, session.id);
     this.others = view.others;
-    if (view.conflict !== null && view.conflict !== this.problem) {
-      this.log.error({ instance: this.self.id }, `not campaigning: ${view.conflict}`);
+    if (view.lasting && this.refused === null) {
+      // Kept until restart: leading later, once the other is gone, would point the nodes at an
+      // address that does not reach this instance.
+      this.refused = `${view.conflict ?? ''}, then restart this one`;
     }
-    return view.conflict;
+    const conflict = this.refused ?? view.conflict;
+    if (conflict !== null && conflict !== this.problem) {
+      this.log.error({ instance: this.self.id }, `not campaigning: ${conflict}`);
+    }
+    return conflict;
   }
 
   /** A round failed: etcd did not answer, refused, or has no quorum. */

@@ -32,6 +32,12 @@ export interface MemberView {
    * --announce or id: the reason this instance must not campaign.
    */
   conflict: string | null;
+  /**
+   * The conflict is with an instance that has another admin address: not an earlier run of this
+   * one (a restart after kill -9, whose registration expires with its lease) but a second
+   * instance given our --announce. Its going away does not make our --announce reach us.
+   */
+  lasting: boolean;
 }
 
 /**
@@ -50,6 +56,7 @@ export function viewMembers(
   const ownRevision = own !== undefined && own.lease === selfLease ? own.createRevision : Infinity;
   const others: InstanceInfo[] = [];
   let conflict: string | null = null;
+  let lasting = false;
   for (const entry of entries) {
     const info = memberAt(membersPrefix, entry.key, entry.value);
     if (info === null) continue;
@@ -64,11 +71,12 @@ export function viewMembers(
         conflict =
           `another instance of the group (id ${info.id}, http ${info.http}) already registered ` +
           `this --announce ${self.announce}: give each instance its own --announce`;
+        lasting ||= info.http !== self.http;
       }
       continue;
     }
     others.push(info);
   }
   others.sort((a, b) => a.id.localeCompare(b.id));
-  return { others, conflict };
+  return { others, conflict, lasting };
 }

@@ -137,14 +137,12 @@ describe('EtcdCoordination on a real etcd cluster', () => {
       explain: () => `a: ${ids(a)}, b: ${ids(b)}`,
     });
     assert.equal(a.status().problem, null);
-    // a goes: b is alone with its address, and campaigns like any instance.
+    // a goes: b's --announce still does not reach b (it is a's), so b stays out for good; c leads.
     await a.close();
-    const next = await leaderOf(b, c);
-    await waitFor(() => b.status().problem === null, {
-      what: 'b clears the conflict',
-      explain: () => JSON.stringify(b.status()),
-    });
-    assert.ok(next === b || next === c);
+    assert.equal(await leaderOf(b, c), c);
+    await waitFor(() => c.peers().length === 1, { what: "a's registration gone" });
+    assert.match(b.status().problem ?? '', /already registered this --announce.*restart this one/);
+    assert.equal(b.mayAct(), false);
   });
 
   it('closing the leader, then revoking the new leader’s lease, hands over each time', async () => {

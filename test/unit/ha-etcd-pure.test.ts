@@ -112,9 +112,20 @@ describe('members read back', () => {
       entry(`${prefix}c`, c, 30, '3'),
     ];
     const older = viewMembers(prefix, entries, a, '1');
-    assert.deepEqual(older, { others: [c], conflict: null });
+    assert.deepEqual(older, { others: [c], conflict: null, lasting: false });
     const newer = viewMembers(prefix, entries, b, '2');
     assert.deepEqual(newer.others, [c]);
+    assert.equal(newer.lasting, true);
+    // The same admin address: an earlier run of this instance, gone once its lease expires.
+    const rerun = { ...a, id: 'a2' };
+    const restarted = viewMembers(
+      prefix,
+      [entries[0], entries[2], entry(`${prefix}a2`, rerun, 40, '4')],
+      rerun,
+      '4',
+    );
+    assert.notEqual(restarted.conflict, null);
+    assert.equal(restarted.lasting, false);
     assert.match(
       newer.conflict ?? '',
       /\(id a, http 10\.0\.0\.1:9999\).*--announce 10\.0\.0\.1:6382/,
