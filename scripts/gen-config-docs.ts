@@ -23,7 +23,8 @@ const FORMAT_TEXT: Readonly<Record<FormatName, string>> = {
   'bind-address': '`host:port` to bind (IPv6 as `[addr]:port`), port 0–65535; 0 = any free port',
   text: 'any string',
   'nonempty-text': 'a non-empty string',
-  'group-name': 'a non-empty word without spaces',
+  'group-name':
+    '1 to 64 letters, digits, `_`, `.` or `-` (no `/`: with --etcd it is one segment of the keys)',
   'positive-int': 'a whole number ≥ 1',
   'duration-ms': 'milliseconds, a whole number from 0 to 2147483647',
   'positive-duration-ms': 'milliseconds, a whole number from 1 to 2147483647',

@@ -203,9 +203,13 @@ export const FORMATS: Readonly<Record<FormatName, FormatSpec>> = {
   'nonempty-text': stringFormat('VALUE', (value) =>
     value.trim() === '' ? 'must not be empty' : undefined,
   ),
-  // The group name is a word in Sentinel's space separated `+switch-master <group> …` message.
+  // The group name is a word in Sentinel's space separated `+switch-master <group> …` message, and
+  // with --etcd one path segment of `<prefix>/<group>/`: a `/` would let one group's keys fall
+  // inside another's range (group `g1/members` writing among g1's members).
   'group-name': stringFormat('NAME', (value) =>
-    /^\S+$/.test(value) ? undefined : 'must be non-empty, without spaces',
+    /^[A-Za-z0-9_.-]{1,64}$/.test(value) && !/^\.+$/.test(value)
+      ? undefined
+      : 'must be 1 to 64 characters of letters, digits, "_", "." and "-" (no "/" or spaces)',
   ),
   'positive-int': integerFormat(1, 'N', ''),
   'duration-ms': integerFormat(0, 'MS', ' of milliseconds'),

@@ -6,7 +6,7 @@
 // or its lease expired). A leader stops acting at its renew deadline (lease-timing.ts), before its
 // lease can expire in etcd; every leader-only write is fenced (leader-guard.ts).
 import { EventEmitter } from 'node:events';
-import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import type { EventOutbox } from '../notify/outbox.js';
 import type {
@@ -16,7 +16,9 @@ import type {
   InstanceInfo,
   LeaderReport,
 } from './coordination.js';
+import { WarnThrottle } from '../log-throttle.js';
 import { withDeadline } from './etcd-client.js';
+import { etcdFailureKind, etcdFailureProblem } from './etcd-errors.js';
 import { EtcdOutbox } from './etcd-outbox.js';
 import { EtcdStateStore } from './etcd-state-store.js';
 import { parseInstance } from './instance-info.js';
@@ -29,6 +31,7 @@ import {
   withinRenewDeadline,
   type LeaseTiming,
 } from './lease-timing.js';
+import { viewMembers } from './members.js';
 
 export interface EtcdCoordinationOptions {
   /** Built with createEtcdClient (etcd-client.ts); closed by close() when `ownsClient`. */
@@ -87,6 +90,9 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
+  /** Set for good once another instance is seen with this instance's --announce. */
+  private refused: string | null = null;
 
   constructor(private readonly options: EtcdCoordinationOptions) {
     this.self = options.self;
@@ -196,10 +202,25 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (this.closed) return;
     const session = await this.renew();
     if (this.closed) return;
+    // The registrations first: an instance whose --announce (or id) another live instance holds
+    // would point the nodes at that instance's address, so it must not lead.
+    const conflict = await this.readMembers(session);
+    if (this.closed) return;
+    if (conflict !== null) {
+      if (this.leading !== undefined) this.depose(conflict);
+      await this.readLeader();
+      this.problem = conflict;
+      return;
+    }
     await this.campaign(session);
     await this.writeReport(session);
-    await this.readMembers();
     this.problem = null;
+  }
+
+  /** Who leads, without campaigning. */
+  private async readLeader(): Promise<void> {
+    const text = await this.client.get(this.keys.leader).string();
+    this.leader = text === null ? null : parseInstance(text);
   }
 
   private async renew(): Promise<Session> {
@@ -310,27 +331,40 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.writtenReport = text;
   }
 
-  private async readMembers(): Promise<void> {
-    const all = await this.client.getAll().prefix(this.keys.members).strings();
-    const others: InstanceInfo[] = [];
-    for (const text of Object.values(all)) {
-      const info = parseInstance(text);
-      if (info !== null && info.id !== this.self.id) others.push(info);
+  /** Reads the registrations; returns why this instance must not campaign, or null. */
+  private async readMembers(session: Session): Promise<string | null> {
+    const response = await this.client.getAll().prefix(this.keys.members).exec();
+    const entries = response.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      createRevision: Number(kv.create_revision),
+      lease: kv.lease,
+    }));
+    const view = viewMembers(this.keys.members, entries, this.self, session.id);
+    this.others = view.others;
+    if (view.lasting && this.refused === null) {
+      // Kept until restart: leading later, once the other is gone, would point the nodes at an
+      // address that does not reach this instance.
+      this.refused = `${view.conflict ?? ''}, then restart this one`;
     }
-    this.others = others.sort((a, b) => a.id.localeCompare(b.id));
+    const conflict = this.refused ?? view.conflict;
+    if (conflict !== null && conflict !== this.problem) {
+      this.log.error({ instance: this.self.id }, `not campaigning: ${conflict}`);
+    }
+    return conflict;
   }
 
   /** A round failed: etcd did not answer, refused, or has no quorum. */
   private failed(error: unknown): void {
     if (this.closed) return;
-    const message = describe(error);
-    const lost = error instanceof EtcdLeaseInvalidError;
-    this.problem = lost
-      ? `etcd: this instance's lease is gone (${message})`
-      : `etcd unreachable or without quorum: ${message}`;
+    const kind = etcdFailureKind(error);
+    const lost = kind === 'lease-lost';
+    this.problem = etcdFailureProblem(kind, error);
     this.leader = null;
     this.report = null;
-    this.log.warn({ err: message }, 'etcd round failed');
+    // A round fails every retry period for as long as the cause lasts (a wrong password, forever):
+    // one warning per kind and minute, the rest at debug.
+    this.warnings.warn(this.log, kind, { err: describe(error), kind }, 'etcd round failed');
     if (lost) {
       if (this.leading !== undefined) this.depose('lease lost');
       void this.endSession();

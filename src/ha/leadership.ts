@@ -122,6 +122,11 @@ export class Leadership implements GroupEngine, DurableSink {
   private transitions: Promise<void> = Promise.resolve();
   private listening = false;
   private stopped = false;
+  /**
+   * The fence of the last 'elected' event: an election seen before the listeners opened starts
+   * its term later (start(), poll()), and its log must still name the fence it holds.
+   */
+  private electedFence = 0;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   /** Announce addresses of the group's other instances, as seen since this one started. */
@@ -277,8 +282,12 @@ export class Leadership implements GroupEngine, DurableSink {
   // ---- terms -----------------------------------------------------------------------------------
 
   private readonly onElected = (fence: number): void => {
+    if (fence !== 0) this.electedFence = fence;
     if (!this.listening || this.stopped || this.term !== undefined) return;
-    this.log.info({ fence }, 'elected: this instance leads the group; taking over');
+    this.log.info(
+      { fence: this.electedFence },
+      'elected: this instance leads the group; taking over',
+    );
     const listeners: SessionListener[] = [];
     const sessions: SessionSource = {
       sessionFor: (id) => this.options.sessions.sessionFor(id),

@@ -26,6 +26,7 @@ function instance(
   id: string,
   hosts: readonly string[] = cluster.clientUrls,
   leaseMs = LEASE_MS,
+  announce = `127.0.0.1:${20_000 + instances.length}`,
 ): EtcdCoordination {
   const client = createEtcdClient(
     {
@@ -43,7 +44,7 @@ function instance(
   const coordination = new EtcdCoordination({
     client,
     ownsClient: true,
-    self: { id, announce: `127.0.0.1:${id.length}1000`, http: `127.0.0.1:${id.length}2000` },
+    self: { id, announce, http: `127.0.0.1:${30_000 + instances.length}` },
     prefix: '/test',
     group,
     leaseMs,
@@ -93,6 +94,11 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     await waitFor(() => follower.status().leaderAnnounce === leader.self.announce, {
       what: 'the follower names the leader',
     });
+    // Each reads the registrations once a retry period: the one started first may not have seen
+    // the other's yet.
+    await waitFor(() => follower.peers().length === 1 && leader.peers().length === 1, {
+      what: 'each sees the other',
+    });
     assert.deepEqual(follower.peers(), [leader.self]);
     assert.deepEqual(leader.peers(), [follower.self]);
     const status = leader.status();
@@ -136,6 +142,41 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     assert.equal(other.leaderReport(), null, 'the old report went with its lease');
     second.publishReport({ ...report, state: 'healthy', masterUp: true });
     await waitFor(() => other.leaderReport()?.state === 'healthy', { what: 'the new report' });
+  });
+
+  it('an instance whose --announce another live instance registered first stands back', async () => {
+    const a = instance('same-announce', 'a', undefined, undefined, '127.0.0.1:6390');
+    await a.start();
+    await leaderOf(a);
+    const b = instance('same-announce', 'b', undefined, undefined, '127.0.0.1:6390');
+    const c = instance('same-announce', 'c');
+    await Promise.all([b.start(), c.start()]);
+    await waitFor(() => b.status().problem?.includes('127.0.0.1:6390') === true, {
+      what: 'b reports the conflict',
+      explain: () => JSON.stringify(b.status()),
+    });
+    assert.match(
+      b.status().problem ?? '',
+      /\(id a, .*already registered this --announce 127\.0\.0\.1:6390/,
+    );
+    await waitFor(() => c.peers().length === 2, { what: 'c sees a and b' });
+    // Neither lists the other, whose address is its own; a, registered first, stays healthy.
+    const ids = (x: EtcdCoordination): string =>
+      x
+        .peers()
+        .map((p) => p.id)
+        .join(',');
+    await waitFor(() => ids(a) === 'c' && ids(b) === 'c', {
+      what: 'a and b each list only c',
+      explain: () => `a: ${ids(a)}, b: ${ids(b)}`,
+    });
+    assert.equal(a.status().problem, null);
+    // a goes: b's --announce still does not reach b (it is a's), so b stays out for good; c leads.
+    await a.close();
+    assert.equal(await leaderOf(b, c), c);
+    await waitFor(() => c.peers().length === 1, { what: "a's registration gone" });
+    assert.match(b.status().problem ?? '', /already registered this --announce.*restart this one/);
+    assert.equal(b.mayAct(), false);
   });
 
   it('closing the leader, then revoking the new leader’s lease, hands over each time', async () => {

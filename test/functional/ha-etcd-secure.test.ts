@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
+import { pino } from 'pino';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { createTestPki, standardCerts, type TestPki } from '../../harness/tls-certs.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -93,5 +94,47 @@ describe('etcd over TLS with client certificates and authentication', () => {
     );
     closers.push(() => anonymous.close());
     await assert.rejects(anonymous.get('/secure/g/leader').string());
+  });
+
+  it('a wrong password is reported as an authentication failure, warned about once', async () => {
+    const wrongPassword = 'wrong-etcd-pw-9';
+    const lines: { level: number; msg: string }[] = [];
+    const text: string[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      {
+        write: (line: string) => {
+          text.push(line);
+          lines.push(JSON.parse(line) as { level: number; msg: string });
+        },
+      },
+    );
+    const coordination = new EtcdCoordination({
+      client: createEtcdClient({ ...config, etcdPassword: wrongPassword }, 1_000),
+      ownsClient: true,
+      self: { id: 'w', announce: '127.0.0.1:6383', http: '127.0.0.1:9998' },
+      prefix: config.etcdPrefix,
+      group: 'g',
+      leaseMs: config.etcdLeaseMs,
+      logger,
+    });
+    closers.push(() => coordination.close());
+    await coordination.start();
+    const failures = (): { level: number; msg: string }[] =>
+      lines.filter((line) => line.msg.startsWith('etcd round failed'));
+    // Several rounds have failed: only the first is a warning (pino level 40), the rest debug.
+    await waitFor(() => failures().length >= 3, {
+      what: 'three failed rounds',
+      explain: () => JSON.stringify(coordination.status()),
+    });
+    assert.equal(failures().filter((line) => line.level >= 40).length, 1);
+    const problem = coordination.status().problem ?? '';
+    assert.match(problem, /^etcd authentication failed/);
+    assert.match(problem, /--etcd-user/);
+    assert.equal(coordination.mayAct(), false);
+    for (const secret of [wrongPassword, PASSWORD]) {
+      assert.ok(!problem.includes(secret));
+      assert.ok(!text.join('').includes(secret));
+    }
   });
 });

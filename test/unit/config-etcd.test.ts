@@ -20,6 +20,16 @@ describe('etcd settings', () => {
     assert.equal(config.etcdPassword, SECRET);
   });
 
+  it('refuses a group name that would reach into another key range or is not one word', () => {
+    // `g1/members` would put its keys inside g1's `<prefix>/g1/members/` range in etcd.
+    for (const bad of ['g1/members', '/g1', 'a b', '', '..', 'x'.repeat(65), 'caf\u00e9', 'g*']) {
+      rejects([...REQUIRED, '--group', bad], {}, 'group', '--group');
+    }
+    for (const good of ['g1', 'my-cache_2', 'prod.eu-west', 'x'.repeat(64)]) {
+      assert.equal(load([...REQUIRED, '--group', good]).group, good);
+    }
+  });
+
   it('refuses --etcd with an announce port of 0: each instance registers its address', () => {
     rejects([...REQUIRED, ...ETCD, '--listen', '127.0.0.1:0'], {}, 'announce', 'fixed port');
     // Alone, port 0 is fine (tests bind any free port).

@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EtcdConfig } from '../../src/config/types.js';
 import { etcdClientOptions, withDeadline } from '../../src/ha/etcd-client.js';
+import { etcdFailureKind, etcdFailureProblem } from '../../src/ha/etcd-errors.js';
 import { parseInstance } from '../../src/ha/instance-info.js';
 import { groupKeys, outboxSeq } from '../../src/ha/keys.js';
+import { memberAt, viewMembers, type MemberEntry } from '../../src/ha/members.js';
 import { leaseRemainingMs, leaseTiming, withinRenewDeadline } from '../../src/ha/lease-timing.js';
 
 const CONFIG: EtcdConfig = {
@@ -81,6 +83,60 @@ describe('registrations read back', () => {
   });
 });
 
+describe('members read back', () => {
+  const prefix = '/rbuddy/g1/members/';
+  const a = { id: 'a', announce: '10.0.0.1:6382', http: '10.0.0.1:9999' };
+  const entry = (key: string, info: object, createRevision: number, lease = '7'): MemberEntry => ({
+    key,
+    value: JSON.stringify(info),
+    createRevision,
+    lease,
+  });
+
+  it('counts only `members/<id>` holding an InstanceInfo of that id', () => {
+    assert.deepEqual(memberAt(prefix, `${prefix}a`, JSON.stringify(a)), a);
+    // Group `g1/members` would write its leader key here; a hand-written entry names no id.
+    assert.equal(memberAt(prefix, `${prefix}x/leader`, JSON.stringify({ ...a, id: 'x' })), null);
+    assert.equal(memberAt(prefix, `${prefix}b`, JSON.stringify(a)), null);
+    assert.equal(memberAt(prefix, prefix, JSON.stringify({ ...a, id: '' })), null);
+    assert.equal(memberAt(prefix, `${prefix}e`, '{"announce":"evil.example:1"}'), null);
+    assert.equal(memberAt(prefix, '/rbuddy/g2/members/a', JSON.stringify(a)), null);
+  });
+
+  it('never lists an instance with our --announce; the later of two registrations stands back', () => {
+    const b = { id: 'b', announce: a.announce, http: '10.0.0.2:9999' };
+    const c = { id: 'c', announce: '10.0.0.3:6382', http: '10.0.0.3:9999' };
+    const entries = [
+      entry(`${prefix}a`, a, 10, '1'),
+      entry(`${prefix}b`, b, 20, '2'),
+      entry(`${prefix}c`, c, 30, '3'),
+    ];
+    const older = viewMembers(prefix, entries, a, '1');
+    assert.deepEqual(older, { others: [c], conflict: null, lasting: false });
+    const newer = viewMembers(prefix, entries, b, '2');
+    assert.deepEqual(newer.others, [c]);
+    assert.equal(newer.lasting, true);
+    // The same admin address: an earlier run of this instance, gone once its lease expires.
+    const rerun = { ...a, id: 'a2' };
+    const restarted = viewMembers(
+      prefix,
+      [entries[0], entries[2], entry(`${prefix}a2`, rerun, 40, '4')],
+      rerun,
+      '4',
+    );
+    assert.notEqual(restarted.conflict, null);
+    assert.equal(restarted.lasting, false);
+    assert.match(
+      newer.conflict ?? '',
+      /\(id a, http 10\.0\.0\.1:9999\).*--announce 10\.0\.0\.1:6382/,
+    );
+    // Not registered yet (our key not read back): any holder of our address came first.
+    assert.notEqual(viewMembers(prefix, entries.slice(0, 1), b, '2').conflict, null);
+    // Our id on a lease that is not ours: another live instance uses it.
+    assert.match(viewMembers(prefix, entries, c, '9').conflict ?? '', /id c/);
+  });
+});
+
 describe('etcd client options', () => {
   it('puts a deadline on every unary call and leaves retries to the coordination', () => {
     const options = etcdClientOptions(CONFIG, 1_000);
@@ -112,5 +168,25 @@ describe('etcd client options', () => {
   it('withDeadline rejects a call that never answers', async () => {
     await assert.rejects(withDeadline(new Promise(() => undefined), 20, 'a call'), /a call/);
     assert.equal(await withDeadline(Promise.resolve(7), 1_000, 'x'), 7);
+  });
+});
+
+describe('failed etcd rounds', () => {
+  it('tells refused credentials from an outage', () => {
+    const auth = new Error(
+      '3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password',
+    );
+    assert.equal(etcdFailureKind(auth), 'auth');
+    assert.match(
+      etcdFailureProblem('auth', auth),
+      /^etcd authentication failed: check --etcd-user/,
+    );
+    assert.equal(
+      etcdFailureKind(new Error('7 PERMISSION_DENIED: etcdserver: permission denied')),
+      'auth',
+    );
+    const down = new Error('14 UNAVAILABLE: No connection established');
+    assert.equal(etcdFailureKind(down), 'unreachable');
+    assert.match(etcdFailureProblem('unreachable', down), /^etcd unreachable or without quorum/);
   });
 });

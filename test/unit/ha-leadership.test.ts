@@ -4,6 +4,7 @@
 // the old leader at itself and runs the engine on the group's state; a deposed one stops at once.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
+import { pino, type Logger } from 'pino';
 import { EventBus } from '../../src/notify/events.js';
 import { Leadership } from '../../src/ha/leadership.js';
 import { FailoverEngine } from '../../src/standby/engine.js';
@@ -37,12 +38,22 @@ interface Instance {
   probes: Array<FakeProbe & { started: boolean; stopped: boolean }>;
 }
 
+interface InstanceOptions {
+  logger?: Logger;
+  /** Runs after load(), before the listeners are open (start()). */
+  beforeStart?: (coordination: FakeCoordination) => void;
+}
+
 const started: Leadership[] = [];
 afterEach(async () => {
   await Promise.all(started.splice(0).map((leadership) => leadership.stop()));
 });
 
-async function instance(group: FakeGroup, ops: FakeNodeOps): Promise<Instance> {
+async function instance(
+  group: FakeGroup,
+  ops: FakeNodeOps,
+  { logger = silent, beforeStart = () => undefined }: InstanceOptions = {},
+): Promise<Instance> {
   const coordination = group.join({ id: 'me', announce: FAKE_ANNOUNCE, http: '10.0.0.9:8080' });
   const proxy = new FakeProxy();
   const probes: Instance['probes'] = [];
@@ -52,7 +63,7 @@ async function instance(group: FakeGroup, ops: FakeNodeOps): Promise<Instance> {
     nodes: [A, B],
     ops,
     pollMs: 5,
-    logger: silent,
+    logger,
     buildTerm: (sessions, mayAct) => {
       const probe = Object.assign(new FakeProbe(), {
         started: false,
@@ -87,6 +98,7 @@ async function instance(group: FakeGroup, ops: FakeNodeOps): Promise<Instance> {
   });
   started.push(leadership);
   await leadership.load();
+  beforeStart(coordination);
   await leadership.start();
   return { leadership, coordination, proxy, probes };
 }
@@ -160,6 +172,26 @@ describe('Leadership', () => {
     assert.equal(me.probes[0]?.started, true);
     assert.equal(me.leadership.leadership().takeovers, 1);
     assert.deepEqual(changes(ops).sort(), [`attach ${A.id}`, `attach ${B.id}`], 'nothing else');
+  });
+
+  test('elected before the listeners open: the log names the fence it was elected with', async () => {
+    const { group, ops } = await ledByOther();
+    const lines: { msg: string; fence?: number }[] = [];
+    const logger = pino({}, { write: (line: string) => lines.push(JSON.parse(line) as never) });
+    let fence = 0;
+    await instance(group, ops, {
+      logger,
+      beforeStart: (coordination) => {
+        coordination.on('elected', (value) => (fence = value));
+        group.elect(coordination);
+      },
+    });
+    const line = await waitFor(() => lines.find((l) => l.msg.startsWith('elected:')), {
+      ...WAIT,
+      what: 'the election logged',
+    });
+    assert.ok(fence > 0);
+    assert.equal(line.fence, fence);
   });
 
   test('deposed: the engine and the probe stop at once; a master loss then changes nothing', async () => {
