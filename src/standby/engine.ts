@@ -26,6 +26,7 @@ import { FailoverObserver } from './observe.js';
 import { OperatorRequests, type OperatorAnswer } from './operator-requests.js';
 import type { NodeView } from './node-view.js';
 import { epochSwitch, syncHeld, type EpochSwitch } from './persisted-state.js';
+import { gateFullSync } from './full-sync-gate.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
@@ -119,26 +120,20 @@ export class FailoverEngine {
   }
 
   /**
-   * The full-sync gate (I1): no snapshot ever reaches an active replica that holds data, whether
-   * the master answered its PSYNC with +FULLRESYNC or started one after an inline SYNC.
+   * The full-sync gate (I1): no snapshot ever reaches an active replica that holds data, nor a
+   * node whose sync is held, whether the master answered its PSYNC with +FULLRESYNC or started
+   * one after an inline SYNC.
    */
   readonly gate = (session: SessionInfo, start: FullSyncStart): 'relay' | 'close' => {
-    const persisted = this.keeper.current;
-    if (persisted === undefined) {
-      // State unknown (not read yet, or corrupt): a full resync may destroy a dataset.
-      this.log.warn({ replica: session.node.id }, 'refusing FULLRESYNC while the state is unknown');
-      return 'close';
-    }
-    if (session.node.id === persisted.active && persisted.activeHoldsData) {
-      this.log.warn(
-        { replica: session.node.id, via: start.via },
-        'the master demanded a full resync of the active replica: closing its session instead',
-      );
+    const id = session.node.id;
+    const verdict = gateFullSync(this.keeper.current, id, this.holdsSync(id));
+    if (verdict.relay) return 'relay';
+    this.log.warn({ replica: id, via: start.via }, verdict.why);
+    if (verdict.demanded) {
       this.fullResyncDemanded = true;
       this.wake();
-      return 'close';
     }
-    return 'relay';
+    return 'close';
   };
 
   /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld). */

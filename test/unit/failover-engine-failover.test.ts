@@ -118,9 +118,10 @@ describe('FailoverEngine: a whole unplanned failover', () => {
     await waitFor(() => h.engine.state === 'healthy', { what: 'healthy again', ...WAIT });
     assert.deepEqual(h.engine.roles(), { active: B.id, standby: A.id });
 
-    // The gate now protects B, the new active; A (an empty standby) may take a full sync.
+    // The gate now protects B, the new active; A, the idle standby, is held: its sync waits
+    // for the next failover (a snapshot answered to a sync begun before the hold is refused).
     assert.equal(psync(h, B, FULLRESYNC), 'close');
-    assert.equal(psync(h, A, FULLRESYNC), 'relay');
+    assert.equal(psync(h, A, FULLRESYNC), 'close');
   });
 });
 
@@ -182,11 +183,11 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
     assert.equal(h.ops.model(A.id).role, 'master', 'the active was promoted, not resynced');
   });
 
-  test('a FULLRESYNC for the standby is relayed and changes nothing', async () => {
+  test('a FULLRESYNC for the held idle standby is closed and changes nothing', async () => {
     const dir = await stateDir(healthyState());
     const h = await healthyEngine({ dir, ops: healthyNodes() });
-    assert.equal(psync(h, B, FULLRESYNC), 'relay');
-    assert.equal(psync(h, B, INLINE_SYNC), 'relay');
+    assert.equal(psync(h, B, FULLRESYNC), 'close');
+    assert.equal(psync(h, B, INLINE_SYNC), 'close');
     await waitTicks(h, 3);
     assert.equal(onDisk(dir).failover, null);
     assert.equal(h.engine.state, 'healthy');
@@ -218,5 +219,27 @@ describe('FailoverEngine: the PSYNC gate (I1)', () => {
 
     const unread = unstartedEngine(await stateDir(healthyState()), proxy);
     assert.equal(unread.gate(proxy.connect(B), FULLRESYNC), 'close', 'not started yet');
+  });
+
+  test("the outgoing active's PSYNC answered FULLRESYNC after the switch is closed, not relayed", async () => {
+    // Found by the chaos run (seed 1772499684): the old active's PSYNC, sent while it was the
+    // active, was answered after the switch had made it the outgoing node; relayed, the snapshot
+    // flushed the last copy of the data (the new active had just been killed).
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    const flushViolations = watchFlushes(ops, dir);
+    const h = await healthyEngine({ dir, ops, config: { graceMs: 30, drainMs: 60_000 } });
+    loseMaster(h);
+    await waitForAttached(h);
+    masterBack(h);
+    finishSync(h, B, 990);
+    await waitForStep(dir, 'switched');
+    assert.equal(onDisk(dir).active, B.id);
+    assert.equal(psync(h, A, FULLRESYNC), 'close');
+    assert.equal(psync(h, A, INLINE_SYNC), 'close');
+    await waitTicks(h, 3);
+    assert.equal(onDisk(dir).failover?.step, 'switched', 'nothing else changed');
+    assert.deepEqual(ops.callsOf('flush'), [], 'the drain is not over: nothing flushed');
+    assert.deepEqual(flushViolations, []);
   });
 });
