@@ -172,6 +172,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
       leaderKey: this.keys.leader,
       fence: this.leading.fence,
       leaseId: this.leading.session.id,
+      writer: { id: this.self.id, announce: this.self.announce },
     };
   }
 

@@ -5,6 +5,7 @@
 // another create revision (or no key) and changes nothing.
 import type { Etcd3, IOperation } from 'etcd3';
 import { EtcdUnavailableError, NotLeaderError } from '../errors.js';
+import type { InstanceInfo } from './coordination.js';
 
 export interface LeaderGuard {
   readonly leaderKey: string;
@@ -12,6 +13,8 @@ export interface LeaderGuard {
   readonly fence: number;
   /** This instance's lease (etcd's int64, as a decimal string). */
   readonly leaseId: string;
+  /** This instance: who writes under this guard (written-by.ts stamps it on the state). */
+  readonly writer: Pick<InstanceInfo, 'id' | 'announce'>;
 }
 
 export interface GuardSource {
@@ -25,23 +28,26 @@ export interface GuardSource {
  * Runs `ops` in one transaction guarded by the leadership. Rejects with NotLeaderError (nothing
  * written) when this instance does not lead, or no longer with its fence; with
  * EtcdUnavailableError when etcd did not answer (the write may or may not have happened).
+ * `ops` may be built from the guard the transaction compares, so that what is written names the
+ * very fence it was written under.
  */
 export async function guardedTxn(
   client: Etcd3,
   source: GuardSource,
   what: string,
-  ops: IOperation[],
+  ops: IOperation[] | ((guard: LeaderGuard) => IOperation[]),
 ): Promise<void> {
   const guard = source.guard();
   if (guard === undefined) {
     throw new NotLeaderError(`${what}: this instance does not lead the group (or may not act)`);
   }
+  const operations = typeof ops === 'function' ? ops(guard) : ops;
   let succeeded: boolean;
   try {
     const result = await client
       .if(guard.leaderKey, 'Create', '==', guard.fence)
       .and(guard.leaderKey, 'Lease', '==', guard.leaseId)
-      .then(...ops)
+      .then(...operations)
       .commit();
     succeeded = result.succeeded;
   } catch (error) {

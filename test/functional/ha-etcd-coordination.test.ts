@@ -10,6 +10,7 @@ import { waitFor } from '../../harness/wait-for.js';
 import { createEtcdClient } from '../../src/ha/etcd-client.js';
 import { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
 import { EtcdStateStore } from '../../src/ha/etcd-state-store.js';
+import { writtenByOf } from '../../src/ha/written-by.js';
 import type { LeaderGuard } from '../../src/ha/leader-guard.js';
 import { errorCode } from '../../src/errors.js';
 import { steady } from '../helpers/decide-fixtures.js';
@@ -230,6 +231,11 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     assert.equal(loaded.kind, 'ok');
     assert.equal(loaded.kind === 'ok' ? loaded.state.epoch : -1, 2);
     assert.equal(loaded.file, 'etcd:/test/fence/state');
+    // The key names its writer and the fence it wrote under; the engine never sees the stamp.
+    const stored: unknown = JSON.parse((await direct.get(a.keys.state).string()) ?? 'null');
+    const { id, announce } = b.self;
+    assert.deepEqual(writtenByOf(stored), { id, announce, fence: guardOf(b).fence });
+    assert.ok(loaded.kind === 'ok' && !('writtenBy' in loaded.state));
   });
 
   it('load() tells missing from corrupt', async () => {

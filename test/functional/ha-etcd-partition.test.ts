@@ -2,7 +2,11 @@
 // member, as that instance sees etcd; docs/ha.md, "Failure modes"): it stops acting before its
 // lease can expire, the other instance takes over after it, the active continues through the new
 // leader (+CONTINUE) with 0 failed reads, and at no time do both act: the old leader's log says it
-// stopped before the new one's says it was elected. Healed, the old leader follows.
+// stopped before the new one's says it was elected. The new leader then carries a planned failover
+// through (the old one still cut off): the outgoing active is flushed once, the new one never.
+// Healed, the old leader follows. etcd's own history shows every write of the group's state (roles,
+// each failover step, the flush record) made under the leader of its revision, the old leader's
+// before the partition and the new one's after (test/helpers/etcd-state-history.ts).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
@@ -10,7 +14,9 @@ import { startReader, stopAllReaders } from '../../harness/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { masterStats, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
-import { flushallCalls, followsPort, startHaRig, type HaRig } from '../helpers/ha-rig.js';
+import { assertStateWritesUnderLeader, firstWriteOf } from '../helpers/etcd-state-history.js';
+import { flushallCalls, followsPort, startHaRig, TOKEN, type HaRig } from '../helpers/ha-rig.js';
+import { requestPlannedSwitch } from '../helpers/planned-switch.js';
 
 let cluster: EtcdCluster;
 let rig: HaRig | undefined;
@@ -33,10 +39,11 @@ function loggedAt(lines: Array<Record<string, unknown>>, msg: string): number {
   return Date.parse(String(line.time));
 }
 
-test('the leader partitioned from etcd stops acting before the other takes over; 0 failed reads', async () => {
+test('the leader partitioned from etcd stops acting before the other takes over, which then fails over alone; 0 failed reads', async () => {
   const views = [await cluster.forwarders(), await cluster.forwarders()];
   rig = await startHaRig(cluster, { etcdUrls: views.map((view) => view.urls) });
   const { leader, follower } = await rig.leader();
+  const epoch = (await rig.status(leader)).epoch ?? 0;
   const cut = views[rig.instances.indexOf(leader)];
   assert.ok(cut !== undefined);
   const master = rig.master.client();
@@ -68,10 +75,36 @@ test('the leader partitioned from etcd stops acting before the other takes over;
   assert.equal(await flushallCalls(rig.active.client()), 0);
   assert.equal(await flushallCalls(rig.standby.client()), 0);
 
+  // The new leader fails over while the old one is still cut off: roles, steps and the flush are
+  // all its own.
+  await requestPlannedSwitch(follower.httpUrl, TOKEN);
+  const switched = await rig.waitFor(follower, 'the planned failover completed', (s) => {
+    return s.leader === true && s.state === 'healthy' && s.epoch === epoch + 1;
+  });
+  assert.equal(switched.active, rig.standby.address);
+  assert.equal(await flushallCalls(rig.active.client()), 1, 'the outgoing active flushed once');
+  assert.equal(await flushallCalls(rig.standby.client()), 0, 'the new active never flushed');
+
   for (const forwarder of cut.all) forwarder.setMode({ kind: 'pass' });
   await rig.waitFor(leader, 'the old leader follows, healthy', (s) => {
-    return s.leader === false && s.state === 'healthy';
+    return s.leader === false && s.state === 'healthy' && s.epoch === epoch + 1;
   });
   const result = await reader.stop();
   assert.equal(result.failed, 0, result.errors.join('; '));
+  assert.equal(await flushallCalls(rig.active.client()), 1, 'nothing flushed after the heal');
+
+  const writes = await assertStateWritesUnderLeader(cluster, rig.keys);
+  const announce = (rbuddy: typeof leader): string => `127.0.0.1:${rbuddy.resp.port}`;
+  // The cut-off leader wrote nothing once the other one was elected: every write from the new
+  // leader's fence on is the new leader's.
+  const fence = writes.find((write) => write.writtenBy?.announce === announce(follower))?.writtenBy
+    ?.fence;
+  assert.ok(fence !== undefined, 'the new leader wrote the state');
+  const late = writes.filter(
+    (write) => write.revision > fence && write.writtenBy?.announce !== announce(follower),
+  );
+  assert.deepEqual(late, []);
+  assert.ok(writes.some((write) => write.writtenBy?.announce === announce(leader)));
+  assert.equal(firstWriteOf(writes, 'switched').writtenBy?.announce, announce(follower));
+  assert.equal(firstWriteOf(writes, 'flushed').writtenBy?.announce, announce(follower));
 });

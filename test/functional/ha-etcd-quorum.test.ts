@@ -1,12 +1,14 @@
 // etcd loses its quorum under a group of two rbuddy instances (docs/ha.md, "Failure modes"):
 // both report `degraded` with the reason and nothing destructive happens to the nodes; once the
-// quorum is back, one instance leads again, both are healthy, and no full sync was needed.
+// quorum is back, one instance leads again, both are healthy, and no full sync was needed; etcd's
+// history shows every write of the group's state made under the leader of its revision.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { startReader, stopAllReaders } from '../../harness/reader.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { info, masterStats, waitForInSync } from '../../harness/replication.js';
+import { assertStateWritesUnderLeader } from '../helpers/etcd-state-history.js';
 import { flushallCalls, startHaRig, type HaRig } from '../helpers/ha-rig.js';
 
 let cluster: EtcdCluster;
@@ -60,4 +62,5 @@ test('quorum lost: both instances degraded, nothing destructive; quorum back: he
   const result = await reader.stop();
   assert.equal(result.failed, 0, result.errors.join('; '));
   assert.equal((await info(rig.standby.client(), 'replication')).role, 'slave');
+  await assertStateWritesUnderLeader(cluster, rig.keys);
 });

@@ -2,8 +2,10 @@
 // (docs/ha.md). kill -9 of the leader: the follower takes over and the active continues through
 // it with +CONTINUE (the master's sync_full unchanged) while a reader that follows GET /active on
 // the follower never fails a read. kill -9 of the leader mid-failover (promoted with the standby
-// syncing; switched, before the flush): the new leader completes the failover from the state in
-// etcd and flushes only the outgoing active (I2, docs/design.md), once.
+// syncing; held for an operator; switched, before the flush): the new leader completes the
+// failover from the state in etcd and flushes only the outgoing active (I2, docs/design.md),
+// once. After each, etcd's history shows every write of the group's state made under the leader
+// of its revision (test/helpers/etcd-state-history.ts), each step by the instance that took it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -13,7 +15,9 @@ import { startWebhookReceiver, type WebhookReceiver } from '../../harness/webhoo
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { digest, info, masterStats, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
-import { flushallCalls, followsPort, startHaRig, type HaRig } from '../helpers/ha-rig.js';
+import type { RbuddyProcess } from '../../harness/rbuddy-process.js';
+import { assertStateWritesUnderLeader, firstWriteOf } from '../helpers/etcd-state-history.js';
+import { flushallCalls, followsPort, startHaRig, TOKEN, type HaRig } from '../helpers/ha-rig.js';
 
 let cluster: EtcdCluster;
 const rigs: HaRig[] = [];
@@ -84,6 +88,7 @@ test('kill -9 of the leader: the follower leads, the active continues through it
   assert.equal((await late.stop()).failed, 0);
   assert.equal(await flushallCalls(rig.active.client()), 0);
   assert.equal(await flushallCalls(rig.standby.client()), 0);
+  await assertStateWritesUnderLeader(cluster, rig.keys);
 });
 
 /** GET ha:key in a loop through ioredis's Sentinel support, given `sentinels`. */
@@ -127,6 +132,10 @@ function readThroughSentinels(sentinels: Array<{ host: string; port: number }>):
       return counts;
     },
   };
+}
+
+function announceOf(rbuddy: RbuddyProcess): string {
+  return `127.0.0.1:${rbuddy.resp.port}`;
 }
 
 /** Kills the master (saved first), waits for the leader to promote the active and attach the standby. */
@@ -175,6 +184,10 @@ test('kill -9 of the leader after the promotion, the standby syncing: the new le
   await assertCompleted(rig, epoch);
   const result = await reader.stop();
   assert.equal(result.failed, 0, result.errors.join('; '));
+  const writes = await assertStateWritesUnderLeader(cluster, rig.keys);
+  assert.equal(firstWriteOf(writes, 'started').writtenBy?.announce, announceOf(leader));
+  assert.equal(firstWriteOf(writes, 'switched').writtenBy?.announce, announceOf(follower));
+  assert.equal(firstWriteOf(writes, 'flushed').writtenBy?.announce, announceOf(follower));
 });
 
 test('kill -9 of the leader between the switch and the flush: the new leader flushes the outgoing active once', async () => {
@@ -212,8 +225,99 @@ test('kill -9 of the leader between the switch and the flush: the new leader flu
     receiver.attempts.every((attempt) => attempt.verified),
     'every delivery signed',
   );
-  for (const type of wanted) {
+  assertOneIdEach(receiver, wanted);
+  const writes = await assertStateWritesUnderLeader(cluster, rig.keys);
+  assert.equal(firstWriteOf(writes, 'switched').writtenBy?.announce, announceOf(leader));
+  assert.equal(firstWriteOf(writes, 'flushed').writtenBy?.announce, announceOf(follower));
+});
+
+/** Each of `types` was delivered as one event (one id), however many attempts it took. */
+function assertOneIdEach(receiver: WebhookReceiver, types: readonly string[]): void {
+  for (const type of types) {
     const ids = receiver.delivered().filter((event) => event.type === type);
     assert.equal(ids.length, 1, `${type} is one event (one id): ${JSON.stringify(ids)}`);
   }
+}
+
+test('kill -9 of the leader while the failover is held: the new leader holds it, the operator confirms on it, the outgoing active is flushed once', async () => {
+  const receiver = await startWebhookReceiver();
+  receivers.push(receiver);
+  const rig = await startHaRig(cluster, {
+    // Diskless, at once: the master keeps no RDB, so a kill -9 brings it back empty.
+    masterArgs: { 'repl-diskless-sync': 'yes', 'repl-diskless-sync-delay': 0 },
+    extra: [
+      ...['--guard-empty', 'hold'],
+      ...['--webhook', receiver.url, '--webhook-secret', receiver.secret],
+    ],
+  });
+  rigs.push(rig);
+  const { leader, follower } = await rig.leader();
+  const epoch = (await rig.status(leader)).epoch;
+  const master = rig.master.client();
+  const reader = startReader({ httpUrl: follower.httpUrl, key: 'ha:key', expected: 'value' });
+  await waitFor(() => reader.ok >= 20, { what: 'reads before the failover' });
+
+  // The master comes back empty: the failover's standby syncs nothing while the active holds the
+  // data, and the data-loss guard holds the switch for an operator.
+  await rig.master.kill9();
+  await rig.master.restart();
+  assert.equal(await master.dbsize(), 0, 'the master came back empty');
+  const held = await rig.waitFor(leader, 'the failover held', (s) => s.state === 'held');
+  assert.equal(held.failover?.step, 'held');
+  assert.equal(held.epoch, epoch, 'not switched');
+  assert.equal(held.active, rig.active.address);
+  assert.equal(await rig.standby.client().dbsize(), 0, 'the standby synced the empty master');
+  assert.ok((await rig.active.client().dbsize()) > 0, 'the active keeps its data');
+
+  await rig.kill9(leader);
+  // Held by the new leader from the record in etcd; ready for a confirm once the standby, the
+  // very process that synced, streams through it (until then its status says a confirm would be
+  // refused, and a refused confirm sends the failover back to the standby's sync).
+  const resumed = await rig.waitFor(follower, 'the follower leads the held failover', (s) => {
+    return s.leader === true && s.state === 'held' && !/confirm is refused/.test(s.reason ?? '');
+  });
+  assert.equal(resumed.failover?.step, 'held');
+  assert.equal(resumed.failover?.syncedRunId, held.failover?.syncedRunId);
+  assert.equal(resumed.epoch, epoch, 'not switched');
+  assert.equal(resumed.active, rig.active.address);
+  assert.ok(await followsPort(rig.standby.client(), follower.resp.port));
+  assert.equal(await flushallCalls(rig.active.client()), 0, 'nothing flushed while held');
+  // What the reader reads, written again on the (emptied) master: after the confirm it is read
+  // from the new active, so a switch that lost the stream would show as a failed read.
+  await master.set('ha:key', 'value');
+  await waitForInSync(master, rig.standby.client());
+
+  const confirmed = await fetch(`${follower.httpUrl}/v1/failover/confirm`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    signal: AbortSignal.timeout(5_000),
+  });
+  assert.equal(confirmed.status, 202, await confirmed.text());
+  await assertCompleted(rig, epoch);
+  const reads = reader.ok;
+  await waitFor(() => reader.ok >= reads + 20, { what: 'reads after the switch' });
+  const result = await reader.stop();
+  assert.equal(result.failed, 0, result.errors.join('; '));
+  assert.deepEqual(
+    result.actives,
+    [rig.active.address, rig.standby.address].map((a) => `redis://${a}/`),
+  );
+
+  const wanted = [
+    'active.promoted',
+    'standby.attached',
+    'standby.synced',
+    'failover.held',
+    'failover.completed',
+    'standby.ready',
+  ];
+  await waitFor(
+    () => wanted.every((type) => receiver.delivered().some((event) => event.type === type)),
+    { what: `webhooks ${wanted.join(', ')}`, explain: () => JSON.stringify(receiver.attempts) },
+  );
+  assertOneIdEach(receiver, wanted);
+  const writes = await assertStateWritesUnderLeader(cluster, rig.keys);
+  assert.equal(firstWriteOf(writes, 'held').writtenBy?.announce, announceOf(leader));
+  assert.equal(firstWriteOf(writes, 'switched').writtenBy?.announce, announceOf(follower));
+  assert.equal(firstWriteOf(writes, 'flushed').writtenBy?.announce, announceOf(follower));
 });

@@ -13,6 +13,7 @@ import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-p
 import { startRedis, type RedisArgs, type RedisServer } from '../../harness/redis-server.js';
 import { info, populate, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { groupKeys, type GroupKeys } from '../../src/ha/keys.js';
 import { failoverTimings } from './topology.js';
 
 export const TOKEN = 'ha-t0ken';
@@ -23,6 +24,8 @@ export interface HaRig {
   master: RedisServer;
   active: RedisServer;
   standby: RedisServer;
+  /** The group's keys in etcd (its own prefix per rig). */
+  keys: GroupKeys;
   /** The live instances. */
   instances: RbuddyProcess[];
   status(rbuddy: RbuddyProcess): Promise<AppStatus>;
@@ -101,6 +104,7 @@ export async function startHaRig(
     master,
     active,
     standby,
+    keys: groupKeys(prefix, 'rbuddy'),
     instances,
     status,
     waitFor: (rbuddy, what, check) =>
