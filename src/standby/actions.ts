@@ -5,8 +5,7 @@
 // disk before a later command of its own asks the engine to commit that part first (`commit`).
 import { randomUUID } from 'node:crypto';
 import type { ReplicaNode } from '../nodes/replica-node.js';
-import type { ActionContext, Announcement, Outcome } from './action-types.js';
-import type { Action } from './decide.js';
+import type { Action, ActionContext, Announcement, Outcome } from './action-types.js';
 import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
 import { isHeldStandby } from './node-view.js';
 import { newActiveLost } from './verification.js';

@@ -1,6 +1,7 @@
 // The failover decision, as a pure function: from what the engine observed and what is
 // persisted, to the state it should be in and the actions to take next. No I/O here — the
 // engine observes before and acts after — so every state × observation is unit-testable.
+import type { Action } from './action-types.js';
 import { drainEndsAt } from './drain.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
 import { isEmptyMaster, isHeldStandby, unreachable } from './node-view.js';
@@ -16,6 +17,7 @@ import {
 } from './verification.js';
 
 export { heldStandbyProblem, isSynced, sameServer, type SyncProblem } from './verification.js';
+export type { Action } from './action-types.js';
 
 export type OperatorRequest = 'failover' | 'confirm' | 'abort';
 
@@ -53,78 +55,6 @@ export interface DecideConfig {
   guardShrink: number;
   initFlushStandby: boolean;
 }
-
-export type Action =
-  /** REPLICAOF <announce> on the active (first start: nobody reads it yet). */
-  | { kind: 'attach-active' }
-  /**
-   * First start, --init-flush-standby: the standby's keys are flushed and it becomes the idle
-   * standby in the same transaction.
-   */
-  | { kind: 'prepare-standby' }
-  /** The active completed its first sync: from now on I1 protects it. */
-  | { kind: 'mark-active-holds-data' }
-  /**
-   * Persist a new failover record (saving the active's config first). `promote: false` skips
-   * the promotion (planned failovers, or an active that already is a master).
-   */
-  | {
-      kind: 'begin-failover';
-      failoverKind: 'unplanned' | 'planned';
-      reason: string;
-      promote?: boolean;
-    }
-  /** Write guard + REPLICAOF NO ONE on the outgoing active. */
-  | { kind: 'promote' }
-  /** The outgoing active, back an empty master, held as the idle standby is (see isEmptyMaster). */
-  | { kind: 'hold-active' }
-  /**
-   * Make the standby the idle standby rbuddy holds (its original settings persisted first): a
-   * replica of the announce address, replica-serve-stale-data no, its sync answered
-   * -NOMASTERLINK, so it answers no read with its empty or stale data and takes no write.
-   * Always last in a plan: it reads the state the actions before it wrote.
-   */
-  | { kind: 'hold-standby' }
-  /**
-   * REPLICAOF <announce> on the incoming node (a no-op for a held standby: its hold is released
-   * by the step, and its next retry syncs); the step becomes 'syncing'.
-   */
-  | { kind: 'attach-standby' }
-  /** The sync attempt failed (timeout): report it and start over. */
-  | { kind: 'restart-standby-sync'; reason: string }
-  /**
-   * Held for an operator (data-loss guard): `syncedRunId` is the run_id of the standby verified
-   * synced; the key counts (the active's unknown when it is unreachable) go in failover.held.
-   */
-  | {
-      kind: 'hold';
-      reason: string;
-      syncedRunId: string | undefined;
-      activeKeys: number | null;
-      standbyKeys: number;
-    }
-  /** The held standby is no longer verified synced: back to waiting for its sync. */
-  | { kind: 'resume-sync'; reason: string }
-  /**
-   * Verified: epoch + 1, roles swapped and persisted, then announced. The incoming node's
-   * run_id and keys as verified go on disk with it: the retire checks them (I2).
-   */
-  | { kind: 'switch'; syncedRunId: string | null; syncedKeys: number }
-  /**
-   * After a switch, the new active restarted or lost its data before the outgoing node was
-   * retired: the outgoing node, which still holds the data, is the active again (epoch + 1,
-   * announced), and a new failover syncs the other node. Never a flush of the only copy (I2).
-   */
-  | { kind: 'switch-back'; reason: string }
-  /** The active replicates through rbuddy under a run_id not recorded yet: record it. */
-  | { kind: 'note-active-run-id'; runId: string }
-  /**
-   * Drained: the outgoing node is guarded and detached (if it still replicates), then one
-   * MULTI/EXEC flushes it and makes it the held idle standby, then its clients are killed. Only
-   * once the persisted state names it the outgoing node.
-   */
-  | { kind: 'retire-outgoing' }
-  | { kind: 'abort' };
 
 export interface Decision {
   state: EngineState;
