@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { EventData, EventType } from '../notify/events.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
+import type { ActiveHeldInMemory } from './active-hold.js';
 import type { PersistedState } from './persisted-state.js';
 import type { NodeControl, SessionSource } from './ports.js';
 
@@ -40,6 +41,12 @@ export interface Outcome {
   promotionAnnounced?: string;
   /** The master loss that started the failover is over. */
   masterLossOver?: true;
+  /**
+   * The active, back empty, is held by this process (active-hold.ts): kept in memory, not saved,
+   * until the state records the hold. Committed before the commands that hold it, so that the
+   * proxy holds its sync from the first attempt.
+   */
+  activeHeld?: ActiveHeldInMemory;
   /** Logged once committed: a write that failed must not be reported as done. */
   note?: { level: 'info' | 'warn'; fields: Record<string, unknown>; message: string };
 }
@@ -56,6 +63,8 @@ export interface ActionContext {
   log: Logger;
   /** The failover whose promotion was announced, if any. */
   promotionAnnounced: string | undefined;
+  /** The active held in memory by this process (not on disk yet), if it is. */
+  heldActive: ActiveHeldInMemory | undefined;
   /** Persists, then announces `outcome` now, before the action's next command. */
   commit: (outcome: Outcome) => Promise<void>;
 }
@@ -73,17 +82,23 @@ export type Action =
   | { kind: 'mark-active-holds-data' }
   /**
    * Persist a new failover record (saving the active's config first). `promote: false` skips
-   * the promotion (planned failovers, or an active that already is a master).
+   * the promotion (planned failovers, or an active that already is a master). `activeHeld`: the
+   * active came back empty and hold-active, planned right before, held it; the record carries
+   * the hold (its `active-held` mark) and the settings read before it.
    */
   | {
       kind: 'begin-failover';
       failoverKind: 'unplanned' | 'planned';
       reason: string;
       promote?: boolean;
+      activeHeld?: true;
     }
   /** Write guard + REPLICAOF NO ONE on the outgoing active. */
   | { kind: 'promote' }
-  /** The outgoing active, back an empty master, held as the idle standby is (see isEmptyMaster). */
+  /**
+   * The outgoing active, back empty, held as the idle standby is (isEmptyMaster, restartedEmpty):
+   * at once, in memory until the state records it (active-hold.ts).
+   */
   | { kind: 'hold-active' }
   /**
    * Make the standby the idle standby rbuddy holds (its original settings persisted first): a

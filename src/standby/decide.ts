@@ -4,7 +4,7 @@
 import type { Action } from './action-types.js';
 import { drainEndsAt } from './drain.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
-import { isEmptyMaster, isHeldStandby, unreachable } from './node-view.js';
+import { isEmptyMaster, isHeldStandby, restartedEmpty, unreachable } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
@@ -44,6 +44,8 @@ export interface Observations {
   syncAttemptStartedAt: number | undefined;
   /** When this process started acting: a switch it resumed drains from here (drain.ts). */
   startedAt: number;
+  /** This process holds the active, back empty, in memory: the state does not record it yet. */
+  activeHeldInMemory: boolean;
 }
 
 export interface DecideConfig {
@@ -74,8 +76,13 @@ export function decide(
   if (oneServer !== undefined) return decision('degraded', oneServer);
   if (persisted.failover === null) return decideSteady(persisted, obs, config);
   const decided = decideFailover(persisted.failover, obs, config, persisted);
-  // An active back empty (again, or before its hold landed) is held first, whatever the step.
-  if (['syncing', 'held'].includes(persisted.failover.step) && isEmptyMaster(obs.active))
+  // An active back empty (again, or before its hold landed) is held first, whatever the step;
+  // one held in memory only, until its mark is on disk.
+  const heldInMemory = obs.activeHeldInMemory && heldEmpty(obs.active);
+  if (
+    ['syncing', 'held'].includes(persisted.failover.step) &&
+    (isEmptyMaster(obs.active) || heldInMemory)
+  )
     decided.actions.unshift({ kind: 'hold-active' });
   return decided;
 }
@@ -158,21 +165,39 @@ function decideSteady(
     );
   }
 
+  if (activeBackEmpty(persisted, obs)) {
+    // The active restarted without its dataset (replicas usually run without persistence): held
+    // first, whether or not the state can be written (never a nil, never a fork for a full sync
+    // the gate refuses), then the standby takes over; nothing to promote.
+    const reason = `the active ${active.id} came back empty (restarted without its dataset)`;
+    return decision(
+      'failing-over',
+      reason,
+      { kind: 'hold-active' },
+      {
+        kind: 'begin-failover',
+        failoverKind: 'unplanned',
+        reason,
+        promote: false,
+        activeHeld: true,
+      },
+    );
+  }
   if (active.role === 'master') {
     if (active.loading) {
       // A restart loading its dump.rdb: its key count is in flux, decided once it is loaded.
       return decision('starting', `the active ${active.id} is a master loading its dataset`);
     }
     if (active.keys === 0) {
-      // The active restarted without its dataset (replicas usually run without persistence): the
-      // standby takes over, nothing to promote; meanwhile the empty node is held (never a nil).
+      // Empty but carrying the write guard, with no failover recorded: replaced, nothing to
+      // promote, and not held (a promotion's empty dataset reads as it is).
       const reason = `the active ${active.id} came back empty (restarted without its dataset)`;
-      return decision(
-        'failing-over',
+      return decision('failing-over', reason, {
+        kind: 'begin-failover',
+        failoverKind: 'unplanned',
         reason,
-        { kind: 'begin-failover', failoverKind: 'unplanned', reason, promote: false },
-        ...(isEmptyMaster(active) ? [{ kind: 'hold-active' } as const] : []),
-      );
+        promote: false,
+      });
     }
     return restartedActive(persisted, active);
   }
@@ -220,6 +245,22 @@ function decideSteady(
     ...noteRunId(active, persisted),
     ...holdIdleStandby(standby, persisted),
   );
+}
+
+/**
+ * The active came back empty: an empty master, or a held-looking empty replica of rbuddy that
+ * this process holds in memory or that restarted (restartedEmpty: run_id not the recorded one).
+ */
+function activeBackEmpty(persisted: PersistedState, obs: Observations): boolean {
+  const { active } = obs;
+  if (isEmptyMaster(active)) return true;
+  if (obs.activeHeldInMemory) return heldEmpty(active);
+  return restartedEmpty(active, persisted.activeRunId);
+}
+
+/** Held as the idle standby is, and empty (not loading a dataset either). */
+function heldEmpty(view: NodeView): boolean {
+  return isHeldStandby(view) && view.keys === 0 && !view.loading;
 }
 
 /** The run_id of an active replicating through rbuddy, when new (first start's round too). */

@@ -12,6 +12,7 @@ import type { FullSyncStart, SessionInfo } from '../proxy/session-types.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import { runAction, type ActionContext, type Outcome } from './actions.js';
+import { ActiveHold } from './active-hold.js';
 import {
   decide,
   heldStandbyProblem,
@@ -82,6 +83,8 @@ export class FailoverEngine {
   private readonly requests: OperatorRequests;
   /** The failover whose promotion was announced (active.promoted), if any. */
   private promotionAnnounced: string | undefined;
+  /** The active back empty, held before the state records it (active-hold.ts). */
+  private readonly activeHold = new ActiveHold();
   private lastViews: NodeView[] = [];
   /** When this process started acting: a switch it resumes drains from here (drain.ts). */
   private startedAt = Number.NEGATIVE_INFINITY;
@@ -99,11 +102,16 @@ export class FailoverEngine {
       // Nothing is decided on a state that cannot be read; the nodes are still read (view()
       // never throws), so that discovery keeps naming the one that serves.
       round: () => (this.corrupt === undefined ? this.tick() : this.startUp().then(() => false)),
-      failed: (error, attempt, retryInMs) =>
+      failed: (error, attempt, retryInMs) => {
         this.log.warn(
           { err: error, attempt, retryInMs, state: this.currentState },
           'failover step failed; retrying',
-        ),
+        );
+        // A round that fails keeps its state, but not `healthy` over an active held in memory
+        // only (a state that cannot be written, say): that is what is going on.
+        const held = this.activeHold.reason(this.rounds.lastError);
+        if (held !== undefined) this.transition('degraded', held);
+      },
     });
     const { store, bus, masterId } = options;
     this.keeper = new StateKeeper({ store, bus, masterId, log: this.log });
@@ -147,8 +155,9 @@ export class FailoverEngine {
     return 'relay';
   };
 
-  /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld). */
+  /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld, active-hold.ts). */
   readonly holdsSync = (id: string): boolean =>
+    this.activeHold.of(id) !== undefined ||
     syncHeld(
       this.keeper.current,
       id,
@@ -317,6 +326,7 @@ export class FailoverEngine {
       refusedConfirm,
       syncAttemptStartedAt: observer.syncAttemptStartedAt,
       startedAt: this.startedAt,
+      activeHeldInMemory: this.activeHold.of(activeNode.id) !== undefined,
     };
     const decision = (this.options.decide ?? decide)(persisted, observations, this.options.config);
     // A decision whose state the current one may not turn into is not acted on at all: no
@@ -362,6 +372,7 @@ export class FailoverEngine {
       now: this.now,
       log: this.log,
       promotionAnnounced: this.promotionAnnounced,
+      heldActive: this.activeHold.of(nodes.active.id),
       commit: (outcome) => this.commit(outcome),
     };
     await this.commit(await runAction(action, context));
@@ -370,6 +381,7 @@ export class FailoverEngine {
   /** Persists, then remembers, then announces (persist-then-announce.ts). */
   private async commit(outcome: Outcome): Promise<void> {
     if (outcome.state !== undefined) this.fence('save the state');
+    if (outcome.activeHeld !== undefined) this.fence('hold the active');
     await this.keeper.commit(outcome, () => this.remember(outcome));
   }
 
@@ -381,6 +393,8 @@ export class FailoverEngine {
       this.promotionAnnounced = outcome.promotionAnnounced;
     }
     if (outcome.masterLossOver === true) this.observer.masterLossOver();
+    if (outcome.activeHeld !== undefined) this.activeHold.remember(outcome.activeHeld);
+    this.activeHold.settle(this.keeper.current);
     const note = outcome.note;
     if (note !== undefined) this.log[note.level](note.fields, note.message);
   }
