@@ -5,8 +5,7 @@
 // disk before a later command of its own asks the engine to commit that part first (`commit`).
 import { randomUUID } from 'node:crypto';
 import type { ReplicaNode } from '../nodes/replica-node.js';
-import type { ActionContext, Announcement, Outcome } from './action-types.js';
-import type { Action } from './decide.js';
+import type { Action, ActionContext, Announcement, Outcome } from './action-types.js';
 import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
 import { isHeldStandby } from './node-view.js';
 import { newActiveLost } from './verification.js';
@@ -124,9 +123,11 @@ async function beginFailover(
   action: Extract<Action, { kind: 'begin-failover' }>,
 ): Promise<Outcome> {
   // The outgoing node's settings go on disk with the record, before anything changes them (the
-  // promotion is a later action, after this outcome is committed).
-  const savedConfig = await originalSettings(c, c.activeNode);
+  // promotion is a later action, after this outcome is committed) — or, for an active held back
+  // empty, the ones read before its hold, kept in memory until now.
+  const savedConfig = c.heldActive?.ownSettings ?? (await originalSettings(c, c.activeNode));
   const at = new Date(c.now()).toISOString();
+  const held = action.activeHeld === true ? [{ step: ACTIVE_HELD, at }] : [];
   const record: FailoverRecord = {
     id: randomUUID(),
     kind: action.failoverKind,
@@ -137,7 +138,7 @@ async function beginFailover(
     step: action.failoverKind === 'unplanned' && action.promote !== false ? 'promoting' : 'syncing',
     savedConfig,
     verifiedAt: null,
-    timeline: [{ step: 'started', at, detail: action.reason }],
+    timeline: [{ step: 'started', at, detail: action.reason }, ...held],
   };
   return {
     state: { ...c.persisted, failover: record },
@@ -169,26 +170,42 @@ async function promote(c: ActionContext): Promise<Outcome> {
 }
 
 /**
- * The outgoing active, back an empty master, held as the idle standby is: its readers get
- * -MASTERDOWN, never a nil, until the standby replaces it. Its own settings went on disk with the
- * failover record; that it is held goes on disk before the REPLICAOF, so the proxy answers its
- * sync -NOMASTERLINK from the first attempt (syncHeld), after a restart too: no full sync, and
- * at the retire it is found held and empty (nothing to flush).
+ * The outgoing active, back empty, held as the idle standby is: its readers get -MASTERDOWN,
+ * never a nil, until the standby replaces it. At once, whether or not the state can be written:
+ * its own settings (the record's, else read before anything changes them) and the hold are kept
+ * in memory first (active-hold.ts), so that the proxy answers its sync -NOMASTERLINK from the
+ * first attempt: no full sync, no fork on the master. The hold goes on disk with the failover
+ * record (begin-failover), or as the record's `active-held` mark; from then on syncHeld holds it,
+ * after a restart too, and the retire finds it held and empty (nothing to flush).
  */
 async function holdActive(c: ActionContext): Promise<Outcome> {
-  const record = requireFailover(c.persisted);
-  if (!record.timeline.some((entry) => entry.step === ACTIVE_HELD)) {
-    await c.commit({
-      state: { ...c.persisted, failover: { ...record, timeline: stamp(c, record, ACTIVE_HELD) } },
-    });
+  const { activeNode: node } = c;
+  const record = c.persisted.failover;
+  const marked = record?.timeline.some((entry) => entry.step === ACTIVE_HELD) === true;
+  const view = await c.ops.view(node);
+  // A master just restarted: its config is its own. One that follows rbuddy already was held
+  // (by this process: in memory; by one that died before it could record it: not known).
+  const own =
+    record?.savedConfig ??
+    (view.role === 'master' ? undefined : c.heldActive?.ownSettings) ??
+    (await originalSettings(c, node, view.followsProxy));
+  const memo = { node: node.id, ownSettings: own };
+  if (!marked) await c.commit({ activeHeld: { ...memo, held: isHeldStandby(view) } });
+  if (!isHeldStandby(view)) {
+    await c.ops.makeIdleStandby(node, { restore: own, flush: false });
+    c.log.warn(
+      { node: node.id },
+      'the active came back empty and is held until the standby replaces it: reads answer -MASTERDOWN',
+    );
   }
-  await c.ops.makeIdleStandby(c.activeNode, { restore: record.savedConfig ?? {}, flush: false });
-  c.sessions.sessionFor(c.activeNode.id)?.close('gated');
-  c.log.warn(
-    { node: c.activeNode.id },
-    'the active came back empty and is held until the standby replaces it: reads answer -MASTERDOWN',
-  );
-  return {};
+  c.sessions.sessionFor(node.id)?.close('gated');
+  if (marked) return {};
+  await c.commit({ activeHeld: { ...memo, held: true } });
+  // In a failover already recorded, its mark; without one, begin-failover (planned next) records it.
+  if (record === null) return {};
+  return {
+    state: { ...c.persisted, failover: { ...record, timeline: stamp(c, record, ACTIVE_HELD) } },
+  };
 }
 
 /**

@@ -1,9 +1,10 @@
 // The failover decision, as a pure function: from what the engine observed and what is
 // persisted, to the state it should be in and the actions to take next. No I/O here — the
 // engine observes before and acts after — so every state × observation is unit-testable.
+import type { Action } from './action-types.js';
 import { drainEndsAt } from './drain.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
-import { isEmptyMaster, isHeldStandby, unreachable } from './node-view.js';
+import { isEmptyMaster, isHeldStandby, restartedEmpty, unreachable } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
@@ -16,6 +17,7 @@ import {
 } from './verification.js';
 
 export { heldStandbyProblem, isSynced, sameServer, type SyncProblem } from './verification.js';
+export type { Action } from './action-types.js';
 
 export type OperatorRequest = 'failover' | 'confirm' | 'abort';
 
@@ -42,6 +44,8 @@ export interface Observations {
   syncAttemptStartedAt: number | undefined;
   /** When this process started acting: a switch it resumed drains from here (drain.ts). */
   startedAt: number;
+  /** This process holds the active, back empty, in memory: the state does not record it yet. */
+  activeHeldInMemory: boolean;
 }
 
 export interface DecideConfig {
@@ -53,78 +57,6 @@ export interface DecideConfig {
   guardShrink: number;
   initFlushStandby: boolean;
 }
-
-export type Action =
-  /** REPLICAOF <announce> on the active (first start: nobody reads it yet). */
-  | { kind: 'attach-active' }
-  /**
-   * First start, --init-flush-standby: the standby's keys are flushed and it becomes the idle
-   * standby in the same transaction.
-   */
-  | { kind: 'prepare-standby' }
-  /** The active completed its first sync: from now on I1 protects it. */
-  | { kind: 'mark-active-holds-data' }
-  /**
-   * Persist a new failover record (saving the active's config first). `promote: false` skips
-   * the promotion (planned failovers, or an active that already is a master).
-   */
-  | {
-      kind: 'begin-failover';
-      failoverKind: 'unplanned' | 'planned';
-      reason: string;
-      promote?: boolean;
-    }
-  /** Write guard + REPLICAOF NO ONE on the outgoing active. */
-  | { kind: 'promote' }
-  /** The outgoing active, back an empty master, held as the idle standby is (see isEmptyMaster). */
-  | { kind: 'hold-active' }
-  /**
-   * Make the standby the idle standby rbuddy holds (its original settings persisted first): a
-   * replica of the announce address, replica-serve-stale-data no, its sync answered
-   * -NOMASTERLINK, so it answers no read with its empty or stale data and takes no write.
-   * Always last in a plan: it reads the state the actions before it wrote.
-   */
-  | { kind: 'hold-standby' }
-  /**
-   * REPLICAOF <announce> on the incoming node (a no-op for a held standby: its hold is released
-   * by the step, and its next retry syncs); the step becomes 'syncing'.
-   */
-  | { kind: 'attach-standby' }
-  /** The sync attempt failed (timeout): report it and start over. */
-  | { kind: 'restart-standby-sync'; reason: string }
-  /**
-   * Held for an operator (data-loss guard): `syncedRunId` is the run_id of the standby verified
-   * synced; the key counts (the active's unknown when it is unreachable) go in failover.held.
-   */
-  | {
-      kind: 'hold';
-      reason: string;
-      syncedRunId: string | undefined;
-      activeKeys: number | null;
-      standbyKeys: number;
-    }
-  /** The held standby is no longer verified synced: back to waiting for its sync. */
-  | { kind: 'resume-sync'; reason: string }
-  /**
-   * Verified: epoch + 1, roles swapped and persisted, then announced. The incoming node's
-   * run_id and keys as verified go on disk with it: the retire checks them (I2).
-   */
-  | { kind: 'switch'; syncedRunId: string | null; syncedKeys: number }
-  /**
-   * After a switch, the new active restarted or lost its data before the outgoing node was
-   * retired: the outgoing node, which still holds the data, is the active again (epoch + 1,
-   * announced), and a new failover syncs the other node. Never a flush of the only copy (I2).
-   */
-  | { kind: 'switch-back'; reason: string }
-  /** The active replicates through rbuddy under a run_id not recorded yet: record it. */
-  | { kind: 'note-active-run-id'; runId: string }
-  /**
-   * Drained: the outgoing node is guarded and detached (if it still replicates), then one
-   * MULTI/EXEC flushes it and makes it the held idle standby, then its clients are killed. Only
-   * once the persisted state names it the outgoing node.
-   */
-  | { kind: 'retire-outgoing' }
-  | { kind: 'abort' };
 
 export interface Decision {
   state: EngineState;
@@ -144,8 +76,13 @@ export function decide(
   if (oneServer !== undefined) return decision('degraded', oneServer);
   if (persisted.failover === null) return decideSteady(persisted, obs, config);
   const decided = decideFailover(persisted.failover, obs, config, persisted);
-  // An active back empty (again, or before its hold landed) is held first, whatever the step.
-  if (['syncing', 'held'].includes(persisted.failover.step) && isEmptyMaster(obs.active))
+  // An active back empty (again, or before its hold landed) is held first, whatever the step;
+  // one held in memory only, until its mark is on disk.
+  const heldInMemory = obs.activeHeldInMemory && heldEmpty(obs.active);
+  if (
+    ['syncing', 'held'].includes(persisted.failover.step) &&
+    (isEmptyMaster(obs.active) || heldInMemory)
+  )
     decided.actions.unshift({ kind: 'hold-active' });
   return decided;
 }
@@ -228,21 +165,39 @@ function decideSteady(
     );
   }
 
+  if (activeBackEmpty(persisted, obs)) {
+    // The active restarted without its dataset (replicas usually run without persistence): held
+    // first, whether or not the state can be written (never a nil, never a fork for a full sync
+    // the gate refuses), then the standby takes over; nothing to promote.
+    const reason = `the active ${active.id} came back empty (restarted without its dataset)`;
+    return decision(
+      'failing-over',
+      reason,
+      { kind: 'hold-active' },
+      {
+        kind: 'begin-failover',
+        failoverKind: 'unplanned',
+        reason,
+        promote: false,
+        activeHeld: true,
+      },
+    );
+  }
   if (active.role === 'master') {
     if (active.loading) {
       // A restart loading its dump.rdb: its key count is in flux, decided once it is loaded.
       return decision('starting', `the active ${active.id} is a master loading its dataset`);
     }
     if (active.keys === 0) {
-      // The active restarted without its dataset (replicas usually run without persistence): the
-      // standby takes over, nothing to promote; meanwhile the empty node is held (never a nil).
+      // Empty but carrying the write guard, with no failover recorded: replaced, nothing to
+      // promote, and not held (a promotion's empty dataset reads as it is).
       const reason = `the active ${active.id} came back empty (restarted without its dataset)`;
-      return decision(
-        'failing-over',
+      return decision('failing-over', reason, {
+        kind: 'begin-failover',
+        failoverKind: 'unplanned',
         reason,
-        { kind: 'begin-failover', failoverKind: 'unplanned', reason, promote: false },
-        ...(isEmptyMaster(active) ? [{ kind: 'hold-active' } as const] : []),
-      );
+        promote: false,
+      });
     }
     return restartedActive(persisted, active);
   }
@@ -290,6 +245,22 @@ function decideSteady(
     ...noteRunId(active, persisted),
     ...holdIdleStandby(standby, persisted),
   );
+}
+
+/**
+ * The active came back empty: an empty master, or a held-looking empty replica of rbuddy that
+ * this process holds in memory or that restarted (restartedEmpty: run_id not the recorded one).
+ */
+function activeBackEmpty(persisted: PersistedState, obs: Observations): boolean {
+  const { active } = obs;
+  if (isEmptyMaster(active)) return true;
+  if (obs.activeHeldInMemory) return heldEmpty(active);
+  return restartedEmpty(active, persisted.activeRunId);
+}
+
+/** Held as the idle standby is, and empty (not loading a dataset either). */
+function heldEmpty(view: NodeView): boolean {
+  return isHeldStandby(view) && view.keys === 0 && !view.loading;
 }
 
 /** The run_id of an active replicating through rbuddy, when new (first start's round too). */

@@ -12,6 +12,7 @@ import type { FullSyncStart, SessionInfo } from '../proxy/session-types.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import { runAction, type ActionContext, type Outcome } from './actions.js';
+import { ActiveHold } from './active-hold.js';
 import {
   decide,
   heldStandbyProblem,
@@ -30,6 +31,7 @@ import { gateFullSync } from './full-sync-gate.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
+import { RoundLoop } from './round-loop.js';
 import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 export type { EngineStatus } from './engine-status.js';
@@ -67,7 +69,6 @@ export class FailoverEngine {
   private readonly ops: NodeControl;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly retry: RetryPolicy;
   private currentState: EngineState = 'starting';
   private currentReason: string | undefined = 'reading state';
   /** The persisted state, and the one way to change it and announce it. */
@@ -76,18 +77,15 @@ export class FailoverEngine {
   /** Who the nodes show serving, while no state can be trusted (for discovery and /active). */
   private observedRoles: Roles | undefined;
   private loaded = false;
-  private running = false;
-  private timer: NodeJS.Timeout | undefined;
-  private wakeUp: (() => void) | undefined;
-  private loopDone: Promise<void> | undefined;
+  private readonly rounds: RoundLoop;
 
   private readonly observer: FailoverObserver;
   private fullResyncDemanded = false;
   private readonly requests: OperatorRequests;
   /** The failover whose promotion was announced (active.promoted), if any. */
   private promotionAnnounced: string | undefined;
-  private failedActions = 0;
-  private lastError: string | undefined;
+  /** The active back empty, held before the state records it (active-hold.ts). */
+  private readonly activeHold = new ActiveHold();
   private lastViews: NodeView[] = [];
   /** When this process started acting: a switch it resumes drains from here (drain.ts). */
   private startedAt = Number.NEGATIVE_INFINITY;
@@ -99,7 +97,23 @@ export class FailoverEngine {
     this.ops = fencedControl(options.ops, () => options.mayAct?.() !== false);
     this.log = options.logger.child({ component: 'failover' });
     this.now = options.now ?? Date.now;
-    this.retry = options.retry ?? exponentialBackoff({ baseMs: 250, maxMs: 10_000 });
+    this.rounds = new RoundLoop({
+      tickMs: () => options.tickMs ?? 250,
+      retry: options.retry ?? exponentialBackoff({ baseMs: 250, maxMs: 10_000 }),
+      // Nothing is decided on a state that cannot be read; the nodes are still read (view()
+      // never throws), so that discovery keeps naming the one that serves.
+      round: () => (this.corrupt === undefined ? this.tick() : this.startUp().then(() => false)),
+      failed: (error, attempt, retryInMs) => {
+        this.log.warn(
+          { err: error, attempt, retryInMs, state: this.currentState },
+          'failover step failed; retrying',
+        );
+        // A round that fails keeps its state, but not `healthy` over an active held in memory
+        // only (a state that cannot be written, say): that is what is going on.
+        const held = this.activeHold.reason(this.rounds.lastError);
+        if (held !== undefined) this.transition('degraded', held);
+      },
+    });
     const { store, bus, masterId } = options;
     this.keeper = new StateKeeper({ store, bus, masterId, log: this.log });
     this.observer = new FailoverObserver({
@@ -136,8 +150,9 @@ export class FailoverEngine {
     return 'close';
   };
 
-  /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld). */
+  /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld, active-hold.ts). */
   readonly holdsSync = (id: string): boolean =>
+    this.activeHold.of(id) !== undefined ||
     syncHeld(
       this.keeper.current,
       id,
@@ -191,14 +206,11 @@ export class FailoverEngine {
       this.log.info({ ...resumed }, 'resuming a switch: the old active drains a full --drain-ms');
       this.options.onSwitchResumed?.(resumed);
     }
-    this.running = true;
-    this.loopDone = this.loop();
+    this.rounds.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    await this.loopDone;
+    await this.rounds.stop();
   }
 
   /** Operator requests from the admin API; validated here, carried out by the loop. */
@@ -218,14 +230,15 @@ export class FailoverEngine {
    */
   ready(): boolean {
     const persisted = this.keeper.current;
-    if (!this.running || persisted === undefined || !persisted.activeHoldsData) return false;
+    if (!this.rounds.isRunning || persisted === undefined || !persisted.activeHoldsData)
+      return false;
     const view = this.lastViews.find((candidate) => candidate.id === persisted.active);
     return view !== undefined && view.reachable && !view.loading;
   }
 
   /** True once {@link stop} was called. */
   get stopping(): boolean {
-    return this.loaded && !this.running && this.loopDone !== undefined;
+    return this.loaded && this.rounds.stopped;
   }
 
   /** The persisted roles; while no state can be trusted, the ones the nodes show, if any. */
@@ -257,7 +270,7 @@ export class FailoverEngine {
           : new Date(this.observer.masterLostSince).toISOString(),
       failover: persisted?.failover ?? null,
       lastFailover: persisted?.lastFailover ?? null,
-      lastError: this.lastError ?? null,
+      lastError: this.rounds.lastError ?? null,
       lastOperatorRequest: this.requests.lastRequest,
       nodes: this.lastViews,
     };
@@ -269,44 +282,10 @@ export class FailoverEngine {
     this.wake();
   };
 
-  // ---- the loop ------------------------------------------------------------------------------
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      let delay = this.options.tickMs ?? 250;
-      if (this.corrupt === undefined) {
-        try {
-          // A failover that just began goes on at once: its promotion should not wait a tick.
-          if (await this.tick()) delay = 0;
-          this.failedActions = 0;
-          this.lastError = undefined;
-        } catch (error) {
-          this.failedActions += 1;
-          this.lastError = error instanceof Error ? error.message : String(error);
-          const backoff = this.retry(this.failedActions - 1, error);
-          delay = backoff === false ? 10_000 : Math.max(delay, backoff);
-          this.log.warn(
-            { err: error, attempt: this.failedActions, retryInMs: delay, state: this.currentState },
-            'failover step failed; retrying',
-          );
-        }
-      } else {
-        // Nothing is decided on a state that cannot be read; the nodes are still read (view()
-        // never throws), so that discovery keeps naming the one that serves.
-        await this.startUp();
-      }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        this.wakeUp = resolve;
-        this.timer = setTimeout(resolve, delay);
-      });
-      clearTimeout(this.timer);
-      this.wakeUp = undefined;
-    }
-  }
+  // ---- the rounds ----------------------------------------------------------------------------
 
   private wake(): void {
-    this.wakeUp?.();
+    this.rounds.wake();
   }
 
   /** One round of observe → decide → act; true when the next should follow at once. */
@@ -342,6 +321,7 @@ export class FailoverEngine {
       refusedConfirm,
       syncAttemptStartedAt: observer.syncAttemptStartedAt,
       startedAt: this.startedAt,
+      activeHeldInMemory: this.activeHold.of(activeNode.id) !== undefined,
     };
     const decision = (this.options.decide ?? decide)(persisted, observations, this.options.config);
     // A decision whose state the current one may not turn into is not acted on at all: no
@@ -387,6 +367,7 @@ export class FailoverEngine {
       now: this.now,
       log: this.log,
       promotionAnnounced: this.promotionAnnounced,
+      heldActive: this.activeHold.of(nodes.active.id),
       commit: (outcome) => this.commit(outcome),
     };
     await this.commit(await runAction(action, context));
@@ -395,6 +376,7 @@ export class FailoverEngine {
   /** Persists, then remembers, then announces (persist-then-announce.ts). */
   private async commit(outcome: Outcome): Promise<void> {
     if (outcome.state !== undefined) this.fence('save the state');
+    if (outcome.activeHeld !== undefined) this.fence('hold the active');
     await this.keeper.commit(outcome, () => this.remember(outcome));
   }
 
@@ -406,6 +388,8 @@ export class FailoverEngine {
       this.promotionAnnounced = outcome.promotionAnnounced;
     }
     if (outcome.masterLossOver === true) this.observer.masterLossOver();
+    if (outcome.activeHeld !== undefined) this.activeHold.remember(outcome.activeHeld);
+    this.activeHold.settle(this.keeper.current);
     const note = outcome.note;
     if (note !== undefined) this.log[note.level](note.fields, note.message);
   }

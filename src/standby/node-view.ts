@@ -58,6 +58,28 @@ export function isEmptyMaster(view: NodeView): boolean {
   );
 }
 
+/**
+ * An empty replica of rbuddy's announce address, not linked, under a run_id other than the one
+ * recorded for the active (`recordedRunId`): the active restarted without its dataset and follows
+ * rbuddy again — by a `replicaof` in its own config file, or held by an rbuddy that died before it
+ * could record the failover (active-hold.ts). It can never stream again: a full sync is what it
+ * needs, and the gate refuses that to the active. It is held and replaced like an empty master.
+ */
+export function restartedEmpty(view: NodeView, recordedRunId: string | null | undefined): boolean {
+  return (
+    view.reachable &&
+    view.role === 'slave' &&
+    view.followsProxy &&
+    !view.linkUp &&
+    !view.syncInProgress &&
+    !view.loading &&
+    view.keys === 0 &&
+    typeof recordedRunId === 'string' &&
+    view.runId !== undefined &&
+    view.runId !== recordedRunId
+  );
+}
+
 export function unreachable(node: NodeView, role: string): string {
   return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
 }

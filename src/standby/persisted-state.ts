@@ -5,7 +5,7 @@
 import { isObject } from '../is-object.js';
 import type { RbuddyEvent } from '../notify/events.js';
 import { storedEvent } from '../notify/stored-event.js';
-import { isHeldStandby, type NodeView } from './node-view.js';
+import { isHeldStandby, restartedEmpty, type NodeView } from './node-view.js';
 
 /** The steps of a failover, in order. A restart resumes at the recorded step. */
 export type FailoverStep =
@@ -104,7 +104,9 @@ export const ACTIVE_HELD = 'active-held';
 /**
  * Whether the proxy answers a node's sync -NOMASTERLINK instead of relaying it: the idle standby
  * (no failover, or one switched or aborted, where the standby is not syncing) is held, so that it
- * stays a replica that answers -MASTERDOWN / -READONLY (docs/design.md, "Roles and states").
+ * stays a replica that answers -MASTERDOWN / -READONLY (docs/design.md, "Roles and states"), and
+ * so is an active back empty (the record's mark; or, `view` its latest, restartedEmpty). A hold
+ * not recorded yet is the engine's, in memory (active-hold.ts).
  * Releasing it (a failover's `syncing` step) is what attaches it. While no state is known (no
  * file yet, or a corrupt one) the gate refuses every full sync, but the master would still fork
  * for one: a node that looks held (`view`, its latest) stays held, and before the nodes were
@@ -118,11 +120,12 @@ export function syncHeld(
   if (persisted === undefined) return view === undefined || isHeldStandby(view);
   const step = persisted.failover?.step;
   if (nodeId === persisted.active) {
-    // An active back empty, held until the standby replaces it (the `hold-active` action).
-    return (
-      step !== 'switched' &&
-      persisted.failover?.timeline.some((e) => e.step === ACTIVE_HELD) === true
-    );
+    // An active back empty, held until the standby replaces it (the `hold-active` action); or
+    // found held and empty under a new run_id with nothing recorded (held by a process that died
+    // before it could record it): a full sync is all it could get, and the gate refuses that.
+    if (step === 'switched') return false;
+    if (persisted.failover?.timeline.some((e) => e.step === ACTIVE_HELD) === true) return true;
+    return view !== undefined && restartedEmpty(view, persisted.activeRunId);
   }
   if (nodeId !== persisted.standby) return false;
   return step === undefined || step === 'switched' || step === 'aborted';

@@ -120,6 +120,7 @@ export function observe(overrides: Partial<Observations>): Observations {
     syncAttemptStartedAt: undefined,
     // The process has been acting for an hour: only the switch time counts for a drain.
     startedAt: NOW - 3_600_000,
+    activeHeldInMemory: false,
     ...overrides,
   };
 }
@@ -163,7 +164,7 @@ export const afterSwitch = (overrides: Partial<Observations> = {}): Observations
 export function label(action: Action): string {
   switch (action.kind) {
     case 'begin-failover':
-      return `begin-failover(${action.failoverKind}${action.promote === false ? ', no promote' : ''})`;
+      return `begin-failover(${action.failoverKind}${action.promote === false ? ', no promote' : ''}${action.activeHeld === true ? ', held' : ''})`;
     default:
       return action.kind;
   }

@@ -102,6 +102,7 @@ const observations = (persisted: PersistedState): fc.Arbitrary<Observations> =>
       syncFor: fc.option(fc.integer({ min: 0, max: 120_000 }), { nil: undefined }),
       refusedConfirm: fc.option(fc.constant('the standby restarted'), { nil: undefined }),
       actingFor: fc.integer({ min: 0, max: 5000 }),
+      activeHeldInMemory: fc.boolean(),
     })
     .map(({ lostFor, syncFor, actingFor, ...rest }) => ({
       ...rest,
@@ -152,13 +153,19 @@ describe('decide(): properties over random observations', () => {
           );
         }
         if (kinds.includes('hold-active')) {
-          // Only an empty master as the outgoing active, and only with its settings on record.
+          // Only an active back empty: an empty master, or an empty replica of rbuddy (held, in
+          // memory or by a process that died first); first, and the failover recorded with it.
           assert.ok(
-            obs.active.role === 'master' && obs.active.keys === 0,
-            'hold-active: an empty master',
+            obs.active.keys === 0 &&
+              !obs.active.loading &&
+              (obs.active.role === 'master' || (obs.active.followsProxy && !obs.active.linkUp)),
+            'hold-active: an active back empty',
           );
+          assert.equal(kinds[0], 'hold-active', 'hold-active comes first');
           assert.ok(
-            step === 'syncing' || step === 'held' || kinds[0] === 'begin-failover',
+            step === 'syncing' ||
+              step === 'held' ||
+              (step === undefined && kinds[1] === 'begin-failover'),
             `hold-active at ${step ?? 'no failover'}`,
           );
         }
@@ -221,11 +228,23 @@ describe('decide(): properties over random observations', () => {
               assert.ok(persisted.activeHoldsData, 'begin-failover: the active holds data');
               assert.ok(obs.active.reachable, 'begin-failover: the active is reachable');
               if (action.promote === false) {
-                // Only an active that already lost its dataset skips the promotion.
+                // Only an active that already lost its dataset skips the promotion: an empty
+                // master, or an empty replica of rbuddy, not linked, that this process holds or
+                // that restarted (another run_id than the one recorded).
+                const { active } = obs;
+                const restarted =
+                  typeof persisted.activeRunId === 'string' &&
+                  active.runId !== persisted.activeRunId;
                 assert.ok(
-                  obs.active.role === 'master' && obs.active.keys === 0,
-                  'no promote: empty master',
+                  active.keys === 0 &&
+                    (active.role === 'master' ||
+                      (active.followsProxy &&
+                        !active.linkUp &&
+                        (obs.activeHeldInMemory || restarted))),
+                  'no promote: the active back empty',
                 );
+                // The record says it is held only when hold-active, first, held it.
+                assert.equal(action.activeHeld === true, kinds[0] === 'hold-active', 'held');
                 break;
               }
               if (obs.active.role === 'master') {

@@ -106,6 +106,14 @@ export const promotionRows: Row[] = [
     reason: /syncing/,
   },
   {
+    name: 'syncing, the outgoing active held in memory only (its mark not written yet): held again, the mark written',
+    persisted: during('syncing'),
+    obs: promotedAndSyncing({ active: held(A), activeHeldInMemory: true }),
+    state: 'failing-over',
+    actions: ['hold-active'],
+    reason: /syncing/,
+  },
+  {
     name: 'syncing, the outgoing active back empty and held: nothing more to do',
     persisted: during('syncing'),
     obs: promotedAndSyncing({ active: held(A) }),
