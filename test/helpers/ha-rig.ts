@@ -25,6 +25,10 @@ export interface HaRig {
   standby: RedisServer;
   /** The live instances. */
   instances: RbuddyProcess[];
+  /** The group's etcd prefix (`--etcd-prefix`): its keys are under `<prefix>/rbuddy/`. */
+  prefix: string;
+  /** Starts one more instance of the group (it joins `instances`). */
+  spawn(): Promise<RbuddyProcess>;
   status(rbuddy: RbuddyProcess): Promise<AppStatus>;
   /** Waits until `check` holds for `rbuddy`'s status. */
   waitFor(
@@ -50,6 +54,8 @@ export async function startHaRig(
     extra?: readonly string[];
     /** Each instance's etcd endpoints (default: the members' own client URLs). */
     etcdUrls?: readonly (readonly string[])[];
+    /** How many instances start with the rig (default 2); 1: it leads alone. */
+    instances?: 1 | 2;
   } = {},
 ): Promise<HaRig> {
   const [master, active, standby] = await Promise.all([
@@ -77,7 +83,8 @@ export async function startHaRig(
       cliArgs({ master, active, standby }, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }),
     );
   };
-  const instances = [await spawn(0), await spawn(1)];
+  const instances = [await spawn(0)];
+  if ((options.instances ?? 2) === 2) instances.push(await spawn(1));
   const status = async (rbuddy: RbuddyProcess): Promise<AppStatus> => {
     const response = await fetch(`${rbuddy.httpUrl}/v1/status`, {
       signal: AbortSignal.timeout(2_000),
@@ -102,6 +109,12 @@ export async function startHaRig(
     active,
     standby,
     instances,
+    prefix,
+    async spawn() {
+      const rbuddy = await spawn(instances.length);
+      instances.push(rbuddy);
+      return rbuddy;
+    },
     status,
     waitFor: (rbuddy, what, check) =>
       waitFor(
@@ -134,6 +147,12 @@ export async function startHaRig(
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     },
   };
+  const [alone] = instances;
+  if (instances.length === 1 && alone !== undefined) {
+    await rig.waitFor(alone, 'the instance to lead, healthy', (s) => s.leader && s.state === 'healthy');
+    await waitForInSync(master.client(), active.client());
+    return rig;
+  }
   const { leader, follower } = await rig.leader();
   await rig.waitFor(leader, 'the leader healthy', (s) => s.state === 'healthy');
   await waitForInSync(master.client(), active.client());
