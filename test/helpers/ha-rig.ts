@@ -149,7 +149,11 @@ export async function startHaRig(
   };
   const [alone] = instances;
   if (instances.length === 1 && alone !== undefined) {
-    await rig.waitFor(alone, 'the instance to lead, healthy', (s) => s.leader && s.state === 'healthy');
+    await rig.waitFor(
+      alone,
+      'the instance to lead, healthy',
+      (s) => s.leader === true && s.state === 'healthy',
+    );
     await waitForInSync(master.client(), active.client());
     return rig;
   }
