@@ -9,6 +9,8 @@
 import { parseHostPort } from '../config/host-port.js';
 import { createControlClient } from '../nodes/control-client.js';
 
+type ControlClient = ReturnType<typeof createControlClient>;
+
 export type AddressVerdict =
   /** The connection could not be made: no instance is alive there. */
   | { kind: 'gone'; why: string }
@@ -51,8 +53,8 @@ export async function checkAddress(
   if (!parsed.ok) return { kind: 'foreign', why: `not an address: ${parsed.problem}` };
   let lastError: string | undefined;
   const client = createControlClient({
-    // AUTH is sent below, by hand: ioredis's own would print a warning to stderr when a server
-    // without a password answers it.
+    // AUTH is sent below, by hand and only when asked for: a server that does not ask is not
+    // given the password (and ioredis's own AUTH prints to stderr when it was not needed).
     endpoint: { address: parsed.value, user: '', password: '' },
     connectionName: 'rbuddy-takeover-check',
     connectTimeoutMs: options.connectTimeoutMs,
@@ -74,11 +76,9 @@ export async function checkAddress(
       const why = lastError ?? describe(error);
       return connected ? { kind: 'unknown', why } : { kind: 'gone', why };
     }
-    // Its answer does not matter: a server that refused it refuses SENTINEL myid too.
-    if (options.password !== '') await client.call('AUTH', options.password).catch(() => undefined);
     let id: unknown;
     try {
-      id = await client.call('SENTINEL', 'myid');
+      id = await myid(client, options.password);
     } catch (error) {
       if (!isReplyError(error)) return { kind: 'unknown', why: describe(error) };
       return { kind: 'foreign', why: `SENTINEL myid: ${error.message}${await role(client)}` };
@@ -90,8 +90,20 @@ export async function checkAddress(
   }
 }
 
+/** SENTINEL myid, authenticated first if the server answers NOAUTH and there is a password. */
+async function myid(client: ControlClient, password: string): Promise<unknown> {
+  try {
+    return await client.call('SENTINEL', 'myid');
+  } catch (error) {
+    if (password === '' || !isReplyError(error) || !error.message.startsWith('NOAUTH')) throw error;
+  }
+  // Its answer does not matter: a server that refused it refuses SENTINEL myid again.
+  await client.call('AUTH', password).catch(() => undefined);
+  return client.call('SENTINEL', 'myid');
+}
+
 /** `, ROLE <its first element>` for the log (a Redis master says `master`), or ''. */
-async function role(client: ReturnType<typeof createControlClient>): Promise<string> {
+async function role(client: ControlClient): Promise<string> {
   try {
     const reply = await client.call('ROLE');
     return Array.isArray(reply) && reply.length > 0 ? `, ROLE ${shown(reply[0])}` : '';

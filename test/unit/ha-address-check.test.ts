@@ -83,6 +83,12 @@ describe('what answers at a past leader address', () => {
     assert.ok(server.commands.some((args) => args[0] === 'AUTH' && args[1] === 's3cret'));
   });
 
+  test('a server that does not ask for a password is not given it', async () => {
+    const server = await serve(sentinelLike(ID));
+    assert.deepEqual(await checkAddress(server.address, options('s3cret')), { kind: 'instance' });
+    assert.ok(!server.commands.some((args) => args[0]?.toUpperCase() === 'AUTH'));
+  });
+
   test('an rbuddy of this group whose password this instance does not have: foreign', async () => {
     const server = await serve(sentinelLike(ID, 's3cret'));
     const verdict = await checkAddress(server.address, options('other'));
