@@ -35,6 +35,7 @@ import {
   type GroupStatusFields,
   type JoinGroup,
 } from './ha/group-member.js';
+import { checkAddress } from './ha/address-check.js';
 import { Leadership, type GroupEngine } from './ha/leadership.js';
 import { WatchedStore } from './ha/watched-store.js';
 
@@ -351,6 +352,14 @@ export async function startApp(
           sessions: proxy,
           nodes,
           ops,
+          // A past leader of this group answers there with the id it gives itself (sentinelId).
+          checkAddress: (address) =>
+            checkAddress(address, {
+              expectedId: sentinelId(config.group, address),
+              password: config.listenPassword,
+              connectTimeoutMs: config.connectTimeoutMs,
+              commandTimeoutMs: config.commandTimeoutMs,
+            }),
           pollMs: Math.min(config.probeIntervalMs, 1000),
           logger,
         });

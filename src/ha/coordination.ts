@@ -75,6 +75,14 @@ export interface Coordination {
   /** The other live instances of the group (SENTINEL sentinels). */
   peers(): readonly InstanceInfo[];
   /**
+   * Adds this instance's --announce to the group's past leaders (durable: on no lease), fenced
+   * like save(), and resolves with the past leaders as they stood before, oldest first: the
+   * addresses a replica may still follow from an earlier leader, even one this instance never
+   * saw (docs/ha.md, "Which replicas are repointed"). Called when elected, before any node is
+   * touched.
+   */
+  recordLeadership(): Promise<readonly string[]>;
+  /**
    * The group's state in etcd. load() works for everyone (followers answer discovery from it);
    * save() is a transaction that holds only while this instance leads with the fencing token it
    * was elected with: a deposed leader's save rejects with NotLeaderError and changes nothing.

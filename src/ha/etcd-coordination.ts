@@ -24,6 +24,7 @@ import { EtcdStateStore } from './etcd-state-store.js';
 import { parseInstance } from './instance-info.js';
 import { groupKeys, type GroupKeys } from './keys.js';
 import { parseReport, reportText } from './leader-report.js';
+import { EtcdPastLeaders } from './past-leaders.js';
 import type { GuardSource, LeaderGuard } from './leader-guard.js';
 import {
   leaseRemainingMs,
@@ -66,6 +67,7 @@ function describe(error: unknown): string {
 export class EtcdCoordination implements Coordination, GuardSource {
   readonly self: InstanceInfo;
   readonly store: EtcdStateStore;
+  readonly pastLeaders: EtcdPastLeaders;
   readonly keys: GroupKeys;
   readonly timing: LeaseTiming;
   private readonly events = new EventEmitter();
@@ -103,6 +105,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.ttlMs = options.leaseMs;
     this.keys = groupKeys(options.prefix, options.group);
     this.store = new EtcdStateStore(this.client, this.keys.state, this);
+    this.pastLeaders = new EtcdPastLeaders(this.client, this.keys.pastLeaders, this);
     // A listener-less 'error' would throw; this emitter has none.
     this.events.setMaxListeners(50);
   }
@@ -153,6 +156,14 @@ export class EtcdCoordination implements Coordination, GuardSource {
 
   peers(): readonly InstanceInfo[] {
     return this.others;
+  }
+
+  async recordLeadership(): Promise<readonly string[]> {
+    const { before, problem } = await this.pastLeaders.record(this.self.announce);
+    if (problem !== undefined) {
+      this.log.warn({ key: this.keys.pastLeaders, problem }, 'past leaders: garbage dropped');
+    }
+    return before;
   }
 
   on<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): this {

@@ -23,9 +23,10 @@ import type { Roles } from '../standby/reconcile.js';
 import type { PersistedState } from '../standby/persisted-state.js';
 import { unusableReason, type LoadResult } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
+import type { AddressVerdict } from './address-check.js';
 import type { Coordination, CoordinationStatus, InstanceInfo } from './coordination.js';
 import { followerStatus } from './follower-view.js';
-import { addressKey, repointReplicas } from './takeover.js';
+import { addressKey, groupAddresses, repointReplicas } from './takeover.js';
 
 /** What the app, the proxy, discovery and the admin API use of the failover engine. */
 export type GroupEngine = Pick<
@@ -79,6 +80,8 @@ export interface LeadershipOptions {
   nodes: readonly ReplicaNode[];
   /** Commands on the nodes, for the takeover (fenced here). */
   ops: NodeControl;
+  /** What answers at a past leader's address (address-check.ts), before a replica of it moves. */
+  checkAddress: (announce: string) => Promise<AddressVerdict>;
   /** How often the group's state and the other instances are read from etcd. */
   pollMs: number;
   logger: Logger;
@@ -94,6 +97,10 @@ interface Term {
   live: boolean;
   /** Every node was seen following this instance or no other: the takeover is done. */
   settled: boolean;
+  /** The group's past leaders before this term (recorded in etcd when it began). */
+  pastLeaders: readonly string[];
+  /** The replicas left alone so far, logged once each (node, the address it follows, why). */
+  leftAlone: Set<string>;
   /** The engine read the state: until then the term answers as a follower does. */
   loaded: boolean;
   /** The engine runs (after the first takeover round). */
@@ -300,6 +307,8 @@ export class Leadership implements GroupEngine, DurableSink {
       ...built,
       live: true,
       settled: false,
+      pastLeaders: [],
+      leftAlone: new Set(),
       loaded: false,
       running: false,
       unusable: undefined,
@@ -314,6 +323,17 @@ export class Leadership implements GroupEngine, DurableSink {
   };
 
   private async begin(term: Term): Promise<void> {
+    try {
+      // Before any node is touched: a replica this leader repoints can then be found by a later
+      // leader that never sees this one registered (it died before that one started).
+      term.pastLeaders = await this.options.coordination.recordLeadership();
+    } catch (error) {
+      // The next poll begins another term while this instance still leads (a deposed one's
+      // term has ended already).
+      this.log.error({ err: error }, 'recording this leader in etcd failed: not taking over yet');
+      if (this.term === term) this.endTerm('this leader could not be recorded');
+      return;
+    }
     try {
       // Before the engine loads: events its state still lists as unsent go into a loaded outbox.
       await term.webhooks?.start();
@@ -358,12 +378,27 @@ export class Leadership implements GroupEngine, DurableSink {
 
   /** Points the replicas that follow another instance of the group at this one. */
   private async takeOver(term: Term): Promise<void> {
+    const group = groupAddresses(
+      this.options.coordination.self.announce,
+      this.otherInstances,
+      term.pastLeaders,
+      this.options.checkAddress,
+    );
     const result = await repointReplicas(
       this.options.nodes,
       fencedControl(this.options.ops, () => term.live && this.options.coordination.mayAct()),
-      this.others(),
+      group,
     );
     term.settled = result.settled;
+    for (const left of result.leftAlone) {
+      const seen = `${left.node} ${left.master} ${String(left.retry)}`;
+      if (term.leftAlone.has(seen)) continue;
+      term.leftAlone.add(seen);
+      this.log.warn(
+        left,
+        "takeover: not repointing a replica that follows a past leader's address",
+      );
+    }
     if (result.repointed.length > 0) {
       this.log.info(
         { repointed: result.repointed },
@@ -381,11 +416,6 @@ export class Leadership implements GroupEngine, DurableSink {
 
   private nodeIds(): string[] {
     return this.options.nodes.map((node) => node.id);
-  }
-
-  private others(): Set<string> {
-    const own = addressKey(this.options.coordination.self.announce);
-    return new Set([...this.otherInstances].filter((address) => address !== own));
   }
 
   // ---- polling etcd ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import type {
   InstanceInfo,
   LeaderReport,
 } from '../../src/ha/coordination.js';
+import { withLeader } from '../../src/ha/past-leaders.js';
 import type { PersistedState } from '../../src/standby/persisted-state.js';
 import type { LoadResult, StateStore } from '../../src/standby/state-store.js';
 
@@ -22,6 +23,8 @@ export class FakeGroup {
   leader: FakeCoordination | undefined;
   readonly members = new Set<FakeCoordination>();
   problem: string | null = null;
+  /** The past leaders' --announce, oldest first (recorded by each leader, fenced). */
+  pastLeaders: string[] = [];
   /** Set by a test: the state key holds garbage (loads answer corrupt with this reason). */
   corrupt: string | undefined;
   private revision = 0;
@@ -66,11 +69,24 @@ export class FakeGroup {
   }
 
   /** @internal */
+  recordLeader(by: FakeCoordination): string[] {
+    this.fence(by);
+    const before = [...this.pastLeaders];
+    this.pastLeaders = withLeader(before, by.self.announce);
+    return before;
+  }
+
+  /** @internal */
   write(by: FakeCoordination, state: PersistedState): void {
-    if (this.problem !== null) throw new Error(`etcd: ${this.problem}`);
-    if (this.leader !== by) throw new Error(`not the leader: ${by.self.id} may not save`);
+    this.fence(by);
     this.state = structuredClone(state);
     this.saves.push({ by: by.self.id, state: structuredClone(state) });
+  }
+
+  /** What etcd's fenced transactions check: a quorum, and the writer leads. */
+  private fence(by: FakeCoordination): void {
+    if (this.problem !== null) throw new Error(`etcd: ${this.problem}`);
+    if (this.leader !== by) throw new Error(`not the leader: ${by.self.id} may not save`);
   }
 }
 
@@ -153,6 +169,14 @@ export class FakeCoordination implements Coordination {
 
   peers(): readonly InstanceInfo[] {
     return [...this.group.members].filter((m) => m !== this).map((m) => m.self);
+  }
+
+  recordLeadership(): Promise<readonly string[]> {
+    try {
+      return Promise.resolve(this.group.recordLeader(this));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   on<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): this {

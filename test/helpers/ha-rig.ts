@@ -28,6 +28,10 @@ export interface HaRig {
   keys: GroupKeys;
   /** The live instances. */
   instances: RbuddyProcess[];
+  /** The group's etcd prefix (`--etcd-prefix`): its keys are under `<prefix>/rbuddy/`. */
+  prefix: string;
+  /** Starts one more instance of the group (it joins `instances`). */
+  spawn(): Promise<RbuddyProcess>;
   status(rbuddy: RbuddyProcess): Promise<AppStatus>;
   /** Waits until `check` holds for `rbuddy`'s status. */
   waitFor(
@@ -53,6 +57,8 @@ export async function startHaRig(
     extra?: readonly string[];
     /** Each instance's etcd endpoints (default: the members' own client URLs). */
     etcdUrls?: readonly (readonly string[])[];
+    /** How many instances start with the rig (default 2); 1: it leads alone. */
+    instances?: 1 | 2;
   } = {},
 ): Promise<HaRig> {
   const [master, active, standby] = await Promise.all([
@@ -80,7 +86,8 @@ export async function startHaRig(
       cliArgs({ master, active, standby }, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }),
     );
   };
-  const instances = [await spawn(0), await spawn(1)];
+  const instances = [await spawn(0)];
+  if ((options.instances ?? 2) === 2) instances.push(await spawn(1));
   const status = async (rbuddy: RbuddyProcess): Promise<AppStatus> => {
     const response = await fetch(`${rbuddy.httpUrl}/v1/status`, {
       signal: AbortSignal.timeout(2_000),
@@ -106,6 +113,12 @@ export async function startHaRig(
     standby,
     keys: groupKeys(prefix, 'rbuddy'),
     instances,
+    prefix,
+    async spawn() {
+      const rbuddy = await spawn(instances.length);
+      instances.push(rbuddy);
+      return rbuddy;
+    },
     status,
     waitFor: (rbuddy, what, check) =>
       waitFor(
@@ -138,6 +151,16 @@ export async function startHaRig(
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     },
   };
+  const [alone] = instances;
+  if (instances.length === 1 && alone !== undefined) {
+    await rig.waitFor(
+      alone,
+      'the instance to lead, healthy',
+      (s) => s.leader === true && s.state === 'healthy',
+    );
+    await waitForInSync(master.client(), active.client());
+    return rig;
+  }
   const { leader, follower } = await rig.leader();
   await rig.waitFor(leader, 'the leader healthy', (s) => s.state === 'healthy');
   await waitForInSync(master.client(), active.client());

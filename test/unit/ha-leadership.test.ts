@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { EventBus } from '../../src/notify/events.js';
+import type { AddressVerdict } from '../../src/ha/address-check.js';
 import { Leadership } from '../../src/ha/leadership.js';
 import { FailoverEngine } from '../../src/standby/engine.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -42,7 +43,12 @@ interface InstanceOptions {
   logger?: Logger;
   /** Runs after load(), before the listeners are open (start()). */
   beforeStart?: (coordination: FakeCoordination) => void;
+  /** What answers at a past leader's address; default: nothing (connection refused). */
+  checkAddress?: (announce: string) => Promise<AddressVerdict>;
 }
+
+const refused = (): Promise<AddressVerdict> =>
+  Promise.resolve({ kind: 'gone', why: 'connect ECONNREFUSED' });
 
 const started: Leadership[] = [];
 afterEach(async () => {
@@ -52,7 +58,7 @@ afterEach(async () => {
 async function instance(
   group: FakeGroup,
   ops: FakeNodeOps,
-  { logger = silent, beforeStart = () => undefined }: InstanceOptions = {},
+  { logger = silent, beforeStart = () => undefined, checkAddress = refused }: InstanceOptions = {},
 ): Promise<Instance> {
   const coordination = group.join({ id: 'me', announce: FAKE_ANNOUNCE, http: '10.0.0.9:8080' });
   const proxy = new FakeProxy();
@@ -62,6 +68,7 @@ async function instance(
     sessions: proxy,
     nodes: [A, B],
     ops,
+    checkAddress,
     pollMs: 5,
     logger,
     buildTerm: (sessions, mayAct) => {
@@ -235,6 +242,88 @@ describe('Leadership', () => {
     );
     assert.equal(me.leadership.state, 'degraded');
     assert.deepEqual(ops.callsOf('attach'), []);
+  });
+
+  test('elected after the only past leader died, never seen: its replicas follow this instance', async () => {
+    const group = new FakeGroup();
+    group.state = healthyState();
+    group.pastLeaders = [OLD_LEADER]; // it led, and its registration went with its lease
+    const ops = new FakeNodeOps({
+      [A.id]: replicaModel({ followsProxy: false, master: OLD_LEADER, linkUp: false, keys: 1000 }),
+      [B.id]: heldStandbyModel({ followsProxy: false, master: OLD_LEADER }),
+    });
+    const asked: Array<{ announce: string; recorded: string[] }> = [];
+    const me = await instance(group, ops, {
+      checkAddress: (announce) => {
+        asked.push({ announce, recorded: [...group.pastLeaders] });
+        return refused();
+      },
+    });
+    assert.deepEqual(me.leadership.leadership().peers, []);
+    group.elect(me.coordination);
+    await waitFor(() => changes(ops).length === 2, { what: 'both repointed', ...WAIT });
+    assert.deepEqual(changes(ops).sort(), [`attach ${A.id}`, `attach ${B.id}`]);
+    assert.deepEqual(group.pastLeaders, [OLD_LEADER, FAKE_ANNOUNCE]);
+    assert.deepEqual(
+      asked[0],
+      { announce: OLD_LEADER, recorded: [OLD_LEADER, FAKE_ANNOUNCE] },
+      'this leader was recorded before it touched a node; one question for both replicas',
+    );
+    me.proxy.stream(A);
+    await waitFor(() => me.leadership.state === 'healthy', { what: 'healthy', ...WAIT });
+  });
+
+  test("a past leader's address where a foreign master answers: left alone, said, degraded", async () => {
+    const group = new FakeGroup();
+    group.state = healthyState();
+    group.pastLeaders = [OLD_LEADER];
+    const ops = new FakeNodeOps({
+      [A.id]: replicaModel({ followsProxy: false, master: OLD_LEADER, keys: 1000 }),
+      [B.id]: heldStandbyModel({ followsProxy: false, master: FAKE_ANNOUNCE }),
+    });
+    const lines: Array<{ msg: string; node?: string; master?: string; why?: string }> = [];
+    const logger = pino({}, { write: (line: string) => lines.push(JSON.parse(line) as never) });
+    const me = await instance(group, ops, {
+      logger,
+      checkAddress: () =>
+        Promise.resolve({ kind: 'foreign', why: 'SENTINEL myid: ERR unknown command' }),
+    });
+    group.elect(me.coordination);
+    await waitFor(
+      () => /replicates from another master/.test(me.leadership.status().reason ?? ''),
+      { what: 'degraded: another master', ...WAIT },
+    );
+    assert.deepEqual(ops.callsOf('attach'), []);
+    const said = lines.filter((l) => l.msg.startsWith('takeover: not repointing'));
+    assert.equal(said.length, 1, 'said once');
+    assert.equal(said[0]?.node, A.id);
+    assert.equal(said[0]?.master, OLD_LEADER);
+    assert.match(said[0]?.why ?? '', /not an instance of this group \(SENTINEL myid: ERR/);
+  });
+
+  test('this leader could not be recorded: no node touched; the next term records it and takes over', async () => {
+    const group = new FakeGroup();
+    group.state = healthyState();
+    group.pastLeaders = [OLD_LEADER];
+    const ops = new FakeNodeOps({
+      [A.id]: replicaModel({ followsProxy: false, master: OLD_LEADER, linkUp: false, keys: 1000 }),
+      [B.id]: heldStandbyModel({ followsProxy: false, master: OLD_LEADER }),
+    });
+    let attempts = 0;
+    const me = await instance(group, ops, {
+      beforeStart: (coordination) => {
+        const record = coordination.recordLeadership.bind(coordination);
+        coordination.recordLeadership = () => {
+          attempts += 1;
+          return attempts === 1 ? Promise.reject(new Error('etcd: request timed out')) : record();
+        };
+      },
+    });
+    group.elect(me.coordination);
+    await waitFor(() => changes(ops).length === 2, { what: 'both repointed', ...WAIT });
+    assert.equal(attempts, 2);
+    assert.equal(me.probes[0]?.started, false, 'the first term started nothing');
+    assert.deepEqual(group.pastLeaders, [OLD_LEADER, FAKE_ANNOUNCE]);
   });
 
   test('no quorum: degraded with the reason, not ready; back: the state is read again', async () => {
