@@ -37,7 +37,10 @@ function oracle(pattern: Buffer, p: number, subject: Buffer, s: number): boolean
       const byte = subject[s];
       for (; q < pattern.length && pattern[q] !== 0x5d; q++) {
         if (pattern[q] === 0x5c && q + 1 < pattern.length) {
-          matched ||= pattern[++q] === byte;
+          // The escaped byte is skipped whether or not the class matched already (`||=` would
+          // short-circuit the `++q`: `[a\]a` is an unterminated class in Redis, as here).
+          q++;
+          matched ||= pattern[q] === byte;
         } else if (q + 2 < pattern.length && pattern[q + 1] === 0x2d && pattern[q + 2] !== 0x5d) {
           const [a, b] = [pattern[q] ?? 0, pattern[q + 2] ?? 0];
           matched ||= byte !== undefined && byte >= Math.min(a, b) && byte <= Math.max(a, b);
@@ -69,6 +72,23 @@ const hostile = (i: number): string => `${'*?'.repeat(12)}Z${i}`;
 const CHANNELS = [...SENTINEL_CHANNELS, 'rbuddy:events'];
 
 describe('globMatch: bounded work, same answers as the backtracking matcher', () => {
+  it("agrees with redis-server's KEYS on escapes inside an unterminated class", () => {
+    // Seen with redis-server 7.0: KEYS '[a\\]a' and KEYS '[*\\]a' over the keys a, *, ].
+    const cases: [string, string, boolean][] = [
+      ['[a\\]a', 'a', true],
+      ['[*\\]a', '*', true],
+      ['[*\\]a', 'a', true],
+      ['[\\]', ']', true],
+      ['[', 'a', false],
+      ['[^', 'a', true],
+    ];
+    for (const [pattern, subject, expected] of cases) {
+      const [p, s] = [Buffer.from(pattern), Buffer.from(subject)];
+      assert.equal(globMatch(p, s), expected, `${pattern} ~ ${subject}`);
+      assert.equal(oracle(p, 0, s, 0), expected, `oracle: ${pattern} ~ ${subject}`);
+    }
+  });
+
   it('agrees with the previous matcher on small patterns and subjects', () => {
     fc.assert(
       fc.property(
