@@ -37,7 +37,7 @@ export interface EtcdRecentEventsOptions {
 
 export class EtcdRecentEvents implements RecentEventsFeed {
   private pending: RecentEvent[] = [];
-  private writing: Promise<void> | undefined;
+  private draining = false;
   private closed = false;
   private readonly max: number;
   private readonly attempts: number;
@@ -65,9 +65,7 @@ export class EtcdRecentEvents implements RecentEventsFeed {
     this.pending.push(record);
     // More than `max` queued cannot all be kept anyway: the oldest go first.
     if (this.pending.length > this.max) this.pending.shift();
-    this.writing ??= this.drain().finally(() => {
-      this.writing = undefined;
-    });
+    if (!this.draining) void this.drain();
   }
 
   async read(): Promise<RecentEvent[]> {
@@ -97,11 +95,18 @@ export class EtcdRecentEvents implements RecentEventsFeed {
     }
   }
 
+  /** One write at a time, each with what was queued meanwhile. */
   private async drain(): Promise<void> {
-    while (!this.closed && this.pending.length > 0) {
-      const batch = this.pending;
-      this.pending = [];
-      await this.writeWithRetries(batch);
+    this.draining = true;
+    try {
+      while (!this.closed && this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        await this.writeWithRetries(batch);
+      }
+    } finally {
+      // In the same turn as the last check of `pending`: an append after it starts a new drain.
+      this.draining = false;
     }
   }
 
