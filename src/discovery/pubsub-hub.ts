@@ -82,9 +82,8 @@ export const MAX_NAME_BYTES = 1024;
  */
 export const MAX_TOTAL_PATTERNS = 4096;
 /**
- * Event ids (and switches, by epoch) remembered as told on this port. Copies of an event come
- * back only within a takeover or a few polls of the group's recent events (a few dozen events at
- * most): far fewer than this.
+ * Event ids remembered as told on this port. Copies of an event come back only within a takeover
+ * or a few polls of the group's recent events (a few dozen events at most): far fewer than this.
  */
 export const TOLD_IDS = 1024;
 
@@ -114,9 +113,12 @@ export class PubSubHub {
    * leader or a restarted process with its id (docs/ha.md, "Pub/sub and webhooks").
    */
   private readonly toldIds = new SeenIds(TOLD_IDS);
-  /** Switches (epochs) whose Sentinel messages this port published, and those someone heard. */
-  private readonly toldSwitches = new SeenIds(TOLD_IDS);
-  private readonly heardSwitches = new SeenIds(TOLD_IDS);
+  /**
+   * The last switch whose Sentinel messages this port published (switchKey), and whether a
+   * subscriber received any: a switch comes back without an id only when a new leader or a
+   * restarted process resumes the latest one (resumeSwitch).
+   */
+  private lastSwitch: { key: string; heard: boolean } | undefined;
 
   constructor(options: PubSubHubOptions) {
     this.log = options.logger;
@@ -271,7 +273,7 @@ export class PubSubHub {
     if (event.type !== 'failover.completed') return true;
     const addresses = switchAddresses(event);
     // A new leader that resumed this switch told its messages already (resumeSwitch).
-    if (addresses !== undefined && !this.toldSwitches.has(String(event.epoch))) {
+    if (addresses !== undefined && this.lastSwitch?.key !== switchKey(addresses, event.epoch)) {
       this.tell(addresses, event.epoch, unplanned);
     }
     return true;
@@ -290,22 +292,23 @@ export class PubSubHub {
     const addresses = addressesOf(group, resumed.previousActive, resumed.active);
     if (addresses === undefined) return;
     const { epoch, unplanned } = resumed;
-    this.resumed = this.heardSwitches.has(String(epoch))
-      ? failoverMessages(addresses, { epoch, myid: this.sentinelId, unplanned })
-      : this.tell(addresses, epoch, unplanned);
+    const last = this.lastSwitch;
+    this.resumed =
+      last?.key === switchKey(addresses, epoch) && last.heard
+        ? failoverMessages(addresses, { epoch, myid: this.sentinelId, unplanned })
+        : this.tell(addresses, epoch, unplanned);
   }
 
   /**
-   * Publishes a switch's Sentinel messages; returns them. The switch counts as told here, and as
-   * heard once a subscriber received one of its messages: published before anyone subscribed (a
+   * Publishes a switch's Sentinel messages; returns them. The switch is the last one told here,
+   * heard if a subscriber received one of its messages: published before anyone subscribed (a
    * restart sends its saved events again before the listeners open), it was heard by nobody.
    */
   private tell(addresses: SwitchAddresses, epoch: number, unplanned: boolean): SentinelMessage[] {
     const messages = failoverMessages(addresses, { epoch, myid: this.sentinelId, unplanned });
     let receivers = 0;
     for (const [name, message] of messages) receivers += this.publish(name, message);
-    this.toldSwitches.add(String(epoch));
-    if (receivers > 0) this.heardSwitches.add(String(epoch));
+    this.lastSwitch = { key: switchKey(addresses, epoch), heard: receivers > 0 };
     return messages;
   }
 
@@ -407,4 +410,10 @@ export class PubSubHub {
   private encodePush(client: Subscriber, items: RespValue[]): Buffer {
     return client.protocol === 3 ? encode(new RespAggregate('push', items), 3) : encode(items);
   }
+}
+
+/** One switch: its epoch and direction (a resumed switch carries no event id). */
+function switchKey(addresses: SwitchAddresses, epoch: number): string {
+  const { previous, next } = addresses;
+  return `${epoch} ${previous.host}:${previous.port} ${next.host}:${next.port}`;
 }

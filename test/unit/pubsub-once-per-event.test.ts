@@ -124,6 +124,20 @@ describe('pub/sub tells each event once per port', () => {
     assert.equal(count(client, 'g1 10.0.0.6 6380 10.0.0.5 6379'), 1);
   });
 
+  it('only a resumed switch is held back by its epoch: a new event of an epoch seen before is told', () => {
+    // Epochs start again when the group's state is lost and rebuilt from the nodes.
+    const hub = new PubSubHub({ logger: silent });
+    const client = subscriber(hub);
+    const sink = hub.sink(CHANNEL);
+    sink.deliver(event('failover.completed', 'completed-1'));
+    sink.deliver({
+      ...event('failover.completed', 'completed-2', 3),
+      data: { active: OLD, standby: NEW, master: '10.0.0.2:6379', previousActive: NEW },
+    });
+    sink.deliver(event('failover.completed', 'completed-after-reset'));
+    assert.equal(count(client, SWITCH_MASTER), 2);
+  });
+
   it('remembers a bounded number of ids, forgetting the oldest first', () => {
     const hub = new PubSubHub({ logger: silent });
     const client = subscriber(hub);
