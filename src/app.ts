@@ -8,6 +8,7 @@ import { parseReplicaCredential } from './config/replica-credentials.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
 import { discoveryCommands, sentinelId } from './discovery/sentinel-commands.js';
 import { PubSubHub } from './discovery/pubsub-hub.js';
+import { switchWasUnplanned } from './discovery/sentinel-events.js';
 import { AdminServer } from './http/admin-server.js';
 import { Metrics } from './metrics/metrics.js';
 import { adminRoutes } from './http/routes.js';
@@ -36,6 +37,7 @@ import {
   type JoinGroup,
 } from './ha/group-member.js';
 import { checkAddress } from './ha/address-check.js';
+import { EventRelay } from './ha/event-relay.js';
 import { Leadership, type GroupEngine } from './ha/leadership.js';
 import { WatchedStore } from './ha/watched-store.js';
 
@@ -274,6 +276,19 @@ export async function startApp(
   });
   events.addSink(publisher);
   events.addSink(pubsub.sink(config.channel));
+  // In a group every instance tells every event on its own port (docs/ha.md, "Pub/sub and
+  // webhooks"): the leader's are recorded in etcd, every instance reads them back.
+  const recentEvents = coordination?.recentEvents?.(logger);
+  const relay =
+    recentEvents &&
+    new EventRelay({
+      feed: recentEvents,
+      unplanned: (event) => switchWasUnplanned(event, engine.currentSwitch()),
+      pollMs: Math.min(config.probeIntervalMs, 1000),
+      onEvent: (record) => pubsub.relayed(config.channel, record.event, record.unplanned),
+      logger,
+    });
+  if (relay !== undefined) events.addSink(relay);
   // Enqueues only (durable outbox, own delivery loop): a slow endpoint never delays a failover.
   // In a group, one per term, on the group's outbox in etcd: the leader alone delivers.
   const outboxFactory = coordination?.outboxFactory?.(logger);
@@ -419,6 +434,8 @@ export async function startApp(
   await webhooks?.start();
   try {
     await engine.load();
+    // Before the listeners: what the group emitted before this port opened is not told here.
+    await relay?.start();
     await proxy.start();
     await http.start();
     await engine.start();
@@ -428,6 +445,7 @@ export async function startApp(
     );
   } catch (error) {
     probe?.stop();
+    await relay?.stop();
     await leadership?.stop();
     await webhooks?.close();
     await publisher.close();
@@ -443,6 +461,8 @@ export async function startApp(
     closing ??= (async () => {
       logger.info({ reason }, 'shutting down');
       probe?.stop();
+      // Before the engine: in a group, stopping it closes the etcd client they use.
+      await relay?.stop();
       await engine.stop();
       await webhooks?.close();
       await publisher.close();

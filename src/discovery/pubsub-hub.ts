@@ -2,7 +2,9 @@
 // SUBSCRIBE/PSUBSCRIBE and receive every event's JSON on `--channel` plus, at a switch, the messages
 // Sentinel publishes during a failover (sentinel-events.ts). A RESP3 client (HELLO 3) gets them
 // as push messages (`>`), as Redis sends them. Only the proxy publishes; clients cannot (there is no PUBLISH here), so nothing
-// a stranger sends reaches another client.
+// a stranger sends reaches another client. In a group every instance publishes on its own port,
+// the leader's events read back from etcd on a follower (docs/ha.md, "Pub/sub and webhooks"):
+// each event once per port, whichever way it arrives.
 import type { Logger } from 'pino';
 import {
   encode,
@@ -12,6 +14,7 @@ import {
   type RespValue,
 } from '../resp/encode.js';
 import type { EventSink, RbuddyEvent } from '../notify/events.js';
+import { SeenIds } from '../notify/seen-ids.js';
 import type { EpochSwitch } from '../standby/persisted-state.js';
 import { globMatch, type GlobWork } from './glob.js';
 import {
@@ -19,6 +22,7 @@ import {
   failoverMessages,
   SENTINEL_CHANNELS,
   switchAddresses,
+  switchWasUnplanned,
   type SentinelMessage,
   type SwitchAddresses,
 } from './sentinel-events.js';
@@ -77,6 +81,11 @@ export const MAX_NAME_BYTES = 1024;
  * every publish, so this bounds the work of a switch whatever the number of connections.
  */
 export const MAX_TOTAL_PATTERNS = 4096;
+/**
+ * Event ids remembered as told on this port. Copies of an event come back only within a takeover
+ * or a few polls of the group's recent events (a few dozen events at most): far fewer than this.
+ */
+export const TOLD_IDS = 1024;
 
 export class PubSubHub {
   private readonly entries = new Map<Subscriber, Entry>();
@@ -98,6 +107,18 @@ export class PubSubHub {
   private readonly channelsKnown = new Set<string>(SENTINEL_CHANNELS);
   private totalPatterns = 0;
   private readonly globWork: GlobWork | undefined;
+  /**
+   * Each event is told once on this port, whichever way it arrives: from this process's own
+   * engine, read back from the group's recent events in etcd (relayed()), or sent again by a new
+   * leader or a restarted process with its id (docs/ha.md, "Pub/sub and webhooks").
+   */
+  private readonly toldIds = new SeenIds(TOLD_IDS);
+  /**
+   * The last switch whose Sentinel messages this port published (switchKey), and whether a
+   * subscriber received any: a switch comes back without an id only when a new leader or a
+   * restarted process resumes the latest one (resumeSwitch).
+   */
+  private lastSwitch: { key: string; heard: boolean } | undefined;
 
   constructor(options: PubSubHubOptions) {
     this.log = options.logger;
@@ -220,24 +241,42 @@ export class PubSubHub {
   /**
    * The EventBus sink: every event's JSON on `channel`, and on `failover.completed` the messages
    * Sentinel publishes for a failover, ending with `+switch-master`, so that Sentinel-aware
-   * clients move whichever message they watch.
+   * clients move whichever message they watch. Whether the switch tells of the master going
+   * down is read from the persisted record (currentSwitch).
    */
   sink(channel: string): EventSink {
     this.learn(channel);
     return {
       deliver: (event: RbuddyEvent) => {
-        this.publish(channel, JSON.stringify(event));
-        // The resumed switch is retired, or another one is told of below.
-        if (event.type === 'standby.ready' || event.type === 'failover.completed') {
-          this.resumed = undefined;
-        }
-        if (event.type !== 'failover.completed') return;
-        const known = this.currentSwitch();
-        const unplanned = known?.epoch === event.epoch && known.unplanned;
-        const addresses = switchAddresses(event);
-        if (addresses !== undefined) this.tell(addresses, event.epoch, unplanned);
+        this.tellEvent(channel, event, switchWasUnplanned(event, this.currentSwitch()));
       },
     };
+  }
+
+  /**
+   * An event another instance of the group emitted (its leader), read back from the group's
+   * recent events with what its record said of the switch: told as the sink tells it, unless
+   * this port told it already. False when it had.
+   */
+  relayed(channel: string, event: RbuddyEvent, unplanned: boolean): boolean {
+    this.learn(channel);
+    return this.tellEvent(channel, event, unplanned);
+  }
+
+  private tellEvent(channel: string, event: RbuddyEvent, unplanned: boolean): boolean {
+    if (!this.toldIds.add(event.id)) return false;
+    this.publish(channel, JSON.stringify(event));
+    // The resumed switch is retired, or another one is told of below.
+    if (event.type === 'standby.ready' || event.type === 'failover.completed') {
+      this.resumed = undefined;
+    }
+    if (event.type !== 'failover.completed') return true;
+    const addresses = switchAddresses(event);
+    // A new leader that resumed this switch told its messages already (resumeSwitch).
+    if (addresses !== undefined && this.lastSwitch?.key !== switchKey(addresses, event.epoch)) {
+      this.tell(addresses, event.epoch, unplanned);
+    }
+    return true;
   }
 
   /**
@@ -245,18 +284,31 @@ export class PubSubHub {
    * messages are published again, and told to whoever subscribes to them until the switch is
    * retired (`standby.ready`), since the subscribers of the process that died reconnect here
    * at their own pace (docs/design.md, "Restart and reconciliation"). Not through the event bus:
-   * the switch's events are in the webhooks' outbox already, under their ids.
+   * the switch's events are in the webhooks' outbox already, under their ids. A new leader that
+   * told the switch as a follower, to subscribers who heard it, does not publish it again: it only
+   * tells those who subscribe from now on.
    */
   resumeSwitch(group: string, resumed: EpochSwitch): void {
     const addresses = addressesOf(group, resumed.previousActive, resumed.active);
     if (addresses === undefined) return;
-    this.resumed = this.tell(addresses, resumed.epoch, resumed.unplanned);
+    const { epoch, unplanned } = resumed;
+    const last = this.lastSwitch;
+    this.resumed =
+      last?.key === switchKey(addresses, epoch) && last.heard
+        ? failoverMessages(addresses, { epoch, myid: this.sentinelId, unplanned })
+        : this.tell(addresses, epoch, unplanned);
   }
 
-  /** Publishes a switch's Sentinel messages; returns them. */
+  /**
+   * Publishes a switch's Sentinel messages; returns them. The switch is the last one told here,
+   * heard if a subscriber received one of its messages: published before anyone subscribed (a
+   * restart sends its saved events again before the listeners open), it was heard by nobody.
+   */
   private tell(addresses: SwitchAddresses, epoch: number, unplanned: boolean): SentinelMessage[] {
     const messages = failoverMessages(addresses, { epoch, myid: this.sentinelId, unplanned });
-    for (const [name, message] of messages) this.publish(name, message);
+    let receivers = 0;
+    for (const [name, message] of messages) receivers += this.publish(name, message);
+    this.lastSwitch = { key: switchKey(addresses, epoch), heard: receivers > 0 };
     return messages;
   }
 
@@ -358,4 +410,10 @@ export class PubSubHub {
   private encodePush(client: Subscriber, items: RespValue[]): Buffer {
     return client.protocol === 3 ? encode(new RespAggregate('push', items), 3) : encode(items);
   }
+}
+
+/** One switch: its epoch and direction (a resumed switch carries no event id). */
+function switchKey(addresses: SwitchAddresses, epoch: number): string {
+  const { previous, next } = addresses;
+  return `${epoch} ${previous.host}:${previous.port} ${next.host}:${next.port}`;
 }

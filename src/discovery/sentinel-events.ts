@@ -8,6 +8,7 @@
 // `%@` in sentinelEvent's format is `<type> <name> <ip> <port>`, followed for a replica by
 // `@ <master-name> <master-ip> <master-port>`.
 import type { RbuddyEvent } from '../notify/events.js';
+import type { EpochSwitch } from '../standby/persisted-state.js';
 
 export interface SwitchAddresses {
   group: string;
@@ -58,6 +59,14 @@ export function failoverMessages(
     ['+failover-end', master],
     ['+switch-master', `${group} ${previous.host} ${previous.port} ${next.host} ${next.port}`],
   ];
+}
+
+/**
+ * Whether the switch an event announces was unplanned (Sentinel's `+sdown`, `+odown`), as the
+ * persisted record of the epoch's switch (`known`) says, never as the events one process saw.
+ */
+export function switchWasUnplanned(event: RbuddyEvent, known: EpochSwitch | undefined): boolean {
+  return known?.epoch === event.epoch && known.unplanned;
 }
 
 /** The outgoing and incoming active of a `failover.completed`; undefined if an address is bad. */

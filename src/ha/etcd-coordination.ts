@@ -20,6 +20,7 @@ import { WarnThrottle } from '../log-throttle.js';
 import { withDeadline } from './etcd-client.js';
 import { etcdFailureKind, etcdFailureProblem } from './etcd-errors.js';
 import { EtcdOutbox } from './etcd-outbox.js';
+import { EtcdRecentEvents, type EtcdRecentEventsOptions } from './etcd-recent-events.js';
 import { EtcdStateStore } from './etcd-state-store.js';
 import { parseInstance } from './instance-info.js';
 import { groupKeys, type GroupKeys } from './keys.js';
@@ -194,6 +195,11 @@ export class EtcdCoordination implements Coordination, GuardSource {
   /** The outbox of one webhook endpoint in etcd, for WebhookOptions.outboxFactory. */
   outboxFactory(logger: Logger): (endpoint: string) => EventOutbox {
     return (endpoint) => new EtcdOutbox(this.client, this.keys.outbox(endpoint), this, logger);
+  }
+
+  /** The group's recent events in etcd: the leader records (fenced), every instance reads. */
+  recentEvents(logger: Logger, options: EtcdRecentEventsOptions = {}): EtcdRecentEvents {
+    return new EtcdRecentEvents(this.client, this.keys.events, this, logger, options);
   }
 
   // ---- the loop ------------------------------------------------------------------------------

@@ -8,11 +8,16 @@ import type { EventOutbox } from '../notify/outbox.js';
 import type { Coordination, InstanceInfo } from './coordination.js';
 import { createEtcdClient } from './etcd-client.js';
 import { EtcdCoordination } from './etcd-coordination.js';
+import type { RecentEventsFeed } from './etcd-recent-events.js';
 import type { LeadershipStatus } from './leadership.js';
 
-/** A Coordination, and where the group's webhook outboxes live (etcd), when it says. */
+/**
+ * A Coordination, and where the group's webhook outboxes and recent events live (etcd), when it
+ * says.
+ */
 export type GroupMember = Coordination & {
   outboxFactory?: (logger: Logger) => (endpoint: string) => EventOutbox;
+  recentEvents?: (logger: Logger) => RecentEventsFeed;
 };
 
 /** How an app joins its group, given its own registration. */

@@ -21,6 +21,8 @@ export interface GroupKeys {
   outbox(endpoint: string): string;
   /** One outbox entry: its sequence zero-padded so that key order is delivery order. */
   outboxEntry(endpoint: string, seq: number): string;
+  /** Prefix of the group's recent events (`events/<seq>`), which every instance tells its subscribers. */
+  readonly events: string;
 }
 
 /** Outbox sequence numbers are padded to this width, as the file outbox names its files. */
@@ -39,10 +41,19 @@ export function groupKeys(prefix: string, group: string): GroupKeys {
     outbox: (endpoint) => `${root}outbox/${endpoint}/`,
     outboxEntry: (endpoint, seq) =>
       `${root}outbox/${endpoint}/${String(seq).padStart(SEQ_WIDTH, '0')}`,
+    events: `${root}events/`,
   };
 }
 
-/** The sequence number at the end of an outbox entry's key, or undefined for another key. */
+/** A sequence number as the end of a key under `prefix`: zero-padded, key order is its order. */
+export function seqKey(prefix: string, seq: number): string {
+  return `${prefix}${String(seq).padStart(SEQ_WIDTH, '0')}`;
+}
+
+/**
+ * The sequence number at the end of a key under a sequenced prefix (an outbox, the recent
+ * events), or undefined for another key.
+ */
 export function outboxSeq(outboxPrefix: string, key: string): number | undefined {
   if (!key.startsWith(outboxPrefix)) return undefined;
   const rest = key.slice(outboxPrefix.length);

@@ -2,7 +2,6 @@
 // parse, event fan-out (--channel JSON and +switch-master), and dropping a subscriber that does
 // not read (bounded memory).
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { globMatch } from '../../src/discovery/glob.js';
@@ -11,46 +10,13 @@ import {
   MAX_SUBSCRIPTIONS,
   PubSubHub,
   switchMasterMessage,
-  type Subscriber,
 } from '../../src/discovery/pubsub-hub.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
+import { FakeSubscriber } from '../helpers/fake-subscriber.js';
 
 const silent = pino({ level: 'silent' });
 const g = (pattern: string, subject: string): boolean =>
   globMatch(Buffer.from(pattern), Buffer.from(subject));
-
-class FakeSubscriber implements Subscriber {
-  subscriptions = 0;
-  protocol: 2 | 3 = 2;
-  readonly written: Buffer[] = [];
-  destroyed = false;
-  /** Simulates bytes the peer has not read yet. */
-  pending = 0;
-  private readonly emitter = new EventEmitter();
-  readonly socket: Subscriber['socket'];
-  constructor(readonly id: string) {
-    const pending = (): number => this.pending;
-    this.socket = {
-      get writableLength(): number {
-        return pending();
-      },
-      destroy: (): void => {
-        this.destroyed = true;
-        this.emitter.emit('close');
-      },
-      once: (name: 'close', listener: () => void): unknown => this.emitter.once(name, listener),
-    };
-  }
-  send(bytes: Buffer): void {
-    this.written.push(bytes);
-  }
-  text(): string {
-    return Buffer.concat(this.written).toString();
-  }
-  close(): void {
-    this.emitter.emit('close');
-  }
-}
 
 const OLD = '10.0.0.5:6379';
 /** The data of the events after a switch from OLD to 10.0.0.6:6380. */
@@ -61,8 +27,10 @@ const SWITCHED: RbuddyEvent['data'] = {
   previousActive: OLD,
 };
 
+/** One event of each type (its id names it): the hub tells each id once. */
 function event(type: RbuddyEvent['type'], data: RbuddyEvent['data']): RbuddyEvent {
-  return { id: 'e1', type, timestamp: '2026-01-01T00:00:00.000Z', group: 'g1', epoch: 2, data };
+  const id = `e-${type}`;
+  return { id, type, timestamp: '2026-01-01T00:00:00.000Z', group: 'g1', epoch: 2, data };
 }
 
 describe('globMatch (Redis stringmatchlen rules)', () => {
