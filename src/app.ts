@@ -36,6 +36,7 @@ import {
   type JoinGroup,
 } from './ha/group-member.js';
 import { Leadership, type GroupEngine } from './ha/leadership.js';
+import { retireAfterSwitchMs } from './ha/view-freshness.js';
 import { WatchedStore } from './ha/watched-store.js';
 
 export interface AppStatus extends EngineStatus, Partial<GroupStatusFields> {
@@ -314,6 +315,10 @@ export async function startApp(
       config: {
         graceMs: config.graceMs,
         drainMs: config.drainMs,
+        // In a group, no instance may still name the old active when it is flushed.
+        ...(coordination === undefined
+          ? {}
+          : { retireAfterSwitchMs: retireAfterSwitchMs(config.etcdLeaseMs) }),
         syncTimeoutMs: config.syncTimeoutMs,
         guardEmpty: config.guardEmpty,
         guardShrink: config.guardShrink,
@@ -352,6 +357,7 @@ export async function startApp(
           nodes,
           ops,
           pollMs: Math.min(config.probeIntervalMs, 1000),
+          leaseMs: config.etcdLeaseMs,
           logger,
         });
   const engine: GroupEngine = leadership ?? failoverEngine(store, probe ?? masterProbe(), proxy);
@@ -395,6 +401,7 @@ export async function startApp(
       status,
       engine,
       nodes,
+      ...(leadership === undefined ? {} : { rolesUnknown: () => leadership.rolesUnknown() }),
     }),
     logger,
     limits: {
