@@ -9,7 +9,7 @@
 //   request left), and only a fresh view names a node; freshness is computed when the answer is
 //   given, so a process woken from SIGSTOP answers "unknown" at once;
 // - the leader retires (flushes) the outgoing active no sooner than `retireAfterSwitchMs` after it
-//   knew the switch saved (minimum drain in decide.ts): by then every view read before the switch
+//   knew the switch saved (drain.ts): by then every view read before the switch
 //   committed has expired, and every view read after it names the new active.
 //
 // Both sides measure on their own monotonic clock: only the clocks' rates must agree, which the
