@@ -15,7 +15,9 @@ import { startReader } from './acts/start-reader.js';
 import { takeOver } from './acts/take-over.js';
 import { verify } from './acts/verify.js';
 import { term } from './run-state.js';
-import { HA_BACKLOG } from './settings.js';
+import { HA_BACKLOG, HA_LEASE_MS, SETTINGS } from './settings.js';
+import { seconds } from './terminal.js';
+import { retireAfterSwitchMs } from '../src/ha/view-freshness.js';
 
 const INTRO = [
   'A master, two replicas and two rbuddy instances of one group on a 3-member etcd cluster, all',
@@ -52,16 +54,21 @@ export async function haStory(): Promise<void> {
   const recovery = await bringMasterBack(nodes, started, reader, killedAt);
   const soFar = { nodes, load, started, reader, killedAt, recovery };
   const verified = await verify(soFar);
-  await conclude(soFar, verified, [
+  await conclude(
+    soFar,
+    verified,
     [
-      `${group.leader.name} killed → ${group.follower.name} leads`,
-      span(takeover.killedAt, takeover.ledAt),
-      'lease expired in etcd, election',
+      [
+        `${group.leader.name} killed → ${group.follower.name} leads`,
+        span(takeover.killedAt, takeover.ledAt),
+        'lease expired in etcd, election',
+      ],
+      [
+        `${group.leader.name} killed → active streaming again`,
+        span(takeover.killedAt, takeover.continuedAt),
+        'PSYNC through the new leader: +CONTINUE',
+      ],
     ],
-    [
-      `${group.leader.name} killed → active streaming again`,
-      span(takeover.killedAt, takeover.continuedAt),
-      'PSYNC through the new leader: +CONTINUE',
-    ],
-  ]);
+    `drain ${seconds(SETTINGS.drainMs)}, and ${seconds(retireAfterSwitchMs(HA_LEASE_MS))} after the switch in a group`,
+  );
 }

@@ -8,6 +8,11 @@ import { Redis, type RedisOptions } from 'ioredis';
 export interface ReaderResult {
   ok: number;
   failed: number;
+  /**
+   * With `unknownIsNoRead`: the times rbuddy answered that it cannot tell which replica is active
+   * (GET /active 503), so no read was made.
+   */
+  unknown: number;
   errors: string[];
   /** Every active address the reader was sent to, in order of first use. */
   actives: string[];
@@ -35,9 +40,15 @@ export function startReader(options: {
   active?: () => Promise<string>;
   /** Extra client options for the replicas (TLS, say). */
   redis?: RedisOptions;
+  /**
+   * A GET /active answered 503 (rbuddy cannot tell) counts as `unknown`, not as a failed read: the
+   * application is sent nowhere and asks again (an instance whose view of its group may be stale
+   * answers so). Default: a failed read, as everywhere rbuddy must always know.
+   */
+  unknownIsNoRead?: boolean;
 }): Reader {
   const clients = new Map<string, Redis>();
-  const result: ReaderResult = { ok: 0, failed: 0, errors: [], actives: [] };
+  const result: ReaderResult = { ok: 0, failed: 0, unknown: 0, errors: [], actives: [] };
   let readerRunning = true;
   const clientFor = (url: string): Redis => {
     let client = clients.get(url);
@@ -64,9 +75,13 @@ export function startReader(options: {
           throw new Error(`read ${JSON.stringify(value)} from ${url}`);
         result.ok += 1;
       } catch (error) {
-        result.failed += 1;
-        if (result.errors.length < 20) {
-          result.errors.push(error instanceof Error ? error.message : String(error));
+        if (error instanceof UnknownActive && options.unknownIsNoRead === true) {
+          result.unknown += 1;
+        } else {
+          result.failed += 1;
+          if (result.errors.length < 20) {
+            result.errors.push(error instanceof Error ? error.message : String(error));
+          }
         }
       }
       await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 15));
@@ -91,9 +106,13 @@ export function startReader(options: {
   return reader;
 }
 
+/** GET /active answered 503: rbuddy cannot tell which replica is active. */
+class UnknownActive extends Error {}
+
 async function activeOverHttp(httpUrl: string): Promise<string> {
   const response = await fetch(`${httpUrl}/active`, { signal: AbortSignal.timeout(1000) });
   const url = (await response.text()).trim();
+  if (response.status === 503) throw new UnknownActive(`GET /active answered 503: ${url}`);
   if (response.status !== 200) throw new Error(`GET /active answered ${response.status}`);
   return url;
 }

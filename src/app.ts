@@ -39,6 +39,7 @@ import {
 import { checkAddress } from './ha/address-check.js';
 import { EventRelay } from './ha/event-relay.js';
 import { Leadership, type GroupEngine } from './ha/leadership.js';
+import { retireAfterSwitchMs } from './ha/view-freshness.js';
 import { WatchedStore } from './ha/watched-store.js';
 
 export interface AppStatus extends EngineStatus, Partial<GroupStatusFields> {
@@ -330,6 +331,10 @@ export async function startApp(
       config: {
         graceMs: config.graceMs,
         drainMs: config.drainMs,
+        // In a group, no instance may still name the old active when it is flushed.
+        ...(coordination === undefined
+          ? {}
+          : { retireAfterSwitchMs: retireAfterSwitchMs(config.etcdLeaseMs) }),
         syncTimeoutMs: config.syncTimeoutMs,
         guardEmpty: config.guardEmpty,
         guardShrink: config.guardShrink,
@@ -376,6 +381,7 @@ export async function startApp(
               commandTimeoutMs: config.commandTimeoutMs,
             }),
           pollMs: Math.min(config.probeIntervalMs, 1000),
+          leaseMs: config.etcdLeaseMs,
           logger,
         });
   const engine: GroupEngine = leadership ?? failoverEngine(store, probe ?? masterProbe(), proxy);
@@ -419,6 +425,7 @@ export async function startApp(
       status,
       engine,
       nodes,
+      ...(leadership === undefined ? {} : { rolesUnknown: () => leadership.rolesUnknown() }),
     }),
     logger,
     limits: {

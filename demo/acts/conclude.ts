@@ -10,11 +10,15 @@ import { bytes, count, seconds, table } from '../terminal.js';
 import type { StorySoFar } from './story-so-far.js';
 import type { Verified } from './verify.js';
 
-/** `extraRows`: more steps for the summary (`--ha`: the takeover), after rbuddy's start. */
+/**
+ * `extraRows`: more steps for the summary (`--ha`: the takeover), after rbuddy's start;
+ * `drainText`: how long the old active is kept after the switch (`--ha`: longer, docs/ha.md).
+ */
 export async function conclude(
   story: StorySoFar,
   verified: Verified,
   extraRows: string[][] = [],
+  drainText = `drain ${seconds(SETTINGS.drainMs)}`,
 ): Promise<void> {
   const { master, client2 } = story.nodes;
   const { writer } = story.load;
@@ -86,7 +90,7 @@ export async function conclude(
       [
         'switch → old active flushed',
         span(stepAt('switched'), stepAt('flushed')),
-        `drain ${seconds(SETTINGS.drainMs)}; replica1 empty, standing by`,
+        `${drainText}; replica1 empty, standing by`,
       ],
       ['master killed → healthy again', span(killedAt, healthyAgainAt), `state ${done.state}`],
       ['whole demo so far', span(t0, Date.now()), ''],

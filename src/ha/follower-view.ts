@@ -3,7 +3,8 @@
 // `masterUp` are the leader's live report (published on the leader's lease), and it is `degraded`
 // when etcd cannot be read, no instance leads, or the leader has reported nothing yet: it never
 // claims a health it cannot know. Roles, epoch and the failover record come from the group's
-// state as the leader last saved it in etcd, read back every poll.
+// state as the leader last saved it in etcd, read back every poll; the roles only while that read
+// is fresh (view-freshness.ts): an older view names no active, so status does not either.
 import type { EngineStatus } from '../standby/engine.js';
 import type { LeaderReport } from './coordination.js';
 import type { PersistedState } from '../standby/persisted-state.js';
@@ -20,6 +21,8 @@ export interface FollowerFacts {
   lastGood: PersistedState | undefined;
   /** Why etcd cannot be used, or null. */
   problem: string | null;
+  /** Why the view read from etcd may be stale (it names no node then), or null while fresh. */
+  stale: string | null;
   leaderAnnounce: string | null;
   /** This instance was elected and its term has not read the state yet. */
   selfLeads: boolean;
@@ -58,12 +61,18 @@ export function followerStatus(facts: FollowerFacts): EngineStatus {
     const why = facts.report.reason === null ? '' : `: ${facts.report.reason}`;
     reason = `following: the leader ${facts.leaderAnnounce} reports ${state}${why}`;
   }
+  // Whatever else holds: a view that may be older than the leader's last switch names nothing.
+  const stale = facts.loaded !== undefined && facts.stale !== null;
+  if (stale) {
+    reason = state === 'degraded' && reason !== null ? `${facts.stale}; ${reason}` : facts.stale;
+    state = 'degraded';
+  }
   return {
     state,
     reason,
     epoch: persisted?.epoch ?? null,
-    active: persisted?.active ?? null,
-    standby: persisted?.standby ?? null,
+    active: stale ? null : (persisted?.active ?? null),
+    standby: stale ? null : (persisted?.standby ?? null),
     // Only the leader probes the master: a follower has no verdict of its own, only the leader's.
     masterUp: facts.report?.masterUp ?? false,
     masterLostSince: null,

@@ -5,7 +5,8 @@
 // deposed — probe stopped, engine stopped, the engine's fence shut, so no step starts after that
 // (a relay session still open may go on relaying bytes). A follower keeps its listeners open,
 // holds every replica's sync (-NOMASTERLINK: the replica retries, and reaches the leader once
-// the leader points it there) and answers discovery from the state in etcd, read every poll.
+// the leader points it there) and answers discovery from the state in etcd, read every poll, for
+// as long as that read is fresh (view-freshness.ts); so does a leader whose lease may have lapsed.
 // Leadership stands where the engine stands in a single instance: the app, the proxy's gate, the
 // admin API and discovery use it through the same methods.
 import type { Logger } from 'pino';
@@ -27,6 +28,7 @@ import type { AddressVerdict } from './address-check.js';
 import type { Coordination, CoordinationStatus, InstanceInfo } from './coordination.js';
 import { followerStatus } from './follower-view.js';
 import { addressKey, groupAddresses, repointReplicas } from './takeover.js';
+import { ViewFreshness } from './view-freshness.js';
 
 /** What the app, the proxy, discovery and the admin API use of the failover engine. */
 export type GroupEngine = Pick<
@@ -84,6 +86,10 @@ export interface LeadershipOptions {
   checkAddress: (announce: string) => Promise<AddressVerdict>;
   /** How often the group's state and the other instances are read from etcd. */
   pollMs: number;
+  /** The lease: how long a view read from etcd may name a node (view-freshness.ts). */
+  leaseMs: number;
+  /** Monotonic milliseconds; tests may inject one. Default performance.now(). */
+  now?: () => number;
   logger: Logger;
 }
 
@@ -125,6 +131,8 @@ export class Leadership implements GroupEngine, DurableSink {
   private loaded: LoadResult | undefined;
   /** The last valid state read: a follower answers discovery from it while the key is garbage. */
   private lastGood: PersistedState | undefined;
+  /** Whether lastGood may still name a node (view-freshness.ts). */
+  private readonly freshness: ViewFreshness;
   /** Terms begin and end one after the other: an engine is stopped before the next loads. */
   private transitions: Promise<void> = Promise.resolve();
   private listening = false;
@@ -142,6 +150,7 @@ export class Leadership implements GroupEngine, DurableSink {
   constructor(options: LeadershipOptions) {
     this.options = options;
     this.log = options.logger.child({ component: 'leadership' });
+    this.freshness = new ViewFreshness(options.leaseMs, options.now);
     options.coordination.on('elected', this.onElected);
     options.coordination.on('deposed', this.onDeposed);
     options.sessions.on('session-event', (session, event) => {
@@ -190,6 +199,19 @@ export class Leadership implements GroupEngine, DurableSink {
     return this.term?.live === true && this.term.loaded ? this.term.engine : undefined;
   }
 
+  /**
+   * The engine whose view names nodes: only while this instance may act. A leader whose lease
+   * may have lapsed (woken from a pause before its deadline timer ran) answers as a follower does.
+   */
+  private naming(): FailoverEngine | undefined {
+    return this.options.coordination.mayAct() ? this.engine() : undefined;
+  }
+
+  /** The view a follower names nodes from: the last valid state read, while it is fresh. */
+  private freshView(): PersistedState | undefined {
+    return this.freshness.fresh() ? this.lastGood : undefined;
+  }
+
   readonly gate = (session: SessionInfo, start: FullSyncStart): 'relay' | 'close' =>
     this.engine()?.gate(session, start) ?? 'close';
 
@@ -200,18 +222,25 @@ export class Leadership implements GroupEngine, DurableSink {
     this.engine()?.onMasterProbe(up, error);
   };
 
+  /** The leader: its engine's; a follower: the state last read from etcd, while fresh. */
   roles(): Roles | undefined {
-    const engine = this.engine();
+    const engine = this.naming();
     if (engine !== undefined) return engine.roles();
-    const last = this.lastGood;
-    return last === undefined ? undefined : { active: last.active, standby: last.standby };
+    const view = this.freshView();
+    return view === undefined ? undefined : { active: view.active, standby: view.standby };
+  }
+
+  /** Why roles() names no node although a state was read: the view may be stale. */
+  rolesUnknown(): string | undefined {
+    return this.naming() === undefined ? this.freshness.staleness() : undefined;
   }
 
   /** The leader: its engine's; a follower: the switch that made the epoch stored in etcd. */
   currentSwitch(): EpochSwitch | undefined {
-    const engine = this.engine();
+    const engine = this.naming();
     if (engine !== undefined) return engine.currentSwitch();
-    return this.lastGood === undefined ? undefined : epochSwitch(this.lastGood);
+    const view = this.freshView();
+    return view === undefined ? undefined : epochSwitch(view);
   }
 
   request(request: OperatorRequest): OperatorAnswer {
@@ -224,37 +253,45 @@ export class Leadership implements GroupEngine, DurableSink {
     };
   }
 
-  /** The leader: its engine's verdict; a follower: the state in etcd shows an active serving. */
+  /**
+   * The leader: its engine's verdict; a follower: the state in etcd shows an active serving, and
+   * its view of it is fresh enough to name it.
+   */
   ready(): boolean {
     if (this.stopped) return false;
-    const engine = this.engine();
+    const engine = this.naming();
     if (engine !== undefined) return engine.ready();
     const loaded = this.loaded;
     return (
       loaded?.kind === 'ok' &&
       loaded.state.activeHoldsData &&
+      this.freshness.fresh() &&
       this.options.coordination.status().problem === null
     );
   }
 
   status(): EngineStatus {
     const coordination = this.options.coordination.status();
-    const engine = this.engine();
+    const engine = this.naming();
     if (engine === undefined) {
       return followerStatus({
         loaded: this.loaded,
         lastGood: this.lastGood,
         problem: coordination.problem,
+        stale: this.freshness.staleness() ?? null,
         leaderAnnounce: coordination.leaderAnnounce,
         selfLeads: coordination.leader,
         report: this.options.coordination.leaderReport(),
       });
     }
+    return this.leaderStatus(engine);
+  }
+
+  private leaderStatus(engine: FailoverEngine): EngineStatus {
+    const problem = this.options.coordination.status().problem;
     const status = engine.status();
     // A leader that cannot renew its lease acts no more: say so, whatever its engine thinks.
-    return coordination.problem === null
-      ? status
-      : { ...status, state: 'degraded', reason: coordination.problem };
+    return problem === null ? status : { ...status, state: 'degraded', reason: problem };
   }
 
   leadership(): LeadershipStatus {
@@ -409,8 +446,9 @@ export class Leadership implements GroupEngine, DurableSink {
 
   /** The leader publishes its live state for the followers (each poll; written when changed). */
   private report(): void {
-    if (this.engine() === undefined) return;
-    const { state, reason, masterUp, epoch } = this.status();
+    const engine = this.engine();
+    if (engine === undefined) return;
+    const { state, reason, masterUp, epoch } = this.leaderStatus(engine);
     this.options.coordination.publishReport({ state, reason, masterUp, epoch });
   }
 
@@ -434,14 +472,20 @@ export class Leadership implements GroupEngine, DurableSink {
     const leader = coordination.status().leaderAnnounce;
     if (leader !== null) this.otherInstances.add(addressKey(leader));
     try {
+      const sentAt = this.freshness.sending();
       const loaded = await coordination.store.load();
       this.loaded = loaded;
-      // Garbage keeps the last valid state (discovery goes on naming its active); a key that
-      // was removed is no state at all, as before it was ever saved.
-      if (loaded.kind === 'ok') this.lastGood = loaded.state;
-      else if (loaded.kind === 'missing') this.lastGood = undefined;
+      // Garbage keeps the last valid state (discovery goes on naming its active, while that view
+      // is fresh); a key that was removed is no state at all, as before it was ever saved.
+      if (loaded.kind === 'ok') {
+        this.lastGood = loaded.state;
+        // Only a successful read of the state itself refreshes the view: not a corrupt one, and
+        // not the lease's renewal (which says nothing of the state).
+        this.freshness.read(sentAt);
+      } else if (loaded.kind === 'missing') this.lastGood = undefined;
     } catch (error) {
-      // Kept: the last state read still names the active; status says why etcd is not read.
+      // Kept: the last state read still names the active until it is older than the lease;
+      // status says why etcd is not read.
       this.log.debug({ err: error }, "reading the group's state failed");
     }
     const current = this.term;

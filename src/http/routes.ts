@@ -22,6 +22,11 @@ export interface RoutesOptions {
   status: () => unknown;
   engine: EngineControls;
   nodes: readonly ReplicaNode[];
+  /**
+   * Why GET /active and /standby name no node, when there is more to say than "unknown": with
+   * --etcd, this instance's view of the group may be stale (src/ha/view-freshness.ts).
+   */
+  rolesUnknown?: () => string | undefined;
   /** The --http host: a Host header naming it is this listener. */
   listenHost?: string;
   /** --http-allowed-hosts: more names the unauthenticated reads answer to. */
@@ -99,7 +104,10 @@ export function adminRoutes(options: RoutesOptions): Route[] {
     () => {
       const id = engine.roles()?.[role];
       const node = options.nodes.find((candidate) => candidate.id === id);
-      if (node === undefined) return { status: 503, body: 'unknown\n' };
+      if (node === undefined) {
+        const why = options.rolesUnknown?.();
+        return { status: 503, body: why === undefined ? 'unknown\n' : `unknown: ${why}\n` };
+      }
       const host = node.host.includes(':') ? `[${node.host}]` : node.host;
       return { status: 200, body: `redis://${host}:${node.port}/\n` };
     };

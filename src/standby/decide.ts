@@ -2,7 +2,7 @@
 // persisted, to the state it should be in and the actions to take next. No I/O here — the
 // engine observes before and acts after — so every state × observation is unit-testable.
 import type { Action } from './action-types.js';
-import { drainEndsAt } from './drain.js';
+import { drainWait, type DrainConfig, type DrainObservations } from './drain.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
 import { isEmptyMaster, isHeldStandby, restartedEmpty, unreachable } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
@@ -21,8 +21,8 @@ export type { Action } from './action-types.js';
 
 export type OperatorRequest = 'failover' | 'confirm' | 'abort';
 
-export interface Observations {
-  now: number;
+/** `now`, `startedAt` and `switchAgeMs`: drain.ts. */
+export interface Observations extends DrainObservations {
   /** The health probe's verdict. */
   masterUp: boolean;
   /** Since when the master counts as lost (set by the probe or the active's session). */
@@ -42,15 +42,13 @@ export interface Observations {
   refusedConfirm: string | undefined;
   /** When the current attempt to sync the incoming node began (engine memory). */
   syncAttemptStartedAt: number | undefined;
-  /** When this process started acting: a switch it resumed drains from here (drain.ts). */
-  startedAt: number;
   /** This process holds the active, back empty, in memory: the state does not record it yet. */
   activeHeldInMemory: boolean;
 }
 
-export interface DecideConfig {
+/** `drainMs` and `retireAfterSwitchMs`: drain.ts. */
+export interface DecideConfig extends DrainConfig {
   graceMs: number;
-  drainMs: number;
   syncTimeoutMs: number;
   guardEmpty: 'hold' | 'switch';
   /** Hold when the synced standby has fewer keys than this share of the active's (0: never). */
@@ -438,9 +436,8 @@ function decideFailover(
         // The old active's data may be the only copy in sight: keep it until the new one is back.
         return decision('switching', `not retiring yet: ${problem.why}`);
       }
-      if (obs.now < drainEndsAt(record, obs.startedAt, config.drainMs)) {
-        return decision('switching', 'draining clients from the old active');
-      }
+      const draining = drainWait(record, obs, config);
+      if (draining !== undefined) return decision('switching', draining);
       if (problem?.kind === 'lost') {
         // The outgoing node is empty: nothing to keep, nothing is flushed. Not `healthy`: the new
         // active lost its data, and the next round fails over from it.

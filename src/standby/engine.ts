@@ -22,6 +22,7 @@ import {
   type OperatorRequest,
 } from './decide.js';
 import type { EngineStatus } from './engine-status.js';
+import { SwitchAge } from './drain.js';
 import { fencedControl, NotActingError } from './fenced-ops.js';
 import { FailoverObserver } from './observe.js';
 import { OperatorRequests, type OperatorAnswer } from './operator-requests.js';
@@ -89,6 +90,7 @@ export class FailoverEngine {
   private lastViews: NodeView[] = [];
   /** When this process started acting: a switch it resumes drains from here (drain.ts). */
   private startedAt = Number.NEGATIVE_INFINITY;
+  private readonly switchAge = new SwitchAge();
 
   constructor(options: EngineOptions) {
     // Every command that changes a node, and every save, is refused once this instance may not
@@ -322,6 +324,7 @@ export class FailoverEngine {
       syncAttemptStartedAt: observer.syncAttemptStartedAt,
       startedAt: this.startedAt,
       activeHeldInMemory: this.activeHold.of(activeNode.id) !== undefined,
+      switchAgeMs: this.switchAge.of(persisted.epoch, persisted.failover?.step === 'switched'),
     };
     const decision = (this.options.decide ?? decide)(persisted, observations, this.options.config);
     // A decision whose state the current one may not turn into is not acted on at all: no

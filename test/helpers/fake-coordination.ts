@@ -97,6 +97,8 @@ export class FakeCoordination implements Coordination {
   closed = false;
   /** Set by a test: the leader's lease was not renewed in time (mayAct false, still leader). */
   renewLate = false;
+  /** Set by a test: this instance alone cannot reach etcd (its reads fail, the others' do not). */
+  cutOff = false;
   readonly store: StateStore;
 
   constructor(
@@ -107,6 +109,7 @@ export class FakeCoordination implements Coordination {
       file: `etcd:${group.key}`,
       load: (): Promise<LoadResult> => {
         if (group.problem !== null) return Promise.reject(new Error(`etcd: ${group.problem}`));
+        if (this.cutOff) return Promise.reject(new Error('etcd: unreachable from this instance'));
         if (group.corrupt !== undefined) {
           return Promise.resolve({ kind: 'corrupt', file: this.store.file, why: group.corrupt });
         }
@@ -155,7 +158,7 @@ export class FakeCoordination implements Coordination {
       leaderAnnounce: this.group.leader?.self.announce ?? null,
       leaseRemainingMs: this.leads ? LEASE_MS : null,
       takeovers: this.takeoverCount,
-      problem: this.group.problem,
+      problem: this.cutOff ? 'etcd unreachable from this instance' : this.group.problem,
     };
   }
 

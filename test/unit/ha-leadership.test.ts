@@ -17,7 +17,7 @@ import {
   replicaModel,
 } from '../helpers/fake-node-ops.js';
 import { FakeProbe, FakeProxy } from '../helpers/fake-proxy.js';
-import { FakeGroup, type FakeCoordination } from '../helpers/fake-coordination.js';
+import { FakeGroup, LEASE_MS, type FakeCoordination } from '../helpers/fake-coordination.js';
 import {
   A,
   B,
@@ -45,6 +45,8 @@ interface InstanceOptions {
   beforeStart?: (coordination: FakeCoordination) => void;
   /** What answers at a past leader's address; default: nothing (connection refused). */
   checkAddress?: (announce: string) => Promise<AddressVerdict>;
+  /** Leadership's monotonic clock (default: the real one). */
+  now?: () => number;
 }
 
 const refused = (): Promise<AddressVerdict> =>
@@ -58,7 +60,12 @@ afterEach(async () => {
 async function instance(
   group: FakeGroup,
   ops: FakeNodeOps,
-  { logger = silent, beforeStart = () => undefined, checkAddress = refused }: InstanceOptions = {},
+  {
+    logger = silent,
+    beforeStart = () => undefined,
+    checkAddress = refused,
+    now,
+  }: InstanceOptions = {},
 ): Promise<Instance> {
   const coordination = group.join({ id: 'me', announce: FAKE_ANNOUNCE, http: '10.0.0.9:8080' });
   const proxy = new FakeProxy();
@@ -70,6 +77,8 @@ async function instance(
     ops,
     checkAddress,
     pollMs: 5,
+    leaseMs: LEASE_MS,
+    ...(now === undefined ? {} : { now }),
     logger,
     buildTerm: (sessions, mayAct) => {
       const probe = Object.assign(new FakeProbe(), {
@@ -416,5 +425,74 @@ describe('Leadership', () => {
     await waitFor(() => group.leaderReport()?.state === 'healthy', { what: 'reported', ...WAIT });
     assert.equal(group.leaderReport()?.epoch, 3);
     assert.equal(group.leaderReport()?.masterUp, me.leadership.status().masterUp);
+  });
+
+  test('a follower cut off from etcd names no node once its view is older than the lease; reconnected, it names the new roles', async () => {
+    const clock = { ms: 1_000_000 };
+    const { group, ops } = await ledByOther();
+    const me = await instance(group, ops, { now: () => clock.ms });
+    me.coordination.cutOff = true;
+    // The leader switches meanwhile: the follower cannot see it.
+    group.state = { ...healthyState(), epoch: 4, active: B.id, standby: A.id };
+    clock.ms += LEASE_MS - 1;
+    assert.deepEqual(me.leadership.roles(), { active: A.id, standby: B.id }, 'still fresh');
+    assert.equal(me.leadership.rolesUnknown(), undefined);
+    clock.ms += 1;
+    assert.equal(me.leadership.roles(), undefined, 'a lease after its last read: unknown');
+    assert.equal(me.leadership.currentSwitch(), undefined);
+    assert.match(
+      me.leadership.rolesUnknown() ?? '',
+      /view of the group is older than the lease \(last read from etcd 5\.0 s ago\).*ask another instance/,
+    );
+    const status = me.leadership.status();
+    assert.equal(status.state, 'degraded');
+    assert.match(
+      status.reason ?? '',
+      /older than the lease.*; etcd unreachable from this instance/,
+    );
+    assert.equal(status.active, null, 'status names what discovery names: nothing');
+    assert.equal(status.standby, null);
+    assert.equal(status.epoch, 3, 'the epoch last read');
+    assert.equal(me.leadership.ready(), false);
+    me.coordination.cutOff = false;
+    await waitFor(() => me.leadership.roles()?.active === B.id, { what: 'the new roles', ...WAIT });
+    assert.equal(me.leadership.rolesUnknown(), undefined);
+    assert.equal(me.leadership.status().active, B.id);
+  });
+
+  test('a garbage state refreshes nothing: the last good view names no node after a lease', async () => {
+    const clock = { ms: 1_000_000 };
+    const { group, ops } = await ledByOther();
+    const me = await instance(group, ops, { now: () => clock.ms });
+    group.corrupt = 'it is not valid JSON';
+    await waitFor(() => /corrupt/.test(me.leadership.status().reason ?? ''), {
+      what: 'read',
+      ...WAIT,
+    });
+    clock.ms += LEASE_MS;
+    assert.equal(me.leadership.roles(), undefined);
+    assert.match(me.leadership.status().reason ?? '', /older than the lease.*; .*corrupt/);
+  });
+
+  test('a leader whose lease may have lapsed answers as a follower: unknown once its view is stale', async () => {
+    const clock = { ms: 1_000_000 };
+    const { group, old, ops } = await ledByOther();
+    const me = await instance(group, ops, { now: () => clock.ms });
+    await old.close();
+    group.elect(me.coordination);
+    me.proxy.stream(A);
+    await waitFor(() => me.leadership.state === 'healthy', { what: 'leading', ...WAIT });
+    // Woken from a pause: the lease was not renewed, no read has been made since.
+    me.coordination.cutOff = true;
+    me.coordination.renewLate = true;
+    clock.ms += LEASE_MS;
+    assert.equal(me.leadership.roles(), undefined, 'not the engine roles it still holds');
+    assert.equal(me.leadership.currentSwitch(), undefined);
+    assert.match(me.leadership.rolesUnknown() ?? '', /older than the lease/);
+    assert.equal(me.leadership.status().state, 'degraded');
+    assert.equal(me.leadership.ready(), false);
+    me.coordination.cutOff = false;
+    me.coordination.renewLate = false;
+    await waitFor(() => me.leadership.roles()?.active === A.id, { what: 'naming', ...WAIT });
   });
 });
