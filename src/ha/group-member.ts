@@ -8,6 +8,7 @@ import type { EventOutbox } from '../notify/outbox.js';
 import type { Coordination, InstanceInfo } from './coordination.js';
 import { createEtcdClient } from './etcd-client.js';
 import { EtcdCoordination } from './etcd-coordination.js';
+import { identityOf } from './group-identity.js';
 import type { LeadershipStatus } from './leadership.js';
 
 /** A Coordination, and where the group's webhook outboxes live (etcd), when it says. */
@@ -27,6 +28,7 @@ export function etcdGroup(config: RbuddyConfig, logger: Logger): JoinGroup | und
       client: createEtcdClient(config, Math.max(200, Math.floor(config.etcdLeaseMs / 5))),
       ownsClient: true,
       self,
+      identity: identityOf(config),
       prefix: config.etcdPrefix,
       group: config.group,
       leaseMs: config.etcdLeaseMs,

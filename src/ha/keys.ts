@@ -15,6 +15,8 @@ export interface GroupKeys {
   member(id: string): string;
   /** The PersistedState (JSON), as state.json holds it on disk. */
   readonly state: string;
+  /** The group's master and nodes, recorded by its first leader (group-identity.ts). */
+  readonly identity: string;
   /** Prefix of one endpoint's outbox (`outbox/<endpoint>/`). */
   outbox(endpoint: string): string;
   /** One outbox entry: its sequence zero-padded so that key order is delivery order. */
@@ -33,6 +35,7 @@ export function groupKeys(prefix: string, group: string): GroupKeys {
     members: `${root}members/`,
     member: (id) => `${root}members/${id}`,
     state: `${root}state`,
+    identity: `${root}identity`,
     outbox: (endpoint) => `${root}outbox/${endpoint}/`,
     outboxEntry: (endpoint, seq) =>
       `${root}outbox/${endpoint}/${String(seq).padStart(SEQ_WIDTH, '0')}`,
