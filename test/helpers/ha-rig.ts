@@ -28,6 +28,11 @@ export interface HaRig {
   keys: GroupKeys;
   /** The live instances. */
   instances: RbuddyProcess[];
+  /**
+   * Starts one more instance on the rig's etcd prefix, with other flags if told (configuration
+   * drift): another master or nodes (addresses), another --group. Not waited for.
+   */
+  spawn(overrides?: InstanceOverrides): Promise<RbuddyProcess>;
   status(rbuddy: RbuddyProcess): Promise<AppStatus>;
   /** Waits until `check` holds for `rbuddy`'s status. */
   waitFor(
@@ -39,6 +44,14 @@ export interface HaRig {
   leader(): Promise<{ leader: RbuddyProcess; follower: RbuddyProcess }>;
   kill9(rbuddy: RbuddyProcess): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What an extra instance is given instead of the rig's own flags. */
+export interface InstanceOverrides {
+  master?: string;
+  active?: string;
+  standby?: string;
+  group?: string;
 }
 
 let prefixes = 0;
@@ -65,7 +78,10 @@ export async function startHaRig(
   const dirs: string[] = [];
   prefixes += 1;
   const prefix = `/ha-${process.pid}-${prefixes}`;
-  const spawn = async (index: number): Promise<RbuddyProcess> => {
+  const spawn = async (
+    index: number,
+    overrides: InstanceOverrides = {},
+  ): Promise<RbuddyProcess> => {
     const urls = options.etcdUrls?.[index] ?? cluster.clientUrls;
     const dir = mkdtempSync(join(tmpdir(), 'rbuddy-ha-'));
     dirs.push(dir);
@@ -75,10 +91,14 @@ export async function startHaRig(
       ...['--etcd-prefix', prefix, '--http-token', TOKEN, '--log-level', 'debug'],
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
       ...(options.extra ?? []),
+      ...(overrides.group === undefined ? [] : ['--group', overrides.group]),
     ];
-    return spawnRbuddy(
-      cliArgs({ master, active, standby }, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }),
-    );
+    const servers = {
+      master: { address: overrides.master ?? master.address },
+      active: { address: overrides.active ?? active.address },
+      standby: { address: overrides.standby ?? standby.address },
+    };
+    return spawnRbuddy(cliArgs(servers, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }));
   };
   const instances = [await spawn(0), await spawn(1)];
   const status = async (rbuddy: RbuddyProcess): Promise<AppStatus> => {
@@ -106,6 +126,11 @@ export async function startHaRig(
     standby,
     keys: groupKeys(prefix, 'rbuddy'),
     instances,
+    async spawn(overrides) {
+      const rbuddy = await spawn(instances.length, overrides);
+      instances.push(rbuddy);
+      return rbuddy;
+    },
     status,
     waitFor: (rbuddy, what, check) =>
       waitFor(
