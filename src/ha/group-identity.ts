@@ -1,14 +1,14 @@
-// What the instances of one group must agree on (docs/ha.md, "Deploying two instances"): the
-// master whose stream they relay and the two nodes they manage. An instance given another
-// --master would repoint the group's active at a master with another dataset (a PSYNC answered
-// +FULLRESYNC, a failover to the foreign data, the real copy flushed); one given another node
-// would take over a node another group serves. The identity is what each instance registers
-// beside its address, and what the first leader records for good under `<group>/identity`, so
-// that an instance started after all the others died is checked too. An instance whose identity
-// is not the group's never campaigns and says which flag differs and who holds the other value.
-// The values are compared as spelled (host case and IPv6 brackets aside): one node named by a
-// hostname here and by its IP there is an operator error to report, never a guess.
-// Only addresses: no secret is part of the identity.
+// What the instances of one group must agree on (docs/ha.md, "What the instances must share";
+// docs/design.md, "High availability"): the master whose stream they relay and the two nodes they
+// manage. An instance given another --master would repoint the group's active at a master with
+// another dataset (a PSYNC answered +FULLRESYNC, a failover to the foreign data, the real copy
+// flushed); one given another node would take over a node another group serves. The identity is
+// what each instance registers beside its address, and what the first leader records for good
+// under `<group>/identity`, so that an instance started after all the others died is checked
+// too. An instance whose identity is not the group's never campaigns and says which flag differs
+// and who holds the other value. The values are compared as spelled (host case and IPv6 brackets
+// aside): one node named by a hostname here and by its IP there is an operator error to report,
+// never a guess. Only addresses: no secret is part of the identity.
 import { formatHostPort, type HostPort } from '../config/types.js';
 import { isObject } from '../is-object.js';
 import type { InstanceInfo } from './coordination.js';
