@@ -22,6 +22,14 @@ import { etcdFailureKind, etcdFailureProblem } from './etcd-errors.js';
 import { EtcdOutbox } from './etcd-outbox.js';
 import { EtcdRecentEvents, type EtcdRecentEventsOptions } from './etcd-recent-events.js';
 import { EtcdStateStore } from './etcd-state-store.js';
+import {
+  identityConflict,
+  readIdentity,
+  recordedText,
+  registrationText,
+  type GroupIdentity,
+  type IdentityRead,
+} from './group-identity.js';
 import { parseInstance } from './instance-info.js';
 import { groupKeys, type GroupKeys } from './keys.js';
 import { parseReport, reportText } from './leader-report.js';
@@ -40,6 +48,11 @@ export interface EtcdCoordinationOptions {
   client: Etcd3;
   ownsClient?: boolean;
   self: InstanceInfo;
+  /**
+   * The master and nodes this instance manages: registered beside it, recorded by the group's
+   * first leader, and compared with the group's before every campaign (group-identity.ts).
+   */
+  identity: GroupIdentity;
   prefix: string;
   group: string;
   leaseMs: number;
@@ -96,6 +109,8 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
   /** Set for good once another instance is seen with this instance's --announce. */
   private refused: string | null = null;
+  /** `<group>/identity` as read this round: the leader records it when it is missing. */
+  private identityRead: IdentityRead = { kind: 'missing' };
 
   constructor(private readonly options: EtcdCoordinationOptions) {
     this.self = options.self;
@@ -231,6 +246,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
       return;
     }
     await this.campaign(session);
+    await this.recordIdentity(session);
     await this.writeReport(session);
     this.problem = null;
   }
@@ -272,7 +288,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (!session.registered) {
       await this.client
         .put(this.keys.member(this.self.id))
-        .value(JSON.stringify(this.self))
+        .value(registrationText(this.self, this.options.identity))
         .lease(session.id);
       session.registered = true;
     }
@@ -349,9 +365,42 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.writtenReport = text;
   }
 
+  /**
+   * The group's identity, recorded by its first leader for good: an instance started later with
+   * other flags is refused even when no other instance is left to compare with. Written only
+   * while this instance leads (the leader key's fence) and only where nothing was recorded.
+   */
+  private async recordIdentity(session: Session): Promise<void> {
+    const guard = this.guard();
+    if (this.identityRead.kind !== 'missing' || guard === undefined) return;
+    if (this.leading?.session !== session) return;
+    const result = await this.client
+      .if(guard.leaderKey, 'Create', '==', guard.fence)
+      .and(guard.leaderKey, 'Lease', '==', guard.leaseId)
+      .and(this.keys.identity, 'Create', '==', 0)
+      .then(
+        this.client.put(this.keys.identity).value(recordedText(this.options.identity, this.self)),
+      )
+      .commit();
+    // Not written (recorded meanwhile, or no longer leading): the next round reads and compares.
+    if (result.succeeded) {
+      this.identityRead = {
+        kind: 'ok',
+        recorded: { identity: this.options.identity, by: this.self },
+      };
+      this.log.info(
+        { key: this.keys.identity, identity: this.options.identity },
+        "recorded the group's master and nodes",
+      );
+    }
+  }
+
   /** Reads the registrations; returns why this instance must not campaign, or null. */
   private async readMembers(session: Session): Promise<string | null> {
-    const response = await this.client.getAll().prefix(this.keys.members).exec();
+    const [response, identityText] = await Promise.all([
+      this.client.getAll().prefix(this.keys.members).exec(),
+      this.client.get(this.keys.identity).string(),
+    ]);
     const entries = response.kvs.map((kv) => ({
       key: kv.key.toString(),
       value: kv.value.toString(),
@@ -365,7 +414,19 @@ export class EtcdCoordination implements Coordination, GuardSource {
       // address that does not reach this instance.
       this.refused = `${view.conflict ?? ''}, then restart this one`;
     }
-    const conflict = this.refused ?? view.conflict;
+    this.identityRead = readIdentity(identityText);
+    const conflict =
+      this.refused ??
+      view.conflict ??
+      identityConflict({
+        mine: this.options.identity,
+        key: this.keys.identity,
+        recorded: this.identityRead,
+        membersPrefix: this.keys.members,
+        entries,
+        self: this.self,
+        selfLease: session.id,
+      });
     if (conflict !== null && conflict !== this.problem) {
       this.log.error({ instance: this.self.id }, `not campaigning: ${conflict}`);
     }

@@ -9,6 +9,7 @@ import type { Coordination, InstanceInfo } from './coordination.js';
 import { createEtcdClient } from './etcd-client.js';
 import { EtcdCoordination } from './etcd-coordination.js';
 import type { RecentEventsFeed } from './etcd-recent-events.js';
+import { identityOf } from './group-identity.js';
 import type { LeadershipStatus } from './leadership.js';
 
 /**
@@ -32,6 +33,7 @@ export function etcdGroup(config: RbuddyConfig, logger: Logger): JoinGroup | und
       client: createEtcdClient(config, Math.max(200, Math.floor(config.etcdLeaseMs / 5))),
       ownsClient: true,
       self,
+      identity: identityOf(config),
       prefix: config.etcdPrefix,
       group: config.group,
       leaseMs: config.etcdLeaseMs,

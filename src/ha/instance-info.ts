@@ -11,6 +11,11 @@ export function parseInstance(text: string): InstanceInfo | null {
   } catch {
     return null;
   }
+  return instanceFrom(value);
+}
+
+/** The InstanceInfo a parsed value is, or null (other fields beside it are left out). */
+export function instanceFrom(value: unknown): InstanceInfo | null {
   if (!isObject(value)) return null;
   const { id, announce, http } = value;
   if (typeof id !== 'string' || id === '') return null;

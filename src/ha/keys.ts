@@ -17,6 +17,8 @@ export interface GroupKeys {
   readonly state: string;
   /** The --announce of the instances that have led the group (past-leaders.ts): on no lease. */
   readonly pastLeaders: string;
+  /** The group's master and nodes, recorded by its first leader (group-identity.ts). */
+  readonly identity: string;
   /** Prefix of one endpoint's outbox (`outbox/<endpoint>/`). */
   outbox(endpoint: string): string;
   /** One outbox entry: its sequence zero-padded so that key order is delivery order. */
@@ -38,6 +40,7 @@ export function groupKeys(prefix: string, group: string): GroupKeys {
     member: (id) => `${root}members/${id}`,
     state: `${root}state`,
     pastLeaders: `${root}past-leaders`,
+    identity: `${root}identity`,
     outbox: (endpoint) => `${root}outbox/${endpoint}/`,
     outboxEntry: (endpoint, seq) =>
       `${root}outbox/${endpoint}/${String(seq).padStart(SEQ_WIDTH, '0')}`,

@@ -4,7 +4,13 @@
 import type { Action } from './action-types.js';
 import { drainWait, type DrainConfig, type DrainObservations } from './drain.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
-import { isEmptyMaster, isHeldStandby, restartedEmpty, unreachable } from './node-view.js';
+import {
+  isEmptyMaster,
+  isHeldStandby,
+  restartedEmpty,
+  servedElsewhere,
+  unreachable,
+} from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
@@ -108,11 +114,12 @@ function flushRefusal(
   const holds = `standby ${standby.id} holds ${standby.keys} keys`;
   if (!config.initFlushStandby)
     return `${holds}: refusing to flush it without --init-flush-standby`;
-  const serving = standby.followsProxy
-    ? 'replicates from rbuddy'
-    : standby.writesGuarded
-      ? 'carries the write guard of a promotion'
-      : undefined;
+  const serving =
+    standby.role === 'slave'
+      ? `replicates from ${standby.followsProxy ? 'rbuddy' : (standby.masterAddress ?? 'a master')}`
+      : standby.writesGuarded
+        ? 'carries the write guard of a promotion'
+        : undefined;
   if (serving !== undefined) {
     return `${holds} and ${serving}: it may be serving reads (a lost state file?); refusing to flush it, even with --init-flush-standby`;
   }
@@ -137,9 +144,11 @@ function decideSteady(
   if (!active.reachable) return decision('degraded', unreachable(active, 'active'));
 
   if (!persisted.activeHoldsData) {
-    // First start: attach the active (a full sync is fine, nobody reads it yet) and make sure
-    // the standby is the empty, held idle standby — never flushing data without being told to.
+    // First start: attach the active (a full sync is fine, nobody reads it yet — unless it serves
+    // from elsewhere) and make the standby the empty, held idle standby, never flushing unasked.
     if (!standby.reachable) return decision('degraded', unreachable(standby, 'standby'));
+    const elsewhere = servedElsewhere(active, 'active');
+    if (elsewhere !== undefined) return decision('degraded', elsewhere);
     const actions: Action[] = [];
     const prepare = standby.keys > 0;
     if (prepare) {

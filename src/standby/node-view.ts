@@ -80,6 +80,22 @@ export function restartedEmpty(view: NodeView, recordedRunId: string | null | un
   );
 }
 
+/**
+ * Why a node is not taken over, when it is a replica holding keys whose master is not this
+ * rbuddy's announce address: another rbuddy (another --group, another instance's leftover) or a
+ * master directly. Applications may read it, and whoever it follows may hold another dataset than
+ * this rbuddy's master: told `REPLICAOF <announce>` before any state protects it, its PSYNC could
+ * be answered +FULLRESYNC and the full sync would empty it (docs/design.md, "Restart and
+ * reconciliation"). Undefined for any other node.
+ */
+export function servedElsewhere(view: NodeView, role: string): string | undefined {
+  if (!view.reachable || view.role !== 'slave' || view.followsProxy || view.keys === 0) {
+    return undefined;
+  }
+  const master = view.masterAddress ?? 'an unknown master';
+  return `${role} ${view.id} holds ${view.keys} keys and replicates from ${master}, not from this rbuddy's announce address: it serves reads for another rbuddy (another --group?) or straight from a master; refusing to take it over (its sync through this rbuddy could be a full one, flushing it). Point it at this rbuddy's --announce (REPLICAOF) if this rbuddy is to manage it, or empty it`;
+}
+
 export function unreachable(node: NodeView, role: string): string {
   return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
 }

@@ -5,7 +5,7 @@
 // each reports (role, master, keys, run_id) decides, as a pure function like decide(), and when
 // the nodes do not settle it rbuddy waits in `degraded` rather than guess.
 import { sameServer } from './decide.js';
-import type { NodeView } from './node-view.js';
+import { servedElsewhere, type NodeView } from './node-view.js';
 import { REDIS_DEFAULTS } from './node-ops.js';
 import type { PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
@@ -31,16 +31,16 @@ export interface Roles {
 }
 
 /**
- * Whether a node shows that applications read it: it holds keys and either replicates from
- * rbuddy (only the active does, link up or down, outside a failover: an attached standby is
- * empty until its snapshot is in) or is a master with rbuddy's write guard (an active promoted
- * during a failover).
+ * Whether a node shows that applications read it: it holds keys and either is a replica (of
+ * rbuddy: only the active is, link up or down, outside a failover, since an attached standby is
+ * empty until its snapshot is in; or of anything else: another rbuddy, the master itself) or is a
+ * master with rbuddy's write guard (an active promoted during a failover).
  */
 export function servesReads(view: NodeView): boolean {
   return (
     view.reachable &&
     view.keys > 0 &&
-    (view.followsProxy || (view.role === 'master' && view.writesGuarded))
+    (view.role === 'slave' || (view.role === 'master' && view.writesGuarded))
   );
 }
 
@@ -109,13 +109,14 @@ export function reconcile(configuredActive: NodeView, configuredStandby: NodeVie
       `no state file, and both nodes may be serving reads (${report}): refusing to guess which is the active; make the one that should be the standby an empty master, or restore the state file, and restart`,
     );
   }
-  const standby = active === configuredActive ? configuredStandby : configuredActive;
-  if (standby.role === 'slave' && !standby.followsProxy && standby.keys > 0) {
-    return wait(
-      'degraded',
-      `no state file: ${active.id} serves through rbuddy, yet ${standby.id} holds keys replicated from another master (${report}): refusing to guess`,
-    );
+  const elsewhere = servedElsewhere(active, 'node');
+  if (elsewhere !== undefined) {
+    // Not adopted: adopting it would make it this rbuddy's active, attached at the next step —
+    // taken from whoever serves it, and synced from this rbuddy's master, which may hold
+    // another dataset (docs/design.md, "Restart and reconciliation").
+    return wait('degraded', `no state file, and ${elsewhere} (${report})`);
   }
+  const standby = active === configuredActive ? configuredStandby : configuredActive;
   return {
     kind: 'adopt',
     active,

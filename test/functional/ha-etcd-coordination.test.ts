@@ -10,6 +10,7 @@ import { waitFor } from '../../harness/wait-for.js';
 import { createEtcdClient } from '../../src/ha/etcd-client.js';
 import { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
 import { EtcdStateStore } from '../../src/ha/etcd-state-store.js';
+import type { GroupIdentity } from '../../src/ha/group-identity.js';
 import { writtenByOf } from '../../src/ha/written-by.js';
 import type { LeaderGuard } from '../../src/ha/leader-guard.js';
 import { errorCode } from '../../src/errors.js';
@@ -17,10 +18,17 @@ import { steady } from '../helpers/decide-fixtures.js';
 import { silent } from '../helpers/engine-harness.js';
 
 const LEASE_MS = 4_000;
+/** What every instance here manages unless a test gives it another master or nodes. */
+const IDENTITY: GroupIdentity = {
+  master: '127.0.0.1:6379',
+  nodes: ['127.0.0.1:6380', '127.0.0.1:6381'],
+};
 
 let cluster: EtcdCluster;
 let direct: Etcd3;
 const instances: EtcdCoordination[] = [];
+/** Rounds begun, by instance id. */
+const rounds = new Map<string, number>();
 
 function instance(
   group: string,
@@ -28,6 +36,7 @@ function instance(
   hosts: readonly string[] = cluster.clientUrls,
   leaseMs = LEASE_MS,
   announce = `127.0.0.1:${20_000 + instances.length}`,
+  identity = IDENTITY,
 ): EtcdCoordination {
   const client = createEtcdClient(
     {
@@ -42,10 +51,17 @@ function instance(
     },
     leaseMs / 5,
   );
+  // Each round reads the registrations once: counted, so a test can wait for rounds to pass.
+  const getAll = client.getAll.bind(client);
+  client.getAll = () => {
+    rounds.set(id, (rounds.get(id) ?? 0) + 1);
+    return getAll();
+  };
   const coordination = new EtcdCoordination({
     client,
     ownsClient: true,
     self: { id, announce, http: `127.0.0.1:${30_000 + instances.length}` },
+    identity,
     prefix: '/test',
     group,
     leaseMs,
@@ -59,6 +75,14 @@ async function leaderOf(...all: EtcdCoordination[]): Promise<EtcdCoordination> {
   return waitFor(() => all.find((c) => c.mayAct()), {
     what: `a leader among ${all.map((c) => c.self.id).join(', ')}`,
     explain: () => JSON.stringify(all.map((c) => [c.self.id, c.status()])),
+  });
+}
+
+/** Waits until `x` has run `count` whole rounds from now (rounds run one after the other). */
+async function roundsOf(x: EtcdCoordination, count: number): Promise<void> {
+  const from = rounds.get(x.self.id) ?? 0;
+  await waitFor(() => (rounds.get(x.self.id) ?? 0) >= from + count + 1, {
+    what: `${x.self.id} to run ${count} rounds`,
   });
 }
 
@@ -178,6 +202,80 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     await waitFor(() => c.peers().length === 1, { what: "a's registration gone" });
     assert.match(b.status().problem ?? '', /already registered this --announce.*restart this one/);
     assert.equal(b.mayAct(), false);
+  });
+
+  it('an instance given another master or other nodes never campaigns, even once the others are gone', async () => {
+    const a = instance('drift', 'a');
+    await a.start();
+    await leaderOf(a);
+    const recorded = await waitFor(() => direct.get('/test/drift/identity').json(), {
+      what: "the leader records the group's master and nodes",
+    });
+    assert.deepEqual(recorded, { ...IDENTITY, recordedBy: a.self });
+    const otherMaster = instance('drift', 'b', undefined, undefined, undefined, {
+      ...IDENTITY,
+      master: '127.0.0.1:7379',
+    });
+    const otherNode = instance('drift', 'c', undefined, undefined, undefined, {
+      ...IDENTITY,
+      nodes: ['127.0.0.1:6380', '127.0.0.1:7381'],
+    });
+    // The same two nodes in the other order: roles come from the group's state, not the flags.
+    const swapped = instance('drift', 'd', undefined, undefined, undefined, {
+      ...IDENTITY,
+      nodes: ['127.0.0.1:6381', '127.0.0.1:6380'],
+    });
+    await Promise.all([otherMaster.start(), otherNode.start(), swapped.start()]);
+    assert.match(
+      otherMaster.status().problem ?? '',
+      new RegExp(
+        `^--master differs: this instance has 127\\.0\\.0\\.1:7379, the group's is 127\\.0\\.0\\.1:6379 \\(recorded in /test/drift/identity by instance a \\(announce ${a.self.announce}, http ${a.self.http}\\)\\)`,
+      ),
+    );
+    assert.match(
+      otherNode.status().problem ?? '',
+      /^--active\/--standby differ: this instance has 127\.0\.0\.1:6380 and 127\.0\.0\.1:7381, the group's are 127\.0\.0\.1:6380 and 127\.0\.0\.1:6381/,
+    );
+    assert.equal(swapped.status().problem, null);
+    // The leader goes: the one that agrees leads; the other two still do not, though the
+    // instance that recorded the group's identity is gone.
+    await a.close();
+    assert.equal(await leaderOf(otherMaster, otherNode, swapped), swapped);
+    await swapped.close();
+    await waitFor(() => otherMaster.status().leaderAnnounce === null, {
+      what: 'nobody leads',
+      explain: () => JSON.stringify([otherMaster.status(), otherNode.status()]),
+    });
+    // Two more rounds each, nobody leading and no live instance to compare with: neither
+    // campaigns.
+    await Promise.all([roundsOf(otherMaster, 2), roundsOf(otherNode, 2)]);
+    assert.equal(otherMaster.mayAct() || otherNode.mayAct(), false);
+    assert.match(otherMaster.status().problem ?? '', /^--master differs/);
+    assert.equal(await direct.get('/test/drift/leader').string(), null);
+  });
+
+  it('before any identity is recorded, the later of two registrations that disagree stands back', async () => {
+    // A registration with another master, made first, by an instance that never leads.
+    await direct
+      .put('/test/early/members/x')
+      .value(
+        JSON.stringify({
+          id: 'x',
+          announce: '127.0.0.1:6999',
+          http: '127.0.0.1:9990',
+          identity: { ...IDENTITY, master: '127.0.0.1:7379' },
+        }),
+      )
+      .exec();
+    const b = instance('early', 'b');
+    await b.start();
+    assert.match(
+      b.status().problem ?? '',
+      /^--master differs: this instance has 127\.0\.0\.1:6379, the group's is 127\.0\.0\.1:7379 \(that of instance x \(announce 127\.0\.0\.1:6999, http 127\.0\.0\.1:9990\), registered before this one\)/,
+    );
+    assert.equal(b.mayAct(), false);
+    await direct.delete().key('/test/early/members/x').exec();
+    await leaderOf(b);
   });
 
   it('closing the leader, then revoking the new leader’s lease, hands over each time', async () => {

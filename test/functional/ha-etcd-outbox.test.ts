@@ -39,6 +39,7 @@ function instance(group: string, id: string): EtcdCoordination {
     client,
     ownsClient: true,
     self: { id, announce: `${id}:6382`, http: `${id}:9999` },
+    identity: { master: '127.0.0.1:6379', nodes: ['127.0.0.1:6380', '127.0.0.1:6381'] },
     prefix: '/test',
     group,
     leaseMs: LEASE_MS,

@@ -40,6 +40,7 @@ function instance(group: string, id: string): EtcdCoordination {
     prefix: '/test',
     group,
     leaseMs: LEASE_MS,
+    identity: { master: '127.0.0.1:6379', nodes: ['127.0.0.1:6380', '127.0.0.1:6381'] },
     logger: silent,
   });
   instances.push(coordination);

@@ -30,8 +30,11 @@ export interface HaRig {
   instances: RbuddyProcess[];
   /** The group's etcd prefix (`--etcd-prefix`): its keys are under `<prefix>/rbuddy/`. */
   prefix: string;
-  /** Starts one more instance of the group (it joins `instances`). */
-  spawn(): Promise<RbuddyProcess>;
+  /**
+   * Starts one more instance on the rig's etcd prefix, with other flags if told (configuration
+   * drift): another master or nodes (addresses), another --group. Not waited for.
+   */
+  spawn(overrides?: InstanceOverrides): Promise<RbuddyProcess>;
   status(rbuddy: RbuddyProcess): Promise<AppStatus>;
   /** Waits until `check` holds for `rbuddy`'s status. */
   waitFor(
@@ -43,6 +46,14 @@ export interface HaRig {
   leader(): Promise<{ leader: RbuddyProcess; follower: RbuddyProcess }>;
   kill9(rbuddy: RbuddyProcess): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What an extra instance is given instead of the rig's own flags. */
+export interface InstanceOverrides {
+  master?: string;
+  active?: string;
+  standby?: string;
+  group?: string;
 }
 
 let prefixes = 0;
@@ -71,7 +82,10 @@ export async function startHaRig(
   const dirs: string[] = [];
   prefixes += 1;
   const prefix = `/ha-${process.pid}-${prefixes}`;
-  const spawn = async (index: number): Promise<RbuddyProcess> => {
+  const spawn = async (
+    index: number,
+    overrides: InstanceOverrides = {},
+  ): Promise<RbuddyProcess> => {
     const urls = options.etcdUrls?.[index] ?? cluster.clientUrls;
     const dir = mkdtempSync(join(tmpdir(), 'rbuddy-ha-'));
     dirs.push(dir);
@@ -81,10 +95,14 @@ export async function startHaRig(
       ...['--etcd-prefix', prefix, '--http-token', TOKEN, '--log-level', 'debug'],
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
       ...(options.extra ?? []),
+      ...(overrides.group === undefined ? [] : ['--group', overrides.group]),
     ];
-    return spawnRbuddy(
-      cliArgs({ master, active, standby }, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }),
-    );
+    const servers = {
+      master: { address: overrides.master ?? master.address },
+      active: { address: overrides.active ?? active.address },
+      standby: { address: overrides.standby ?? standby.address },
+    };
+    return spawnRbuddy(cliArgs(servers, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }));
   };
   const instances = [await spawn(0)];
   if ((options.instances ?? 2) === 2) instances.push(await spawn(1));
@@ -114,8 +132,8 @@ export async function startHaRig(
     keys: groupKeys(prefix, 'rbuddy'),
     instances,
     prefix,
-    async spawn() {
-      const rbuddy = await spawn(instances.length);
+    async spawn(overrides) {
+      const rbuddy = await spawn(instances.length, overrides);
       instances.push(rbuddy);
       return rbuddy;
     },

@@ -23,6 +23,8 @@ import { down, master, PROXY, replica, syncing } from '../helpers/node-views.js'
 const A = '10.0.0.5:6379';
 const S = '10.0.0.6:6379';
 const MASTER = '10.0.0.2:6379';
+/** Another rbuddy's announce address (another --group on the same nodes). */
+const OTHER_RBUDDY = '10.0.0.8:6382';
 
 /** One plan in a readable form: `first-start`, `adopt S (promoted)`, `degraded`, … */
 function label(plan: Reconciliation): string {
@@ -54,10 +56,45 @@ const rows: Row[] = [
     plan: 'first-start',
   },
   {
-    name: 'both replicas of the real master (a migration): a first start',
+    name: 'both empty replicas of the real master (their first sync to come): a first start',
+    active: replica(A, { followsProxy: false, masterAddress: MASTER, keys: 0 }),
+    standby: replica(S, { followsProxy: false, masterAddress: MASTER, keys: 0 }),
+    plan: 'first-start',
+  },
+  {
+    name: 'both replicas of the real master with data (a migration): both may serve, degraded',
     active: replica(A, { followsProxy: false, masterAddress: MASTER }),
     standby: replica(S, { followsProxy: false, masterAddress: MASTER }),
-    plan: 'first-start',
+    plan: 'degraded',
+    reason: /both nodes may be serving reads/,
+  },
+  {
+    name: 'the active serves through another rbuddy (another --group), its standby held there: not taken over',
+    active: replica(A, { followsProxy: false, masterAddress: OTHER_RBUDDY }),
+    standby: replica(S, {
+      followsProxy: false,
+      masterAddress: OTHER_RBUDDY,
+      linkUp: false,
+      keys: 0,
+      servesStaleData: false,
+    }),
+    plan: 'degraded',
+    reason:
+      /no state file, and node 10\.0\.0\.5:6379 holds 1000 keys and replicates from 10\.0\.0\.8:6382, not from this rbuddy's announce address: it serves reads for another rbuddy .*refusing to take it over/,
+  },
+  {
+    name: 'the active replicates straight from a master with data, link down: not taken over',
+    active: replica(A, { followsProxy: false, masterAddress: MASTER, linkUp: false }),
+    standby: master(S, { writesGuarded: false }),
+    plan: 'degraded',
+    reason: /node 10\.0\.0\.5:6379 holds 1000 keys and replicates from 10\.0\.0\.2:6379/,
+  },
+  {
+    name: 'the configured standby serves through another rbuddy: not taken over either',
+    active: master(A, { writesGuarded: false }),
+    standby: replica(S, { followsProxy: false, masterAddress: OTHER_RBUDDY }),
+    plan: 'degraded',
+    reason: /node 10\.0\.0\.6:6379 holds 1000 keys and replicates from 10\.0\.0\.8:6382/,
   },
   {
     name: 'the active mid first sync through rbuddy, still empty: a first start',

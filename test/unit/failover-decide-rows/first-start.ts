@@ -34,16 +34,49 @@ export const firstStartRows: Row[] = [
       /standby 10\.0\.0\.6:6379 holds 42 keys: refusing to flush it without --init-flush-standby/,
   },
   {
-    name: 'first start: the standby already has keys, with --init-flush-standby (the active has data)',
+    name: 'first start: the standby already has keys, with --init-flush-standby (the active synced through rbuddy)',
+    persisted: firstStart(),
+    obs: healthy({ standby: master(B, { keys: 42, writesGuarded: false }) }),
+    config: { initFlushStandby: true },
+    state: 'healthy',
+    // Flushed and held in one transaction: no hold-standby after it.
+    actions: ['prepare-standby', 'mark-active-holds-data'],
+  },
+  {
+    name: 'first start: the active holds keys replicated from another rbuddy: degraded, never attached',
+    persisted: firstStart(),
+    obs: healthy({
+      active: replica(A, { followsProxy: false, masterAddress: '10.0.0.8:6382' }),
+      standby: held(B, { followsProxy: false, masterAddress: '10.0.0.8:6382' }),
+    }),
+    state: 'degraded',
+    actions: [],
+    reason:
+      /active 10\.0\.0\.5:6379 holds 1000 keys and replicates from 10\.0\.0\.8:6382, not from this rbuddy's announce address: .*refusing to take it over/,
+  },
+  {
+    name: 'first start, --init-flush-standby: the active holds keys straight from a master: degraded, never attached',
     persisted: firstStart(),
     obs: healthy({
       active: replica(A, { followsProxy: false, masterAddress: '10.0.0.2:6379' }),
       standby: master(B, { keys: 42, writesGuarded: false }),
     }),
     config: { initFlushStandby: true },
-    state: 'starting',
-    // Flushed and held in one transaction: no hold-standby after it.
-    actions: ['prepare-standby', 'attach-active'],
+    state: 'degraded',
+    actions: [],
+    reason: /replicates from 10\.0\.0\.2:6379, not from this rbuddy's announce address/,
+  },
+  {
+    name: 'first start, --init-flush-standby: a standby replicating from another master with keys is kept',
+    persisted: firstStart(),
+    obs: healthy({
+      active: master(A, { keys: 5, writesGuarded: false }),
+      standby: replica(B, { followsProxy: false, masterAddress: '10.0.0.2:6379', keys: 42 }),
+    }),
+    config: { initFlushStandby: true },
+    state: 'degraded',
+    actions: [],
+    reason: /replicates from 10\.0\.0\.2:6379: it may be serving reads/,
   },
   {
     name: 'first start, --init-flush-standby: both plain masters with data (a reboot and a lost state file?): kept',
