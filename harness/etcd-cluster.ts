@@ -125,8 +125,26 @@ function httpsGet(url: string, tls: EtcdTls): Promise<string> {
   });
 }
 
-/** Starts a 3-member cluster (or `size` members) and resolves once every member is healthy. */
+/**
+ * Starts a 3-member cluster (or `size` members) and resolves once every member is healthy.
+ * freePort() hands out a port that was free a moment ago: with tests running in parallel another
+ * process may bind it before etcd does (seen in CI: "bind: address already in use"), so such a
+ * start is tried again on new ports, twice at most.
+ */
 export async function startEtcdCluster(
+  options: { size?: number; tls?: EtcdTls } = {},
+): Promise<EtcdCluster> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startEtcdClusterOnce(options);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (attempt >= 3 || !message.includes('address already in use')) throw error;
+    }
+  }
+}
+
+async function startEtcdClusterOnce(
   options: { size?: number; tls?: EtcdTls } = {},
 ): Promise<EtcdCluster> {
   const size = options.size ?? 3;
