@@ -33,13 +33,17 @@ export interface NodeView {
  * read -MASTERDOWN and every write -READONLY (docs/design.md, "Roles and states").
  */
 export function isHeldStandby(view: NodeView): boolean {
+  return followsProxyUnlinked(view) && view.servesStaleData === false;
+}
+
+/** A reachable replica of rbuddy's announce address whose link is down and no sync under way. */
+function followsProxyUnlinked(view: NodeView): boolean {
   return (
     view.reachable &&
     view.role === 'slave' &&
     view.followsProxy &&
     !view.linkUp &&
-    !view.syncInProgress &&
-    view.servesStaleData === false
+    !view.syncInProgress
   );
 }
 
@@ -67,11 +71,7 @@ export function isEmptyMaster(view: NodeView): boolean {
  */
 export function restartedEmpty(view: NodeView, recordedRunId: string | null | undefined): boolean {
   return (
-    view.reachable &&
-    view.role === 'slave' &&
-    view.followsProxy &&
-    !view.linkUp &&
-    !view.syncInProgress &&
+    followsProxyUnlinked(view) &&
     !view.loading &&
     view.keys === 0 &&
     typeof recordedRunId === 'string' &&
