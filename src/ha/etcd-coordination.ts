@@ -1,10 +1,12 @@
 // Coordination through etcd (docs/design.md, "High availability"). Each instance holds one lease
-// of --etcd-lease-ms, renewed every retry period, and registers under `members/<id>` on it. The
-// election is etcd's own recipe (client/v3/concurrency/election.go): the first instance to create
-// the leader key on its lease leads, and the key's create revision is its fencing token; the
-// others read the key every retry period and campaign again once it is gone (its holder resigned,
-// or its lease expired). A leader stops acting at its renew deadline (lease-timing.ts), before its
-// lease can expire in etcd; every leader-only write is fenced (leader-guard.ts).
+// of --etcd-lease-ms, renewed every retry period on a timer of its own (lease-renewal.ts: a
+// renewal tries one member after another; nothing else asked of etcd can hold it up), and
+// registers under `members/<id>` on it. The election is etcd's own recipe
+// (client/v3/concurrency/election.go): the first instance to create the leader key on its lease
+// leads, and the key's create revision is its fencing token; the others read the key every retry
+// period and campaign again once it is gone (its holder resigned, or its lease expired). A leader
+// stops acting at its renew deadline (lease-timing.ts), before its lease can expire in etcd; every
+// leader-only write is fenced (leader-guard.ts).
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
@@ -19,6 +21,7 @@ import type {
 import { WarnThrottle } from '../log-throttle.js';
 import { withDeadline } from './etcd-client.js';
 import { etcdFailureKind, etcdFailureProblem } from './etcd-errors.js';
+import { renewLease } from './lease-renewal.js';
 import { EtcdOutbox } from './etcd-outbox.js';
 import { EtcdStateStore } from './etcd-state-store.js';
 import { parseInstance } from './instance-info.js';
@@ -76,6 +79,8 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private leading: Leading | undefined;
   /** When the last successful renewal (or the grant) of the current lease was sent. */
   private renewSentAt = -Infinity;
+  /** When the last session ended (its lease lost, given up or revoked). */
+  private sessionEndedAt = -Infinity;
   private ttlMs: number;
   private leader: InstanceInfo | null = null;
   private others: InstanceInfo[] = [];
@@ -89,7 +94,9 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private closed = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  private renewing: Promise<void> = Promise.resolve();
   private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
   /** Set for good once another instance is seen with this instance's --announce. */
   private refused: string | null = null;
@@ -116,7 +123,9 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.closed = true;
     clearTimeout(this.tickTimer);
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.renewTimer);
     await this.ticking.catch(() => undefined);
+    await this.renewing.catch(() => undefined);
     if (this.leading !== undefined) this.depose('resigned: this instance is closing');
     // Revoking the lease deletes the leader key and our registration: another instance is
     // elected at its next read, without waiting for the lease to expire.
@@ -198,10 +207,15 @@ export class EtcdCoordination implements Coordination, GuardSource {
     return this.ticking;
   }
 
-  /** One retry period: renew (or get) the lease, then campaign or check the leader key. */
+  /** One retry period: a lease (renewed on its own timer), then campaign or check the leader key. */
   private async round(): Promise<void> {
     if (this.closed) return;
-    const session = await this.renew();
+    // An instance whose lease was just lost (the renewal found out between two rounds) waits a
+    // round before it asks for a new one: the others, whose rounds may run in step with its own,
+    // campaign first.
+    const sinceLost = this.now() - this.sessionEndedAt;
+    if (this.session === undefined && sinceLost < this.timing.retryPeriodMs) return;
+    const session = await this.ensureSession();
     if (this.closed) return;
     // The registrations first: an instance whose --announce (or id) another live instance holds
     // would point the nodes at that instance's address, so it must not lead.
@@ -224,32 +238,25 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.leader = text === null ? null : parseInstance(text);
   }
 
-  private async renew(): Promise<Session> {
-    const callMs = this.timing.callTimeoutMs;
-    const sentAt = this.now();
+  /** The current session, or a new lease (granted, then registered on). */
+  private async ensureSession(): Promise<Session> {
     if (this.session === undefined) {
+      const sentAt = this.now();
       const lease = this.client.lease(this.timing.ttlSeconds, { autoKeepAlive: false });
       // A lease whose grant failed is dropped; the next round asks for a new one.
       lease.on('lost', () => undefined);
       let id: string;
       try {
-        id = await withDeadline(lease.grant(), callMs, 'lease grant');
+        // Each attempt has the client's deadline, on another member each: all within the budget
+        // of a renewal.
+        id = await withDeadline(lease.grant(), this.timing.renewDeadlineMs, 'lease grant');
       } catch (error) {
         lease.release();
         throw error;
       }
       this.session = { lease, id, registered: false };
       this.renewed(sentAt, this.timing.ttlSeconds);
-    } else {
-      const current = this.session;
-      const response = await withDeadline(
-        current.lease.keepaliveOnce({ deadline: Date.now() + callMs }),
-        callMs,
-        'lease keepalive',
-      );
-      // The renew deadline may have ended the session while the answer was on its way.
-      if (this.session !== current) throw new Error('the lease was given up during its renewal');
-      this.renewed(sentAt, Number(response.TTL));
+      this.scheduleRenewal(this.timing.retryPeriodMs);
     }
     const session = this.session;
     if (!session.registered) {
@@ -260,6 +267,45 @@ export class EtcdCoordination implements Coordination, GuardSource {
       session.registered = true;
     }
     return session;
+  }
+
+  private scheduleRenewal(delayMs: number): void {
+    clearTimeout(this.renewTimer);
+    if (this.closed) return;
+    this.renewTimer = setTimeout(() => {
+      this.renewing = this.renew();
+    }, delayMs);
+  }
+
+  /**
+   * Renews the session's lease, a retry period after the last renewal was sent: from one member
+   * to the next until one answers, up to the renew deadline (past it, the leadership is gone
+   * whatever the answer). A failure other than a lost lease is left to that deadline.
+   */
+  private async renew(): Promise<void> {
+    const session = this.session;
+    if (this.closed || session === undefined) return;
+    const { callTimeoutMs, renewDeadlineMs, retryPeriodMs } = this.timing;
+    let next = retryPeriodMs;
+    try {
+      const renewal = await renewLease(session.lease, {
+        attemptMs: callTimeoutMs,
+        until: Math.max(this.renewSentAt + renewDeadlineMs, this.now() + callTimeoutMs),
+        now: this.now,
+      });
+      if (this.session !== session) return;
+      this.renewed(renewal.sentAt, renewal.ttlSeconds);
+      next = Math.max(0, renewal.sentAt + retryPeriodMs - this.now());
+    } catch (error) {
+      if (this.closed || this.session !== session) return;
+      if (etcdFailureKind(error) === 'lease-lost') {
+        this.failed(error);
+        return;
+      }
+      this.warnings.warn(this.log, 'renewal', { err: describe(error) }, 'lease renewal failed');
+    } finally {
+      if (this.session === session) this.scheduleRenewal(next);
+    }
   }
 
   /** A renewal sent at `sentAt` succeeded: the lease holds until at least sentAt + TTL. */
@@ -405,6 +451,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (session === undefined) return;
     this.session = undefined;
     this.renewSentAt = -Infinity;
+    this.sessionEndedAt = this.now();
     await withDeadline(
       session.lease.revoke({ deadline: Date.now() + this.timing.callTimeoutMs }),
       this.timing.callTimeoutMs,

@@ -53,6 +53,8 @@ export async function startHaRig(
     extra?: readonly string[];
     /** Each instance's etcd endpoints (default: the members' own client URLs). */
     etcdUrls?: readonly (readonly string[])[];
+    /** --etcd-lease-ms (default LEASE_MS). */
+    leaseMs?: number;
   } = {},
 ): Promise<HaRig> {
   const [master, active, standby] = await Promise.all([
@@ -71,7 +73,7 @@ export async function startHaRig(
     dirs.push(dir);
     const port = await freePort();
     const extra = [
-      ...['--etcd', urls.join(','), '--etcd-lease-ms', String(LEASE_MS)],
+      ...['--etcd', urls.join(','), '--etcd-lease-ms', String(options.leaseMs ?? LEASE_MS)],
       ...['--etcd-prefix', prefix, '--http-token', TOKEN, '--log-level', 'debug'],
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
       ...(options.extra ?? []),
