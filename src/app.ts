@@ -137,6 +137,9 @@ export async function startApp(
     connectTimeoutMs: config.connectTimeoutMs,
     commandTimeoutMs: config.commandTimeoutMs,
     ...(replicaTls === undefined ? {} : { tls: replicaTls }),
+    // The fence of every destructive step is checked when its command is issued
+    // (standby/fenced-ops.ts); this one again if the command is written later.
+    ...(coordination === undefined ? {} : { mayAct: () => coordination.mayAct() }),
     logger,
   });
   const masterAuth =
