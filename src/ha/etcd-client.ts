@@ -19,7 +19,17 @@
 // (etcd-outbox.ts). A new write that compares what it writes must do the same.
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  circuitBreaker,
+  CircuitState,
+  ConsecutiveBreaker,
+  handleWhen,
+  retry,
+  type CircuitBreakerPolicy,
+  type IDefaultPolicyContext,
+  type IPolicy,
+} from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import type { EtcdConfig } from '../config/types.js';
 import { ConfigError, EtcdUnavailableError } from '../errors.js';
@@ -34,6 +44,46 @@ export function retryOnAnotherMember(error: unknown): boolean {
   return (
     error instanceof EtcdUnavailableError || (error instanceof Error && isRecoverableError(error))
   );
+}
+
+/**
+ * A member's circuit breaker that never makes a call wait. cockatiel's, while half-open, holds every
+ * other call until its one test call is answered; and etcd3, when a member refuses the auth token
+ * (a restarted member has forgotten the tokens), makes the call again from inside the test, which
+ * can pick the same member and wait for itself: forever, and every later call that picks the
+ * member with it (seen: every round of an instance hung after an etcd member restarted, with
+ * authentication). A half-open member is passed over like an open one: the call goes to the next.
+ */
+class MemberBreaker implements IPolicy<IDefaultPolicyContext> {
+  declare readonly _altReturn: never;
+  private readonly breaker: CircuitBreakerPolicy;
+
+  constructor(cooldownMs: number) {
+    this.breaker = circuitBreaker(handleWhen(retryOnAnotherMember), {
+      halfOpenAfter: cooldownMs,
+      breaker: new ConsecutiveBreaker(1),
+    });
+  }
+
+  get onSuccess(): CircuitBreakerPolicy['onSuccess'] {
+    return this.breaker.onSuccess;
+  }
+
+  get onFailure(): CircuitBreakerPolicy['onFailure'] {
+    return this.breaker.onFailure;
+  }
+
+  execute<T>(
+    fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    if (this.breaker.state === CircuitState.HalfOpen) {
+      return Promise.reject(
+        new BrokenCircuitError('etcd member set aside: its test call is on its way'),
+      );
+    }
+    return this.breaker.execute(fn, signal);
+  }
 }
 
 function readPem(path: string, key: keyof EtcdConfig): Buffer {
@@ -57,14 +107,10 @@ export function etcdClientOptions(config: EtcdConfig, callTimeoutMs: number): IO
     defaultCallOptions: (context) =>
       context.isStream ? {} : { deadline: Date.now() + callTimeoutMs },
     faultHandling: {
-      // One failure sets a member aside; after a call's timeout, one call tries it again (the
-      // others wait for that one's answer, then go elsewhere if it failed). Short: a member that
-      // was only waiting for etcd's new leader is needed again as soon as there is one.
-      host: () =>
-        circuitBreaker(handleWhen(retryOnAnotherMember), {
-          halfOpenAfter: callTimeoutMs,
-          breaker: new ConsecutiveBreaker(1),
-        }),
+      // One failure sets a member aside; after a call's timeout, one call tries it again while
+      // the others go elsewhere. Short: a member that was only waiting for etcd's new leader is
+      // needed again as soon as there is one.
+      host: () => new MemberBreaker(callTimeoutMs),
       global: retry(handleWhen(retryOnAnotherMember), {
         maxAttempts: Math.max(0, config.etcd.length - 1),
       }),

@@ -84,6 +84,33 @@ describe('the etcd client', () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     assert.equal(await host.execute(() => 'ok'), 'ok');
   });
+
+  it('never makes a call wait for a set-aside member: not even one made from its test call', async () => {
+    const host = etcdClientOptions(CONFIG, 20).faultHandling?.host?.('http://10.0.0.7:2379');
+    assert.ok(host !== undefined);
+    await assert.rejects(
+      host.execute(() => Promise.reject(refused())),
+      GRPCUnavailableError,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    // The test call, after the cooldown; etcd3 makes a call again from inside it when the member
+    // refuses the auth token, and that call may pick the same member: it is passed over at once
+    // (cockatiel's breaker would have it wait for the test, which waits for it: forever).
+    const test = host.execute(async () => {
+      await new Promise((resolve) => setImmediate(resolve)); // the call to the member, refused
+      await assert.rejects(
+        host.execute(() => 'nested'),
+        BrokenCircuitError,
+      );
+      return 'test answered';
+    });
+    await assert.rejects(
+      host.execute(() => 'concurrent'),
+      BrokenCircuitError,
+    );
+    assert.equal(await test, 'test answered');
+    assert.equal(await host.execute(() => 'ok'), 'ok', 'closed again after the test answered');
+  });
 });
 
 /** A lease whose keepalives answer as `script` says, one entry per attempt. */
