@@ -6,6 +6,7 @@
 // answers, each attempt bounded, all of them within `until`: the renew deadline, past which a
 // renewal no longer keeps the leadership. What counts is when the answered keepalive was sent:
 // etcd received it after that, so the lease holds until at least that time + TTL.
+import { isBrokenCircuitError } from 'cockatiel';
 import type { Lease } from 'etcd3';
 import { retryOnAnotherMember, withDeadline } from './etcd-client.js';
 
@@ -49,7 +50,9 @@ export async function renewLease(
       );
       return { sentAt, ttlSeconds: Number(response.TTL) };
     } catch (error) {
-      if (!retryOnAnotherMember(error)) throw error;
+      // Every member set aside (each failed a moment ago: etcd electing a new leader, say) is
+      // worth waiting out too: a member is tried again a call timeout after it failed.
+      if (!retryOnAnotherMember(error) && !isBrokenCircuitError(error)) throw error;
       if (now() + RETRY_PAUSE_MS >= options.until) throw error;
       const elapsed = now() - sentAt;
       if (elapsed < RETRY_PAUSE_MS) await pause(RETRY_PAUSE_MS - elapsed);

@@ -114,7 +114,7 @@ describe('the etcd client', () => {
 });
 
 /** A lease whose keepalives answer as `script` says, one entry per attempt. */
-function scriptedLease(script: ('ok' | 'refused' | 'silent' | 'lost')[]): {
+function scriptedLease(script: ('ok' | 'refused' | 'silent' | 'lost' | 'all set aside')[]): {
   lease: Parameters<typeof renewLease>[0];
   attempts: () => number;
 } {
@@ -130,6 +130,8 @@ function scriptedLease(script: ('ok' | 'refused' | 'silent' | 'lost')[]): {
           return Promise.reject(refused());
         case 'lost':
           return Promise.reject(new EtcdLeaseInvalidError('7'));
+        case 'all set aside':
+          return Promise.reject(new BrokenCircuitError());
         default:
           return new Promise<never>(() => undefined);
       }
@@ -140,14 +142,14 @@ function scriptedLease(script: ('ok' | 'refused' | 'silent' | 'lost')[]): {
 
 describe('a lease renewal', () => {
   it('goes from a member that refuses or does not answer to one that does', async () => {
-    const { lease, attempts } = scriptedLease(['refused', 'silent', 'ok']);
+    const { lease, attempts } = scriptedLease(['refused', 'all set aside', 'silent', 'ok']);
     const started = performance.now();
     const renewal = await renewLease(lease, {
       attemptMs: 40,
       until: started + 5_000,
       now: () => performance.now(),
     });
-    assert.equal(attempts(), 3);
+    assert.equal(attempts(), 4);
     assert.equal(renewal.ttlSeconds, 5);
     // Counted from the keepalive that was answered, sent after the silent one timed out.
     assert.ok(renewal.sentAt >= started + 40, `sent at +${renewal.sentAt - started} ms`);
