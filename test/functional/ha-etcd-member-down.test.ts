@@ -137,7 +137,7 @@ test('one etcd member killed, restarted or hung: the leader keeps leading, nobod
     }
     // A member that hangs for longer than the lease: one that does not lead the raft. (A hung
     // raft leader costs an election, as its death does; but when it resumes, etcd 3.4.23 revokes
-    // every lease, etcd issue 12528: docs/ha.md, "Failure modes".)
+    // every lease: docs/ha.md, "Failure modes".)
     paused = ((await cluster.raftLeader()) + 1) % cluster.members.length;
     watch.phase = `etcd member ${paused} hung (SIGSTOP)`;
     cluster.pause(paused);
