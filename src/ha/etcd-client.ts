@@ -13,10 +13,11 @@
 // A retried write may already have been applied by the member that did not answer in time (a
 // member may even apply it later, when it wakes up). Every write through this client is safe to
 // apply twice: the puts under a lease write the same value again; the leader's transactions
-// compare the leader key only, which none of them changes, so a second application succeeds or
-// fails exactly as the first would have; the campaign reads its own key back (etcd-coordination.ts)
-// and an outbox entry reads back whether the key it found taken holds its own event
-// (etcd-outbox.ts). A new write that compares what it writes must do the same.
+// compare the leader key only, which none of them changes: a retry succeeds while this instance
+// leads, and fails when it no longer does — then the first attempt may have landed while it still
+// led, as any write that got no answer may have (leader-guard.ts); the campaign reads its own key
+// back (etcd-coordination.ts) and an outbox entry reads back whether the key it found taken holds
+// its own event (etcd-outbox.ts). A new write that compares what it writes must do the same.
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import {
