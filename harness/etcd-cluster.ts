@@ -35,6 +35,12 @@ export interface EtcdCluster {
   kill9(member: number): Promise<void>;
   /** Starts a stopped member again on the same ports and data dir; resolves once it is healthy. */
   start(member: number): Promise<void>;
+  /** SIGSTOP: a member that hangs (its connections stay open, nothing answers, no RST). */
+  pause(member: number): void;
+  /** SIGCONT after pause(). */
+  resume(member: number): void;
+  /** The member that leads etcd's raft right now (asked of each running member in turn). */
+  raftLeader(): Promise<number>;
   /** Resolves once `member` answers /health with a leader (a quorum) behind it. */
   waitHealthy(member: number, timeoutMs?: number): Promise<void>;
   /**
@@ -97,6 +103,19 @@ async function healthy(member: Member): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Maintenance.Status of one member through etcd's JSON gateway (plain http members only). */
+async function memberStatus(
+  member: Member,
+): Promise<{ leader?: string; header?: { member_id?: string } }> {
+  if (member.tls !== undefined) throw new Error('memberStatus: plain http members only');
+  const response = await fetch(`${member.clientUrl}/v3/maintenance/status`, {
+    method: 'POST',
+    body: '{}',
+    signal: AbortSignal.timeout(HEALTH_REQUEST_MS),
+  });
+  return (await response.json()) as { leader?: string; header?: { member_id?: string } };
 }
 
 /** GET over https with the test CA (and client certificate): fetch cannot be given a CA. */
@@ -272,6 +291,26 @@ async function startEtcdClusterOnce(
       await launch(member);
       await waitHealthy(index);
     },
+    pause(index) {
+      at(index).child?.kill('SIGSTOP');
+    },
+    resume(index) {
+      at(index).child?.kill('SIGCONT');
+    },
+    raftLeader: () =>
+      waitFor(
+        async () => {
+          for (const [index, member] of members.entries()) {
+            if (member.pid === undefined) continue;
+            const status = await memberStatus(member).catch(() => undefined);
+            // An object: waitFor takes a falsy answer (member 0) for "not yet".
+            if (status !== undefined && status.leader === status.header?.member_id)
+              return { index };
+          }
+          return undefined;
+        },
+        { what: 'an etcd member that leads the raft', timeoutMs: START_TIMEOUT_MS },
+      ).then(({ index }) => index),
     waitHealthy,
     async forwarders() {
       const all = await Promise.all(

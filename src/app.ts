@@ -141,6 +141,8 @@ export async function startApp(
     connectTimeoutMs: config.connectTimeoutMs,
     commandTimeoutMs: config.commandTimeoutMs,
     ...(replicaTls === undefined ? {} : { tls: replicaTls }),
+    // Fenced again when a command is written late (standby/fenced-ops.ts fences it when issued).
+    ...(coordination === undefined ? {} : { mayAct: () => coordination.mayAct() }),
     logger,
   });
   const masterAuth =

@@ -1,10 +1,12 @@
 // Coordination through etcd (docs/design.md, "High availability"). Each instance holds one lease
-// of --etcd-lease-ms, renewed every retry period, and registers under `members/<id>` on it. The
-// election is etcd's own recipe (client/v3/concurrency/election.go): the first instance to create
-// the leader key on its lease leads, and the key's create revision is its fencing token; the
-// others read the key every retry period and campaign again once it is gone (its holder resigned,
-// or its lease expired). A leader stops acting at its renew deadline (lease-timing.ts), before its
-// lease can expire in etcd; every leader-only write is fenced (leader-guard.ts).
+// of --etcd-lease-ms, renewed every retry period on a timer of its own (lease-renewal.ts: a
+// renewal tries one member after another; nothing else asked of etcd can hold it up), and
+// registers under `members/<id>` on it. The election is etcd's own recipe
+// (client/v3/concurrency/election.go): the first instance to create the leader key on its lease
+// leads, and the key's create revision is its fencing token; the others read the key every retry
+// period and campaign again once it is gone (its holder resigned, or its lease expired). A leader
+// stops acting at its renew deadline (lease-timing.ts), before its lease can expire in etcd; every
+// leader-only write is fenced (leader-guard.ts).
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
@@ -19,17 +21,12 @@ import type {
 import { WarnThrottle } from '../log-throttle.js';
 import { withDeadline } from './etcd-client.js';
 import { etcdFailureKind, etcdFailureProblem } from './etcd-errors.js';
+import { renewLease } from './lease-renewal.js';
 import { EtcdOutbox } from './etcd-outbox.js';
 import { EtcdRecentEvents, type EtcdRecentEventsOptions } from './etcd-recent-events.js';
 import { EtcdStateStore } from './etcd-state-store.js';
-import {
-  identityConflict,
-  readIdentity,
-  recordedText,
-  registrationText,
-  type GroupIdentity,
-  type IdentityRead,
-} from './group-identity.js';
+import { registrationText, type GroupIdentity } from './group-identity.js';
+import { EtcdMembership } from './etcd-membership.js';
 import { parseInstance } from './instance-info.js';
 import { groupKeys, type GroupKeys } from './keys.js';
 import { parseReport, reportText } from './leader-report.js';
@@ -41,7 +38,6 @@ import {
   withinRenewDeadline,
   type LeaseTiming,
 } from './lease-timing.js';
-import { viewMembers } from './members.js';
 
 export interface EtcdCoordinationOptions {
   /** Built with createEtcdClient (etcd-client.ts); closed by close() when `ownsClient`. */
@@ -92,9 +88,10 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private leading: Leading | undefined;
   /** When the last successful renewal (or the grant) of the current lease was sent. */
   private renewSentAt = -Infinity;
+  /** When the last session ended (its lease lost, given up or revoked). */
+  private sessionEndedAt = -Infinity;
   private ttlMs: number;
   private leader: InstanceInfo | null = null;
-  private others: InstanceInfo[] = [];
   private problem: string | null = 'not started';
   private takeovers = 0;
   /** The leader's report to write (text), and the one last written in this term. */
@@ -105,12 +102,11 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private closed = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  private renewing: Promise<void> = Promise.resolve();
   private readonly warnings = new WarnThrottle({ intervalMs: 60_000 });
-  /** Set for good once another instance is seen with this instance's --announce. */
-  private refused: string | null = null;
-  /** `<group>/identity` as read this round: the leader records it when it is missing. */
-  private identityRead: IdentityRead = { kind: 'missing' };
+  private readonly membership: EtcdMembership;
 
   constructor(private readonly options: EtcdCoordinationOptions) {
     this.self = options.self;
@@ -122,6 +118,13 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.keys = groupKeys(options.prefix, options.group);
     this.store = new EtcdStateStore(this.client, this.keys.state, this);
     this.pastLeaders = new EtcdPastLeaders(this.client, this.keys.pastLeaders, this);
+    this.membership = new EtcdMembership(
+      this.client,
+      this.keys,
+      this.self,
+      options.identity,
+      this.log,
+    );
     // A listener-less 'error' would throw; this emitter has none.
     this.events.setMaxListeners(50);
   }
@@ -135,7 +138,9 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.closed = true;
     clearTimeout(this.tickTimer);
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.renewTimer);
     await this.ticking.catch(() => undefined);
+    await this.renewing.catch(() => undefined);
     if (this.leading !== undefined) this.depose('resigned: this instance is closing');
     // Revoking the lease deletes the leader key and our registration: another instance is
     // elected at its next read, without waiting for the lease to expire.
@@ -171,7 +176,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
   }
 
   peers(): readonly InstanceInfo[] {
-    return this.others;
+    return this.membership.others;
   }
 
   async recordLeadership(): Promise<readonly string[]> {
@@ -230,14 +235,19 @@ export class EtcdCoordination implements Coordination, GuardSource {
     return this.ticking;
   }
 
-  /** One retry period: renew (or get) the lease, then campaign or check the leader key. */
+  /** One retry period: a lease (renewed on its own timer), then campaign or check the leader key. */
   private async round(): Promise<void> {
     if (this.closed) return;
-    const session = await this.renew();
+    // An instance whose lease was just lost (the renewal found out between two rounds) waits a
+    // round before it asks for a new one: the others, whose rounds may run in step with its own,
+    // campaign first.
+    const sinceLost = this.now() - this.sessionEndedAt;
+    if (this.session === undefined && sinceLost < this.timing.retryPeriodMs) return;
+    const session = await this.ensureSession();
     if (this.closed) return;
     // The registrations first: an instance whose --announce (or id) another live instance holds
     // would point the nodes at that instance's address, so it must not lead.
-    const conflict = await this.readMembers(session);
+    const conflict = await this.membership.read(session.id, this.problem);
     if (this.closed) return;
     if (conflict !== null) {
       if (this.leading !== undefined) this.depose(conflict);
@@ -257,32 +267,25 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.leader = text === null ? null : parseInstance(text);
   }
 
-  private async renew(): Promise<Session> {
-    const callMs = this.timing.callTimeoutMs;
-    const sentAt = this.now();
+  /** The current session, or a new lease (granted, then registered on). */
+  private async ensureSession(): Promise<Session> {
     if (this.session === undefined) {
+      const sentAt = this.now();
       const lease = this.client.lease(this.timing.ttlSeconds, { autoKeepAlive: false });
       // A lease whose grant failed is dropped; the next round asks for a new one.
       lease.on('lost', () => undefined);
       let id: string;
       try {
-        id = await withDeadline(lease.grant(), callMs, 'lease grant');
+        // Each attempt has the client's deadline, on another member each: all within the budget
+        // of a renewal.
+        id = await withDeadline(lease.grant(), this.timing.renewDeadlineMs, 'lease grant');
       } catch (error) {
         lease.release();
         throw error;
       }
       this.session = { lease, id, registered: false };
       this.renewed(sentAt, this.timing.ttlSeconds);
-    } else {
-      const current = this.session;
-      const response = await withDeadline(
-        current.lease.keepaliveOnce({ deadline: Date.now() + callMs }),
-        callMs,
-        'lease keepalive',
-      );
-      // The renew deadline may have ended the session while the answer was on its way.
-      if (this.session !== current) throw new Error('the lease was given up during its renewal');
-      this.renewed(sentAt, Number(response.TTL));
+      this.scheduleRenewal(this.timing.retryPeriodMs);
     }
     const session = this.session;
     if (!session.registered) {
@@ -293,6 +296,45 @@ export class EtcdCoordination implements Coordination, GuardSource {
       session.registered = true;
     }
     return session;
+  }
+
+  private scheduleRenewal(delayMs: number): void {
+    clearTimeout(this.renewTimer);
+    if (this.closed) return;
+    this.renewTimer = setTimeout(() => {
+      this.renewing = this.renew();
+    }, delayMs);
+  }
+
+  /**
+   * Renews the session's lease, a retry period after the last renewal was sent: from one member
+   * to the next until one answers, up to the renew deadline (past it, the leadership is gone
+   * whatever the answer). A failure other than a lost lease is left to that deadline.
+   */
+  private async renew(): Promise<void> {
+    const session = this.session;
+    if (this.closed || session === undefined) return;
+    const { callTimeoutMs, renewDeadlineMs, retryPeriodMs } = this.timing;
+    let next = retryPeriodMs;
+    try {
+      const renewal = await renewLease(session.lease, {
+        attemptMs: callTimeoutMs,
+        until: Math.max(this.renewSentAt + renewDeadlineMs, this.now() + callTimeoutMs),
+        now: this.now,
+      });
+      if (this.session !== session) return;
+      this.renewed(renewal.sentAt, renewal.ttlSeconds);
+      next = Math.max(0, renewal.sentAt + retryPeriodMs - this.now());
+    } catch (error) {
+      if (this.closed || this.session !== session) return;
+      if (etcdFailureKind(error) === 'lease-lost') {
+        this.failed(error);
+        return;
+      }
+      this.warnings.warn(this.log, 'renewal', { err: describe(error) }, 'lease renewal failed');
+    } finally {
+      if (this.session === session) this.scheduleRenewal(next);
+    }
   }
 
   /** A renewal sent at `sentAt` succeeded: the lease holds until at least sentAt + TTL. */
@@ -365,72 +407,11 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.writtenReport = text;
   }
 
-  /**
-   * The group's identity, recorded by its first leader for good: an instance started later with
-   * other flags is refused even when no other instance is left to compare with. Written only
-   * while this instance leads (the leader key's fence) and only where nothing was recorded.
-   */
   private async recordIdentity(session: Session): Promise<void> {
     const guard = this.guard();
-    if (this.identityRead.kind !== 'missing' || guard === undefined) return;
-    if (this.leading?.session !== session) return;
-    const result = await this.client
-      .if(guard.leaderKey, 'Create', '==', guard.fence)
-      .and(guard.leaderKey, 'Lease', '==', guard.leaseId)
-      .and(this.keys.identity, 'Create', '==', 0)
-      .then(
-        this.client.put(this.keys.identity).value(recordedText(this.options.identity, this.self)),
-      )
-      .commit();
-    // Not written (recorded meanwhile, or no longer leading): the next round reads and compares.
-    if (result.succeeded) {
-      this.identityRead = {
-        kind: 'ok',
-        recorded: { identity: this.options.identity, by: this.self },
-      };
-      this.log.info(
-        { key: this.keys.identity, identity: this.options.identity },
-        "recorded the group's master and nodes",
-      );
+    if (guard !== undefined && this.leading?.session === session) {
+      await this.membership.recordIdentity(guard);
     }
-  }
-
-  /** Reads the registrations; returns why this instance must not campaign, or null. */
-  private async readMembers(session: Session): Promise<string | null> {
-    const [response, identityText] = await Promise.all([
-      this.client.getAll().prefix(this.keys.members).exec(),
-      this.client.get(this.keys.identity).string(),
-    ]);
-    const entries = response.kvs.map((kv) => ({
-      key: kv.key.toString(),
-      value: kv.value.toString(),
-      createRevision: Number(kv.create_revision),
-      lease: kv.lease,
-    }));
-    const view = viewMembers(this.keys.members, entries, this.self, session.id);
-    this.others = view.others;
-    if (view.lasting && this.refused === null) {
-      // Kept until restart: leading later, once the other is gone, would point the nodes at an
-      // address that does not reach this instance.
-      this.refused = `${view.conflict ?? ''}, then restart this one`;
-    }
-    this.identityRead = readIdentity(identityText);
-    const conflict =
-      this.refused ??
-      view.conflict ??
-      identityConflict({
-        mine: this.options.identity,
-        key: this.keys.identity,
-        recorded: this.identityRead,
-        membersPrefix: this.keys.members,
-        entries,
-        self: this.self,
-        selfLease: session.id,
-      });
-    if (conflict !== null && conflict !== this.problem) {
-      this.log.error({ instance: this.self.id }, `not campaigning: ${conflict}`);
-    }
-    return conflict;
   }
 
   /** A round failed: etcd did not answer, refused, or has no quorum. */
@@ -483,6 +464,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (session === undefined) return;
     this.session = undefined;
     this.renewSentAt = -Infinity;
+    this.sessionEndedAt = this.now();
     await withDeadline(
       session.lease.revoke({ deadline: Date.now() + this.timing.callTimeoutMs }),
       this.timing.callTimeoutMs,

@@ -85,7 +85,9 @@ export class EtcdOutbox implements EventOutbox {
 
   /**
    * Stores the entry under a key nobody used yet. Another instance may have taken the sequence
-   * number (a leader before us that added after we loaded): then the entry moves past it.
+   * number (a leader before us that added after we loaded): then the entry moves past it. The
+   * key may also hold this very entry: the client tries a transaction again on another member
+   * when the first did not answer in time (etcd-client.ts), and the first may have been applied.
    */
   private async write(entry: { seq: number; body: string }): Promise<void> {
     for (let attempt = 0; attempt < ADD_ATTEMPTS; attempt += 1) {
@@ -93,8 +95,11 @@ export class EtcdOutbox implements EventOutbox {
       const result = await this.client
         .if(key, 'Create', '==', 0)
         .then(this.client.put(key).value(entry.body))
+        .else(this.client.get(key))
         .commit();
       if (result.succeeded) return;
+      const taken = result.responses[0]?.response_range?.kvs[0];
+      if (taken?.value.toString() === entry.body) return;
       entry.seq = this.nextSeq++;
     }
     throw new OutboxEntryError(`no free sequence number after ${ADD_ATTEMPTS} attempts`);

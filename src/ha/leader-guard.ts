@@ -25,9 +25,11 @@ export interface GuardSource {
 }
 
 /**
- * Runs `ops` in one transaction guarded by the leadership. Rejects with NotLeaderError (nothing
- * written) when this instance does not lead, or no longer with its fence; with
- * EtcdUnavailableError when etcd did not answer (the write may or may not have happened).
+ * Runs `ops` in one transaction guarded by the leadership. Rejects with NotLeaderError when this
+ * instance does not lead, or no longer with its fence (this attempt wrote nothing; when the client
+ * had tried the transaction on another member first, unanswered, that one may have landed while
+ * this instance still led: etcd-client.ts); with EtcdUnavailableError when etcd did not answer
+ * (the write may or may not have happened).
  * `ops` may be built from the guard the transaction compares, so that what is written names the
  * very fence it was written under.
  */

@@ -2,11 +2,15 @@
 // (INFO, ROLE, REPLICAOF, CONFIG SET …), the master health probe, the --publish targets — is
 // built here, so that what they share is decided once: a connect timeout, a timeout on every
 // command (a node that stops answering must not stall the failover), reconnects paced by a
-// RetryPolicy, commands issued while disconnected waiting in the offline queue (bounded by the
-// command timeout), credentials only when there are some, and an 'error' listener on every client
+// RetryPolicy, credentials only when there are some, and an 'error' listener on every client
 // (ioredis emits 'error' on each failed connect; unheard, it would crash the process). TLS too:
 // the material current at each (re)connect, and a failed handshake's reason in the error of every
 // command that fails for it (ioredis itself only says "Connection is closed" or "Command timed out").
+// A command issued while disconnected waits in the offline queue for the next connection, until
+// its command timeout at most: a command that failed (timed out, or rejected with its
+// connection) is never written afterwards — its caller was told it did not run and decided
+// again, and a FLUSHALL or REPLICAOF run later, behind that decision, is not harmless. With a
+// fence (`mayAct`), a command issued while it held is written only while it still holds.
 // And a connection that let a command time out is dropped and made again: ioredis's command
 // timeout only rejects the command (`Command.setTimeout`), so a silent connection (bytes lost on
 // the way, no FIN, no RST: a path that lost its state) would time out every command until the
@@ -14,6 +18,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type Command, type RedisOptions } from 'ioredis';
 import type { HostPort } from '../config/types.js';
+import { NotLeaderError } from '../errors.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import { ioredisTlsOptions } from '../tls/client-tls-options.js';
 import type { TlsMaterialSource } from '../tls/reloadable-tls.js';
@@ -49,6 +54,14 @@ export interface ControlClientOptions {
    * chain to the material's CA and carry `servername` (default: the host it is reached at).
    */
   tls?: ControlTls;
+  /**
+   * The fence of a group's leader (docs/design.md, "High availability"): a command issued while
+   * it holds (the caller checked it just before) and not written at once — it waited for a
+   * connection, or is sent again on a new one — is written only if it still holds, else fails
+   * with NotLeaderError. Commands issued while it does not hold (a follower's reads) are not
+   * fenced. Default: none.
+   */
+  mayAct?: () => boolean;
 }
 
 export interface ControlTls {
@@ -66,7 +79,8 @@ export function createControlClient(options: ControlClientOptions): Redis {
     commandTimeout: options.commandTimeoutMs,
     maxRetriesPerRequest: options.retriesPerCommand ?? 1,
     // A command issued while disconnected waits for the next connection, but never longer than
-    // commandTimeout (ioredis arms the timer when the command is issued).
+    // commandTimeout (ioredis arms the timer when the command is issued; ControlRedis keeps a
+    // command that failed from being written when the connection comes).
     enableOfflineQueue: true,
     enableReadyCheck: options.readyCheck ?? true,
     lazyConnect: options.lazyConnect ?? false,
@@ -88,6 +102,7 @@ export function createControlClient(options: ControlClientOptions): Redis {
         });
   if (tls !== undefined || ('url' in endpoint && isRedissUrl(endpoint.url)))
     client.explainFailures();
+  if (options.mayAct !== undefined) client.fence(options.mayAct);
   const onError = options.onError ?? ((): void => undefined);
   client.on('error', (error: Error) => onError(error));
   return client;
@@ -132,19 +147,30 @@ export function connectFailureText(error: Error): string {
 /** ioredis's message for a command that outlived commandTimeout (`Command.setTimeout`). */
 const TIMED_OUT = 'Command timed out';
 const ABORTED = 'Command aborted: a command before it timed out on the same connection';
+const NOT_ACTING =
+  'Command not written: it was issued while this instance led the group, and it no longer does';
 
 /**
- * An ioredis client that drops a connection on which a command timed out, and whose failed
- * commands can name the reason the connection could not be made (while it cannot: a connection
- * that becomes ready clears it). Only TLS clients explain, so that plain connections fail exactly
- * as before.
+ * An ioredis client that never writes a command that already failed, drops a connection on which
+ * a command timed out, may fence what it writes late, and whose failed commands can name the
+ * reason the connection could not be made (while it cannot: a connection that becomes ready
+ * clears it). Only TLS clients explain, so that plain connections fail exactly as before.
  */
 class ControlRedis extends Redis {
   private explaining = false;
   private connectFailure: string | undefined;
+  private mayAct: (() => boolean) | undefined;
   private readonly wrapped = new WeakSet<Command>();
   /** Commands rejected by their timeout: ioredis keeps them queued until a reply or a close. */
   private readonly timedOut = new WeakSet<object>();
+  /** Every command that failed, for whatever reason: its caller was told. */
+  private readonly failed = new WeakSet<Command>();
+  /** Commands issued while `mayAct` held. */
+  private readonly fenced = new WeakSet<Command>();
+
+  fence(mayAct: () => boolean): void {
+    this.mayAct = mayAct;
+  }
 
   explainFailures(): void {
     this.explaining = true;
@@ -156,18 +182,32 @@ class ControlRedis extends Redis {
     });
   }
 
+  /**
+   * Called when a command is issued, and again for the same command when ioredis writes it later:
+   * the offline queue sent on the next connection (ioredis sends what waits there even when it
+   * timed out meanwhile: `Command.setTimeout` only rejects), or the unanswered commands of a lost
+   * connection sent again on the new one.
+   */
   override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
-    // A command waiting offline is sent again on the next connection: wrapped once.
+    if (this.failed.has(command)) return command.promise;
     if (!this.wrapped.has(command)) {
       this.wrapped.add(command);
+      if (this.mayAct?.() === true) this.fenced.add(command);
       const reject = command.reject;
       command.reject = (error: Error) => {
+        this.failed.add(command);
         reject(this.explained(error));
         if (error.message === TIMED_OUT) {
           this.timedOut.add(command);
           this.dropSilentConnection(command);
         }
       };
+    } else if (this.fenced.has(command) && this.mayAct?.() !== true) {
+      // Written at the first call it would have been checked just before; written now, the fence
+      // may have fallen in between (the wait is as long as the command timeout, which may exceed
+      // the margin the renew deadline keeps before the lease can expire: lease-timing.ts).
+      command.reject(new NotLeaderError(NOT_ACTING));
+      return command.promise;
     }
     return super.sendCommand(command, stream);
   }

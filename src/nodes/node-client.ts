@@ -18,6 +18,11 @@ export interface NodeClientOptions {
   retry?: RetryPolicy;
   /** TLS to the replicas (--replica-tls); plain without it. */
   tls?: ControlTls;
+  /**
+   * In a group, whether this instance may act: a command issued while it may, and written only
+   * later (it waited for a connection), is written only if it still may (control-client.ts).
+   */
+  mayAct?: () => boolean;
   logger: Logger;
 }
 
@@ -55,6 +60,7 @@ export class NodeClients implements NodeInspector {
       commandTimeoutMs: options.commandTimeoutMs,
       ...(options.retry === undefined ? {} : { reconnect: options.retry }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.mayAct === undefined ? {} : { mayAct: options.mayAct }),
       onError: (error) => log.debug({ err: error }, 'control connection error'),
     });
   }

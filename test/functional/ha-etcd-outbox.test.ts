@@ -128,6 +128,28 @@ describe('the webhook outbox in etcd', () => {
     assert.ok(third.seq > second.seq);
   });
 
+  it('an add whose first attempt was applied after all keeps its sequence number', async () => {
+    // The client tries a transaction again on another member when the first did not answer in
+    // time; the first may have been applied: the retry then finds the key taken by this very
+    // entry, which must not move to the next number (a second copy of the event).
+    const d = instance('retried', 'd');
+    await d.start();
+    await waitFor(() => d.mayAct(), { what: 'd leads' });
+    const outbox = d.outboxFactory(silent)('webhook-retried');
+    assert.deepEqual(await outbox.load(), []);
+    const sent = event(7);
+    await direct
+      .put(`${d.keys.outbox('webhook-retried')}${'0'.padStart(16, '0')}`)
+      .value(JSON.stringify(sent));
+    const entry = await stored(outbox.add(sent));
+    assert.equal(entry.seq, 0);
+    const loaded = await d.outboxFactory(silent)('webhook-retried').load();
+    assert.deepEqual(
+      loaded.map((e) => [e.seq, e.event.id]),
+      [[0, sent.id]],
+    );
+  });
+
   it('WebhookNotifier delivers through the etcd outbox and clears it', async () => {
     const c = instance('notifier', 'c');
     await c.start();

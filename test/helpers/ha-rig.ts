@@ -70,6 +70,8 @@ export async function startHaRig(
     etcdUrls?: readonly (readonly string[])[];
     /** How many instances start with the rig (default 2); 1: it leads alone. */
     instances?: 1 | 2;
+    /** --etcd-lease-ms (default LEASE_MS). */
+    leaseMs?: number;
   } = {},
 ): Promise<HaRig> {
   const [master, active, standby] = await Promise.all([
@@ -91,7 +93,7 @@ export async function startHaRig(
     dirs.push(dir);
     const port = await freePort();
     const extra = [
-      ...['--etcd', urls.join(','), '--etcd-lease-ms', String(LEASE_MS)],
+      ...['--etcd', urls.join(','), '--etcd-lease-ms', String(options.leaseMs ?? LEASE_MS)],
       ...['--etcd-prefix', prefix, '--http-token', TOKEN, '--log-level', 'debug'],
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
       ...(options.extra ?? []),

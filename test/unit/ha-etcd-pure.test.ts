@@ -138,7 +138,7 @@ describe('members read back', () => {
 });
 
 describe('etcd client options', () => {
-  it('puts a deadline on every unary call and leaves retries to the coordination', () => {
+  it('puts a deadline on every attempt of a unary call', () => {
     const options = etcdClientOptions(CONFIG, 1_000);
     assert.deepEqual(options.hosts, ['http://10.0.0.7:2379']);
     assert.equal(options.auth, undefined);

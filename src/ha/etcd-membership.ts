@@ -1,0 +1,95 @@
+// The registrations and the group's identity as etcd holds them (docs/design.md, "High
+// availability"): read together every round, before any campaign, and the identity recorded once,
+// by the group's first leader, fenced like any leader-only write.
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import type { InstanceInfo } from './coordination.js';
+import {
+  identityConflict,
+  readIdentity,
+  recordedText,
+  type GroupIdentity,
+  type IdentityRead,
+} from './group-identity.js';
+import type { GroupKeys } from './keys.js';
+import type { LeaderGuard } from './leader-guard.js';
+import { viewMembers } from './members.js';
+
+export class EtcdMembership {
+  /** The other registered instances, as last read. */
+  others: InstanceInfo[] = [];
+  /** Set for good once another instance is seen with this instance's --announce. */
+  private refused: string | null = null;
+  /** `<group>/identity` as last read: the leader records it when it is missing. */
+  private identity: IdentityRead = { kind: 'missing' };
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly keys: GroupKeys,
+    private readonly self: InstanceInfo,
+    private readonly mine: GroupIdentity,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Reads the registrations and the recorded identity; returns why this instance must not
+   * campaign, or null. `lastProblem` keeps a standing conflict from being logged every round.
+   */
+  async read(selfLease: string, lastProblem: string | null): Promise<string | null> {
+    const { client, keys, self } = this;
+    const [response, identityText] = await Promise.all([
+      client.getAll().prefix(keys.members).exec(),
+      client.get(keys.identity).string(),
+    ]);
+    const entries = response.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      createRevision: Number(kv.create_revision),
+      lease: kv.lease,
+    }));
+    const view = viewMembers(keys.members, entries, self, selfLease);
+    this.others = view.others;
+    if (view.lasting && this.refused === null) {
+      // Kept until restart: leading later, once the other is gone, would point the nodes at an
+      // address that does not reach this instance.
+      this.refused = `${view.conflict ?? ''}, then restart this one`;
+    }
+    this.identity = readIdentity(identityText);
+    const conflict =
+      this.refused ??
+      view.conflict ??
+      identityConflict({
+        mine: this.mine,
+        key: keys.identity,
+        recorded: this.identity,
+        membersPrefix: keys.members,
+        entries,
+        self,
+        selfLease,
+      });
+    if (conflict !== null && conflict !== lastProblem) {
+      this.log.error({ instance: self.id }, `not campaigning: ${conflict}`);
+    }
+    return conflict;
+  }
+
+  /**
+   * Records the group's identity for good where none was read, while `guard` holds: an instance
+   * started later with other flags is refused even when no other instance is left to compare
+   * with. Not written (recorded meanwhile, or no longer leading): the next round reads and
+   * compares.
+   */
+  async recordIdentity(guard: LeaderGuard): Promise<void> {
+    if (this.identity.kind !== 'missing') return;
+    const { client, keys, self, mine } = this;
+    const result = await client
+      .if(guard.leaderKey, 'Create', '==', guard.fence)
+      .and(guard.leaderKey, 'Lease', '==', guard.leaseId)
+      .and(keys.identity, 'Create', '==', 0)
+      .then(client.put(keys.identity).value(recordedText(mine, self)))
+      .commit();
+    if (!result.succeeded) return;
+    this.identity = { kind: 'ok', recorded: { identity: mine, by: self } };
+    this.log.info({ key: keys.identity, identity: mine }, "recorded the group's master and nodes");
+  }
+}
