@@ -6,6 +6,7 @@ import { STALE_DATA_SETTING } from './node-ops.js';
 import { isEmptyMaster, isHeldStandby, unreachable } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import { flushRefusal } from './reconcile.js';
 import type { EngineState } from './states.js';
 import {
   dataLossGuard,
@@ -157,40 +158,6 @@ function switchTo(incoming: NodeView): Action {
 
 function decision(state: EngineState, reason?: string, ...actions: Action[]): Decision {
   return { state, reason, actions };
-}
-
-/**
- * Why a first start must not flush a standby that holds keys, or undefined when it may. Only
- * --init-flush-standby allows it, and not even that when the keys may be what applications
- * read: a standby that replicates from rbuddy or carries the write guard of a promotion (a lost
- * state file, not a first start), or one that holds the only data in sight.
- */
-function flushRefusal(
-  active: NodeView,
-  standby: NodeView,
-  config: DecideConfig,
-): string | undefined {
-  const holds = `standby ${standby.id} holds ${standby.keys} keys`;
-  if (!config.initFlushStandby)
-    return `${holds}: refusing to flush it without --init-flush-standby`;
-  const serving = standby.followsProxy
-    ? 'replicates from rbuddy'
-    : standby.writesGuarded
-      ? 'carries the write guard of a promotion'
-      : undefined;
-  if (serving !== undefined) {
-    return `${holds} and ${serving}: it may be serving reads (a lost state file?); refusing to flush it, even with --init-flush-standby`;
-  }
-  if (active.keys === 0) {
-    return `${holds} and the active ${active.id} none: it may hold the only copy; refusing to flush it, even with --init-flush-standby`;
-  }
-  if (active.role === 'master') {
-    // Both plain masters with data: what two replicas look like after a reboot lost their
-    // REPLICAOF and rbuddy lost its state file — and after a planned switch the configured
-    // standby is the one applications read. Nothing tells which one served.
-    return `${holds} and the active ${active.id}, a master too, ${active.keys}: either may be the one applications read (a lost state file?); refusing to flush it, even with --init-flush-standby`;
-  }
-  return undefined;
 }
 
 function decideSteady(

@@ -29,7 +29,7 @@ import { epochSwitch, syncHeld, type EpochSwitch } from './persisted-state.js';
 import { gateFullSync } from './full-sync-gate.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
-import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
+import { reconcile, servingRoles, settledNote, settledState, type Roles } from './reconcile.js';
 import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 export type { EngineStatus } from './engine-status.js';
@@ -437,17 +437,8 @@ export class FailoverEngine {
     await this.keeper.save(
       settledState(plan, configured, new Date(this.now()).toISOString(), randomUUID()),
     );
-    if (plan.kind === 'adopt') {
-      this.log.warn(
-        { active: plan.active.id, standby: plan.standby.id, reason: plan.reason },
-        'no state file: adopted the roles the nodes show',
-      );
-    } else {
-      this.log.info(
-        { file: this.options.store.file },
-        'first start: no state yet, and no node serves reads',
-      );
-    }
+    const note = settledNote(plan, this.options.store.file);
+    this.log[note.level](note.fields, note.message);
     return true;
   }
 
