@@ -9,6 +9,7 @@ import type { ActionContext, Announcement, Outcome } from './action-types.js';
 import type { Action } from './decide.js';
 import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
 import { isHeldStandby } from './node-view.js';
+import { adoptedState } from './rolled-back-state.js';
 import { newActiveLost } from './verification.js';
 import {
   ACTIVE_HELD,
@@ -93,6 +94,18 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
       return { state: { ...c.persisted, activeRunId: action.runId } };
     case 'retire-outgoing':
       return retireOutgoing(c);
+    case 'adopt-nodes-roles':
+      // Announced like a switch (I3): whoever was told the empty node is told the active again.
+      return {
+        state: adoptedState(c.persisted, action, new Date(c.now()).toISOString(), randomUUID()),
+        announceDurably: true,
+        announce: [
+          {
+            type: 'failover.completed',
+            data: { reason: action.reason, previousActive: c.persisted.active },
+          },
+        ],
+      };
     case 'abort': {
       // The standby is made the idle standby again by hold-standby, planned right after: not
       // detached, which would leave a master answering reads from a copy nobody keeps up.

@@ -7,6 +7,7 @@ import { isEmptyMaster, isHeldStandby, unreachable } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import { flushRefusal } from './reconcile.js';
+import { rolledBack } from './rolled-back-state.js';
 import type { EngineState } from './states.js';
 import {
   dataLossGuard,
@@ -125,7 +126,12 @@ export type Action =
    * once the persisted state names it the outgoing node.
    */
   | { kind: 'retire-outgoing' }
-  | { kind: 'abort' };
+  | { kind: 'abort' }
+  /**
+   * The state is older than the nodes (rolled-back-state.ts): the roles they show are persisted,
+   * epoch + 1, and announced. No node is touched.
+   */
+  | { kind: 'adopt-nodes-roles'; reason: string; promoted: boolean };
 
 export interface Decision {
   state: EngineState;
@@ -143,6 +149,18 @@ export function decide(
   // both roles at once, and a retire would flush the active itself.
   const oneServer = sameServer(obs.active, obs.standby);
   if (oneServer !== undefined) return decision('degraded', oneServer);
+  // A state older than the nodes is never acted on as it stands: its roles are the nodes' upside
+  // down (a backup restored), and only the node that serves reads keeps its data.
+  const behind = rolledBack(persisted, obs.active, obs.standby);
+  if (behind !== undefined) {
+    const { adopt, reason } = behind;
+    if (!adopt) return decision('degraded', reason);
+    return decision('degraded', reason, {
+      kind: 'adopt-nodes-roles',
+      reason,
+      promoted: behind.promoted,
+    });
+  }
   if (persisted.failover === null) return decideSteady(persisted, obs, config);
   const decided = decideFailover(persisted.failover, obs, config, persisted);
   // An active back empty (again, or before its hold landed) is held first, whatever the step.

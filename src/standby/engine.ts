@@ -25,11 +25,12 @@ import { fencedControl, NotActingError } from './fenced-ops.js';
 import { FailoverObserver } from './observe.js';
 import { OperatorRequests, type OperatorAnswer } from './operator-requests.js';
 import type { NodeView } from './node-view.js';
-import { epochSwitch, syncHeld, type EpochSwitch } from './persisted-state.js';
+import { epochSwitch, syncHeld, type EpochSwitch, type PersistedState } from './persisted-state.js';
 import { gateFullSync } from './full-sync-gate.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledNote, settledState, type Roles } from './reconcile.js';
+import { behindNodes, namedRoles } from './rolled-back-state.js';
 import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
 export type { EngineStatus } from './engine-status.js';
@@ -89,6 +90,8 @@ export class FailoverEngine {
   private failedActions = 0;
   private lastError: string | undefined;
   private lastViews: NodeView[] = [];
+  /** The state those views were taken under: a contradiction is judged on that one only. */
+  private viewedUnder: PersistedState | undefined;
   /** When this process started acting: a switch it resumes drains from here (drain.ts). */
   private startedAt = Number.NEGATIVE_INFINITY;
 
@@ -136,8 +139,9 @@ export class FailoverEngine {
     return 'close';
   };
 
-  /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld). */
+  /** Whether the proxy answers this node's sync -NOMASTERLINK (syncHeld; behindNodes: all). */
   readonly holdsSync = (id: string): boolean =>
+    behindNodes(this.keeper.current, this.lastViews, this.viewedUnder) ||
     syncHeld(
       this.keeper.current,
       id,
@@ -178,6 +182,9 @@ export class FailoverEngine {
         );
         await this.keeper.announceSaved(unsent);
       }
+      // A first look before anyone asks: an active the nodes contradict is never named once.
+      const roles = [active, loaded.state.standby].map((id) => this.ops.view(this.nodeById(id)));
+      [this.lastViews, this.viewedUnder] = [await Promise.all(roles), this.keeper.current];
     }
   }
 
@@ -228,12 +235,11 @@ export class FailoverEngine {
     return this.loaded && !this.running && this.loopDone !== undefined;
   }
 
-  /** The persisted roles; while no state can be trusted, the ones the nodes show, if any. */
+  /** The persisted roles as the nodes bear them out (namedRoles); with no state, the nodes'. */
   roles(): Roles | undefined {
     const persisted = this.keeper.current;
-    return persisted === undefined
-      ? this.observedRoles
-      : { active: persisted.active, standby: persisted.standby };
+    if (persisted === undefined) return this.observedRoles;
+    return namedRoles(persisted, this.lastViews, this.viewedUnder);
   }
 
   /** The switch that made the current epoch, as persisted (see epochSwitch). */
@@ -322,7 +328,7 @@ export class FailoverEngine {
     // together, a standby seconds slow to answer left a dead active's view that old: "healthy").
     const standby = await this.ops.view(standbyNode);
     const active = await this.ops.view(activeNode);
-    this.lastViews = [active, standby];
+    [this.lastViews, this.viewedUnder] = [[active, standby], persisted];
     const observer = this.observer;
     observer.refreshMasterLoss(persisted, active);
 
