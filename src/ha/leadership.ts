@@ -423,6 +423,16 @@ export class Leadership implements GroupEngine, DurableSink {
         this.endTerm("the group's state reads well again: beginning a new term on it");
       }
     }
+    if (current?.live === true && current.running && current.unusable === undefined) {
+      // The group's state is this leader's record: deleted or set back under it, it is written
+      // again (fenced), so that followers answer from it.
+      await current.engine.keepStored().catch((error: unknown) => {
+        this.log.warn(
+          { err: error },
+          "checking the group's state in etcd failed; the next poll retries",
+        );
+      });
+    }
     this.report();
     const term = this.term;
     if (term === undefined && this.listening && !this.stopped && coordination.status().leader) {

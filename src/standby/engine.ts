@@ -242,6 +242,12 @@ export class FailoverEngine {
     return namedRoles(persisted, this.lastViews, this.viewedUnder);
   }
 
+  /** A leader's poll: the store must still hold this engine's state (StateKeeper.keepSaved). */
+  async keepStored(): Promise<void> {
+    if (this.corrupt !== undefined || this.options.mayAct?.() === false) return;
+    await this.keeper.keepSaved();
+  }
+
   /** The switch that made the current epoch, as persisted (see epochSwitch). */
   currentSwitch(): EpochSwitch | undefined {
     return this.keeper.current === undefined ? undefined : epochSwitch(this.keeper.current);
