@@ -406,10 +406,19 @@ export class Leadership implements GroupEngine, DurableSink {
     try {
       const loaded = await coordination.store.load();
       this.loaded = loaded;
-      // Garbage keeps the last valid state (discovery goes on naming its active); a key that
-      // was removed is no state at all, as before it was ever saved.
-      if (loaded.kind === 'ok') this.lastGood = loaded.state;
-      else if (loaded.kind === 'missing') this.lastGood = undefined;
+      // Garbage keeps the last valid state (discovery goes on naming its active), and so do an
+      // older state put back (its active may have been flushed since: docs/ha.md, "Leader and
+      // followers") and a key removed under a leader (which writes it back), until the leader
+      // reports that epoch. A key removed with nobody leading is no state at all, as before it
+      // was ever saved.
+      const reported = coordination.leaderReport()?.epoch ?? null;
+      const last = this.lastGood;
+      if (loaded.kind === 'ok') {
+        const wentBack = last !== undefined && loaded.state.epoch < last.epoch;
+        if (!wentBack || reported === loaded.state.epoch) this.lastGood = loaded.state;
+      } else if (loaded.kind === 'missing' && reported === null) {
+        this.lastGood = undefined;
+      }
     } catch (error) {
       // Kept: the last state read still names the active; status says why etcd is not read.
       this.log.debug({ err: error }, "reading the group's state failed");
