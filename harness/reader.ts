@@ -8,6 +8,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 export interface ReaderResult {
   ok: number;
   failed: number;
+  /** Failed reads that answered nil: an empty node taken for the active (never an error). */
+  nil: number;
   errors: string[];
   /** Every active address the reader was sent to, in order of first use. */
   actives: string[];
@@ -37,7 +39,7 @@ export function startReader(options: {
   redis?: RedisOptions;
 }): Reader {
   const clients = new Map<string, Redis>();
-  const result: ReaderResult = { ok: 0, failed: 0, errors: [], actives: [] };
+  const result: ReaderResult = { ok: 0, failed: 0, nil: 0, errors: [], actives: [] };
   let readerRunning = true;
   const clientFor = (url: string): Redis => {
     let client = clients.get(url);
@@ -60,6 +62,7 @@ export function startReader(options: {
       try {
         const url = await (options.active ?? (() => activeOverHttp(options.httpUrl)))();
         const value = await clientFor(url).get(options.key);
+        if (value === null) result.nil += 1;
         if (value !== options.expected)
           throw new Error(`read ${JSON.stringify(value)} from ${url}`);
         result.ok += 1;
