@@ -26,7 +26,10 @@ export type RolledBack =
  * replicates from rbuddy's announce address, or is a promoted master with rbuddy's write guard)
  * cannot come from anything rbuddy did under this state — the idle standby's sync is held, it
  * never takes the stream. The steps from `syncing` on expect the standby to take the data, and
- * handle an empty outgoing active themselves (hold-active, switch-back).
+ * handle an empty outgoing active themselves (hold-active, switch-back). A recorded standby that
+ * holds keys replicated from another address (another instance of the group, before a takeover
+ * has pointed it here; or a master rbuddy does not know) contradicts the state just as much, but
+ * whose data it holds is not known: nothing is done.
  */
 export function rolledBack(
   persisted: PersistedState,
@@ -35,9 +38,18 @@ export function rolledBack(
 ): RolledBack | undefined {
   const step = persisted.failover?.step;
   if (!persisted.activeHoldsData || (step !== undefined && step !== 'promoting')) return undefined;
-  if (!active.reachable || active.keys > 0 || !servesReads(standby)) return undefined;
+  if (!active.reachable || active.keys > 0) return undefined;
+  const elsewhere =
+    standby.reachable && standby.role === 'slave' && !standby.followsProxy && standby.keys > 0;
+  if (!servesReads(standby) && !elsewhere) return undefined;
   const says = `the state names ${active.id} the active holding the data and ${standby.id} the idle standby (epoch ${persisted.epoch}${step === undefined ? '' : `, a failover at step ${step}`})`;
   const report = [active, standby].map(describeNode).join('; ');
+  if (elsewhere) {
+    return {
+      adopt: false,
+      reason: `${says}, but ${active.id} holds no keys and ${standby.id} holds keys replicated from ${standby.masterAddress ?? 'another master'} (${report}): refusing to guess whose data it is; nothing is done until it replicates from rbuddy (a takeover points it here) or the state is fixed`,
+    };
+  }
   const loading = [active, standby].filter((view) => view.loading).map((view) => view.id);
   if (loading.length > 0) {
     return {
@@ -72,7 +84,7 @@ function contradicting(
 /**
  * The roles discovery and GET /active name: the persisted ones, unless the latest views show the
  * state older than the nodes; then the one node that serves reads (servingRoles), never the empty
- * one the state calls the active.
+ * one the state calls the active (none, when the data replicates from elsewhere).
  */
 export function namedRoles(
   persisted: PersistedState,

@@ -170,7 +170,8 @@ describe('decide(): properties over random observations', () => {
           (step === undefined || step === 'promoting') &&
           obs.active.reachable &&
           obs.active.keys === 0 &&
-          servesReads(obs.standby)
+          obs.standby.keys > 0 &&
+          (servesReads(obs.standby) || obs.standby.role === 'slave')
         ) {
           // A state older than the nodes: nothing that holds the node with the data or promotes
           // the empty one; the nodes' roles adopted, or nothing done.

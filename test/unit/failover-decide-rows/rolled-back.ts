@@ -100,6 +100,16 @@ export const rolledBackRows: Row[] = [
     reason: /waiting for 10\.0\.0\.5:6379 to load/,
   },
   {
+    name: 'rolled back, the data replicating from another address (before a takeover repoints it): nothing done',
+    persisted: steady(),
+    obs: rolledBackNodes({
+      standby: replica(B, { followsProxy: false, masterAddress: '10.0.0.8:6382' }),
+    }),
+    state: 'degraded',
+    actions: [],
+    reason: /10\.0\.0\.6:6379 holds keys replicated from 10\.0\.0\.8:6382 .*refusing to guess/,
+  },
+  {
     name: 'not rolled back: syncing, the outgoing active empty and the standby synced: the switch goes on',
     persisted: during('syncing'),
     obs: rolledBackNodes({ standby: replica(B), standbySession: STREAMING }),
