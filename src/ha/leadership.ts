@@ -314,21 +314,22 @@ export class Leadership implements GroupEngine, DurableSink {
   };
 
   private async begin(term: Term): Promise<void> {
+    const unreadable = (error: unknown): void => {
+      // Never acted on: a state that could not be read is not a missing one (a first start
+      // would be reconciled over it). The term ends; the next poll begins another.
+      this.log.error({ err: error }, "reading the group's state failed: not taking over yet");
+      this.endTerm('the state could not be read');
+    };
     try {
       // Before the engine loads: events its state still lists as unsent go into a loaded outbox.
       await term.webhooks?.start();
       // Read here as well as by the engine: a state that cannot be trusted (garbage in the key,
       // other nodes) says nothing of which replica follows whom, so no takeover is made on it.
       term.unusable = unusableReason(await this.options.coordination.store.load(), this.nodeIds());
-      await term.engine.load();
     } catch (error) {
-      // Never acted on: a state that could not be read is not a missing one (a first start
-      // would be reconciled over it). The term ends; the next poll begins another.
-      this.log.error({ err: error }, "reading the group's state failed: not taking over yet");
-      this.endTerm('the state could not be read');
+      unreadable(error);
       return;
     }
-    term.loaded = true;
     if (!term.live) return;
     if (term.unusable === undefined) {
       await this.takeOver(term).catch((error: unknown) => {
@@ -337,6 +338,18 @@ export class Leadership implements GroupEngine, DurableSink {
     } else {
       this.log.error({ why: term.unusable }, 'not taking over: the state cannot be trusted');
     }
+    if (!term.live) return;
+    try {
+      // After the takeover: the engine's first look at the nodes sees them follow this instance,
+      // as its rounds will, so that a state they contradict (an older one put back) is judged
+      // from the first answer (docs/design.md, "Restart and reconciliation"). Until then every
+      // sync is held and discovery answers as a follower.
+      await term.engine.load();
+    } catch (error) {
+      unreadable(error);
+      return;
+    }
+    term.loaded = true;
     if (!term.live) return;
     await term.engine.start();
     term.probe.start();
