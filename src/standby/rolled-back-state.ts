@@ -15,7 +15,7 @@ import { describeNode, servesReads, servingRoles, type Roles } from './reconcile
 export type RolledBack =
   /** The nodes settle it: the recorded standby is the active (`promoted`: mid-failover). */
   | { adopt: true; promoted: boolean; reason: string }
-  /** Not yet (a node loading): nothing is done. */
+  /** Not now (a node loading), or not at all (the data replicates from elsewhere): nothing done. */
   | { adopt: false; reason: string };
 
 /**
