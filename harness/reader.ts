@@ -13,6 +13,8 @@ export interface ReaderResult {
    * (GET /active 503), so no read was made.
    */
   unknown: number;
+  /** Failed reads that answered nil: an empty node taken for the active (never an error). */
+  nil: number;
   errors: string[];
   /** Every active address the reader was sent to, in order of first use. */
   actives: string[];
@@ -48,7 +50,7 @@ export function startReader(options: {
   unknownIsNoRead?: boolean;
 }): Reader {
   const clients = new Map<string, Redis>();
-  const result: ReaderResult = { ok: 0, failed: 0, unknown: 0, errors: [], actives: [] };
+  const result: ReaderResult = { ok: 0, failed: 0, unknown: 0, nil: 0, errors: [], actives: [] };
   let readerRunning = true;
   const clientFor = (url: string): Redis => {
     let client = clients.get(url);
@@ -71,6 +73,7 @@ export function startReader(options: {
       try {
         const url = await (options.active ?? (() => activeOverHttp(options.httpUrl)))();
         const value = await clientFor(url).get(options.key);
+        if (value === null) result.nil += 1;
         if (value !== options.expected)
           throw new Error(`read ${JSON.stringify(value)} from ${url}`);
         result.ok += 1;

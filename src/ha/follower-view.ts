@@ -4,7 +4,10 @@
 // when etcd cannot be read, no instance leads, or the leader has reported nothing yet: it never
 // claims a health it cannot know. Roles, epoch and the failover record come from the group's
 // state as the leader last saved it in etcd, read back every poll; the roles only while that read
-// is fresh (view-freshness.ts): an older view names no active, so status does not either.
+// is fresh (view-freshness.ts): an older view names no active, so status does not either. A key
+// that holds garbage, went back to an older epoch no leader reports, or was removed while a leader
+// reports a state, is `degraded`, and the last good state read stands for it (never `healthy`
+// naming no active).
 import type { EngineStatus } from '../standby/engine.js';
 import type { LeaderReport } from './coordination.js';
 import type { PersistedState } from '../standby/persisted-state.js';
@@ -15,8 +18,10 @@ export interface FollowerFacts {
   /** The last load of the group's state (undefined: none answered yet). */
   loaded: LoadResult | undefined;
   /**
-   * The last state read that was valid: kept while the key holds garbage, so that discovery still
-   * names the active the leader last saved (the leader, which reads the nodes, is not affected).
+   * The state discovery answers from: the last one read that was valid, kept while the key holds
+   * garbage, went back to an older epoch, or was removed under a leader (Leadership.poll), so
+   * that discovery still names the active the leader last saved (the leader, which reads the
+   * nodes, is not affected).
    */
   lastGood: PersistedState | undefined;
   /** Why etcd cannot be used, or null. */
@@ -31,7 +36,13 @@ export interface FollowerFacts {
 }
 
 export function followerStatus(facts: FollowerFacts): EngineStatus {
-  const persisted = facts.loaded?.kind === 'ok' ? facts.loaded.state : facts.lastGood;
+  // What discovery names: the key as read, unless it holds garbage, went back to an older epoch,
+  // or was removed under a leader (Leadership.poll keeps the last good state then).
+  const persisted = facts.lastGood;
+  const kept =
+    persisted === undefined
+      ? 'naming no active meanwhile'
+      : `answering from the last good state read (epoch ${persisted.epoch})`;
   let state: EngineState;
   let reason: string | null;
   if (facts.problem !== null) {
@@ -42,11 +53,22 @@ export function followerStatus(facts: FollowerFacts): EngineStatus {
     reason = "reading the group's state from etcd";
   } else if (facts.loaded.kind === 'corrupt') {
     state = 'degraded';
-    const kept =
-      persisted === undefined
-        ? 'no good state was read before'
-        : `answering from the last good state read (epoch ${persisted.epoch})`;
     reason = `the group's state in etcd (${facts.loaded.file}) is corrupt: ${facts.loaded.why}; ${kept}`;
+  } else if (
+    facts.loaded.kind === 'missing' &&
+    facts.report !== null &&
+    facts.report.epoch !== null
+  ) {
+    // Never `healthy` with no active: the leader has a state, and writes it back.
+    state = 'degraded';
+    reason = `the group's state is missing from etcd (${facts.loaded.file}) while the leader ${facts.leaderAnnounce ?? ''} reports epoch ${facts.report.epoch} (deleted?): ${kept} until the leader writes it back`;
+  } else if (
+    facts.loaded.kind === 'ok' &&
+    persisted !== undefined &&
+    facts.loaded.state.epoch < persisted.epoch
+  ) {
+    state = 'degraded';
+    reason = `the group's state in etcd (${facts.loaded.file}) went back from epoch ${persisted.epoch} to ${facts.loaded.state.epoch} (an older value put back?) and no leader reports that epoch: ${kept}`;
   } else if (facts.leaderAnnounce === null) {
     state = 'degraded';
     reason = 'no instance leads the group (an election is under way)';

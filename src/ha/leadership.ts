@@ -278,6 +278,12 @@ export class Leadership implements GroupEngine, DurableSink {
   };
 
   private async begin(term: Term): Promise<void> {
+    const unreadable = (error: unknown): void => {
+      // Never acted on: a state that could not be read is not a missing one (a first start
+      // would be reconciled over it). The term ends; the next poll begins another.
+      this.log.error({ err: error }, "reading the group's state failed: not taking over yet");
+      this.endTerm('the state could not be read');
+    };
     try {
       // Before any node is touched: a replica this leader repoints can then be found by a later
       // leader that never sees this one registered (it died before that one started).
@@ -295,15 +301,10 @@ export class Leadership implements GroupEngine, DurableSink {
       // Read here as well as by the engine: a state that cannot be trusted (garbage in the key,
       // other nodes) says nothing of which replica follows whom, so no takeover is made on it.
       term.unusable = unusableReason(await this.options.coordination.store.load(), this.nodeIds());
-      await term.engine.load();
     } catch (error) {
-      // Never acted on: a state that could not be read is not a missing one (a first start
-      // would be reconciled over it). The term ends; the next poll begins another.
-      this.log.error({ err: error }, "reading the group's state failed: not taking over yet");
-      this.endTerm('the state could not be read');
+      unreadable(error);
       return;
     }
-    term.loaded = true;
     if (!term.live) return;
     if (term.unusable === undefined) {
       await this.takeOver(term).catch((error: unknown) => {
@@ -312,6 +313,18 @@ export class Leadership implements GroupEngine, DurableSink {
     } else {
       this.log.error({ why: term.unusable }, 'not taking over: the state cannot be trusted');
     }
+    if (!term.live) return;
+    try {
+      // After the takeover: the engine's first look at the nodes sees them follow this instance,
+      // as its rounds will, so that a state they contradict (an older one put back) is judged
+      // from the first answer (docs/design.md, "Restart and reconciliation"). Until then every
+      // sync is held and discovery answers as a follower.
+      await term.engine.load();
+    } catch (error) {
+      unreadable(error);
+      return;
+    }
+    term.loaded = true;
     if (!term.live) return;
     await term.engine.start();
     term.probe.start();
@@ -394,13 +407,23 @@ export class Leadership implements GroupEngine, DurableSink {
       const loaded = await coordination.store.load();
       this.loaded = loaded;
       // Garbage keeps the last valid state (discovery goes on naming its active, while that view
-      // is fresh); a key that was removed is no state at all, as before it was ever saved.
+      // is fresh), and so do an older state put back (its active may have been flushed since:
+      // docs/ha.md, "Leader and followers") and a key removed under a leader (which writes it
+      // back), until the leader reports that epoch. A key removed with nobody leading is no state
+      // at all, as before it was ever saved.
+      const reported = coordination.leaderReport()?.epoch ?? null;
+      const last = this.lastGood;
       if (loaded.kind === 'ok') {
-        this.lastGood = loaded.state;
-        // Only a successful read of the state itself refreshes the view: not a corrupt one, and
-        // not the lease's renewal (which says nothing of the state).
-        this.freshness.read(sentAt);
-      } else if (loaded.kind === 'missing') this.lastGood = undefined;
+        const wentBack = last !== undefined && loaded.state.epoch < last.epoch;
+        if (!wentBack || reported === loaded.state.epoch) {
+          this.lastGood = loaded.state;
+          // Only a successful read of the state kept refreshes the view: not a corrupt one, not
+          // one set back, and not the lease's renewal (which says nothing of the state).
+          this.freshness.read(sentAt);
+        }
+      } else if (loaded.kind === 'missing' && reported === null) {
+        this.lastGood = undefined;
+      }
     } catch (error) {
       // Kept: the last state read still names the active until it is older than the lease;
       // status says why etcd is not read.
@@ -414,6 +437,16 @@ export class Leadership implements GroupEngine, DurableSink {
       if (now !== undefined && unusableReason(now, this.nodeIds()) === undefined) {
         this.endTerm("the group's state reads well again: beginning a new term on it");
       }
+    }
+    if (current?.live === true && current.running && current.unusable === undefined) {
+      // The group's state is this leader's record: deleted or set back under it, it is written
+      // again (fenced), so that followers answer from it.
+      await current.engine.keepStored().catch((error: unknown) => {
+        this.log.warn(
+          { err: error },
+          "checking the group's state in etcd failed; the next poll retries",
+        );
+      });
     }
     this.report();
     const term = this.term;

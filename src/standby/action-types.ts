@@ -146,4 +146,9 @@ export type Action =
    * once the persisted state names it the outgoing node.
    */
   | { kind: 'retire-outgoing' }
-  | { kind: 'abort' };
+  | { kind: 'abort' }
+  /**
+   * The state is older than the nodes (rolled-back-state.ts): the roles they show are persisted,
+   * epoch + 1, and announced. No node is touched.
+   */
+  | { kind: 'adopt-nodes-roles'; reason: string; promoted: boolean };

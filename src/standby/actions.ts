@@ -8,6 +8,7 @@ import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { Action, ActionContext, Announcement, Outcome } from './action-types.js';
 import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
 import { isHeldStandby } from './node-view.js';
+import { adoptionOutcome } from './rolled-back-state.js';
 import { newActiveLost } from './verification.js';
 import {
   ACTIVE_HELD,
@@ -92,6 +93,8 @@ export async function runAction(action: Action, c: ActionContext): Promise<Outco
       return { state: { ...c.persisted, activeRunId: action.runId } };
     case 'retire-outgoing':
       return retireOutgoing(c);
+    case 'adopt-nodes-roles':
+      return adoptionOutcome(c.persisted, action, new Date(c.now()).toISOString(), randomUUID());
     case 'abort': {
       // The standby is made the idle standby again by hold-standby, planned right after: not
       // detached, which would leave a master answering reads from a copy nobody keeps up.

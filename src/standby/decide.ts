@@ -13,6 +13,8 @@ import {
 } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import { flushRefusal } from './reconcile.js';
+import { rolledBack } from './rolled-back-state.js';
 import type { EngineState } from './states.js';
 import {
   dataLossGuard,
@@ -78,6 +80,18 @@ export function decide(
   // both roles at once, and a retire would flush the active itself.
   const oneServer = sameServer(obs.active, obs.standby);
   if (oneServer !== undefined) return decision('degraded', oneServer);
+  // A state older than the nodes is never acted on as it stands: its roles are the nodes' upside
+  // down (a backup restored), and only the node that serves reads keeps its data.
+  const behind = rolledBack(persisted, obs.active, obs.standby);
+  if (behind !== undefined) {
+    const { adopt, reason } = behind;
+    if (!adopt) return decision('degraded', reason);
+    return decision('degraded', reason, {
+      kind: 'adopt-nodes-roles',
+      reason,
+      promoted: behind.promoted,
+    });
+  }
   if (persisted.failover === null) return decideSteady(persisted, obs, config);
   const decided = decideFailover(persisted.failover, obs, config, persisted);
   // An active back empty (again, or before its hold landed) is held first, whatever the step;
@@ -98,41 +112,6 @@ function switchTo(incoming: NodeView): Action {
 
 function decision(state: EngineState, reason?: string, ...actions: Action[]): Decision {
   return { state, reason, actions };
-}
-
-/**
- * Why a first start must not flush a standby that holds keys, or undefined when it may. Only
- * --init-flush-standby allows it, and not even that when the keys may be what applications
- * read: a standby that replicates from rbuddy or carries the write guard of a promotion (a lost
- * state file, not a first start), or one that holds the only data in sight.
- */
-function flushRefusal(
-  active: NodeView,
-  standby: NodeView,
-  config: DecideConfig,
-): string | undefined {
-  const holds = `standby ${standby.id} holds ${standby.keys} keys`;
-  if (!config.initFlushStandby)
-    return `${holds}: refusing to flush it without --init-flush-standby`;
-  const serving =
-    standby.role === 'slave'
-      ? `replicates from ${standby.followsProxy ? 'rbuddy' : (standby.masterAddress ?? 'a master')}`
-      : standby.writesGuarded
-        ? 'carries the write guard of a promotion'
-        : undefined;
-  if (serving !== undefined) {
-    return `${holds} and ${serving}: it may be serving reads (a lost state file?); refusing to flush it, even with --init-flush-standby`;
-  }
-  if (active.keys === 0) {
-    return `${holds} and the active ${active.id} none: it may hold the only copy; refusing to flush it, even with --init-flush-standby`;
-  }
-  if (active.role === 'master') {
-    // Both plain masters with data: what two replicas look like after a reboot lost their
-    // REPLICAOF and rbuddy lost its state file — and after a planned switch the configured
-    // standby is the one applications read. Nothing tells which one served.
-    return `${holds} and the active ${active.id}, a master too, ${active.keys}: either may be the one applications read (a lost state file?); refusing to flush it, even with --init-flush-standby`;
-  }
-  return undefined;
 }
 
 function decideSteady(

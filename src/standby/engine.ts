@@ -27,11 +27,12 @@ import { fencedControl, NotActingError } from './fenced-ops.js';
 import { FailoverObserver } from './observe.js';
 import { OperatorRequests, type OperatorAnswer } from './operator-requests.js';
 import type { NodeView } from './node-view.js';
-import { epochSwitch, syncHeld, type EpochSwitch } from './persisted-state.js';
+import { epochSwitch, syncHeld, type EpochSwitch, type PersistedState } from './persisted-state.js';
 import { gateFullSync } from './full-sync-gate.js';
 import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
-import { reconcile, servingRoles, settledState, type Roles } from './reconcile.js';
+import { reconcile, servingRoles, settledNote, settledState, type Roles } from './reconcile.js';
+import { behindNodes, namedRoles } from './rolled-back-state.js';
 import { RoundLoop } from './round-loop.js';
 import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
@@ -88,6 +89,8 @@ export class FailoverEngine {
   /** The active back empty, held before the state records it (active-hold.ts). */
   private readonly activeHold = new ActiveHold();
   private lastViews: NodeView[] = [];
+  /** The state those views were taken under: a contradiction is judged on that one only. */
+  private viewedUnder: PersistedState | undefined;
   /** When this process started acting: a switch it resumes drains from here (drain.ts). */
   private startedAt = Number.NEGATIVE_INFINITY;
   private readonly switchAge = new SwitchAge();
@@ -152,9 +155,13 @@ export class FailoverEngine {
     return 'close';
   };
 
-  /** Whether the proxy answers this node's sync -NOMASTERLINK (see syncHeld, active-hold.ts). */
+  /**
+   * Whether the proxy answers this node's sync -NOMASTERLINK (syncHeld; active-hold.ts; a state
+   * behind the nodes, behindNodes: all of them).
+   */
   readonly holdsSync = (id: string): boolean =>
     this.activeHold.of(id) !== undefined ||
+    behindNodes(this.keeper.current, this.lastViews, this.viewedUnder) ||
     syncHeld(
       this.keeper.current,
       id,
@@ -195,6 +202,9 @@ export class FailoverEngine {
         );
         await this.keeper.announceSaved(unsent);
       }
+      // A first look before anyone asks: an active the nodes contradict is never named once.
+      const roles = [active, loaded.state.standby].map((id) => this.ops.view(this.nodeById(id)));
+      [this.lastViews, this.viewedUnder] = [await Promise.all(roles), this.keeper.current];
     }
   }
 
@@ -243,12 +253,17 @@ export class FailoverEngine {
     return this.loaded && this.rounds.stopped;
   }
 
-  /** The persisted roles; while no state can be trusted, the ones the nodes show, if any. */
+  /** The persisted roles as the nodes bear them out (namedRoles); with no state, the nodes'. */
   roles(): Roles | undefined {
     const persisted = this.keeper.current;
-    return persisted === undefined
-      ? this.observedRoles
-      : { active: persisted.active, standby: persisted.standby };
+    if (persisted === undefined) return this.observedRoles;
+    return namedRoles(persisted, this.lastViews, this.viewedUnder);
+  }
+
+  /** A leader's poll: the store must still hold this engine's state (StateKeeper.keepSaved). */
+  async keepStored(): Promise<void> {
+    if (this.corrupt !== undefined || this.options.mayAct?.() === false) return;
+    await this.keeper.keepSaved();
   }
 
   /** The switch that made the current epoch, as persisted (see epochSwitch). */
@@ -303,7 +318,7 @@ export class FailoverEngine {
     // together, a standby seconds slow to answer left a dead active's view that old: "healthy").
     const standby = await this.ops.view(standbyNode);
     const active = await this.ops.view(activeNode);
-    this.lastViews = [active, standby];
+    [this.lastViews, this.viewedUnder] = [[active, standby], persisted];
     const observer = this.observer;
     observer.refreshMasterLoss(persisted, active);
 
@@ -424,17 +439,8 @@ export class FailoverEngine {
     await this.keeper.save(
       settledState(plan, configured, new Date(this.now()).toISOString(), randomUUID()),
     );
-    if (plan.kind === 'adopt') {
-      this.log.warn(
-        { active: plan.active.id, standby: plan.standby.id, reason: plan.reason },
-        'no state file: adopted the roles the nodes show',
-      );
-    } else {
-      this.log.info(
-        { file: this.options.store.file },
-        'first start: no state yet, and no node serves reads',
-      );
-    }
+    const note = settledNote(plan, this.options.store.file);
+    this.log[note.level](note.fields, note.message);
     return true;
   }
 

@@ -26,6 +26,9 @@ export interface StateKeeperOptions {
 export class StateKeeper {
   private readonly options: StateKeeperOptions;
   private state: PersistedState | undefined;
+  /** Saves under way, and saves done: keepSaved() decides only on a load no save raced. */
+  private saving = 0;
+  private saves = 0;
 
   constructor(options: StateKeeperOptions) {
     this.options = options;
@@ -49,8 +52,44 @@ export class StateKeeper {
 
   /** Saves `state`; it is the current one once the store has it. */
   async save(state: PersistedState): Promise<void> {
-    await this.options.store.save(state);
-    this.state = state;
+    this.saving += 1;
+    try {
+      await this.options.store.save(state);
+      this.state = state;
+      this.saves += 1;
+    } finally {
+      this.saving -= 1;
+    }
+  }
+
+  /**
+   * Saves the current state again when the store no longer holds it: deleted, edited by hand, set
+   * back to an older value (a backup restored under a running leader). Decided only on a load no
+   * save raced (none under way, none completed, nothing marked meanwhile), so what was read is
+   * what the store held while this state was current; otherwise the next call looks again.
+   */
+  async keepSaved(): Promise<void> {
+    const current = this.state;
+    if (current === undefined || this.saving > 0) return;
+    const saves = this.saves;
+    const found = await this.options.store.load();
+    if (this.saving > 0 || this.saves !== saves || this.state !== current) return;
+    if (found.kind === 'ok' && sameState(found.state, current)) return;
+    const what =
+      found.kind === 'ok'
+        ? {
+            epoch: found.state.epoch,
+            active: found.state.active,
+            failover: found.state.failover?.step,
+          }
+        : found.kind === 'corrupt'
+          ? { corrupt: found.why }
+          : 'missing';
+    this.options.log.warn(
+      { store: this.options.store.file, found: what, epoch: current.epoch, active: current.active },
+      'the stored state is not the one this instance saved (deleted, edited, or an older one put back): saving it again',
+    );
+    await this.save(current);
   }
 
   /**
@@ -140,4 +179,19 @@ export class StateKeeper {
       ...extra,
     };
   }
+}
+
+/** The same state, whatever the order of its keys (a store may give them back in another). */
+function sameState(a: PersistedState, b: PersistedState): boolean {
+  return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
+}
+
+function sorted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, inner]) => [key, sorted(inner)]),
+  );
 }

@@ -3,12 +3,13 @@
 // one an operator deleted or a disk lost; then the configured --standby may well be the node
 // applications read. So before anything is written or done, the nodes say which it is: what
 // each reports (role, master, keys, run_id) decides, as a pure function like decide(), and when
-// the nodes do not settle it rbuddy waits in `degraded` rather than guess.
-import { sameServer } from './decide.js';
+// the nodes do not settle it rbuddy waits in `degraded` rather than guess. A first start, too,
+// flushes a standby that holds keys only when nothing says those keys are served (flushRefusal).
 import { servedElsewhere, type NodeView } from './node-view.js';
 import { REDIS_DEFAULTS } from './node-ops.js';
 import type { PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
+import { sameServer } from './verification.js';
 
 export type Reconciliation =
   /** Nothing is served from either node: a first start with the configured roles. */
@@ -126,6 +127,25 @@ export function reconcile(configuredActive: NodeView, configuredStandby: NodeVie
   };
 }
 
+/** What the log says of a settled start-up (an adoption is worth a warning: a state was lost). */
+export function settledNote(
+  plan: Exclude<Reconciliation, { kind: 'wait' }>,
+  file: string,
+): { level: 'info' | 'warn'; fields: Record<string, unknown>; message: string } {
+  if (plan.kind === 'first-start') {
+    return {
+      level: 'info',
+      fields: { file },
+      message: 'first start: no state yet, and no node serves reads',
+    };
+  }
+  return {
+    level: 'warn',
+    fields: { active: plan.active.id, standby: plan.standby.id, reason: plan.reason },
+    message: 'no state file: adopted the roles the nodes show',
+  };
+}
+
 /**
  * The state to persist once start-up is settled: the configured roles for a first start, or
  * the roles the nodes show. An adoption keeps epoch 0: the epoch counts the switches this state
@@ -164,4 +184,40 @@ export function settledState(
       timeline: [{ step: 'adopted', at, detail: plan.reason }],
     },
   };
+}
+
+/**
+ * Why a first start must not flush a standby that holds keys, or undefined when it may. Only
+ * --init-flush-standby allows it, and not even that when the keys may be what applications
+ * read: a standby that replicates from rbuddy or carries the write guard of a promotion (a lost
+ * state file, not a first start), or one that holds the only data in sight. (Asked by decide()
+ * while the persisted state says the active holds no data yet.)
+ */
+export function flushRefusal(
+  active: NodeView,
+  standby: NodeView,
+  config: { initFlushStandby: boolean },
+): string | undefined {
+  const holds = `standby ${standby.id} holds ${standby.keys} keys`;
+  if (!config.initFlushStandby)
+    return `${holds}: refusing to flush it without --init-flush-standby`;
+  const serving =
+    standby.role === 'slave'
+      ? `replicates from ${standby.followsProxy ? 'rbuddy' : (standby.masterAddress ?? 'a master')}`
+      : standby.writesGuarded
+        ? 'carries the write guard of a promotion'
+        : undefined;
+  if (serving !== undefined) {
+    return `${holds} and ${serving}: it may be serving reads (a lost state file?); refusing to flush it, even with --init-flush-standby`;
+  }
+  if (active.keys === 0) {
+    return `${holds} and the active ${active.id} none: it may hold the only copy; refusing to flush it, even with --init-flush-standby`;
+  }
+  if (active.role === 'master') {
+    // Both plain masters with data: what two replicas look like after a reboot lost their
+    // REPLICAOF and rbuddy lost its state file — and after a planned switch the configured
+    // standby is the one applications read. Nothing tells which one served.
+    return `${holds} and the active ${active.id}, a master too, ${active.keys}: either may be the one applications read (a lost state file?); refusing to flush it, even with --init-flush-standby`;
+  }
+  return undefined;
 }

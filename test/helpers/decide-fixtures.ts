@@ -158,6 +158,20 @@ export const afterSwitch = (overrides: Partial<Observations> = {}): Observations
     ...overrides,
   });
 
+/**
+ * The nodes after a switch the persisted state does not know of (a backup restored): A, which
+ * the state calls the active, was retired (empty, held); B, its idle standby, holds the data
+ * and replicates from the proxy (its sync held meanwhile, link down).
+ */
+export const rolledBackNodes = (overrides: Partial<Observations> = {}): Observations =>
+  observe({
+    active: held(A),
+    activeSession: NO_SESSION,
+    standby: replica(B, { linkUp: false }),
+    standbySession: NO_SESSION,
+    ...overrides,
+  });
+
 // ---- the table ---------------------------------------------------------------------------------
 
 /** One action in a readable form: `begin-failover(unplanned)`, … */
@@ -165,6 +179,8 @@ export function label(action: Action): string {
   switch (action.kind) {
     case 'begin-failover':
       return `begin-failover(${action.failoverKind}${action.promote === false ? ', no promote' : ''}${action.activeHeld === true ? ', held' : ''})`;
+    case 'adopt-nodes-roles':
+      return `adopt-nodes-roles${action.promoted ? '(promoted)' : ''}`;
     default:
       return action.kind;
   }

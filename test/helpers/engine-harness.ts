@@ -150,7 +150,11 @@ export async function startEngine(options: HarnessOptions): Promise<Harness> {
 }
 
 /** An engine that was neither loaded nor started, over healthy nodes. */
-export function unstartedEngine(dir: string, proxy = new FakeProxy()): FailoverEngine {
+export function unstartedEngine(
+  dir: string,
+  proxy = new FakeProxy(),
+  ops = healthyNodes(),
+): FailoverEngine {
   return new FailoverEngine({
     nodes: [A, B],
     initialActive: A,
@@ -158,7 +162,7 @@ export function unstartedEngine(dir: string, proxy = new FakeProxy()): FailoverE
     masterId: MASTER,
     config: BASE_CONFIG,
     store: new StateFile(dir),
-    ops: healthyNodes(),
+    ops,
     probe: new FakeProbe(),
     sessions: proxy,
     bus: new EventBus('rbuddy', silent),

@@ -8,8 +8,16 @@ import { firstStartRows } from './failover-decide-rows/first-start.js';
 import { promotionRows } from './failover-decide-rows/promotion.js';
 import { heldRows } from './failover-decide-rows/held.js';
 import { switchedRows } from './failover-decide-rows/switched.js';
+import { rolledBackRows } from './failover-decide-rows/rolled-back.js';
 
-const rows = [...steadyRows, ...firstStartRows, ...promotionRows, ...heldRows, ...switchedRows];
+const rows = [
+  ...steadyRows,
+  ...firstStartRows,
+  ...promotionRows,
+  ...heldRows,
+  ...switchedRows,
+  ...rolledBackRows,
+];
 
 describe('decide(): state × observation table', () => {
   test('every step of the persisted record has rows, and every engine state is reached', () => {

@@ -14,6 +14,7 @@ import {
 import type { NodeView, SessionView } from '../../src/standby/node-view.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
 import { ENGINE_STATES } from '../../src/standby/states.js';
+import { servesReads } from '../../src/standby/reconcile.js';
 import type { SessionPhase } from '../../src/proxy/session-types.js';
 import { down, PROXY, replica } from '../helpers/node-views.js';
 import { during, NOW, steady } from '../helpers/decide-fixtures.js';
@@ -171,6 +172,21 @@ describe('decide(): properties over random observations', () => {
         }
         if (state === 'degraded')
           assert.ok(reason !== undefined && reason !== '', 'degraded says why');
+        if (
+          persisted.activeHoldsData &&
+          (step === undefined || step === 'promoting') &&
+          obs.active.reachable &&
+          obs.active.keys === 0 &&
+          obs.standby.keys > 0 &&
+          (servesReads(obs.standby) || obs.standby.role === 'slave')
+        ) {
+          // A state older than the nodes: nothing that holds the node with the data or promotes
+          // the empty one; the nodes' roles adopted, or nothing done.
+          assert.ok(
+            kinds.every((kind) => kind === 'adopt-nodes-roles'),
+            `rolled back: only an adoption, not ${kinds.join(', ')}`,
+          );
+        }
         if (obs.active.reachable && obs.standby.reachable && obs.active.runId === obs.standby.runId)
           assert.ok(state === 'degraded' && actions.length === 0, 'one server: nothing done');
 
@@ -346,6 +362,20 @@ describe('decide(): properties over random observations', () => {
             case 'abort':
               assert.equal(step, 'held');
               assert.equal(obs.operator, 'abort');
+              break;
+            case 'adopt-nodes-roles':
+              // Only the node that serves reads, over a recorded active that holds nothing.
+              assert.ok(step === undefined || step === 'promoting', `adopt at ${step ?? 'none'}`);
+              assert.ok(persisted.activeHoldsData, 'adopt: the state says its active held data');
+              assert.ok(
+                obs.active.reachable && obs.active.keys === 0 && !obs.active.loading,
+                'adopt: the recorded active holds nothing',
+              );
+              assert.ok(
+                servesReads(obs.standby) && !obs.standby.loading,
+                'adopt: the recorded standby serves reads',
+              );
+              assert.equal(action.promoted, obs.standby.role === 'master');
               break;
           }
         }

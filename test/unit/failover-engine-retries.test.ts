@@ -23,6 +23,7 @@ import {
   unstartedEngine,
   stopEngine,
 } from '../helpers/engine-harness.js';
+import { FakeNodeOps, heldStandbyModel, replicaModel } from '../helpers/fake-node-ops.js';
 
 describe('FailoverEngine: failures are retried with backoff and visible (I4)', () => {
   test('an operation failing 3 times: retry policy consulted, lastError shown and logged, then success', async () => {
@@ -99,7 +100,12 @@ describe('FailoverEngine: failures are retried with backoff and visible (I4)', (
 describe('FailoverEngine: start and stop', () => {
   test('the persisted epoch and roles are known after load(), before the loop runs', async () => {
     const dir = await stateDir({ ...healthyState(), epoch: 7, active: B.id, standby: A.id });
-    const engine = unstartedEngine(dir);
+    // The nodes as that state has them (B the active with the data, A the held standby).
+    const ops = new FakeNodeOps({
+      [A.id]: heldStandbyModel({ runId: 'run-a' }),
+      [B.id]: replicaModel({ keys: 1000, runId: 'run-b' }),
+    });
+    const engine = unstartedEngine(dir, undefined, ops);
     await engine.load();
     const status = engine.status();
     assert.equal(status.epoch, 7);

@@ -4,11 +4,7 @@
 // the old leader at itself and runs the engine on the group's state; a deposed one stops at once.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import { pino, type Logger } from 'pino';
-import { EventBus } from '../../src/notify/events.js';
-import type { AddressVerdict } from '../../src/ha/address-check.js';
-import { Leadership } from '../../src/ha/leadership.js';
-import { FailoverEngine } from '../../src/standby/engine.js';
+import { pino } from 'pino';
 import { waitFor } from '../../harness/wait-for.js';
 import {
   FakeNodeOps,
@@ -16,133 +12,18 @@ import {
   heldStandbyModel,
   replicaModel,
 } from '../helpers/fake-node-ops.js';
-import { FakeProbe, FakeProxy } from '../helpers/fake-proxy.js';
-import { FakeGroup, LEASE_MS, type FakeCoordination } from '../helpers/fake-coordination.js';
+import { FakeGroup, LEASE_MS } from '../helpers/fake-coordination.js';
+import { A, B, WAIT, healthyState } from '../helpers/engine-harness.js';
 import {
-  A,
-  B,
-  BASE_CONFIG,
-  MASTER,
-  WAIT,
-  healthyState,
-  silent,
-} from '../helpers/engine-harness.js';
+  OLD_LEADER,
+  changes,
+  refused,
+  instance,
+  ledByOther,
+  stopInstances,
+} from '../helpers/leadership-instance.js';
 
-/** The other instance of the group, the one that led before. */
-const OLD_LEADER = '10.0.0.8:6382';
-const CHANGES = ['guardWrites', 'restoreConfig', 'detach', 'attach', 'killClients', 'flush'];
-
-interface Instance {
-  leadership: Leadership;
-  coordination: FakeCoordination;
-  proxy: FakeProxy;
-  probes: Array<FakeProbe & { started: boolean; stopped: boolean }>;
-}
-
-interface InstanceOptions {
-  logger?: Logger;
-  /** Runs after load(), before the listeners are open (start()). */
-  beforeStart?: (coordination: FakeCoordination) => void;
-  /** What answers at a past leader's address; default: nothing (connection refused). */
-  checkAddress?: (announce: string) => Promise<AddressVerdict>;
-  /** Leadership's monotonic clock (default: the real one). */
-  now?: () => number;
-}
-
-const refused = (): Promise<AddressVerdict> =>
-  Promise.resolve({ kind: 'gone', why: 'connect ECONNREFUSED' });
-
-const started: Leadership[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((leadership) => leadership.stop()));
-});
-
-async function instance(
-  group: FakeGroup,
-  ops: FakeNodeOps,
-  {
-    logger = silent,
-    beforeStart = () => undefined,
-    checkAddress = refused,
-    now,
-  }: InstanceOptions = {},
-): Promise<Instance> {
-  const coordination = group.join({ id: 'me', announce: FAKE_ANNOUNCE, http: '10.0.0.9:8080' });
-  const proxy = new FakeProxy();
-  const probes: Instance['probes'] = [];
-  const leadership = new Leadership({
-    coordination,
-    sessions: proxy,
-    nodes: [A, B],
-    ops,
-    checkAddress,
-    pollMs: 5,
-    leaseMs: LEASE_MS,
-    ...(now === undefined ? {} : { now }),
-    logger,
-    buildTerm: (sessions, mayAct) => {
-      const probe = Object.assign(new FakeProbe(), {
-        started: false,
-        stopped: false,
-        start() {
-          probe.started = true;
-        },
-        stop() {
-          probe.stopped = true;
-        },
-        reconnect: () => undefined,
-      });
-      probes.push(probe);
-      const engine = new FailoverEngine({
-        nodes: [A, B],
-        initialActive: A,
-        initialStandby: B,
-        masterId: MASTER,
-        config: { ...BASE_CONFIG, graceMs: 30 },
-        store: coordination.store,
-        ops,
-        probe,
-        sessions,
-        bus: new EventBus('rbuddy', silent),
-        logger: silent,
-        tickMs: 5,
-        retry: () => 5,
-        mayAct,
-      });
-      return { engine, probe };
-    },
-  });
-  started.push(leadership);
-  await leadership.load();
-  beforeStart(coordination);
-  await leadership.start();
-  return { leadership, coordination, proxy, probes };
-}
-
-/** A group led by an old leader that A (the active) and B (held) follow. */
-async function ledByOther(): Promise<{
-  group: FakeGroup;
-  old: FakeCoordination;
-  ops: FakeNodeOps;
-}> {
-  const group = new FakeGroup();
-  group.state = healthyState();
-  const old = group.join({ id: 'old', announce: OLD_LEADER, http: '10.0.0.8:8080' });
-  await old.start();
-  group.elect(old);
-  old.publishReport({ state: 'healthy', reason: null, masterUp: true, epoch: 3 });
-  const ops = new FakeNodeOps({
-    [A.id]: replicaModel({ followsProxy: false, master: OLD_LEADER, keys: 1000, runId: 'run-a' }),
-    [B.id]: heldStandbyModel({ followsProxy: false, master: OLD_LEADER, runId: 'run-b' }),
-  });
-  return { group, old, ops };
-}
-
-const changes = (ops: FakeNodeOps): string[] =>
-  ops
-    .operations()
-    .filter((call) => CHANGES.includes(call.op))
-    .map((call) => `${call.op} ${call.node}`);
+afterEach(stopInstances);
 
 describe('Leadership', () => {
   test('a follower holds every sync, changes nothing and answers from the group state', async () => {
