@@ -415,12 +415,12 @@ export class Leadership implements GroupEngine, DurableSink {
       const last = this.lastGood;
       if (loaded.kind === 'ok') {
         const wentBack = last !== undefined && loaded.state.epoch < last.epoch;
-        if (!wentBack || reported === loaded.state.epoch) {
-          this.lastGood = loaded.state;
-          // Only a successful read of the state kept refreshes the view: not a corrupt one, not
-          // one set back, and not the lease's renewal (which says nothing of the state).
-          this.freshness.read(sentAt);
-        }
+        if (!wentBack || reported === loaded.state.epoch) this.lastGood = loaded.state;
+        // Only a successful read of the state refreshes the view: not a corrupt one, and not the
+        // lease's renewal (which says nothing of the state). One set back refreshes the state
+        // kept: etcd answered, and a later switch would be read (a higher epoch, or one the
+        // leader reports).
+        this.freshness.read(sentAt);
       } else if (loaded.kind === 'missing' && reported === null) {
         this.lastGood = undefined;
       }
