@@ -16,8 +16,8 @@ else
 fi
 # No test may hang the run: a test fails after 5 minutes (the slowest takes under one), a test
 # file whose process still has open handles after its last test is ended (--test-force-exit), and
-# the whole run is stopped after 20 minutes (it takes about 3 on 2 cores). A hang then costs a
+# the whole run is stopped after 40 minutes (CI: about 14 on 2 cores; slower on a loaded machine). A hang then costs a
 # clear failure, not CI's own timeout with no report.
-exec timeout --kill-after=30s 20m \
+exec timeout --kill-after=30s 40m \
   node --import tsx --test --test-concurrency=2 --test-reporter=spec \
   --test-timeout=300000 --test-force-exit "${files[@]}"

@@ -111,7 +111,9 @@ test('clients that pipeline hundreds of MB of PING and never read: bounded, paus
 
     const status = await clients(rbuddy);
     assert.ok(status !== undefined);
-    assert.equal(status.connected, 2);
+    // The held standby's sync retries (about once a second, answered -NOMASTERLINK) are clients
+    // for the moment each lasts: at least the two floods.
+    assert.ok(status.connected >= 2, `${status.connected} clients connected`);
     assert.equal(status.paused, 2, 'both flooding clients are paused, not read');
     assert.ok(
       status.bufferedBytes < BUFFERED_BOUND,
