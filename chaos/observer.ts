@@ -19,6 +19,8 @@ interface PendingFlush {
   epoch: number | null;
   from: number;
   to: number;
+  /** The node ran FLUSHALL meanwhile (rbuddy's retire or first-start flush); else a sync did it. */
+  flushall: boolean;
 }
 
 export class Observer {
@@ -29,6 +31,8 @@ export class Observer {
   private readonly sizes = new Map<string, number>();
   /** Each node's run_id at its last DBSIZE: a drop across a restart is the run's, not a flush. */
   private readonly runIds = new Map<string, string>();
+  /** Each node's FLUSHALL count (INFO commandstats) at its last DBSIZE. */
+  private readonly flushalls = new Map<string, number>();
   private readonly roles = new Map<string, string>();
   private readonly clients = new Map<string, Redis>();
   private pendingFlushes: PendingFlush[] = [];
@@ -126,7 +130,16 @@ export class Observer {
     for (const flush of this.pendingFlushes) {
       // The outgoing active may be flushed only while the new one holds the data (I2's
       // precondition, docs/design.md: the other node verified synced): never the last copy.
-      if (status.active !== null && flush.node === this.outgoing && status.active !== flush.node) {
+      // A node that is the incoming node of the failover under way and lost keys without a
+      // FLUSHALL took the master's dataset: that is its part (the master may have lost data: the
+      // run restarts it empty), not a flush of the last copy.
+      const syncing = !flush.flushall && status.failover?.incoming === flush.node;
+      if (
+        status.active !== null &&
+        flush.node === this.outgoing &&
+        status.active !== flush.node &&
+        !syncing
+      ) {
         const kept = this.sizes.get(status.active);
         checker.check(
           'I2 never flush the last copy',
@@ -183,13 +196,16 @@ export class Observer {
     let role: string;
     let size: number;
     let runId: string | undefined;
+    let flushalls: number;
     try {
       const reply = (await client.call('ROLE')) as unknown[];
       role =
         reply[0] === 'slave'
           ? `replica of ${String(reply[1])}:${String(reply[2])} (${String(reply[3])})`
           : String(reply[0]);
-      runId = /run_id:(\w+)/.exec(await client.info('server'))?.[1];
+      const info = String(await client.call('INFO', 'server', 'commandstats'));
+      runId = /run_id:(\w+)/.exec(info)?.[1];
+      flushalls = Number(/cmdstat_flushall:calls=(\d+)/.exec(info)?.[1] ?? 0);
       size = await nodeSize(client);
     } catch {
       return;
@@ -205,8 +221,12 @@ export class Observer {
     const lastRunId = this.runIds.get(node);
     if (runId !== undefined) this.runIds.set(node, runId);
     const restarted = lastRunId !== undefined && runId !== undefined && runId !== lastRunId;
+    const flushallsBefore = this.flushalls.get(node);
+    this.flushalls.set(node, flushalls);
     if (before !== undefined && size < before && !restarted) {
-      const flush = { node, t: this.history.now(), epoch: this.lastEpoch, from: before, to: size };
+      const flushall = flushallsBefore === undefined || flushalls > flushallsBefore;
+      const t = this.history.now();
+      const flush = { node, t, epoch: this.lastEpoch, from: before, to: size, flushall };
       this.history.record('flush', node, { data: { ...flush } });
       this.pendingFlushes.push(flush);
     }

@@ -255,6 +255,8 @@ export interface StatusView {
   standby: string | null;
   masterUp: boolean;
   notifications: { webhooks: Array<{ pending: number }> };
+  /** The failover under way, if any (only what the checker reads). */
+  failover?: { incoming: string; outgoing: string; step: string } | null;
 }
 
 /** The fixed keys and the probe, in one MSET: a snapshot holds all of them or none. */
