@@ -3,72 +3,45 @@
 // a leader cut off from etcd stops acting while its lease is still alive in etcd, and without a
 // quorum nobody acts (docs/design.md, "High availability").
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { Etcd3 } from 'etcd3';
-import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
+import { describe, it } from 'node:test';
 import { waitFor } from '../../harness/wait-for.js';
-import { createEtcdClient } from '../../src/ha/etcd-client.js';
-import { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import type { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import {
+  CoordinationRig,
+  TEST_IDENTITY,
+  testEtcdClient,
+} from '../helpers/etcd-coordination-rig.js';
 import { EtcdStateStore } from '../../src/ha/etcd-state-store.js';
-import type { GroupIdentity } from '../../src/ha/group-identity.js';
 import { writtenByOf } from '../../src/ha/written-by.js';
 import type { LeaderGuard } from '../../src/ha/leader-guard.js';
 import { errorCode } from '../../src/errors.js';
 import { steady } from '../helpers/decide-fixtures.js';
-import { silent } from '../helpers/engine-harness.js';
 
 const LEASE_MS = 4_000;
 /** What every instance here manages unless a test gives it another master or nodes. */
-const IDENTITY: GroupIdentity = {
-  master: '127.0.0.1:6379',
-  nodes: ['127.0.0.1:6380', '127.0.0.1:6381'],
-};
+const IDENTITY = TEST_IDENTITY;
 
-let cluster: EtcdCluster;
-let direct: Etcd3;
-const instances: EtcdCoordination[] = [];
+const rig = new CoordinationRig(LEASE_MS);
 /** Rounds begun, by instance id. */
 const rounds = new Map<string, number>();
 
 function instance(
   group: string,
   id: string,
-  hosts: readonly string[] = cluster.clientUrls,
+  hosts: readonly string[] = rig.cluster.clientUrls,
   leaseMs = LEASE_MS,
-  announce = `127.0.0.1:${20_000 + instances.length}`,
+  announce = `127.0.0.1:${20_000 + rig.instances.length}`,
   identity = IDENTITY,
 ): EtcdCoordination {
-  const client = createEtcdClient(
-    {
-      etcd: [...hosts],
-      etcdLeaseMs: leaseMs,
-      etcdPrefix: '/test',
-      etcdUser: '',
-      etcdPassword: '',
-      etcdTlsCaCertFile: '',
-      etcdTlsCertFile: '',
-      etcdTlsKeyFile: '',
-    },
-    leaseMs / 5,
-  );
+  const client = testEtcdClient(hosts, leaseMs);
   // Each round reads the registrations once: counted, so a test can wait for rounds to pass.
   const getAll = client.getAll.bind(client);
   client.getAll = () => {
     rounds.set(id, (rounds.get(id) ?? 0) + 1);
     return getAll();
   };
-  const coordination = new EtcdCoordination({
-    client,
-    ownsClient: true,
-    self: { id, announce, http: `127.0.0.1:${30_000 + instances.length}` },
-    identity,
-    prefix: '/test',
-    group,
-    leaseMs,
-    logger: silent,
-  });
-  instances.push(coordination);
-  return coordination;
+  const http = `127.0.0.1:${30_000 + rig.instances.length}`;
+  return rig.instance(group, id, { client, leaseMs, announce, http, identity });
 }
 
 async function leaderOf(...all: EtcdCoordination[]): Promise<EtcdCoordination> {
@@ -88,7 +61,7 @@ async function roundsOf(x: EtcdCoordination, count: number): Promise<void> {
 
 /** The lease's remaining TTL in seconds as etcd reports it (-1 once expired or revoked). */
 async function etcdTtl(leaseId: string): Promise<number> {
-  const response = await direct.leaseClient.leaseTimeToLive({ ID: leaseId });
+  const response = await rig.direct.leaseClient.leaseTimeToLive({ ID: leaseId });
   return Number(response.TTL);
 }
 
@@ -99,17 +72,9 @@ function guardOf(coordination: EtcdCoordination): LeaderGuard {
 }
 
 describe('EtcdCoordination on a real etcd cluster', () => {
-  before(async () => {
-    cluster = await startEtcdCluster();
-    direct = new Etcd3({ hosts: [...cluster.clientUrls] });
-  });
-  after(async () => {
-    await Promise.allSettled(instances.map((c) => c.close()));
-    direct.close();
-    await cluster.close();
-  });
+  rig.hooks();
 
-  it('exactly one of two instances leads; the other sees it and its peer', async () => {
+  it('exactly one of two rig.instances leads; the other sees it and its peer', async () => {
     const a = instance('one', 'a');
     const b = instance('one', 'b');
     await Promise.all([a.start(), b.start()]);
@@ -155,7 +120,7 @@ describe('EtcdCoordination on a real etcd cluster', () => {
       });
       assert.deepEqual(follower.leaderReport(), report);
     }
-    const stored = await direct.get('/test/report/leader-status').exec();
+    const stored = await rig.direct.get('/test/report/leader-status').exec();
     assert.equal(stored.kvs[0]?.lease, guardOf(first).leaseId, "on the leader's lease");
     await first.close();
     const second = await leaderOf(...rest);
@@ -208,7 +173,7 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     const a = instance('drift', 'a');
     await a.start();
     await leaderOf(a);
-    const recorded = await waitFor(() => direct.get('/test/drift/identity').json(), {
+    const recorded = await waitFor(() => rig.direct.get('/test/drift/identity').json(), {
       what: "the leader records the group's master and nodes",
     });
     assert.deepEqual(recorded, { ...IDENTITY, recordedBy: a.self });
@@ -251,12 +216,12 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     await Promise.all([roundsOf(otherMaster, 2), roundsOf(otherNode, 2)]);
     assert.equal(otherMaster.mayAct() || otherNode.mayAct(), false);
     assert.match(otherMaster.status().problem ?? '', /^--master differs/);
-    assert.equal(await direct.get('/test/drift/leader').string(), null);
+    assert.equal(await rig.direct.get('/test/drift/leader').string(), null);
   });
 
   it('before any identity is recorded, the later of two registrations that disagree stands back', async () => {
     // A registration with another master, made first, by an instance that never leads.
-    await direct
+    await rig.direct
       .put('/test/early/members/x')
       .value(
         JSON.stringify({
@@ -274,7 +239,7 @@ describe('EtcdCoordination on a real etcd cluster', () => {
       /^--master differs: this instance has 127\.0\.0\.1:6379, the group's is 127\.0\.0\.1:7379 \(that of instance x \(announce 127\.0\.0\.1:6999, http 127\.0\.0\.1:9990\), registered before this one\)/,
     );
     assert.equal(b.mayAct(), false);
-    await direct.delete().key('/test/early/members/x').exec();
+    await rig.direct.delete().key('/test/early/members/x').exec();
     await leaderOf(b);
   });
 
@@ -290,7 +255,7 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     let deposed: string | undefined;
     second.on('deposed', (reason) => (deposed = reason));
     // The lease expiring in etcd, as when the leader's host dies: revoked behind its back.
-    await direct.leaseClient.leaseRevoke({ ID: guardOf(second).leaseId });
+    await rig.direct.leaseClient.leaseRevoke({ ID: guardOf(second).leaseId });
     const third = await leaderOf(...rest.filter((x) => x !== second));
     await waitFor(() => deposed, { what: 'the revoked leader deposed' });
     assert.equal(second.mayAct(), false);
@@ -304,14 +269,14 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     const stale = guardOf(a);
     await a.store.save(steady({ epoch: 1 }));
     // Deposed without knowing it yet: its lease is gone and another instance was elected.
-    await direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
+    await rig.direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
     const b = instance('fence', 'b');
     await b.start();
     await leaderOf(b);
     await b.store.save(steady({ epoch: 2 }));
     // A store that still carries the old leader's fence, as a write already on its way does.
     let lost: string | undefined;
-    const late = new EtcdStateStore(direct, a.keys.state, {
+    const late = new EtcdStateStore(rig.direct, a.keys.state, {
       guard: () => stale,
       fenceLost: (reason) => (lost = reason),
     });
@@ -330,7 +295,7 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     assert.equal(loaded.kind === 'ok' ? loaded.state.epoch : -1, 2);
     assert.equal(loaded.file, 'etcd:/test/fence/state');
     // The key names its writer and the fence it wrote under; the engine never sees the stamp.
-    const stored: unknown = JSON.parse((await direct.get(a.keys.state).string()) ?? 'null');
+    const stored: unknown = JSON.parse((await rig.direct.get(a.keys.state).string()) ?? 'null');
     const { id, announce } = b.self;
     assert.deepEqual(writtenByOf(stored), { id, announce, fence: guardOf(b).fence });
     assert.ok(loaded.kind === 'ok' && !('writtenBy' in loaded.state));
@@ -339,21 +304,21 @@ describe('EtcdCoordination on a real etcd cluster', () => {
   it('load() tells missing from corrupt', async () => {
     const a = instance('load', 'a');
     assert.equal((await a.store.load()).kind, 'missing');
-    await direct.put(a.keys.state).value('{"version":1');
+    await rig.direct.put(a.keys.state).value('{"version":1');
     const corrupt = await a.store.load();
     assert.equal(corrupt.kind, 'corrupt');
-    await direct.put(a.keys.state).value(JSON.stringify({ ...steady(), epoch: -1 }));
+    await rig.direct.put(a.keys.state).value(JSON.stringify({ ...steady(), epoch: -1 }));
     const invalid = await a.store.load();
     assert.ok(invalid.kind === 'corrupt' && invalid.why.includes('epoch'), JSON.stringify(invalid));
   });
 
   it('a leader cut off from etcd stops acting before etcd expires its lease; the other takes over', async () => {
     const leaseMs = 6_000;
-    const { urls, all: forwarders } = await cluster.forwarders();
+    const { urls, all: forwarders } = await rig.cluster.forwarders();
     const a = instance('partition', 'a', urls, leaseMs);
     await a.start();
     await leaderOf(a);
-    const b = instance('partition', 'b', cluster.clientUrls, leaseMs);
+    const b = instance('partition', 'b', rig.cluster.clientUrls, leaseMs);
     await b.start();
     const leaseId = guardOf(a).leaseId;
     // Sampled all along: never two instances acting at once.
@@ -400,16 +365,16 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     const b = instance('quorum', 'b');
     await Promise.all([a.start(), b.start()]);
     await leaderOf(a, b);
-    await cluster.stop(1);
-    await cluster.stop(2);
+    await rig.cluster.stop(1);
+    await rig.cluster.stop(2);
     await waitFor(() => !a.mayAct() && !b.mayAct() && a.status().problem && b.status().problem, {
-      what: 'both instances stop acting and report the problem',
+      what: 'both rig.instances stop acting and report the problem',
       timeoutMs: LEASE_MS * 4,
       explain: () => JSON.stringify([a.status(), b.status()]),
     });
     assert.match(a.status().problem ?? '', /etcd/);
-    await cluster.start(1);
-    await cluster.start(2);
+    await rig.cluster.start(1);
+    await rig.cluster.start(2);
     await leaderOf(a, b);
     await waitFor(() => a.status().problem === null && b.status().problem === null, {
       what: 'both healthy again',

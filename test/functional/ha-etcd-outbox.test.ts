@@ -4,49 +4,21 @@
 // WebhookNotifier delivers through it when given the etcd outbox factory.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { Etcd3 } from 'etcd3';
-import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
+import { describe, it } from 'node:test';
 import { waitFor } from '../../harness/wait-for.js';
 import { errorCode } from '../../src/errors.js';
-import { createEtcdClient } from '../../src/ha/etcd-client.js';
-import { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import type { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import { CoordinationRig } from '../helpers/etcd-coordination-rig.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
 import type { OutboxEntry } from '../../src/notify/outbox.js';
 import { WebhookNotifier } from '../../src/notify/webhooks.js';
 import { silent } from '../helpers/engine-harness.js';
 
 const LEASE_MS = 4_000;
-let cluster: EtcdCluster;
-let direct: Etcd3;
-const instances: EtcdCoordination[] = [];
+const rig = new CoordinationRig(LEASE_MS);
 
 function instance(group: string, id: string): EtcdCoordination {
-  const client = createEtcdClient(
-    {
-      etcd: [...cluster.clientUrls],
-      etcdLeaseMs: LEASE_MS,
-      etcdPrefix: '/test',
-      etcdUser: '',
-      etcdPassword: '',
-      etcdTlsCaCertFile: '',
-      etcdTlsCertFile: '',
-      etcdTlsKeyFile: '',
-    },
-    LEASE_MS / 5,
-  );
-  const coordination = new EtcdCoordination({
-    client,
-    ownsClient: true,
-    self: { id, announce: `${id}:6382`, http: `${id}:9999` },
-    identity: { master: '127.0.0.1:6379', nodes: ['127.0.0.1:6380', '127.0.0.1:6381'] },
-    prefix: '/test',
-    group,
-    leaseMs: LEASE_MS,
-    logger: silent,
-  });
-  instances.push(coordination);
-  return coordination;
+  return rig.instance(group, id);
 }
 
 function event(epoch: number): RbuddyEvent {
@@ -67,15 +39,7 @@ async function stored(entry: OutboxEntry | undefined): Promise<OutboxEntry> {
 }
 
 describe('the webhook outbox in etcd', () => {
-  before(async () => {
-    cluster = await startEtcdCluster();
-    direct = new Etcd3({ hosts: [...cluster.clientUrls] });
-  });
-  after(async () => {
-    await Promise.allSettled(instances.map((c) => c.close()));
-    direct.close();
-    await cluster.close();
-  });
+  rig.hooks();
 
   it('survives its writer; only the leader marks an event delivered', async () => {
     const a = instance('outbox', 'a');
@@ -112,7 +76,7 @@ describe('the webhook outbox in etcd', () => {
     // a deposed (its lease gone behind its back): b leads, a's removal is refused by etcd.
     const stale = a.guard();
     assert.ok(stale !== undefined);
-    await direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
+    await rig.direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
     await waitFor(() => b.mayAct(), { what: 'b leads' });
     await assert.rejects(outboxA.remove(second), (error) => {
       assert.equal(errorCode(error), 'RBUDDY_ERR_NOT_LEADER');
@@ -138,7 +102,7 @@ describe('the webhook outbox in etcd', () => {
     const outbox = d.outboxFactory(silent)('webhook-retried');
     assert.deepEqual(await outbox.load(), []);
     const sent = event(7);
-    await direct
+    await rig.direct
       .put(`${d.keys.outbox('webhook-retried')}${'0'.padStart(16, '0')}`)
       .value(JSON.stringify(sent));
     const entry = await stored(outbox.add(sent));
@@ -174,8 +138,8 @@ describe('the webhook outbox in etcd', () => {
       await waitFor(() => received.length === 1, { what: 'the event delivered' });
       assert.equal((JSON.parse(received[0] ?? '{}') as { id?: unknown }).id, sent.id);
       const prefix = `${c.keys.root}outbox/`;
-      assert.equal((await direct.getAll().prefix(prefix).keys()).length <= 1, true);
-      await waitFor(async () => (await direct.getAll().prefix(prefix).keys()).length === 0, {
+      assert.equal((await rig.direct.getAll().prefix(prefix).keys()).length <= 1, true);
+      await waitFor(async () => (await rig.direct.getAll().prefix(prefix).keys()).length === 0, {
         what: 'the delivered entry removed from etcd',
       });
     } finally {

@@ -4,47 +4,18 @@
 // deposed leader, record nothing (the write is fenced); the next leader's go after what is there.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { Etcd3 } from 'etcd3';
+import { describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
-import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { waitFor } from '../../harness/wait-for.js';
-import { createEtcdClient } from '../../src/ha/etcd-client.js';
-import { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import type { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
+import { CoordinationRig } from '../helpers/etcd-coordination-rig.js';
 import type { RecentEvent } from '../../src/ha/recent-events.js';
-import { silent } from '../helpers/engine-harness.js';
 
 const LEASE_MS = 4_000;
-let cluster: EtcdCluster;
-let direct: Etcd3;
-const instances: EtcdCoordination[] = [];
+const rig = new CoordinationRig(LEASE_MS);
 
 function instance(group: string, id: string): EtcdCoordination {
-  const client = createEtcdClient(
-    {
-      etcd: [...cluster.clientUrls],
-      etcdLeaseMs: LEASE_MS,
-      etcdPrefix: '/test',
-      etcdUser: '',
-      etcdPassword: '',
-      etcdTlsCaCertFile: '',
-      etcdTlsCertFile: '',
-      etcdTlsKeyFile: '',
-    },
-    LEASE_MS / 5,
-  );
-  const coordination = new EtcdCoordination({
-    client,
-    ownsClient: true,
-    self: { id, announce: `${id}:6382`, http: `${id}:9999` },
-    prefix: '/test',
-    group,
-    leaseMs: LEASE_MS,
-    identity: { master: '127.0.0.1:6379', nodes: ['127.0.0.1:6380', '127.0.0.1:6381'] },
-    logger: silent,
-  });
-  instances.push(coordination);
-  return coordination;
+  return rig.instance(group, id);
 }
 
 function record(name: string): RecentEvent {
@@ -80,15 +51,7 @@ const refused = (lines: Array<Record<string, unknown>>, id: string): boolean =>
   );
 
 describe('the recent events in etcd', () => {
-  before(async () => {
-    cluster = await startEtcdCluster();
-    direct = new Etcd3({ hosts: [...cluster.clientUrls] });
-  });
-  after(async () => {
-    await Promise.allSettled(instances.map((c) => c.close()));
-    direct.close();
-    await cluster.close();
-  });
+  rig.hooks();
 
   it('keeps the last few, in order, each once; only the leader records them', async () => {
     const a = instance('recent', 'a');
@@ -104,7 +67,7 @@ describe('the recent events in etcd', () => {
       what: 'the last four recorded',
       explain: async () => JSON.stringify(names(await feedA.read())),
     });
-    const keys = await direct.getAll().prefix(a.keys.events).keys();
+    const keys = await rig.direct.getAll().prefix(a.keys.events).keys();
     assert.equal(keys.length, 4, `bounded: ${keys.join(' ')}`);
 
     // Recorded again (a retried write that landed), then a new one: each once.
@@ -133,7 +96,7 @@ describe('the recent events in etcd', () => {
     // b's goes after what a left.
     const stale = a.guard();
     assert.ok(stale !== undefined);
-    await direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
+    await rig.direct.leaseClient.leaseRevoke({ ID: stale.leaseId });
     await waitFor(() => b.mayAct(), { what: 'b leads' });
     const byDeposed = record('d1');
     feedA.append(byDeposed);
