@@ -1,21 +1,21 @@
 // One instance of a group run on etcd (docs/ha.md): a follower until the Coordination elects it,
-// the leader until it is deposed, and back. While it leads it runs a term: its own failover
-// engine on the group's state in etcd, fenced by the Coordination's mayAct(), and its own master
-// probe; the term begins with the takeover (takeover.ts) and ends the moment the instance is
-// deposed — probe stopped, engine stopped, the engine's fence shut, so no step starts after that
-// (a relay session still open may go on relaying bytes). A follower keeps its listeners open,
-// holds every replica's sync (-NOMASTERLINK: the replica retries, and reaches the leader once
-// the leader points it there) and answers discovery from the state in etcd, read every poll, for
-// as long as that read is fresh (view-freshness.ts); so does a leader whose lease may have lapsed.
-// Leadership stands where the engine stands in a single instance: the app, the proxy's gate, the
-// admin API and discovery use it through the same methods.
+// the leader until it is deposed, and back. While it leads it runs a term: its own failover engine
+// on the group's state in etcd, fenced by the Coordination's mayAct(), and its own master probe;
+// the term begins with the takeover (takeover.ts), whose rounds go on at polls whenever a replica
+// follows another instance of the group again (repoint-round.ts), and ends the moment the instance
+// is deposed — probe stopped, engine stopped, the engine's fence shut, so no step starts after that
+// (a relay session still open may go on relaying bytes). A follower keeps its listeners open, holds
+// every replica's sync (-NOMASTERLINK: the replica retries, and reaches the leader once the leader
+// points it there) and answers discovery from the state in etcd, read every poll, for as long as
+// that read is fresh (view-freshness.ts); so does a leader whose lease may have lapsed. Leadership
+// stands where the engine stands in a single instance: the app, the proxy's gate, the admin API and
+// discovery use it through the same methods.
 import type { Logger } from 'pino';
 import type { DurableSink, RbuddyEvent } from '../notify/events.js';
 import type { WebhookStatus } from '../notify/webhooks.js';
 import type { FullSyncStart, SessionInfo } from '../proxy/session-types.js';
 import type { OperatorRequest } from '../standby/decide.js';
 import type { EngineStatus, FailoverEngine } from '../standby/engine.js';
-import { fencedControl } from '../standby/fenced-ops.js';
 import type { OperatorAnswer } from '../standby/operator-requests.js';
 import type { SessionSource } from '../standby/ports.js';
 import { epochSwitch, type EpochSwitch } from '../standby/persisted-state.js';
@@ -24,7 +24,8 @@ import type { PersistedState } from '../standby/persisted-state.js';
 import { unusableReason, type LoadResult } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
 import { followerStatus } from './follower-view.js';
-import { addressKey, groupAddresses, repointReplicas } from './takeover.js';
+import { repointRound, roundDue, type RepointContext } from './repoint-round.js';
+import { addressKey } from './takeover.js';
 import { ViewFreshness } from './view-freshness.js';
 import type {
   GroupEngine,
@@ -264,6 +265,7 @@ export class Leadership implements GroupEngine, DurableSink {
       settled: false,
       pastLeaders: [],
       leftAlone: new Set(),
+      foreign: new Set(),
       loaded: false,
       running: false,
       unusable: undefined,
@@ -344,35 +346,22 @@ export class Leadership implements GroupEngine, DurableSink {
     this.transitions = this.transitions.then(() => term.engine.stop());
   }
 
-  /** Points the replicas that follow another instance of the group at this one. */
+  /** Points the replicas that follow another instance of the group at this one (a round). */
   private async takeOver(term: Term): Promise<void> {
-    const group = groupAddresses(
-      this.options.coordination.self.announce,
-      this.otherInstances,
-      term.pastLeaders,
-      this.options.checkAddress,
-    );
-    const result = await repointReplicas(
-      this.options.nodes,
-      fencedControl(this.options.ops, () => term.live && this.options.coordination.mayAct()),
-      group,
-    );
-    term.settled = result.settled;
-    for (const left of result.leftAlone) {
-      const seen = `${left.node} ${left.master} ${String(left.retry)}`;
-      if (term.leftAlone.has(seen)) continue;
-      term.leftAlone.add(seen);
-      this.log.warn(
-        left,
-        "takeover: not repointing a replica that follows a past leader's address",
-      );
-    }
-    if (result.repointed.length > 0) {
-      this.log.info(
-        { repointed: result.repointed },
-        'takeover: replicas told REPLICAOF this instance (they PSYNC and continue through it)',
-      );
-    }
+    await repointRound(term, this.repointContext());
+  }
+
+  private repointContext(): RepointContext {
+    const { coordination, nodes, ops, checkAddress } = this.options;
+    return {
+      own: coordination.self.announce,
+      others: this.otherInstances,
+      nodes,
+      ops,
+      checkAddress,
+      mayAct: () => coordination.mayAct(),
+      log: this.log,
+    };
   }
 
   /** The leader publishes its live state for the followers (each poll; written when changed). */
@@ -455,11 +444,12 @@ export class Leadership implements GroupEngine, DurableSink {
     } else if (
       term?.live === true &&
       term.running &&
-      !term.settled &&
-      term.unusable === undefined
+      term.unusable === undefined &&
+      roundDue(term, this.repointContext())
     ) {
+      // Until the takeover is done, and whenever a replica follows another instance again.
       await this.takeOver(term).catch((error: unknown) => {
-        this.log.warn({ err: error }, 'takeover round failed; retrying at the next poll');
+        this.log.warn({ err: error }, 'repointing round failed; retrying at the next poll');
       });
     }
   }

@@ -9,6 +9,7 @@
 // those seen registered or leading, and the group's past leaders (past-leaders.ts) once what
 // answers there says it is still the group's (address-check.ts).
 import type { ReplicaNode } from '../nodes/replica-node.js';
+import type { NodeView } from '../standby/node-view.js';
 import type { NodeControl } from '../standby/ports.js';
 import type { AddressVerdict } from './address-check.js';
 
@@ -50,6 +51,26 @@ export function groupAddresses(
     if (key !== self && !live.has(key)) former.set(key, announce);
   }
   return { seen: live, former, check };
+}
+
+/**
+ * Whether one of `views` (the engine's last look at the nodes) is a replica of an instance of the
+ * group other than this one: a round of repointReplicas is due. Past leaders' addresses already
+ * judged foreign (`foreign`, addressKey spelling) are not asked about again for it.
+ */
+export function repointDue(
+  views: readonly NodeView[],
+  group: GroupAddresses,
+  foreign: ReadonlySet<string>,
+): boolean {
+  return views.some((view) => {
+    const master = view.masterAddress;
+    if (!view.reachable || view.role !== 'slave' || view.followsProxy || master === undefined) {
+      return false;
+    }
+    const key = addressKey(master);
+    return group.seen.has(key) || (group.former.has(key) && !foreign.has(key));
+  });
 }
 
 /** A replica that follows a past leader's address and was not repointed, and why. */

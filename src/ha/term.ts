@@ -87,6 +87,11 @@ export interface Term {
   pastLeaders: readonly string[];
   /** The replicas left alone so far, logged once each (node, the address it follows, why). */
   leftAlone: Set<string>;
+  /**
+   * Past leaders' addresses (addressKey) found foreign this term: a replica of one does not make
+   * a poll begin a round (repoint-round.ts), so such an address is not asked every poll.
+   */
+  foreign: Set<string>;
   /** The engine read the state: until then the term answers as a follower does. */
   loaded: boolean;
   /** The engine runs (after the first takeover round). */

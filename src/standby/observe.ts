@@ -129,10 +129,15 @@ export class FailoverObserver {
     const nodeId = session.node.id;
     let track = this.tracks.get(nodeId);
     if (track === undefined || track.sessionId !== session.id) {
+      // Usually the session's first event, in phase `handshake`. But a session may have begun
+      // before this engine existed — a leader deposed while its relay went on, then elected
+      // again, runs a new engine (docs/ha.md, "Takeover") — and its `streaming` event is then
+      // long past: the session is taken as its phase says, so its next ACK counts.
+      const phase = session.phase;
       track = {
         sessionId: session.id,
-        syncBegun: false,
-        streaming: false,
+        syncBegun: phase === 'waiting-snapshot' || phase === 'snapshot',
+        streaming: phase === 'streaming',
         ackedSinceStreaming: false,
       };
       this.tracks.set(nodeId, track);

@@ -119,7 +119,10 @@ export async function startHaRig(
     for (const rbuddy of instances) {
       const seen = await status(rbuddy).catch((error: unknown) => String(error));
       lines.push(`instance ${rbuddy.resp.port}: ${JSON.stringify(seen)}`);
-      const logs = rbuddy.logs().filter((line) => Number(line.level) >= 40);
+      // rbuddy logs levels by label ("level":"warn"), not pino's numbers.
+      const logs = rbuddy
+        .logs()
+        .filter((line) => ['warn', 'error', 'fatal'].includes(String(line.level)));
       lines.push(...logs.slice(-10).map((line) => JSON.stringify(line)));
     }
     for (const server of [master, active, standby]) {
