@@ -21,6 +21,11 @@ export interface RbuddyProcess {
   exit(timeoutMs?: number): Promise<number | null>;
 }
 
+/** A log line of rbuddy's at warn or above (it logs levels by label: `"level":"warn"`). */
+export function isWarning(line: Record<string, unknown>): boolean {
+  return ['warn', 'error', 'fatal'].includes(String(line.level));
+}
+
 export interface SpawnOptions {
   /** The environment besides PATH (nothing else of the test's own is passed on). */
   env?: Record<string, string>;

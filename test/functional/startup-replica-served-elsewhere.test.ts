@@ -20,6 +20,7 @@ import { terminate } from '../../harness/processes.js';
 import {
   cliArgs,
   cliStatus,
+  isWarning,
   spawnRbuddy,
   type RbuddyProcess,
 } from '../../harness/rbuddy-process.js';
@@ -108,7 +109,7 @@ async function servedElsewhere(
       explain: async () =>
         `other rbuddy: ${JSON.stringify(await cliStatus(second).catch(String))}\n${second
           .logs()
-          .filter((line) => Number(line.level) >= 40)
+          .filter(isWarning)
           .slice(-10)
           .map((line) => JSON.stringify(line))
           .join('\n')}`,

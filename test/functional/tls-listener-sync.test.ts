@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { isWarning } from '../../harness/rbuddy-process.js';
 import { startRbuddy, stopAllRbuddy, type RbuddyUnderTest } from '../helpers/rbuddy.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { masterStats, populate, waitForInSync } from '../../harness/replication.js';
@@ -53,7 +54,7 @@ describe('the TLS RESP listener: replication and discovery', () => {
         explain: () =>
           `${JSON.stringify(rbuddy.status().sessions)}\n${replica.logTail(15)}\n${rbuddy
             .logs()
-            .filter((line) => Number(line.level) >= 40)
+            .filter(isWarning)
             .slice(-10)
             .map((line) => JSON.stringify(line))
             .join('\n')}`,

@@ -9,7 +9,12 @@ import type { Redis } from 'ioredis';
 import type { AppStatus } from '../../src/app.js';
 import type { EtcdCluster } from '../../harness/etcd-cluster.js';
 import { freePort, killHard, terminate } from '../../harness/processes.js';
-import { cliArgs, spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
+import {
+  cliArgs,
+  isWarning,
+  spawnRbuddy,
+  type RbuddyProcess,
+} from '../../harness/rbuddy-process.js';
 import { startRedis, type RedisArgs, type RedisServer } from '../../harness/redis-server.js';
 import { info, populate, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -119,10 +124,7 @@ export async function startHaRig(
     for (const rbuddy of instances) {
       const seen = await status(rbuddy).catch((error: unknown) => String(error));
       lines.push(`instance ${rbuddy.resp.port}: ${JSON.stringify(seen)}`);
-      // rbuddy logs levels by label ("level":"warn"), not pino's numbers.
-      const logs = rbuddy
-        .logs()
-        .filter((line) => ['warn', 'error', 'fatal'].includes(String(line.level)));
+      const logs = rbuddy.logs().filter(isWarning);
       lines.push(...logs.slice(-10).map((line) => JSON.stringify(line)));
     }
     for (const server of [master, active, standby]) {

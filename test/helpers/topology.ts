@@ -1,6 +1,7 @@
 // A master, two replicas and an rbuddy in between, all on ephemeral loopback ports.
 import type { Redis } from 'ioredis';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
+import { isWarning } from '../../harness/rbuddy-process.js';
 import { startRbuddy, type RbuddyUnderTest } from './rbuddy.js';
 import { startRedis, type RedisServer } from '../../harness/redis-server.js';
 import { populate, waitForInSync } from '../../harness/replication.js';
@@ -126,7 +127,7 @@ export function explainTopology(rbuddy: RbuddyUnderTest, servers: RedisServer[])
   const { sessions, state, reason } = rbuddy.status();
   const warnings = rbuddy
     .logs()
-    .filter((line) => Number(line.level) >= 40)
+    .filter(isWarning)
     .slice(-15)
     .map((line) => JSON.stringify(line));
   return [
