@@ -33,6 +33,7 @@ import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledNote, settledState, type Roles } from './reconcile.js';
 import { behindNodes, namedRoles } from './rolled-back-state.js';
+import { notReady } from './readiness.js';
 import { RoundLoop } from './round-loop.js';
 import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
@@ -235,17 +236,22 @@ export class FailoverEngine {
     });
   }
 
-  /**
-   * True while the active replica serves a dataset and the engine runs (for /readyz). False from
-   * the first moment of a shutdown, so a load balancer stops routing here before the listeners
-   * close.
-   */
+  /** Why /readyz answers 503 (readiness.ts), or undefined while the named active serves its data. */
+  notReady(): string | undefined {
+    const named = this.roles()?.active;
+    return notReady({
+      running: this.rounds.isRunning,
+      stopping: this.stopping,
+      persisted: this.keeper.current,
+      noState: this.corrupt ?? this.currentReason,
+      named,
+      view: this.lastViews.find((candidate) => candidate.id === named),
+      heldInMemory: named === undefined ? undefined : this.activeHold.of(named),
+    });
+  }
+
   ready(): boolean {
-    const persisted = this.keeper.current;
-    if (!this.rounds.isRunning || persisted === undefined || !persisted.activeHoldsData)
-      return false;
-    const view = this.lastViews.find((candidate) => candidate.id === persisted.active);
-    return view !== undefined && view.reachable && !view.loading;
+    return this.notReady() === undefined;
   }
 
   /** True once {@link stop} was called. */

@@ -133,6 +133,22 @@ describe('FailoverEngine: an active back empty while the failover is at step pro
         ...WAIT,
       });
       assert.equal(h.engine.holdsSync(A.id), true, 'its sync answered -NOMASTERLINK');
+      // The node /active names answers -MASTERDOWN: not ready (/readyz 503), saying why.
+      await waitFor(
+        () =>
+          h.engine
+            .status()
+            .nodes.some((view) => view.id === A.id && view.servesStaleData === false),
+        {
+          what: 'a round that saw the hold',
+          ...WAIT,
+        },
+      );
+      assert.equal(h.engine.ready(), false);
+      assert.match(
+        h.engine.notReady() ?? '',
+        /active 10\.0\.0\.5:6379 came back empty and is held/,
+      );
       assert.deepEqual(heldAtAttach, [true], 'held before the standby is attached, attached once');
       const record = onDisk(dir).failover;
       assert.ok(
@@ -155,6 +171,7 @@ describe('FailoverEngine: an active back empty while the failover is at step pro
       assert.deepEqual(ops.callsOf('flush'), [], 'A was empty: nothing flushed');
       assert.deepEqual(flushes, []);
       assert.ok(isHeld(ops), 'A is the held standby');
+      await waitFor(() => h.engine.ready(), { what: 'ready: B serves the data', ...WAIT });
     });
   }
 });
