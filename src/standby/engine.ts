@@ -80,6 +80,8 @@ export class FailoverEngine {
   /** Who the nodes show serving, while no state can be trusted (for discovery and /active). */
   private observedRoles: Roles | undefined;
   private loaded = false;
+  /** A round has looked at the nodes: until then every sync waits (holdsSync). */
+  private looked = false;
   private readonly rounds: RoundLoop;
 
   private readonly observer: FailoverObserver;
@@ -158,9 +160,12 @@ export class FailoverEngine {
 
   /**
    * Whether the proxy answers this node's sync -NOMASTERLINK (syncHeld; active-hold.ts; a state
-   * behind the nodes, behindNodes: all of them).
+   * behind the nodes, behindNodes: all of them). Every node's until the first round has looked at
+   * them: load()'s first look may be older than the listener, and a sync relayed before the round
+   * decides on the nodes may cost the master a fork for a +FULLRESYNC the gate refuses.
    */
   readonly holdsSync = (id: string): boolean =>
+    !this.looked ||
     this.activeHold.of(id) !== undefined ||
     behindNodes(this.keeper.current, this.lastViews, this.viewedUnder) ||
     syncHeld(
@@ -324,7 +329,7 @@ export class FailoverEngine {
     // together, a standby seconds slow to answer left a dead active's view that old: "healthy").
     const standby = await this.ops.view(standbyNode);
     const active = await this.ops.view(activeNode);
-    [this.lastViews, this.viewedUnder] = [[active, standby], persisted];
+    [this.lastViews, this.viewedUnder, this.looked] = [[active, standby], persisted, true];
     const observer = this.observer;
     observer.refreshMasterLoss(persisted, active);
 
@@ -430,7 +435,7 @@ export class FailoverEngine {
       ops.view(initialActive),
       ops.view(initialStandby),
     ]);
-    this.lastViews = [active, standby];
+    [this.lastViews, this.looked] = [[active, standby], true];
     this.observedRoles = servingRoles(active, standby);
     if (this.corrupt !== undefined) return false;
     const plan = reconcile(active, standby);
