@@ -172,21 +172,26 @@ export class Leadership implements GroupEngine, DurableSink {
     };
   }
 
-  /**
-   * The leader: its engine's verdict; a follower: the state in etcd shows an active serving, and
-   * its view of it is fresh enough to name it.
-   */
   ready(): boolean {
-    if (this.stopped) return false;
+    return this.notReady() === undefined;
+  }
+
+  /**
+   * Why not ready (/readyz 503). The leader: its engine's verdict; a follower: ready while the
+   * state in etcd shows an active serving, and its view of it is fresh enough to name it.
+   */
+  notReady(): string | undefined {
+    if (this.stopped) return 'shutting down';
     const engine = this.naming();
-    if (engine !== undefined) return engine.ready();
+    if (engine !== undefined) return engine.notReady();
     const loaded = this.loaded;
-    return (
-      loaded?.kind === 'ok' &&
-      loaded.state.activeHoldsData &&
-      this.freshness.fresh() &&
-      this.options.coordination.status().problem === null
-    );
+    const problem = this.options.coordination.status().problem;
+    if (problem !== null) return problem;
+    if (loaded?.kind !== 'ok') return `no state read from etcd (${loaded?.kind ?? 'not read yet'})`;
+    if (!loaded.state.activeHoldsData) {
+      return `the active ${loaded.state.active} holds no dataset yet (its first sync)`;
+    }
+    return this.freshness.staleness();
   }
 
   status(): EngineStatus {

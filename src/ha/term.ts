@@ -19,6 +19,7 @@ export type GroupEngine = Pick<
   | 'currentSwitch'
   | 'request'
   | 'ready'
+  | 'notReady'
   | 'state'
   | 'stopping'
   | 'status'

@@ -14,7 +14,7 @@ import { hostCheck } from './host-check.js';
 import { METRICS_CONTENT_TYPE } from '../metrics/metrics.js';
 
 /** What the routes use of the failover engine: its requests, roles and readiness. */
-type EngineControls = Pick<FailoverEngine, 'request' | 'roles' | 'ready' | 'state' | 'stopping'>;
+type EngineControls = Pick<FailoverEngine, 'request' | 'roles' | 'notReady' | 'state' | 'stopping'>;
 
 export interface RoutesOptions {
   token: string;
@@ -117,13 +117,15 @@ export function adminRoutes(options: RoutesOptions): Route[] {
     {
       method: 'GET',
       path: '/readyz',
-      handler: () =>
-        engine.ready()
+      handler: () => {
+        const reason = engine.notReady();
+        return reason === undefined
           ? { status: 200, body: { ready: true, state: engine.state } }
           : {
               status: 503,
-              body: { ready: false, state: engine.state, shuttingDown: engine.stopping },
-            },
+              body: { ready: false, state: engine.state, reason, shuttingDown: engine.stopping },
+            };
+      },
     },
     {
       method: 'GET',

@@ -4,17 +4,16 @@
 // announces (I3, docs/design.md, "Persist, then announce"). An action that must have a state on
 // disk before a later command of its own asks the engine to commit that part first (`commit`).
 import { randomUUID } from 'node:crypto';
-import type { ReplicaNode } from '../nodes/replica-node.js';
 import type { Action, ActionContext, Announcement, Outcome } from './action-types.js';
-import { guardSettingsOf, isWriteGuard, REDIS_DEFAULTS, STALE_DATA_SETTING } from './node-ops.js';
-import { isHeldStandby } from './node-view.js';
+import { STALE_DATA_SETTING } from './node-ops.js';
+import { backEmpty, isHeldStandby } from './node-view.js';
+import { originalSettings, saveStandbySettings } from './own-settings.js';
 import { adoptionOutcome } from './rolled-back-state.js';
 import { newActiveLost } from './verification.js';
 import {
   ACTIVE_HELD,
   type FailoverRecord,
   type PersistedState,
-  type SavedConfig,
   type TimelineEntry,
 } from './persisted-state.js';
 
@@ -154,9 +153,24 @@ async function beginFailover(
 }
 
 async function promote(c: ActionContext): Promise<Outcome> {
-  await c.ops.guardWrites(c.activeNode);
-  await c.ops.detach(c.activeNode);
-  c.sessions.sessionFor(c.activeNode.id)?.close('gated');
+  const { activeNode: node } = c;
+  // decide() saw it with its data a moment ago; one restarted since without it is never promoted
+  // (a master with no keys answers every read with a nil). Looked at right before and right
+  // after the two commands: a restart in between fails the round, and the next one decides on
+  // what came back (hold-active: docs/design.md, "Roles and states", the active back empty).
+  const before = await c.ops.view(node);
+  if (backEmpty(before, c.persisted.activeRunId)) {
+    throw new Error(`not promoting ${node.id}: it came back empty (restarted without its dataset)`);
+  }
+  await c.ops.guardWrites(node);
+  await c.ops.detach(node);
+  const after = await c.ops.view(node);
+  if (after.reachable && after.runId !== before.runId) {
+    throw new Error(
+      `${node.id} restarted while it was promoted (run_id ${after.runId ?? 'unknown'}, not ${before.runId ?? 'unknown'}): looking at it again`,
+    );
+  }
+  c.sessions.sessionFor(node.id)?.close('gated');
   // The promotion is retried with the standby's attach (same step) until that succeeds:
   // announce it once per failover, not once per retry.
   const failoverId = c.persisted.failover?.id;
@@ -227,21 +241,6 @@ async function holdStandby(c: ActionContext): Promise<Outcome> {
     'the idle standby is held: reads answer -MASTERDOWN, writes -READONLY',
   );
   return {};
-}
-
-/**
- * The standby's own settings, saved (committed) before anything changes them: a restart in
- * between never takes rbuddy's values for the node's own. Files written before
- * replica-serve-stale-data was saved get it added.
- */
-async function saveStandbySettings(c: ActionContext): Promise<SavedConfig> {
-  const saved = c.persisted.standbySavedConfig ?? undefined;
-  if (saved !== undefined && saved[STALE_DATA_SETTING] !== undefined) return saved;
-  const view = await c.ops.view(c.standbyNode);
-  const own = await originalSettings(c, c.standbyNode, view.followsProxy);
-  const complete = saved === undefined ? own : { ...own, ...saved };
-  await c.commit({ state: { ...c.persisted, standbySavedConfig: complete } });
-  return complete;
 }
 
 async function attachStandby(c: ActionContext): Promise<Outcome> {
@@ -443,36 +442,6 @@ function switchBack(c: ActionContext, reason: string): Outcome {
 
 function failed(reason: string): Announcement {
   return { type: 'failover.failed', data: { reason } };
-}
-
-/**
- * A node's own values of the guarded settings. Our values are never taken for its own (a state
- * dir lost while the node was guarded or held): Redis's defaults stand in for them. A
- * `replica-serve-stale-data no` is taken for rbuddy's when the node replicates from rbuddy
- * (`followsProxy`), since that is how rbuddy leaves the idle standby.
- */
-async function originalSettings(
-  c: ActionContext,
-  node: ReplicaNode,
-  followsProxy = false,
-): Promise<SavedConfig> {
-  const settings = await c.ops.configGet(node);
-  const own = { ...settings };
-  if (isWriteGuard(settings)) {
-    Object.assign(own, guardSettingsOf(REDIS_DEFAULTS));
-    c.log.warn(
-      { node: node.id, settings },
-      "the node holds rbuddy's write guard but no original settings are saved: Redis's defaults will be restored",
-    );
-  }
-  if (followsProxy && settings[STALE_DATA_SETTING] === 'no') {
-    own[STALE_DATA_SETTING] = REDIS_DEFAULTS[STALE_DATA_SETTING] ?? 'yes';
-    c.log.warn(
-      { node: node.id },
-      "the node is held as rbuddy's idle standby but its own replica-serve-stale-data is not saved: Redis's default (yes) will be restored",
-    );
-  }
-  return own;
 }
 
 function requireFailover(persisted: PersistedState): FailoverRecord {

@@ -5,6 +5,7 @@ import type { Action } from './action-types.js';
 import { drainWait, type DrainConfig, type DrainObservations } from './drain.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
 import {
+  backEmpty,
   isEmptyMaster,
   isHeldStandby,
   restartedEmpty,
@@ -12,7 +13,7 @@ import {
   unreachable,
 } from './node-view.js';
 import type { NodeView, SessionView } from './node-view.js';
-import type { FailoverRecord, PersistedState } from './persisted-state.js';
+import { ACTIVE_HELD, type FailoverRecord, type PersistedState } from './persisted-state.js';
 import { flushRefusal } from './reconcile.js';
 import { rolledBack } from './rolled-back-state.js';
 import type { EngineState } from './states.js';
@@ -94,15 +95,24 @@ export function decide(
   }
   if (persisted.failover === null) return decideSteady(persisted, obs, config);
   const decided = decideFailover(persisted.failover, obs, config, persisted);
-  // An active back empty (again, or before its hold landed) is held first, whatever the step;
-  // one held in memory only, until its mark is on disk.
-  const heldInMemory = obs.activeHeldInMemory && heldEmpty(obs.active);
-  if (
-    ['syncing', 'held'].includes(persisted.failover.step) &&
-    (isEmptyMaster(obs.active) || heldInMemory)
-  )
-    decided.actions.unshift({ kind: 'hold-active' });
+  if (holdActiveFirst(persisted, obs)) decided.actions.unshift({ kind: 'hold-active' });
   return decided;
+}
+
+/**
+ * An active back empty before the switch (again, before its hold landed, or restarted while it
+ * was being promoted) is held first, whatever the step: never promoted, never left answering
+ * nils. Also one held in memory only, until its mark is on disk; and one found held with no
+ * mark (the process that held it died first), to write it.
+ */
+function holdActiveFirst(persisted: PersistedState, obs: Observations): boolean {
+  const record = persisted.failover;
+  if (record === null || !['promoting', 'syncing', 'held'].includes(record.step)) return false;
+  const { active } = obs;
+  if (obs.activeHeldInMemory && heldEmpty(active)) return true;
+  if (!backEmpty(active, persisted.activeRunId)) return false;
+  const marked = record.timeline.some((entry) => entry.step === ACTIVE_HELD);
+  return !(marked && isHeldStandby(active));
 }
 
 /** The switch to `incoming`, recording the process and the keys verified (I2). */
@@ -317,6 +327,15 @@ function decideFailover(
     case 'promoting':
       if (!outgoing.reachable) {
         return decision('failing-over', `cannot promote: ${unreachable(outgoing, 'active')}`);
+      }
+      if (holdActiveFirst(persisted, obs)) {
+        // Restarted without its dataset before its promotion: held (planned first, by decide()),
+        // not promoted; the standby takes over. The data is on the master, or gone with it.
+        return decision(
+          'failing-over',
+          `the active ${outgoing.id} came back empty (restarted without its dataset): held, not promoted; the standby takes over`,
+          { kind: 'attach-standby' },
+        );
       }
       return decision(
         'failing-over',

@@ -33,6 +33,7 @@ import { StateKeeper } from './persist-then-announce.js';
 import type { MasterHealth, NodeControl, SessionSource } from './ports.js';
 import { reconcile, servingRoles, settledNote, settledState, type Roles } from './reconcile.js';
 import { behindNodes, namedRoles } from './rolled-back-state.js';
+import { notReady } from './readiness.js';
 import { RoundLoop } from './round-loop.js';
 import { unusableReason, type StateStore } from './state-store.js';
 import { canTransition, type EngineState } from './states.js';
@@ -79,6 +80,8 @@ export class FailoverEngine {
   /** Who the nodes show serving, while no state can be trusted (for discovery and /active). */
   private observedRoles: Roles | undefined;
   private loaded = false;
+  /** A round has looked at the nodes: until then every sync waits (holdsSync). */
+  private looked = false;
   private readonly rounds: RoundLoop;
 
   private readonly observer: FailoverObserver;
@@ -157,9 +160,12 @@ export class FailoverEngine {
 
   /**
    * Whether the proxy answers this node's sync -NOMASTERLINK (syncHeld; active-hold.ts; a state
-   * behind the nodes, behindNodes: all of them).
+   * behind the nodes, behindNodes: all of them). Every node's until the first round has looked at
+   * them: load()'s first look may be older than the listener, and a sync relayed before the round
+   * decides on the nodes may cost the master a fork for a +FULLRESYNC the gate refuses.
    */
   readonly holdsSync = (id: string): boolean =>
+    !this.looked ||
     this.activeHold.of(id) !== undefined ||
     behindNodes(this.keeper.current, this.lastViews, this.viewedUnder) ||
     syncHeld(
@@ -235,17 +241,22 @@ export class FailoverEngine {
     });
   }
 
-  /**
-   * True while the active replica serves a dataset and the engine runs (for /readyz). False from
-   * the first moment of a shutdown, so a load balancer stops routing here before the listeners
-   * close.
-   */
+  /** Why /readyz answers 503 (readiness.ts), or undefined while the named active serves its data. */
+  notReady(): string | undefined {
+    const named = this.roles()?.active;
+    return notReady({
+      running: this.rounds.isRunning,
+      stopping: this.stopping,
+      persisted: this.keeper.current,
+      noState: this.corrupt ?? this.currentReason,
+      named,
+      view: this.lastViews.find((candidate) => candidate.id === named),
+      heldInMemory: named === undefined ? undefined : this.activeHold.of(named),
+    });
+  }
+
   ready(): boolean {
-    const persisted = this.keeper.current;
-    if (!this.rounds.isRunning || persisted === undefined || !persisted.activeHoldsData)
-      return false;
-    const view = this.lastViews.find((candidate) => candidate.id === persisted.active);
-    return view !== undefined && view.reachable && !view.loading;
+    return this.notReady() === undefined;
   }
 
   /** True once {@link stop} was called. */
@@ -318,7 +329,7 @@ export class FailoverEngine {
     // together, a standby seconds slow to answer left a dead active's view that old: "healthy").
     const standby = await this.ops.view(standbyNode);
     const active = await this.ops.view(activeNode);
-    [this.lastViews, this.viewedUnder] = [[active, standby], persisted];
+    [this.lastViews, this.viewedUnder, this.looked] = [[active, standby], persisted, true];
     const observer = this.observer;
     observer.refreshMasterLoss(persisted, active);
 
@@ -424,7 +435,7 @@ export class FailoverEngine {
       ops.view(initialActive),
       ops.view(initialStandby),
     ]);
-    this.lastViews = [active, standby];
+    [this.lastViews, this.looked] = [[active, standby], true];
     this.observedRoles = servingRoles(active, standby);
     if (this.corrupt !== undefined) return false;
     const plan = reconcile(active, standby);

@@ -74,9 +74,33 @@ export function restartedEmpty(view: NodeView, recordedRunId: string | null | un
     followsProxyUnlinked(view) &&
     !view.loading &&
     view.keys === 0 &&
-    typeof recordedRunId === 'string' &&
-    view.runId !== undefined &&
-    view.runId !== recordedRunId
+    otherProcess(view, recordedRunId)
+  );
+}
+
+/**
+ * The active back empty, as a failover before its switch sees it (docs/design.md, "Roles and
+ * states", the active back empty): an empty master (isEmptyMaster), an empty replica of rbuddy
+ * under a new run_id (restartedEmpty), or a master with no keys under a new run_id that carries
+ * rbuddy's write guard all the same: a promotion's guard that landed on the restarted process.
+ * Never promoted: a master with no keys answers every read with a nil. A promoted active with no
+ * keys under the run_id recorded is not back empty: its empty dataset is the one it had.
+ */
+export function backEmpty(view: NodeView, recordedRunId: string | null | undefined): boolean {
+  if (isEmptyMaster(view) || restartedEmpty(view, recordedRunId)) return true;
+  return (
+    view.reachable &&
+    view.role === 'master' &&
+    view.keys === 0 &&
+    !view.loading &&
+    otherProcess(view, recordedRunId)
+  );
+}
+
+/** Another process than the one recorded (a restart); unknown when nothing is recorded. */
+function otherProcess(view: NodeView, recordedRunId: string | null | undefined): boolean {
+  return (
+    typeof recordedRunId === 'string' && view.runId !== undefined && view.runId !== recordedRunId
   );
 }
 

@@ -3,7 +3,8 @@
 // readers get -MASTERDOWN, never a nil; the proxy answers its sync -NOMASTERLINK, so the master
 // never forks for a full sync; status says what is going on (never `healthy`). Once the state can
 // be written, the failover completes as any other, and the old active's own settings are the ones
-// kept for it (docs/design.md, "Roles and states"; docs/reliability.md, "Findings").
+// kept for it (docs/design.md, "Roles and states"; docs/reliability.md, "Findings"). Meanwhile
+// /readyz answers 503 with the reason.
 //
 // The state is made unwritable by a directory put where state.json goes: every write then fails
 // at its rename (EISDIR), as root or not (chmod does not stop root; a full or read-only
@@ -11,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { AppStatus } from '../../src/app.js';
@@ -19,30 +19,10 @@ import type { PersistedState } from '../../src/standby/persisted-state.js';
 import { info, masterStats, waitForInSync } from '../../harness/replication.js';
 import type { RedisServer } from '../../harness/redis-server.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { getOnce } from '../helpers/get-once.js';
 import { startRig } from '../helpers/restart-rig.js';
 
 const KEY = 'back-empty-unwritable-key';
-
-/** One GET on a fresh connection: the reply's first line, or the connection error's code. */
-function getOnce(server: RedisServer): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port: server.port });
-    let reply = '';
-    const done = (answer: string): void => {
-      socket.destroy();
-      resolve(answer);
-    };
-    socket.setTimeout(5_000, () => done('conn:timeout'));
-    socket.on('connect', () => socket.write(`GET ${KEY}\r\n`));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1');
-      const end = reply.indexOf('\r\n');
-      if (end >= 0) done(reply.slice(0, end));
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => done(`conn:${error.code ?? 'error'}`));
-    socket.on('close', () => done(reply === '' ? 'conn:closed' : reply));
-  });
-}
 
 /** Full syncs served and forks made by the master since it started. */
 async function forkCounts(master: RedisServer): Promise<{ syncFull: number; forks: number }> {
@@ -72,7 +52,7 @@ test('an active back empty while the state dir cannot be written answers -MASTER
   let reading = true;
   const reader = (async () => {
     while (reading) {
-      const answer = await getOnce(active);
+      const answer = await getOnce(active, KEY);
       answers.push({ answer, writable });
       if (answer.startsWith('conn:')) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -116,6 +96,11 @@ test('an active back empty while the state dir cannot be written answers -MASTER
     assert.match(held.reason ?? '', /state\.json/);
     assert.equal(held.stateStore.writable, false);
     assert.equal(held.failover, null, 'nothing recorded');
+    // The node /active names answers -MASTERDOWN: not ready, saying why.
+    const readyz = await fetch(`${rig.rbuddy.httpUrl}/readyz`);
+    const unready = (await readyz.json()) as { reason?: string };
+    assert.equal(readyz.status, 503, JSON.stringify(unready));
+    assert.match(unready.reason ?? '', /came back empty and is held/);
     // The held node retries its sync every second: three of its retries are held, and meanwhile
     // every status read says it is not healthy.
     const retries = heldRetries();
@@ -166,7 +151,7 @@ test('an active back empty while the state dir cannot be written answers -MASTER
       settings.set(config[i] ?? '', config[i + 1] ?? '');
     assert.equal(settings.get('min-replicas-to-write'), '0');
     assert.equal(settings.get('min-replicas-max-lag'), '10');
-    assert.equal(await getOnce(active).then((answer) => answer.split(' ')[0]), '-MASTERDOWN');
+    assert.equal(await getOnce(active, KEY).then((answer) => answer.split(' ')[0]), '-MASTERDOWN');
   } finally {
     reading = false;
     await reader;

@@ -5,12 +5,12 @@
 // (docs/design.md, "Roles and states"), and the switch proceeds as for any failover.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
 import { waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { getOnce } from '../helpers/get-once.js';
 import { stopAllRbuddy } from '../helpers/rbuddy.js';
 import { explainTopology, failoverTimings, startTopology } from '../helpers/topology.js';
 
@@ -20,26 +20,6 @@ after(async () => {
   await stopAllRbuddy();
   await stopAllRedis();
 });
-
-/** One GET on a fresh connection: the reply's first line, or the connection error's code. */
-function getOnce(server: RedisServer): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port: server.port });
-    let reply = '';
-    const done = (answer: string): void => {
-      socket.destroy();
-      resolve(answer);
-    };
-    socket.on('connect', () => socket.write(`GET ${KEY}\r\n`));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1');
-      const end = reply.indexOf('\r\n');
-      if (end >= 0) done(reply.slice(0, end));
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => done(`conn:${error.code ?? 'error'}`));
-    socket.on('close', () => done(reply === '' ? 'conn:closed' : reply));
-  });
-}
 
 test('an active back empty answers errors, never nils, until the standby replaces it', async () => {
   const t = await startTopology({ rbuddyArgs: failoverTimings(), populate: { megabytes: 1 } });
@@ -64,7 +44,7 @@ test('an active back empty answers errors, never nils, until the standby replace
   let reading = true;
   const reader = (async () => {
     while (reading) {
-      const answer = await getOnce(t.active);
+      const answer = await getOnce(t.active, KEY);
       const kind = answer.startsWith('-') ? (answer.split(' ')[0] ?? answer) : answer;
       if (kind === '-MASTERDOWN' && afterHeld.size === 0) heldBeforeSwitch = !switched();
       const counts = kind === '-MASTERDOWN' || afterHeld.size > 0 ? afterHeld : beforeHeld;

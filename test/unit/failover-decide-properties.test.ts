@@ -11,7 +11,7 @@ import {
   type Observations,
   type OperatorRequest,
 } from '../../src/standby/decide.js';
-import type { NodeView, SessionView } from '../../src/standby/node-view.js';
+import { backEmpty, type NodeView, type SessionView } from '../../src/standby/node-view.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
 import { ENGINE_STATES } from '../../src/standby/states.js';
 import { servesReads } from '../../src/standby/reconcile.js';
@@ -43,8 +43,8 @@ function nodeView(id: string): fc.Arbitrary<NodeView> {
         keys: fc.constantFrom(0, 1, 3000, 5000),
         writesGuarded: fc.boolean(),
         servesStaleData: fc.constantFrom(true, false, undefined),
-        // Now and then both names reach one server.
-        runId: fc.constantFrom(`run-${id}`, 'run-one-server'),
+        // Now and then a restarted process, or both names reaching one server.
+        runId: fc.constantFrom(`run-${id}`, `run-${id}-restarted`, 'run-one-server'),
       })
       // As nodeViewFromInfo builds them: only a replica follows the proxy or has a link.
       .map((fields) =>
@@ -164,11 +164,20 @@ describe('decide(): properties over random observations', () => {
           );
           assert.equal(kinds[0], 'hold-active', 'hold-active comes first');
           assert.ok(
-            step === 'syncing' ||
+            step === 'promoting' ||
+              step === 'syncing' ||
               step === 'held' ||
               (step === undefined && kinds[1] === 'begin-failover'),
             `hold-active at ${step ?? 'no failover'}`,
           );
+        }
+        if (kinds.includes('promote')) {
+          // Never a node back empty: a master with no keys answers every read with a nil.
+          assert.ok(
+            !backEmpty(obs.active, persisted.activeRunId),
+            'promote: never an active back empty',
+          );
+          assert.ok(!kinds.includes('hold-active'), 'promote: never a held active');
         }
         if (state === 'degraded')
           assert.ok(reason !== undefined && reason !== '', 'degraded says why');

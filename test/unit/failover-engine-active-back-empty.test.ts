@@ -155,6 +155,7 @@ describe('FailoverEngine: an active back empty while the state cannot be written
       assert.match(status.reason ?? '', /cannot write .*state\.json: ENOSPC/);
       assert.equal(status.failover, null);
       assert.equal(h.engine.holdsSync(A.id), true, 'still held');
+      assert.match(h.engine.notReady() ?? '', /came back empty and is held/, 'not ready (/readyz)');
       assert.deepEqual(ops.callsOf('makeIdleStandby'), [A.id], 'held once, not at every retry');
       for (const op of ['attach', 'detach', 'guardWrites', 'flush', 'killClients'] as const) {
         assert.deepEqual(ops.callsOf(op), [], `no ${op} while the state cannot be written`);
@@ -177,6 +178,7 @@ describe('FailoverEngine: an active back empty while the state cannot be written
       assert.deepEqual(ops.callsOf('flush'), [], 'A was empty: nothing flushed');
       assert.deepEqual(flushes, []);
       await waitFor(() => h.engine.state === 'healthy', { what: 'healthy', ...WAIT });
+      await waitFor(() => h.engine.ready(), { what: 'ready: B serves the data', ...WAIT });
     });
   }
 

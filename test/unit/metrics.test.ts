@@ -281,7 +281,7 @@ describe('GET /metrics route', () => {
         stopping: false,
         request: () => ({ accepted: false, reason: 'not in this test' }),
         roles: () => undefined,
-        ready: () => false,
+        notReady: () => 'not in this test',
       },
       nodes: [],
       metrics: () => new Metrics(fakeSource().source).render(),

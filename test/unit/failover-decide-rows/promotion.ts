@@ -38,6 +38,53 @@ export const promotionRows: Row[] = [
     actions: ['promote', 'attach-standby'],
   },
   {
+    name: 'promoting, the active back an empty master (restarted without its data): held, never promoted; the standby attached',
+    persisted: during('promoting'),
+    obs: healthy({
+      masterUp: false,
+      active: master(A, { keys: 0, writesGuarded: false, runId: 'run-restarted' }),
+      activeSession: NO_SESSION,
+    }),
+    state: 'failing-over',
+    actions: ['hold-active', 'attach-standby'],
+    reason: /came back empty .*held, not promoted/,
+  },
+  {
+    name: 'promoting, the active back an empty replica of rbuddy under a new run_id (replicaof in its file): held, never promoted',
+    persisted: during('promoting'),
+    obs: healthy({
+      masterUp: false,
+      active: held(A, { runId: 'run-restarted', servesStaleData: true }),
+      activeSession: NO_SESSION,
+    }),
+    state: 'failing-over',
+    actions: ['hold-active', 'attach-standby'],
+  },
+  {
+    name: 'promoting, an empty master under a new run_id with the write guard (the promotion landed on the restarted process): held',
+    persisted: during('promoting'),
+    obs: healthy({
+      active: master(A, { keys: 0, runId: 'run-restarted' }),
+      activeSession: NO_SESSION,
+    }),
+    state: 'failing-over',
+    actions: ['hold-active', 'attach-standby'],
+  },
+  {
+    name: 'promoting after a restart of rbuddy, the active already promoted holding no keys (the process recorded): promote again, not held',
+    persisted: during('promoting'),
+    obs: healthy({ active: master(A, { keys: 0 }), activeSession: NO_SESSION }),
+    state: 'failing-over',
+    actions: ['promote', 'attach-standby'],
+  },
+  {
+    name: 'promoting, the active an empty replica, link down, the process that replicated (an empty dataset): promoted',
+    persisted: during('promoting'),
+    obs: healthy({ masterUp: false, active: held(A, { servesStaleData: true }) }),
+    state: 'failing-over',
+    actions: ['promote', 'attach-standby'],
+  },
+  {
     name: 'promoting, the active unreachable: wait',
     persisted: during('promoting'),
     obs: healthy({ active: down(A) }),
@@ -112,6 +159,37 @@ export const promotionRows: Row[] = [
     state: 'failing-over',
     actions: ['hold-active'],
     reason: /syncing/,
+  },
+  {
+    name: 'syncing, the outgoing active back an empty replica of rbuddy under a new run_id (replicaof in its file, serving stale data): held first',
+    persisted: during('syncing'),
+    obs: promotedAndSyncing({
+      active: held(A, { runId: 'run-restarted', servesStaleData: true }),
+    }),
+    state: 'failing-over',
+    actions: ['hold-active'],
+  },
+  {
+    name: 'syncing, the outgoing active held and empty under a new run_id, its hold not recorded (the process that held it died first): the mark written',
+    persisted: during('syncing'),
+    obs: promotedAndSyncing({ active: held(A, { runId: 'run-restarted' }) }),
+    state: 'failing-over',
+    actions: ['hold-active'],
+  },
+  {
+    name: 'syncing, the outgoing active held and empty under a new run_id, its hold recorded: nothing more to do',
+    persisted: during('syncing', {
+      record: {
+        timeline: [
+          { step: 'started', at: new Date(NOW - 60_000).toISOString() },
+          { step: 'active-held', at: new Date(NOW - 60_000).toISOString() },
+          { step: 'standby-attached', at: new Date(NOW - 50_000).toISOString() },
+        ],
+      },
+    }),
+    obs: promotedAndSyncing({ active: held(A, { runId: 'run-restarted' }) }),
+    state: 'failing-over',
+    actions: [],
   },
   {
     name: 'syncing, the outgoing active back empty and held: nothing more to do',
