@@ -173,7 +173,21 @@ export class ChaosTopology {
     if (mode === 'empty') rmSync(join(dir, 'dump.rdb'), { force: true });
     const args = mode === 'aof' ? MASTER_ARGS : { ...MASTER_ARGS, appendonly: 'no' };
     this.master = await startRedis({ name: 'master', port, dir, args });
-    if (mode !== 'aof') await this.master.client().config('SET', 'appendonly', 'yes');
+    if (mode !== 'aof') {
+      // Turning the AOF on rewrites it in the background; a kill -9 before that rewrite is done
+      // leaves no AOF to load, and Redis then starts empty (it ignores dump.rdb once appendonly
+      // is on): a loss of the run's own making (seed 867684573 at 1,321 s). The restart fault
+      // ends once the AOF holds the dataset.
+      const client = this.master.client();
+      await client.config('SET', 'appendonly', 'yes');
+      await waitFor(
+        async () => {
+          const info = await client.info('persistence');
+          return /aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info);
+        },
+        { what: "the master's AOF rewritten", timeoutMs: 60_000 },
+      );
+    }
     // What a real application would restore from its backup: the fixed keys, in one atomic MSET.
     if (mode === 'empty') await populate(this.master);
   }
