@@ -156,6 +156,19 @@ export function loadConfig(options: LoadConfigOptions): RbuddyConfig {
       'announce',
     );
   }
+  const clash = (['master', 'active', 'standby'] as const).find(
+    (key) =>
+      formatHostPort(config[key]).toLowerCase() === formatHostPort(config.announce).toLowerCase(),
+  );
+  if (clash !== undefined) {
+    // The replicas are told to REPLICAOF the announce: pointed at a node instead of rbuddy, the
+    // active would sync from it directly, past every check of rbuddy's (a master restarted empty
+    // would empty it).
+    throw new ConfigError(
+      `invalid setting "announce" (--announce): ${formatHostPort(config.announce)} is the --${clash} address; --announce is this rbuddy's own address, the one its replicas REPLICAOF`,
+      'announce',
+    );
+  }
   // The file path was only needed to load the file; the rest of the program never sees it.
   delete config.config;
   return config;

@@ -94,6 +94,14 @@ describe('defaults', () => {
     });
   });
 
+  it('refuses an --announce that is the master, the active or the standby (the replicas REPLICAOF it)', () => {
+    rejects([...REQUIRED, '--announce', '10.0.0.2:6379'], {}, 'announce', '--master');
+    rejects([...REQUIRED, '--announce', '10.0.0.5:6379'], {}, 'announce', '--active');
+    rejects([...REQUIRED, '--announce', 'SB:6380'], {}, 'announce', '--standby');
+    // Another port on a node's host is fine: rbuddy may run beside a replica.
+    assert.equal(load([...REQUIRED, '--announce', '10.0.0.5:6382']).announce.port, 6382);
+  });
+
   it('parses IPv6 host:port, port 0 on listeners, and every setting from env', () => {
     const config = load([], {
       RBUDDY_MASTER: '[::1]:6379',
