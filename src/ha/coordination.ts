@@ -75,6 +75,11 @@ export interface Coordination {
   /** The other live instances of the group (SENTINEL sentinels). */
   peers(): readonly InstanceInfo[];
   /**
+   * The group's lease as its first leader recorded it (undefined: none recorded, or by an older
+   * version): a follower trusts its view no longer than that, whatever its own --etcd-lease-ms.
+   */
+  groupLeaseMs(): number | undefined;
+  /**
    * Adds this instance's --announce to the group's past leaders (durable: on no lease), fenced
    * like save(), and resolves with the past leaders as they stood before, oldest first: the
    * addresses a replica may still follow from an earlier leader, even one this instance never

@@ -179,6 +179,10 @@ export class EtcdCoordination implements Coordination, GuardSource {
     return this.membership.others;
   }
 
+  groupLeaseMs(): number | undefined {
+    return this.membership.groupLeaseMs();
+  }
+
   async recordLeadership(): Promise<readonly string[]> {
     const { before, problem } = await this.pastLeaders.record(this.self.announce);
     if (problem !== undefined) {

@@ -73,6 +73,11 @@ export class EtcdMembership {
     return conflict;
   }
 
+  /** The group's --etcd-lease-ms as recorded, if it is. */
+  groupLeaseMs(): number | undefined {
+    return this.identity.kind === 'ok' ? this.identity.recorded.identity.leaseMs : undefined;
+  }
+
   /**
    * Records the group's identity for good where none was read, while `guard` holds: an instance
    * started later with other flags is refused even when no other instance is left to compare

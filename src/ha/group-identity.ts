@@ -21,6 +21,11 @@ export interface GroupIdentity {
   master: string;
   /** --active and --standby in one order (roles come from the group's state, not the flags). */
   nodes: [string, string];
+  /**
+   * --etcd-lease-ms: how long a follower trusts its view, and how long the leader waits after a
+   * switch before it flushes the outgoing active; absent in a record of an older version.
+   */
+  leaseMs?: number;
 }
 
 /** The identity of an instance configured with these flags. */
@@ -28,11 +33,16 @@ export function identityOf(config: {
   master: HostPort;
   active: HostPort;
   standby: HostPort;
+  etcdLeaseMs: number;
 }): GroupIdentity {
   const nodes = [formatHostPort(config.active), formatHostPort(config.standby)].sort((a, b) =>
     addressKey(a).localeCompare(addressKey(b)),
   );
-  return { master: formatHostPort(config.master), nodes: [nodes[0] ?? '', nodes[1] ?? ''] };
+  return {
+    master: formatHostPort(config.master),
+    nodes: [nodes[0] ?? '', nodes[1] ?? ''],
+    leaseMs: config.etcdLeaseMs,
+  };
 }
 
 /** The GroupIdentity a stored value holds, or null. */
@@ -42,7 +52,9 @@ export function parseIdentity(value: unknown): GroupIdentity | null {
   if (typeof master !== 'string' || master === '' || !Array.isArray(nodes)) return null;
   const [first, second] = nodes as unknown[];
   if (nodes.length !== 2 || typeof first !== 'string' || typeof second !== 'string') return null;
-  return { master, nodes: [first, second] };
+  const { leaseMs } = value;
+  const lease = Number.isSafeInteger(leaseMs) && Number(leaseMs) > 0 ? Number(leaseMs) : undefined;
+  return { master, nodes: [first, second], ...(lease === undefined ? {} : { leaseMs: lease }) };
 }
 
 /** The flag that differs between two identities and both values, or null when they agree. */
@@ -57,6 +69,14 @@ export function identityDifference(mine: GroupIdentity, theirs: GroupIdentity): 
       .join(' ');
   if (set(mine) !== set(theirs)) {
     return `--active/--standby differ: this instance has ${mine.nodes.join(' and ')}, the group's are ${theirs.nodes.join(' and ')}`;
+  }
+  // A follower with a longer lease than the leader's would name the active the leader flushed.
+  if (
+    mine.leaseMs !== undefined &&
+    theirs.leaseMs !== undefined &&
+    mine.leaseMs !== theirs.leaseMs
+  ) {
+    return `--etcd-lease-ms differs: this instance has ${mine.leaseMs}, the group's is ${theirs.leaseMs}`;
   }
   return null;
 }
@@ -96,7 +116,7 @@ export function registrationText(self: InstanceInfo, identity: GroupIdentity): s
 }
 
 const RULE =
-  'every instance of a group must be given the same --master and the same two nodes, spelled alike (docs/ha.md)';
+  'every instance of a group must be given the same --master and the same two nodes, spelled alike, and the same --etcd-lease-ms (docs/ha.md)';
 
 function who(info: InstanceInfo): string {
   return `instance ${info.id} (announce ${info.announce}, http ${info.http})`;

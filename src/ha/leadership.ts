@@ -69,7 +69,11 @@ export class Leadership implements GroupEngine, DurableSink {
   constructor(options: LeadershipOptions) {
     this.options = options;
     this.log = options.logger.child({ component: 'leadership' });
-    this.freshness = new ViewFreshness(options.leaseMs, options.now);
+    // Its own lease, or the group's if shorter: the leader flushes a lease and a fifth after a
+    // switch by the group's lease (every leader has it: another one never campaigns).
+    const groupLease = (): number =>
+      Math.min(options.leaseMs, options.coordination.groupLeaseMs() ?? Number.POSITIVE_INFINITY);
+    this.freshness = new ViewFreshness(groupLease, options.now);
     options.coordination.on('elected', this.onElected);
     options.coordination.on('deposed', this.onDeposed);
     options.sessions.on('session-event', (session, event) => {

@@ -20,8 +20,9 @@ export class ViewFreshness {
   /** When the read behind the current view was sent; -Infinity: no view read yet. */
   private readSentAt = Number.NEGATIVE_INFINITY;
 
+  /** `leaseMs`: how long a view is trusted, asked at each answer (the group's may be read later). */
   constructor(
-    private readonly leaseMs: number,
+    private readonly leaseMs: () => number,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -37,13 +38,13 @@ export class ViewFreshness {
 
   /** The view is fresh now. */
   fresh(): boolean {
-    return this.now() - this.readSentAt < this.leaseMs;
+    return this.now() - this.readSentAt < this.leaseMs();
   }
 
   /** Why the view may be stale now (for status and the answers), undefined while fresh. */
   staleness(): string | undefined {
     const age = this.now() - this.readSentAt;
-    if (age < this.leaseMs) return undefined;
+    if (age < this.leaseMs()) return undefined;
     const read = Number.isFinite(age)
       ? `last read from etcd ${(age / 1000).toFixed(1)} s ago`
       : 'never read from etcd';

@@ -1,7 +1,7 @@
 // Instances of one group must manage the same master and the same two nodes (docs/ha.md,
 // "Deploying two instances"; src/ha/group-identity.ts). A third instance started on the group's
 // etcd prefix with another --master (a second redis holding another dataset), or with another
-// node in place of the standby, never campaigns: it is `degraded`, naming the flag that differs
+// node in place of the standby, or with another --etcd-lease-ms, never campaigns: it is `degraded`, naming the flag that differs
 // and the instance that recorded the group's value. Once every instance of the group is killed
 // (kill -9) it still does not lead, though nobody else is left to compare with: no REPLICAOF, no
 // FLUSHALL, no CONFIG SET reaches any node, the foreign master never serves a sync, and the
@@ -126,4 +126,12 @@ test('an instance given another node never leads the group, even once the group 
     return /^--active\/--standby differ: this instance has .*, the group's are .* \(recorded in .*\/identity by instance /;
   });
   assert.equal(await stray.client().get('stray:key'), 'mine');
+});
+
+test('an instance given a longer --etcd-lease-ms never leads the group, even once the group is gone', async () => {
+  // Its view would outlast the leader's wait before a flush: it could name a flushed node.
+  const idle = await startRedis({ name: 'idle' });
+  await drifted(idle, { leaseMs: 10_000 }, () => {
+    return /^--etcd-lease-ms differs: this instance has 10000, the group's is \d+ \(recorded in .*\/identity by instance /;
+  });
 });

@@ -27,6 +27,8 @@ export class FakeGroup {
   pastLeaders: string[] = [];
   /** Set by a test: the state key holds garbage (loads answer corrupt with this reason). */
   corrupt: string | undefined;
+  /** The group's recorded --etcd-lease-ms (undefined: none recorded). */
+  leaseMs: number | undefined;
   private revision = 0;
   /** The live state the leader last published, with who published it (on its lease). */
   report: { by: FakeCoordination; report: LeaderReport } | undefined;
@@ -172,6 +174,10 @@ export class FakeCoordination implements Coordination {
 
   peers(): readonly InstanceInfo[] {
     return [...this.group.members].filter((m) => m !== this).map((m) => m.self);
+  }
+
+  groupLeaseMs(): number | undefined {
+    return this.group.leaseMs;
   }
 
   recordLeadership(): Promise<readonly string[]> {

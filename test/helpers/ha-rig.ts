@@ -59,6 +59,8 @@ export interface InstanceOverrides {
   active?: string;
   standby?: string;
   group?: string;
+  /** --etcd-lease-ms for this instance alone. */
+  leaseMs?: number;
 }
 
 let prefixes = 0;
@@ -98,7 +100,8 @@ export async function startHaRig(
     dirs.push(dir);
     const port = await freePort();
     const extra = [
-      ...['--etcd', urls.join(','), '--etcd-lease-ms', String(options.leaseMs ?? LEASE_MS)],
+      ...['--etcd', urls.join(',')],
+      ...['--etcd-lease-ms', String(overrides.leaseMs ?? options.leaseMs ?? LEASE_MS)],
       ...['--etcd-prefix', prefix, '--http-token', TOKEN, '--log-level', 'debug'],
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
       ...(options.extra ?? []),

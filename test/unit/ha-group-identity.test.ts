@@ -26,7 +26,7 @@ const hp = (text: string): { host: string; port: number } => {
 };
 
 const flags = (master: string, active: string, standby: string): GroupIdentity =>
-  identityOf({ master: hp(master), active: hp(active), standby: hp(standby) });
+  identityOf({ master: hp(master), active: hp(active), standby: hp(standby), etcdLeaseMs: 5000 });
 
 const MINE = flags('10.0.0.2:6379', '10.0.0.5:6379', '10.0.0.6:6379');
 const KEY = '/rbuddy/g/identity';
@@ -63,7 +63,11 @@ function check(overrides: Partial<IdentityCheck>): string | null {
 
 describe('the identity of an instance', () => {
   it('is its --master and its two nodes, in one order whatever the roles given', () => {
-    assert.deepEqual(MINE, { master: '10.0.0.2:6379', nodes: ['10.0.0.5:6379', '10.0.0.6:6379'] });
+    assert.deepEqual(MINE, {
+      master: '10.0.0.2:6379',
+      nodes: ['10.0.0.5:6379', '10.0.0.6:6379'],
+      leaseMs: 5000,
+    });
     assert.deepEqual(flags('10.0.0.2:6379', '10.0.0.6:6379', '10.0.0.5:6379'), MINE);
     assert.deepEqual(flags('[::1]:6379', '[::1]:7000', 'a.example:7000').master, '[::1]:6379');
   });
@@ -107,6 +111,18 @@ describe('the identity of an instance', () => {
     );
   });
 
+  it('differs by --etcd-lease-ms, unless one side predates it (a record of an older version)', () => {
+    const longer = { ...MINE, leaseMs: 20_000 };
+    assert.equal(
+      identityDifference(longer, MINE),
+      "--etcd-lease-ms differs: this instance has 20000, the group's is 5000",
+    );
+    const older = { master: MINE.master, nodes: MINE.nodes };
+    assert.equal(identityDifference(longer, older), null);
+    assert.deepEqual(parseIdentity(older), older);
+    assert.deepEqual(parseIdentity({ ...older, leaseMs: -1 }), older, 'a bad lease is no lease');
+  });
+
   it('is read back only when whole', () => {
     assert.deepEqual(parseIdentity(MINE), MINE);
     for (const bad of [
@@ -148,7 +164,7 @@ describe('which side is the group', () => {
     const recorded = { kind: 'ok' as const, recorded: { identity: otherMaster, by: A } };
     assert.equal(
       check({ recorded }),
-      "--master differs: this instance has 10.0.0.2:6379, the group's is 10.0.0.3:6379 (recorded in /rbuddy/g/identity by instance a (announce 10.0.1.1:6380, http 10.0.1.1:9999)): every instance of a group must be given the same --master and the same two nodes, spelled alike (docs/ha.md)",
+      "--master differs: this instance has 10.0.0.2:6379, the group's is 10.0.0.3:6379 (recorded in /rbuddy/g/identity by instance a (announce 10.0.1.1:6380, http 10.0.1.1:9999)): every instance of a group must be given the same --master and the same two nodes, spelled alike, and the same --etcd-lease-ms (docs/ha.md)",
     );
     // An earlier registration that agrees with us does not outvote the record.
     assert.notEqual(

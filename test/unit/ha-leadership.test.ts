@@ -341,6 +341,19 @@ describe('Leadership', () => {
     assert.equal(me.leadership.status().active, B.id);
   });
 
+  test("a follower with a longer lease than the group's trusts its view for the group's lease only", async () => {
+    const clock = { ms: 1_000_000 };
+    const { group, ops } = await ledByOther();
+    // This instance was given twice the group's lease (it never campaigns: its identity differs).
+    group.leaseMs = LEASE_MS / 2;
+    const me = await instance(group, ops, { now: () => clock.ms });
+    me.coordination.cutOff = true;
+    clock.ms += LEASE_MS / 2 - 1;
+    assert.deepEqual(me.leadership.roles(), { active: A.id, standby: B.id }, 'still fresh');
+    clock.ms += 1;
+    assert.equal(me.leadership.roles(), undefined, "the group's lease after its last read");
+  });
+
   test('a garbage state refreshes nothing: the last good view names no node after a lease', async () => {
     const clock = { ms: 1_000_000 };
     const { group, ops } = await ledByOther();

@@ -12,14 +12,20 @@ const LEASE = 3000;
 
 describe('ViewFreshness', () => {
   test('never read: stale', () => {
-    const view = new ViewFreshness(LEASE, () => 0);
+    const view = new ViewFreshness(
+      () => LEASE,
+      () => 0,
+    );
     assert.equal(view.fresh(), false);
     assert.match(view.staleness() ?? '', /never read from etcd.*ask another instance/);
   });
 
   test('fresh for a lease after the read was SENT, however late its answer came', () => {
     const clock = { ms: 10_000 };
-    const view = new ViewFreshness(LEASE, () => clock.ms);
+    const view = new ViewFreshness(
+      () => LEASE,
+      () => clock.ms,
+    );
     const sentAt = view.sending();
     clock.ms += 1_500; // the answer took 1.5 s
     view.read(sentAt);
@@ -33,7 +39,10 @@ describe('ViewFreshness', () => {
 
   test('an older read answering after a newer one does not age the view', () => {
     const clock = { ms: 0 };
-    const view = new ViewFreshness(LEASE, () => clock.ms);
+    const view = new ViewFreshness(
+      () => LEASE,
+      () => clock.ms,
+    );
     const first = view.sending();
     clock.ms = 1000;
     const second = view.sending();
@@ -45,7 +54,10 @@ describe('ViewFreshness', () => {
 
   test('computed when asked: a process woken from a pause is stale at once', () => {
     const clock = { ms: 0 };
-    const view = new ViewFreshness(LEASE, () => clock.ms);
+    const view = new ViewFreshness(
+      () => LEASE,
+      () => clock.ms,
+    );
     view.read(view.sending());
     clock.ms += 60_000; // SIGSTOP, then SIGCONT: no timer has run
     assert.equal(view.fresh(), false);
@@ -110,7 +122,10 @@ describe('the retire waits for every view read before the switch to expire', () 
     for (let trial = 0; trial < 1000; trial += 1) {
       const follower = { ms: Math.random() * 1e6 };
       const leader = { ms: Math.random() * 1e6 };
-      const view = new ViewFreshness(LEASE, () => follower.ms);
+      const view = new ViewFreshness(
+        () => LEASE,
+        () => follower.ms,
+      );
       const age = new SwitchAge(() => leader.ms);
       // The follower's last read is sent some time before the switch is saved, then it is cut off.
       view.read(view.sending());
