@@ -1,8 +1,8 @@
 // The admin HTTP API on node:http. Routes are a table of method + path → handler; every reply is
 // JSON except /metrics. Anyone who reaches the port may be an adversary (docs/design.md, "Limits
 // and trust"): node:http's own limits bound the connections, the header size and the time to send a
-// request (its answers: 431, 408, 400, or a closed connection past the cap), the handler bounds the
-// body (413), and nothing a client sends can escape as an unhandled rejection. With a certificate
+// request (its answers: 431, 408, 400, or a closed connection past the cap), the handler refuses any
+// body unread (413), and nothing a client sends can escape as an unhandled rejection. With a certificate
 // (--http-tls-cert-file) the same server speaks HTTPS, with the same limits, and each reload of
 // the certificate applies to the connections made after it.
 import {
@@ -42,15 +42,12 @@ export interface AdminLimits {
   requestTimeoutMs: number;
   /** All request headers together; more gets 431. */
   maxHeaderBytes: number;
-  /** No route takes a body: anything past a small one is an attack (413). */
-  maxBodyBytes: number;
 }
 
 const DEFAULT_ADMIN_LIMITS: AdminLimits = {
   maxConnections: 64,
   requestTimeoutMs: 10_000,
   maxHeaderBytes: 16 * 1024,
-  maxBodyBytes: 64 * 1024,
 };
 
 export interface AdminServerOptions {
@@ -60,36 +57,6 @@ export interface AdminServerOptions {
   limits?: Partial<AdminLimits>;
   /** HTTPS with this certificate (--http-tls-cert-file); plain HTTP without it. */
   tls?: ReloadableTls;
-}
-
-type BodyOutcome = 'complete' | 'too-large' | 'aborted';
-
-/** Reads and discards the request body, stopping past `limit` bytes. */
-function consumeBody(request: IncomingMessage, limit: number): Promise<BodyOutcome> {
-  // node:http has checked that Content-Length is a number (or rejected the request with 400).
-  if (Number(request.headers['content-length'] ?? 0) > limit) return Promise.resolve('too-large');
-  return new Promise((resolve) => {
-    let received = 0;
-    let settled = false;
-    const settle = (outcome: BodyOutcome): void => {
-      if (settled) return;
-      settled = true;
-      request.off('data', onData);
-      resolve(outcome);
-    };
-    const onData = (chunk: Buffer): void => {
-      received += chunk.length;
-      if (received > limit) {
-        request.pause();
-        settle('too-large');
-      }
-    };
-    request.on('data', onData);
-    request.once('end', () => settle('complete'));
-    // A client that hangs up mid-body: nobody to answer.
-    request.once('error', () => settle('aborted'));
-    request.once('close', () => settle(request.complete ? 'complete' : 'aborted'));
-  });
 }
 
 /** The path of a request target (origin or absolute form); undefined when it does not parse. */
@@ -284,13 +251,15 @@ export class AdminServer {
         headers: { connection: 'close' },
       };
     }
-    const body = await consumeBody(request, this.limits.maxBodyBytes);
-    if (body === 'aborted') return undefined;
-    if (body === 'too-large') {
+    // No route takes a body. One announced is refused at once, unread: reading it first let a
+    // stranger hold every connection slot by sending a small body a byte at a time (each request
+    // in flight until its timeout), and /active and /healthz were answered to nobody.
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > 0 || request.headers['transfer-encoding'] !== undefined) {
       return {
         status: 413,
-        body: { error: `request body over ${this.limits.maxBodyBytes} bytes` },
-        // The rest of the body is not read: the connection cannot carry another request.
+        body: { error: 'no admin route takes a request body' },
+        // The body is not read: the connection cannot carry another request.
         headers: { connection: 'close' },
       };
     }

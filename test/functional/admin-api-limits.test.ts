@@ -1,7 +1,7 @@
 // The admin port's limits (docs/design.md, "Limits and trust") on the real CLI: whatever a client
 // sends, the process answers 4xx and keeps serving. Raw bytes over a socket: a request target
 // `new URL()` cannot parse (it once became an unhandled rejection that ended rbuddy), oversize
-// headers (431) and bodies (413), headers sent too slowly (408, closed), connections past
+// headers (431) and any body (413, unread), headers sent too slowly (408, closed), connections past
 // --http-max-connections (the oldest idle one closed to make room), and, while reads need no token,
 // Host names that are not this listener's (421: DNS rebinding). The replicas are unreachable on
 // purpose: the admin API must not depend on them.
@@ -101,7 +101,13 @@ describe('admin API limits', () => {
     await assertServing(rbuddy);
   });
 
-  test('a body over 64 KiB gets 413, whether declared or streamed', async () => {
+  test('a body gets 413 at once, declared (small or large) or streamed: no route takes one', async () => {
+    const small = await RawHttpConnection.exchange(
+      rbuddy.httpUrl,
+      'POST /v1/failover HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}',
+    );
+    assert.equal(small.status(), 413, small.text());
+
     const declared = await RawHttpConnection.exchange(
       rbuddy.httpUrl,
       `POST /v1/failover HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${1024 * 1024}\r\n\r\n`,
@@ -195,6 +201,24 @@ describe('admin API connection cap, and --http-auth-reads', () => {
     }
     await held[0]?.waitClosed('the oldest idle connection to make room');
     for (const connection of held) connection.destroy();
+    await assertServing(rbuddy);
+  });
+
+  test('strangers dribbling a small body hold no slot: each is answered 413 at once, unread', async () => {
+    // Found by review: the body was read before the request was routed, so 64 connections each
+    // sending a byte of it now and then kept every slot in flight and /active, /healthz unanswered.
+    const dribblers: RawHttpConnection[] = [];
+    for (let i = 0; i < 3; i++) {
+      const connection = await RawHttpConnection.open(rbuddy.httpUrl);
+      connection.send('POST /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\nx');
+      dribblers.push(connection);
+    }
+    for (const connection of dribblers) {
+      await connection.waitClosed('the dribbling client to be answered and closed');
+      assert.equal(connection.status(), 413, connection.text());
+    }
+    const reply = await RawHttpConnection.exchange(rbuddy.httpUrl, get('/healthz', '127.0.0.1'));
+    assert.equal(reply.status(), 200, 'the probe is answered');
     await assertServing(rbuddy);
   });
 
