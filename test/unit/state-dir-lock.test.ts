@@ -178,14 +178,21 @@ describe('StateDirLock', () => {
     let aDone: () => void = () => undefined;
     const aHolds = new Promise<void>((resolve) => (aDone = resolve));
     let held = false;
+    let bJudging: () => void = () => undefined;
+    const bHeld = new Promise<void>((resolve) => (bJudging = resolve));
     const b = acquire(
       dir,
       machine.process(700, 'host-a', async () => {
         if (held) return;
         held = true;
+        bJudging();
         await aHolds;
       }),
     );
+    // A starts only once B has read the stale lock and is judging it: started together, A could
+    // remove the stale lock while B was still reading it, and B (finding no lock) would simply
+    // create its own first — a fair win, not the race this test is about (seen once under load).
+    await bHeld;
     const a = await acquire(dir, machine.process(600));
     aDone();
     await rejectsLocked(b, 'pid 600');
