@@ -16,6 +16,7 @@ import { startReader, stopAllReaders } from '../../harness/reader.js';
 import { assertHeldStandby } from '../../harness/held-standby.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { digest, info, masterStats, waitForInSync } from '../../harness/replication.js';
+import { requestPlannedSwitch } from '../helpers/planned-switch.js';
 import { waitFor } from '../../harness/wait-for.js';
 import { startRbuddy, stopAllRbuddy } from '../helpers/rbuddy.js';
 import { failoverTimings, startTopology } from '../helpers/topology.js';
@@ -59,12 +60,7 @@ test('the state file from before a planned switch put back: the node with the da
   const backup = readFileSync(stateFile, 'utf8');
   assert.equal((JSON.parse(backup) as { active: string }).active, t.active.address);
 
-  const accepted = await fetch(`${t.rbuddy.httpUrl}/v1/failover`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}` },
-    signal: AbortSignal.timeout(5_000),
-  });
-  assert.equal(accepted.status, 202);
+  await requestPlannedSwitch(t.rbuddy.httpUrl, TOKEN);
   await waitFor(
     () => {
       const status = t.rbuddy.status();
