@@ -120,6 +120,22 @@ export function servedElsewhere(view: NodeView, role: string): string | undefine
   return `${role} ${view.id} holds ${view.keys} keys and replicates from ${master}, not from this rbuddy's announce address: it serves reads for another rbuddy (another --group?) or straight from a master; refusing to take it over (its sync through this rbuddy could be a full one, flushing it). Point it at this rbuddy's --announce (REPLICAOF) if this rbuddy is to manage it, or empty it`;
 }
 
+/**
+ * Why a node must not be taken as this rbuddy's standby while something else feeds it, or
+ * undefined: a replica whose link to a master other than this rbuddy's announce address is up, or
+ * whose sync from it is under way. With no state of its own, rbuddy would adopt a promoted active
+ * and then keep that node idle, while whoever feeds it (another rbuddy of another --group, an
+ * operator's REPLICAOF) points it back: a fight over the node every round, and that other
+ * rbuddy's failover stalls. A link that is down (a dead past leader) is not a claim.
+ */
+export function fedElsewhere(view: NodeView, role: string): string | undefined {
+  if (!view.reachable || view.role !== 'slave' || view.followsProxy) return undefined;
+  if (!view.linkUp && !view.syncInProgress) return undefined;
+  const master = view.masterAddress ?? 'an unknown master';
+  const how = view.syncInProgress ? 'is syncing from' : 'replicates from';
+  return `${role} ${view.id} ${how} ${master} (link ${view.linkUp ? 'up' : 'down'}), not from this rbuddy's announce address: another rbuddy (another --group?) or an operator is using it; refusing to take the roles over while something else feeds it. Stop that rbuddy, or point the node at this rbuddy's --announce (REPLICAOF) if this rbuddy is to manage it`;
+}
+
 export function unreachable(node: NodeView, role: string): string {
   return `${role} ${node.id} is unreachable${node.error === undefined ? '' : `: ${node.error}`}`;
 }

@@ -153,3 +153,67 @@ test('a single rbuddy on its own state dir leaves the serving active alone', asy
     );
   });
 });
+
+test("an instance of another --group started while the group's failover is held leaves the standby to the group", async () => {
+  // The group's leader has promoted the active (write guard, data) and its standby is synced,
+  // held for an operator (the master came back empty). The other instance, with no state of its
+  // own, would adopt the promoted active and then keep "its" standby idle while the group's
+  // leader keeps it synced: a REPLICAOF fight every round, the group's failover stalled.
+  const rig = await startHaRig(cluster, {
+    instances: 1,
+    masterArgs: { 'repl-diskless-sync': 'yes', 'repl-diskless-sync-delay': 0 },
+    extra: ['--guard-empty', 'hold'],
+  });
+  rigs.push(rig);
+  const [leader] = rig.instances;
+  assert.ok(leader !== undefined);
+  await rig.master.kill9();
+  await rig.master.restart();
+  const verified = (s: AppStatus): boolean =>
+    s.state === 'held' && !/confirm is refused/.test(s.reason ?? '');
+  const held = await rig.waitFor(leader, 'held, the standby verified', verified);
+  const nodes = [rig.active, rig.standby];
+  const before = await Promise.all(nodes.map((node) => takeoverCalls(node.client())));
+  const leaderAnnounce = `127.0.0.1:${leader.resp.port}`;
+
+  const second = await rig.spawn({ group: 'other-group' });
+  const expected = new RegExp(
+    `no state file, and node ${rig.standby.address.replace(/\./g, '\\.')} (replicates|is syncing) from ${leaderAnnounce.replace(/\./g, '\\.')} \\(link (up|down)\\), not from this rbuddy's announce address`,
+  );
+  const changed = async (): Promise<boolean> => {
+    const now = await Promise.all(nodes.map((node) => takeoverCalls(node.client())));
+    return JSON.stringify(now) !== JSON.stringify(before);
+  };
+  const seen = await waitFor(
+    async () => {
+      const status: AppStatus = await cliStatus(second);
+      if (status.state === 'degraded' && expected.test(status.reason ?? '')) return status;
+      return (await changed()) ? status : undefined;
+    },
+    {
+      what: 'the other instance to decide on the promoted active and the held standby',
+      timeoutMs: 60_000,
+      explain: async () =>
+        `other instance: ${JSON.stringify(await cliStatus(second).catch(String))}\n${second
+          .logs()
+          .filter(isWarning)
+          .slice(-10)
+          .map((line) => JSON.stringify(line))
+          .join('\n')}`,
+    },
+  );
+  for (const [index, node] of nodes.entries()) {
+    assert.deepEqual(
+      await takeoverCalls(node.client()),
+      before[index],
+      `nothing sent to ${node.name}`,
+    );
+  }
+  assert.equal(seen.state, 'degraded', seen.reason ?? '');
+  assert.match(seen.reason ?? '', /refusing to take the roles over/);
+  const group = await rig.waitFor(leader, 'the group still held, its standby verified', verified);
+  assert.equal(group.failover?.id, held.failover?.id);
+  assert.equal(group.leader, true);
+  const replication = await info(rig.standby.client(), 'replication');
+  assert.equal(`${replication.master_host}:${replication.master_port}`, leaderAnnounce);
+});

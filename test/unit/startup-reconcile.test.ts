@@ -153,6 +153,32 @@ const rows: Row[] = [
     plan: 'adopt A (promoted)',
   },
   {
+    name: 'an active promoted by another rbuddy (another --group), its standby syncing from it: not adopted',
+    active: master(A, { keys: 1000, writesGuarded: true }),
+    standby: syncing(S, { followsProxy: false, masterAddress: OTHER_RBUDDY }),
+    plan: 'degraded',
+    reason:
+      /no state file, and node 10\.0\.0\.6:6379 is syncing from 10\.0\.0\.8:6382 \(link down\), not from this rbuddy's announce address: another rbuddy .*refusing to take the roles over/,
+  },
+  {
+    name: 'a promoted active, its standby synced (empty) from another rbuddy, link up: not adopted',
+    active: master(A, { keys: 1000, writesGuarded: true }),
+    standby: replica(S, { followsProxy: false, masterAddress: OTHER_RBUDDY, keys: 0 }),
+    plan: 'degraded',
+    reason: /node 10\.0\.0\.6:6379 replicates from 10\.0\.0\.8:6382 \(link up\)/,
+  },
+  {
+    name: 'a promoted active, its standby pointed at a dead address (link down, no sync): adopted',
+    active: master(A, { keys: 1000, writesGuarded: true }),
+    standby: replica(S, {
+      followsProxy: false,
+      masterAddress: OTHER_RBUDDY,
+      linkUp: false,
+      keys: 0,
+    }),
+    plan: 'adopt A (promoted)',
+  },
+  {
     name: 'both replicate from rbuddy with data (a planned switch not yet retired): ambiguous',
     active: replica(A),
     standby: replica(S, { keys: 990 }),
@@ -320,6 +346,11 @@ describe('reconcile(): properties', () => {
         }
         if (plan.kind === 'adopt') {
           assert.deepEqual(serving, [plan.active], 'adopt: the one serving node is the active');
+          const fed =
+            plan.standby.role === 'slave' &&
+            !plan.standby.followsProxy &&
+            (plan.standby.linkUp || plan.standby.syncInProgress);
+          assert.ok(!fed, 'adopt: nothing but this rbuddy feeds the standby');
         }
         if (plan.kind === 'wait') assert.notEqual(plan.reason, '', 'waiting says why');
       }),
