@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
-import { startHaRig, TOKEN, type HaRig } from '../helpers/ha-rig.js';
+import { heldVerified, startHeldRig, TOKEN, type HaRig } from '../helpers/ha-rig.js';
 
 let cluster: EtcdCluster;
 let direct: Etcd3;
@@ -29,20 +29,8 @@ after(async () => {
 });
 
 test("the leader's lease revoked while a failover is held: elected again, its new term verifies the standby and takes the confirm", async () => {
-  const rig = await startHaRig(cluster, {
-    instances: 1,
-    // Diskless, at once: the master keeps no RDB, so a kill -9 brings it back empty.
-    masterArgs: { 'repl-diskless-sync': 'yes', 'repl-diskless-sync-delay': 0 },
-    extra: ['--guard-empty', 'hold'],
-  });
+  const { rig, leader, held } = await startHeldRig(cluster);
   rigs.push(rig);
-  const [leader] = rig.instances;
-  assert.ok(leader !== undefined);
-  await rig.master.kill9();
-  await rig.master.restart();
-  const verified = (s: { state: string; reason: string | null }): boolean =>
-    s.state === 'held' && !/confirm is refused/.test(s.reason ?? '');
-  const held = await rig.waitFor(leader, 'held, the standby verified', verified);
   const session = held.sessions.find((s) => s.replica === rig.standby.address);
   assert.equal(session?.phase, 'streaming');
 
@@ -55,7 +43,11 @@ test("the leader's lease revoked while a failover is held: elected again, its ne
     'elected again (a new term)',
     (s) => s.leader === true && s.takeovers === (held.takeovers ?? 0) + 1,
   );
-  const again = await rig.waitFor(leader, 'the new term holding, the standby verified', verified);
+  const again = await rig.waitFor(
+    leader,
+    'the new term holding, the standby verified',
+    heldVerified,
+  );
   assert.equal(
     again.sessions.find((s) => s.replica === rig.standby.address)?.id,
     session?.id,

@@ -27,7 +27,7 @@ import {
 import { startRedis, stopAllRedis, type RedisServer } from '../../harness/redis-server.js';
 import { info, masterStats, populate } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
-import { startHaRig, type HaRig } from '../helpers/ha-rig.js';
+import { heldVerified, startHaRig, startHeldRig, type HaRig } from '../helpers/ha-rig.js';
 
 let cluster: EtcdCluster;
 const rigs: HaRig[] = [];
@@ -159,19 +159,8 @@ test("an instance of another --group started while the group's failover is held 
   // held for an operator (the master came back empty). The other instance, with no state of its
   // own, would adopt the promoted active and then keep "its" standby idle while the group's
   // leader keeps it synced: a REPLICAOF fight every round, the group's failover stalled.
-  const rig = await startHaRig(cluster, {
-    instances: 1,
-    masterArgs: { 'repl-diskless-sync': 'yes', 'repl-diskless-sync-delay': 0 },
-    extra: ['--guard-empty', 'hold'],
-  });
+  const { rig, leader, held } = await startHeldRig(cluster);
   rigs.push(rig);
-  const [leader] = rig.instances;
-  assert.ok(leader !== undefined);
-  await rig.master.kill9();
-  await rig.master.restart();
-  const verified = (s: AppStatus): boolean =>
-    s.state === 'held' && !/confirm is refused/.test(s.reason ?? '');
-  const held = await rig.waitFor(leader, 'held, the standby verified', verified);
   const nodes = [rig.active, rig.standby];
   const before = await Promise.all(nodes.map((node) => takeoverCalls(node.client())));
   const leaderAnnounce = `127.0.0.1:${leader.resp.port}`;
@@ -211,7 +200,11 @@ test("an instance of another --group started while the group's failover is held 
   }
   assert.equal(seen.state, 'degraded', seen.reason ?? '');
   assert.match(seen.reason ?? '', /refusing to take the roles over/);
-  const group = await rig.waitFor(leader, 'the group still held, its standby verified', verified);
+  const group = await rig.waitFor(
+    leader,
+    'the group still held, its standby verified',
+    heldVerified,
+  );
   assert.equal(group.failover?.id, held.failover?.id);
   assert.equal(group.leader, true);
   const replication = await info(rig.standby.client(), 'replication');

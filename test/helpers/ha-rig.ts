@@ -209,3 +209,28 @@ export async function followsPort(client: Redis, port: number): Promise<boolean>
   const replication = await info(client, 'replication');
   return replication.master_port === String(port) && replication.master_link_status === 'up';
 }
+
+/** `held` with the standby verified (the operator's confirm would be taken). */
+export function heldVerified(status: AppStatus): boolean {
+  return status.state === 'held' && !/confirm is refused/.test(status.reason ?? '');
+}
+
+/**
+ * One instance leading alone, its failover held for an operator: the master (diskless, no RDB)
+ * killed and restarted empty, the active promoted, the standby synced empty and verified.
+ */
+export async function startHeldRig(
+  cluster: EtcdCluster,
+): Promise<{ rig: HaRig; leader: RbuddyProcess; held: AppStatus }> {
+  const rig = await startHaRig(cluster, {
+    instances: 1,
+    masterArgs: { 'repl-diskless-sync': 'yes', 'repl-diskless-sync-delay': 0 },
+    extra: ['--guard-empty', 'hold'],
+  });
+  const [leader] = rig.instances;
+  if (leader === undefined) throw new Error('the rig started no instance');
+  await rig.master.kill9();
+  await rig.master.restart();
+  const held = await rig.waitFor(leader, 'held, the standby verified', heldVerified);
+  return { rig, leader, held };
+}
