@@ -355,9 +355,13 @@ export class Leadership implements GroupEngine, DurableSink {
     this.transitions = this.transitions.then(() => term.engine.stop());
   }
 
-  /** Points the replicas that follow another instance of the group at this one (a round). */
+  /**
+   * Points the replicas that follow another instance of the group at this one (a round), between
+   * two of the engine's rounds: its REPLICAOFs never interleave with a round's commands to the
+   * same node (a promotion's REPLICAOF NO ONE, say).
+   */
   private async takeOver(term: Term): Promise<void> {
-    await repointRound(term, this.repointContext());
+    await term.engine.between(() => repointRound(term, this.repointContext()));
   }
 
   private repointContext(): RepointContext {

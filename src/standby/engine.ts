@@ -130,11 +130,11 @@ export class FailoverEngine {
       nodeById: (id) => this.nodeById(id),
       persisted: () => this.keeper.current,
       announce: (type, data) => this.keeper.announce(type, data),
-      wake: () => this.wake(),
+      wake: () => this.rounds.wake(),
       now: this.now,
       log: this.log,
     });
-    this.requests = new OperatorRequests(this.log, this.now, () => this.wake());
+    this.requests = new OperatorRequests(this.log, this.now, () => this.rounds.wake());
   }
 
   get state(): EngineState {
@@ -153,7 +153,7 @@ export class FailoverEngine {
     this.log.warn({ replica: id, via: start.via }, verdict.why);
     if (verdict.demanded) {
       this.fullResyncDemanded = true;
-      this.wake();
+      this.rounds.wake();
     }
     return 'close';
   };
@@ -307,14 +307,15 @@ export class FailoverEngine {
   /** The master probe's verdict changed. */
   readonly onMasterProbe = (up: boolean, error: string | undefined): void => {
     if (!up) this.observer.noteMasterLost(`health probe failed: ${error ?? 'no answer'}`);
-    this.wake();
+    this.rounds.wake();
   };
 
-  // ---- the rounds ----------------------------------------------------------------------------
-
-  private wake(): void {
-    this.rounds.wake();
+  /** Runs `task` between two rounds (RoundLoop.between): an HA leader's repointing. */
+  between<T>(task: () => Promise<T>): Promise<T> {
+    return this.rounds.between(task);
   }
+
+  // ---- the rounds ----------------------------------------------------------------------------
 
   /** One round of observe → decide → act; true when the next should follow at once. */
   private async tick(): Promise<boolean> {

@@ -22,6 +22,8 @@ export class RoundLoop {
   private done: Promise<void> | undefined;
   private failures = 0;
   private lastErrorMessage: string | undefined;
+  /** The round or the task under way: they run one at a time. */
+  private serial: Promise<void> = Promise.resolve();
 
   constructor(options: RoundLoopOptions) {
     this.options = options;
@@ -54,6 +56,20 @@ export class RoundLoop {
     await this.done;
   }
 
+  /**
+   * Runs `task` between two rounds: it waits for the round under way, and the next round waits
+   * for it, so that whatever else acts on the nodes (an HA leader's repointing) never interleaves
+   * its commands with a round's.
+   */
+  between<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.serial.then(task);
+    this.serial = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
   /** The next round starts now (or right after the one under way). */
   wake(): void {
     this.wakeUp?.();
@@ -63,7 +79,7 @@ export class RoundLoop {
     while (this.running) {
       let delay = this.options.tickMs();
       try {
-        if (await this.options.round()) delay = 0;
+        if (await this.between(this.options.round)) delay = 0;
         this.failures = 0;
         this.lastErrorMessage = undefined;
       } catch (error) {
