@@ -194,6 +194,14 @@ async function main(): Promise<number> {
         `after the fuzzer's FIN: cases ${tally.hangs.slice(0, 20).join(', ')}`,
     );
   }
+  // rbuddy listens on loopback for the whole run: a refused connection while it lives means a
+  // listener stopped accepting (closed, or its backlog overflowed), a failure like a hang.
+  const refused = exit === undefined && tally.refused > 0;
+  if (refused) {
+    console.log(
+      `fuzz: REFUSED: ${tally.refused} connection(s) refused while rbuddy was running: a listener stopped accepting`,
+    );
+  }
   const rssOver = peakMb > options.rssLimitMb;
   if (rssOver) console.log(`fuzz: RSS over the limit: ${peakMb} MB > ${options.rssLimitMb} MB`);
   console.log(`fuzz: replay with --seed ${seed}`);
@@ -201,7 +209,9 @@ async function main(): Promise<number> {
     `fuzz: ${done} cases, ${crashes} crashes, peak RSS ${peakMb} MB, ` +
       (broken === undefined ? 'stream intact' : `stream BROKEN: ${broken}`),
   );
-  return crashes > 0 || broken !== undefined || rssOver || tally.hangs.length > 0 ? 1 : 0;
+  return crashes > 0 || broken !== undefined || rssOver || refused || tally.hangs.length > 0
+    ? 1
+    : 0;
 }
 
 main().then(
