@@ -30,7 +30,7 @@ import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
 import type { PresentedCertificate, ReplicaHello } from './session-types.js';
 import {
-  HANDSHAKE_WINDOW_MS,
+  inHandshakeWindow,
   parseSyncRequest,
   REPLICA_HANDSHAKE_COMMANDS,
   ReplicaClaim,
@@ -61,6 +61,8 @@ export type CommandHandler = (
  * (which drive the pause/resume logic without a network).
  */
 export type ClientSocket = Duplex & {
+  /** net.Socket's; a Duplex without it is never taken for silent. */
+  readonly bytesRead?: number;
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
@@ -182,11 +184,9 @@ export class ClientConnection {
    * other port. Silent new connections count too: a replica's first bytes may still be in flight.
    */
   couldBeReplicaOn(port: number, rival: RivalRules = {}, now = Date.now()): boolean {
-    if (this.servedAsClient || this.socket.destroyed) return false;
-    // A replica's handshake reaches its PSYNC a few round trips after connecting (rbuddy answers
-    // PING, AUTH and REPLCONF itself): a connection that has idled past that is not one, and
-    // must not block the identification of a real replica forever.
-    if (!this.handedOver && now - this.openedAt > HANDSHAKE_WINDOW_MS) return false;
+    // Silent or open too long, it is no handshake and must not hold a real replica's back.
+    const past = !this.handedOver && !inHandshakeWindow(now - this.openedAt, this.socket.bytesRead);
+    if (this.servedAsClient || this.socket.destroyed || past) return false;
     if (!this.claim.mayBeOnPort(port)) return false;
     const names = this.options.certificate?.names;
     if (names !== undefined && rival.certificateMatches?.(names) === false) return false;

@@ -20,6 +20,24 @@ export interface RivalRules {
 
 /** How long a connection may take from accept to its PSYNC and still count as a handshake. */
 export const HANDSHAKE_WINDOW_MS = 5000;
+/**
+ * How long a connection may stay silent after its accept and still count as a handshake: a
+ * replica writes its PING as soon as its connect completes (a lost segment is sent again after the
+ * retransmission timeout, 200 ms at first on Linux), so idle strangers from a replica's address stop holding its
+ * identification back after this, not after the whole handshake window.
+ */
+export const SILENT_WINDOW_MS = 1000;
+
+/**
+ * Whether a connection `ageMs` old that has read `bytesRead` bytes may still be a replica's
+ * handshake: a replica writes its PING once connected and reaches its PSYNC a few round trips
+ * later (syncWithMaster; rbuddy answers PING, AUTH and REPLCONF itself). Unknown bytes (a
+ * Duplex in a unit test) are never taken for silence.
+ */
+export function inHandshakeWindow(ageMs: number, bytesRead: number | undefined): boolean {
+  if (bytesRead === 0 && ageMs > SILENT_WINDOW_MS) return false;
+  return ageMs <= HANDSHAKE_WINDOW_MS;
+}
 /** What a replica sends before its PSYNC/SYNC (syncWithMaster). */
 export const REPLICA_HANDSHAKE_COMMANDS = new Set(['ping', 'auth', 'replconf', 'psync', 'sync']);
 

@@ -7,6 +7,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { ClientConnection } from '../../src/proxy/client-connection.js';
+import { SILENT_WINDOW_MS } from '../../src/proxy/replica-claim.js';
 import { WarnThrottle } from '../../src/log-throttle.js';
 import { encodeCommand } from '../../src/resp/encode.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -93,6 +94,22 @@ test('a silent or handshake-only connection could be a replica on any port, for 
     conn.couldBeReplicaOn(6379, {}, Date.now() + 60_000),
     false,
     'idle past the handshake window: no replica takes that long to send its PSYNC',
+  );
+});
+
+test('a connection silent past the first second is no handshake; one that spoke stays a rival', async () => {
+  // Idle strangers from a replica's own address held its identification back for the whole
+  // handshake window (a replica reconnecting after a CLIENT KILL took 4 s instead of 0.3 s).
+  const silent = await open();
+  const later = silent.conn.openedAt + SILENT_WINDOW_MS + 1;
+  assert.equal(silent.conn.couldBeReplicaOn(6379, {}, later), false, 'silent for over a second');
+  const spoke = await open();
+  spoke.socket.write(encodeCommand(['PING']));
+  await waitFor(() => spoke.replies().includes('+PONG'), { what: 'the PING answered' });
+  assert.equal(
+    spoke.conn.couldBeReplicaOn(6379, {}, spoke.conn.openedAt + SILENT_WINDOW_MS + 1),
+    true,
+    'it said what a replica says first: a rival until the handshake window ends',
   );
 });
 
