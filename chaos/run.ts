@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { leaveCtrlCToCaller } from '../harness/processes.js';
 import { stopAllRedis } from '../harness/redis-server.js';
 import { Checker } from './checker.js';
 import { digestCheck } from './digest.js';
@@ -84,6 +85,28 @@ async function main(): Promise<number> {
     `chaos: seed ${seed}, ${minutes} min (replay: npm run chaos -- --minutes ${minutes} --seed ${seed})`,
   );
   const dir = mkdtempSync(join(tmpdir(), `rbuddy-chaos-${seed}-`));
+  // Ctrl-C ends the schedule; the run then heals the faults, settles, checks and stops what it
+  // started, in order, as at its end. The children are in process groups of their own, so the
+  // terminal's SIGINT reaches this process only (killed by it, rbuddy would be a violation).
+  leaveCtrlCToCaller();
+  let stopping = false;
+  let interruptedAt = 0;
+  process.on('SIGINT', () => {
+    if (!stopping) {
+      stopping = true;
+      interruptedAt = Date.now();
+      console.error(
+        '\nchaos: Ctrl-C: ending the schedule, healing the faults and settling (Ctrl-C again aborts)',
+      );
+      return;
+    }
+    // One Ctrl-C can arrive twice: from the terminal, and forwarded by npm to a shell that ran
+    // node in its own place.
+    if (Date.now() - interruptedAt < 1000) return;
+    console.error(`chaos: aborted; the processes it started are killed; history and logs: ${dir}`);
+    // The 'exit' hooks SIGKILL every child by PID (harness/processes.ts) and unmount the state dir.
+    process.exit(130);
+  });
   const history = new History(join(dir, 'history.jsonl'));
   const checker = new Checker(history);
   const topo = new ChaosTopology(dir);
@@ -124,10 +147,6 @@ async function main(): Promise<number> {
     chosen(opts),
   );
   const endAt = history.now() + minutes * 60_000;
-  let stopping = false;
-  process.once('SIGINT', () => {
-    stopping = true;
-  });
   const progress = setInterval(
     () => {
       const status = observer.lastStatus;
@@ -158,6 +177,7 @@ async function main(): Promise<number> {
     });
   }, 500);
 
+  console.error('chaos: rbuddy is healthy: the schedule begins (Ctrl-C ends it and settles)');
   await schedule.run(endAt, () => stopping);
   clearInterval(quietChecks);
   await schedule.drain();
