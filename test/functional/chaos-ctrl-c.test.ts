@@ -2,12 +2,13 @@
 // the shell, node, and whatever they started in that group). The run must end its schedule,
 // heal and settle, print its report and stop what it started itself: rbuddy killed by the
 // terminal's signal would be reported as "rbuddy never exits on its own", and nothing it
-// started may outlive it. Runs the built CLI: `npm run build` first.
+// started may outlive it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { trackChild, waitForExit } from '../../harness/processes.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -77,6 +78,9 @@ test(
   'Ctrl-C on npm run chaos: the schedule ends, the run settles and reports, nothing is left',
   { timeout: 400_000 },
   async () => {
+    // npm run chaos without its prechaos (--ignore-scripts below: no build racing the other
+    // tests' use of dist/), so dist/ of this tree is built here if stale, as fuzz-live does.
+    await promisify(execFile)('bash', ['scripts/build-if-stale.sh'], { cwd: root });
     // Its own process group, as a terminal's foreground job: the SIGINT goes to the group.
     const child = spawn(
       'npm',
