@@ -19,6 +19,8 @@ export class Checker {
   reads = { ok: 0, failed: 0, excused: 0 };
   sentinelReads = { ok: 0, failed: 0, excused: 0, restarted: 0 };
   peakRssMb = 0;
+  /** Full syncs in the replicas' logs, by verdict (harness/active-full-syncs.ts). */
+  readonly fullSyncs = new Map<string, number>();
   /** Node → until when (ms of the run) its failures are excused; Infinity: until healed. */
   private readonly impaired = new Map<string, number>();
   /** Nodes that came back empty: impaired until rbuddy is next healthy. */
@@ -26,16 +28,23 @@ export class Checker {
 
   constructor(readonly history: History) {}
 
-  /** Counts one check of `invariant`; records a violation when `held` is false. */
+  /**
+   * Counts one check of `invariant`; records a violation when `held` is false, at `t` (ms of the
+   * run) when it happened before it was seen (a line of a server's log).
+   */
   check(
     invariant: string,
     held: boolean,
     message = '',
     data: Record<string, unknown> = {},
+    t?: number,
   ): boolean {
     this.checks.set(invariant, (this.checks.get(invariant) ?? 0) + 1);
     if (held) return true;
-    const op = this.history.record('violation', invariant, { data: { message, ...data } });
+    const op = this.history.record('violation', invariant, {
+      data: { message, ...data },
+      ...(t === undefined ? {} : { t }),
+    });
     this.violations.push({
       invariant,
       message: `${message}${Object.keys(data).length > 0 ? ` ${JSON.stringify(data)}` : ''}`,

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { openSync, closeSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FaultForwarder, LinkMode } from '../harness/fault-forwarder.js';
-import type { RedisServer } from '../harness/redis-server.js';
+import { startRedis, type RedisServer } from '../harness/redis-server.js';
+import { waitFor } from '../harness/wait-for.js';
 import { startFlood } from './flood.js';
 import type { Prng } from './prng.js';
 import type { ChaosTopology, MasterRestart } from './topology.js';
@@ -34,6 +35,8 @@ export interface FaultKind {
   lasting: boolean;
   /** Only with `npm run chaos -- --replica-rdb` (a known finding, docs/reliability.md). */
   optIn?: boolean;
+  /** A check of the checker, never drawn unless named in `--only`: it breaks an invariant. */
+  selftest?: boolean;
   /** Whether it can run at all here (the state-dir faults need our own tmpfs). */
   available?(topo: ChaosTopology): boolean;
   inject(ctx: FaultContext, rng: Prng): Promise<{ target: string; heal: Heal; detail?: string }>;
@@ -260,6 +263,80 @@ const flood: FaultKind = {
   },
 };
 
+/**
+ * The checker's self-test: a full sync into the active behind rbuddy's back, which the I1 check
+ * must report (chaos/full-sync-check.ts). A decoy server copies the active (as its sub-replica),
+ * then becomes a master of a history of its own (REPLICAOF NO ONE, then DEBUG CHANGE-REPL-ID, so
+ * that no PSYNC can continue it), and the active is made its replica: a real full sync of the
+ * same data, flushed and reloaded in a few ms, which no read and no key count notices. Healed at
+ * once: the active points at rbuddy again (whose gate refuses it the full sync it now needs).
+ */
+const selftestFullSyncActive: FaultKind = {
+  name: 'selftest-full-sync-active',
+  weight: 1,
+  selftest: true,
+  locks: ['replica'],
+  lasting: false,
+  async inject(ctx) {
+    const address = ctx.roles().active;
+    const node = address === undefined ? undefined : ctx.topo.replicaByAddress(address);
+    if (node === undefined) throw new Error('no active named');
+    await healthyNamed(ctx, node.address);
+    const active = node.client({ commandTimeout: 5_000, maxRetriesPerRequest: 0 });
+    const decoy = await startRedis({
+      name: 'decoy',
+      dir: join(ctx.topo.dir, 'decoy'),
+      args: { 'repl-diskless-sync-delay': 0 },
+    });
+    const decoyClient = decoy.client({ commandTimeout: 5_000, maxRetriesPerRequest: 0 });
+    try {
+      const role = (await active.call('ROLE')) as unknown[];
+      if (role[0] !== 'slave') throw new Error(`the active is a ${String(role[0])}`);
+      const [, host, port] = role.map(String);
+      await decoyClient.call('REPLICAOF', node.host, String(node.port));
+      await linkedTo(decoyClient, node.port);
+      await decoyClient.call('REPLICAOF', 'NO', 'ONE');
+      await decoyClient.call('DEBUG', 'CHANGE-REPL-ID');
+      // Into a steady active only (the copy took seconds): one clear violation, not a failover
+      // under way broken as well.
+      await healthyNamed(ctx, node.address);
+      ctx.note('selftest: the active takes a full sync from a decoy master', {
+        active: node.address,
+        decoy: decoy.address,
+      });
+      await active.call('REPLICAOF', decoy.host, String(decoy.port));
+      await linkedTo(active, decoy.port);
+      await active.call('REPLICAOF', host ?? '', port ?? '');
+      return {
+        target: node.address,
+        detail: `a full sync from ${decoy.address}, then REPLICAOF ${host}:${port} again`,
+        heal: noHeal,
+      };
+    } finally {
+      active.disconnect();
+      await decoy.stop();
+    }
+  },
+};
+
+async function healthyNamed(ctx: FaultContext, active: string): Promise<void> {
+  const status = await ctx.topo.status();
+  if (status?.state !== 'healthy' || status.active !== active) {
+    throw new Error(`rbuddy is ${status?.state ?? 'not answering'}, active ${status?.active}`);
+  }
+}
+
+/** Waits until the client's server replicates from `port` with its link up (a full sync done). */
+async function linkedTo(client: ReturnType<RedisServer['client']>, port: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const info = await client.info('replication');
+      return info.includes(`master_port:${port}\r`) && info.includes('master_link_status:up');
+    },
+    { what: `a replica linked to port ${port}`, timeoutMs: 30_000 },
+  );
+}
+
 export const FAULTS: readonly FaultKind[] = [
   killMaster('rdb'),
   killMaster('aof'),
@@ -282,4 +359,5 @@ export const FAULTS: readonly FaultKind[] = [
   stateReadOnly,
   plannedSwitch,
   flood,
+  selftestFullSyncActive,
 ];

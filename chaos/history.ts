@@ -16,6 +16,7 @@ export type OpKind =
   | 'webhook'
   | 'operator'
   | 'digest'
+  | 'full-sync'
   | 'violation'
   | 'note';
 
@@ -39,12 +40,19 @@ export class History {
     return Date.now() - this.start;
   }
 
+  /** A wall-clock time (ms since the Unix epoch, as in a server's log) in ms of the run. */
+  at(epochMs: number): number {
+    return epochMs - this.start;
+  }
+
   record(
     kind: OpKind,
     node: string,
-    extra: { ok?: boolean; data?: Record<string, unknown> } = {},
+    extra: { ok?: boolean; data?: Record<string, unknown>; t?: number } = {},
   ): Op {
-    const op: Op = { t: this.now(), kind, node, ...extra };
+    // `t`: when it happened, if earlier than now (a line of a server's log read afterwards).
+    const { t = this.now(), ...rest } = extra;
+    const op: Op = { t, kind, node, ...rest };
     // Reads are many and alike: the successful ones are counted, not kept, so memory stays flat.
     if (!(kind === 'read' && op.ok === true)) {
       this.ops.push(op);
@@ -55,6 +63,8 @@ export class History {
 
   /** The ops within `ms` either side of `t` but the reads (their failures are counted apart). */
   around(t: number, ms = 10_000): Op[] {
-    return this.ops.filter((op) => op.t >= t - ms && op.t <= t + ms && op.kind !== 'read');
+    return this.ops
+      .filter((op) => op.t >= t - ms && op.t <= t + ms && op.kind !== 'read')
+      .sort((a, b) => a.t - b.t);
   }
 }

@@ -1,12 +1,14 @@
 // Watches the topology four times a second and records what it sees in the history: rbuddy's
 // state, epoch and roles, each replica's ROLE and DBSIZE (a drop is a flush), rbuddy's RSS. The
 // live invariants are checked here: epochs only grow, at most one active, only the outgoing
-// active is flushed (I2, docs/design.md), RSS bounded. It also plays the operator: a switch
+// active is flushed (I2, docs/design.md), no full sync reaches the active holding data (I1, in
+// the replicas' logs: chaos/full-sync-check.ts), RSS bounded. It also plays the operator: a switch
 // held by the guard is confirmed once the master holds the data again.
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { keyCount } from '../harness/held-standby.js';
 import type { Checker } from './checker.js';
+import { FullSyncCheck } from './full-sync-check.js';
 import type { History } from './history.js';
 import { FIXED_KEYS, PROBE_KEY, type ChaosTopology, type StatusView } from './topology.js';
 
@@ -42,12 +44,14 @@ export class Observer {
   private confirming = false;
   private running = true;
   private loop: Promise<void> | undefined;
+  readonly fullSyncs: FullSyncCheck;
 
   constructor(
     private readonly topo: ChaosTopology,
     private readonly checker: Checker,
     private readonly history: History,
   ) {
+    this.fullSyncs = new FullSyncCheck(topo, checker, history);
     for (const replica of topo.replicas) {
       const client = new Redis({
         host: replica.host,
@@ -77,6 +81,7 @@ export class Observer {
     this.running = false;
     await this.loop;
     for (const client of this.clients.values()) client.disconnect();
+    this.fullSyncs.poll(true);
   }
 
   roleNames(): { active: string | undefined; standby: string | undefined } {
@@ -87,9 +92,14 @@ export class Observer {
   }
 
   async tick(): Promise<void> {
+    const askedAt = Date.now();
     const status = await this.topo.status();
-    if (status !== undefined) this.onStatus(status);
+    if (status !== undefined) {
+      this.fullSyncs.status(askedAt, Date.now(), status);
+      this.onStatus(status);
+    }
     for (const [node, client] of this.clients) await this.observeNode(node, client);
+    this.fullSyncs.poll();
     this.checkRss();
   }
 
@@ -196,6 +206,7 @@ export class Observer {
     let role: string;
     let size: number;
     let runId: string | undefined;
+    let pid: number;
     let flushalls: number;
     try {
       const reply = (await client.call('ROLE')) as unknown[];
@@ -205,11 +216,13 @@ export class Observer {
           : String(reply[0]);
       const info = String(await client.call('INFO', 'server', 'commandstats'));
       runId = /run_id:(\w+)/.exec(info)?.[1];
+      pid = Number(/process_id:(\d+)/.exec(info)?.[1] ?? 0);
       flushalls = Number(/cmdstat_flushall:calls=(\d+)/.exec(info)?.[1] ?? 0);
       size = await nodeSize(client);
     } catch {
       return;
     }
+    this.fullSyncs.keys(node, pid, size);
     if (this.roles.get(node) !== role) {
       this.roles.set(node, role);
       this.history.record('role', node, { data: { role } });

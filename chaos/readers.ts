@@ -14,7 +14,13 @@ export interface ReaderHandle {
 const READ_TIMEOUT_MS = 1000;
 const STALL_MS = 3000;
 
-export function startActiveReader(topo: ChaosTopology, checker: Checker): ReaderHandle {
+/** `onAnswer`: each answer of GET /active that named a node, with when it was asked and
+ * answered (ms since the Unix epoch). */
+export function startActiveReader(
+  topo: ChaosTopology,
+  checker: Checker,
+  onAnswer: (askedAt: number, answeredAt: number, node: string) => void = () => undefined,
+): ReaderHandle {
   const clients = new Map<string, Redis>();
   let running = true;
   let lastActive: string | undefined;
@@ -82,7 +88,10 @@ export function startActiveReader(topo: ChaosTopology, checker: Checker): Reader
   };
   const loop = (async () => {
     while (running) {
-      const node = (await activeNode(topo.httpUrl)) ?? lastActive;
+      const askedAt = Date.now();
+      const named = await activeNode(topo.httpUrl);
+      if (named !== undefined) onAnswer(askedAt, Date.now(), named);
+      const node = named ?? lastActive;
       if (node !== undefined) {
         lastActive = node;
         await readOnce(node);

@@ -11,6 +11,7 @@ export interface RunFacts {
   logs: string[];
   redeliveries: number;
   replicaRdb: boolean;
+  only: string[] | undefined;
 }
 
 export function summaryLine(seed: number, checker: Checker): string {
@@ -42,6 +43,8 @@ export function report(facts: RunFacts, checker: Checker): string {
     `reads through ioredis + rbuddy as sentinel: ${s.ok} ok, ${s.failed} failed, ${s.excused} excused` +
       ` (the client ended and was connected again ${s.restarted} times)`,
   );
+  const syncs = [...checker.fullSyncs].sort().map(([verdict, n]) => `${n} ${verdict}`);
+  lines.push(`full syncs in the replicas' logs: ${syncs.length === 0 ? 'none' : syncs.join(', ')}`);
   lines.push(`webhook redeliveries of one id (at-least-once, information): ${facts.redeliveries}`);
   lines.push(`rbuddy peak RSS: ${checker.peakRssMb.toFixed(0)} MB`);
   lines.push(`history and logs: ${facts.dir}`);
@@ -53,7 +56,7 @@ export function report(facts: RunFacts, checker: Checker): string {
   if (checker.violations.length > 0) {
     lines.push(
       '',
-      `reproduce: npm run chaos -- --minutes ${facts.minutes} --seed ${facts.seed}${facts.replicaRdb ? ' --replica-rdb' : ''}`,
+      `reproduce: npm run chaos -- --minutes ${facts.minutes} --seed ${facts.seed}${facts.replicaRdb ? ' --replica-rdb' : ''}${facts.only === undefined ? '' : ` --only ${facts.only.join(',')}`}`,
     );
     lines.push(`logs: ${[...facts.logs, `${facts.dir}/history.jsonl`].join(' ')}`);
   }

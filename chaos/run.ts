@@ -6,9 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { leaveCtrlCToCaller } from '../harness/processes.js';
 import { stopAllRedis } from '../harness/redis-server.js';
 import { Checker } from './checker.js';
 import { digestCheck } from './digest.js';
+import { FAULTS, type FaultKind } from './faults.js';
 import { finalChecks, redeliveries, settle } from './final-checks.js';
 import { History } from './history.js';
 import { Observer } from './observer.js';
@@ -21,20 +23,36 @@ import { ChaosTopology } from './topology.js';
 const DEFAULT_MINUTES = 3;
 const DIGEST_EVERY_MS = 15_000;
 
-function options(): { minutes: number; seed: number; keep: boolean; replicaRdb: boolean } {
+interface Options {
+  minutes: number;
+  seed: number;
+  keep: boolean;
+  replicaRdb: boolean;
+  /** Only these fault kinds (by name), the self-tests included. */
+  only: string[] | undefined;
+}
+
+const USAGE =
+  'usage: npm run chaos -- [--minutes N] [--seed S (a non-negative integer)] [--keep] [--replica-rdb] [--only KIND,KIND…]';
+
+function options(): Options {
   const { values } = parseArgs({
     options: {
       minutes: { type: 'string' },
       seed: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'replica-rdb': { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   });
   const minutes = values.minutes === undefined ? DEFAULT_MINUTES : Number(values.minutes);
   const seed = values.seed === undefined ? randomSeed() : Number(values.seed);
-  if (!(minutes > 0) || !Number.isInteger(seed) || seed < 0) {
+  if (!(minutes > 0) || !Number.isInteger(seed) || seed < 0) throw new Error(USAGE);
+  const only = values.only?.split(',').map((name) => name.trim());
+  const unknown = only?.filter((name) => !FAULTS.some((kind) => kind.name === name)) ?? [];
+  if (unknown.length > 0 || only?.length === 0) {
     throw new Error(
-      'usage: npm run chaos -- [--minutes N] [--seed S (a non-negative integer)] [--keep] [--replica-rdb]',
+      `${USAGE}\nunknown fault kind ${unknown.join(', ')}; the kinds: ${FAULTS.map((k) => k.name).join(', ')}`,
     );
   }
   return {
@@ -42,11 +60,20 @@ function options(): { minutes: number; seed: number; keep: boolean; replicaRdb: 
     seed,
     keep: values.keep ?? false,
     replicaRdb: values['replica-rdb'] ?? false,
+    only,
   };
 }
 
+/** Whether a fault kind is in the schedule: named in `--only`, or else drawn by default. */
+function chosen(opts: Options): (kind: FaultKind) => boolean {
+  return (kind) =>
+    opts.only !== undefined
+      ? opts.only.includes(kind.name)
+      : kind.selftest !== true && (opts.replicaRdb || kind.optIn !== true);
+}
+
 async function main(): Promise<number> {
-  let opts: ReturnType<typeof options>;
+  let opts: Options;
   try {
     opts = options();
   } catch (error) {
@@ -58,6 +85,28 @@ async function main(): Promise<number> {
     `chaos: seed ${seed}, ${minutes} min (replay: npm run chaos -- --minutes ${minutes} --seed ${seed})`,
   );
   const dir = mkdtempSync(join(tmpdir(), `rbuddy-chaos-${seed}-`));
+  // Ctrl-C ends the schedule; the run then heals the faults, settles, checks and stops what it
+  // started, in order, as at its end. The children are in process groups of their own, so the
+  // terminal's SIGINT reaches this process only (killed by it, rbuddy would be a violation).
+  leaveCtrlCToCaller();
+  let stopping = false;
+  let interruptedAt = 0;
+  process.on('SIGINT', () => {
+    if (!stopping) {
+      stopping = true;
+      interruptedAt = Date.now();
+      console.error(
+        '\nchaos: Ctrl-C: ending the schedule, healing the faults and settling (Ctrl-C again aborts)',
+      );
+      return;
+    }
+    // One Ctrl-C can arrive twice: from the terminal, and forwarded by npm to a shell that ran
+    // node in its own place.
+    if (Date.now() - interruptedAt < 1000) return;
+    console.error(`chaos: aborted; the processes it started are killed; history and logs: ${dir}`);
+    // The 'exit' hooks SIGKILL every child by PID (harness/processes.ts) and unmount the state dir.
+    process.exit(130);
+  });
   const history = new History(join(dir, 'history.jsonl'));
   const checker = new Checker(history);
   const topo = new ChaosTopology(dir);
@@ -78,7 +127,12 @@ async function main(): Promise<number> {
   await observer.tick();
   const firstEpoch = observer.lastStatus?.epoch ?? null;
   observer.start();
-  const readers = [startActiveReader(topo, checker), startSentinelReader(topo, checker)];
+  const readers = [
+    startActiveReader(topo, checker, (asked, answered, node) =>
+      observer.fullSyncs.activeAnswer(asked, answered, node),
+    ),
+    startSentinelReader(topo, checker),
+  ];
   const schedule = new Schedule(
     createPrng(seed),
     {
@@ -90,13 +144,9 @@ async function main(): Promise<number> {
     },
     checker,
     history,
-    opts.replicaRdb,
+    chosen(opts),
   );
   const endAt = history.now() + minutes * 60_000;
-  let stopping = false;
-  process.once('SIGINT', () => {
-    stopping = true;
-  });
   const progress = setInterval(
     () => {
       const status = observer.lastStatus;
@@ -127,6 +177,7 @@ async function main(): Promise<number> {
     });
   }, 500);
 
+  console.error('chaos: rbuddy is healthy: the schedule begins (Ctrl-C ends it and settles)');
   await schedule.run(endAt, () => stopping);
   clearInterval(quietChecks);
   await schedule.drain();
@@ -147,9 +198,10 @@ async function main(): Promise<number> {
     seed,
     minutes,
     dir,
-    logs: topo.rbuddyLogPaths(),
+    logs: [...topo.rbuddyLogPaths(), ...topo.replicas.map((r) => join(r.dir, 'redis.log'))],
     redeliveries: redeliveries(topo),
     replicaRdb: opts.replicaRdb,
+    only: opts.only,
   };
   await topo.close();
   await stopAllRedis();

@@ -27,23 +27,28 @@ export class Schedule {
     private readonly ctx: FaultContext,
     private readonly checker: Checker,
     private readonly history: History,
-    private readonly optIn: boolean,
+    /** Whether a fault kind is in this run's schedule (`--only`, `--replica-rdb`). */
+    private readonly chosen: (kind: FaultKind) => boolean,
   ) {}
 
   /** Draws and starts faults until `untilMs` (ms of the run). */
   async run(untilMs: number, shouldStop: () => boolean): Promise<void> {
     const kinds = FAULTS.filter(
-      (kind) => (kind.available?.(this.ctx.topo) ?? true) && (this.optIn || kind.optIn !== true),
+      (kind) => (kind.available?.(this.ctx.topo) ?? true) && this.chosen(kind),
     );
     const total = kinds.reduce((sum, kind) => sum + kind.weight, 0);
+    if (kinds.length === 0) {
+      this.history.record('note', 'schedule', { data: { noFault: 'no fault kind available' } });
+    }
     while (this.history.now() < untilMs && !shouldStop()) {
       const gap = this.rng.int(500, 4000);
       let draw = this.rng.next() * total;
-      const kind = kinds.find((k) => (draw -= k.weight) < 0) ?? kinds[0];
+      const kind = kinds.find((k) => (draw -= k.weight) < 0) ?? kinds.at(0);
       const duration = this.rng.int(800, 8000);
       const seed = this.rng.int(0, 2 ** 30);
       await new Promise((resolve) => setTimeout(resolve, gap));
       if (this.history.now() >= untilMs || shouldStop()) break;
+      if (kind === undefined) continue;
       if (
         this.hold ||
         this.running.size >= MAX_RUNNING ||

@@ -8,7 +8,7 @@ import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFaultForwarder, type FaultForwarder } from '../harness/fault-forwarder.js';
-import { freePort, portIsFree, terminate, trackChild } from '../harness/processes.js';
+import { freePort, groupOption, portIsFree, terminate, trackChild } from '../harness/processes.js';
 import { spawnRbuddy, type RbuddyProcess } from '../harness/rbuddy-process.js';
 import { startRedis, type RedisArgs, type RedisServer } from '../harness/redis-server.js';
 import { waitFor } from '../harness/wait-for.js';
@@ -230,7 +230,7 @@ export class ChaosTopology {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', 'bench/steady-writer.ts', '127.0.0.1', String(this.master.port), '300'],
-      { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] },
+      { cwd: root, stdio: ['ignore', 'ignore', 'ignore'], ...groupOption() },
     );
     trackChild(child);
     this.writer = child;

@@ -100,6 +100,24 @@ export async function killHard(child: ChildProcess, timeoutMs = 5_000): Promise<
 
 const tracked = new Set<ChildProcess>();
 let hooksInstalled = false;
+let ownGroups = false;
+
+/**
+ * For a run that handles Ctrl-C itself (the chaos run): from now on, the children spawned through
+ * this module start in a process group of their own, so a terminal's SIGINT, which goes to the
+ * whole foreground group, reaches this process only, which then stops them in its own order; and
+ * SIGINT no longer kills them here (SIGTERM, SIGHUP and the exit still do). The tests keep the
+ * default: their children die with them on Ctrl-C.
+ */
+export function leaveCtrlCToCaller(): void {
+  ownGroups = true;
+}
+
+/** The spawn option that puts a child in a process group of its own after `leaveCtrlCToCaller()`
+ * (`detached`: setsid(), a new session and group; the child is still ours to wait for). */
+export function groupOption(): { detached: boolean } {
+  return { detached: ownGroups };
+}
 
 /** Registers a child to be SIGKILLed if this process exits while the child still runs. */
 export function trackChild(child: ChildProcess): void {
@@ -128,6 +146,7 @@ function installExitHooks(): void {
   process.on('exit', killTrackedNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
+      if (signal === 'SIGINT' && ownGroups) return;
       killTrackedNow();
       // Listening for a signal replaces Node's default "die"; restore it unless someone else
       // (the test runner, the code under test) handles the signal itself.

@@ -5,7 +5,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AppStatus } from '../src/app.js';
 import type { HostPort } from '../src/config/types.js';
-import { hasExited, portIsFree, terminate, trackChild, waitForExit } from './processes.js';
+import {
+  groupOption,
+  hasExited,
+  portIsFree,
+  terminate,
+  trackChild,
+  waitForExit,
+} from './processes.js';
 import { waitFor } from './wait-for.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -48,6 +55,7 @@ export async function spawnRbuddy(
     cwd: options.cwd ?? root,
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...groupOption(),
   });
   trackChild(child);
   const lines: Array<Record<string, unknown>> = [];

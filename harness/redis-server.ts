@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import {
   freePort,
+  groupOption,
   hasExited,
   killHard,
   killTrackedNow,
@@ -211,7 +212,10 @@ class ManagedRedis implements RedisServer {
   /** Spawns the process and waits until it answers PING or exits. */
   async launch(): Promise<LaunchOutcome> {
     this.stderr = '';
-    const child = spawn('redis-server', this.argv(), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('redis-server', this.argv(), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...groupOption(),
+    });
     this.child = child;
     // Before the log file is open (config errors), redis-server reports on stderr; keep a bounded
     // tail of it for the error message.

@@ -1,6 +1,8 @@
 // The chaos run in CI: two minutes of a fixed seed's overlapping faults against the built CLI
 // (npm run chaos builds it first), which must end with no violated invariant and no failed
-// read. The run itself is chaos/run.ts; its invariants and faults are in docs/reliability.md.
+// read; the full syncs of its failovers are judged, and none as one into the active (the
+// counterpart of chaos-checker-sees-full-sync.test.ts). The run itself is chaos/run.ts; its
+// invariants and faults are in docs/reliability.md.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
@@ -36,7 +38,7 @@ test(
         last,
       );
     assert.ok(match !== null, `last line: ${last}\n${stdout}\n${stderr}`);
-    const [, seed, faults, , checks, violations, failedReads] = match.map(Number);
+    const [, seed, faults, failovers, checks, violations, failedReads] = match.map(Number);
     const context = `${stdout}\n${stderr}`;
     assert.equal(seed, SEED);
     assert.ok((faults ?? 0) > 10, `faults were injected: ${context}`);
@@ -44,5 +46,11 @@ test(
     assert.equal(violations, 0, context);
     assert.equal(failedReads, 0, context);
     assert.equal(child.exitCode, 0, context);
+    // Every failover syncs its incoming node in full: those syncs were seen in the replicas'
+    // logs and judged, and none was taken for one into the active (violations 0 above).
+    const judged = /^ {2}I1 no full sync reaches the active holding data +(\d+) \/ (\d+)$/m.exec(
+      stdout,
+    );
+    if ((failovers ?? 0) > 0) assert.ok(Number(judged?.[1] ?? 0) >= 1, context);
   },
 );
