@@ -6,6 +6,7 @@
 // mayAct() before every destructive step.
 import type { StateStore } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
+import type { AnnounceCheckStatus } from './announce-check.js';
 
 /** One rbuddy instance of the group, as the others see it (its registration in etcd). */
 export interface InstanceInfo {
@@ -28,6 +29,8 @@ export interface CoordinationStatus {
   takeovers: number;
   /** Why this instance cannot act (no quorum, lease not renewed…), null when all is well. */
   problem: string | null;
+  /** Whether its --announce reaches it (announce-check.ts); absent where it is not checked. */
+  announceCheck?: AnnounceCheckStatus;
 }
 
 /**
@@ -53,6 +56,11 @@ export interface Coordination {
   readonly self: InstanceInfo;
   /** Registers this instance and starts campaigning; resolves once etcd answered once. */
   start(): Promise<void>;
+  /**
+   * The RESP listeners are open: this instance may check that its --announce reaches it, and
+   * campaigns only once it does (docs/ha.md).
+   */
+  listening?(): void;
   /** Resigns (if it leads) and revokes its lease, so another instance takes over at once. */
   close(): Promise<void>;
   /**

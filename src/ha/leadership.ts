@@ -91,6 +91,7 @@ export class Leadership implements GroupEngine, DurableSink {
   /** Listeners are open: an election may take over from now on; polling starts. */
   async start(): Promise<void> {
     this.listening = true;
+    this.options.coordination.listening?.();
     this.schedulePoll();
     if (this.options.coordination.status().leader) this.onElected(0);
     await Promise.resolve();
