@@ -140,3 +140,46 @@ test("an --announce that reaches the other instance's listener: never leads, nam
     ),
   );
 });
+
+test('a leader whose --announce stops reaching it: reported, then it steps down; the other leads', async () => {
+  const rig = await startHaRig(cluster, { instances: 0 });
+  rigs.push(rig);
+  const firstPort = await freePort();
+  // Its --announce is a second address for its listener (a Service, say), which later goes away.
+  const forwarder = await startFaultForwarder({ target: { host: '127.0.0.1', port: firstPort } });
+  forwarders.push(forwarder);
+  const first = await rig.spawn({ listen: `127.0.0.1:${firstPort}`, announce: forwarder.address });
+  await rig.waitFor(first, 'the first instance to lead, healthy', (s) => {
+    return s.leader === true && s.state === 'healthy' && s.announceCheck?.state === 'verified';
+  });
+  await waitForInSync(rig.master.client(), rig.active.client());
+  const second = await rig.spawn();
+  await rig.waitFor(second, 'the second instance following', (s) => {
+    return s.leaderAnnounce === forwarder.address && s.announceCheck?.state === 'verified';
+  });
+
+  await forwarder.close();
+  const down = await rig.waitFor(first, 'the first instance to step down, saying why', (s) => {
+    return s.leader === false && /does not reach this instance/.test(s.reason ?? '');
+  });
+  assert.match(
+    down.reason ?? '',
+    /does not reach this instance: nothing answers there \(.*ECONNREFUSED/,
+  );
+  const deposed = first.logs().find((line) => /^deposed/.test(String(line.msg)));
+  assert.match(String(deposed?.reason), /nothing answers there .*; stepped down/);
+  const secondAnnounce = `127.0.0.1:${second.resp.port}`;
+  await rig.waitFor(second, 'the second instance to lead, healthy', (s) => {
+    return s.leader === true && s.state === 'healthy';
+  });
+  await waitForInSync(rig.master.client(), rig.active.client());
+  assert.equal(
+    (await info(rig.active.client(), 'replication')).master_port,
+    String(second.resp.port),
+  );
+  const after = await rig.waitFor(first, 'the first one following the second', (s) => {
+    return s.leaderAnnounce === secondAnnounce;
+  });
+  assert.equal(after.leader, false);
+  assert.equal(after.announceCheck?.state, 'failing');
+});
