@@ -4,6 +4,7 @@
 // the app runs as one process on its state dir. With --etcd, etcd-coordination.ts implements it;
 // the app (app.ts) starts the failover engine only while this instance leads, and the engine asks
 // mayAct() before every destructive step.
+import type { PersistedState } from '../standby/persisted-state.js';
 import type { StateStore } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
 import type { AnnounceCheckStatus } from './announce-check.js';
@@ -100,7 +101,16 @@ export interface Coordination {
    * save() is a transaction that holds only while this instance leads with the fencing token it
    * was elected with: a deposed leader's save rejects with NotLeaderError and changes nothing.
    */
-  readonly store: StateStore;
+  readonly store: GroupStateStore;
   on<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): unknown;
   off<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): unknown;
+}
+
+/** The group's state store, which may tell which versions its leaders wrote (docs/ha.md). */
+export interface GroupStateStore extends StateStore {
+  /**
+   * The newest version of the state that a leader of the group wrote, from the store's history,
+   * when the current one is not (`untrusted`); undefined when none can be found.
+   */
+  lastLeaderWritten?(): Promise<PersistedState | undefined>;
 }

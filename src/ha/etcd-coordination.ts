@@ -116,7 +116,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.timing = leaseTiming(options.leaseMs);
     this.ttlMs = options.leaseMs;
     this.keys = groupKeys(options.prefix, options.group);
-    this.store = new EtcdStateStore(this.client, this.keys.state, this);
+    this.store = new EtcdStateStore(this.client, this.keys.state, this, this.keys.leader);
     this.pastLeaders = new EtcdPastLeaders(this.client, this.keys.pastLeaders, this);
     this.membership = new EtcdMembership(
       this.client,
@@ -388,6 +388,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     }
     this.leader = parseInstance(kv.value.toString());
     const fence = Number(kv.create_revision);
+    this.store.leaders.seen({ fence, id: this.leader?.id ?? '' });
     const reportKv = result.responses[1]?.response_range?.kvs[0];
     this.reports.readFrom(reportKv?.value.toString(), fence);
     const ours = kv.lease === session.id;
@@ -405,6 +406,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (this.leading !== undefined) return;
     if (!withinRenewDeadline(this.timing, this.renewSentAt, this.now())) return;
     this.leading = { fence, session };
+    this.store.leaders.seen({ fence, id: this.self.id });
     this.reports.reset();
     this.takeovers += 1;
     this.armDeadline();
