@@ -223,7 +223,6 @@ export class AnnounceCheck {
   private history: CheckHistory = NO_CHECKS;
   private checkedAt: Date | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   private stopped = false;
   private started = false;
   /** The last state logged: a verdict is logged when it changes, not at every check. */
@@ -243,10 +242,14 @@ export class AnnounceCheck {
     this.schedule(0);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * No check starts from now on. One under way is not waited for: against a silent address it
+   * may take its connect and command timeouts, and shutting down must not.
+   */
+  stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    return Promise.resolve();
   }
 
   verdict(leading: boolean): GateVerdict {
@@ -303,7 +306,7 @@ export class AnnounceCheck {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.checkOnce()
+      void this.checkOnce()
         .then(() => undefined)
         .catch((error: unknown) => this.log.debug({ err: error }, 'announce check failed'))
         .finally(() => this.schedule(this.nextDelay()));
