@@ -6,7 +6,7 @@ import { defaultIdentityPatterns, parseIdentityPatterns } from './tls/peer-ident
 import type { Logger } from 'pino';
 import { parseReplicaCredential } from './config/replica-credentials.js';
 import { formatHostPort, type HostPort, type RbuddyConfig } from './config/types.js';
-import { discoveryCommands, sentinelId } from './discovery/sentinel-commands.js';
+import { discoveryCommands, peerSentinel, sentinelId } from './discovery/sentinel-commands.js';
 import { PubSubHub } from './discovery/pubsub-hub.js';
 import { switchWasUnplanned } from './discovery/sentinel-events.js';
 import { AdminServer } from './http/admin-server.js';
@@ -28,7 +28,6 @@ import type { SessionSource } from './standby/ports.js';
 import type { StateStore } from './standby/state-store.js';
 import { StateDirLock } from './standby/state-dir-lock.js';
 import { StateFile, type StateFileStatus } from './standby/state-file.js';
-import type { InstanceInfo } from './ha/coordination.js';
 import {
   etcdGroup,
   groupStatus,
@@ -121,7 +120,14 @@ export async function startApp(
   // cannot see. Alone, before anything reads or writes the state dir: a second rbuddy on it
   // stops here.
   const joinGroup = options.coordination ?? etcdGroup(config, logger);
-  const coordination = joinGroup?.(instanceOf(config));
+  // Sentinel's myid, a digest of the group and the announce: the same on every listener.
+  const myid = sentinelId(config.group, formatHostPort(config.announce));
+  const coordination = joinGroup?.(instanceOf(config), {
+    myid,
+    tls: tls.listener,
+    plain: () => proxy.plainAddress(),
+    tlsAddress: () => proxy.tlsAddress(),
+  });
   const lock =
     coordination === undefined
       ? await StateDirLock.acquire(config.stateDir, {
@@ -185,7 +191,6 @@ export async function startApp(
     identityOf: (node) => (node === configuredActive ? activeIdentity : standbyIdentity),
   });
   // Sentinel subset + pub/sub on the RESP port; roles come from the engine below.
-  const myid = sentinelId(config.group, formatHostPort(config.announce));
   // The switch its Sentinel messages tell of is read from the persisted record.
   const pubsub = new PubSubHub({
     logger,
@@ -204,7 +209,7 @@ export async function startApp(
       sentinels: () =>
         coordination === undefined
           ? []
-          : coordination.peers().map((peer) => sentinelPeer(config.group, peer)),
+          : coordination.peers().map((peer) => peerSentinel(config.group, peer.announce)),
       port: (config.listen ?? config.tlsListen)?.port,
       connectedClients: () => proxy.clientsStatus().connected,
       nodeInfo: (node) => nodeClients.client(node).info(),
@@ -484,17 +489,4 @@ export async function startApp(
     })();
     return closing;
   }
-}
-
-/** An instance of the group as `SENTINEL sentinels` lists it. */
-function sentinelPeer(
-  group: string,
-  peer: InstanceInfo,
-): { host: string; port: number; runid: string } {
-  const colon = peer.announce.lastIndexOf(':');
-  return {
-    host: peer.announce.slice(0, colon).replace(/^\[|\]$/g, ''),
-    port: Number(peer.announce.slice(colon + 1)),
-    runid: sentinelId(group, peer.announce),
-  };
 }

@@ -42,6 +42,16 @@ export function sentinelId(group: string, announce: string): string {
   return createHash('sha1').update(`rbuddy\0${group}\0${announce}`).digest('hex');
 }
 
+/** Another instance of the group, by its --announce, as `SENTINEL sentinels` lists it. */
+export function peerSentinel(group: string, announce: string): PeerSentinel {
+  const colon = announce.lastIndexOf(':');
+  return {
+    host: announce.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(announce.slice(colon + 1)),
+    runid: sentinelId(group, announce),
+  };
+}
+
 export function activeNode(view: DiscoveryView): ReplicaNode | undefined {
   const roles = view.roles();
   return roles === undefined ? undefined : view.nodes.find((node) => node.id === roles.active);

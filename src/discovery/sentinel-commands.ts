@@ -13,7 +13,7 @@ import { PubSubHub } from './pubsub-hub.js';
 import { SentinelReplies } from './sentinel-replies.js';
 import { clientReply, helloReply, infoReply, roleReply } from './server-replies.js';
 
-export { sentinelId, type DiscoveryView } from './discovery-view.js';
+export { peerSentinel, sentinelId, type DiscoveryView } from './discovery-view.js';
 
 export interface DiscoveryOptions {
   view: DiscoveryView;

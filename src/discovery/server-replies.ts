@@ -6,6 +6,7 @@
 import { arch, release, type as osType } from 'node:os';
 import type { ClientConnection } from '../proxy/client-connection.js';
 import { RespError, RespMap, RespSimple, RespVerbatim, type RespValue } from '../resp/encode.js';
+import { PROCESS_RUN_ID } from '../run-id.js';
 import { activeNode, wrongArgs, type DiscoveryView } from './discovery-view.js';
 
 /** Advertised in HELLO and INFO; Sentinel-aware clients only look at `proto`. */
@@ -158,7 +159,7 @@ function sections(view: DiscoveryView): Section[] {
       ['redis_build_id', '0'], ['redis_mode', 'sentinel'], ['os', `${osType()} ${release()} ${arch()}`],
       ['arch_bits', 64], ['monotonic_clock', 'POSIX clock_gettime'], ['multiplexing_api', 'libuv'],
       ['atomicvar_api', 'none'], ['gcc_version', '0.0.0'], ['process_id', process.pid],
-      ['process_supervised', 'no'], ['run_id', view.myid ?? ''], ['tcp_port', view.port ?? 0],
+      ['process_supervised', 'no'], ['run_id', PROCESS_RUN_ID], ['tcp_port', view.port ?? 0],
       ['server_time_usec', Date.now() * 1000], ['uptime_in_seconds', uptime],
       ['uptime_in_days', Math.floor(uptime / 86400)], ['hz', 10], ['configured_hz', 10],
       ['lru_clock', 0], ['executable', process.execPath], ['config_file', ''], ['io_threads_active', 0],

@@ -1,23 +1,27 @@
-// What answers at a past leader's address (docs/ha.md, "Which replicas are repointed"), asked by
-// a new leader before it repoints a replica that follows that address, since an address that
-// once was an instance of the group may be something else now (a Redis master started on the
-// freed port). Only two answers make the address still the group's: nothing answers (the
-// instance is dead), or an rbuddy of this group does (its `SENTINEL myid` is a digest of the
-// group and its own address, so no other server gives that id there). Anything else — an error
-// reply, another id, a server that closes the connection or does not answer in time (a TLS
-// listener this plain connection cannot speak to) — is not ours to repoint.
+// What answers at an address where an rbuddy of this group should be. Asked by a new leader
+// before it repoints a replica that follows a past leader's address (docs/ha.md, "Which replicas
+// are repointed"), since an address that once was an instance of the group may be something else
+// now (a Redis master started on the freed port): only two answers make it still the group's,
+// nothing answers (the instance is dead), or an rbuddy of this group does (its `SENTINEL myid` is
+// a digest of the group and its own address, so no other server gives that id there). Anything
+// else — an error reply, another id, a server that closes the connection or does not answer in
+// time (a TLS listener this plain connection cannot speak to) — is not ours to repoint. And asked
+// by every instance of its own --announce (announce-check.ts), over TLS when its listener is one,
+// where the id must also come from this very process (INFO's run_id): another process with the
+// same --announce gives the same SENTINEL myid.
 import { parseHostPort } from '../config/host-port.js';
-import { createControlClient } from '../nodes/control-client.js';
+import { createControlClient, type ControlTls } from '../nodes/control-client.js';
+import { describeTlsFailure } from '../tls/tls-failure.js';
 
 type ControlClient = ReturnType<typeof createControlClient>;
 
 export type AddressVerdict =
-  /** The connection could not be made: no instance is alive there. */
-  | { kind: 'gone'; why: string }
+  /** The connection could not be made (`refused`: actively, not timed out): nobody is there. */
+  | { kind: 'gone'; why: string; refused?: boolean }
   /** An rbuddy of this group answers there (a deposed leader still running, say). */
   | { kind: 'instance' }
-  /** Something else answers: what it said. */
-  | { kind: 'foreign'; why: string }
+  /** Something else answers: what it said, and the id it gave to SENTINEL myid, if one. */
+  | { kind: 'foreign'; why: string; id?: string }
   /** Connected, but no answer could be read: nothing is concluded (asked again later). */
   | { kind: 'unknown'; why: string };
 
@@ -28,6 +32,10 @@ export interface AddressCheckOptions {
   password: string;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** Speak TLS (to a TLS listener); plain when absent. A failed handshake is `foreign`. */
+  tls?: ControlTls;
+  /** INFO's run_id the answer must also give (this process's: the self-check), if any. */
+  expectedRunId?: string;
 }
 
 function describe(error: unknown): string {
@@ -51,19 +59,30 @@ export async function checkAddress(
 ): Promise<AddressVerdict> {
   const parsed = parseHostPort(announce, 1);
   if (!parsed.ok) return { kind: 'foreign', why: `not an address: ${parsed.problem}` };
-  let lastError: string | undefined;
+  let lastError: Error | undefined;
+  // An error the server sent before any command was asked (rbuddy's TLS listener refusing a
+  // client certificate answers `-ERR` at once and closes): what answered, not a silence.
+  let unasked: string | undefined;
+  const self = options.expectedRunId !== undefined;
   const client = createControlClient({
     // AUTH is sent below, by hand and only when asked for: a server that does not ask is not
     // given the password (and ioredis's own AUTH prints to stderr when it was not needed).
     endpoint: { address: parsed.value, user: '', password: '' },
-    connectionName: 'rbuddy-takeover-check',
+    // No CLIENT SETNAME nor SETINFO for the self-check: a refusal sent at once would be taken
+    // as their reply (and dropped), where it must be read as the answer.
+    connectionName: self ? '' : 'rbuddy-takeover-check',
+    clientInfo: !self,
     connectTimeoutMs: options.connectTimeoutMs,
     commandTimeoutMs: options.commandTimeoutMs,
     reconnect: () => false,
     retriesPerCommand: 0,
     readyCheck: false,
     lazyConnect: true,
-    onError: (error) => (lastError = error.message),
+    onError: (error) => {
+      lastError = error;
+      unasked ??= /^Command queue state error.* Last error: (.*)$/.exec(error.message)?.[1];
+    },
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   // ioredis's connect() also fails when the server closes the connection before its own first
   // commands are answered: only a connection never made says that nothing is there.
@@ -73,21 +92,56 @@ export async function checkAddress(
     try {
       await client.connect();
     } catch (error) {
-      const why = lastError ?? describe(error);
-      return connected ? { kind: 'unknown', why } : { kind: 'gone', why };
+      const failure = lastError ?? error;
+      const tls = options.tls === undefined ? undefined : describeTlsFailure(failure, 'client');
+      // A handshake that failed: something answered, in a TLS this instance does not accept.
+      if (tls !== undefined && tls.kind !== 'other')
+        return { kind: 'foreign', why: `TLS: ${tls.text}` };
+      const why = describe(failure);
+      if (connected) return { kind: 'unknown', why };
+      return { kind: 'gone', why, refused: codeOf(failure) === 'ECONNREFUSED' };
     }
     let id: unknown;
     try {
       id = await myid(client, options.password);
     } catch (error) {
+      if (unasked !== undefined) return { kind: 'foreign', why: unasked };
       if (!isReplyError(error)) return { kind: 'unknown', why: describe(error) };
       return { kind: 'foreign', why: `SENTINEL myid: ${error.message}${await role(client)}` };
     }
-    if (id === options.expectedId) return { kind: 'instance' };
-    return { kind: 'foreign', why: `SENTINEL myid: ${shown(id)}${await role(client)}` };
+    const text = Buffer.isBuffer(id) ? id.toString('latin1') : typeof id === 'string' ? id : null;
+    if (text !== options.expectedId) {
+      const why = `SENTINEL myid: ${shown(id)}${await role(client)}`;
+      return text === null ? { kind: 'foreign', why } : { kind: 'foreign', why, id: text };
+    }
+    if (options.expectedRunId === undefined) return { kind: 'instance' };
+    return await sameProcess(client, options.expectedRunId, text);
   } finally {
     client.disconnect();
   }
+}
+
+/** An instance with the expected id: this very process only if INFO gives its run_id too. */
+async function sameProcess(
+  client: ControlClient,
+  runId: string,
+  id: string,
+): Promise<AddressVerdict> {
+  let info: unknown;
+  try {
+    info = await client.call('INFO', 'server');
+  } catch (error) {
+    if (!isReplyError(error)) return { kind: 'unknown', why: describe(error) };
+    return { kind: 'foreign', why: `INFO server: ${error.message}`, id };
+  }
+  const text = Buffer.isBuffer(info) ? info.toString('latin1') : String(info);
+  const answered = /^run_id:(\S*)/m.exec(text)?.[1] ?? '(none)';
+  if (answered === runId) return { kind: 'instance' };
+  return { kind: 'foreign', why: `INFO run_id ${shown(answered)}, not this process's`, id };
+}
+
+function codeOf(error: unknown): unknown {
+  return error instanceof Error && 'code' in error ? error.code : undefined;
 }
 
 /** SENTINEL myid, authenticated first if the server answers NOAUTH and there is a password. */

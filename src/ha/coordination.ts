@@ -4,8 +4,10 @@
 // the app runs as one process on its state dir. With --etcd, etcd-coordination.ts implements it;
 // the app (app.ts) starts the failover engine only while this instance leads, and the engine asks
 // mayAct() before every destructive step.
+import type { PersistedState } from '../standby/persisted-state.js';
 import type { StateStore } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
+import type { AnnounceCheckStatus } from './announce-check.js';
 
 /** One rbuddy instance of the group, as the others see it (its registration in etcd). */
 export interface InstanceInfo {
@@ -28,6 +30,8 @@ export interface CoordinationStatus {
   takeovers: number;
   /** Why this instance cannot act (no quorum, lease not renewed…), null when all is well. */
   problem: string | null;
+  /** Whether its --announce reaches it (announce-check.ts); absent where it is not checked. */
+  announceCheck?: AnnounceCheckStatus;
 }
 
 /**
@@ -53,6 +57,11 @@ export interface Coordination {
   readonly self: InstanceInfo;
   /** Registers this instance and starts campaigning; resolves once etcd answered once. */
   start(): Promise<void>;
+  /**
+   * The RESP listeners are open: this instance may check that its --announce reaches it, and
+   * campaigns only once it does (docs/ha.md).
+   */
+  listening?(): void;
   /** Resigns (if it leads) and revokes its lease, so another instance takes over at once. */
   close(): Promise<void>;
   /**
@@ -92,7 +101,16 @@ export interface Coordination {
    * save() is a transaction that holds only while this instance leads with the fencing token it
    * was elected with: a deposed leader's save rejects with NotLeaderError and changes nothing.
    */
-  readonly store: StateStore;
+  readonly store: GroupStateStore;
   on<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): unknown;
   off<E extends keyof CoordinationEvents>(event: E, listener: CoordinationEvents[E]): unknown;
+}
+
+/** The group's state store, which may tell which versions its leaders wrote (docs/ha.md). */
+export interface GroupStateStore extends StateStore {
+  /**
+   * The newest version of the state that a leader of the group wrote, from the store's history,
+   * when the current one is not (`untrusted`); undefined when none can be found.
+   */
+  lastLeaderWritten?(): Promise<PersistedState | undefined>;
 }

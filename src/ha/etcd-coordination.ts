@@ -4,13 +4,15 @@
 // registers under `members/<id>` on it. The election is etcd's own recipe
 // (client/v3/concurrency/election.go): the first instance to create the leader key on its lease
 // leads, and the key's create revision is its fencing token; the others read the key every retry
-// period and campaign again once it is gone (its holder resigned, or its lease expired). A leader
+// period and campaign again once it is gone (its holder resigned, or its lease expired), each only
+// while its --announce answers as itself (announce-check.ts). A leader
 // stops acting at its renew deadline (lease-timing.ts), before its lease can expire in etcd; every
 // leader-only write is fenced (leader-guard.ts).
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import type { EventOutbox } from '../notify/outbox.js';
+import type { AnnounceCheck } from './announce-check.js';
 import type {
   Coordination,
   CoordinationEvents,
@@ -29,7 +31,7 @@ import { registrationText, type GroupIdentity } from './group-identity.js';
 import { EtcdMembership } from './etcd-membership.js';
 import { parseInstance } from './instance-info.js';
 import { groupKeys, type GroupKeys } from './keys.js';
-import { parseReport, reportText } from './leader-report.js';
+import { LeaderReports } from './leader-report.js';
 import { EtcdPastLeaders } from './past-leaders.js';
 import type { GuardSource, LeaderGuard } from './leader-guard.js';
 import {
@@ -55,6 +57,8 @@ export interface EtcdCoordinationOptions {
   logger: Logger;
   /** Monotonic milliseconds; tests may inject one. Default performance.now(). */
   now?: () => number;
+  /** Whether --announce reaches this instance: it campaigns only while it does. */
+  announceCheck?: Pick<AnnounceCheck, 'start' | 'stop' | 'verdict' | 'status'>;
 }
 
 /** One lease, with the keys on it: a session ends when its lease is lost or revoked. */
@@ -94,11 +98,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private leader: InstanceInfo | null = null;
   private problem: string | null = 'not started';
   private takeovers = 0;
-  /** The leader's report to write (text), and the one last written in this term. */
-  private pendingReport: string | undefined;
-  private writtenReport: string | undefined;
-  /** A follower: the current leader's report as last read. */
-  private report: LeaderReport | null = null;
+  private readonly reports = new LeaderReports();
   private closed = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -116,7 +116,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.timing = leaseTiming(options.leaseMs);
     this.ttlMs = options.leaseMs;
     this.keys = groupKeys(options.prefix, options.group);
-    this.store = new EtcdStateStore(this.client, this.keys.state, this);
+    this.store = new EtcdStateStore(this.client, this.keys.state, this, this.keys.leader);
     this.pastLeaders = new EtcdPastLeaders(this.client, this.keys.pastLeaders, this);
     this.membership = new EtcdMembership(
       this.client,
@@ -133,9 +133,14 @@ export class EtcdCoordination implements Coordination, GuardSource {
     await this.tick();
   }
 
+  listening(): void {
+    this.options.announceCheck?.start();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.options.announceCheck?.stop();
     clearTimeout(this.tickTimer);
     clearTimeout(this.deadlineTimer);
     clearTimeout(this.renewTimer);
@@ -164,15 +169,16 @@ export class EtcdCoordination implements Coordination, GuardSource {
       leaseRemainingMs: leader ? leaseRemainingMs(this.ttlMs, this.renewSentAt, this.now()) : null,
       takeovers: this.takeovers,
       problem: this.problem,
+      ...(this.options.announceCheck && { announceCheck: this.options.announceCheck.status() }),
     };
   }
 
   publishReport(report: LeaderReport): void {
-    if (this.leading !== undefined) this.pendingReport = reportText(report, this.leading.fence);
+    if (this.leading !== undefined) this.reports.publish(report, this.leading.fence);
   }
 
   leaderReport(): LeaderReport | null {
-    return this.leading === undefined ? this.report : null;
+    return this.leading === undefined ? this.reports.read : null;
   }
 
   peers(): readonly InstanceInfo[] {
@@ -259,10 +265,17 @@ export class EtcdCoordination implements Coordination, GuardSource {
       this.problem = conflict;
       return;
     }
-    await this.campaign(session);
+    const own = this.options.announceCheck?.verdict(this.leading !== undefined);
+    if (own?.campaign === false && this.leading !== undefined) {
+      // Resigned: the leader key goes with the lease, so a follower is elected at once.
+      this.problem = own.problem;
+      this.depose(own.problem ?? '--announce does not reach this instance');
+      return void (await this.endSession());
+    }
+    await this.campaign(session, own?.campaign ?? true);
     await this.recordIdentity(session);
     await this.writeReport(session);
-    this.problem = null;
+    this.problem = own?.problem ?? null;
   }
 
   /** Who leads, without campaigning. */
@@ -348,10 +361,11 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (this.leading !== undefined) this.armDeadline();
   }
 
-  private async campaign(session: Session): Promise<void> {
+  /** Creates the leader key if nobody holds it (unless `create` is false), else reads it. */
+  private async campaign(session: Session, create: boolean): Promise<void> {
     const key = this.keys.leader;
     const result = await this.client
-      .if(key, 'Create', '==', 0)
+      .if(key, 'Create', '==', create ? 0 : -1)
       .then(this.client.put(key).value(JSON.stringify(this.self)).lease(session.id))
       .else(this.client.get(key), this.client.get(this.keys.leaderStatus))
       .commit();
@@ -369,29 +383,31 @@ export class EtcdCoordination implements Coordination, GuardSource {
       // Deleted between the compare and the read cannot happen in one transaction; an empty
       // answer means nobody leads right now, so the next round campaigns again.
       this.leader = null;
-      this.report = null;
+      this.reports.read = null;
       return;
     }
     this.leader = parseInstance(kv.value.toString());
     const fence = Number(kv.create_revision);
+    this.store.leaders.seen({ fence, id: this.leader?.id ?? '' });
     const reportKv = result.responses[1]?.response_range?.kvs[0];
-    this.report = reportKv === undefined ? null : parseReport(reportKv.value.toString(), fence);
+    this.reports.readFrom(reportKv?.value.toString(), fence);
     const ours = kv.lease === session.id;
     if (this.leading !== undefined) {
       if (!ours || fence !== this.leading.fence) this.depose('another instance leads now');
       return;
     }
-    // The key on our own lease: we created it (a campaign whose answer was lost).
-    if (ours) this.elect(fence, session);
+    // The key on our own lease: we created it (a campaign whose answer was lost). Not to be
+    // kept while this instance may not campaign: the lease goes, the key with it.
+    if (ours && create) this.elect(fence, session);
+    else if (ours) void this.endSession();
   }
 
   private elect(fence: number, session: Session): void {
     if (this.leading !== undefined) return;
     if (!withinRenewDeadline(this.timing, this.renewSentAt, this.now())) return;
     this.leading = { fence, session };
-    this.report = null;
-    this.pendingReport = undefined;
-    this.writtenReport = undefined;
+    this.store.leaders.seen({ fence, id: this.self.id });
+    this.reports.reset();
     this.takeovers += 1;
     this.armDeadline();
     this.log.info({ fence, instance: this.self.id }, 'elected: this instance leads the group');
@@ -403,12 +419,10 @@ export class EtcdCoordination implements Coordination, GuardSource {
    * decided on it), but on the leader's lease, so it goes when the lease goes.
    */
   private async writeReport(session: Session): Promise<void> {
-    const text = this.pendingReport;
-    if (this.leading?.session !== session || text === undefined || text === this.writtenReport) {
-      return;
-    }
+    const text = this.reports.due();
+    if (this.leading?.session !== session || text === undefined) return;
     await this.client.put(this.keys.leaderStatus).value(text).lease(session.id);
-    this.writtenReport = text;
+    this.reports.wrote(text);
   }
 
   private async recordIdentity(session: Session): Promise<void> {
@@ -425,7 +439,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     const lost = kind === 'lease-lost';
     this.problem = etcdFailureProblem(kind, error);
     this.leader = null;
-    this.report = null;
+    this.reports.read = null;
     // A round fails every retry period for as long as the cause lasts (a wrong password, forever):
     // one warning per kind and minute, the rest at debug.
     this.warnings.warn(this.log, kind, { err: describe(error), kind }, 'etcd round failed');

@@ -1,50 +1,93 @@
 // The group's PersistedState in etcd (`<prefix>/<group>/state`), behind the StateStore contract
 // of src/standby/state-store.ts: every instance may load it (followers answer discovery from it),
 // only the leader saves it, each save one transaction fenced by its leadership (leader-guard.ts)
-// and stamped with its writer (written-by.ts), and saves land in call order.
-import type { Etcd3 } from 'etcd3';
+// and stamped with its writer (written-by.ts), and saves land in call order. A value that reads
+// well but that no leader of the group wrote (state-writer.ts) loads as `corrupt`, `untrusted`:
+// a follower keeps its previous view, a leader writes its own back, a new leader takes the last
+// version a leader wrote from etcd's history (lastLeaderWritten) or refuses to act on it.
+import type { Etcd3, IKeyValue } from 'etcd3';
 import { EtcdUnavailableError } from '../errors.js';
 import { invalidReason, type PersistedState } from '../standby/persisted-state.js';
 import type { LoadResult, StateStore } from '../standby/state-store.js';
+import { parseInstance } from './instance-info.js';
 import { guardedTxn, type GuardSource } from './leader-guard.js';
-import { stampedState, unstamped } from './written-by.js';
+import { judgeWriter, SeenLeaders, type LeaderKey } from './state-writer.js';
+import { stampedState, unstamped, writtenByOf } from './written-by.js';
+
+/** How far back lastLeaderWritten() looks: a few hand edits in a row, not a whole history. */
+const HISTORY_VERSIONS = 8;
+
+type LeaderThen = LeaderKey | null | 'compacted';
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function leaderKeyOf(kv: IKeyValue): LeaderKey {
+  return {
+    fence: Number(kv.create_revision),
+    id: parseInstance(kv.value.toString())?.id ?? '',
+  };
+}
 
 export class EtcdStateStore implements StateStore {
   /** As operators are told it: `etcd:<key>`. */
   readonly file: string;
   private saving: Promise<void> = Promise.resolve();
+  /** The leader keys this instance has seen (the coordination tells each one it reads). */
+  readonly leaders = new SeenLeaders();
+  /** The leader key at one revision, as etcd's history last told it (one read per version). */
+  private history: { revision: number; then: LeaderThen } | undefined;
 
   constructor(
     private readonly client: Etcd3,
     private readonly key: string,
     private readonly source: GuardSource,
+    /**
+     * The group's leader key, which tells a leader's write from another's; without it any valid
+     * value loads as the group's state.
+     */
+    private readonly leaderKey?: string,
   ) {
     this.file = `etcd:${key}`;
   }
 
   /**
-   * Missing, ok or corrupt as the file store tells them. Rejects with EtcdUnavailableError when
-   * etcd does not answer: that is not a corrupt state (nothing is known of it), and the caller
-   * tries again later.
+   * Missing, ok or corrupt as the file store tells them; corrupt and `untrusted` when no leader
+   * wrote it. Rejects with EtcdUnavailableError when etcd does not answer: that is not a corrupt
+   * state (nothing is known of it), and the caller tries again later.
    */
   async load(): Promise<LoadResult> {
-    let text: string | null;
-    try {
-      text = await this.client.get(this.key).string();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new EtcdUnavailableError(`cannot read ${this.file}: ${message}`, { cause: error });
+    const kv = await this.read(() => this.client.get(this.key).exec());
+    if (kv === undefined) return { kind: 'missing', file: this.file };
+    // Read after the state: a leader elected since then is newer than the state's write.
+    const leaderKey = this.leaderKey;
+    const leader = await this.read(async () =>
+      leaderKey === undefined ? undefined : this.client.get(leaderKey).exec(),
+    );
+    return this.judge(kv, leader === undefined ? null : leaderKeyOf(leader));
+  }
+
+  /**
+   * The newest version of the state that a leader of the group wrote, from etcd's history of the
+   * key, going back from the current one (at most HISTORY_VERSIONS): undefined when none is found
+   * there (compacted, deleted in between, or never written by a leader).
+   */
+  async lastLeaderWritten(): Promise<PersistedState | undefined> {
+    let kv = await this.read(() => this.client.get(this.key).exec());
+    for (let step = 0; kv !== undefined && step <= HISTORY_VERSIONS; step += 1) {
+      const found = await this.judge(kv, null);
+      if (found.kind === 'ok') return found.state;
+      const before = Number(kv.mod_revision) - 1;
+      if (before <= 0) return undefined;
+      try {
+        kv = (await this.client.get(this.key).revision(before).exec()).kvs[0];
+      } catch {
+        // Compacted (or unanswered): nothing older can be read.
+        return undefined;
+      }
     }
-    if (text === null) return { kind: 'missing', file: this.file };
-    let value: unknown;
-    try {
-      value = unstamped(JSON.parse(text));
-    } catch {
-      return { kind: 'corrupt', file: this.file, why: 'it is not valid JSON' };
-    }
-    const why = invalidReason(value);
-    if (why !== undefined) return { kind: 'corrupt', file: this.file, why };
-    return { kind: 'ok', file: this.file, state: value as PersistedState };
+    return undefined;
   }
 
   /**
@@ -65,5 +108,75 @@ export class EtcdStateStore implements StateStore {
     );
     this.saving = saved.catch(() => undefined);
     return saved;
+  }
+
+  /** The one key a range read returns, if any; EtcdUnavailableError when etcd did not answer. */
+  private async read(
+    range: () => Promise<{ kvs: IKeyValue[] } | undefined>,
+  ): Promise<IKeyValue | undefined> {
+    try {
+      return (await range())?.kvs[0];
+    } catch (error) {
+      throw new EtcdUnavailableError(`cannot read ${this.file}: ${describe(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** One stored version as a load tells it, judged with the leader key read after it. */
+  private async judge(kv: IKeyValue, leader: LeaderKey | null): Promise<LoadResult> {
+    let value: unknown;
+    try {
+      value = JSON.parse(kv.value.toString());
+    } catch {
+      return { kind: 'corrupt', file: this.file, why: 'it is not valid JSON' };
+    }
+    const state = unstamped(value);
+    const why = invalidReason(state);
+    if (why !== undefined) return { kind: 'corrupt', file: this.file, why };
+    const notLeader = await this.notLeaderWritten(value, Number(kv.mod_revision), leader);
+    if (notLeader !== undefined) {
+      return { kind: 'corrupt', file: this.file, why: notLeader, untrusted: true };
+    }
+    return { kind: 'ok', file: this.file, state: state as PersistedState };
+  }
+
+  /** Why no leader of the group wrote the value stored at `written`, or undefined. */
+  private async notLeaderWritten(
+    value: unknown,
+    written: number,
+    leader: LeaderKey | null,
+  ): Promise<string | undefined> {
+    const leaderKey = this.leaderKey;
+    if (leaderKey === undefined) return undefined;
+    if (leader !== null) this.leaders.seen(leader);
+    const evidence = { stamp: writtenByOf(value), written, leader, known: this.leaders.known };
+    let verdict = judgeWriter(evidence);
+    if (verdict.kind === 'ask-history') {
+      verdict = judgeWriter({ ...evidence, then: await this.leaderAt(leaderKey, written) });
+    }
+    return verdict.kind === 'not-leader' ? verdict.why : undefined;
+  }
+
+  /** The leader key as it stood at `revision`, from etcd's history (kept for the next load). */
+  private async leaderAt(key: string, revision: number): Promise<LeaderThen> {
+    if (this.history?.revision === revision) return this.history.then;
+    let then: LeaderThen;
+    try {
+      const kv = (await this.client.get(key).revision(revision).exec()).kvs[0];
+      then = kv === undefined ? null : leaderKeyOf(kv);
+    } catch (error) {
+      if (!/compacted/i.test(describe(error))) {
+        throw new EtcdUnavailableError(
+          `cannot read ${key} at revision ${revision}: ${describe(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      then = 'compacted';
+    }
+    this.history = { revision, then };
+    return then;
   }
 }

@@ -5,9 +5,9 @@
 // claims a health it cannot know. Roles, epoch and the failover record come from the group's
 // state as the leader last saved it in etcd, read back every poll; the roles only while that read
 // is fresh (view-freshness.ts): an older view names no active, so status does not either. A key
-// that holds garbage, went back to an older epoch no leader reports, or was removed while a leader
-// reports a state, is `degraded`, and the last good state read stands for it (never `healthy`
-// naming no active).
+// that holds garbage or a state no leader wrote (etcd-state-store.ts), went back to an older
+// epoch no leader reports, or was removed while a leader reports a state, is `degraded`, and the
+// last good state read stands for it (never `healthy` naming no active).
 import type { EngineStatus } from '../standby/engine.js';
 import type { LeaderReport } from './coordination.js';
 import type { PersistedState } from '../standby/persisted-state.js';
@@ -53,7 +53,8 @@ export function followerStatus(facts: FollowerFacts): EngineStatus {
     reason = "reading the group's state from etcd";
   } else if (facts.loaded.kind === 'corrupt') {
     state = 'degraded';
-    reason = `the group's state in etcd (${facts.loaded.file}) is corrupt: ${facts.loaded.why}; ${kept}`;
+    const what = facts.loaded.untrusted === true ? 'was not written by its leader' : 'is corrupt';
+    reason = `the group's state in etcd (${facts.loaded.file}) ${what}: ${facts.loaded.why}; ${kept}`;
   } else if (
     facts.loaded.kind === 'missing' &&
     facts.report !== null &&

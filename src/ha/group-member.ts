@@ -2,15 +2,20 @@
 // for, this instance's registration, and the leadership fields of /v1/status.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { formatHostPort, type RbuddyConfig } from '../config/types.js';
+import { formatHostPort, type HostPort, type RbuddyConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import type { EventOutbox } from '../notify/outbox.js';
+import { PROCESS_RUN_ID } from '../run-id.js';
+import type { TlsMaterialSource } from '../tls/reloadable-tls.js';
+import { checkAddress } from './address-check.js';
+import { AnnounceCheck, type AnnounceCheckStatus, type Transport } from './announce-check.js';
 import type { Coordination, InstanceInfo } from './coordination.js';
 import { createEtcdClient } from './etcd-client.js';
 import { EtcdCoordination } from './etcd-coordination.js';
 import type { RecentEventsFeed } from './etcd-recent-events.js';
 import { identityOf } from './group-identity.js';
 import type { LeadershipStatus } from './leadership.js';
+import { leaseTiming } from './lease-timing.js';
 
 /**
  * A Coordination, and where the group's webhook outboxes and recent events live (etcd), when it
@@ -21,13 +26,24 @@ export type GroupMember = Coordination & {
   recentEvents?: (logger: Logger) => RecentEventsFeed;
 };
 
-/** How an app joins its group, given its own registration. */
-export type JoinGroup = (self: InstanceInfo) => GroupMember;
+/** What an instance is on its RESP port, for the check of its own --announce (announce-check.ts). */
+export interface OwnListeners {
+  /** Its SENTINEL myid. */
+  myid: string;
+  /** The TLS listener's material (its certificate, key and CA): the check speaks TLS with it. */
+  tls: TlsMaterialSource | undefined;
+  /** The listeners' bound addresses; undefined before they listen (or without one). */
+  plain: () => HostPort | undefined;
+  tlsAddress: () => HostPort | undefined;
+}
+
+/** How an app joins its group, given its own registration (and its listeners, to check). */
+export type JoinGroup = (self: InstanceInfo, own?: OwnListeners) => GroupMember;
 
 /** The Coordination --etcd asks for, if it does. */
 export function etcdGroup(config: RbuddyConfig, logger: Logger): JoinGroup | undefined {
   if (config.etcd.length === 0) return undefined;
-  return (self) =>
+  return (self, own) =>
     new EtcdCoordination({
       // A call may take a fifth of the lease: a renewal retried within the renew deadline.
       client: createEtcdClient(config, Math.max(200, Math.floor(config.etcdLeaseMs / 5))),
@@ -38,7 +54,58 @@ export function etcdGroup(config: RbuddyConfig, logger: Logger): JoinGroup | und
       group: config.group,
       leaseMs: config.etcdLeaseMs,
       logger,
+      ...(own === undefined ? {} : { announceCheck: announceCheck(config, self, own, logger) }),
     });
+}
+
+/**
+ * The check of this instance's --announce: asked over each of its listeners, TLS first (the
+ * --announce defaults to it), as a replica would speak to it; a TLS one with the listener's own
+ * certificate as the client's and its CA to verify the chain (no name: Redis replicas check none).
+ */
+function announceCheck(
+  config: RbuddyConfig,
+  self: InstanceInfo,
+  own: OwnListeners,
+  logger: Logger,
+): AnnounceCheck {
+  const material = own.tls;
+  const ask = (address: string, transport: Transport) =>
+    checkAddress(address, {
+      expectedId: own.myid,
+      expectedRunId: PROCESS_RUN_ID,
+      password: config.listenPassword,
+      connectTimeoutMs: config.connectTimeoutMs,
+      commandTimeoutMs: config.commandTimeoutMs,
+      ...(transport === 'tls' && material !== undefined
+        ? { tls: { source: material, anyName: true } }
+        : {}),
+    });
+  const listeners = (): Array<{ transport: Transport; address: string }> => {
+    const bound: Array<[Transport, HostPort | undefined]> = [
+      ['tls', material === undefined ? undefined : own.tlsAddress()],
+      ['plain', own.plain()],
+    ];
+    return bound.flatMap(([transport, address]) =>
+      address === undefined ? [] : [{ transport, address: formatHostPort(reachable(address)) }],
+    );
+  };
+  return new AnnounceCheck({
+    announce: self.announce,
+    ownId: own.myid,
+    listeners,
+    ask,
+    intervalMs: leaseTiming(config.etcdLeaseMs).retryPeriodMs,
+    leaseMs: config.etcdLeaseMs,
+    logger,
+  });
+}
+
+/** A bound address to dial: a wildcard one through the loopback address of its family. */
+function reachable(address: HostPort): HostPort {
+  if (address.host === '0.0.0.0') return { ...address, host: '127.0.0.1' };
+  if (address.host === '::') return { ...address, host: '::1' };
+  return address;
 }
 
 /**
@@ -71,6 +138,8 @@ export interface GroupStatusFields {
   takeovers: number;
   /** The group's other instances (`SENTINEL sentinels`). */
   peers: InstanceInfo[];
+  /** Whether this instance's --announce reaches it (null: not checked in this run). */
+  announceCheck: AnnounceCheckStatus | null;
 }
 
 export function groupStatus(ha: LeadershipStatus, leaseMs: number): GroupStatusFields {
@@ -80,5 +149,6 @@ export function groupStatus(ha: LeadershipStatus, leaseMs: number): GroupStatusF
     lease: { ms: leaseMs, remainingMs: ha.leaseRemainingMs },
     takeovers: ha.takeovers,
     peers: ha.peers,
+    announceCheck: ha.announceCheck ?? null,
   };
 }

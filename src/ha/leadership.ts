@@ -26,7 +26,7 @@ import type { EngineState } from '../standby/states.js';
 import { followerStatus } from './follower-view.js';
 import { repointRound, roundDue, type RepointContext } from './repoint-round.js';
 import { addressKey } from './takeover.js';
-import { ViewFreshness } from './view-freshness.js';
+import { FollowedState } from './followed-state.js';
 import type {
   GroupEngine,
   LeadershipOptions,
@@ -47,11 +47,8 @@ export class Leadership implements GroupEngine, DurableSink {
   private readonly options: LeadershipOptions;
   private readonly log: Logger;
   private term: Term | undefined;
-  private loaded: LoadResult | undefined;
-  /** The last valid state read: a follower answers discovery from it while the key is garbage. */
-  private lastGood: PersistedState | undefined;
-  /** Whether lastGood may still name a node (view-freshness.ts). */
-  private readonly freshness: ViewFreshness;
+  /** The group's state as read every poll: a follower answers discovery from it. */
+  private readonly followed: FollowedState;
   /** Terms begin and end one after the other: an engine is stopped before the next loads. */
   private transitions: Promise<void> = Promise.resolve();
   private listening = false;
@@ -73,7 +70,7 @@ export class Leadership implements GroupEngine, DurableSink {
     // switch by the group's lease (every leader has it: another one never campaigns).
     const groupLease = (): number =>
       Math.min(options.leaseMs, options.coordination.groupLeaseMs() ?? Number.POSITIVE_INFINITY);
-    this.freshness = new ViewFreshness(groupLease, options.now);
+    this.followed = new FollowedState(groupLease, this.log, options.now);
     options.coordination.on('elected', this.onElected);
     options.coordination.on('deposed', this.onDeposed);
     options.sessions.on('session-event', (session, event) => {
@@ -91,6 +88,7 @@ export class Leadership implements GroupEngine, DurableSink {
   /** Listeners are open: an election may take over from now on; polling starts. */
   async start(): Promise<void> {
     this.listening = true;
+    this.options.coordination.listening?.();
     this.schedulePoll();
     if (this.options.coordination.status().leader) this.onElected(0);
     await Promise.resolve();
@@ -132,7 +130,7 @@ export class Leadership implements GroupEngine, DurableSink {
 
   /** The view a follower names nodes from: the last valid state read, while it is fresh. */
   private freshView(): PersistedState | undefined {
-    return this.freshness.fresh() ? this.lastGood : undefined;
+    return this.followed.freshView();
   }
 
   readonly gate = (session: SessionInfo, start: FullSyncStart): 'relay' | 'close' =>
@@ -155,7 +153,7 @@ export class Leadership implements GroupEngine, DurableSink {
 
   /** Why roles() names no node although a state was read: the view may be stale. */
   rolesUnknown(): string | undefined {
-    return this.naming() === undefined ? this.freshness.staleness() : undefined;
+    return this.naming() === undefined ? this.followed.staleness() : undefined;
   }
 
   /** The leader: its engine's; a follower: the switch that made the epoch stored in etcd. */
@@ -188,14 +186,14 @@ export class Leadership implements GroupEngine, DurableSink {
     if (this.stopped) return 'shutting down';
     const engine = this.naming();
     if (engine !== undefined) return engine.notReady();
-    const loaded = this.loaded;
+    const loaded = this.followed.loaded;
     const problem = this.options.coordination.status().problem;
     if (problem !== null) return problem;
     if (loaded?.kind !== 'ok') return `no state read from etcd (${loaded?.kind ?? 'not read yet'})`;
     if (!loaded.state.activeHoldsData) {
       return `the active ${loaded.state.active} holds no dataset yet (its first sync)`;
     }
-    return this.freshness.staleness();
+    return this.followed.staleness();
   }
 
   status(): EngineStatus {
@@ -203,10 +201,10 @@ export class Leadership implements GroupEngine, DurableSink {
     const engine = this.naming();
     if (engine === undefined) {
       return followerStatus({
-        loaded: this.loaded,
-        lastGood: this.lastGood,
+        loaded: this.followed.loaded,
+        lastGood: this.followed.lastGood,
         problem: coordination.problem,
-        stale: this.freshness.staleness() ?? null,
+        stale: this.followed.staleness() ?? null,
         leaderAnnounce: coordination.leaderAnnounce,
         selfLeads: coordination.leader,
         report: this.options.coordination.leaderReport(),
@@ -310,8 +308,9 @@ export class Leadership implements GroupEngine, DurableSink {
       // Before the engine loads: events its state still lists as unsent go into a loaded outbox.
       await term.webhooks?.start();
       // Read here as well as by the engine: a state that cannot be trusted (garbage in the key,
-      // other nodes) says nothing of which replica follows whom, so no takeover is made on it.
-      term.unusable = unusableReason(await this.options.coordination.store.load(), this.nodeIds());
+      // other nodes, one no leader wrote) says nothing of which replica follows whom, so no
+      // takeover is made on it.
+      term.unusable = unusableReason(await this.leaderWrittenState(), this.nodeIds());
     } catch (error) {
       unreadable(error);
       return;
@@ -340,6 +339,33 @@ export class Leadership implements GroupEngine, DurableSink {
     await term.engine.start();
     term.probe.start();
     term.running = true;
+  }
+
+  /**
+   * The group's state for a new term. One that no leader wrote (docs/ha.md, "Who wrote the state")
+   * is replaced, before anything reads it, by the last version a leader wrote: from etcd's history
+   * (what the previous leader left), else the last one this instance read as a follower; the
+   * engine then judges it against the nodes as any state. With neither, it stays refused.
+   */
+  private async leaderWrittenState(): Promise<LoadResult> {
+    const store = this.options.coordination.store;
+    const found = await store.load();
+    if (found.kind !== 'corrupt' || found.untrusted !== true) return found;
+    const history = await store.lastLeaderWritten?.();
+    const good = history ?? this.followed.lastGood;
+    if (good === undefined) return found;
+    this.log.warn(
+      {
+        found: found.why,
+        from: history === undefined ? 'the last state this instance read' : "etcd's history",
+        epoch: good.epoch,
+        active: good.active,
+        failover: good.failover?.step,
+      },
+      "the group's state in etcd was not written by its leader: writing back the last version a leader wrote before taking over",
+    );
+    await store.save(good);
+    return store.load();
   }
 
   /** Ends the current term at once: nothing is started or changed by it from here on. */
@@ -405,27 +431,10 @@ export class Leadership implements GroupEngine, DurableSink {
     const leader = coordination.status().leaderAnnounce;
     if (leader !== null) this.otherInstances.add(addressKey(leader));
     try {
-      const sentAt = this.freshness.sending();
-      const loaded = await coordination.store.load();
-      this.loaded = loaded;
-      // Garbage keeps the last valid state (discovery goes on naming its active, while that view
-      // is fresh), and so do an older state put back (its active may have been flushed since:
-      // docs/ha.md, "Leader and followers") and a key removed under a leader (which writes it
-      // back), until the leader reports that epoch. A key removed with nobody leading is no state
-      // at all, as before it was ever saved.
       const reported = coordination.leaderReport()?.epoch ?? null;
-      const last = this.lastGood;
-      if (loaded.kind === 'ok') {
-        const wentBack = last !== undefined && loaded.state.epoch < last.epoch;
-        if (!wentBack || reported === loaded.state.epoch) this.lastGood = loaded.state;
-        // Only a successful read of the state refreshes the view: not a corrupt one, and not the
-        // lease's renewal (which says nothing of the state). One set back refreshes the state
-        // kept: etcd answered, and a later switch would be read (a higher epoch, or one the
-        // leader reports).
-        this.freshness.read(sentAt);
-      } else if (loaded.kind === 'missing' && reported === null) {
-        this.lastGood = undefined;
-      }
+      // A running term's engine reports a state that is not the one it saved, as it writes it back.
+      const quiet = this.term?.running === true && this.term.unusable === undefined;
+      await this.followed.read(coordination.store, reported, quiet);
     } catch (error) {
       // Kept: the last state read still names the active until it is older than the lease;
       // status says why etcd is not read.
@@ -435,7 +444,7 @@ export class Leadership implements GroupEngine, DurableSink {
     if (current?.live === true && current.running && current.unusable !== undefined) {
       // The term refused the state it began on: once the key reads well again, a new term reads
       // it and takes over, with no restart (the engine reads its state only once).
-      const now = this.loaded;
+      const now = this.followed.loaded;
       if (now !== undefined && unusableReason(now, this.nodeIds()) === undefined) {
         this.endTerm("the group's state reads well again: beginning a new term on it");
       }

@@ -47,6 +47,8 @@ export interface ControlClientOptions {
   readyCheck?: boolean;
   /** Connect on the first command or connect() instead of at once. Default false. */
   lazyConnect?: boolean;
+  /** ioredis's CLIENT SETINFO on each connection (the library's name and version). Default true. */
+  clientInfo?: boolean;
   /** Every 'error' event (failed connects, lost connections). Default: ignored. */
   onError?: (error: Error) => void;
   /**
@@ -67,6 +69,8 @@ export interface ControlClientOptions {
 export interface ControlTls {
   source: TlsMaterialSource;
   servername?: string;
+  /** Verify the server's chain but not its name (client-tls-options.ts). */
+  anyName?: boolean;
 }
 
 /** Reconnects of the control connections: from 200 ms, doubling, at most 10 s apart, forever. */
@@ -84,6 +88,7 @@ export function createControlClient(options: ControlClientOptions): Redis {
     enableOfflineQueue: true,
     enableReadyCheck: options.readyCheck ?? true,
     lazyConnect: options.lazyConnect ?? false,
+    disableClientInfo: options.clientInfo === false,
     connectionName: options.connectionName,
     retryStrategy: retryStrategy(reconnect),
   };
@@ -126,7 +131,7 @@ function tlsFor(
   } else {
     host = endpoint.address.host;
   }
-  return ioredisTlsOptions(tls.source, { host, servername: tls.servername });
+  return ioredisTlsOptions(tls.source, { host, servername: tls.servername, anyName: tls.anyName });
 }
 
 /** The host of a redis(s):// URL, without the brackets of an IPv6 address. */

@@ -13,7 +13,11 @@ import type { PersistedState } from './persisted-state.js';
 export type LoadResult =
   | { kind: 'missing'; file: string }
   | { kind: 'ok'; file: string; state: PersistedState }
-  | { kind: 'corrupt'; file: string; why: string };
+  /**
+   * `untrusted`: it reads well, but a shared store found it was not written by the one that may
+   * write it (in a group, by its leader: docs/ha.md); acted on no more than garbage.
+   */
+  | { kind: 'corrupt'; file: string; why: string; untrusted?: true };
 
 export interface StateStore {
   /** Where the state lives, as operators are told it (a path, or the key of a shared store). */
@@ -33,6 +37,9 @@ export interface StateStore {
 
 /** Why a loaded state cannot be acted on (corrupt, or naming other nodes than `nodes`), if so. */
 export function unusableReason(loaded: LoadResult, nodes: readonly string[]): string | undefined {
+  if (loaded.kind === 'corrupt' && loaded.untrusted === true) {
+    return `the state in ${loaded.file} was not written by its leader: ${loaded.why}; refusing to act on it: delete it (the nodes' roles are then read) or put back a state a leader wrote`;
+  }
   if (loaded.kind === 'corrupt') {
     return `state file ${loaded.file} is corrupt (${loaded.why}): refusing to act; fix or remove it and restart`;
   }

@@ -12,6 +12,12 @@ export interface TlsTarget {
   host: string;
   /** The name the server's certificate must carry (`--master-tls-servername`); default `host`. */
   servername?: string | undefined;
+  /**
+   * Verify the chain only, no name: as a Redis replica verifies its master on a TLS replication
+   * link (rbuddy's check of its own --announce, which may be an address its certificate does not
+   * name). Default false.
+   */
+  anyName?: boolean | undefined;
 }
 
 /**
@@ -30,7 +36,7 @@ export function tlsConnectOptions(source: TlsMaterialSource, target: TlsTarget):
     // tls.connect checks `servername ?? host`; with an IP servername (no SNI) and a host name to
     // connect to, that would be the wrong name: check the expected one explicitly.
     checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-      checkServerIdentity(expected, cert),
+      target.anyName === true ? undefined : checkServerIdentity(expected, cert),
   };
 }
 

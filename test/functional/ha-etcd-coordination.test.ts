@@ -301,6 +301,47 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     assert.ok(loaded.kind === 'ok' && !('writtenBy' in loaded.state));
   });
 
+  it('load() refuses a state no leader wrote; lastLeaderWritten() goes back to one', async () => {
+    const a = instance('writers', 'a');
+    const b = instance('writers', 'b');
+    await Promise.all([a.start(), b.start()]);
+    const leader = await leaderOf(a, b);
+    const follower = leader === a ? b : a;
+    await leader.store.save(steady({ epoch: 4 }));
+    const good = await follower.store.load();
+    assert.ok(good.kind === 'ok' && good.state.epoch === 4, JSON.stringify(good));
+    const saved = JSON.parse((await rig.direct.get(a.keys.state).string()) ?? 'null') as object;
+    // No stamp; then the leader's own stamp with an edit made after a new leader was elected.
+    await rig.direct.put(a.keys.state).value(JSON.stringify(steady({ epoch: 9 })));
+    const bare = await follower.store.load();
+    assert.ok(bare.kind === 'corrupt' && bare.untrusted === true, JSON.stringify(bare));
+    assert.match(bare.why, /no writtenBy/);
+    const alien = { ...saved, epoch: 9, writtenBy: { id: 'x', announce: 'h:1', fence: 3 } };
+    await rig.direct.put(a.keys.state).value(JSON.stringify(alien));
+    const wrong = await follower.store.load();
+    assert.ok(wrong.kind === 'corrupt' && wrong.untrusted === true, JSON.stringify(wrong));
+    assert.match(
+      wrong.why,
+      new RegExp(`while instance ${leader.self.id} led under fence ${guardOf(leader).fence}`),
+    );
+    const back = await follower.store.lastLeaderWritten();
+    assert.equal(back?.epoch, 4, 'two versions back: the one the leader saved');
+    // The leader's last state stays the group's once it is gone (the takeover window), for the
+    // one that saw it lead and for a store that never did (etcd's history answers).
+    await rig.direct.put(a.keys.state).value(JSON.stringify(saved));
+    await leader.close(); // its lease revoked: the leader key is gone
+    const kept = await follower.store.load();
+    assert.ok(kept.kind === 'ok' && kept.state.epoch === 4, JSON.stringify(kept));
+    const fresh = new EtcdStateStore(
+      rig.direct,
+      a.keys.state,
+      { guard: () => undefined, fenceLost: () => undefined },
+      a.keys.leader,
+    );
+    const seen = await fresh.load();
+    assert.ok(seen.kind === 'ok' && seen.state.epoch === 4, JSON.stringify(seen));
+  });
+
   it('load() tells missing from corrupt', async () => {
     const a = instance('load', 'a');
     assert.equal((await a.store.load()).kind, 'missing');

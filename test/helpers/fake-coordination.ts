@@ -7,12 +7,13 @@ import type {
   Coordination,
   CoordinationEvents,
   CoordinationStatus,
+  GroupStateStore,
   InstanceInfo,
   LeaderReport,
 } from '../../src/ha/coordination.js';
 import { withLeader } from '../../src/ha/past-leaders.js';
 import type { PersistedState } from '../../src/standby/persisted-state.js';
-import type { LoadResult, StateStore } from '../../src/standby/state-store.js';
+import type { LoadResult } from '../../src/standby/state-store.js';
 
 export const LEASE_MS = 5000;
 
@@ -27,6 +28,13 @@ export class FakeGroup {
   pastLeaders: string[] = [];
   /** Set by a test: the state key holds garbage (loads answer corrupt with this reason). */
   corrupt: string | undefined;
+  /**
+   * Set by a test: the state key holds a value no leader wrote (loads answer corrupt, untrusted,
+   * with this reason) until a save replaces it.
+   */
+  notLeaderWritten: string | undefined;
+  /** What the store's history gives as the last version a leader wrote (undefined: none). */
+  leaderWritten: PersistedState | undefined;
   /** The group's recorded --etcd-lease-ms (undefined: none recorded). */
   leaseMs: number | undefined;
   private revision = 0;
@@ -82,6 +90,7 @@ export class FakeGroup {
   write(by: FakeCoordination, state: PersistedState): void {
     this.fence(by);
     this.state = structuredClone(state);
+    this.notLeaderWritten = undefined;
     this.saves.push({ by: by.self.id, state: structuredClone(state) });
   }
 
@@ -101,7 +110,7 @@ export class FakeCoordination implements Coordination {
   renewLate = false;
   /** Set by a test: this instance alone cannot reach etcd (its reads fail, the others' do not). */
   cutOff = false;
-  readonly store: StateStore;
+  readonly store: GroupStateStore;
 
   constructor(
     private readonly group: FakeGroup,
@@ -115,6 +124,10 @@ export class FakeCoordination implements Coordination {
         if (group.corrupt !== undefined) {
           return Promise.resolve({ kind: 'corrupt', file: this.store.file, why: group.corrupt });
         }
+        if (group.notLeaderWritten !== undefined) {
+          const why = group.notLeaderWritten;
+          return Promise.resolve({ kind: 'corrupt', file: this.store.file, why, untrusted: true });
+        }
         const state = group.state;
         return Promise.resolve(
           state === undefined
@@ -122,6 +135,7 @@ export class FakeCoordination implements Coordination {
             : { kind: 'ok', file: this.store.file, state: structuredClone(state) },
         );
       },
+      lastLeaderWritten: () => Promise.resolve(structuredClone(group.leaderWritten)),
       save: (state: PersistedState): Promise<void> => {
         try {
           group.write(this, state);

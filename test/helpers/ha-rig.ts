@@ -61,6 +61,12 @@ export interface InstanceOverrides {
   group?: string;
   /** --etcd-lease-ms for this instance alone. */
   leaseMs?: number;
+  /** Its --announce (default: its --listen address). */
+  announce?: string;
+  /** Its --listen (default: 127.0.0.1 on a free port; `none` with a TLS listener in `extra`). */
+  listen?: string;
+  /** More arguments for this instance alone. */
+  extra?: readonly string[];
 }
 
 let prefixes = 0;
@@ -75,8 +81,11 @@ export async function startHaRig(
     extra?: readonly string[];
     /** Each instance's etcd endpoints (default: the members' own client URLs). */
     etcdUrls?: readonly (readonly string[])[];
-    /** How many instances start with the rig (default 2); 1: it leads alone. */
-    instances?: 1 | 2;
+    /**
+     * How many instances start with the rig (default 2); 1: it leads alone; 0: none (the test
+     * spawns them, in the order it needs, and waits for what it needs).
+     */
+    instances?: 0 | 1 | 2;
     /** --etcd-lease-ms (default LEASE_MS). */
     leaseMs?: number;
   } = {},
@@ -106,16 +115,21 @@ export async function startHaRig(
       ...failoverTimings({ drainMs: options.drainMs ?? 1000 }),
       ...(options.extra ?? []),
       ...(overrides.group === undefined ? [] : ['--group', overrides.group]),
+      ...(overrides.announce === undefined ? [] : ['--announce', overrides.announce]),
+      ...(overrides.extra ?? []),
     ];
     const servers = {
       master: { address: overrides.master ?? master.address },
       active: { address: overrides.active ?? active.address },
       standby: { address: overrides.standby ?? standby.address },
     };
-    return spawnRbuddy(cliArgs(servers, { listen: `127.0.0.1:${port}`, stateDir: dir, extra }));
+    const listen = overrides.listen ?? `127.0.0.1:${port}`;
+    return spawnRbuddy(cliArgs(servers, { listen, stateDir: dir, extra }));
   };
-  const instances = [await spawn(0)];
-  if ((options.instances ?? 2) === 2) instances.push(await spawn(1));
+  const count = options.instances ?? 2;
+  const instances: RbuddyProcess[] = [];
+  if (count >= 1) instances.push(await spawn(0));
+  if (count === 2) instances.push(await spawn(1));
   const status = async (rbuddy: RbuddyProcess): Promise<AppStatus> => {
     const response = await fetch(`${rbuddy.httpUrl}/v1/status`, {
       signal: AbortSignal.timeout(2_000),
@@ -179,6 +193,7 @@ export async function startHaRig(
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     },
   };
+  if (count === 0) return rig;
   const [alone] = instances;
   if (instances.length === 1 && alone !== undefined) {
     await rig.waitFor(

@@ -21,6 +21,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
     'secrets.ts',
     'retry-policy.ts',
     'is-object.ts',
+    'run-id.ts',
   ],
   ['config/', 'resp/', 'tls/'],
   ['log.ts', 'nodes/'],

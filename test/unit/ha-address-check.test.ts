@@ -138,3 +138,57 @@ describe('what answers at a past leader address', () => {
     assert.equal(verdict.kind, 'foreign');
   });
 });
+
+describe('the self-check of an --announce: this very process', () => {
+  const RUN = 'c'.repeat(40);
+  const self = (): AddressCheckOptions => ({ ...options(), expectedRunId: RUN });
+  const withRunId = (runId: string) => {
+    const answer = sentinelLike(ID);
+    return (args: string[]): RespValue =>
+      args[0]?.toLowerCase() === 'info'
+        ? Buffer.from(`# Server\r\nrun_id:${runId}\r\n`)
+        : answer(args);
+  };
+
+  test('the id and the run id of this process: an instance, with no CLIENT command sent first', async () => {
+    const server = await serve(withRunId(RUN));
+    assert.deepEqual(await checkAddress(server.address, self()), { kind: 'instance' });
+    assert.deepEqual(server.commands[0]?.slice(0, 2), ['SENTINEL', 'myid']);
+  });
+
+  test('the id of this --announce from another process: foreign, carrying the id', async () => {
+    const server = await serve(withRunId('d'.repeat(40)));
+    const verdict = await checkAddress(server.address, self());
+    assert.equal(verdict.kind, 'foreign');
+    assert.ok(verdict.kind === 'foreign' && verdict.id === ID, JSON.stringify(verdict));
+    assert.match(
+      verdict.kind === 'foreign' ? verdict.why : '',
+      /INFO run_id "d{40}", not this process's/,
+    );
+  });
+
+  test('another id: foreign, carrying it', async () => {
+    const server = await serve(withRunId(RUN));
+    const verdict = await checkAddress(server.address, { ...self(), expectedId: 'e'.repeat(40) });
+    assert.ok(verdict.kind === 'foreign' && verdict.id === ID, JSON.stringify(verdict));
+  });
+
+  test('an error sent before anything was asked (a refused client certificate): foreign, with it', async () => {
+    const server = await serve(
+      () => undefined,
+      (socket) => socket.end('-ERR rbuddy: client certificate refused: expired\r\n'),
+    );
+    const verdict = await checkAddress(server.address, self());
+    assert.equal(verdict.kind, 'foreign', JSON.stringify(verdict));
+    assert.match(
+      verdict.kind === 'foreign' ? verdict.why : '',
+      /client certificate refused: expired/,
+    );
+  });
+
+  test('a refused connection is told from one that timed out', async () => {
+    const port = await freePort();
+    const verdict = await checkAddress(`127.0.0.1:${port}`, self());
+    assert.ok(verdict.kind === 'gone' && verdict.refused === true, JSON.stringify(verdict));
+  });
+});

@@ -1,0 +1,108 @@
+// The check of an instance's own --announce (docs/ha.md, "The --announce must reach this
+// instance") with a TLS-only RESP listener (--listen none, --tls-listen): a plain connection
+// cannot speak to it, so the check speaks TLS, presenting the listener's own certificate and
+// verifying the chain with its CA, as a replica with tls-replication yes would. Real etcd, real
+// rbuddy processes. A good instance's check passes over TLS and it leads; one whose --announce is a
+// dead port (started first, so that it would have won) never leads and says why; one whose own
+// certificate its listener refuses as a client's (server usage only, --tls-auth-clients yes)
+// cannot be checked at all: the check is skipped, and status and the log say why.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
+import { freePort } from '../../harness/processes.js';
+import { stopAllRedis } from '../../harness/redis-server.js';
+import { startHaRig, type HaRig } from '../helpers/ha-rig.js';
+import {
+  createTestPki,
+  standardCerts,
+  type CertFiles,
+  type TestPki,
+} from '../helpers/tls-certs.js';
+
+let cluster: EtcdCluster;
+let pki: TestPki;
+let server: CertFiles;
+let serverOnly: CertFiles;
+const rigs: HaRig[] = [];
+
+before(async () => {
+  cluster = await startEtcdCluster();
+  pki = await createTestPki();
+  server = (await standardCerts(pki)).server;
+  serverOnly = await pki.ca.issue('server-only', {
+    cn: 'localhost',
+    dns: ['localhost'],
+    ips: ['127.0.0.1'],
+    usage: 'server',
+  });
+});
+
+after(async () => {
+  await Promise.all(rigs.map((rig) => rig.close()));
+  await stopAllRedis();
+  await cluster.close();
+  await pki.remove();
+});
+
+/** A TLS-only instance on `port`, with `cert` as its listener's certificate. */
+function tlsOnly(port: number, cert: CertFiles): { listen: string; extra: string[] } {
+  return {
+    listen: 'none',
+    extra: [
+      ...['--tls-listen', `127.0.0.1:${port}`],
+      ...['--tls-cert-file', cert.cert, '--tls-key-file', cert.key],
+      ...['--tls-ca-cert-file', pki.ca.cert],
+    ],
+  };
+}
+
+test('TLS-only listeners: the check speaks TLS; a dead --announce never leads, the good one does', async () => {
+  const rig = await startHaRig(cluster, { instances: 0 });
+  rigs.push(rig);
+  const dead = await freePort();
+  const bad = await rig.spawn({
+    ...tlsOnly(await freePort(), server),
+    announce: `127.0.0.1:${dead}`,
+  });
+  const reason = new RegExp(
+    `--announce 127\\.0\\.0\\.1:${dead} does not reach this instance: nothing answers there`,
+  );
+  const refusing = await rig.waitFor(bad, 'the dead --announce reported (or a lead)', (s) => {
+    return (
+      s.leader === true || (s.announceCheck?.state === 'failing' && reason.test(s.reason ?? ''))
+    );
+  });
+  assert.equal(refusing.leader, false);
+
+  const goodPort = await freePort();
+  const good = await rig.spawn(tlsOnly(goodPort, server));
+  const leading = await rig.waitFor(good, 'the good instance to lead, its check passed', (s) => {
+    return s.leader === true && s.announceCheck?.state === 'verified';
+  });
+  assert.equal(leading.announce, `127.0.0.1:${goodPort}`);
+  assert.equal(leading.listen, null);
+  const follower = await rig.waitFor(bad, 'the bad one following', (s) => {
+    return s.leaderAnnounce === `127.0.0.1:${goodPort}`;
+  });
+  assert.equal(follower.leader, false);
+  assert.equal(follower.announceCheck?.state, 'failing');
+  assert.ok(!bad.logs().some((line) => /^elected/.test(String(line.msg))));
+});
+
+test('TLS-only, its own certificate refused as a client one: the check is skipped, saying why', async () => {
+  const rig = await startHaRig(cluster, { instances: 0 });
+  rigs.push(rig);
+  const port = await freePort();
+  const alone = await rig.spawn(tlsOnly(port, serverOnly));
+  const skipped = await rig.waitFor(alone, 'the check skipped, and the instance leading', (s) => {
+    return s.leader === true && s.announceCheck?.state === 'skipped';
+  });
+  assert.match(
+    skipped.announceCheck?.detail ?? '',
+    /own listener does not answer the check as this instance \(tls: .*client certificate refused/,
+  );
+  assert.ok(
+    alone.logs().some((line) => /^--announce not checked/.test(String(line.msg))),
+    'the skip is logged',
+  );
+});
