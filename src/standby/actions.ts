@@ -332,7 +332,7 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
   if (view.keys > 0) {
     // decide() checked the new active a moment ago; it may have died since. Asked again right
     // before the flush: another process or no data there, and this node may hold the only copy.
-    const lost = newActiveLost(record, await c.ops.view(c.activeNode), 0);
+    const lost = newActiveLost(record, await c.ops.view(c.activeNode), 0, view.keys);
     if (lost !== undefined) throw new Error(`refusing to flush ${outgoing.id}: ${lost}`);
   }
   // Its clients are cut off before the transaction below, not after: a connection still open at

@@ -427,7 +427,7 @@ function decideFailover(
       }
       // I2: the retire flushes the outgoing node, so the new active must still be the process
       // verified synced, holding the data, a replica of rbuddy.
-      const problem = retireProblem(record, incoming, config.guardShrink);
+      const problem = retireProblem(record, incoming, config.guardShrink, outgoing.keys);
       if (problem?.kind === 'lost' && outgoing.keys > 0) {
         if (outgoing.loading) return decision('switching', `not retiring: ${problem.why}`);
         const reason = `${problem.why}: ${outgoing.id} still holds ${outgoing.keys} keys and is the active again; ${incoming.id} takes a new sync`;

@@ -104,21 +104,32 @@ function syncProblem(
  * it is another process than the one verified synced (a restart: its `run_id` changed since the
  * switch recorded it), or it lost the data (none left of the keys verified, or fewer than
  * `guardShrink` of them). Neither passes by waiting. Both `syncedRunId` and `syncedKeys` are
- * recorded by the switch; a record written before they were is checked for what it has.
+ * recorded by the switch. A record without `syncedKeys` (written before the field, or not by a
+ * switch at all) has no verified count: the outgoing node's keys (`outgoingKeys`) stand in for
+ * it, so the node with the data is never flushed for an emptier one on the record's word alone.
  */
 export function newActiveLost(
   record: FailoverRecord,
   node: NodeView,
   guardShrink: number,
+  outgoingKeys?: number,
 ): string | undefined {
   if (!node.reachable) return undefined;
   const runId = record.syncedRunId;
   if (runId !== undefined && runId !== null && node.runId !== runId) {
     return `the new active ${node.id} restarted since it was verified synced (run_id ${node.runId ?? 'unknown'}, not ${runId}) and holds ${node.keys} keys`;
   }
-  const verified = record.syncedKeys;
   // While it loads its count is in flux: decided once it is done.
-  if (typeof verified !== 'number' || verified === 0 || node.loading) return undefined;
+  if (node.loading) return undefined;
+  const verified = record.syncedKeys;
+  if (typeof verified !== 'number') {
+    if (outgoingKeys === undefined || outgoingKeys === 0) return undefined;
+    if (node.keys === 0 || (guardShrink > 0 && node.keys < guardShrink * outgoingKeys)) {
+      return `the new active ${node.id} holds ${node.keys} keys, the outgoing node ${outgoingKeys}, and the failover record has no verified count`;
+    }
+    return undefined;
+  }
+  if (verified === 0) return undefined;
   if (node.keys === 0 || (guardShrink > 0 && node.keys < guardShrink * verified)) {
     return `the new active ${node.id} holds ${node.keys} keys, of the ${verified} verified when it synced`;
   }
@@ -139,9 +150,10 @@ export function retireProblem(
   record: FailoverRecord,
   node: NodeView,
   guardShrink: number,
+  outgoingKeys?: number,
 ): { why: string; kind: 'lost' | 'foreign' | 'wait' } | undefined {
   if (!node.reachable) return { why: unreachable(node, 'new active'), kind: 'wait' };
-  const lost = newActiveLost(record, node, guardShrink);
+  const lost = newActiveLost(record, node, guardShrink, outgoingKeys);
   if (lost !== undefined) return { why: lost, kind: 'lost' };
   if (node.role !== 'slave' || !node.followsProxy) {
     return { why: `${node.id} does not replicate through rbuddy`, kind: 'foreign' };

@@ -126,6 +126,39 @@ export const switchedRows: Row[] = [
     reason: /holds 0 keys, of the 990 verified/,
   },
   {
+    name: 'switched, a record with no verified count or run_id, the new active empty: switch back, never flush A',
+    persisted: during('switched', {
+      switchedAgoMs: 10_000,
+      record: { syncedKeys: null, syncedRunId: null },
+    }),
+    obs: afterSwitch({ active: replica(B, { keys: 0 }) }),
+    state: 'failing-over',
+    actions: ['switch-back'],
+    reason: /holds 0 keys, the outgoing node 1000, and the failover record has no verified count/,
+  },
+  {
+    name: 'switched, a record with no verified count, the new active shrunk past the guard: switch back',
+    persisted: during('switched', { switchedAgoMs: 10_000, record: { syncedKeys: null } }),
+    obs: afterSwitch({ active: replica(B, { keys: 100 }) }),
+    state: 'failing-over',
+    actions: ['switch-back'],
+    reason: /no verified count/,
+  },
+  {
+    name: 'switched, a record with no verified count, the new active holds about as much: retire',
+    persisted: during('switched', { switchedAgoMs: 10_000, record: { syncedKeys: null } }),
+    obs: afterSwitch(),
+    state: 'healthy',
+    actions: ['retire-outgoing'],
+  },
+  {
+    name: 'switched, a record with no verified count, both empty: retire, nothing to keep',
+    persisted: during('switched', { switchedAgoMs: 10_000, record: { syncedKeys: null } }),
+    obs: afterSwitch({ active: replica(B, { keys: 0 }), standby: master(A, { keys: 0 }) }),
+    state: 'healthy',
+    actions: ['retire-outgoing'],
+  },
+  {
     name: 'switched, the new active restarted but the old one is empty too: retire, nothing flushed',
     persisted: during('switched', { switchedAgoMs: 10_000 }),
     obs: afterSwitch({
