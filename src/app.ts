@@ -32,10 +32,11 @@ import {
   etcdGroup,
   groupStatus,
   instanceOf,
+  pastLeaderCheck,
   type GroupStatusFields,
   type JoinGroup,
+  type OwnListeners,
 } from './ha/group-member.js';
-import { checkAddress } from './ha/address-check.js';
 import { EventRelay } from './ha/event-relay.js';
 import { Leadership, type GroupEngine } from './ha/leadership.js';
 import { retireAfterSwitchMs } from './ha/view-freshness.js';
@@ -122,12 +123,13 @@ export async function startApp(
   const joinGroup = options.coordination ?? etcdGroup(config, logger);
   // Sentinel's myid, a digest of the group and the announce: the same on every listener.
   const myid = sentinelId(config.group, formatHostPort(config.announce));
-  const coordination = joinGroup?.(instanceOf(config), {
+  const own: OwnListeners = {
     myid,
     tls: tls.listener,
     plain: () => proxy.plainAddress(),
     tlsAddress: () => proxy.tlsAddress(),
-  });
+  };
+  const coordination = joinGroup?.(instanceOf(config), own);
   const lock =
     coordination === undefined
       ? await StateDirLock.acquire(config.stateDir, {
@@ -380,13 +382,9 @@ export async function startApp(
           nodes,
           ops,
           // A past leader of this group answers there with the id it gives itself (sentinelId).
-          checkAddress: (address) =>
-            checkAddress(address, {
-              expectedId: sentinelId(config.group, address),
-              password: config.listenPassword,
-              connectTimeoutMs: config.connectTimeoutMs,
-              commandTimeoutMs: config.commandTimeoutMs,
-            }),
+          checkAddress: pastLeaderCheck(config, own, (address) =>
+            sentinelId(config.group, address),
+          ),
           pollMs: Math.min(config.probeIntervalMs, 1000),
           leaseMs: config.etcdLeaseMs,
           logger,

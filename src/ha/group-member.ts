@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import type { EventOutbox } from '../notify/outbox.js';
 import { PROCESS_RUN_ID } from '../run-id.js';
 import type { TlsMaterialSource } from '../tls/reloadable-tls.js';
-import { checkAddress } from './address-check.js';
+import { checkAddress, type AddressVerdict } from './address-check.js';
 import { AnnounceCheck, type AnnounceCheckStatus, type Transport } from './announce-check.js';
 import type { Coordination, InstanceInfo } from './coordination.js';
 import { createEtcdClient } from './etcd-client.js';
@@ -99,6 +99,37 @@ function announceCheck(
     leaseMs: config.etcdLeaseMs,
     logger,
   });
+}
+
+/**
+ * Who answers at a past leader's address (address-check.ts), asked as a replica would ask it: the
+ * group's --announce addresses are TLS ones when this instance's listener is (the --announce
+ * defaults to it), so over TLS first, with this listener's own certificate; then plain, for a
+ * group whose announces name plain listeners. The address is the group's only on a definite
+ * answer: an instance of the group on either, or nothing listening there; else what TLS found.
+ */
+export function pastLeaderCheck(
+  config: Pick<RbuddyConfig, 'listenPassword' | 'connectTimeoutMs' | 'commandTimeoutMs'>,
+  own: Pick<OwnListeners, 'tls'> | undefined,
+  /** The SENTINEL myid an instance of the group gives at an address (sentinelId). */
+  idAt: (address: string) => string,
+): (address: string) => Promise<AddressVerdict> {
+  const material = own?.tls;
+  const ask = (address: string, tls: boolean) =>
+    checkAddress(address, {
+      expectedId: idAt(address),
+      password: config.listenPassword,
+      connectTimeoutMs: config.connectTimeoutMs,
+      commandTimeoutMs: config.commandTimeoutMs,
+      ...(tls && material !== undefined ? { tls: { source: material, anyName: true } } : {}),
+    });
+  return async (address) => {
+    if (material === undefined) return ask(address, false);
+    const overTls = await ask(address, true);
+    if (overTls.kind === 'instance' || overTls.kind === 'gone') return overTls;
+    const plain = await ask(address, false);
+    return plain.kind === 'instance' ? plain : overTls;
+  };
 }
 
 /** A bound address to dial: a wildcard one through the loopback address of its family. */

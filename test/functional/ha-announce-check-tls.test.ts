@@ -11,6 +11,10 @@ import { after, before, test } from 'node:test';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { freePort } from '../../harness/processes.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
+import { sentinelId } from '../../src/discovery/sentinel-commands.js';
+import { pastLeaderCheck } from '../../src/ha/group-member.js';
+import { ReloadableTls } from '../../src/tls/reloadable-tls.js';
+import { TLS_OPTION_NAMES } from '../../src/tls/tls-material.js';
 import { startHaRig, type HaRig } from '../helpers/ha-rig.js';
 import {
   createTestPki,
@@ -87,6 +91,38 @@ test('TLS-only listeners: the check speaks TLS; a dead --announce never leads, t
   assert.equal(follower.leader, false);
   assert.equal(follower.announceCheck?.state, 'failing');
   assert.ok(!bad.logs().some((line) => /^elected/.test(String(line.msg))));
+
+  // The same TLS-only address as a past leader's, asked by a later leader before it repoints a
+  // replica that follows it (docs/ha.md, "Which replicas are repointed"): over TLS, with that
+  // leader's own listener certificate, it is the group's instance; spoken to in plain only (as
+  // before), nothing could be concluded and the replica stayed with it.
+  const material = await ReloadableTls.load(
+    { cert: server.cert, key: server.key, ca: pki.ca.cert },
+    { hop: 'listener', names: TLS_OPTION_NAMES.listener, requireCertificate: true },
+  );
+  const checkConfig = {
+    listenPassword: '',
+    connectTimeoutMs: 2000,
+    commandTimeoutMs: 2000,
+  };
+  const address = `127.0.0.1:${goodPort}`;
+  const idAt = (at: string) => sentinelId('rbuddy', at);
+  try {
+    assert.deepEqual(await pastLeaderCheck(checkConfig, { tls: material }, idAt)(address), {
+      kind: 'instance',
+    });
+    assert.notEqual(
+      (await pastLeaderCheck(checkConfig, undefined, idAt)(address)).kind,
+      'instance',
+    );
+    // A dead past leader is still told apart: nothing there, so its replicas are the new one's.
+    assert.equal(
+      (await pastLeaderCheck(checkConfig, { tls: material }, idAt)(`127.0.0.1:${dead}`)).kind,
+      'gone',
+    );
+  } finally {
+    material.close();
+  }
 });
 
 test('TLS-only, its own certificate refused as a client one: the check is skipped, saying why', async () => {
