@@ -28,6 +28,9 @@ export function checkEtcdSettings(settings: EtcdConfig): void {
     for (const key of optional) {
       if (given(settings[key])) fail(key, 'is set, but there is no --etcd to use it');
     }
+    if (!settings.announceCheck) {
+      fail('announceCheck', 'is no, but there is no --etcd: only a group checks its --announce');
+    }
     return;
   }
   const secure = settings.etcd.map((url) => url.startsWith('https:'));

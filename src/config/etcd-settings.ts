@@ -63,4 +63,11 @@ export const ETCD_SETTINGS: { readonly [K in keyof EtcdConfig]: Setting<EtcdConf
     'RBUDDY_ETCD_TLS_KEY_FILE',
     'etcd-tls-key-file',
   ),
+  announceCheck: {
+    doc: "With --etcd: before it campaigns, and while it leads, this instance asks its own --announce who answers there, and leads only while it is this very process (a leader's replicas REPLICAOF its --announce). no: not checked, for a network where an instance cannot reach its own --announce although its replicas can (a NAT without hairpin routing); /v1/status says so. A wrong --announce then takes the replicas away from the group's relay.",
+    format: 'yes-no',
+    default: true,
+    env: 'RBUDDY_ANNOUNCE_CHECK',
+    arg: 'announce-check',
+  },
 };

@@ -59,6 +59,8 @@ export interface EtcdConfig {
   etcdTlsCaCertFile: string;
   etcdTlsCertFile: string;
   etcdTlsKeyFile: string;
+  /** Check that the --announce reaches this instance before campaigning (announce-check.ts). */
+  announceCheck: boolean;
 }
 
 export interface RbuddyConfig extends TlsConfig, EtcdConfig {

@@ -196,8 +196,11 @@ export function gate(
 /** /v1/status `announceCheck`. */
 export interface AnnounceCheckStatus {
   announce: string;
-  /** `pending`: not checked yet; `skipped`: the check cannot speak here (`detail` says why). */
-  state: 'pending' | 'verified' | 'failing' | 'skipped';
+  /**
+   * `pending`: not checked yet; `skipped`: the check cannot speak here (`detail` says why); `off`:
+   * --announce-check no.
+   */
+  state: 'pending' | 'verified' | 'failing' | 'skipped' | 'off';
   /** What answered instead of this instance, or why the check is skipped; null otherwise. */
   detail: string | null;
   /** When the last check ended (ISO). */
@@ -346,5 +349,40 @@ export class AnnounceCheck {
         `--announce ${announce} does not reach this instance: ${detail ?? ''}`,
       );
     }
+  }
+}
+
+/**
+ * --announce-check no: never checked, never in the way of a campaign; said in status and, once, in
+ * the log (a wrong --announce then takes the replicas away from the group's relay).
+ */
+export class AnnounceCheckOff {
+  constructor(
+    private readonly announce: string,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.logger.warn(
+      { component: 'announce-check', announce: this.announce },
+      '--announce not checked (--announce-check no): make sure the replicas reach this instance there',
+    );
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  verdict(): GateVerdict {
+    return { campaign: true, problem: null };
+  }
+
+  status(): AnnounceCheckStatus {
+    return {
+      announce: this.announce,
+      state: 'off',
+      detail: 'not checked: --announce-check no',
+      checkedAt: null,
+    };
   }
 }

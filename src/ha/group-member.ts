@@ -8,7 +8,12 @@ import type { EventOutbox } from '../notify/outbox.js';
 import { PROCESS_RUN_ID } from '../run-id.js';
 import type { TlsMaterialSource } from '../tls/reloadable-tls.js';
 import { checkAddress, type AddressVerdict } from './address-check.js';
-import { AnnounceCheck, type AnnounceCheckStatus, type Transport } from './announce-check.js';
+import {
+  AnnounceCheck,
+  AnnounceCheckOff,
+  type AnnounceCheckStatus,
+  type Transport,
+} from './announce-check.js';
 import type { Coordination, InstanceInfo } from './coordination.js';
 import { createEtcdClient } from './etcd-client.js';
 import { EtcdCoordination } from './etcd-coordination.js';
@@ -54,7 +59,13 @@ export function etcdGroup(config: RbuddyConfig, logger: Logger): JoinGroup | und
       group: config.group,
       leaseMs: config.etcdLeaseMs,
       logger,
-      ...(own === undefined ? {} : { announceCheck: announceCheck(config, self, own, logger) }),
+      ...(own === undefined
+        ? {}
+        : {
+            announceCheck: config.announceCheck
+              ? announceCheck(config, self, own, logger)
+              : new AnnounceCheckOff(self.announce, logger),
+          }),
     });
 }
 

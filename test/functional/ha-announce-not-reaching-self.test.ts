@@ -7,10 +7,11 @@
 // the check it never campaigns, says why in /v1/status (what answered there), the good instance
 // leads once started, and no node is ever pointed at the wrong address.
 import assert from 'node:assert/strict';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { startFaultForwarder, type FaultForwarder } from '../../harness/fault-forwarder.js';
-import { freePort } from '../../harness/processes.js';
+import { freePort, terminate } from '../../harness/processes.js';
 import type { RbuddyProcess } from '../../harness/rbuddy-process.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { info, waitForInSync } from '../../harness/replication.js';
@@ -20,6 +21,7 @@ import { startHaRig, type HaRig } from '../helpers/ha-rig.js';
 let cluster: EtcdCluster;
 const rigs: HaRig[] = [];
 const forwarders: FaultForwarder[] = [];
+const servers: Server[] = [];
 
 before(async () => {
   cluster = await startEtcdCluster();
@@ -28,6 +30,7 @@ before(async () => {
 after(async () => {
   await Promise.all(rigs.map((rig) => rig.close()));
   await Promise.all(forwarders.map((forwarder) => forwarder.close()));
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   await stopAllRedis();
   await cluster.close();
 });
@@ -182,4 +185,72 @@ test('a leader whose --announce stops reaching it: reported, then it steps down;
   });
   assert.equal(after.leader, false);
   assert.equal(after.announceCheck?.state, 'failing');
+});
+
+/**
+ * A NAT without hairpin routing, on loopback: an address that forwards to `port` only connections
+ * that come from `from` (the replicas, given `bind-source-addr`), and resets any other (this
+ * instance asking its own --announce from 127.0.0.1).
+ */
+async function natFrom(from: string, port: number): Promise<string> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    if (socket.remoteAddress !== from) {
+      socket.resetAndDestroy();
+      return;
+    }
+    const upstream = createConnection({ host: '127.0.0.1', port });
+    upstream.on('error', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+    socket.pipe(upstream).pipe(socket);
+  });
+  server.on('close', () => sockets.forEach((socket) => socket.destroy()));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+test('--announce-check no (a NAT without hairpin): not checked, said so; it leads and the replicas reach it', async () => {
+  const rig = await startHaRig(cluster, { instances: 0 });
+  rigs.push(rig);
+  for (const node of [rig.active, rig.standby]) {
+    await node.client().call('CONFIG', 'SET', 'bind-source-addr', '127.0.0.2');
+  }
+  const port = await freePort();
+  const announce = await natFrom('127.0.0.2', port);
+  const checked = await rig.spawn({ listen: `127.0.0.1:${port}`, announce });
+  // With the check, this instance cannot see itself there: it never campaigns.
+  await rig.waitFor(checked, 'the unreachable --announce reported', (s) => {
+    return s.leader === false && s.announceCheck?.state === 'failing';
+  });
+  await terminate(checked.child);
+
+  const unchecked = await rig.spawn({
+    listen: `127.0.0.1:${port}`,
+    announce,
+    extra: ['--announce-check', 'no'],
+  });
+  const leading = await rig.waitFor(unchecked, 'the unchecked instance to lead, healthy', (s) => {
+    return s.leader === true && s.state === 'healthy';
+  });
+  assert.deepEqual(leading.announceCheck, {
+    announce,
+    state: 'off',
+    detail: 'not checked: --announce-check no',
+    checkedAt: null,
+  });
+  await waitForInSync(rig.master.client(), rig.active.client());
+  const replication = await info(rig.active.client(), 'replication');
+  assert.equal(replication.master_port, announce.split(':')[1]);
+  assert.equal(replication.master_link_status, 'up');
+  assert.ok(
+    unchecked
+      .logs()
+      .some((line) => /^--announce not checked \(--announce-check no\)/.test(String(line.msg))),
+    'the operator is told, once, in the log',
+  );
 });

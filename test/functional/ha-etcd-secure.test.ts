@@ -38,6 +38,7 @@ describe('etcd over TLS with client certificates and authentication', () => {
       etcdTlsCaCertFile: pki.ca.cert,
       etcdTlsCertFile: certs.replicaA.cert,
       etcdTlsKeyFile: certs.replicaA.key,
+      announceCheck: true,
     };
     // Turn authentication on, as an operator would with etcdctl.
     const admin = new Etcd3({

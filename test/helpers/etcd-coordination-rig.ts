@@ -29,6 +29,7 @@ export function testEtcdClient(hosts: readonly string[], leaseMs: number): Etcd3
       etcdTlsCaCertFile: '',
       etcdTlsCertFile: '',
       etcdTlsKeyFile: '',
+      announceCheck: true,
     },
     leaseMs / 5,
   );

@@ -76,6 +76,7 @@ describe('defaults', () => {
       etcdTlsCaCertFile: '',
       etcdTlsCertFile: '',
       etcdTlsKeyFile: '',
+      announceCheck: true,
     } satisfies RbuddyConfig);
   });
 

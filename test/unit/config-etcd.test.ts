@@ -30,6 +30,17 @@ describe('etcd settings', () => {
     }
   });
 
+  it('--announce-check: yes by default; no only with --etcd; nothing else', () => {
+    assert.equal(load([...REQUIRED, ...ETCD]).announceCheck, true);
+    assert.equal(load([...REQUIRED, ...ETCD, '--announce-check', 'no']).announceCheck, false);
+    assert.equal(
+      load([...REQUIRED, ...ETCD], { RBUDDY_ANNOUNCE_CHECK: 'no' }).announceCheck,
+      false,
+    );
+    rejects([...REQUIRED, '--announce-check', 'no'], {}, 'announceCheck', 'no --etcd');
+    rejects([...REQUIRED, ...ETCD, '--announce-check', 'maybe'], {}, 'announceCheck', 'yes or no');
+  });
+
   it('refuses --etcd with an announce port of 0: each instance registers its address', () => {
     rejects([...REQUIRED, ...ETCD, '--listen', '127.0.0.1:0'], {}, 'announce', 'fixed port');
     // Alone, port 0 is fine (tests bind any free port).

@@ -20,6 +20,7 @@ const CONFIG: EtcdConfig = {
   etcdTlsCaCertFile: '',
   etcdTlsCertFile: '',
   etcdTlsKeyFile: '',
+  announceCheck: true,
 };
 
 const refused = (): Error =>

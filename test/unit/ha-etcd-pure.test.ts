@@ -19,6 +19,7 @@ const CONFIG: EtcdConfig = {
   etcdTlsCaCertFile: '',
   etcdTlsCertFile: '',
   etcdTlsKeyFile: '',
+  announceCheck: true,
 };
 
 describe('lease timing', () => {
