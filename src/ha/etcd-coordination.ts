@@ -388,7 +388,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     }
     this.leader = parseInstance(kv.value.toString());
     const fence = Number(kv.create_revision);
-    this.store.leaders.seen({ fence, id: this.leader?.id ?? '' });
+    this.store.leaders.seen({ fence, id: this.leader?.id ?? '' }, Number(result.header.revision));
     const reportKv = result.responses[1]?.response_range?.kvs[0];
     this.reports.readFrom(reportKv?.value.toString(), fence);
     const ours = kv.lease === session.id;
@@ -406,7 +406,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     if (this.leading !== undefined) return;
     if (!withinRenewDeadline(this.timing, this.renewSentAt, this.now())) return;
     this.leading = { fence, session };
-    this.store.leaders.seen({ fence, id: this.self.id });
+    this.store.leaders.seen({ fence, id: this.self.id }, fence);
     this.reports.reset();
     this.takeovers += 1;
     this.armDeadline();

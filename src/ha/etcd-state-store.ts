@@ -23,6 +23,12 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What a range read answers: its keys, and the revision it was served at. */
+interface RangeRead {
+  kvs: IKeyValue[];
+  header: { revision: string };
+}
+
 function leaderKeyOf(kv: IKeyValue): LeaderKey {
   return {
     fence: Number(kv.create_revision),
@@ -62,10 +68,14 @@ export class EtcdStateStore implements StateStore {
     if (kv === undefined) return { kind: 'missing', file: this.file };
     // Read after the state: a leader elected since then is newer than the state's write.
     const leaderKey = this.leaderKey;
-    const leader = await this.read(async () =>
+    const read = await this.range(async () =>
       leaderKey === undefined ? undefined : this.client.get(leaderKey).exec(),
     );
-    return this.judge(kv, leader === undefined ? null : leaderKeyOf(leader));
+    const leader = read?.kvs[0];
+    if (leader === undefined || read === undefined) return this.judge(kv, null);
+    const key = leaderKeyOf(leader);
+    this.leaders.seen(key, Number(read.header.revision));
+    return this.judge(kv, key);
   }
 
   /**
@@ -111,11 +121,14 @@ export class EtcdStateStore implements StateStore {
   }
 
   /** The one key a range read returns, if any; EtcdUnavailableError when etcd did not answer. */
-  private async read(
-    range: () => Promise<{ kvs: IKeyValue[] } | undefined>,
-  ): Promise<IKeyValue | undefined> {
+  private async read(range: () => Promise<RangeRead | undefined>): Promise<IKeyValue | undefined> {
+    return (await this.range(range))?.kvs[0];
+  }
+
+  /** A range read's answer; EtcdUnavailableError when etcd did not answer. */
+  private async range(read: () => Promise<RangeRead | undefined>): Promise<RangeRead | undefined> {
     try {
-      return (await range())?.kvs[0];
+      return await read();
     } catch (error) {
       throw new EtcdUnavailableError(`cannot read ${this.file}: ${describe(error)}`, {
         cause: error,
@@ -149,7 +162,6 @@ export class EtcdStateStore implements StateStore {
   ): Promise<string | undefined> {
     const leaderKey = this.leaderKey;
     if (leaderKey === undefined) return undefined;
-    if (leader !== null) this.leaders.seen(leader);
     const evidence = { stamp: writtenByOf(value), written, leader, known: this.leaders.known };
     let verdict = judgeWriter(evidence);
     if (verdict.kind === 'ask-history') {

@@ -7,16 +7,26 @@
 // its create revision. That is known without asking etcd's history while the current leader was
 // elected before the write (its key has not changed since); for a state written before the
 // current leadership (the last one of a leader that died, read in the takeover window) it is
-// known from the fences this instance saw leading, or else from etcd's history of the leader key
-// at that revision; and where etcd has compacted that history, the stamp is taken as it stands.
-// What this cannot see: a hand that copied the current leader's stamp into its edit (the leader
-// writes its own state back within a poll, as for any edit).
+// known from a leader key this instance saw alive, with the stamped fence, at a revision no older
+// than the write (a key keeps its create revision only while it lives), or else from etcd's
+// history of the leader key at that revision; and where etcd has compacted that history (only
+// etcd's root may compact), the stamp is taken as it stands. A fence merely seen once is no proof:
+// a value put after that leader's key was gone (its lease revoked or expired) carries its stamp
+// too. What this cannot see: a hand that copied the stamp of a leader whose key still lives into
+// its edit (a live leader writes its own state back within a poll; a dead one's key lives on for
+// up to a lease: the retire's checks against the nodes are what stands then, docs/ha.md).
 import type { WrittenBy } from './written-by.js';
 
 /** A leader key as read: its create revision (the fence) and its holder's id. */
 export interface LeaderKey {
   fence: number;
   id: string;
+}
+
+/** A leader key seen alive: `aliveAt`, the newest revision at which a read returned it. */
+export interface SeenLeader {
+  id: string;
+  aliveAt: number;
 }
 
 export interface WriterEvidence {
@@ -26,8 +36,8 @@ export interface WriterEvidence {
   written: number;
   /** The leader key read after the state (null: nobody leads). */
   leader: LeaderKey | null;
-  /** The fences of leader keys this instance has seen, with their holders' ids. */
-  known: ReadonlyMap<number, string>;
+  /** The fences of leader keys this instance has seen, with their holders' ids and when. */
+  known: ReadonlyMap<number, SeenLeader>;
   /**
    * The leader key as it stood at `written`, from etcd's history: null when there was none;
    * undefined when not asked yet; 'compacted' when etcd no longer has that revision.
@@ -62,8 +72,12 @@ export function judgeWriter(evidence: WriterEvidence): WriterVerdict {
       why: `${claims}, but it was written at revision ${written}, while instance ${leader.id} led under fence ${leader.fence}`,
     };
   }
-  // Written before the current leader was elected (or with nobody leading now).
-  if (evidence.known.get(stamp.fence) === stamp.id) return { kind: 'leader' };
+  // Written before the current leader was elected (or with nobody leading now): the stamped key
+  // seen alive at or after the write was alive at the write.
+  const seen = evidence.known.get(stamp.fence);
+  if (seen !== undefined && seen.id === stamp.id && seen.aliveAt >= written) {
+    return { kind: 'leader' };
+  }
   const then = evidence.then;
   if (then === undefined) return { kind: 'ask-history' };
   if (then === 'compacted') return { kind: 'leader' };
@@ -85,18 +99,20 @@ const FENCES_KEPT = 64;
 
 /** The leader keys this instance has seen (its own elections among them), newest kept. */
 export class SeenLeaders {
-  private readonly fences = new Map<number, string>();
+  private readonly fences = new Map<number, SeenLeader>();
 
-  seen(key: LeaderKey): void {
-    if (this.fences.get(key.fence) === key.id) return;
-    this.fences.set(key.fence, key.id);
+  /** `key` was alive at revision `aliveAt` (the header revision of the read that returned it). */
+  seen(key: LeaderKey, aliveAt: number): void {
+    const before = this.fences.get(key.fence);
+    if (before?.id === key.id && before.aliveAt >= aliveAt) return;
+    this.fences.set(key.fence, { id: key.id, aliveAt: Math.max(aliveAt, key.fence) });
     if (this.fences.size > FENCES_KEPT) {
       const oldest = Math.min(...this.fences.keys());
       this.fences.delete(oldest);
     }
   }
 
-  get known(): ReadonlyMap<number, string> {
+  get known(): ReadonlyMap<number, SeenLeader> {
     return this.fences;
   }
 }

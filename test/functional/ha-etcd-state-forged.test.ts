@@ -56,6 +56,26 @@ function forgedFrom(state: Stored, extra: Record<string, unknown> = {}): string 
   return JSON.stringify(forged);
 }
 
+/**
+ * A switch to the empty standby, its drain long over: resumed as it stands, it would retire
+ * (flush) the node with the data.
+ */
+function forgedSwitch(state: Stored): Record<string, unknown> {
+  const at = new Date(Date.now() - 60_000).toISOString();
+  return {
+    id: 'forged',
+    kind: 'planned',
+    reason: 'by hand',
+    startedAt: at,
+    outgoing: state.active,
+    incoming: state.standby,
+    step: 'switched',
+    savedConfig: null,
+    verifiedAt: at,
+    timeline: [{ step: 'switched', at, detail: 'by hand' }],
+  };
+}
+
 /** What `rbuddy` names as the active, asked every 25 ms until stopped: every answer kept. */
 function watchNamed(rbuddy: RbuddyProcess): { named: Set<string>; stop: () => Promise<void> } {
   const named = new Set<string>();
@@ -182,23 +202,7 @@ test('a forged state with a switch to retire the active, no state a leader wrote
   assert.ok(first !== undefined);
   const original = await stored(rig);
   await rig.kill9(first);
-  // A switch to the empty standby, its drain over: resumed as it stands, it would retire (flush)
-  // the node with the data.
-  const at = new Date(Date.now() - 60_000).toISOString();
-  const forged = forgedFrom(original, {
-    failover: {
-      id: 'forged',
-      kind: 'planned',
-      reason: 'by hand',
-      startedAt: at,
-      outgoing: original.active,
-      incoming: original.standby,
-      step: 'switched',
-      savedConfig: null,
-      verifiedAt: at,
-      timeline: [{ step: 'switched', at, detail: 'by hand' }],
-    },
-  });
+  const forged = forgedFrom(original, { failover: forgedSwitch(original) });
   // Compacted: etcd's history of the key cannot give back the state the dead leader wrote.
   const put = await etcd.put(rig.keys.state).value(forged).exec();
   await etcd.kv.compact({ revision: put.header.revision, physical: true });
@@ -232,4 +236,64 @@ test('a forged state with a switch to retire the active, no state a leader wrote
       `no ${never}: ${failoverActions(next).join()}`,
     );
   }
+});
+
+test("a dead leader's stamp copied into a switch put after its lease was revoked: nobody takes it, nothing is flushed", async () => {
+  // An attacker with write access to the prefix (not etcd's root): revokes the leader's lease
+  // (its key goes with it) and puts a switch to the empty standby carrying that leader's stamp.
+  // Before, the stamp's fence, once seen leading, was proof enough: both instances named the
+  // empty standby, the new leader resumed the switch and sent FLUSHALL to the node with the data
+  // (refused only by the write guard), and the master full-synced the "active" again and again.
+  const rig = await startHaRig(cluster);
+  rigs.push(rig);
+  const watchers = rig.instances.map((instance) => watchNamed(instance));
+  const withData = `redis://${rig.active.address}/`;
+  const original = await stored(rig);
+  assert.ok(writtenByOf(original) !== undefined, 'the leader stamped its state');
+  const forged = JSON.stringify({
+    ...original,
+    epoch: original.epoch + 5,
+    active: original.standby,
+    standby: original.active,
+    failover: { ...forgedSwitch(original), syncedKeys: 0, syncedRunId: null },
+  });
+  const syncFull = (await masterStats(rig.master.client())).syncFull;
+  const flushes = await flushallCalls(rig.active.client());
+  const leaderKey = (await etcd.get(rig.keys.leader).exec()).kvs[0];
+  assert.ok(leaderKey !== undefined);
+  await etcd.leaseClient.leaseRevoke({ ID: leaderKey.lease });
+  await etcd.put(rig.keys.state).value(forged).exec();
+
+  const reported = (instance: RbuddyProcess) =>
+    instance
+      .logs()
+      .some((line) =>
+        /^the group's state in etcd was not written by its leader/.test(String(line.msg)),
+      );
+  await waitFor(() => rig.instances.some(reported), {
+    what: 'an instance to report the state no leader wrote',
+    timeoutMs: 30_000,
+  });
+  const { leader } = await rig.leader();
+  const led = await rig.waitFor(
+    leader,
+    'a leader healthy on the last state a leader wrote',
+    (s) => {
+      return s.leader === true && s.state === 'healthy' && s.epoch === original.epoch;
+    },
+  );
+  assert.equal(led.active, rig.active.address);
+  await waitFor(async () => (await stored(rig)).epoch === original.epoch, {
+    what: 'the state written back',
+  });
+  await waitForInSync(rig.master.client(), rig.active.client());
+  for (const watcher of watchers) await watcher.stop();
+  for (const watcher of watchers) {
+    assert.deepEqual([...watcher.named], [withData], 'only the node with the data is ever named');
+  }
+  for (const instance of rig.instances) {
+    assert.ok(!failoverActions(instance).includes('retire-outgoing'), 'no retire');
+  }
+  assert.equal(await flushallCalls(rig.active.client()), flushes, 'no FLUSHALL sent to it');
+  assert.equal((await masterStats(rig.master.client())).syncFull, syncFull, 'no full sync');
 });
