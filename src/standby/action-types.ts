@@ -58,6 +58,8 @@ export interface ActionContext {
   activeNode: ReplicaNode;
   standbyNode: ReplicaNode;
   ops: NodeControl;
+  /** The master's keys, when they can be read (MasterHealth.keys). */
+  masterKeys: () => Promise<number | undefined>;
   sessions: SessionSource;
   now: () => number;
   log: Logger;

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Action, ActionContext, Announcement, Outcome } from './action-types.js';
 import { STALE_DATA_SETTING } from './node-ops.js';
-import { backEmpty, isHeldStandby } from './node-view.js';
+import { backEmpty, isHeldStandby, type NodeView } from './node-view.js';
 import { originalSettings, saveStandbySettings } from './own-settings.js';
 import { adoptionOutcome } from './rolled-back-state.js';
 import { newActiveLost } from './verification.js';
@@ -332,7 +332,9 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
   if (view.keys > 0) {
     // decide() checked the new active a moment ago; it may have died since. Asked again right
     // before the flush: another process or no data there, and this node may hold the only copy.
-    const lost = newActiveLost(record, await c.ops.view(c.activeNode), 0, view.keys);
+    const incoming = await c.ops.view(c.activeNode);
+    const lost =
+      newActiveLost(record, incoming, 0, view.keys) ?? notACopy(incoming, await c.masterKeys());
     if (lost !== undefined) throw new Error(`refusing to flush ${outgoing.id}: ${lost}`);
   }
   // Its clients are cut off before the transaction below, not after: a connection still open at
@@ -464,4 +466,17 @@ function failoverChanged(
 function stamp(c: ActionContext, record: FailoverRecord, ...steps: string[]): TimelineEntry[] {
   const at = new Date(c.now()).toISOString();
   return [...record.timeline, ...steps.map((step) => ({ step, at }))];
+}
+
+/**
+ * Why the new active cannot be a synced copy of the master, or undefined: it holds fewer than half
+ * the master's keys (none at all, say) once loaded. Whatever the failover record claims (a record
+ * is data anyone with the state's write access can put there), the node that holds the data is
+ * not flushed for one that does not. The master's keys unknown (down, an ACL without INFO): not
+ * judged here.
+ */
+function notACopy(incoming: NodeView, masterKeys: number | undefined): string | undefined {
+  if (masterKeys === undefined || !incoming.reachable || incoming.loading) return undefined;
+  if (incoming.keys * 2 >= masterKeys) return undefined;
+  return `the new active ${incoming.id} holds ${incoming.keys} keys, the master ${masterKeys}: it is not a synced copy`;
 }

@@ -2,9 +2,8 @@
 // master (health probe) and the proxy's sessions (observe.ts); decide() (pure) says which state
 // to be in and what to do; the actions (actions.ts) do it and return what they changed, which
 // the engine commits through its StateKeeper (persist-then-announce.ts): saved before any event
-// announces it (I3). retire-outgoing checks the persisted state before it flushes (I2). Failed
-// actions are retried with backoff and show in status and logs (I4). The invariants:
-// docs/design.md, "Invariants".
+// announces it (I3); retire-outgoing checks the state and the nodes before it flushes (I2); failed
+// actions are retried with backoff, in status and logs (I4). Invariants: docs/design.md.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventBus } from '../notify/events.js';
@@ -393,6 +392,7 @@ export class FailoverEngine {
       activeNode: nodes.active,
       standbyNode: nodes.standby,
       ops: this.ops,
+      masterKeys: async () => this.options.probe.keys?.(),
       sessions: this.options.sessions,
       now: this.now,
       log: this.log,

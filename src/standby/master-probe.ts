@@ -17,6 +17,8 @@ import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.js';
 import type { MasterHealth } from './ports.js';
 import { createControlClient, type ControlTls } from '../nodes/control-client.js';
+import { asString } from '../nodes/replies.js';
+import { countKeys, parseInfo } from './node-ops.js';
 
 export interface MasterProbeOptions {
   master: HostPort;
@@ -108,6 +110,16 @@ export class MasterProbe implements MasterHealth {
       onError: () => undefined,
     });
     return this.client;
+  }
+
+  async keys(): Promise<number | undefined> {
+    if (this.stopped || !this.isUp) return undefined;
+    try {
+      const info = await this.connection().call('INFO', 'keyspace');
+      return countKeys(parseInfo(asString(info, 'INFO keyspace')));
+    } catch {
+      return undefined;
+    }
   }
 
   /** Closes the current connection at once (replies still due are not awaited). */

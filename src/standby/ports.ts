@@ -37,6 +37,11 @@ export interface MasterHealth {
   /** False once the probe failed --probe-failures times in a row, until it answers again. */
   readonly up: boolean;
   readonly lastError: string | undefined;
+  /**
+   * The master's keys (INFO keyspace) over the probe's connection; undefined when it cannot be
+   * read now (no connection, a timeout, an ACL without INFO). Never throws.
+   */
+  keys?(): Promise<number | undefined>;
 }
 
 /**

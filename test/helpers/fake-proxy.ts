@@ -91,4 +91,10 @@ export class FakeProxy extends EventEmitter<FakeProxyEvents> implements SessionS
 export class FakeProbe implements MasterHealth {
   up = true;
   lastError: string | undefined;
+  /** What keys() answers (the master's INFO keyspace); undefined: it cannot be read. */
+  masterKeys: number | undefined;
+
+  keys(): Promise<number | undefined> {
+    return Promise.resolve(this.masterKeys);
+  }
 }
