@@ -50,7 +50,32 @@ const UNCHECKABLE_RETRY_MS = 60_000;
 
 /** What answered, in short: what a change of verdict is logged on (not every error text). */
 export type AnswerKind =
-  'this-instance' | 'nothing' | 'unreadable' | 'another-process' | 'another-id' | 'not-rbuddy';
+  | 'this-instance'
+  | 'nothing'
+  | 'unreadable'
+  | 'another-process'
+  | 'another-id'
+  | 'not-rbuddy'
+  | 'at-limit';
+
+/**
+ * A refusal a listener sends by design to a client it cannot accept (a client certificate it
+ * refuses, a TLS it does not speak): the check cannot be made there, however long one waits.
+ */
+function refusedByDesign(verdict: AddressVerdict | undefined): boolean {
+  return verdict?.kind === 'foreign' && /client certificate refused|^TLS: /.test(verdict.why);
+}
+
+/**
+ * A server at a limit of its own (--max-clients reached, AUTH throttled): load — the same answer
+ * this very instance gives when it is full — never evidence of what listens there.
+ */
+function atLimit(verdict: AddressVerdict | undefined): boolean {
+  return (
+    verdict?.kind === 'foreign' &&
+    /max number of clients|too many (connections|clients)|throttl/i.test(verdict.why)
+  );
+}
 
 export function answerKind(verdict: AddressVerdict, ownId: string): AnswerKind {
   switch (verdict.kind) {
@@ -61,6 +86,7 @@ export function answerKind(verdict: AddressVerdict, ownId: string): AnswerKind {
     case 'unknown':
       return 'unreadable';
     case 'foreign':
+      if (atLimit(verdict)) return 'at-limit';
       if (verdict.id === ownId) return 'another-process';
       return verdict.id === undefined ? 'not-rbuddy' : 'another-id';
   }
@@ -82,31 +108,47 @@ export function describeAnswer(verdict: AddressVerdict, ownId: string): string {
       return `another id answers there (SENTINEL myid ${verdict.kind === 'foreign' ? verdict.id : ''}; this instance's is ${ownId})`;
     case 'not-rbuddy':
       return `something that is not an rbuddy of this group answers there (${why})`;
+    case 'at-limit':
+      return `the server there refuses connections at a limit of its own (${why}): load, not evidence`;
   }
 }
 
-/** Nothing or something else answering at once: evidence, unlike a timeout or a closed link. */
+/**
+ * Nothing or something else answering at once: evidence, unlike a timeout, a closed link, a
+ * server at its limit, or a refusal this instance's own listener gives too.
+ */
 function definite(verdict: AddressVerdict): boolean {
-  return verdict.kind === 'foreign' || (verdict.kind === 'gone' && verdict.refused === true);
+  if (verdict.kind === 'gone') return verdict.refused === true;
+  return verdict.kind === 'foreign' && !atLimit(verdict) && !refusedByDesign(verdict);
 }
 
-/** One check's outcome from what each transport found. */
+/**
+ * One check's outcome from what each transport found. Skipped (`uncheckable`) only when a
+ * listener of this instance refuses the check by design and nothing at the --announce is
+ * evidence against it (the --announce may be that listener); an --announce that refuses
+ * connections, or answers as another server, is never overridden by a skip, and a listener
+ * refusing at a limit (full) skips nothing: that is inconclusive, asked again at the next check.
+ */
 export function selfCheckOf(checks: readonly TransportCheck[], ownId: string): SelfCheck {
   if (checks.some((check) => check.announce.kind === 'instance')) return { kind: 'self' };
   const working = checks.find((check) => check.own?.kind === 'instance');
-  if (working !== undefined) {
-    return {
-      kind: 'elsewhere',
-      answered: describeAnswer(working.announce, ownId),
-      what: answerKind(working.announce, ownId),
-      definite: definite(working.announce),
-    };
-  }
+  const evidence = checks.find((check) => definite(check.announce));
   const own = checks.map((check) => `${check.transport}: ${describeOwn(check.own, ownId)}`);
-  if (checks.length > 0 && checks.every((check) => check.own?.kind === 'foreign')) {
+  const blocked = checks.filter((check) => refusedByDesign(check.own));
+  if (blocked.length > 0 && evidence === undefined) {
+    const why = blocked.map((check) => `${check.transport}: ${describeOwn(check.own, ownId)}`);
     return {
       kind: 'uncheckable',
-      why: `this instance's own listener does not answer the check as this instance (${own.join('; ')})`,
+      why: `this instance's own listener does not answer the check as this instance (${why.join('; ')})`,
+    };
+  }
+  if (working !== undefined) {
+    const shown = evidence ?? working;
+    return {
+      kind: 'elsewhere',
+      answered: describeAnswer(shown.announce, ownId),
+      what: answerKind(shown.announce, ownId),
+      definite: evidence !== undefined,
     };
   }
   const answered = checks.map((check) => describeAnswer(check.announce, ownId));

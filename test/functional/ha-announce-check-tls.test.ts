@@ -142,3 +142,19 @@ test('TLS-only, its own certificate refused as a client one: the check is skippe
     'the skip is logged',
   );
 });
+
+test('a plain listener beside the TLS one, its certificate refused as a client one: skipped too, it leads', async () => {
+  // The --announce is the TLS listener (the default). Before, the plain listener answering the
+  // check while the announce could not be read in plain made it "failing": no instance of such a
+  // group ever led.
+  const rig = await startHaRig(cluster, { instances: 0 });
+  rigs.push(rig);
+  const tlsPort = await freePort();
+  const { extra } = tlsOnly(tlsPort, serverOnly);
+  const mixed = await rig.spawn({ listen: `127.0.0.1:${await freePort()}`, extra });
+  const skipped = await rig.waitFor(mixed, 'the check skipped, and the instance leading', (s) => {
+    return s.leader === true && s.announceCheck?.state === 'skipped';
+  });
+  assert.equal(skipped.announce, `127.0.0.1:${tlsPort}`);
+  assert.match(skipped.announceCheck?.detail ?? '', /\(tls: .*client certificate refused/);
+});

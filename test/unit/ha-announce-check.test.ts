@@ -107,6 +107,57 @@ describe('one check of the --announce', () => {
     );
   });
 
+  test('the own listener full (--max-clients): inconclusive, never a skip over a dead --announce', () => {
+    // Before, any refusal of the own listener was "skipped": filling it made an instance with a
+    // dead --announce campaign, lead and point the active at the dead port.
+    const full: AddressVerdict = {
+      kind: 'foreign',
+      why: 'ERR max number of clients reached',
+    };
+    assert.equal(one(refused, full).kind, 'inconclusive');
+    // A definite answer at the --announce is never overridden by a skip by design either.
+    assert.equal(one(refused, certRefused, 'tls').kind, 'inconclusive');
+  });
+
+  test('the --announce refusing at its limit (this instance full, through a NAT): no evidence', () => {
+    // Before, it counted as "another server there" and a healthy leader stepped down under load.
+    const full: AddressVerdict = {
+      kind: 'foreign',
+      why: 'SENTINEL myid: ERR max number of clients reached',
+    };
+    const verdict = one(full, instance);
+    assert.ok(verdict.kind === 'elsewhere' && !verdict.definite, JSON.stringify(verdict));
+    assert.equal(verdict.kind === 'elsewhere' ? verdict.what : '', 'at-limit');
+    assert.match(verdict.kind === 'elsewhere' ? verdict.answered : '', /load, not evidence/);
+  });
+
+  test('a TLS listener refusing its own certificate, a plain one beside it: skipped, not failing', () => {
+    // The --announce is the TLS listener: over TLS it refuses the check as the own TLS listener
+    // does; in plain it cannot be read (a TLS port); the own plain listener answers. Before, that
+    // was "elsewhere" and no instance of such a group ever led.
+    const verdict = selfCheckOf(
+      [
+        { transport: 'tls', announce: certRefused, own: certRefused },
+        { transport: 'plain', announce: closed, own: instance },
+      ],
+      OWN,
+    );
+    assert.equal(verdict.kind, 'uncheckable', JSON.stringify(verdict));
+    assert.match(
+      verdict.kind === 'uncheckable' ? verdict.why : '',
+      /\(tls: .*client certificate refused/,
+    );
+    // But another server answering in plain there is evidence: elsewhere, definite.
+    const other = selfCheckOf(
+      [
+        { transport: 'tls', announce: certRefused, own: certRefused },
+        { transport: 'plain', announce: otherId, own: instance },
+      ],
+      OWN,
+    );
+    assert.ok(other.kind === 'elsewhere' && other.definite, JSON.stringify(other));
+  });
+
   test('the own listener silent too: inconclusive, never uncheckable', () => {
     assert.equal(one(refused, closed).kind, 'inconclusive');
     assert.equal(one(refused, timedOut).kind, 'inconclusive');
