@@ -156,6 +156,14 @@ export function loadConfig(options: LoadConfigOptions): RbuddyConfig {
       'announce',
     );
   }
+  if (['0.0.0.0', '::'].includes(config.announce.host)) {
+    // REPLICAOF 0.0.0.0 reaches whatever listens on the replica's own host (Linux), and an
+    // instance of a group registers it for the others: never an address to hand out.
+    throw new ConfigError(
+      `invalid setting "announce" (--announce): ${formatHostPort(config.announce)} is a wildcard, not an address the replicas can reach this rbuddy at; give this host's address (or leave --announce out: a wildcard --listen then announces loopback)`,
+      'announce',
+    );
+  }
   const clash = (['master', 'active', 'standby'] as const).find(
     (key) =>
       formatHostPort(config[key]).toLowerCase() === formatHostPort(config.announce).toLowerCase(),

@@ -127,7 +127,7 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<Settings[K]> } = {
     arg: 'auth-timeout-ms',
   },
   announce: {
-    doc: 'Address the replicas are told to REPLICAOF. Default: the --tls-listen address if there is one, else the --listen address; if that is a wildcard (0.0.0.0 or ::), the loopback address of the same family (127.0.0.1 or ::1) with the listen port, which only replicas on this host can reach: set --announce when they run elsewhere. Never the --master, --active or --standby address (refused).',
+    doc: 'Address the replicas are told to REPLICAOF. Default: the --tls-listen address if there is one, else the --listen address; if that is a wildcard (0.0.0.0 or ::), the loopback address of the same family (127.0.0.1 or ::1) with the listen port, which only replicas on this host can reach: set --announce when they run elsewhere. Never the --master, --active or --standby address, nor a wildcard (refused).',
     format: 'host-port',
     default: null,
     nullable: true,

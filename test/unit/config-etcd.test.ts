@@ -41,6 +41,15 @@ describe('etcd settings', () => {
     rejects([...REQUIRED, ...ETCD, '--announce-check', 'maybe'], {}, 'announceCheck', 'yes or no');
   });
 
+  it('refuses a wildcard --announce: it is no address a replica can reach', () => {
+    for (const wildcard of ['0.0.0.0:6380', '[::]:6380']) {
+      rejects([...REQUIRED, '--announce', wildcard], {}, 'announce', 'wildcard');
+      rejects([...REQUIRED, ...ETCD, '--announce', wildcard], {}, 'announce', 'wildcard');
+    }
+    // A wildcard --listen still announces loopback by default.
+    assert.equal(load([...REQUIRED, '--listen', '0.0.0.0:6380']).announce.host, '127.0.0.1');
+  });
+
   it('refuses --etcd with an announce port of 0: each instance registers its address', () => {
     rejects([...REQUIRED, ...ETCD, '--listen', '127.0.0.1:0'], {}, 'announce', 'fixed port');
     // Alone, port 0 is fine (tests bind any free port).
