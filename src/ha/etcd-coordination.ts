@@ -165,7 +165,10 @@ export class EtcdCoordination implements Coordination, GuardSource {
     const leader = this.mayAct();
     return {
       leader,
-      leaderAnnounce: this.leader?.announce ?? null,
+      // Itself, no longer acting (its lease unrenewed: a pause, say): who leads now is unknown
+      // until the next read, never this instance.
+      leaderAnnounce:
+        this.leader?.id === this.self.id && !leader ? null : (this.leader?.announce ?? null),
       leaseRemainingMs: leader ? leaseRemainingMs(this.ttlMs, this.renewSentAt, this.now()) : null,
       takeovers: this.takeovers,
       problem: this.problem,

@@ -238,8 +238,20 @@ test('a leader woken from SIGSTOP after the other took over and flushed the old 
     const http = await RawHttpConnection.open(leader.httpUrl);
     http.send('GET /active HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
     const named = sentinel.call('SENTINEL', 'get-master-addr-by-name', 'rbuddy');
+    const statusHttp = await RawHttpConnection.open(leader.httpUrl);
+    statusHttp.send('GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
     leader.child.kill('SIGCONT');
     await http.waitClosed('the woken instance to answer GET /active');
+    await statusHttp.waitClosed('the woken instance to answer GET /v1/status');
+    // Not leading any more, it never names itself as the leader (a tool routing operator
+    // requests to leaderAnnounce would be sent to a deposed instance).
+    const status = statusHttp.text();
+    assert.match(status, /"leader":\s*(true|false)/, 'a status was answered');
+    const own = new RegExp(`"leaderAnnounce":\\s*"127\\.0\\.0\\.1:${leader.resp.port}"`);
+    assert.ok(
+      !(own.test(status) && /"leader":\s*false/.test(status)),
+      `the woken instance names itself the leader: ${status.slice(0, 400)}`,
+    );
     const answer = http.text();
     assert.ok(
       /^HTTP\/1\.1 503 [^]*older than the lease/.test(answer) ||
