@@ -54,6 +54,14 @@ export function seqKey(prefix: string, seq: number): string {
 }
 
 /**
+ * The highest sequence number taken as one. The next ones are counted from the highest found, in
+ * floating point: far below 2^53 (exact) and 16 digits (the key width), so that a key put with a
+ * huge number (`…/9999999999999999`: 1e16 + 1 is 1e16, 17 digits, a key no reader accepts) can
+ * never make the next entries unreadable. A key beyond it is not an entry.
+ */
+export const MAX_SEQ = 2 ** 50;
+
+/**
  * The sequence number at the end of a key under a sequenced prefix (an outbox, the recent
  * events), or undefined for another key.
  */
@@ -61,5 +69,6 @@ export function outboxSeq(outboxPrefix: string, key: string): number | undefined
   if (!key.startsWith(outboxPrefix)) return undefined;
   const rest = key.slice(outboxPrefix.length);
   if (!/^\d{16}$/.test(rest)) return undefined;
-  return Number(rest);
+  const seq = Number(rest);
+  return seq <= MAX_SEQ ? seq : undefined;
 }

@@ -7,6 +7,7 @@
 // the new leader is heard once too.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import type { RbuddyProcess } from '../../harness/rbuddy-process.js';
@@ -188,4 +189,33 @@ test('a subscriber on the follower hears each switch once (+switch-master, the -
     { what: 'the webhook of the second failover.completed' },
   );
   assert.equal(secondWebhook.id, ofType(onFollower, 'failover.completed', epoch + 2)[0]?.id);
+});
+
+test('a key put under events/ with a huge sequence number does not deafen the follower', async () => {
+  // `events/9999999999999999` (anyone with write access to the prefix): before, the next event
+  // was numbered 1e16 in floating point, a 17-digit key no reader accepts, deleted in the same
+  // transaction: no event of any later failover reached a follower's subscribers.
+  const rig = await startHaRig(cluster);
+  rigs.push(rig);
+  const { leader, follower } = await rig.leader();
+  const etcd = new Etcd3({ hosts: [...cluster.clientUrls] });
+  try {
+    await etcd.put(`${rig.keys.events}9999999999999999`).value('x');
+  } finally {
+    etcd.close();
+  }
+  const onFollower = await listen(follower);
+  const epoch = (await rig.status(leader)).epoch ?? 0;
+  await requestPlannedSwitch(leader.httpUrl, TOKEN);
+  await waitFor(
+    () =>
+      ofType(onFollower, 'failover.completed', epoch + 1).length > 0 &&
+      onFollower.switches().length > 0,
+    {
+      what: 'the follower to tell its subscriber of the switch',
+      explain: () =>
+        JSON.stringify({ switches: onFollower.switches(), events: onFollower.events() }),
+    },
+  );
+  assertEachIdOnce(onFollower, 'the subscriber on the follower');
 });

@@ -6,7 +6,7 @@ import type { EtcdConfig } from '../../src/config/types.js';
 import { etcdClientOptions, withDeadline } from '../../src/ha/etcd-client.js';
 import { etcdFailureKind, etcdFailureProblem } from '../../src/ha/etcd-errors.js';
 import { parseInstance } from '../../src/ha/instance-info.js';
-import { groupKeys, outboxSeq } from '../../src/ha/keys.js';
+import { groupKeys, MAX_SEQ, outboxSeq, seqKey } from '../../src/ha/keys.js';
 import { memberAt, viewMembers, type MemberEntry } from '../../src/ha/members.js';
 import { leaseRemainingMs, leaseTiming, withinRenewDeadline } from '../../src/ha/lease-timing.js';
 
@@ -67,6 +67,14 @@ describe('key layout', () => {
     assert.equal(outboxSeq(keys.outbox('webhook-ab'), entry), 42);
     assert.equal(outboxSeq(keys.outbox('webhook-ab'), `${entry}.corrupt`), undefined);
     assert.equal(outboxSeq(keys.outbox('webhook-cd'), entry), undefined);
+    // A huge number is no entry: counted from, the next key would be 1e16, 17 digits (unread).
+    const huge = `${keys.outbox('webhook-ab')}9999999999999999`;
+    assert.equal(outboxSeq(keys.outbox('webhook-ab'), huge), undefined);
+    assert.equal(
+      outboxSeq(keys.outbox('webhook-ab'), seqKey(keys.outbox('webhook-ab'), MAX_SEQ)),
+      MAX_SEQ,
+    );
+    assert.equal(seqKey('', MAX_SEQ + 1_000_000).length, 16, 'far from the key width');
     // Key order is delivery order, as the file outbox's names are.
     assert.ok(keys.outboxEntry('w', 9) < keys.outboxEntry('w', 10));
     // A group whose name extends another's shares none of its keys.
