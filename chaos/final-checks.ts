@@ -76,6 +76,59 @@ export function finalChecks(
   checker.check('no failover.completed for an epoch that never was', unexpected.length === 0, '', {
     epochs: unexpected,
   });
+  webhookRepeats(topo, checker);
+}
+
+/**
+ * A run is evidence only if it did what it says: the steady writer wrote until the end (a dead
+ * writer leaves every digest check trivially equal), faults were injected, and reads through the
+ * active were checked. Otherwise the run fails, saying which (a run ended at once by Ctrl-C too).
+ */
+export function runWasReal(topo: ChaosTopology, checker: Checker): void {
+  const writer = topo.writer;
+  checker.check(
+    'the steady writer wrote throughout',
+    writer !== undefined && writer.exitCode === null && writer.signalCode === null,
+    `the writer on the master is gone (exit ${String(writer?.exitCode)}, signal ${String(writer?.signalCode)}): nothing was written since`,
+  );
+  let faults = 0;
+  for (const count of checker.faults.values()) faults += count;
+  const reads = checker.checks.get('I1 the active answers with the data') ?? 0;
+  checker.check(
+    'the run tested something',
+    faults > 0 && reads > 0,
+    `${faults} faults injected, ${reads} reads of the active checked: the run proves nothing`,
+  );
+}
+
+/**
+ * Each event id acknowledged more than once: allowed (at-least-once) only when rbuddy was killed
+ * or stopped between the first acknowledgement and the repeat, a second before the first
+ * included (killed after the receiver answered, before rbuddy read the answer). Any other repeat
+ * is a violation: "exactly once per event id after rbuddy's last restart settles".
+ */
+export function webhookRepeats(topo: ChaosTopology, checker: Checker): void {
+  const acks = new Map<string, number[]>();
+  for (const attempt of topo.receiver.attempts) {
+    if (typeof attempt.answered !== 'number' || attempt.answered >= 300) continue;
+    acks.set(attempt.id, [...(acks.get(attempt.id) ?? []), checker.history.at(attempt.at)]);
+  }
+  const rbuddyFaults = checker.history.ops
+    .filter((op) => op.kind === 'fault-start' && op.node === 'rbuddy')
+    .map((op) => op.t);
+  for (const [id, times] of acks) {
+    const [first, ...repeats] = times;
+    if (first === undefined) continue;
+    for (const at of repeats) {
+      const excused = rbuddyFaults.some((t) => t >= first - 1000 && t <= at);
+      checker.check(
+        'a webhook id acknowledged once (a repeat only across a kill or stop of rbuddy)',
+        excused,
+        `event ${id} acknowledged again at ${Math.round(at)} ms (first at ${Math.round(first)} ms) with no kill or stop of rbuddy in between`,
+        { id, first, at },
+      );
+    }
+  }
 }
 
 /** Redeliveries of one event id (at-least-once after a crash or a stopped rbuddy: information). */

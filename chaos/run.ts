@@ -11,7 +11,7 @@ import { stopAllRedis } from '../harness/redis-server.js';
 import { Checker } from './checker.js';
 import { digestCheck } from './digest.js';
 import { FAULTS, type FaultKind } from './faults.js';
-import { finalChecks, redeliveries, settle } from './final-checks.js';
+import { finalChecks, redeliveries, runWasReal, settle } from './final-checks.js';
 import { History } from './history.js';
 import { Observer } from './observer.js';
 import { createPrng, randomSeed } from './prng.js';
@@ -107,6 +107,17 @@ async function main(): Promise<number> {
     // The 'exit' hooks SIGKILL every child by PID (harness/processes.ts) and unmount the state dir.
     process.exit(130);
   });
+  // SIGTERM or SIGHUP (a CI job's timeout, a closed terminal): no settling, but the same exit as
+  // an abort, so that the 'exit' hooks run — the children killed by PID, the state dir's tmpfs
+  // unmounted — instead of dying by the signal with the mount left behind.
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      console.error(
+        `chaos: ${signal}: aborted; the processes it started are killed; history and logs: ${dir}`,
+      );
+      process.exit(signal === 'SIGTERM' ? 143 : 129);
+    });
+  }
   const history = new History(join(dir, 'history.jsonl'));
   const checker = new Checker(history);
   const topo = new ChaosTopology(dir);
@@ -193,6 +204,7 @@ async function main(): Promise<number> {
     'rbuddy never exits on its own',
     topo.rbuddy !== undefined && topo.rbuddy.child.exitCode === null,
   );
+  runWasReal(topo, checker);
   checker.settleTimelines();
   const facts = {
     seed,

@@ -17,6 +17,8 @@ export interface Attempt {
   verified: boolean;
   verifyError?: string;
   answered: number | 'hang';
+  /** When the request was received (ms since the Unix epoch). */
+  at: number;
 }
 
 export type Answer = { status: number; headers?: Record<string, string> } | 'hang';
@@ -93,6 +95,7 @@ export async function startWebhookReceiver(
         body,
         verified: false,
         answered: 0,
+        at: Date.now(),
       };
       try {
         verifier.verify(body, {
