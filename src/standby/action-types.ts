@@ -30,7 +30,8 @@ export interface Outcome {
   /**
    * The events go into `state` (`unannounced`), saved in the same atomic write, and are dropped
    * from it once every durable channel has them: a kill -9 in between cannot lose them. Only
-   * with `state` (the commit throws otherwise).
+   * with `state` (the commit throws otherwise). Every outcome with a state and events is
+   * committed so (persist-then-announce.ts); the mark says the outcome relies on it.
    */
   announceDurably?: true;
   /** A new attempt to sync the incoming node began (its sync timeout counts from now). */

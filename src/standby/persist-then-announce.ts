@@ -118,7 +118,10 @@ export class StateKeeper {
     if (outcome.markActiveHoldsData === true && state !== undefined) {
       throw new Error('an outcome that marks the active as holding data carries no other state');
     }
-    if (state !== undefined && outcome.announceDurably === true) {
+    // Every event of an outcome that saves a state goes out durably: a leader stopped between
+    // the save and its outbox (a SIGTERM in a rolling deploy, deposed a moment later) would
+    // otherwise lose it, and the next leader, resuming from the state, would never send it.
+    if (state !== undefined && announcements.length > 0) {
       // Stamped now and saved with the state in one atomic write: a kill -9 before the outbox
       // has them cannot lose them; the next start sends them again, same ids.
       const events = announcements.map(({ type, data }) =>
