@@ -8,7 +8,7 @@
 // own roles are checked against it at every round, as they are for a lost state file, and a
 // state they contradict is never acted on as it stands.
 import type { Outcome } from './action-types.js';
-import type { NodeView } from './node-view.js';
+import { isHeldStandby, type NodeView } from './node-view.js';
 import { REDIS_DEFAULTS } from './node-ops.js';
 import type { FailoverRecord, PersistedState } from './persisted-state.js';
 import { describeNode, servesReads, servingRoles, type Roles } from './reconcile.js';
@@ -38,7 +38,13 @@ export function rolledBack(
   standby: NodeView,
 ): RolledBack | undefined {
   const step = persisted.failover?.step;
-  if (!persisted.activeHoldsData || (step !== undefined && step !== 'promoting')) return undefined;
+  // A switch recorded, its drain under way, yet the node it made the active is held as an idle
+  // standby: only a later retire does that (a value captured mid-drain, put back after the next
+  // failover). A node that merely restarted comes back a master, and the switch-back handles it.
+  const retiredSince = step === 'switched' && isHeldStandby(active);
+  if (!persisted.activeHoldsData || (step !== undefined && step !== 'promoting' && !retiredSince)) {
+    return undefined;
+  }
   if (!active.reachable || active.keys > 0) return undefined;
   const elsewhere =
     standby.reachable && standby.role === 'slave' && !standby.followsProxy && standby.keys > 0;
@@ -146,7 +152,9 @@ export function adoptedState(
     epoch: persisted.epoch + 1,
     activeHoldsData: true,
     activeRunId: null,
-    standbySavedConfig: persisted.failover?.savedConfig ?? null,
+    // A switch's record saved the outgoing node's settings, not those of the node now the standby.
+    standbySavedConfig:
+      persisted.failover?.step === 'switched' ? null : (persisted.failover?.savedConfig ?? null),
     failover: adoption.promoted ? record('aborted') : null,
     lastFailover: { ...record('switched'), endedAt: at, result: 'completed' },
   };

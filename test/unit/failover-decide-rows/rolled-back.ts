@@ -13,6 +13,7 @@ import {
   rolledBackNodes,
   type Row,
   steady,
+  NO_SESSION,
   STREAMING,
 } from '../../helpers/decide-fixtures.js';
 
@@ -108,6 +109,21 @@ export const rolledBackRows: Row[] = [
     state: 'degraded',
     actions: [],
     reason: /10\.0\.0\.6:6379 holds keys replicated from 10\.0\.0\.8:6382 .*refusing to guess/,
+  },
+  {
+    name: 'rolled back to a switch in its drain: the node it made active held and empty since (retired by a later failover): adopted, no switch-back',
+    // A value captured mid-drain and put back after the next failover (reviewer round 4, F14:
+    // before, a switch-back, then an unrequested failover that flushed the serving node).
+    persisted: during('switched', { switchedAgoMs: 10_000 }),
+    obs: rolledBackNodes({
+      active: held(B, { keys: 0 }),
+      standby: replica(A, { keys: 1000 }),
+      activeSession: NO_SESSION,
+      standbySession: STREAMING,
+    }),
+    state: 'degraded',
+    actions: ['adopt-nodes-roles'],
+    reason: /state names 10\.0\.0\.6:6379 the active .* older than the nodes/,
   },
   {
     name: 'not rolled back: syncing, the outgoing active empty and the standby synced: the switch goes on',
