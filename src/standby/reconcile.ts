@@ -107,7 +107,7 @@ export function reconcile(configuredActive: NodeView, configuredStandby: NodeVie
   if (serving.length > 1) {
     return wait(
       'degraded',
-      `no state file, and both nodes may be serving reads (${report}): refusing to guess which is the active; make the one that should be the standby an empty master, or restore the state file, and restart`,
+      `no state file, and both nodes may be serving reads (${report}): refusing to guess which is the active; make the one that should be the standby an empty master (REPLICAOF NO ONE, FLUSHALL), or, alone, restore the state file, and restart (in a group on etcd, the leader reads the nodes again at its next round)`,
     );
   }
   const elsewhere = servedElsewhere(active, 'node');
