@@ -16,6 +16,12 @@ export class FollowedState {
   loaded: LoadResult | undefined;
   /** The last valid state read. */
   lastGood: PersistedState | undefined;
+  /**
+   * The last valid state read before the key went missing with nobody leading, when it had a
+   * failover under way: a new leader resumes that failover (docs/ha.md, "The state is the
+   * leader's record") instead of reading the nodes mid-switch. Forgotten once a state is read.
+   */
+  beforeDeletion: PersistedState | undefined;
   /** Why the key was last found corrupt (or not written by a leader): logged once per value. */
   private corruptSeen: string | undefined;
   private readonly freshness: ViewFreshness;
@@ -42,12 +48,14 @@ export class FollowedState {
     if (loaded.kind === 'ok') {
       const wentBack = last !== undefined && loaded.state.epoch < last.epoch;
       if (!wentBack || reported === loaded.state.epoch) this.lastGood = loaded.state;
+      this.beforeDeletion = undefined;
       // Only a successful read of the state refreshes the view: not a corrupt one, and not the
       // lease's renewal (which says nothing of the state). One set back refreshes the state
       // kept: etcd answered, and a later switch would be read (a higher epoch, or one the
       // leader reports).
       this.freshness.read(sentAt);
     } else if (loaded.kind === 'missing' && reported === null) {
+      if (this.lastGood?.failover != null) this.beforeDeletion = this.lastGood;
       this.lastGood = undefined;
     }
     this.noteCorrupt(loaded, quiet);

@@ -350,6 +350,18 @@ export class Leadership implements GroupEngine, DurableSink {
   private async leaderWrittenState(): Promise<LoadResult> {
     const store = this.options.coordination.store;
     const found = await store.load();
+    const last = this.followed.lastGood;
+    const resumed = this.followed.beforeDeletion ?? (last?.failover != null ? last : undefined);
+    if (found.kind === 'missing' && resumed !== undefined) {
+      // Deleted under a failover whose leader is gone: read from the nodes mid-switch, both may
+      // serve reads and nothing is named until someone flushes one by hand.
+      this.log.warn(
+        { epoch: resumed.epoch, active: resumed.active, failover: resumed.failover?.step },
+        "the group's state in etcd is missing during a failover: writing back the last state a leader wrote before taking over",
+      );
+      await store.save(resumed);
+      return store.load();
+    }
     if (found.kind !== 'corrupt' || found.untrusted !== true) return found;
     const history = await store.lastLeaderWritten?.();
     const good = history ?? this.followed.lastGood;
