@@ -333,8 +333,12 @@ async function retireOutgoing(c: ActionContext): Promise<Outcome> {
     // decide() checked the new active a moment ago; it may have died since. Asked again right
     // before the flush: another process or no data there, and this node may hold the only copy.
     const incoming = await c.ops.view(c.activeNode);
+    // The master is asked only when the new active holds far fewer keys than the outgoing node:
+    // a normal retire sends it nothing (its ACL user need not have INFO: docs/operations.md).
+    const suspicious = incoming.reachable && incoming.keys * 2 < view.keys;
     const lost =
-      newActiveLost(record, incoming, 0, view.keys) ?? notACopy(incoming, await c.masterKeys());
+      newActiveLost(record, incoming, 0, view.keys) ??
+      (suspicious ? notACopy(incoming, await c.masterKeys()) : undefined);
     if (lost !== undefined) throw new Error(`refusing to flush ${outgoing.id}: ${lost}`);
   }
   // Its clients are cut off before the transaction below, not after: a connection still open at
