@@ -17,7 +17,10 @@ if (!Number.isInteger(port) || !(rate > 0)) {
 }
 
 const perTick = Math.max(1, Math.round((rate * TICK_MS) / 1000));
-const value = 'v'.repeat(100);
+// A value of 100 bytes that carries the write's sequence number: a write lost, repeated or
+// reordered on a replica changes its DEBUG DIGEST (with one constant value, once every key had
+// been written no later write changed anything: the chaos run's digest check saw nothing).
+const value = (seq: number): string => String(seq).padEnd(100, 'v');
 const client = new Redis({ host, port, maxRetriesPerRequest: 1 });
 client.on('error', (error: Error) => console.error(`steady-writer: ${error.message}`));
 
@@ -34,7 +37,7 @@ while (running) {
   const pipeline = client.pipeline();
   for (let i = 0; i < perTick; i += 1) {
     seq += 1;
-    pipeline.set(`steady:${seq % KEYS}`, value);
+    pipeline.set(`steady:${seq % KEYS}`, value(seq));
   }
   const results = (await pipeline.exec()) ?? [];
   writes += results.filter(([error]) => error === null).length;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { leaveCtrlCToCaller } from '../harness/processes.js';
+import { hasExited, leaveCtrlCToCaller } from '../harness/processes.js';
 import { stopAllRedis } from '../harness/redis-server.js';
 import { Checker } from './checker.js';
 import { digestCheck } from './digest.js';
@@ -194,7 +194,7 @@ async function main(): Promise<number> {
   await schedule.drain();
   const settled = await settle(topo, observer);
   const active = observer.lastStatus?.active;
-  if (settled === true && active != null) await digestCheck(topo, checker, active);
+  if (settled === true && active != null) await digestCheck(topo, checker, active, true);
   clearInterval(progress);
   if (process.stderr.isTTY) process.stderr.write('\n');
   for (const reader of readers) await reader.stop();
@@ -202,7 +202,8 @@ async function main(): Promise<number> {
   finalChecks(topo, checker, firstEpoch, settled);
   checker.check(
     'rbuddy never exits on its own',
-    topo.rbuddy !== undefined && topo.rbuddy.child.exitCode === null,
+    // Killed by a signal (SIGSEGV, the OOM killer), a process has no exit code either.
+    topo.rbuddy !== undefined && !hasExited(topo.rbuddy.child),
   );
   runWasReal(topo, checker);
   checker.settleTimelines();
