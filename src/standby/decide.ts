@@ -30,6 +30,9 @@ export type { Action } from './action-types.js';
 
 export type OperatorRequest = 'failover' | 'confirm' | 'abort';
 
+/** How the reason of a failover begun on the master's loss starts (its master.down went out). */
+export const MASTER_LOST_REASON = 'the master has been unreachable';
+
 /** `now`, `startedAt` and `switchAgeMs`: drain.ts. */
 export interface Observations extends DrainObservations {
   /** The health probe's verdict. */
@@ -213,7 +216,7 @@ function decideSteady(
   if (obs.masterLostSince !== undefined) {
     const lostFor = obs.now - obs.masterLostSince;
     if (lostFor >= config.graceMs) {
-      const reason = `the master has been unreachable for ${lostFor} ms (grace ${config.graceMs} ms)`;
+      const reason = `${MASTER_LOST_REASON} for ${lostFor} ms (grace ${config.graceMs} ms)`;
       return decision('failing-over', reason, {
         kind: 'begin-failover',
         failoverKind: 'unplanned',

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { EventData, EventType } from '../notify/events.js';
 import type { SessionEvent } from '../proxy/session-types.js';
 import type { ReplicaNode } from '../nodes/replica-node.js';
-import { isSynced } from './decide.js';
+import { isSynced, MASTER_LOST_REASON } from './decide.js';
 import type { NodeView, SessionView } from './node-view.js';
 import type { PersistedState } from './persisted-state.js';
 import type { MasterHealth, SessionHandle, SessionSource } from './ports.js';
@@ -82,7 +82,12 @@ export class FailoverObserver {
     }
     if (!this.masterDownAnnounced) {
       this.masterDownAnnounced = true;
-      this.options.announce('master.down', { reason: why });
+      // A failover begun on this outage (resumed after a restart or a takeover): its master.down
+      // went out when it began; another, under a new id, would be a second event for one outage.
+      const failover = persisted.failover;
+      const announced =
+        failover?.kind === 'unplanned' && failover.reason.startsWith(MASTER_LOST_REASON);
+      if (!announced) this.options.announce('master.down', { reason: why });
     }
   }
 

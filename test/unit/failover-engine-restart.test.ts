@@ -301,3 +301,35 @@ describe('FailoverEngine: the events of a switch survive a kill -9 before the ou
     assert.equal(kept?.id, completed?.id);
   });
 });
+
+describe('FailoverEngine: one outage, one master.down, across a restart or a takeover', () => {
+  test('resumed mid-failover with the master still lost: no second master.down; master.up when it returns', async () => {
+    const dir = await stateDir(healthyState());
+    const ops = healthyNodes();
+    const first = await healthyEngine({ dir, ops, config: { graceMs: 30 } });
+    loseMaster(first);
+    await waitForAttached(first);
+    assert.deepEqual(
+      first.events.filter((event) => event.type === 'master.down').length,
+      1,
+      'the outage announced once',
+    );
+    await stopEngine(first);
+
+    // The next process (or the next leader) finds the failover begun on this outage.
+    const second = await startEngine({ dir, ops, config: { graceMs: 30 } });
+    loseMaster(second);
+    await waitTicks(second, 5);
+    assert.deepEqual(
+      second.events.filter((event) => event.type === 'master.down'),
+      [],
+      'no second master.down, under a new id, for the same outage',
+    );
+    masterBack(second);
+    await waitFor(() => second.events.some((event) => event.type === 'master.up'), {
+      what: 'master.up once the master answers again',
+      ...WAIT,
+    });
+    await stopEngine(second);
+  });
+});
