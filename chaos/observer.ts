@@ -48,6 +48,8 @@ export class Observer {
   /** The master's DBSIZE at the last tick it answered. */
   private masterSize: number | undefined;
   private readonly masterClient: Redis;
+  /** rbuddy's RESP port, asked what Sentinel clients are told. */
+  private readonly sentinelClient: Redis;
 
   constructor(
     private readonly topo: ChaosTopology,
@@ -56,6 +58,8 @@ export class Observer {
   ) {
     this.fullSyncs = new FullSyncCheck(topo, checker, history);
     this.masterClient = observerClient(topo.master.host, topo.master.port);
+    const listen = topo.listenAddress();
+    this.sentinelClient = observerClient(listen.host, listen.port);
     for (const replica of topo.replicas) {
       this.clients.set(replica.address, observerClient(replica.host, replica.port));
     }
@@ -77,6 +81,7 @@ export class Observer {
     await this.loop;
     for (const client of this.clients.values()) client.disconnect();
     this.masterClient.disconnect();
+    this.sentinelClient.disconnect();
     this.fullSyncs.poll(true);
   }
 
@@ -93,12 +98,38 @@ export class Observer {
     if (status !== undefined) {
       this.fullSyncs.status(askedAt, Date.now(), status);
       this.onStatus(status);
+      await this.checkDiscovery(status);
     }
     for (const [node, client] of this.clients) await this.observeNode(node, client);
     // The master's keys, for the last-copy check (what it truly holds, not what it once had).
     this.masterSize = await this.masterClient.dbsize().catch(() => undefined);
     this.fullSyncs.poll();
     this.checkRss();
+  }
+
+  /**
+   * At most one active, as clients see it: what the RESP port answers to
+   * `SENTINEL get-master-addr-by-name` (the ioredis reader's source) must be the node /v1/status
+   * names, judged only when a second status, taken after the question, still names the same
+   * active in the same epoch (no switch in between to race with).
+   */
+  private async checkDiscovery(before: StatusView): Promise<void> {
+    let reply: unknown;
+    try {
+      reply = await this.sentinelClient.call('SENTINEL', 'get-master-addr-by-name', 'rbuddy');
+    } catch {
+      return;
+    }
+    const after = await this.topo.status();
+    if (after === undefined || after.epoch !== before.epoch || after.active !== before.active) {
+      return;
+    }
+    const named = Array.isArray(reply) ? reply.map(String).join(':') : null;
+    this.checker.check(
+      'at most one active (discovery agrees with /v1/status)',
+      named === after.active,
+      `SENTINEL get-master-addr-by-name answered ${named ?? 'nil'} while /v1/status named ${after.active ?? 'none'} (epoch ${String(after.epoch)})`,
+    );
   }
 
   private onStatus(status: StatusView): void {
