@@ -59,7 +59,9 @@ export function viewMembers(
   let lasting = false;
   for (const entry of entries) {
     const info = memberAt(membersPrefix, entry.key, entry.value);
-    if (info === null) continue;
+    // An instance registers on its lease: a key on none (put by hand) is no instance, and would
+    // be listed in SENTINEL sentinels forever (clients would ask it where the master is).
+    if (info === null || entry.lease === '0' || entry.lease === '') continue;
     if (info.id === self.id) {
       if (selfLease !== undefined && entry.lease !== selfLease) {
         conflict = `another live instance registered this instance's id ${self.id}`;

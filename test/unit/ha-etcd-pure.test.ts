@@ -144,6 +144,22 @@ describe('members read back', () => {
     // Our id on a lease that is not ours: another live instance uses it.
     assert.match(viewMembers(prefix, entries, c, '9').conflict ?? '', /id c/);
   });
+
+  it('a registration on no lease (put by hand) is no instance: never listed, never a conflict', () => {
+    const fake = { id: 'f', announce: '10.6.6.6:6666', http: '10.6.6.6:6667' };
+    const squatter = { id: 's', announce: a.announce, http: '10.6.6.6:9999' };
+    const view = viewMembers(
+      prefix,
+      [
+        entry(`${prefix}a`, a, 10, '1'),
+        entry(`${prefix}f`, fake, 5, '0'),
+        entry(`${prefix}s`, squatter, 4, '0'),
+      ],
+      a,
+      '1',
+    );
+    assert.deepEqual(view, { others: [], conflict: null, lasting: false });
+  });
 });
 
 describe('etcd client options', () => {
