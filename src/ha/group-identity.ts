@@ -149,6 +149,11 @@ export function identityConflict(check: IdentityCheck): string | null {
   if (recorded.kind === 'ok') {
     const differs = identityDifference(mine, recorded.recorded.identity);
     if (differs === null) return null;
+    if (recorded.recorded.by.id === check.self.id) {
+      // An instance's id is drawn at its start and it records its own flags: a record under its
+      // id that differs from them was changed after it wrote it, not given by an operator's flag.
+      return `${check.key} was changed since this instance recorded it (${differs}): it names this very instance as its recorder, which records its own flags; restore it or, with every instance stopped, delete it (the next leader records it again)`;
+    }
     return `${differs} (recorded in ${check.key} by ${who(recorded.recorded.by)}): ${RULE}`;
   }
   const own = check.entries.find((entry) => entry.key === check.membersPrefix + check.self.id);

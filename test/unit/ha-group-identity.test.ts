@@ -160,6 +160,17 @@ describe('<group>/identity', () => {
 describe('which side is the group', () => {
   const otherMaster = flags('10.0.0.3:6379', '10.0.0.5:6379', '10.0.0.6:6379');
 
+  it('a record under this very instance that differs from its flags: changed by hand, said so', () => {
+    // Before, the message blamed this instance's own --master, the value in the edit.
+    const edited = { kind: 'ok' as const, recorded: { identity: otherMaster, by: SELF } };
+    const why = check({ recorded: edited }) ?? '';
+    assert.match(
+      why,
+      /^\/rbuddy\/g\/identity was changed since this instance recorded it \(--master differs/,
+    );
+    assert.match(why, /restore it or, with every instance stopped, delete it/);
+  });
+
   it('the recorded identity decides, whoever is registered, and names who recorded it', () => {
     const recorded = { kind: 'ok' as const, recorded: { identity: otherMaster, by: A } };
     assert.equal(
