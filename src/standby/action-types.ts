@@ -27,13 +27,6 @@ export interface Outcome {
   markActiveHoldsData?: true;
   /** Events announcing the persisted state (`state` once saved, else the current one). */
   announce?: Announcement[];
-  /**
-   * The events go into `state` (`unannounced`), saved in the same atomic write, and are dropped
-   * from it once every durable channel has them: a kill -9 in between cannot lose them. Only
-   * with `state` (the commit throws otherwise). Every outcome with a state and events is
-   * committed so (persist-then-announce.ts); the mark says the outcome relies on it.
-   */
-  announceDurably?: true;
   /** A new attempt to sync the incoming node began (its sync timeout counts from now). */
   syncAttemptStarted?: true;
   /** A failure of the incoming node's sync may be announced again. */

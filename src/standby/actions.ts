@@ -300,7 +300,6 @@ async function switchRoles(
     state: switched,
     // I3: the new roles are on disk before any event announces them — and the events with them,
     // in the same atomic write (docs/design.md, "Persist, then announce").
-    announceDurably: true,
     announce: [
       ...(alreadySynced ? [] : [{ type: 'standby.synced' as const, data: {} }]),
       {
@@ -436,7 +435,6 @@ function switchBack(c: ActionContext, reason: string): Outcome {
         result: 'reverted',
       },
     },
-    announceDurably: true,
     announce: [
       failed(reason),
       { type: 'failover.completed', data: { reason, previousActive: record.incoming } },

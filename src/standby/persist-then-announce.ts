@@ -111,10 +111,6 @@ export class StateKeeper {
   async commit(outcome: Outcome, remember: () => void): Promise<void> {
     const { state } = outcome;
     const announcements = outcome.announce ?? [];
-    if (outcome.announceDurably === true && state === undefined) {
-      // Durably means in the same write as a state: without one there is no such write.
-      throw new Error('an outcome announced durably carries no state to save its events with');
-    }
     if (outcome.markActiveHoldsData === true && state !== undefined) {
       throw new Error('an outcome that marks the active as holding data carries no other state');
     }

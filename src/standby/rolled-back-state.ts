@@ -172,7 +172,6 @@ export function adoptionOutcome(
 ): Outcome {
   return {
     state: adoptedState(persisted, adoption, at, id),
-    announceDurably: true,
     announce: [
       {
         type: 'failover.completed',

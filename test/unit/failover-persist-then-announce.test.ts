@@ -394,17 +394,4 @@ describe('StateKeeper: what may be held in memory before it is on disk', () => {
     assert.deepEqual(remembered, []);
     assert.deepEqual(k.sent, []);
   });
-
-  test('events announced durably without a state are refused, not sent undurably', async () => {
-    const k = keeper(healthyState());
-    await assert.rejects(
-      k.keeper.commit(
-        { announceDurably: true, announce: [{ type: 'failover.completed', data: {} }] },
-        () => undefined,
-      ),
-      /announced durably carries no state/,
-    );
-    assert.deepEqual(k.sent, []);
-    assert.equal(onDisk(k.history).length, 1);
-  });
 });
