@@ -4,18 +4,13 @@
 // terminal's signal would be reported as "rbuddy never exits on its own", and nothing it
 // started may outlive it.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { trackChild, waitForExit } from '../../harness/processes.js';
+import { waitForExit } from '../../harness/processes.js';
 import { waitFor } from '../../harness/wait-for.js';
+import { startChaos } from '../helpers/chaos-cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const SEED = 20261202;
-const SUMMARY =
-  /^chaos: seed (\d+), (\d+) faults, (\d+) failovers, (\d+) checks, (\d+) violations, (\d+) failed reads$/;
 
 interface Proc {
   pid: number;
@@ -78,34 +73,14 @@ test(
   'Ctrl-C on npm run chaos: the schedule ends, the run settles and reports, nothing is left',
   { timeout: 400_000 },
   async () => {
-    // npm run chaos without its prechaos (--ignore-scripts below: no build racing the other
-    // tests' use of dist/), so dist/ of this tree is built here if stale, as fuzz-live does.
-    await promisify(execFile)('bash', ['scripts/build-if-stale.sh'], { cwd: root });
     // Its own process group, as a terminal's foreground job: the SIGINT goes to the group.
-    const child = spawn(
-      'npm',
-      [
-        'run',
-        '--silent',
-        '--ignore-scripts',
-        'chaos',
-        '--',
-        '--minutes',
-        '5',
-        '--seed',
-        String(SEED),
-      ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-    );
-    trackChild(child);
+    const run = await startChaos(['--minutes', '5', '--seed', String(SEED)], {
+      built: true,
+      detached: true,
+    });
+    const { child } = run;
     const group = child.pid;
     assert.ok(group !== undefined);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr
-      .setEncoding('utf8')
-      .on('data', (text: string) => (stderr = (stderr + text).slice(-20_000)));
     // Everything the run starts (redis-servers, rbuddy, the writer, their restarts), by PID.
     const started = new Map<string, Proc>();
     const watch = setInterval(() => {
@@ -121,12 +96,12 @@ test(
     const onExit = (): void => endLeftovers('SIGTERM');
     process.on('exit', onExit);
     try {
-      await waitFor(() => stderr.includes('the schedule begins'), {
+      await waitFor(() => run.stderr().includes('the schedule begins'), {
         what: 'the chaos schedule to begin',
         timeoutMs: 180_000,
       });
       // Faults under way: the first progress line comes 10 s into the schedule.
-      await waitFor(() => /^chaos \d\d:\d\d\/05:00 /m.test(stderr), {
+      await waitFor(() => /^chaos \d\d:\d\d\/05:00 /m.test(run.stderr()), {
         what: 'a progress line',
         timeoutMs: 60_000,
       });
@@ -139,15 +114,16 @@ test(
       assert.ok(await waitForExit(child, 300_000), 'the chaos run ended');
       clearInterval(watch);
 
-      const context = `${stdout}\n${stderr}`;
-      assert.match(stderr, /Ctrl-C: ending the schedule/);
+      const stdout = run.stdout();
+      const context = `${stdout}\n${run.stderr()}`;
+      assert.match(run.stderr(), /Ctrl-C: ending the schedule/);
       assert.match(stdout, /^chaos report \(seed /m, 'the report is printed');
-      const match = SUMMARY.exec(stdout.trimEnd().split('\n').at(-1) ?? '');
-      assert.ok(match !== null, `the summary line: ${context}`);
+      const summary = run.summary();
+      assert.ok(summary !== null, `the summary line: ${context}`);
       assert.match(stdout, /^ {2}rbuddy never exits on its own +1 \/ 1$/m, context);
       assert.doesNotMatch(stdout, /^VIOLATION /m, context);
-      assert.equal(Number(match[5]), 0, context);
-      assert.equal(Number(match[6]), 0, context);
+      assert.equal(summary.violations, 0, context);
+      assert.equal(summary.failedReads, 0, context);
       // npm's own status says "interrupted" (130, or killed by SIGINT), whatever the run found:
       // the shell between npm and node acts on the terminal's SIGINT once node has exited. The
       // report and its last line say how the run went.
