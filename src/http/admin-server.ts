@@ -2,9 +2,10 @@
 // JSON except /metrics. Anyone who reaches the port may be an adversary (docs/design.md, "Limits
 // and trust"): node:http's own limits bound the connections, the header size and the time to send a
 // request (its answers: 431, 408, 400, or a closed connection past the cap), the handler refuses any
-// body unread (413), and nothing a client sends can escape as an unhandled rejection. With a certificate
-// (--http-tls-cert-file) the same server speaks HTTPS, with the same limits, and each reload of
-// the certificate applies to the connections made after it.
+// body unread (413, then a lingering close: src/http/lingering-close.ts), and nothing a client sends
+// can escape as an unhandled rejection. With a certificate (--http-tls-cert-file) the same server
+// speaks HTTPS, with the same limits, and each reload of the certificate applies to the
+// connections made after it.
 import {
   createServer,
   type IncomingMessage,
@@ -18,6 +19,7 @@ import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.js';
 import { WarnThrottle } from '../log-throttle.js';
 import type { ReloadableTls } from '../tls/reloadable-tls.js';
+import { lingerOnClose } from './lingering-close.js';
 import { keepServerCurrent, tlsServerOptions } from '../tls/server-tls.js';
 import { describeTlsFailure } from '../tls/tls-failure.js';
 
@@ -237,6 +239,9 @@ export class AdminServer {
       this.log.error({ err: error, path: targetPath(request.url) }, 'admin reply not serialisable');
       rendered = render(INTERNAL_ERROR);
     }
+    // A reply that closes the connection may leave a body unread behind it (413, 400): the
+    // close lingers, so the client reads the reply rather than a reset.
+    if (rendered.headers.connection === 'close') lingerOnClose(request.socket);
     response.writeHead(rendered.status, rendered.headers);
     response.end(rendered.payload);
   }
