@@ -1,20 +1,8 @@
-// Closing a connection whose request body was never read. Closed at once, the kernel answers the
-// unread bytes with a reset, and a client still sending its body may lose the reply to it: one in
-// eight clients streaming a body saw ECONNRESET instead of 413 (a CI run, then a loopback repro).
-// So the connection closes the way nginx's lingering close does: the reply, then our FIN, then
-// whatever the client still sends is read and discarded until it closes, for at most `ms` and
-// `bytes`, whichever comes first. Nothing read meanwhile is parsed: a request pipelined after the
-// refused one is never answered, never run.
+// The admin API's close after a reply that leaves a request body unread (413, or a 400 before
+// the body): a lingering one (src/lingering-close.ts), so the client reads the reply, not a reset.
+// Nothing read after the reply is parsed: a request sent after it is never answered, never run.
 import type { Socket } from 'node:net';
-
-export interface LingerLimits {
-  /** Longest the connection stays open after the reply. */
-  ms: number;
-  /** Most bytes read and discarded after the reply. */
-  bytes: number;
-}
-
-export const DEFAULT_LINGER: LingerLimits = { ms: 2_000, bytes: 1024 * 1024 };
+import { DEFAULT_LINGER, drainThenDestroy, type LingerLimits } from '../lingering-close.js';
 
 /**
  * Makes the close that node:http performs after the last reply on `socket` a lingering one. It
@@ -25,18 +13,9 @@ export function lingerOnClose(socket: Socket, limits: LingerLimits = DEFAULT_LIN
   const target = socket as Socket & { destroySoon: () => void };
   target.destroySoon = () => {
     socket.end();
-    // The HTTP parser reads no further: the bytes left are a refused body, or worse.
+    // The HTTP parser reads no further: the bytes left are a refused body, or worse. (Adding
+    // a 'data' listener also takes the socket back from the parser where it read it directly.)
     socket.removeAllListeners('data');
-    let discarded = 0;
-    socket.on('data', (chunk: Buffer) => {
-      discarded += chunk.length;
-      if (discarded > limits.bytes) socket.destroy();
-    });
-    const timer = setTimeout(() => socket.destroy(), limits.ms);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-    // The client closed its side: nothing more can arrive, so nothing is left to reset.
-    socket.once('end', () => socket.destroy());
-    socket.resume();
+    drainThenDestroy(socket, limits);
   };
 }

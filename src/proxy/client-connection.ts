@@ -25,7 +25,7 @@ import {
 } from '../resp/limits.js';
 import { AUTH_MAX_FAILURES_PER_CONNECTION, type AuthThrottle } from './auth-throttle.js';
 import type { WarnThrottle } from '../log-throttle.js';
-import { endLingering } from './close-with-reply.js';
+import { endLingering } from '../lingering-close.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
 import type { PresentedCertificate, ReplicaHello } from './session-types.js';

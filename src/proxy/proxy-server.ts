@@ -25,7 +25,7 @@ import {
 } from './client-connection.js';
 import type { RivalRules } from './replica-claim.js';
 import { WarnThrottle } from '../log-throttle.js';
-import { endLingering } from './close-with-reply.js';
+import { endLingering } from '../lingering-close.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplicaMatcher } from './replica-matcher.js';
 import { NOMASTERLINK, ReplicaSession } from './replica-session.js';

@@ -22,7 +22,7 @@ import {
   type TlsAuthClients,
 } from '../tls/server-tls.js';
 import { describeTlsFailure } from '../tls/tls-failure.js';
-import { endLingering } from './close-with-reply.js';
+import { endLingering } from '../lingering-close.js';
 import { HandshakeGuard } from './handshake-guard.js';
 import type { PresentedCertificate } from './session-types.js';
 

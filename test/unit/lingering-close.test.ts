@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { lingerOnClose, type LingerLimits } from '../../src/http/lingering-close.js';
+import { lingerOnClose } from '../../src/http/lingering-close.js';
+import type { LingerLimits } from '../../src/lingering-close.js';
 import { waitFor } from '../../harness/wait-for.js';
 
 const LIMITS: LingerLimits = { ms: 300, bytes: 256 * 1024 };
