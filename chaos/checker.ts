@@ -10,6 +10,22 @@ export interface Violation {
   around: Op[];
 }
 
+/** After a node is back (SIGCONT, a link healed), its failures are excused this much longer. */
+const SETTLE_MS = 2_000;
+/**
+ * A node back empty answers nils until rbuddy holds it: rbuddy probes each node every 250 ms
+ * (`--probe-interval-ms` in chaos/topology.ts) and holds one back empty in its next round, so
+ * 5 s is the probe timeout (1 s), its control connection's reconnect to a restarted server and
+ * a round, with room to spare.
+ */
+export const BACK_EMPTY_HOLD_MS = 5_000;
+/**
+ * …and answers errors (held) until rbuddy names the other node active: the grace (1.5 s), the
+ * drain (1 s), the probes, and when the other node must first take a full sync, that sync of the
+ * run's dataset (12,001 keys of about 100 bytes: well under a second): 20 s is room to spare.
+ */
+export const BACK_EMPTY_REPLACE_MS = 20_000;
+
 export class Checker {
   readonly violations: Violation[] = [];
   /** Invariant name → how many times it was checked. */
@@ -23,8 +39,18 @@ export class Checker {
   readonly fullSyncs = new Map<string, number>();
   /** Node → until when (ms of the run) its failures are excused; Infinity: until healed. */
   private readonly impaired = new Map<string, number>();
-  /** Nodes that came back empty: impaired until rbuddy is next healthy. */
-  private readonly untilHealthy = new Set<string>();
+  /** Nodes that came back empty → when (ms of the run): excused, within bounds, until replaced. */
+  private readonly backEmpty = new Map<string, number>();
+  /** Node → when it last came back empty (ms of the run), kept for good. */
+  private readonly lastBackEmpty = new Map<string, number>();
+  /** Faults running now that can keep rbuddy from replacing a node back empty. */
+  private obstacles = 0;
+  /** When the last such fault ended (ms of the run). */
+  private lastObstacleEnd = 0;
+  /** The longest excuse a node back empty was given, to the moment it ended (ms). */
+  longestBackEmptyMs = 0;
+  /** The master's key count when last asked (the observer asks it every tick). */
+  masterKeys: number | undefined;
 
   constructor(readonly history: History) {}
 
@@ -66,29 +92,81 @@ export class Checker {
   }
 
   impair(node: string): void {
-    // A node still owed its "until healthy" (it came back empty) keeps it through a new fault.
     this.impaired.set(node, Infinity);
   }
 
-  /** Back: excused for `settleMs` more, or (untilHealthy) until rbuddy is next healthy. */
-  healed(node: string, untilHealthy = false, settleMs = 2_000): void {
-    if (untilHealthy) this.untilHealthy.add(node);
-    else if (!this.untilHealthy.has(node)) this.impaired.set(node, this.history.now() + settleMs);
+  /**
+   * Back: excused for `settleMs` more; or, a node that came back empty (`backEmpty`), until
+   * rbuddy replaces it, within the bounds of `excusedBackEmpty`.
+   */
+  healed(node: string, backEmpty = false, settleMs = SETTLE_MS): void {
+    const now = this.history.now();
+    if (backEmpty) {
+      this.backEmpty.set(node, now);
+      this.lastBackEmpty.set(node, now);
+      this.impaired.set(node, now);
+    } else this.impaired.set(node, now + settleMs);
+  }
+
+  cameBackEmptyAt(node: string): number | undefined {
+    return this.lastBackEmpty.get(node);
+  }
+
+  /** A fault that can keep rbuddy from replacing a node back empty began (true) or ended. */
+  obstacle(running: boolean): void {
+    this.obstacles += running ? 1 : -1;
+    if (!running) this.lastObstacleEnd = this.history.now();
   }
 
   /** rbuddy says healthy: nodes that came back empty have been replaced or guarded again. */
   sawHealthy(): void {
-    for (const node of this.untilHealthy) this.impaired.set(node, this.history.now() + 2_000);
-    this.untilHealthy.clear();
+    for (const node of [...this.backEmpty.keys()]) this.endBackEmpty(node, SETTLE_MS);
   }
 
   /** A node that came back empty serves the data again: its failures count from now on. */
   recovered(node: string): void {
-    if (this.untilHealthy.delete(node)) this.impaired.set(node, this.history.now());
+    this.endBackEmpty(node, 0);
   }
 
+  private endBackEmpty(node: string, settleMs: number): void {
+    const since = this.backEmpty.get(node);
+    if (since === undefined) return;
+    const now = this.history.now();
+    this.backEmpty.delete(node);
+    this.longestBackEmptyMs = Math.max(this.longestBackEmptyMs, now - since);
+    this.impaired.set(node, Math.max(this.impaired.get(node) ?? -1, now + settleMs));
+  }
+
+  /**
+   * Failed reads on `node` are not judged: the run broke it (killed, stopped, or its link) and
+   * it is not back yet, or back for less than the settling time; or it came back empty and
+   * rbuddy may not have replaced it yet. That last excuse is bounded: it ends
+   * `BACK_EMPTY_REPLACE_MS` after both the node's return and the end of the last fault that can
+   * keep rbuddy from replacing it (the master, rbuddy, the other replica, a link, the state dir):
+   * that long with nothing in the way, and the node `/active` names must answer with the data.
+   */
   isImpaired(node: string): boolean {
-    return (this.impaired.get(node) ?? -1) >= this.history.now();
+    const now = this.history.now();
+    if ((this.impaired.get(node) ?? -1) > now) return true;
+    const since = this.backEmpty.get(node);
+    if (since === undefined) return false;
+    if (this.obstacles > 0) return true;
+    return now <= Math.max(since, this.lastObstacleEnd) + BACK_EMPTY_REPLACE_MS;
+  }
+
+  /**
+   * Whether a wrong answer (a nil, too few keys: not an error) from `node` is excused. A node
+   * back empty answers wrong until rbuddy holds it (it then answers errors): that must happen
+   * within `BACK_EMPTY_HOLD_MS` of its return while rbuddy runs, whatever else is broken.
+   */
+  wrongAnswerExcused(node: string): boolean {
+    const now = this.history.now();
+    if ((this.impaired.get(node) ?? -1) > now) return true;
+    const since = this.backEmpty.get(node);
+    if (since === undefined) return false;
+    if (this.isImpaired('rbuddy')) return true;
+    const rbuddyBack = this.impaired.get('rbuddy') ?? -1;
+    return now <= Math.max(since, rbuddyBack) + BACK_EMPTY_HOLD_MS;
   }
 
   anyImpaired(): boolean {

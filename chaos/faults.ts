@@ -19,8 +19,9 @@ export interface FaultContext {
   /** A node (an address, `master` or `rbuddy`) is down or silent by our hand from now on. */
   impair(node: string): void;
   /** …and is back: reads against it count again after a short settling time, or (a node that
-   * came back empty, which rbuddy must replace or guard again) once rbuddy is next healthy. */
-  healed(node: string, untilHealthy?: boolean): void;
+   * came back empty, which rbuddy must hold, then replace) within the bounds of
+   * `Checker.isImpaired` and `Checker.wrongAnswerExcused`. */
+  healed(node: string, backEmpty?: boolean): void;
   note(message: string, data?: Record<string, unknown>): void;
 }
 
@@ -35,6 +36,9 @@ export interface FaultKind {
   lasting: boolean;
   /** Only with `npm run chaos -- --replica-rdb` (a known finding, docs/reliability.md). */
   optIn?: boolean;
+  /** False for a fault that cannot keep rbuddy from replacing a node back empty (a flood, a
+   * planned switch); the others extend that node's excuse while they run (`Checker.obstacle`). */
+  obstructs?: boolean;
   /** A check of the checker, never drawn unless named in `--only`: it breaks an invariant. */
   selftest?: boolean;
   /** Whether it can run at all here (the state-dir faults need our own tmpfs). */
@@ -244,6 +248,7 @@ const stateReadOnly: FaultKind = {
 const plannedSwitch: FaultKind = {
   name: 'planned-switch',
   weight: 2,
+  obstructs: false,
   locks: [],
   lasting: false,
   async inject(ctx) {
@@ -255,6 +260,7 @@ const plannedSwitch: FaultKind = {
 const flood: FaultKind = {
   name: 'flood',
   weight: 2,
+  obstructs: false,
   locks: ['flood'],
   lasting: true,
   inject(ctx, rng) {

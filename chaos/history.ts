@@ -32,12 +32,18 @@ export interface Op {
 
 export class History {
   readonly ops: Op[] = [];
-  private readonly start = Date.now();
+  private readonly start: number;
 
-  constructor(private readonly file: string) {}
+  /** `clock`: ms since the Unix epoch (a test's own clock, else the wall clock). */
+  constructor(
+    private readonly file: string,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.start = clock();
+  }
 
   now(): number {
-    return Date.now() - this.start;
+    return this.clock() - this.start;
   }
 
   /** A wall-clock time (ms since the Unix epoch, as in a server's log) in ms of the run. */

@@ -103,6 +103,7 @@ export class Observer {
     for (const [node, client] of this.clients) await this.observeNode(node, client);
     // The master's keys, for the last-copy check (what it truly holds, not what it once had).
     this.masterSize = await this.masterClient.dbsize().catch(() => undefined);
+    if (this.masterSize !== undefined) this.checker.masterKeys = this.masterSize;
     this.fullSyncs.poll();
     this.checkRss();
   }

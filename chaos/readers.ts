@@ -1,7 +1,8 @@
 // The two applications of a chaos run. One asks rbuddy `GET /active` before every read (and,
 // when rbuddy does not answer, reads where it last said, as an application would) and checks
 // I1 (docs/design.md) on every read: the probe key has its value, no -LOADING, and (every tenth
-// read) the node holds at least the fixed keys. The other is stock ioredis with rbuddy as its
+// read) the node holds nearly the keys the active held before (`KeyReference`). The other is
+// stock ioredis with rbuddy as its
 // sentinel, configured as README's "Discovery" section says.
 import { Redis } from 'ioredis';
 import type { Checker } from './checker.js';
@@ -13,6 +14,59 @@ export interface ReaderHandle {
 
 const READ_TIMEOUT_MS = 1000;
 const STALL_MS = 3000;
+/** The share of the reference a node's key count may be short of it by: replication lag. */
+const KEYS_SHARE = 0.9;
+
+/**
+ * The keys the node `/active` names must hold. An active keeps its keys for as long as it is the
+ * active (the writer only adds keys; rbuddy never lets a resync or a flush reach it): its
+ * "tenure" starts when `/active` names it, or when it came back empty, with the keys the last
+ * active held, or the master's if the master holds fewer then (it truly lost them: restarted from
+ * an old RDB, or empty, and a copy taken from it since holds what it holds); the most keys seen
+ * on it since raise it. Never fewer than the fixed keys and the probe, which every master restart
+ * restores. Before, a fixed floor of those 2,001 keys let the loss of any of the writer's keys
+ * pass.
+ */
+export class KeyReference {
+  private node: string | undefined;
+  private tenureFrom = -Infinity;
+  private high = 0;
+
+  /**
+   * Before each read: the node named, and when a node last came back empty (ms of the run). A
+   * new tenure starts from what the last active held, or the master if it holds fewer; from
+   * nothing when the last active came back empty during its tenure: the run destroyed that copy,
+   * and the node rbuddy turns to (the old active again, say, stale) is judged by its own keys.
+   */
+  named(
+    node: string,
+    now: number,
+    masterKeys: number | undefined,
+    backEmptyAt: (node: string) => number | undefined = () => undefined,
+  ): void {
+    const back = backEmptyAt(node);
+    const backEmpty = back !== undefined && back > this.tenureFrom;
+    if (node === this.node && !backEmpty) return;
+    const last = this.node === undefined ? undefined : backEmptyAt(this.node);
+    const lastDestroyed = node !== this.node && last !== undefined && last > this.tenureFrom;
+    this.high = lastDestroyed ? 0 : Math.min(this.high, masterKeys ?? this.high);
+    this.node = node;
+    this.tenureFrom = backEmpty ? back : now;
+  }
+
+  required(): number {
+    return Math.max(FIXED_KEYS + 1, Math.floor(KEYS_SHARE * this.high));
+  }
+
+  /** A key count that held: the reference grows with it. */
+  held(size: number): void {
+    this.high = Math.max(this.high, size);
+  }
+
+  get highest(): number {
+    return this.high;
+  }
+}
 
 /** `onAnswer`: each answer of GET /active that named a node, with when it was asked and
  * answered (ms since the Unix epoch). */
@@ -26,7 +80,19 @@ export function startActiveReader(
   let lastActive: string | undefined;
   let reads = 0;
   /** Nodes whose I1 violation is reported and not over yet (no read there succeeded since). */
-  const failing = new Set<string>();
+  const failing = new Map<string, 'keys' | 'answer'>();
+  const keys = new KeyReference();
+  const violation = (
+    node: string,
+    kind: 'keys' | 'answer',
+    message: string,
+    data: Record<string, unknown>,
+  ): void => {
+    // One violation per incident: the reads that fail on after it are counted, not reported.
+    if (failing.has(node)) return;
+    failing.set(node, kind);
+    checker.check('I1 the active answers with the data', false, message, data);
+  };
   const clientFor = (node: string): Redis => {
     let client = clients.get(node);
     if (client === undefined) {
@@ -47,43 +113,49 @@ export function startActiveReader(
   const readOnce = async (node: string): Promise<void> => {
     reads += 1;
     const client = clientFor(node);
+    keys.named(node, checker.history.now(), checker.masterKeys, (n) => checker.cameBackEmptyAt(n));
+    // A read in flight across the end of an excuse is judged by the excuse it began under.
+    const errorExcusedAtStart = checker.isImpaired(node);
+    const wrongExcusedAtStart = checker.wrongAnswerExcused(node);
     try {
       const value = await bounded(client.get(PROBE_KEY));
       const size = reads % 10 === 0 ? await bounded(client.dbsize()) : undefined;
-      const excused = checker.isImpaired(node);
-      const holds = value === PROBE_VALUE && (size === undefined || size >= FIXED_KEYS + 1);
+      const required = keys.required();
+      const holds = value === PROBE_VALUE && (size === undefined || size >= required);
       if (holds) {
-        failing.delete(node);
+        if (size !== undefined) keys.held(size);
+        // A read whose keys were not counted ends no incident of too few keys.
+        if (size !== undefined || failing.get(node) !== 'keys') failing.delete(node);
         checker.reads.ok += 1;
         checker.recovered(node);
-      } else if (excused) {
-        checker.failedRead('active', node, `read ${value} size ${size}`, true);
-        return;
-      } else {
-        checker.failedRead('active', node, `read ${value} size ${size}`, false);
-        // One violation per incident: the reads that fail on after it are counted, not reported.
-        if (failing.has(node)) return;
-        failing.add(node);
-        checker.check(
-          'I1 the active answers with the data',
-          false,
-          `node ${node} named by /active`,
-          {
-            value,
-            dbsize: size,
-          },
-        );
+        checker.check('I1 the active answers with the data', true);
         return;
       }
-      checker.check('I1 the active answers with the data', true);
+      // A wrong answer (not an error): a node back empty gives them only until rbuddy holds it.
+      const excused = wrongExcusedAtStart || checker.wrongAnswerExcused(node);
+      checker.failedRead('active', node, `read ${value} size ${size}`, excused);
+      if (excused) return;
+      const kind = value === PROBE_VALUE ? 'keys' : 'answer';
+      violation(node, kind, `node ${node} named by /active`, {
+        value,
+        dbsize: size,
+        required,
+        reference: keys.highest,
+        master: checker.masterKeys ?? null,
+      });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      const excused = checker.isImpaired(node);
+      const excused = errorExcusedAtStart || checker.isImpaired(node);
       checker.failedRead('active', node, message, excused);
-      if (!excused && /LOADING/.test(message) && !failing.has(node)) {
-        failing.add(node);
-        checker.check('I1 the active answers with the data', false, `-LOADING from ${node}`);
-      }
+      if (excused) return;
+      violation(
+        node,
+        'answer',
+        `${/LOADING/.test(message) ? '-LOADING from' : 'no answer from'} ${node}`,
+        {
+          error: message,
+        },
+      );
     }
   };
   const loop = (async () => {
@@ -162,15 +234,24 @@ export function startSentinelReader(topo: ChaosTopology, checker: Checker): Read
   });
   const excused = (): boolean =>
     checker.isImpaired('rbuddy') || topo.replicas.some((r) => checker.isImpaired(r.address));
+  const wrongExcused = (): boolean =>
+    checker.isImpaired('rbuddy') ||
+    topo.replicas.some((r) => checker.wrongAnswerExcused(r.address));
   const loop = (async () => {
     while (running) {
+      const excusedAtStart = excused();
+      const wrongExcusedAtStart = wrongExcused();
       try {
         const value = await bounded(redis.get(PROBE_KEY));
         if (value === PROBE_VALUE) checker.sentinelReads.ok += 1;
-        else checker.failedRead('sentinel', 'sentinel-reader', `read ${value}`, excused());
+        else {
+          const why = `read ${value}`;
+          const forgiven = wrongExcusedAtStart || wrongExcused();
+          checker.failedRead('sentinel', 'sentinel-reader', why, forgiven);
+        }
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        checker.failedRead('sentinel', 'sentinel-reader', message, excused());
+        checker.failedRead('sentinel', 'sentinel-reader', message, excusedAtStart || excused());
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -1,7 +1,7 @@
 // The report of a chaos run: faults by kind, failovers, checks by invariant, reads, RSS, and for
 // every violation its fault timeline and what to reproduce it with; the last line is the summary
 // scripts and CI read.
-import type { Checker } from './checker.js';
+import { BACK_EMPTY_HOLD_MS, BACK_EMPTY_REPLACE_MS, type Checker } from './checker.js';
 import type { Op } from './history.js';
 
 export interface RunFacts {
@@ -38,6 +38,10 @@ export function report(facts: RunFacts, checker: Checker): string {
   const s = checker.sentinelReads;
   lines.push(
     `reads following GET /active: ${r.ok} ok, ${r.failed} failed, ${r.excused} excused (node killed or stopped by the run)`,
+  );
+  lines.push(
+    `longest excuse of a node back empty, to its replacement: ${(checker.longestBackEmptyMs / 1000).toFixed(1)} s` +
+      ` (bounds: wrong answers ${BACK_EMPTY_HOLD_MS / 1000} s, errors ${BACK_EMPTY_REPLACE_MS / 1000} s after the last fault in the way)`,
   );
   lines.push(
     `reads through ioredis + rbuddy as sentinel: ${s.ok} ok, ${s.failed} failed, ${s.excused} excused` +

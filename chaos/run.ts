@@ -150,7 +150,7 @@ async function main(): Promise<number> {
       topo,
       roles: () => observer.roleNames(),
       impair: (node) => checker.impair(node),
-      healed: (node, untilHealthy) => checker.healed(node, untilHealthy),
+      healed: (node, backEmpty) => checker.healed(node, backEmpty),
       note: (message, data) => history.record('note', 'chaos', { data: { message, ...data } }),
     },
     checker,

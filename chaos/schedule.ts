@@ -74,8 +74,14 @@ export class Schedule {
     for (const lock of kind.locks) this.locks.add(lock);
     const entry: Running = { kind: kind.name, target: '', done: Promise.resolve() };
     this.running.add(entry);
+    const obstructs = kind.obstructs ?? true;
+    let obstructing = false;
     entry.done = (async () => {
       try {
+        if (obstructs) {
+          this.checker.obstacle(true);
+          obstructing = true;
+        }
         const injected = await kind.inject(this.ctx, createPrng(seed));
         entry.target = injected.target;
         this.checker.faults.set(kind.name, (this.checker.faults.get(kind.name) ?? 0) + 1);
@@ -106,6 +112,7 @@ export class Schedule {
       } catch (error) {
         this.history.record('note', kind.name, { data: { notInjected: String(error) } });
       } finally {
+        if (obstructing) this.checker.obstacle(false);
         for (const lock of kind.locks) this.locks.delete(lock);
         this.running.delete(entry);
         this.lastFaultEnd = this.history.now();
