@@ -10,7 +10,7 @@ import { startRedis, type RedisServer } from '../harness/redis-server.js';
 import { waitFor } from '../harness/wait-for.js';
 import { startFlood } from './flood.js';
 import type { Prng } from './prng.js';
-import type { ChaosTopology, MasterRestart } from './topology.js';
+import { PROBE_KEY, type ChaosTopology, type MasterRestart } from './topology.js';
 
 export interface FaultContext {
   topo: ChaosTopology;
@@ -325,6 +325,44 @@ const selftestFullSyncActive: FaultKind = {
   },
 };
 
+/**
+ * The checker's self-test of I1's key count: a third of the active's keys deleted behind rbuddy's
+ * back (writable for a moment), the probe key kept, so every read still finds its value and only
+ * the key count (`KeyReference`) can tell.
+ */
+const selftestLoseKeys: FaultKind = {
+  name: 'selftest-lose-keys',
+  weight: 1,
+  selftest: true,
+  locks: ['replica'],
+  lasting: false,
+  async inject(ctx) {
+    const address = ctx.roles().active;
+    const node = address === undefined ? undefined : ctx.topo.replicaByAddress(address);
+    if (node === undefined) throw new Error('no active named');
+    await healthyNamed(ctx, node.address);
+    const active = node.client({ commandTimeout: 5_000, maxRetriesPerRequest: 0 });
+    try {
+      const keys = (await active.keys('*')).filter((key) => key !== PROBE_KEY);
+      const doomed = keys.filter((_, i) => i % 3 === 0);
+      await active.config('SET', 'replica-read-only', 'no');
+      try {
+        for (let i = 0; i < doomed.length; i += 500) await active.del(...doomed.slice(i, i + 500));
+      } finally {
+        await active.config('SET', 'replica-read-only', 'yes');
+      }
+      ctx.note("selftest: a third of the active's keys deleted behind rbuddy's back", {
+        active: node.address,
+        deleted: doomed.length,
+        of: keys.length + 1,
+      });
+      return { target: node.address, detail: `${doomed.length} keys deleted`, heal: noHeal };
+    } finally {
+      active.disconnect();
+    }
+  },
+};
+
 async function healthyNamed(ctx: FaultContext, active: string): Promise<void> {
   const status = await ctx.topo.status();
   if (status?.state !== 'healthy' || status.active !== active) {
@@ -366,4 +404,5 @@ export const FAULTS: readonly FaultKind[] = [
   plannedSwitch,
   flood,
   selftestFullSyncActive,
+  selftestLoseKeys,
 ];

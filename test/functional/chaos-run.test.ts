@@ -1,7 +1,7 @@
 // The chaos run in CI: two minutes of a fixed seed's overlapping faults against the built CLI
 // (npm run chaos builds it first), which must end with no violated invariant and no failed
 // read; the full syncs of its failovers are judged, and none as one into the active (the
-// counterpart of chaos-checker-sees-full-sync.test.ts). The run itself is chaos/run.ts; its
+// counterpart of chaos-checker-selftests.test.ts). The run itself is chaos/run.ts; its
 // invariants and faults are in docs/reliability.md.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
