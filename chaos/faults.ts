@@ -269,6 +269,9 @@ const flood: FaultKind = {
   },
 };
 
+/** What every self-test is: drawn only when named, on the replicas, one action. */
+const SELFTEST = { weight: 1, selftest: true, locks: ['replica'], lasting: false } as const;
+
 /**
  * The checker's self-test: a full sync into the active behind rbuddy's back, which the I1 check
  * must report (chaos/full-sync-check.ts). A decoy server copies the active (as its sub-replica),
@@ -279,16 +282,9 @@ const flood: FaultKind = {
  */
 const selftestFullSyncActive: FaultKind = {
   name: 'selftest-full-sync-active',
-  weight: 1,
-  selftest: true,
-  locks: ['replica'],
-  lasting: false,
+  ...SELFTEST,
   async inject(ctx) {
-    const address = ctx.roles().active;
-    const node = address === undefined ? undefined : ctx.topo.replicaByAddress(address);
-    if (node === undefined) throw new Error('no active named');
-    await healthyNamed(ctx, node.address);
-    const active = node.client({ commandTimeout: 5_000, maxRetriesPerRequest: 0 });
+    const { node, active } = await steadyActive(ctx);
     const decoy = await startRedis({
       name: 'decoy',
       dir: join(ctx.topo.dir, 'decoy'),
@@ -332,16 +328,9 @@ const selftestFullSyncActive: FaultKind = {
  */
 const selftestLoseKeys: FaultKind = {
   name: 'selftest-lose-keys',
-  weight: 1,
-  selftest: true,
-  locks: ['replica'],
-  lasting: false,
+  ...SELFTEST,
   async inject(ctx) {
-    const address = ctx.roles().active;
-    const node = address === undefined ? undefined : ctx.topo.replicaByAddress(address);
-    if (node === undefined) throw new Error('no active named');
-    await healthyNamed(ctx, node.address);
-    const active = node.client({ commandTimeout: 5_000, maxRetriesPerRequest: 0 });
+    const { node, active } = await steadyActive(ctx);
     try {
       const keys = (await active.keys('*')).filter((key) => key !== PROBE_KEY);
       const doomed = keys.filter((_, i) => i % 3 === 0);
@@ -362,6 +351,17 @@ const selftestLoseKeys: FaultKind = {
     }
   },
 };
+
+/** The active of a steady group (rbuddy healthy), with a client of its own. */
+async function steadyActive(
+  ctx: FaultContext,
+): Promise<{ node: RedisServer; active: ReturnType<RedisServer['client']> }> {
+  const address = ctx.roles().active;
+  const node = address === undefined ? undefined : ctx.topo.replicaByAddress(address);
+  if (node === undefined) throw new Error('no active named');
+  await healthyNamed(ctx, node.address);
+  return { node, active: node.client({ commandTimeout: 5_000, maxRetriesPerRequest: 0 }) };
+}
 
 async function healthyNamed(ctx: FaultContext, active: string): Promise<void> {
   const status = await ctx.topo.status();
