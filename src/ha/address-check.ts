@@ -42,6 +42,12 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Most bytes read from the address. rbuddy's answers to these questions (SENTINEL myid, ROLE,
+ * INFO server) take under 2 KiB; a server that sends more is not an rbuddy and is not read on.
+ */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
 /** A reply as a short text for the log (an id, an error, a role): never long, never binary. */
 function shown(reply: unknown): string {
   const text = Buffer.isBuffer(reply) ? reply.toString('latin1') : JSON.stringify(reply);
@@ -87,37 +93,55 @@ export async function checkAddress(
   // ioredis's connect() also fails when the server closes the connection before its own first
   // commands are answered: only a connection never made says that nothing is there.
   let connected = false;
-  client.once('connect', () => (connected = true));
-  try {
+  // A hostile server at the address could answer with a bulk string of hundreds of MB, and the
+  // client would hold it all before the command timeout: past MAX_ANSWER_BYTES it is cut off.
+  let oversized = false;
+  client.once('connect', () => {
+    connected = true;
+    let read = 0;
+    client.stream.on('data', (chunk: Buffer) => {
+      read += chunk.length;
+      if (read <= MAX_ANSWER_BYTES || oversized) return;
+      oversized = true;
+      client.stream.destroy();
+    });
+  });
+  const verdict = await conclude();
+  if (!oversized) return verdict;
+  return { kind: 'foreign', why: `answered more than ${MAX_ANSWER_BYTES} bytes: not an rbuddy` };
+
+  async function conclude(): Promise<AddressVerdict> {
     try {
-      await client.connect();
-    } catch (error) {
-      const failure = lastError ?? error;
-      const tls = options.tls === undefined ? undefined : describeTlsFailure(failure, 'client');
-      // A handshake that failed: something answered, in a TLS this instance does not accept.
-      if (tls !== undefined && tls.kind !== 'other')
-        return { kind: 'foreign', why: `TLS: ${tls.text}` };
-      const why = describe(failure);
-      if (connected) return { kind: 'unknown', why };
-      return { kind: 'gone', why, refused: codeOf(failure) === 'ECONNREFUSED' };
+      try {
+        await client.connect();
+      } catch (error) {
+        const failure = lastError ?? error;
+        const tls = options.tls === undefined ? undefined : describeTlsFailure(failure, 'client');
+        // A handshake that failed: something answered, in a TLS this instance does not accept.
+        if (tls !== undefined && tls.kind !== 'other')
+          return { kind: 'foreign', why: `TLS: ${tls.text}` };
+        const why = describe(failure);
+        if (connected) return { kind: 'unknown', why };
+        return { kind: 'gone', why, refused: codeOf(failure) === 'ECONNREFUSED' };
+      }
+      let id: unknown;
+      try {
+        id = await myid(client, options.password);
+      } catch (error) {
+        if (unasked !== undefined) return { kind: 'foreign', why: unasked };
+        if (!isReplyError(error)) return { kind: 'unknown', why: describe(error) };
+        return { kind: 'foreign', why: `SENTINEL myid: ${error.message}${await role(client)}` };
+      }
+      const text = Buffer.isBuffer(id) ? id.toString('latin1') : typeof id === 'string' ? id : null;
+      if (text !== options.expectedId) {
+        const why = `SENTINEL myid: ${shown(id)}${await role(client)}`;
+        return text === null ? { kind: 'foreign', why } : { kind: 'foreign', why, id: text };
+      }
+      if (options.expectedRunId === undefined) return { kind: 'instance' };
+      return await sameProcess(client, options.expectedRunId, text);
+    } finally {
+      client.disconnect();
     }
-    let id: unknown;
-    try {
-      id = await myid(client, options.password);
-    } catch (error) {
-      if (unasked !== undefined) return { kind: 'foreign', why: unasked };
-      if (!isReplyError(error)) return { kind: 'unknown', why: describe(error) };
-      return { kind: 'foreign', why: `SENTINEL myid: ${error.message}${await role(client)}` };
-    }
-    const text = Buffer.isBuffer(id) ? id.toString('latin1') : typeof id === 'string' ? id : null;
-    if (text !== options.expectedId) {
-      const why = `SENTINEL myid: ${shown(id)}${await role(client)}`;
-      return text === null ? { kind: 'foreign', why } : { kind: 'foreign', why, id: text };
-    }
-    if (options.expectedRunId === undefined) return { kind: 'instance' };
-    return await sameProcess(client, options.expectedRunId, text);
-  } finally {
-    client.disconnect();
   }
 }
 

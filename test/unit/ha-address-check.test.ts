@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { freePort } from '../../harness/processes.js';
+import { waitFor } from '../../harness/wait-for.js';
 import { checkAddress, type AddressCheckOptions } from '../../src/ha/address-check.js';
 import { encode, RespError, type RespValue } from '../../src/resp/encode.js';
 import { CommandFramer } from '../../src/resp/command-framer.js';
@@ -125,6 +126,37 @@ describe('what answers at a past leader address', () => {
     );
     const verdict = await checkAddress(server.address, options());
     assert.equal(verdict.kind, 'unknown');
+  });
+
+  test('an answer of hundreds of MB is cut off early: foreign, and never held', async () => {
+    let written = 0;
+    let closed = false;
+    const server = await serve(
+      () => undefined,
+      (socket) => {
+        socket.on('close', () => (closed = true));
+        socket.once('data', () => {
+          // A bulk string of 512 MB, sent for as long as the client reads it.
+          socket.write('$536870912\r\n');
+          const chunk = Buffer.alloc(64 * 1024, 0x61);
+          const more = (): void => {
+            while (!socket.destroyed && written < 512 * 1024 * 1024) {
+              written += chunk.length;
+              if (!socket.write(chunk)) return void socket.once('drain', more);
+            }
+          };
+          more();
+        });
+      },
+    );
+    const verdict = await checkAddress(server.address, { ...options(), commandTimeoutMs: 30_000 });
+    assert.deepEqual(verdict, {
+      kind: 'foreign',
+      why: 'answered more than 65536 bytes: not an rbuddy',
+    });
+    await waitFor(() => closed, { what: 'the connection closed', timeoutMs: 10_000 });
+    // What the kernel's buffers held before the cut, never the 512 MB.
+    assert.ok(written < 64 * 1024 * 1024, `${written} bytes written before the cut`);
   });
 
   test('connected, never answered: nothing concluded, within the command timeout', async () => {
