@@ -14,6 +14,12 @@ export interface ReaderHandle {
 
 const READ_TIMEOUT_MS = 1000;
 const STALL_MS = 3000;
+/**
+ * The readers' clients' own connect and command timeouts: a backstop only. A read is judged by
+ * `bounded` (3 s); at 1 s, a stall of this process's own event loop (it also runs the link
+ * forwarders) failed a read whose answer had arrived (the first 30-minute attempt on 0ec35ac).
+ */
+const CLIENT_TIMEOUT_MS = 10_000;
 /** The share of the reference a node's key count may be short of it by: replication lag. */
 const KEYS_SHARE = 0.9;
 
@@ -100,8 +106,8 @@ export function startActiveReader(
       client = new Redis({
         host,
         port: Number(port),
-        commandTimeout: READ_TIMEOUT_MS,
-        connectTimeout: READ_TIMEOUT_MS,
+        commandTimeout: CLIENT_TIMEOUT_MS,
+        connectTimeout: CLIENT_TIMEOUT_MS,
         maxRetriesPerRequest: 0,
         retryStrategy: () => 100,
       });
@@ -185,7 +191,11 @@ export function startActiveReader(
 async function bounded<T>(read: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('read stalled for 3 s')), STALL_MS);
+    timer = setTimeout(() => {
+      // Judged after the next I/O phase: when this process's event loop stalled past the limit,
+      // an answer that arrived meanwhile is read before the verdict, not lost to the timer.
+      setImmediate(() => reject(new Error('read stalled for 3 s')));
+    }, STALL_MS);
   });
   try {
     return await Promise.race([read, stalled]);
@@ -218,7 +228,7 @@ export function startSentinelReader(topo: ChaosTopology, checker: Checker): Read
     updateSentinels: false,
     failoverDetector: true,
     sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
-    commandTimeout: 2 * READ_TIMEOUT_MS,
+    commandTimeout: CLIENT_TIMEOUT_MS,
   });
   redis.on('error', () => undefined);
   let running = true;
