@@ -170,23 +170,46 @@ export interface CheckHistory {
   definite: number;
   /** When the first of them was found (monotonic ms). */
   definiteSince: number | undefined;
+  /**
+   * The last conclusive check found this instance at its --announce: checks with no evidence
+   * since (timeouts, a listener full at --max-clients) leave that standing. Before, a stranger
+   * who filled a follower's listener kept it from ever campaigning: kill the leader then, and no
+   * instance led for as long as the flood lasted (reviewer round 5, F1).
+   */
+  verified: boolean;
 }
 
-export const NO_CHECKS: CheckHistory = { latest: undefined, definite: 0, definiteSince: undefined };
+export const NO_CHECKS: CheckHistory = {
+  latest: undefined,
+  definite: 0,
+  definiteSince: undefined,
+  verified: false,
+};
+
+/** A check that is evidence against the --announce (refused, or another server answering). */
+function isEvidence(check: SelfCheck): boolean {
+  return check.kind === 'elsewhere' && check.definite;
+}
 
 export function withCheck(history: CheckHistory, check: SelfCheck, now: number): CheckHistory {
-  if (check.kind === 'elsewhere' && check.definite) {
+  if (isEvidence(check)) {
     const first = history.definite === 0;
     return {
       latest: check,
       definite: history.definite + 1,
       definiteSince: first ? now : history.definiteSince,
+      verified: false,
     };
   }
   if (check.kind === 'elsewhere' || check.kind === 'inconclusive') {
     return { ...history, latest: check };
   }
-  return { latest: check, definite: 0, definiteSince: undefined };
+  return {
+    latest: check,
+    definite: 0,
+    definiteSince: undefined,
+    verified: check.kind === 'self' || history.verified,
+  };
 }
 
 export interface GateVerdict {
@@ -207,6 +230,8 @@ export function gate(
   if (latest.kind === 'self' || latest.kind === 'uncheckable') {
     return { campaign: true, problem: null };
   }
+  // No evidence since it was found there: load or a slow network, not a wrong --announce.
+  if (history.verified && !isEvidence(latest)) return { campaign: true, problem: null };
   const what =
     latest.kind === 'elsewhere'
       ? latest.answered
@@ -243,7 +268,11 @@ export interface AnnounceCheckStatus {
    * --announce-check no.
    */
   state: 'pending' | 'verified' | 'failing' | 'skipped' | 'off';
-  /** What answered instead of this instance, or why the check is skipped; null otherwise. */
+  /**
+   * What answered instead of this instance, or why the check is skipped; for `verified`, why the
+   * last check found no evidence (a timeout, a listener at --max-clients) if it did not; null
+   * otherwise.
+   */
   detail: string | null;
   /** When the last check ended (ISO). */
   checkedAt: string | null;
@@ -318,9 +347,14 @@ export class AnnounceCheck {
       case 'uncheckable':
         return { announce, state: 'skipped', detail: latest.why, checkedAt };
       case 'elsewhere':
-        return { announce, state: 'failing', detail: latest.answered, checkedAt };
-      case 'inconclusive':
-        return { announce, state: 'failing', detail: latest.why, checkedAt };
+      case 'inconclusive': {
+        const what = latest.kind === 'elsewhere' ? latest.answered : latest.why;
+        if (this.history.verified && !isEvidence(latest)) {
+          const detail = `the last check found no evidence (${what}); the last conclusive one found this instance there`;
+          return { announce, state: 'verified', detail, checkedAt };
+        }
+        return { announce, state: 'failing', detail: what, checkedAt };
+      }
     }
   }
 

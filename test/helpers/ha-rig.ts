@@ -88,13 +88,24 @@ export async function startHaRig(
     instances?: 0 | 1 | 2;
     /** --etcd-lease-ms (default LEASE_MS). */
     leaseMs?: number;
+    /**
+     * The replicas' own loopback address (default 127.0.0.1): they listen and connect from it,
+     * and the instances are given it, so that they are told from the instances' own connections
+     * (a replica's address gets places past --max-clients that a stranger's does not).
+     */
+    replicaHost?: string;
   } = {},
 ): Promise<HaRig> {
+  const host = options.replicaHost;
+  const replicaArgs: RedisArgs =
+    host === undefined ? {} : { bind: `127.0.0.1 ${host}`, 'bind-source-addr': host };
   const [master, active, standby] = await Promise.all([
     startRedis({ name: 'master', args: options.masterArgs ?? {} }),
-    startRedis({ name: 'active' }),
-    startRedis({ name: 'standby' }),
+    startRedis({ name: 'active', args: replicaArgs }),
+    startRedis({ name: 'standby', args: replicaArgs }),
   ]);
+  const given = (node: RedisServer): string =>
+    host === undefined ? node.address : `${host}:${node.port}`;
   await populate(master.client(), { megabytes: options.megabytes ?? 1 });
   await master.client().set('ha:key', 'value');
   const dirs: string[] = [];
@@ -120,8 +131,8 @@ export async function startHaRig(
     ];
     const servers = {
       master: { address: overrides.master ?? master.address },
-      active: { address: overrides.active ?? active.address },
-      standby: { address: overrides.standby ?? standby.address },
+      active: { address: overrides.active ?? given(active) },
+      standby: { address: overrides.standby ?? given(standby) },
     };
     const listen = overrides.listen ?? `127.0.0.1:${port}`;
     return spawnRbuddy(cliArgs(servers, { listen, stateDir: dir, extra }));

@@ -200,19 +200,45 @@ describe('who may campaign', () => {
   });
 
   test('a follower whose --announce fails does not campaign, and says what answered', () => {
-    for (const failing of [dead, slow, { kind: 'inconclusive', why: 'x' } as SelfCheck]) {
-      const verdict = follower(
-        history([
-          [self, 0],
-          [failing, 1000],
-        ]),
-        1000,
-      );
+    const inconclusive: SelfCheck = { kind: 'inconclusive', why: 'x' };
+    // Evidence against it after a success; or no evidence, but never found there either.
+    for (const h of [
+      history([
+        [self, 0],
+        [dead, 1000],
+      ]),
+      history([[slow, 1000]]),
+      history([[inconclusive, 1000]]),
+      history([
+        [dead, 0],
+        [self, 500],
+        [dead, 800],
+        [slow, 1000],
+      ]),
+    ]) {
+      const verdict = follower(h, 1000);
       assert.equal(verdict.campaign, false);
       assert.match(
         verdict.problem ?? '',
         /^--announce 10\.0\.1\.1:6380 does not reach this instance: .*not campaigning until it does/,
       );
+    }
+  });
+
+  test('found there once, then no evidence (a flood at --max-clients, timeouts): it still campaigns, not degraded', () => {
+    // A stranger filling the follower's listener must not keep it from taking over (round 5, F1).
+    const atLimit: SelfCheck = {
+      kind: 'inconclusive',
+      why: 'the server there refuses connections at a limit of its own: load, not evidence',
+    };
+    for (const noEvidence of [slow, atLimit]) {
+      const h = history([
+        [self, 0],
+        [noEvidence, 1000],
+        [noEvidence, 2000],
+      ]);
+      assert.deepEqual(follower(h, 2000), { campaign: true, problem: null });
+      assert.deepEqual(leader(h, 60_000), { campaign: true, problem: null });
     }
   });
 
