@@ -29,6 +29,7 @@ import type { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from '../lingering-close.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
+import { ReadPacer } from './read-pacing.js';
 import type { PresentedCertificate, ReplicaHello } from './session-types.js';
 import {
   inHandshakeWindow,
@@ -121,8 +122,7 @@ export class ClientConnection {
   private servedAsClient = false;
   /** Closing: replies are over, input is discarded. */
   private closing = false;
-  /** Reading stopped until the replies to the last read are written and drained. */
-  private readPaused = false;
+  private readonly pacer: ReadPacer;
   /** Running until the client authenticates (or, without a password, says something valid). */
   private authTimer: NodeJS.Timeout | undefined;
   private unauthenticatedCommands = 0;
@@ -146,6 +146,7 @@ export class ClientConnection {
       this.log.error({ err: error }, 'client connection step failed');
       this.socket.destroy();
     });
+    this.pacer = new ReadPacer(this.socket, this.replies, () => this.handedOver || this.closing);
     this.credentials = new ClientAuth({
       listenPassword: options.listenPassword,
       replicaUsers: options.replicaUsers,
@@ -214,7 +215,7 @@ export class ClientConnection {
     return {
       outputBytes: this.socket.writableLength,
       inputBytes: this.framer.buffered,
-      paused: this.readPaused,
+      paused: this.pacer.paused,
       awaitingAuth: this.authTimer !== undefined,
     };
   }
@@ -267,12 +268,8 @@ export class ClientConnection {
     } finally {
       this.socket.uncork();
     }
-    if (this.handedOver || this.closing) return;
     // One read at a time: the next is read once these replies are written and drained.
-    if (this.replies.idle && !this.socket.writableNeedDrain) return;
-    this.readPaused = true;
-    this.socket.pause();
-    void this.replies.settled().then(() => this.resumeWhenDrained());
+    this.pacer.afterRead();
   };
 
   private handleFrames(frames: readonly CommandFrame[], from: number): void {
@@ -288,20 +285,6 @@ export class ClientConnection {
         return;
       }
     }
-  }
-
-  private resumeWhenDrained(): void {
-    if (this.handedOver || this.closing || this.socket.destroyed) return;
-    if (!this.replies.idle) {
-      void this.replies.settled().then(() => this.resumeWhenDrained());
-      return;
-    }
-    if (this.socket.writableNeedDrain) {
-      this.socket.once('drain', () => this.resumeWhenDrained());
-      return;
-    }
-    this.readPaused = false;
-    this.socket.resume();
   }
 
   /** Ends the connection with an error reply after the replies already queued. */
