@@ -25,6 +25,7 @@ import {
 } from '../resp/limits.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { ClientAuth } from './client-auth.js';
+import type { InputBudget } from './input-budget.js';
 import type { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from '../lingering-close.js';
 import { normalizeIp } from '../addresses.js';
@@ -97,6 +98,11 @@ export interface ClientConnectionOptions {
   authThrottle?: AuthThrottle | undefined;
   /** Bytes of unsent replies past which a (not subscribed) client is closed. */
   outputLimitBytes?: number | undefined;
+  /**
+   * Shared by every connection of the listeners: what all of them hold in incomplete commands has
+   * a ceiling, past which the connections holding the most are closed.
+   */
+  inputBudget?: InputBudget<ClientConnection> | undefined;
   /** Told when the connection closes one of its own for breaking a limit (status, metrics). */
   onLimit?: ((reason: ClientLimitReason) => void) | undefined;
   /** The client certificate the TLS listener verified (none on the plain listener). */
@@ -160,7 +166,10 @@ export class ClientConnection {
     );
     this.socket.on('data', this.onData);
     this.socket.on('error', (error) => this.log.debug({ err: error }, 'client socket error'));
-    this.socket.once('close', () => this.stopAuthTimer());
+    this.socket.once('close', () => {
+      this.stopAuthTimer();
+      this.dropInput();
+    });
     const timeoutMs = options.authTimeoutMs;
     if (timeoutMs !== undefined) {
       this.authTimer = setTimeout(() => {
@@ -261,6 +270,7 @@ export class ClientConnection {
       this.close(`ERR Protocol error: ${message}`);
       return;
     }
+    this.holdInput();
     // The replies to one read leave in one write, not one system call per PONG.
     this.socket.cork();
     try {
@@ -293,6 +303,7 @@ export class ClientConnection {
     this.closing = true;
     this.stopAuthTimer();
     this.socket.off('data', this.onData);
+    this.dropInput();
     this.enqueue(() => {
       if (this.socket.destroyed) return;
       // Replies it has not read yet mean it will not read this one soon either.
@@ -306,6 +317,27 @@ export class ClientConnection {
     this.warn(`limit:${reason}`, { reason }, `closing client connection: ${message}`);
     this.options.onLimit?.(reason);
     this.close(message);
+  }
+
+  /**
+   * Tells the shared budget what this connection holds now; past it, the connections holding the
+   * most are closed (maybe this one), each with an error naming the limit.
+   */
+  private holdInput(): void {
+    const budget = this.options.inputBudget;
+    if (budget === undefined) return;
+    for (const holder of budget.hold(this, this.framer.buffered)) {
+      holder.closeForLimit(
+        'input-budget',
+        `ERR rbuddy: the clients' incomplete commands passed the input budget of ${budget.limitBytes} bytes; closing the connection holding the most`,
+      );
+    }
+  }
+
+  /** Its incomplete command is not needed any more (closed, handed over): memory and budget. */
+  private dropInput(): void {
+    this.framer.discard();
+    this.options.inputBudget?.release(this);
   }
 
   private stopAuthTimer(): void {
@@ -434,6 +466,7 @@ export class ClientConnection {
     this.stopAuthTimer();
     this.socket.off('data', this.onData);
     this.socket.pause();
+    this.dropInput();
     const hello = this.claim.hello(
       request,
       { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
