@@ -54,7 +54,12 @@ export function unknownCommandMessage(args: readonly Buffer[]): string {
 }
 
 export type ClientLimitReason =
-  'output-limit' | 'query-limit' | 'auth-timeout' | 'auth-failures' | 'unauthenticated-commands';
+  | 'output-limit'
+  | 'query-limit'
+  | 'input-budget'
+  | 'auth-timeout'
+  | 'auth-failures'
+  | 'unauthenticated-commands';
 
 /** What one connection holds on the proxy's side right now (status, tests). */
 export interface ClientConnectionStats {

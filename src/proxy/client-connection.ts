@@ -7,12 +7,12 @@
 // time, and the next is read only once the replies to the last are written and drained, so a client
 // that never reads stops being read (what it costs is one read's worth of replies); its output, its
 // incomplete command and its count of commands before AUTH have ceilings; it has a deadline to
-// authenticate or say something valid; and wrong passwords wait longer and longer (AuthThrottle).
+// authenticate or say something valid; and wrong passwords wait longer and longer (ClientAuth,
+// AuthThrottle).
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ProtocolError } from '../errors.js';
-import { sameSecret } from '../secrets.js';
 import { CommandFramer, type CommandFrame } from '../resp/command-framer.js';
 import { encode, encodeError, encodeSimple, RespError } from '../resp/encode.js';
 import type { Protocol, RespValue } from '../resp/encode.js';
@@ -23,11 +23,14 @@ import {
   UNAUTHENTICATED_LIMITS,
   UNAUTHENTICATED_MAX_COMMANDS,
 } from '../resp/limits.js';
-import { AUTH_MAX_FAILURES_PER_CONNECTION, type AuthThrottle } from './auth-throttle.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import { ClientAuth } from './client-auth.js';
+import type { InputBudget } from './input-budget.js';
 import type { WarnThrottle } from '../log-throttle.js';
 import { endLingering } from '../lingering-close.js';
 import { normalizeIp } from '../addresses.js';
 import { ReplyQueue, type ReplyStep } from './reply-queue.js';
+import { ReadPacer } from './read-pacing.js';
 import type { PresentedCertificate, ReplicaHello } from './session-types.js';
 import {
   inHandshakeWindow,
@@ -37,7 +40,6 @@ import {
   type RivalRules,
 } from './replica-claim.js';
 import {
-  AUTH_WITHOUT_PASSWORD,
   BUILTIN_COMMANDS,
   type ClientConnectionStats,
   type ClientLimitReason,
@@ -46,7 +48,6 @@ import {
   subscribedModeMessage,
   SUBSCRIBED_MODE_COMMANDS,
   unknownCommandMessage,
-  WRONGPASS,
   type Reply,
 } from './client-commands.js';
 
@@ -97,6 +98,11 @@ export interface ClientConnectionOptions {
   authThrottle?: AuthThrottle | undefined;
   /** Bytes of unsent replies past which a (not subscribed) client is closed. */
   outputLimitBytes?: number | undefined;
+  /**
+   * Shared by every connection of the listeners: what all of them hold in incomplete commands has
+   * a ceiling, past which the connections holding the most are closed.
+   */
+  inputBudget?: InputBudget<ClientConnection> | undefined;
   /** Told when the connection closes one of its own for breaking a limit (status, metrics). */
   onLimit?: ((reason: ClientLimitReason) => void) | undefined;
   /** The client certificate the TLS listener verified (none on the plain listener). */
@@ -111,9 +117,7 @@ export class ClientConnection {
   private readonly options: ClientConnectionOptions;
   private readonly log: Logger;
   private readonly framer: CommandFramer;
-  private authenticated: boolean;
-  /** The per-replica user this connection authenticated as, if any. */
-  private replicaUser: string | undefined;
+  private readonly credentials: ClientAuth;
   /** What it said about itself as a replica (REPLCONF). */
   private readonly claim = new ReplicaClaim();
   private readonly replies: ReplyQueue;
@@ -124,12 +128,10 @@ export class ClientConnection {
   private servedAsClient = false;
   /** Closing: replies are over, input is discarded. */
   private closing = false;
-  /** Reading stopped until the replies to the last read are written and drained. */
-  private readPaused = false;
+  private readonly pacer: ReadPacer;
   /** Running until the client authenticates (or, without a password, says something valid). */
   private authTimer: NodeJS.Timeout | undefined;
   private unauthenticatedCommands = 0;
-  private authFailures = 0;
   private readonly outputLimit: number;
   /**
    * Channels + patterns this client is subscribed to (set by the discovery pub/sub hub). While
@@ -150,18 +152,29 @@ export class ClientConnection {
       this.log.error({ err: error }, 'client connection step failed');
       this.socket.destroy();
     });
-    this.authenticated = options.listenPassword === '';
+    this.pacer = new ReadPacer(this.socket, this.replies, () => this.handedOver || this.closing);
+    this.credentials = new ClientAuth({
+      listenPassword: options.listenPassword,
+      replicaUsers: options.replicaUsers,
+      authThrottle: options.authThrottle,
+      peerIp: this.socket.remoteAddress ?? '',
+    });
     this.outputLimit = options.outputLimitBytes ?? CLIENT_OUTPUT_LIMIT;
     // Redis keeps unauthenticated clients to tiny commands; so do we.
-    this.framer = new CommandFramer(this.authenticated ? CLIENT_LIMITS : UNAUTHENTICATED_LIMITS);
+    this.framer = new CommandFramer(
+      this.credentials.authenticated ? CLIENT_LIMITS : UNAUTHENTICATED_LIMITS,
+    );
     this.socket.on('data', this.onData);
     this.socket.on('error', (error) => this.log.debug({ err: error }, 'client socket error'));
-    this.socket.once('close', () => this.stopAuthTimer());
+    this.socket.once('close', () => {
+      this.stopAuthTimer();
+      this.dropInput();
+    });
     const timeoutMs = options.authTimeoutMs;
     if (timeoutMs !== undefined) {
       this.authTimer = setTimeout(() => {
         this.authTimer = undefined;
-        const what = this.authenticated ? 'a valid command' : 'AUTH';
+        const what = this.credentials.authenticated ? 'a valid command' : 'AUTH';
         this.closeForLimit(
           'auth-timeout',
           `ERR rbuddy: no ${what} within ${timeoutMs} ms of connecting (--auth-timeout-ms); closing the connection`,
@@ -175,7 +188,7 @@ export class ClientConnection {
   }
 
   get isAuthenticated(): boolean {
-    return this.authenticated;
+    return this.credentials.authenticated;
   }
 
   /**
@@ -195,7 +208,7 @@ export class ClientConnection {
     // address. Not the listen password: the real replica's connection is unauthenticated from
     // its connect to its AUTH while the node already says `handshake`, and a stranger who knows
     // the password (any discovery client must) would be confirmed in that window.
-    if (rival.boundUser !== undefined) return this.replicaUser === rival.boundUser;
+    if (rival.boundUser !== undefined) return this.credentials.replicaUser === rival.boundUser;
     if (rival.fromAddresses !== undefined) {
       return rival.fromAddresses.has(normalizeIp(this.socket.remoteAddress ?? ''));
     }
@@ -211,7 +224,7 @@ export class ClientConnection {
     return {
       outputBytes: this.socket.writableLength,
       inputBytes: this.framer.buffered,
-      paused: this.readPaused,
+      paused: this.pacer.paused,
       awaitingAuth: this.authTimer !== undefined,
     };
   }
@@ -257,6 +270,7 @@ export class ClientConnection {
       this.close(`ERR Protocol error: ${message}`);
       return;
     }
+    this.holdInput();
     // The replies to one read leave in one write, not one system call per PONG.
     this.socket.cork();
     try {
@@ -264,12 +278,8 @@ export class ClientConnection {
     } finally {
       this.socket.uncork();
     }
-    if (this.handedOver || this.closing) return;
     // One read at a time: the next is read once these replies are written and drained.
-    if (this.replies.idle && !this.socket.writableNeedDrain) return;
-    this.readPaused = true;
-    this.socket.pause();
-    void this.replies.settled().then(() => this.resumeWhenDrained());
+    this.pacer.afterRead();
   };
 
   private handleFrames(frames: readonly CommandFrame[], from: number): void {
@@ -287,26 +297,13 @@ export class ClientConnection {
     }
   }
 
-  private resumeWhenDrained(): void {
-    if (this.handedOver || this.closing || this.socket.destroyed) return;
-    if (!this.replies.idle) {
-      void this.replies.settled().then(() => this.resumeWhenDrained());
-      return;
-    }
-    if (this.socket.writableNeedDrain) {
-      this.socket.once('drain', () => this.resumeWhenDrained());
-      return;
-    }
-    this.readPaused = false;
-    this.socket.resume();
-  }
-
   /** Ends the connection with an error reply after the replies already queued. */
   close(message: string): void {
     if (this.closing) return;
     this.closing = true;
     this.stopAuthTimer();
     this.socket.off('data', this.onData);
+    this.dropInput();
     this.enqueue(() => {
       if (this.socket.destroyed) return;
       // Replies it has not read yet mean it will not read this one soon either.
@@ -322,6 +319,27 @@ export class ClientConnection {
     this.close(message);
   }
 
+  /**
+   * Tells the shared budget what this connection holds now; past it, the connections holding the
+   * most are closed (maybe this one), each with an error naming the limit.
+   */
+  private holdInput(): void {
+    const budget = this.options.inputBudget;
+    if (budget === undefined) return;
+    for (const holder of budget.hold(this, this.framer.buffered)) {
+      holder.closeForLimit(
+        'input-budget',
+        `ERR rbuddy: the clients' incomplete commands passed the input budget of ${budget.limitBytes} bytes; closing the connection holding the most`,
+      );
+    }
+  }
+
+  /** Its incomplete command is not needed any more (closed, handed over): memory and budget. */
+  private dropInput(): void {
+    this.framer.discard();
+    this.options.inputBudget?.release(this);
+  }
+
   private stopAuthTimer(): void {
     clearTimeout(this.authTimer);
     this.authTimer = undefined;
@@ -330,7 +348,7 @@ export class ClientConnection {
   /** Serves one command; returns its lower-case name. */
   private handle(args: Buffer[]): string {
     const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
-    if (!this.authenticated && name !== 'auth') {
+    if (!this.credentials.authenticated && name !== 'auth') {
       this.unauthenticatedCommands += 1;
       if (this.unauthenticatedCommands > UNAUTHENTICATED_MAX_COMMANDS) {
         this.closeForLimit(
@@ -341,7 +359,7 @@ export class ClientConnection {
       }
     }
     // HELLO may authenticate (HELLO 2 AUTH user pass), so Redis lets it through too.
-    if (!this.authenticated && name !== 'auth' && name !== 'quit' && name !== 'hello') {
+    if (!this.credentials.authenticated && name !== 'auth' && name !== 'quit' && name !== 'hello') {
       this.reply(new RespError(NOAUTH));
       return name;
     }
@@ -357,7 +375,7 @@ export class ClientConnection {
     if (known) this.identified();
     switch (name) {
       case 'auth': {
-        const delay = this.authDelayMs();
+        const delay = this.credentials.delayMs();
         const answer = (): void => {
           // A wrong password before this one may have closed the connection: no more guesses.
           if (!this.closing) this.send(encodeReply(this.auth(args), this.protocol));
@@ -390,7 +408,7 @@ export class ClientConnection {
       this.enqueue(async () => {
         try {
           // HELLO may carry AUTH: it waits like AUTH does.
-          const delay = name === 'hello' ? this.authDelayMs() : 0;
+          const delay = name === 'hello' ? this.credentials.delayMs() : 0;
           if (delay > 0) await sleep(delay);
           const value = await handler(args, this);
           if (value !== undefined) this.send(encode(value, this.protocol));
@@ -412,52 +430,29 @@ export class ClientConnection {
   }
 
   private auth(args: Buffer[]): Reply {
-    if (args.length < 2 || args.length > 3) {
-      return new RespError("ERR wrong number of arguments for 'auth' command");
-    }
-    const user = args.length === 3 ? (args[1]?.toString() ?? '') : 'default';
-    const given = args[args.length - 1] ?? Buffer.alloc(0);
-    const replicaPassword = this.options.replicaUsers?.get(user);
-    const expected = replicaPassword ?? this.options.listenPassword;
-    // As Redis's ACLCheckUserCredentials: without a password the default user is nopass (any
-    // password, if named; the one-argument form is refused); a user not configured does not exist.
-    const knownUser = replicaPassword !== undefined || user === 'default';
-    if (expected === '' && knownUser && args.length === 2) {
-      return new RespError(AUTH_WITHOUT_PASSWORD);
-    }
-    if (!knownUser || (expected !== '' && !sameSecret(given, expected))) {
-      const fromPeer = this.options.authThrottle?.recordFailure(this.socket.remoteAddress ?? '');
-      this.authFailures += 1;
+    const refusal = this.credentials.check(args);
+    const wrong = refusal?.wrongPassword;
+    if (wrong !== undefined) {
       // Never the password itself in a log line.
-      this.warn(
-        'auth-failed',
-        { user, failures: this.authFailures, fromPeer },
-        'AUTH with a wrong password refused',
-      );
-      if (this.authFailures >= AUTH_MAX_FAILURES_PER_CONNECTION) {
+      const { user, failures, fromPeer } = wrong;
+      this.warn('auth-failed', { user, failures, fromPeer }, 'AUTH with a wrong password refused');
+      if (wrong.tooMany) {
         // Queued after the -WRONGPASS this returns.
         this.closeForLimit(
           'auth-failures',
-          `ERR rbuddy: ${this.authFailures} wrong passwords on this connection; closing it`,
+          `ERR rbuddy: ${failures} wrong passwords on this connection; closing it`,
         );
       }
-      return new RespError(WRONGPASS);
     }
-    this.replicaUser = replicaPassword === undefined ? undefined : user;
-    this.authenticated = true;
+    if (refusal !== undefined) return refusal.reply;
     this.framer.setLimits(CLIENT_LIMITS);
     this.stopAuthTimer();
     return { simple: 'OK' };
   }
 
-  /** AUTH (and HELLO … AUTH) from a peer IP that recently failed waits before it is checked. */
-  private authDelayMs(): number {
-    return this.options.authThrottle?.delayFor(this.socket.remoteAddress ?? '') ?? 0;
-  }
-
   /** A valid command: without a password, that is all the auth deadline waits for. */
   private identified(): void {
-    if (this.authenticated) this.stopAuthTimer();
+    if (this.credentials.authenticated) this.stopAuthTimer();
   }
 
   private syncRequested(args: Buffer[]): void {
@@ -471,10 +466,11 @@ export class ClientConnection {
     this.stopAuthTimer();
     this.socket.off('data', this.onData);
     this.socket.pause();
+    this.dropInput();
     const hello = this.claim.hello(
       request,
       { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
-      this.replicaUser,
+      this.credentials.replicaUser,
       this.options.certificate,
     );
     this.enqueue(async () => {

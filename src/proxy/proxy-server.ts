@@ -18,6 +18,7 @@ import {
   protectedModeWarning,
 } from './admission.js';
 import { AuthThrottle } from './auth-throttle.js';
+import { InputBudget, type InputBudgetStatus } from './input-budget.js';
 import {
   ClientConnection,
   type ClientLimitReason,
@@ -95,6 +96,8 @@ export interface ClientsStatus {
   paused: number;
   /** Bytes rbuddy holds for them: unsent replies plus incomplete commands. */
   bufferedBytes: number;
+  /** Their incomplete commands against the budget all of them share (input-budget.ts). */
+  input: InputBudgetStatus;
   refused: { 'protected-mode': number; 'max-clients': number };
   closed: Record<ClientLimitReason, number>;
 }
@@ -123,10 +126,13 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
   private readonly closedForLimit: ClientsStatus['closed'] = {
     'output-limit': 0,
     'query-limit': 0,
+    'input-budget': 0,
     'auth-timeout': 0,
     'auth-failures': 0,
     'unauthenticated-commands': 0,
   };
+  /** Shared by the plain and the TLS listener's connections. */
+  private readonly inputBudget = new InputBudget<ClientConnection>();
   private readonly byNode = new Map<string, ReplicaSession>();
   private nextId = 1;
   private closing = false;
@@ -219,6 +225,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       reserved: this.reservedClients.size,
       paused,
       bufferedBytes,
+      input: this.inputBudget.status(),
       refused: { ...this.refused },
       closed: { ...this.closedForLimit },
     };
@@ -298,6 +305,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       authTimeoutMs: this.options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
       authThrottle: this.authThrottle,
       warnings: this.clientWarnings,
+      inputBudget: this.inputBudget,
       onLimit: (reason) => {
         this.closedForLimit[reason] += 1;
       },

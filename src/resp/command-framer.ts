@@ -123,6 +123,23 @@ export class CommandFramer {
     return this.carried;
   }
 
+  /**
+   * Drops the incomplete command and the pieces it holds (a connection that is closing: what it
+   * sent need not stay in memory until its socket is gone). `buffered` is 0 after it; a framer
+   * that failed stays failed.
+   */
+  discard(): void {
+    this.state = 'request-start';
+    this.carried = 0;
+    this.lineParts = [];
+    this.lineLength = 0;
+    this.lengthLineSeen = false;
+    this.args = [];
+    this.argsLeft = 0;
+    this.bulkParts = [];
+    this.bulkSeen = 0;
+  }
+
   /** Consumes from `chunk` at `pos` for the current state; returns the new position. */
   private step(chunk: Buffer, pos: number): number {
     switch (this.state) {

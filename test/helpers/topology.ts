@@ -1,10 +1,11 @@
 // A master, two replicas and an rbuddy in between, all on ephemeral loopback ports.
+import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import type { SessionStatus } from '../../src/proxy/session-types.js';
 import { isWarning } from '../../harness/rbuddy-process.js';
 import { startRbuddy, type RbuddyUnderTest } from './rbuddy.js';
 import { startRedis, type RedisServer } from '../../harness/redis-server.js';
-import { populate, waitForInSync } from '../../harness/replication.js';
+import { populate, waitForInSync, type Writer } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
 
 export interface Topology {
@@ -91,6 +92,23 @@ export async function startTopology(
         },
       ),
   };
+}
+
+/**
+ * The writer stops with no failed write, the active catches up with the master (digests equal),
+ * and its session is still the one it had, streaming: the relay was never interrupted.
+ */
+export async function assertStreamedThroughout(
+  t: Topology,
+  writer: Writer,
+  sessionId: string,
+): Promise<void> {
+  await writer.stop();
+  assert.equal(writer.errors, 0);
+  await waitForInSync(t.master.client(), t.active.client());
+  const session = t.session(t.active);
+  assert.equal(session?.id, sessionId, 'the replica session was never interrupted');
+  assert.equal(session?.phase, 'streaming');
 }
 
 /**

@@ -22,6 +22,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
     'retry-policy.ts',
     'is-object.ts',
     'run-id.ts',
+    'lingering-close.ts',
   ],
   ['config/', 'resp/', 'tls/'],
   ['log.ts', 'nodes/'],

@@ -1,10 +1,13 @@
 // A client connection's bounds, driven through a fake Duplex whose "peer" reads only when the test
 // says so: input is not read while replies are not drained (and is read again once they are), a
 // client past its output limit is closed, and so is one past the query buffer limit, the auth
-// deadline, the commands allowed before AUTH, or the wrong passwords allowed on one connection.
+// deadline, the commands allowed before AUTH, or the wrong passwords allowed on one connection;
+// connections sharing an input budget: the one holding the most is closed past it, and what each
+// holds is returned when its command completes or it closes.
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import pino from 'pino';
 import { AuthThrottle } from '../../src/proxy/auth-throttle.js';
 import {
@@ -12,6 +15,7 @@ import {
   type ClientConnectionOptions,
   type ClientLimitReason,
 } from '../../src/proxy/client-connection.js';
+import { InputBudget } from '../../src/proxy/input-budget.js';
 import { CLIENT_MAX_QUERY_BYTES, UNAUTHENTICATED_MAX_COMMANDS } from '../../src/resp/limits.js';
 import { waitFor } from '../../harness/wait-for.js';
 
@@ -198,5 +202,90 @@ describe('client connection: auth deadline and wrong passwords', () => {
     assert.deepEqual(limits, ['auth-failures']);
     now += 1;
     assert.equal(throttle.delayFor('127.0.0.1'), 4, 'the peer IP waits the longest now');
+  });
+});
+
+describe('client connection: the input budget shared by every connection', () => {
+  const flush = async (): Promise<void> => {
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  test('past the budget the connection holding the most gets -ERR and is closed, not the one that read', async () => {
+    const budget = new InputBudget<ClientConnection>(1000);
+    const [big, small] = [new FakeSocket({ peerReads: true }), new FakeSocket({ peerReads: true })];
+    const attacker = connection(big, { id: 'c1', inputBudget: budget });
+    const replica = connection(small, { id: 'c2', inputBudget: budget });
+    big.send(`*1\r\n$100000\r\n${'a'.repeat(960)}`);
+    await flush();
+    assert.equal(budget.status().heldBytes, attacker.conn.stats().inputBytes);
+    const handshake = '*3\r\n$8\r\nREPLCONF\r\n$14\r\nlistening-port\r\n$4\r\n6380\r\n';
+    small.send(handshake.slice(0, 45));
+    await waitFor(() => big.received().startsWith('-ERR rbuddy: '), { what: 'the -ERR' });
+    assert.match(big.received(), /input budget of 1000 bytes/);
+    assert.deepEqual(attacker.limits, ['input-budget']);
+    assert.equal(attacker.conn.stats().inputBytes, 0, 'its incomplete command is dropped');
+    assert.deepEqual(budget.status().heldBytes, 45);
+    small.send(handshake.slice(45));
+    await waitFor(() => small.received() === '+OK\r\n', { what: "the replica's +OK" });
+    assert.deepEqual(replica.limits, []);
+    assert.equal(budget.status().heldBytes, 0);
+    await waitFor(() => big.destroyed, { what: "the attacker's connection to close" });
+  });
+
+  test('never drifts: random reads, completed commands and closes on real connections (property)', async () => {
+    const count = 4;
+    const op = fc.record({
+      kind: fc.constantFrom('read', 'read', 'complete', 'close'),
+      who: fc.nat(count - 1),
+      bytes: fc.integer({ min: 1, max: 400 }),
+    });
+    // One command: an unknown command's name as a 300-byte bulk (answered, the connection kept).
+    const command = Buffer.from(`*1\r\n$300\r\n${'x'.repeat(300)}\r\n`);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 100, max: 1500 }),
+        fc.array(op, { maxLength: 40 }),
+        async (limit, ops) => {
+          const budget = new InputBudget<ClientConnection>(limit);
+          const peers = Array.from({ length: count }, (_, i) => {
+            const socket = new FakeSocket({ peerReads: true });
+            return { socket, sent: 0, ...connection(socket, { id: `c${i}`, inputBudget: budget }) };
+          });
+          const check = (): void => {
+            let sum = 0;
+            for (const peer of peers) {
+              const held = peer.conn.stats().inputBytes;
+              assert.equal(
+                budget.heldBy(peer.conn),
+                held,
+                `${peer.conn.id} as the budget counts it`,
+              );
+              sum += held;
+            }
+            assert.equal(budget.status().heldBytes, sum);
+            assert.ok(sum <= limit, `held ${sum} over the limit ${limit}`);
+          };
+          for (const step of ops) {
+            const peer = peers[step.who];
+            if (peer === undefined || peer.socket.destroyed || peer.socket.writableEnded) continue;
+            if (step.kind === 'close') {
+              peer.socket.destroy();
+            } else {
+              const end = step.kind === 'complete' ? command.length : peer.sent + step.bytes;
+              const piece = command.subarray(peer.sent, Math.min(end, command.length));
+              peer.sent = (peer.sent + piece.length) % command.length;
+              peer.socket.send(piece);
+            }
+            await flush();
+            check();
+          }
+          for (const peer of peers) peer.socket.destroy();
+          await flush();
+          check();
+          assert.equal(budget.status().heldBytes, 0);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

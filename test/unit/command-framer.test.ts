@@ -347,6 +347,15 @@ describe('CommandFramer: limits and accounting', () => {
     assert.deepEqual(framer.push(bytes('NG\r\n')).map(show), [inline(6, 'PING')]);
     assert.equal(framer.buffered, 0);
   });
+
+  it('discards an incomplete command: nothing buffered, the next command framed from scratch', () => {
+    const framer = new CommandFramer();
+    framer.push(bytes('*2\r\n$3\r\nGET\r\n$10\r\nabc'));
+    assert.equal(framer.buffered, 21);
+    framer.discard();
+    assert.equal(framer.buffered, 0);
+    assert.deepEqual(framer.push(bytes('*1\r\n$4\r\nPING\r\n')).map(show), [multibulk('PING')]);
+  });
 });
 
 describe('splitArgs', () => {
