@@ -142,7 +142,7 @@ async function main(): Promise<number> {
     startActiveReader(topo, checker, (asked, answered, node) =>
       observer.fullSyncs.activeAnswer(asked, answered, node),
     ),
-    startSentinelReader(topo, checker),
+    startSentinelReader(topo, checker, () => observer.roleNames().active),
   ];
   const schedule = new Schedule(
     createPrng(seed),

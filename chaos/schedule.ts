@@ -76,6 +76,7 @@ export class Schedule {
     this.running.add(entry);
     const obstructs = kind.obstructs ?? true;
     let obstructing = false;
+    let injectedOk = false;
     entry.done = (async () => {
       try {
         if (obstructs) {
@@ -84,6 +85,7 @@ export class Schedule {
         }
         const injected = await kind.inject(this.ctx, createPrng(seed));
         entry.target = injected.target;
+        injectedOk = true;
         this.checker.faults.set(kind.name, (this.checker.faults.get(kind.name) ?? 0) + 1);
         this.history.record('fault-start', injected.target, {
           data: {
@@ -115,7 +117,8 @@ export class Schedule {
         if (obstructing) this.checker.obstacle(false);
         for (const lock of kind.locks) this.locks.delete(lock);
         this.running.delete(entry);
-        this.lastFaultEnd = this.history.now();
+        // One that never took hold broke nothing to settle from (reviewer R11c, C6).
+        if (injectedOk) this.lastFaultEnd = this.history.now();
       }
     })();
   }
