@@ -9,12 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import {
-  BACK_EMPTY_HOLD_MS,
-  BACK_EMPTY_MAX_MS,
-  BACK_EMPTY_REPLACE_MS,
-  Checker,
-} from '../../chaos/checker.js';
+import { BACK_EMPTY_HOLD_MS, BACK_EMPTY_REPLACE_MS, Checker } from '../../chaos/checker.js';
 import { History } from '../../chaos/history.js';
 import { KeyReference } from '../../chaos/readers.js';
 import { FIXED_KEYS } from '../../chaos/topology.js';
@@ -81,17 +76,6 @@ test('another fault in the way extends the error excuse until it ends, then the 
   assert.equal(checker.isImpaired(A), true);
   advance(1);
   assert.equal(checker.isImpaired(A), false);
-});
-
-test('faults in the way without end: the error excuse still ends at its absolute bound', () => {
-  const { checker, advance } = rig();
-  checker.impair(A);
-  checker.healed(A, true);
-  checker.obstacle(true);
-  advance(BACK_EMPTY_MAX_MS);
-  assert.equal(checker.isImpaired(A), true);
-  advance(1);
-  assert.equal(checker.isImpaired(A), false, 'overlapping faults do not excuse it for good');
 });
 
 test('rbuddy stopped: it cannot hold the node, so its nils are excused until the bound after it is back', () => {
