@@ -39,6 +39,12 @@ export interface MetricsSource {
     sessions: readonly SessionStatus[];
     /** Failed writes of state.json since the process started (absent: none counted). */
     stateStore?: { failedWrites: number };
+    /** The RESP port's clients: refusals and closes by reason, the input budget held. */
+    clients?: {
+      refused: Readonly<Record<string, number>>;
+      closed: Readonly<Record<string, number>>;
+      input: { heldBytes: number };
+    };
     /** With --etcd: whether this instance leads, its lease, its takeovers. */
     leader?: boolean;
     lease?: { remainingMs: number | null };
@@ -216,6 +222,7 @@ export class Metrics {
       },
     });
 
+    this.clientMetrics(registers);
     if (source.ha === true) this.leadershipMetrics(registers);
 
     this.notifications = new Counter({
@@ -236,6 +243,57 @@ export class Metrics {
       registers,
     });
     this.outbox.set(0);
+  }
+
+  /**
+   * The RESP port's limits at work (docs/design.md, "Limits and trust"): connections refused and
+   * closed by reason, and the bytes of incomplete commands held against the input budget. Read
+   * from the status at scrape time; the counters add what the status counted since the last one.
+   */
+  private clientMetrics(registers: Registry[]): void {
+    const source = this.source;
+    const counted = (
+      name: string,
+      help: string,
+      pick: (
+        clients: NonNullable<ReturnType<MetricsSource['status']>['clients']>,
+      ) => Readonly<Record<string, number>>,
+    ): void => {
+      const reported = new Map<string, number>();
+      new Counter({
+        name,
+        help,
+        labelNames: ['reason'],
+        registers,
+        collect() {
+          const clients = source.status().clients;
+          if (clients === undefined) return;
+          for (const [reason, total] of Object.entries(pick(clients))) {
+            const before = reported.get(reason) ?? 0;
+            this.inc({ reason }, Math.max(0, total - before));
+            reported.set(reason, Math.max(total, before));
+          }
+        },
+      });
+    };
+    counted(
+      'rbuddy_client_connections_refused_total',
+      'RESP port connections refused at accept, by reason (protected-mode, max-clients)',
+      (clients) => clients.refused,
+    );
+    counted(
+      'rbuddy_client_connections_closed_total',
+      'RESP port client connections closed for breaking a limit, by reason (output-limit, query-limit, input-budget, auth-timeout, auth-failures, unauthenticated-commands)',
+      (clients) => clients.closed,
+    );
+    new Gauge({
+      name: 'rbuddy_client_input_held_bytes',
+      help: "Bytes of the RESP port clients' incomplete commands, held against the input budget",
+      registers,
+      collect() {
+        this.set(source.status().clients?.input.heldBytes ?? 0);
+      },
+    });
   }
 
   /** rbuddy_leader, the lease's time left, takeovers: only an instance of a group has them. */

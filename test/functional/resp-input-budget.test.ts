@@ -6,6 +6,7 @@
 // stream keeps flowing through rbuddy byte for byte.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { parsePrometheusText, sampleValue } from '../helpers/prom-text.js';
 import { CLIENTS_INPUT_BUDGET } from '../../src/proxy/input-budget.js';
 import { CLIENT_MAX_QUERY_BYTES } from '../../src/resp/limits.js';
 import { isWarning } from '../../harness/rbuddy-process.js';
@@ -93,6 +94,15 @@ describe('the input budget of the RESP port, a replica streaming throughout', ()
       assert.match(reply.message, new RegExp(`input budget of ${CLIENTS_INPUT_BUDGET} bytes`));
     }
     assert.equal(t.rbuddy.status().clients.closed['input-budget'], closed.length);
+    // …and in /metrics, where an alert would watch for it.
+    const scraped = await fetch(`${t.rbuddy.httpUrl}/metrics`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    const exposition = parsePrometheusText(await scraped.text());
+    assert.equal(
+      sampleValue(exposition, 'rbuddy_client_connections_closed_total', { reason: 'input-budget' }),
+      closed.length,
+    );
     // Logged through the shared throttle: not one warning per connection closed.
     const warnings = (): unknown[] =>
       t.rbuddy

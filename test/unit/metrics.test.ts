@@ -227,6 +227,36 @@ describe('Metrics', () => {
     assert.equal(sampleValue(parsed, 'rbuddy_failover_duration_seconds_bucket', { le: '5' }), 1);
   });
 
+  test("the RESP port's limits: refusals and closes by reason, and the input budget held", async () => {
+    const { source, current } = fakeSource();
+    const clients = {
+      refused: { 'protected-mode': 0, 'max-clients': 3 },
+      closed: { 'query-limit': 0, 'input-budget': 2, 'auth-timeout': 0 },
+      input: { heldBytes: 4096 },
+    };
+    const metrics = new Metrics({ ...source, status: () => ({ ...current, clients }) });
+    let parsed = parsePrometheusText(await metrics.render());
+    assert.equal(parsed.type.get('rbuddy_client_connections_closed_total'), 'counter');
+    assert.equal(parsed.type.get('rbuddy_client_connections_refused_total'), 'counter');
+    assert.equal(parsed.type.get('rbuddy_client_input_held_bytes'), 'gauge');
+    const closed = (reason: string): number | undefined =>
+      sampleValue(parsed, 'rbuddy_client_connections_closed_total', { reason });
+    // Every reason the status counts is a series from the start, at 0 if nothing happened.
+    assert.equal(closed('query-limit'), 0);
+    assert.equal(closed('input-budget'), 2);
+    assert.equal(
+      sampleValue(parsed, 'rbuddy_client_connections_refused_total', { reason: 'max-clients' }),
+      3,
+    );
+    assert.equal(sampleValue(parsed, 'rbuddy_client_input_held_bytes'), 4096);
+
+    clients.closed['input-budget'] = 5;
+    clients.input.heldBytes = 0;
+    parsed = parsePrometheusText(await metrics.render());
+    assert.equal(closed('input-budget'), 5, 'what the status counted since, added');
+    assert.equal(sampleValue(parsed, 'rbuddy_client_input_held_bytes'), 0);
+  });
+
   test('notifications and the outbox are counted by whoever calls them', async () => {
     const { source } = fakeSource();
     const metrics = new Metrics(source);
