@@ -57,6 +57,21 @@ export interface MetricsSource {
 }
 
 /**
+ * A counter fed from a total the status keeps (failed writes, takeovers, clients closed by
+ * reason): what it grew by since the last scrape, per key, never negative (a total that went
+ * down, or came back, adds nothing until it passes what was already counted).
+ */
+class TotalsSeen {
+  private readonly seen = new Map<string, number>();
+
+  growth(key: string, total: number): number {
+    const before = this.seen.get(key) ?? 0;
+    this.seen.set(key, Math.max(total, before));
+    return Math.max(0, total - before);
+  }
+}
+
+/**
  * Turns per-session byte totals (which restart at 0 with every session) into monotonic totals:
  * it remembers the last total seen per session and adds only the growth. A session's final
  * totals must be observed before forget() (the app does it on the session's `closed` event), so
@@ -210,15 +225,13 @@ export class Metrics {
       },
     });
 
-    let writeFailuresReported = 0;
+    const writeFailures = new TotalsSeen();
     new Counter({
       name: 'rbuddy_state_write_failures_total',
       help: 'Failed writes of the state file (disk full, read-only…); every retry counts',
       registers,
       collect() {
-        const failed = source.status().stateStore?.failedWrites ?? 0;
-        this.inc(Math.max(0, failed - writeFailuresReported));
-        writeFailuresReported = Math.max(failed, writeFailuresReported);
+        this.inc(writeFailures.growth('', source.status().stateStore?.failedWrites ?? 0));
       },
     });
 
@@ -259,7 +272,7 @@ export class Metrics {
         clients: NonNullable<ReturnType<MetricsSource['status']>['clients']>,
       ) => Readonly<Record<string, number>>,
     ): void => {
-      const reported = new Map<string, number>();
+      const seen = new TotalsSeen();
       new Counter({
         name,
         help,
@@ -269,9 +282,7 @@ export class Metrics {
           const clients = source.status().clients;
           if (clients === undefined) return;
           for (const [reason, total] of Object.entries(pick(clients))) {
-            const before = reported.get(reason) ?? 0;
-            this.inc({ reason }, Math.max(0, total - before));
-            reported.set(reason, Math.max(total, before));
+            this.inc({ reason }, seen.growth(reason, total));
           }
         },
       });
@@ -315,15 +326,13 @@ export class Metrics {
         this.set((source.status().lease?.remainingMs ?? 0) / 1000);
       },
     });
-    let takeoversReported = 0;
+    const takeovers = new TotalsSeen();
     new Counter({
       name: 'rbuddy_takeovers_total',
       help: 'With --etcd: times this instance became the leader of its group',
       registers,
       collect() {
-        const takeovers = source.status().takeovers ?? 0;
-        this.inc(Math.max(0, takeovers - takeoversReported));
-        takeoversReported = Math.max(takeovers, takeoversReported);
+        this.inc(takeovers.growth('', source.status().takeovers ?? 0));
       },
     });
   }
