@@ -274,13 +274,17 @@ test("a dead leader's stamp copied into a switch put after its lease was revoked
     what: 'an instance to report the state no leader wrote',
     timeoutMs: 30_000,
   });
-  const { leader } = await rig.leader();
-  const led = await rig.waitFor(
-    leader,
-    'a leader healthy on the last state a leader wrote',
-    (s) => {
-      return s.leader === true && s.state === 'healthy' && s.epoch === original.epoch;
+  // Either instance may lead now: the revoked one may still call itself the leader until its
+  // next round finds the lease gone, so the one to wait for is not picked beforehand.
+  const led = await waitFor(
+    async () => {
+      for (const instance of rig.instances) {
+        const s = await rig.status(instance).catch(() => undefined);
+        if (s?.leader === true && s.state === 'healthy' && s.epoch === original.epoch) return s;
+      }
+      return undefined;
     },
+    { what: 'a leader healthy on the last state a leader wrote', timeoutMs: 90_000 },
   );
   assert.equal(led.active, rig.active.address);
   await waitFor(async () => (await stored(rig)).epoch === original.epoch, {
