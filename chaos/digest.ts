@@ -9,18 +9,20 @@ const SETTLE_MS = 5_000;
 
 /**
  * `final`: the run has settled (healthy, nothing pending, no fault for a while): the active must
- * have caught up with the master, so offsets that never meet are a violation there; at a quiet
- * point during the run they are only noted (a fault may have just begun).
+ * have caught up with the master, so offsets that never meet are a violation there, unless rbuddy
+ * left `healthy` or named another active meanwhile (a failover the last faults called for, begun
+ * after the settle: the caller settles again, `unsettled`); at a quiet point during the run they
+ * are only noted (a fault may have just begun).
  */
 export async function digestCheck(
   topo: ChaosTopology,
   checker: Checker,
   active: string,
   final = false,
-): Promise<void> {
+): Promise<'done' | 'unsettled'> {
   const replica = topo.replicaByAddress(active);
   const writer = topo.writer;
-  if (replica === undefined || writer === undefined) return;
+  if (replica === undefined || writer === undefined) return 'done';
   const master = topo.master.client({ commandTimeout: 2000, maxRetriesPerRequest: 0 });
   const node = replica.client({ commandTimeout: 2000, maxRetriesPerRequest: 0 });
   master.on('error', () => undefined);
@@ -52,7 +54,7 @@ export async function digestCheck(
             offset: m,
           },
         );
-        return;
+        return 'done';
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -60,6 +62,14 @@ export async function digestCheck(
       ok: false,
       data: { skipped: 'offsets did not meet in 5 s' },
     });
+    const now = await topo.status();
+    if (final && (now?.state !== 'healthy' || now.active !== active)) {
+      checker.history.record('digest', active, {
+        ok: false,
+        data: { unsettled: `rbuddy ${now?.state ?? 'not answering'}, active ${now?.active}` },
+      });
+      return 'unsettled';
+    }
     if (final) {
       checker.check(
         'DEBUG DIGEST of master and active equal when quiet',
@@ -74,6 +84,7 @@ export async function digestCheck(
     master.disconnect();
     node.disconnect();
   }
+  return 'done';
 }
 
 async function offset(client: Redis): Promise<number | undefined> {

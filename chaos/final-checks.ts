@@ -8,7 +8,11 @@ import type { RbuddyEvent } from '../src/notify/events.js';
 
 const SETTLE_MS = 120_000;
 
-/** Waits for rbuddy to be healthy with nothing pending: `true`, or what it last said. */
+/**
+ * Waits for rbuddy to be healthy with nothing pending and its active's link streaming (a link
+ * still in its handshake after a master restart may yet be refused a PSYNC, and fail over):
+ * `true`, or what it last said.
+ */
 export async function settle(topo: ChaosTopology, observer: Observer): Promise<true | string> {
   const deadline = Date.now() + SETTLE_MS;
   let last = 'no answer from rbuddy';
@@ -16,8 +20,11 @@ export async function settle(topo: ChaosTopology, observer: Observer): Promise<t
     const status = await topo.status();
     if (status !== undefined) {
       const pending = status.notifications.webhooks.reduce((sum, hook) => sum + hook.pending, 0);
-      if (status.state === 'healthy' && pending === 0) return true;
-      last = `state ${status.state} (${status.reason ?? ''}), ${pending} webhook(s) pending`;
+      const streaming = status.sessions.some(
+        (session) => session.replica === status.active && session.phase === 'streaming',
+      );
+      if (status.state === 'healthy' && pending === 0 && streaming) return true;
+      last = `state ${status.state} (${status.reason ?? ''}), ${pending} webhook(s) pending, the active's link ${streaming ? 'streaming' : 'not streaming'}`;
     }
     await observer.tick();
     await new Promise((resolve) => setTimeout(resolve, 250));

@@ -271,6 +271,8 @@ export interface StatusView {
   notifications: { webhooks: Array<{ pending: number }> };
   /** The failover under way, if any (only what the checker reads). */
   failover?: { incoming: string; outgoing: string; step: string } | null;
+  /** The replication sessions through rbuddy (only what the checker reads). */
+  sessions: Array<{ replica: string | null; phase: string }>;
 }
 
 /** The fixed keys and the probe, in one MSET: a snapshot holds all of them or none. */
