@@ -81,6 +81,11 @@ export interface Coordination {
    * leader has published none yet: a previous leader's report never stands for the current one).
    */
   leaderReport(): LeaderReport | null;
+  /**
+   * leaderReport(), once the leader was seen writing it again (its beat, leader-report.ts): only
+   * such a report speaks for a leader alive now, not one etcd restored with its leader key.
+   */
+  renewedLeaderReport(): LeaderReport | null;
   /** The other live instances of the group (SENTINEL sentinels). */
   peers(): readonly InstanceInfo[];
   /**

@@ -5,9 +5,9 @@
 // (client/v3/concurrency/election.go): the first instance to create the leader key on its lease
 // leads, and the key's create revision is its fencing token; the others read the key every retry
 // period and campaign again once it is gone (its holder resigned, or its lease expired), each only
-// while its --announce answers as itself (announce-check.ts). A leader
-// stops acting at its renew deadline (lease-timing.ts), before its lease can expire in etcd; every
-// leader-only write is fenced (leader-guard.ts).
+// while its --announce answers as itself (announce-check.ts). A leader stops acting at its renew
+// deadline (lease-timing.ts), before its lease can expire in etcd; every leader-only write is
+// fenced (leader-guard.ts). Its live report is written beside its key (leader-report.ts).
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
@@ -74,9 +74,8 @@ interface Leading {
   session: Session;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+const describe = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
 
 export class EtcdCoordination implements Coordination, GuardSource {
   readonly self: InstanceInfo;
@@ -98,7 +97,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
   private leader: InstanceInfo | null = null;
   private problem: string | null = 'not started';
   private takeovers = 0;
-  private readonly reports = new LeaderReports();
+  private readonly reports: LeaderReports;
   private closed = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -115,6 +114,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.now = options.now ?? (() => performance.now());
     this.timing = leaseTiming(options.leaseMs);
     this.ttlMs = options.leaseMs;
+    this.reports = new LeaderReports(Math.floor(options.leaseMs / 3));
     this.keys = groupKeys(options.prefix, options.group);
     this.store = new EtcdStateStore(this.client, this.keys.state, this, this.keys.leader);
     this.pastLeaders = new EtcdPastLeaders(this.client, this.keys.pastLeaders, this);
@@ -182,6 +182,10 @@ export class EtcdCoordination implements Coordination, GuardSource {
 
   leaderReport(): LeaderReport | null {
     return this.leading === undefined ? this.reports.read : null;
+  }
+
+  renewedLeaderReport(): LeaderReport | null {
+    return this.leading === undefined ? this.reports.renewed() : null;
   }
 
   peers(): readonly InstanceInfo[] {
@@ -417,15 +421,12 @@ export class EtcdCoordination implements Coordination, GuardSource {
     this.events.emit('elected', fence);
   }
 
-  /**
-   * The leader's report, written when it changed: at most once a round. Not fenced (nothing is
-   * decided on it), but on the leader's lease, so it goes when the lease goes.
-   */
+  /** The leader's report when due (leader-report.ts); on the leader's lease, it goes with it. */
   private async writeReport(session: Session): Promise<void> {
-    const text = this.reports.due();
-    if (this.leading?.session !== session || text === undefined) return;
-    await this.client.put(this.keys.leaderStatus).value(text).lease(session.id);
-    this.reports.wrote(text);
+    const write = this.reports.due(this.now());
+    if (this.leading?.session !== session || write === undefined) return;
+    await this.client.put(this.keys.leaderStatus).value(write.text).lease(session.id);
+    this.reports.wrote(write, this.now());
   }
 
   private async recordIdentity(session: Session): Promise<void> {

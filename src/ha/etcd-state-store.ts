@@ -44,6 +44,8 @@ export class EtcdStateStore implements StateStore {
   readonly leaders = new SeenLeaders();
   /** The leader key at one revision, as etcd's history last told it (one read per version). */
   private history: { revision: number; then: LeaderThen } | undefined;
+  /** The highest epoch of a state a leader wrote, read or saved here by this process. */
+  private highest: number | undefined;
 
   constructor(
     private readonly client: Etcd3,
@@ -101,21 +103,36 @@ export class EtcdStateStore implements StateStore {
   }
 
   /**
+   * The highest epoch this process has seen the group's state hold. Epochs never go back in etcd
+   * by rbuddy's doing; when they do (a restore, a wipe), a state rebuilt from the nodes takes the
+   * next one, so that no number already announced names another active (reconcile.ts).
+   */
+  epochFloor(): number | undefined {
+    return this.highest;
+  }
+
+  private note(epoch: number): void {
+    this.highest = Math.max(this.highest ?? 0, epoch);
+  }
+
+  /**
    * One fenced transaction, the state stamped with this instance and its fence: rejects with NotLeaderError when this instance does not lead (the
    * state is unchanged), with EtcdUnavailableError when etcd did not confirm it.
    */
   save(state: PersistedState): Promise<void> {
-    const saved = this.saving.then(() =>
-      guardedTxn(this.client, this.source, `save ${this.file}`, (guard) => [
-        this.client.put(this.key).value(
-          stampedState(state, {
-            id: guard.writer.id,
-            announce: guard.writer.announce,
-            fence: guard.fence,
-          }),
-        ),
-      ]),
-    );
+    const saved = this.saving
+      .then(() =>
+        guardedTxn(this.client, this.source, `save ${this.file}`, (guard) => [
+          this.client.put(this.key).value(
+            stampedState(state, {
+              id: guard.writer.id,
+              announce: guard.writer.announce,
+              fence: guard.fence,
+            }),
+          ),
+        ]),
+      )
+      .then(() => this.note(state.epoch));
     this.saving = saved.catch(() => undefined);
     return saved;
   }
@@ -151,6 +168,7 @@ export class EtcdStateStore implements StateStore {
     if (notLeader !== undefined) {
       return { kind: 'corrupt', file: this.file, why: notLeader, untrusted: true };
     }
+    this.note((state as PersistedState).epoch);
     return { kind: 'ok', file: this.file, state: state as PersistedState };
   }
 

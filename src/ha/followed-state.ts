@@ -4,8 +4,10 @@
 // Garbage in the key, or a state no leader wrote (etcd-state-store.ts), keeps the last valid state
 // (discovery goes on naming its active, while that view is fresh), and so do an older state put
 // back (its active may have been flushed since) and a key removed under a leader (which writes it
-// back), until the leader reports that epoch. A key removed with nobody leading is no state at
-// all, as before it was ever saved.
+// back), until a live leader reports that epoch: one seen writing its report again, not a report
+// etcd restored from a backup beside the leader key of its time. A key removed with nobody leading
+// is no state at all, as before it was ever saved (the store still remembers the highest epoch it
+// read: a state rebuilt then takes the next, etcd-state-store.ts).
 import type { Logger } from 'pino';
 import type { PersistedState } from '../standby/persisted-state.js';
 import type { LoadResult, StateStore } from '../standby/state-store.js';
@@ -36,25 +38,30 @@ export class FollowedState {
   }
 
   /**
-   * Reads the state once. `reported`: the epoch the current leader reports (null: none); `quiet`:
-   * a running leader's engine reports what it finds itself. Rejects when etcd did not answer
-   * (the last state read is kept).
+   * Reads the state once. `reported`: the epoch the current leader reports (null: none), and
+   * `live`: the one it reports once seen writing its report again; `quiet`: a running leader's
+   * engine reports what it finds itself. Rejects when etcd did not answer (the last state read is
+   * kept).
    */
-  async read(store: StateStore, reported: number | null, quiet: boolean): Promise<void> {
+  async read(
+    store: StateStore,
+    reported: { epoch: number | null; live: number | null },
+    quiet: boolean,
+  ): Promise<void> {
     const sentAt = this.freshness.sending();
     const loaded = await store.load();
     this.loaded = loaded;
     const last = this.lastGood;
     if (loaded.kind === 'ok') {
       const wentBack = last !== undefined && loaded.state.epoch < last.epoch;
-      if (!wentBack || reported === loaded.state.epoch) this.lastGood = loaded.state;
+      if (!wentBack || reported.live === loaded.state.epoch) this.lastGood = loaded.state;
       this.beforeDeletion = undefined;
       // Only a successful read of the state refreshes the view: not a corrupt one, and not the
       // lease's renewal (which says nothing of the state). One set back refreshes the state
       // kept: etcd answered, and a later switch would be read (a higher epoch, or one the
       // leader reports).
       this.freshness.read(sentAt);
-    } else if (loaded.kind === 'missing' && reported === null) {
+    } else if (loaded.kind === 'missing' && reported.epoch === null) {
       if (this.lastGood?.failover != null) this.beforeDeletion = this.lastGood;
       this.lastGood = undefined;
     }

@@ -21,12 +21,13 @@ import type { SessionSource } from '../standby/ports.js';
 import { epochSwitch, type EpochSwitch } from '../standby/persisted-state.js';
 import type { Roles } from '../standby/reconcile.js';
 import type { PersistedState } from '../standby/persisted-state.js';
-import { unusableReason, type LoadResult } from '../standby/state-store.js';
+import { unusableReason } from '../standby/state-store.js';
 import type { EngineState } from '../standby/states.js';
 import { followerStatus } from './follower-view.js';
 import { repointRound, roundDue, type RepointContext } from './repoint-round.js';
 import { addressKey } from './takeover.js';
 import { FollowedState } from './followed-state.js';
+import { termStartState } from './term-start-state.js';
 import type {
   GroupEngine,
   LeadershipOptions,
@@ -310,7 +311,10 @@ export class Leadership implements GroupEngine, DurableSink {
       // Read here as well as by the engine: a state that cannot be trusted (garbage in the key,
       // other nodes, one no leader wrote) says nothing of which replica follows whom, so no
       // takeover is made on it.
-      term.unusable = unusableReason(await this.leaderWrittenState(), this.nodeIds());
+      term.unusable = unusableReason(
+        await termStartState(this.options.coordination.store, this.followed, this.log),
+        this.nodeIds(),
+      );
     } catch (error) {
       unreadable(error);
       return;
@@ -339,45 +343,6 @@ export class Leadership implements GroupEngine, DurableSink {
     await term.engine.start();
     term.probe.start();
     term.running = true;
-  }
-
-  /**
-   * The group's state for a new term. One that no leader wrote (docs/ha.md, "Who wrote the state")
-   * is replaced, before anything reads it, by the last version a leader wrote: from etcd's history
-   * (what the previous leader left), else the last one this instance read as a follower; the
-   * engine then judges it against the nodes as any state. With neither, it stays refused.
-   */
-  private async leaderWrittenState(): Promise<LoadResult> {
-    const store = this.options.coordination.store;
-    const found = await store.load();
-    const last = this.followed.lastGood;
-    const resumed = this.followed.beforeDeletion ?? (last?.failover != null ? last : undefined);
-    if (found.kind === 'missing' && resumed !== undefined) {
-      // Deleted under a failover whose leader is gone: read from the nodes mid-switch, both may
-      // serve reads and nothing is named until someone flushes one by hand.
-      this.log.warn(
-        { epoch: resumed.epoch, active: resumed.active, failover: resumed.failover?.step },
-        "the group's state in etcd is missing during a failover: writing back the last state a leader wrote before taking over",
-      );
-      await store.save(resumed);
-      return store.load();
-    }
-    if (found.kind !== 'corrupt' || found.untrusted !== true) return found;
-    const history = await store.lastLeaderWritten?.();
-    const good = history ?? this.followed.lastGood;
-    if (good === undefined) return found;
-    this.log.warn(
-      {
-        found: found.why,
-        from: history === undefined ? 'the last state this instance read' : "etcd's history",
-        epoch: good.epoch,
-        active: good.active,
-        failover: good.failover?.step,
-      },
-      "the group's state in etcd was not written by its leader: writing back the last version a leader wrote before taking over",
-    );
-    await store.save(good);
-    return store.load();
   }
 
   /** Ends the current term at once: nothing is started or changed by it from here on. */
@@ -443,7 +408,10 @@ export class Leadership implements GroupEngine, DurableSink {
     const leader = coordination.status().leaderAnnounce;
     if (leader !== null) this.otherInstances.add(addressKey(leader));
     try {
-      const reported = coordination.leaderReport()?.epoch ?? null;
+      const reported = {
+        epoch: coordination.leaderReport()?.epoch ?? null,
+        live: coordination.renewedLeaderReport()?.epoch ?? null,
+      };
       // A running term's engine reports a state that is not the one it saved, as it writes it back.
       const quiet = this.term?.running === true && this.term.unusable === undefined;
       await this.followed.read(coordination.store, reported, quiet);

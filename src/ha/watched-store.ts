@@ -20,6 +20,10 @@ export class WatchedStore implements StateStore {
     return this.store.load();
   }
 
+  epochFloor(): number | undefined {
+    return this.store.epochFloor?.();
+  }
+
   async save(state: PersistedState): Promise<void> {
     try {
       await this.store.save(state);

@@ -448,9 +448,8 @@ export class FailoverEngine {
     // with nothing. The loop makes it the held idle standby (decide.ts, hold-standby).
     const configured = { active: initialActive.id, standby: initialStandby.id };
     this.fence('save the settled state');
-    await this.keeper.save(
-      settledState(plan, configured, new Date(this.now()).toISOString(), randomUUID()),
-    );
+    const [at, floor] = [new Date(this.now()).toISOString(), this.options.store.epochFloor?.()];
+    await this.keeper.save(settledState(plan, configured, at, randomUUID(), floor));
     const note = settledNote(plan, this.options.store.file);
     this.log[note.level](note.fields, note.message);
     return true;

@@ -152,7 +152,10 @@ export function settledNote(
  * The state to persist once start-up is settled: the configured roles for a first start, or
  * the roles the nodes show. An adoption keeps epoch 0: the epoch counts the switches this state
  * dir has seen, the lost file's count cannot be known, and a made-up one would make the next
- * events look ordered after events they may not follow. (No event is emitted either: no role
+ * events look ordered after events they may not follow. But when the store knows an epoch it
+ * held (`floor`: a group's key in etcd wiped under running instances), the state takes the next
+ * one: epochs never go back, and no number announced before names another active. (No event is
+ * emitted either: no role
  * changed, rbuddy only learned them again.) An active found promoted was mid-failover and its
  * record is gone: it is recorded as a stopped failover (`aborted`), which keeps its data and
  * flushes nothing until an operator asks for a new attempt (POST /v1/failover).
@@ -162,8 +165,10 @@ export function settledState(
   configured: Roles,
   at: string,
   failoverId: string,
+  floor?: number,
 ): PersistedState {
-  const base = { version: 1, epoch: 0, failover: null, lastFailover: null } as const;
+  const epoch = floor === undefined ? 0 : floor + 1;
+  const base = { version: 1, epoch, failover: null, lastFailover: null } as const;
   if (plan.kind === 'first-start') return { ...base, ...configured, activeHoldsData: false };
   const roles = { active: plan.active.id, standby: plan.standby.id };
   if (!plan.promoted) return { ...base, ...roles, activeHoldsData: true };

@@ -33,6 +33,12 @@ export interface StateStore {
    * state was not saved; what was there before still stands.
    */
   save(state: PersistedState): Promise<void>;
+
+  /**
+   * The highest epoch this store has seen the state hold in this process, when it can outlive
+   * the state (a shared store whose key may be wiped under it): a state rebuilt takes the next.
+   */
+  epochFloor?(): number | undefined;
 }
 
 /** Why a loaded state cannot be acted on (corrupt, or naming other nodes than `nodes`), if so. */

@@ -186,6 +186,11 @@ export class FakeCoordination implements Coordination {
     return this.leads ? null : this.group.leaderReport();
   }
 
+  /** A fake leader's report is always its live one (etcd's beat: ha-etcd-restore). */
+  renewedLeaderReport(): LeaderReport | null {
+    return this.leaderReport();
+  }
+
   peers(): readonly InstanceInfo[] {
     return [...this.group.members].filter((m) => m !== this).map((m) => m.self);
   }

@@ -1,7 +1,7 @@
 // Leadership when the group's state in etcd changes under the instances (docs/ha.md, "Failure
 // modes"): deleted or set back under a leader, which writes its own back; followers never go back
-// to an older epoch the leader does not report; a leader elected on an older state adopts the
-// roles the nodes show.
+// to an older epoch the leader does not report; a leader elected on an older state writes back the
+// newer one it read, or, knowing none, adopts the roles the nodes show.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { waitFor } from '../../harness/wait-for.js';
@@ -75,8 +75,9 @@ describe('Leadership: the group state changed under the instances (docs/ha.md)',
     );
   });
 
-  test('elected on an older state: the node with the data is named throughout, then adopted', async () => {
-    // The group switched to B (epoch 4) under the old leader; the key then set back to epoch 3.
+  test('elected on an older state after reading the newer one: the newer is written back, the node with the data named throughout', async () => {
+    // The group switched to B (epoch 4) under the old leader; the key then set back to epoch 3
+    // (etcd restored from a backup). Epochs never go back: the state this instance read stands.
     const { group, old } = await switchedGroup();
     const ops = new FakeNodeOps({
       [A.id]: heldStandbyModel({ followsProxy: false, master: OLD_LEADER, runId: 'run-a' }),
@@ -84,16 +85,14 @@ describe('Leadership: the group state changed under the instances (docs/ha.md)',
     });
     const me = await instance(group, ops);
     await waitFor(() => me.leadership.status().epoch === 4, { what: 'epoch 4 read', ...WAIT });
+    const newer = structuredClone(group.state);
     const named: (string | undefined)[] = [];
     const watch = setInterval(() => named.push(me.leadership.roles()?.active), 1);
     try {
       group.state = healthyState(); // epoch 3: A the active
       await old.close();
       group.elect(me.coordination);
-      await waitFor(() => group.state?.epoch === 4 && group.state.active === B.id, {
-        what: 'the adoption saved',
-        ...WAIT,
-      });
+      await waitFor(() => group.state?.epoch === 4, { what: 'epoch 4 written back', ...WAIT });
       me.proxy.stream(B);
       await waitFor(() => me.leadership.state === 'healthy', { what: 'healthy', ...WAIT });
     } finally {
@@ -101,11 +100,34 @@ describe('Leadership: the group state changed under the instances (docs/ha.md)',
     }
     assert.ok(named.length > 0);
     assert.deepEqual([...new Set(named)], [B.id], 'only B, the node with the data, named');
-    assert.equal(group.state?.lastFailover?.timeline[0]?.step, 'adopted');
+    assert.deepEqual(group.state?.lastFailover, newer?.lastFailover, 'the switch of epoch 4 kept');
+    assert.equal(group.state?.active, B.id);
     assert.ok(
       !changes(ops).some((change) => change.endsWith(B.id) && !change.startsWith('attach')),
       `B only repointed: ${changes(ops).join(', ')}`,
     );
     assert.ok(!changes(ops).includes(`detach ${A.id}`), 'A never promoted');
+  });
+
+  test('elected on an older state, none newer read: the roles the nodes show are adopted, epoch + 1', async () => {
+    const { group, old } = await switchedGroup();
+    group.state = healthyState(); // epoch 3, A the active, before this instance starts
+    const ops = new FakeNodeOps({
+      [A.id]: heldStandbyModel({ followsProxy: false, master: OLD_LEADER, runId: 'run-a' }),
+      [B.id]: replicaModel({ followsProxy: false, master: OLD_LEADER, keys: 1000, runId: 'run-b' }),
+    });
+    const me = await instance(group, ops);
+    await waitFor(() => me.leadership.status().epoch === 3, { what: 'epoch 3 read', ...WAIT });
+    await old.close();
+    group.elect(me.coordination);
+    await waitFor(() => group.state?.epoch === 4 && group.state.active === B.id, {
+      what: 'the adoption saved',
+      ...WAIT,
+    });
+    me.proxy.stream(B);
+    await waitFor(() => me.leadership.state === 'healthy', { what: 'healthy', ...WAIT });
+    assert.equal(group.state?.lastFailover?.timeline[0]?.step, 'adopted');
+    assert.ok(!changes(ops).includes(`detach ${A.id}`), 'A never promoted');
+    assert.ok(!changes(ops).some((change) => change.startsWith('flush')), 'nothing flushed');
   });
 });

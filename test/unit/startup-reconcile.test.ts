@@ -308,6 +308,16 @@ describe('settledState(): what is written once start-up is settled', () => {
     });
     assert.equal(state.failover?.timeline[0]?.step, 'adopted');
   });
+
+  test('a store that held epoch 7 (a key wiped under it): the next epoch, never 0 again', () => {
+    const plan = reconcile(master(A), replica(S));
+    if (plan.kind === 'wait') throw new Error('not settled');
+    const state = settledState(plan, configured, at, 'f-1', 7);
+    assert.deepEqual([state.active, state.epoch], [S, 8]);
+    const first = reconcile(master(A), master(S));
+    if (first.kind === 'wait') throw new Error('not settled');
+    assert.equal(settledState(first, configured, at, 'f-1', 0).epoch, 1);
+  });
 });
 
 const nodeView = (id: string): fc.Arbitrary<NodeView> =>
