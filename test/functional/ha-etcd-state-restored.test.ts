@@ -1,9 +1,11 @@
 // Two rbuddy CLI processes of one group on a real 3-member etcd cluster, real redis-servers
 // (docs/ha.md, "Leader and followers"; docs/design.md, "Restart and reconciliation"): the group's
 // state key changed under the instances. After a planned switch (epoch 1), the epoch-0 value is
-// put back (an etcd restored from a backup) and the leader killed: the new leader names and
-// adopts the node with the data, never holds or flushes it, never promotes the empty one, and a
-// reader following GET /active on it reads no nil and fails no read. With the leader alive, the
+// put back (an etcd restored from a backup) and the leader killed: the follower, which read epoch
+// 1, writes it back as it takes over (epochs never go back); with every instance that knew it
+// gone, a new one adopts the node with the data (epoch + 1). Either way the node with the data is
+// never held or flushed, the empty one never promoted, and a reader following GET /active reads
+// no nil and fails no read. With the leader alive, the
 // key deleted or set back is written back by the leader, and its follower never says `healthy`
 // naming no active, nor names the flushed node.
 import assert from 'node:assert/strict';
@@ -69,7 +71,41 @@ function readerOn(rbuddy: RbuddyProcess): Reader {
   return startReader({ httpUrl: rbuddy.httpUrl, key: 'ha:key', expected: 'value' });
 }
 
-test('the state set back to before a planned switch, the leader killed: the new leader adopts the node with the data', async () => {
+/** What the new leader did: no promotion, no failover, no retire, no switch. */
+function assertNothingDone(instance: RbuddyProcess): void {
+  const actions = instance
+    .logs()
+    .filter((line) => line.msg === 'failover action')
+    .map((line) => String(line.action));
+  for (const never of ['promote', 'begin-failover', 'retire-outgoing', 'switch']) {
+    assert.ok(!actions.includes(never), `no ${never}: ${actions.join(', ')}`);
+  }
+}
+
+/** The node with the data continued through the new leader: no flush, no full sync, not promoted. */
+async function assertDataKept(
+  rig: HaRig,
+  before: { syncFull: number; emptyReplid: string | undefined },
+): Promise<void> {
+  const [withData, empty, master] = [rig.standby, rig.active, rig.master.client()];
+  await master.set('ha:after-the-restore', 'relayed');
+  await waitForInSync(master, withData.client());
+  assert.equal(await digest(withData.client()), await digest(master));
+  assert.equal(await flushallCalls(withData.client()), 0);
+  assert.equal((await masterStats(master)).syncFull, before.syncFull, 'no full sync');
+  // The empty node: never promoted (same replication id), the held idle standby.
+  assert.equal((await info(empty.client(), 'replication')).master_replid, before.emptyReplid);
+  await assertHeldStandby(empty.client(), 'ha:key');
+}
+
+async function storedState(rig: HaRig): Promise<{ epoch?: number; active?: string }> {
+  return JSON.parse((await etcd.get(rig.keys.state).string()) ?? '{}') as {
+    epoch?: number;
+    active?: string;
+  };
+}
+
+test('the state set back to before a planned switch, the leader killed: the follower, which read the newer state, writes it back and names the node with the data throughout', async () => {
   const { rig, leader, follower, epochZero } = await afterPlannedSwitch();
   const withData = rig.standby;
   const empty = rig.active;
@@ -83,52 +119,65 @@ test('the state set back to before a planned switch, the leader killed: the new 
   // Killed first, so that it cannot write its state back; then the old value put back.
   await rig.kill9(leader);
   await etcd.put(rig.keys.state).value(epochZero);
-  // The follower read it while still following (the old leader's lease runs for seconds): the
-  // new leader's term loads it. (It keeps answering from epoch 1 meanwhile; before followers did,
-  // it showed epoch 0.)
+  // The follower read it while still following (the old leader's lease runs for seconds) and
+  // keeps answering from epoch 1: nobody live reports epoch 0.
   await rig.waitFor(follower, 'the follower to see the older state (still following)', (s) => {
-    return (
-      s.leader === false && (/went back from epoch 1 to 0/.test(s.reason ?? '') || s.epoch === 0)
-    );
+    return s.leader === false && /went back from epoch 1 to 0/.test(s.reason ?? '');
   });
-  const led = await rig.waitFor(follower, 'the new leader healthy on the adopted roles', (s) => {
+  const led = await rig.waitFor(follower, 'the new leader healthy on the newer state', (s) => {
     return s.leader === true && s.state === 'healthy' && s.active === withData.address;
   });
-  assert.equal(led.epoch, 1, 'epoch 0 restored, + 1 for the adoption');
-  const adoption = follower
-    .logs()
-    .find((line) => line.msg === 'failover action' && line.action === 'adopt-nodes-roles');
-  assert.ok(adoption !== undefined, 'the new leader adopted the roles the nodes show');
-  const actions = follower
-    .logs()
-    .filter((line) => line.msg === 'failover action')
-    .map((line) => String(line.action));
-  for (const never of ['promote', 'begin-failover', 'retire-outgoing', 'switch']) {
-    assert.ok(!actions.includes(never), `no ${never}: ${actions.join(', ')}`);
-  }
+  assert.equal(led.epoch, 1, 'epochs never go back');
+  assert.ok(
+    follower
+      .logs()
+      .some((line) => /went back to an older epoch: writing back/.test(String(line.msg))),
+    'the newer state written back before the term began',
+  );
+  assertNothingDone(follower);
 
   const reads = reader.ok;
-  await waitFor(() => reader.ok >= reads + 20, { what: 'reads after the adoption' });
+  await waitFor(() => reader.ok >= reads + 20, { what: 'reads after the takeover' });
   const result = await reader.stop();
   assert.equal(result.nil, 0, result.errors.join('; '));
   assert.deepEqual(result.actives, [`redis://${withData.address}/`]);
   assert.equal(result.failed, 0, result.errors.join('; '));
+  await assertDataKept(rig, { syncFull: syncFullBefore, emptyReplid });
+  const stored = await storedState(rig);
+  assert.deepEqual([stored.epoch, stored.active], [1, withData.address]);
+});
 
-  // The node with the data continued through the new leader: no flush, no full sync.
-  await master.set('ha:after-the-restore', 'relayed');
-  await waitForInSync(master, withData.client());
-  assert.equal(await digest(withData.client()), await digest(master));
-  assert.equal(await flushallCalls(withData.client()), 0);
-  assert.equal((await masterStats(master)).syncFull, syncFullBefore, 'no full sync');
-  // The empty node: never promoted (same replication id), the held idle standby.
-  assert.equal((await info(empty.client(), 'replication')).master_replid, emptyReplid);
-  await assertHeldStandby(empty.client(), 'ha:key');
-  const stored = JSON.parse((await etcd.get(rig.keys.state).string()) ?? '{}') as {
-    epoch?: number;
-    active?: string;
-  };
-  assert.equal(stored.epoch, 1);
-  assert.equal(stored.active, withData.address);
+test('the state set back, every instance that knew the newer one gone: a new instance adopts the node with the data (epoch + 1), nothing flushed', async () => {
+  const { rig, leader, follower, epochZero } = await afterPlannedSwitch();
+  const withData = rig.standby;
+  const empty = rig.active;
+  const master = rig.master.client();
+  for (const node of [withData, empty]) await node.client().config('RESETSTAT');
+  const emptyReplid = (await info(empty.client(), 'replication')).master_replid;
+  const syncFullBefore = (await masterStats(master)).syncFull;
+
+  await rig.kill9(leader);
+  await rig.kill9(follower);
+  await etcd.put(rig.keys.state).value(epochZero);
+  const fresh = await rig.spawn();
+  const led = await rig.waitFor(fresh, 'the new instance healthy on the adopted roles', (s) => {
+    return s.leader === true && s.state === 'healthy' && s.active === withData.address;
+  });
+  assert.equal(led.epoch, 1, 'epoch 0 restored, + 1 for the adoption');
+  const adoption = fresh
+    .logs()
+    .find((line) => line.msg === 'failover action' && line.action === 'adopt-nodes-roles');
+  assert.ok(adoption !== undefined, 'the new leader adopted the roles the nodes show');
+  assertNothingDone(fresh);
+  const reader = readerOn(fresh);
+  await waitFor(() => reader.ok >= 20, { what: 'reads after the adoption' });
+  const result = await reader.stop();
+  assert.equal(result.nil, 0, result.errors.join('; '));
+  assert.deepEqual(result.actives, [`redis://${withData.address}/`]);
+  assert.equal(result.failed, 0, result.errors.join('; '));
+  await assertDataKept(rig, { syncFull: syncFullBefore, emptyReplid });
+  const stored = await storedState(rig);
+  assert.deepEqual([stored.epoch, stored.active], [1, withData.address]);
 });
 
 test('the state deleted, then set back, under a live leader: written back; the follower never healthy with no active, never naming the flushed node', async () => {
