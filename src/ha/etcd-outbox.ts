@@ -4,11 +4,11 @@
 // leader that still adds cannot overwrite the new leader's entry), and removing a delivered entry
 // is a leader-guarded transaction: a deposed leader's delivery marks nothing delivered, so the
 // new leader sends the event again with the same id (receivers deduplicate by id).
-import type { Etcd3 } from 'etcd3';
+import { Range, type Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { OutboxEntryError } from '../errors.js';
 import type { RbuddyEvent } from '../notify/events.js';
-import type { EventOutbox, OutboxEntry } from '../notify/outbox.js';
+import { OUTBOX_LIMIT, type EventOutbox, type OutboxEntry } from '../notify/outbox.js';
 import { storedEvent } from '../notify/stored-event.js';
 import { outboxSeq } from './keys.js';
 import { guardedTxn, type GuardSource } from './leader-guard.js';
@@ -17,6 +17,11 @@ import { guardedTxn, type GuardSource } from './leader-guard.js';
 const KNOWN_IDS = 10_000;
 /** Sequence numbers tried past one another instance took before giving up on an add. */
 const ADD_ATTEMPTS = 5;
+/**
+ * Keys per range read of the outbox. One read of it all failed past the client's 4 MiB message
+ * limit (about 13,500 entries), and with it every takeover (reviewer round 6, F1).
+ */
+export const OUTBOX_PAGE = 256;
 
 function parseEntry(body: string): RbuddyEvent {
   let value: unknown;
@@ -46,23 +51,59 @@ export class EtcdOutbox implements EventOutbox {
     return `${this.prefix}${String(seq).padStart(16, '0')}`;
   }
 
+  /**
+   * What is stored, oldest first, read a page at a time. Past OUTBOX_LIMIT the oldest are dropped
+   * and deleted (leader-guarded, best effort), so that neither a message nor memory grows with a
+   * receiver's outage (notify/outbox.ts).
+   */
   async load(): Promise<OutboxEntry[]> {
-    const stored = await this.client.getAll().prefix(this.prefix).sort('Key', 'Ascend').strings();
     const entries: OutboxEntry[] = [];
-    for (const [key, body] of Object.entries(stored)) {
-      const seq = outboxSeq(this.prefix, key);
-      if (seq === undefined) continue;
-      this.nextSeq = Math.max(this.nextSeq, seq + 1);
-      try {
-        const event = parseEntry(body);
-        entries.push({ seq, event, body, persisted: Promise.resolve() });
-        this.remember(event.id);
-      } catch (error) {
-        // Left where it is for a human (its sequence number stays taken): it cannot be delivered.
-        this.logger.warn({ err: error, key }, 'unreadable outbox entry in etcd skipped');
-      }
+    const end = Range.prefix(this.prefix).end;
+    let [start, dropped]: [Buffer | string, number] = [this.prefix, 0];
+    for (;;) {
+      const page = await this.client
+        .getAll()
+        .inRange(new Range(start, end))
+        .sort('Key', 'Ascend')
+        .limit(OUTBOX_PAGE)
+        .exec();
+      for (const kv of page.kvs) this.loadEntry(kv.key.toString(), kv.value.toString(), entries);
+      if (entries.length > OUTBOX_LIMIT)
+        dropped += entries.splice(0, entries.length - OUTBOX_LIMIT).length;
+      const last = page.kvs.at(-1);
+      if (!page.more || last === undefined) break;
+      start = Buffer.concat([last.key, Buffer.from([0])]);
     }
-    return entries.sort((a, b) => a.seq - b.seq);
+    const first = entries[0];
+    if (dropped > 0 && first !== undefined) await this.dropBefore(first.seq, dropped);
+    return entries;
+  }
+
+  /** Deletes every entry before `seq`: the oldest, past the limit. */
+  private async dropBefore(seq: number, count: number): Promise<void> {
+    this.logger.error(
+      { dropped: count, kept: OUTBOX_LIMIT, limit: OUTBOX_LIMIT },
+      'webhook outbox in etcd over its limit: the oldest undelivered events dropped',
+    );
+    await guardedTxn(this.client, this.source, 'drop the oldest outbox entries', [
+      this.client.delete().inRange(new Range(this.prefix, this.key(seq))),
+    ]).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'dropping the oldest outbox entries failed');
+    });
+  }
+
+  private loadEntry(key: string, body: string, entries: OutboxEntry[]): void {
+    const seq = outboxSeq(this.prefix, key);
+    if (seq === undefined) return;
+    this.nextSeq = Math.max(this.nextSeq, seq + 1);
+    try {
+      const event = parseEntry(body);
+      entries.push({ seq, event, body, persisted: Promise.resolve() });
+      this.remember(event.id);
+    } catch (error) {
+      // Left where it is for a human (its sequence number stays taken): it cannot be delivered.
+      this.logger.warn({ err: error, key }, 'unreadable outbox entry in etcd skipped');
+    }
   }
 
   add(event: RbuddyEvent): OutboxEntry | undefined {

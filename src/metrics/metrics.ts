@@ -49,6 +49,7 @@ export interface MetricsSource {
     leader?: boolean;
     lease?: { remainingMs: number | null };
     takeovers?: number;
+    notifications?: { webhooks: ReadonlyArray<{ dropped: number }> };
   };
   /** The configured replicas' ids ("host:port"), so every one has a phase series. */
   replicas: readonly string[];
@@ -333,6 +334,17 @@ export class Metrics {
       registers,
       collect() {
         this.inc(takeovers.growth('', source.status().takeovers ?? 0));
+      },
+    });
+    const dropped = new TotalsSeen();
+    new Counter({
+      name: 'rbuddy_outbox_dropped_total',
+      help: 'Undelivered webhook notifications dropped, oldest first, past the outbox limit',
+      registers,
+      collect() {
+        const hooks = source.status().notifications?.webhooks ?? [];
+        const total = hooks.reduce((sum, hook) => sum + hook.dropped, 0);
+        this.inc(dropped.growth('', total));
       },
     });
   }

@@ -40,6 +40,13 @@ export interface EventOutbox {
 
 const ENTRY_NAME = /^(\d{16})\.json$/;
 
+/**
+ * Undelivered events kept per endpoint, at most: past it the oldest are dropped (logged, counted
+ * in status), so that a receiver down for days cannot grow the outbox, the memory holding it, or
+ * (in etcd) the reads of it without bound. Far more than any outage's worth of failovers.
+ */
+export const OUTBOX_LIMIT = 10_000;
+
 function entryName(seq: number): string {
   return `${String(seq).padStart(16, '0')}.json`;
 }

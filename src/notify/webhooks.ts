@@ -10,7 +10,7 @@ import { errorCode, RbuddyError } from '../errors.js';
 import { WarnThrottle } from '../log-throttle.js';
 import { exponentialBackoff, type RetryPolicy } from '../retry-policy.js';
 import type { DurableSink, EventSink, RbuddyEvent } from './events.js';
-import { Outbox, type EventOutbox, type OutboxEntry } from './outbox.js';
+import { Outbox, OUTBOX_LIMIT, type EventOutbox, type OutboxEntry } from './outbox.js';
 
 export type WebhookState = 'ok' | 'retrying' | 'disabled';
 
@@ -19,6 +19,8 @@ export interface WebhookStatus {
   url: string;
   state: WebhookState;
   pending: number;
+  /** Undelivered events dropped, the oldest first, past the outbox's limit (OUTBOX_LIMIT). */
+  dropped: number;
   lastSuccess: string | null;
   lastError: string | null;
 }
@@ -50,6 +52,8 @@ export interface WebhookOptions {
    * Several instances of a group share one in etcd (src/ha/etcd-outbox.ts).
    */
   outboxFactory?: (endpoint: string) => EventOutbox;
+  /** Undelivered events kept per endpoint (default OUTBOX_LIMIT); tests set a small one. */
+  outboxLimit?: number;
 }
 
 /** The HMAC key: the base64 part of a `whsec_` secret, as the Standard Webhooks libraries read it. */
@@ -112,6 +116,7 @@ class DeliveryError extends RbuddyError {
 
 class Endpoint {
   private readonly queue: OutboxEntry[] = [];
+  private dropped = 0;
   private state: WebhookState = 'ok';
   private lastSuccess: string | null = null;
   private lastError: string | null = null;
@@ -149,6 +154,7 @@ class Endpoint {
       );
     }
     this.queue.unshift(...recovered);
+    this.keepWithinLimit();
     this.kick();
   }
 
@@ -160,8 +166,30 @@ class Endpoint {
     const entry = this.outbox.add(event);
     if (entry === undefined) return Promise.resolve();
     this.queue.push(entry);
+    this.keepWithinLimit();
     this.kick();
     return entry.persisted;
+  }
+
+  /**
+   * Past OUTBOX_LIMIT the oldest undelivered events go (the one in flight stays: the loop shifts
+   * it when delivered), from the queue and the outbox: a receiver down for days must not grow
+   * either without bound. Logged (throttled), counted in status.
+   */
+  private keepWithinLimit(): void {
+    const excess = this.queue.length - this.options.outboxLimit;
+    if (excess <= 0) return;
+    const gone = this.queue.splice(this.running ? 1 : 0, excess);
+    this.dropped += gone.length;
+    this.warnings.warn(
+      this.logger,
+      'dropped',
+      { webhook: this.logUrl, dropped: this.dropped, limit: this.options.outboxLimit },
+      'webhook outbox full: the oldest undelivered events dropped',
+    );
+    for (const entry of gone) {
+      void entry.persisted.then(() => this.outbox.remove(entry)).catch(() => undefined);
+    }
   }
 
   status(): WebhookStatus {
@@ -169,6 +197,7 @@ class Endpoint {
       url: this.logUrl,
       state: this.state,
       pending: this.queue.length,
+      dropped: this.dropped,
       lastSuccess: this.lastSuccess,
       lastError: this.lastError,
     };
@@ -347,6 +376,7 @@ export class WebhookNotifier implements EventSink, DurableSink {
       warnIntervalMs: options.warnIntervalMs ?? 60_000,
       fetch: options.fetch ?? fetch,
       record: options.record ?? ((): void => undefined),
+      outboxLimit: options.outboxLimit ?? OUTBOX_LIMIT,
       key,
     };
     // One outbox per URL, named by a hash so that no token in the URL lands on disk (or in etcd).

@@ -10,7 +10,7 @@ import { errorCode } from '../../src/errors.js';
 import type { EtcdCoordination } from '../../src/ha/etcd-coordination.js';
 import { CoordinationRig } from '../helpers/etcd-coordination-rig.js';
 import type { RbuddyEvent } from '../../src/notify/events.js';
-import type { OutboxEntry } from '../../src/notify/outbox.js';
+import { OUTBOX_LIMIT, type OutboxEntry } from '../../src/notify/outbox.js';
 import { WebhookNotifier } from '../../src/notify/webhooks.js';
 import { silent } from '../helpers/engine-harness.js';
 
@@ -112,6 +112,46 @@ describe('the webhook outbox in etcd', () => {
       loaded.map((e) => [e.seq, e.event.id]),
       [[0, sent.id]],
     );
+  });
+
+  it('an outbox past one etcd message (4 MiB) and past its limit loads in pages: the newest OUTBOX_LIMIT, in order; the oldest deleted', async () => {
+    // Reviewer round 6, F1: read in one range, about 13,500 entries failed past the client's
+    // 4 MiB message limit, and with it every takeover.
+    const e = instance('big', 'e');
+    await e.start();
+    await waitFor(() => e.mayAct(), { what: 'e leads' });
+    const prefix = e.keys.outbox('webhook-big');
+    const total = OUTBOX_LIMIT + 300;
+    const ids: string[] = [];
+    for (let from = 0; from < total; from += 100) {
+      const txn = rig.direct.if(`${prefix}none`, 'Create', '==', 0);
+      const puts = [];
+      for (let seq = from; seq < Math.min(total, from + 100); seq += 1) {
+        // The first 700 large: those alone are over 4 MiB.
+        const big = {
+          ...event(seq),
+          data: { ...event(seq).data, reason: 'x'.repeat(seq < 700 ? 7_000 : 10) },
+        };
+        ids.push(big.id);
+        puts.push(
+          rig.direct.put(`${prefix}${String(seq).padStart(16, '0')}`).value(JSON.stringify(big)),
+        );
+      }
+      await txn.then(...puts).commit();
+    }
+    const outbox = e.outboxFactory(silent)('webhook-big');
+    const loaded = await outbox.load();
+    assert.equal(loaded.length, OUTBOX_LIMIT);
+    assert.deepEqual(
+      loaded.map((entry) => entry.event.id),
+      ids.slice(total - OUTBOX_LIMIT),
+      'the newest, oldest first',
+    );
+    assert.equal(loaded[0]?.seq, total - OUTBOX_LIMIT);
+    const left = await rig.direct.getAll().prefix(prefix).count();
+    assert.equal(left, OUTBOX_LIMIT, 'the oldest 300 deleted from etcd');
+    const next = await stored(outbox.add(event(1)));
+    assert.ok(next.seq >= total, 'new entries go after every number used');
   });
 
   it('WebhookNotifier delivers through the etcd outbox and clears it', async () => {

@@ -256,6 +256,39 @@ test('the outbox survives a new instance: same ids, same order, nothing lost', a
   );
 });
 
+test('past the outbox limit the oldest undelivered events are dropped, from the queue and the disk; a restart keeps the limit', async () => {
+  const stateDir = await tempDir();
+  const r = await receiver();
+  r.respond = () => ({ status: 503 });
+  const n = await notifier({ urls: [r.url], secret: r.secret, stateDir, outboxLimit: 4 });
+  const sent = Array.from({ length: 10 }, (_, i) => event('master.down', i));
+  // The first one is in flight (its attempts fail): it stays; the next oldest go.
+  n.deliver(sent[0]);
+  await waitFor(() => r.attempts.length >= 1, { what: 'the first in flight' });
+  for (const e of sent.slice(1)) n.deliver(e);
+  assert.deepEqual([n.status()[0]?.pending, n.status()[0]?.dropped], [4, 6]);
+  const outbox = join(stateDir, 'outbox', (await readdir(join(stateDir, 'outbox')))[0] ?? '');
+  await waitFor(async () => (await readdir(outbox)).length === 4, { what: 'the disk trimmed' });
+  await n.close();
+
+  r.respond = () => ({ status: 200 });
+  const again = await notifier({ urls: [r.url], secret: r.secret, stateDir, outboxLimit: 2 });
+  const epochs = (): number[] => r.delivered().map((e) => e.epoch);
+  await waitFor(() => epochs().includes(9), {
+    what: 'the newest delivered',
+    explain: () => JSON.stringify({ delivered: epochs(), status: again.status() }),
+  });
+  // The first one, in flight at close(), may reach the receiver as its request is cut off (at
+  // least once): any other is one of the two newest, in order.
+  assert.deepEqual(
+    epochs().filter((epoch) => epoch !== 0),
+    [8, 9],
+    'the newest kept, in order; the dropped never sent',
+  );
+  assert.equal(again.status()[0]?.dropped, 2);
+  await waitFor(async () => (await readdir(outbox)).length === 0, { what: 'the outbox emptied' });
+});
+
 test('an event sent again with its id (after a restart) is stored and delivered once', async () => {
   const stateDir = await tempDir();
   const r = await receiver();
