@@ -219,6 +219,30 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     assert.equal(await rig.direct.get('/test/drift/leader').string(), null);
   });
 
+  it('junk under members/ (more keys than any group has): nobody campaigns, saying so; removed, one leads', async () => {
+    // Reviewer round 6, F4: read in one range, 20,000 junk keys failed past the client's 4 MiB
+    // message limit, reported as "etcd unreachable or without quorum".
+    const a = instance('junk', 'a');
+    const prefix = a.keys.members;
+    for (let from = 0; from < 300; from += 100) {
+      const puts = [];
+      for (let i = from; i < from + 100; i += 1)
+        puts.push(rig.direct.put(`${prefix}junk-${i}`).value('x'));
+      await rig.direct
+        .if(`${prefix}none`, 'Create', '==', 0)
+        .then(...puts)
+        .commit();
+    }
+    await a.start();
+    await waitFor(() => /holds more than 256 keys/.test(a.status().problem ?? ''), {
+      what: 'a says what is wrong',
+      explain: () => JSON.stringify(a.status()),
+    });
+    assert.equal(a.mayAct(), false);
+    await rig.direct.delete().prefix(`${prefix}junk-`);
+    await leaderOf(a);
+  });
+
   it('before any identity is recorded, the later of two registrations that disagree stands back', async () => {
     // A registration with another master, made first, by an instance that never leads.
     await rig.direct
