@@ -124,6 +124,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
       this.self,
       options.identity,
       this.log,
+      options.announceCheck !== undefined,
     );
     // A listener-less 'error' would throw; this emitter has none.
     this.events.setMaxListeners(50);

@@ -72,7 +72,8 @@ export function viewMembers(
       if (entry.createRevision < ownRevision) {
         conflict =
           `another instance of the group (id ${info.id}, http ${info.http}) already registered ` +
-          `this --announce ${self.announce}: give each instance its own --announce`;
+          `this --announce ${self.announce}: give each instance its own --announce (an earlier ` +
+          `run of this instance, with another --http, goes when its lease expires)`;
         lasting ||= info.http !== self.http;
       }
       continue;
