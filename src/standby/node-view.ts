@@ -121,19 +121,23 @@ export function servedElsewhere(view: NodeView, role: string): string | undefine
 }
 
 /**
- * Why a node must not be taken as this rbuddy's standby while something else feeds it, or
- * undefined: a replica whose link to a master other than this rbuddy's announce address is up, or
- * whose sync from it is under way. With no state of its own, rbuddy would adopt a promoted active
- * and then keep that node idle, while whoever feeds it (another rbuddy of another --group, an
- * operator's REPLICAOF) points it back: a fight over the node every round, and that other
- * rbuddy's failover stalls. A link that is down (a dead past leader) is not a claim.
+ * Why a node must not be taken as this rbuddy's standby, or undefined: a replica of any address
+ * but this rbuddy's announce, whatever its link. With no state of its own, rbuddy would adopt the
+ * active (a promoted one, say) and then keep that node idle, while whoever it follows (another
+ * rbuddy of another --group or --etcd-prefix on the same nodes, an operator's REPLICAOF) points it
+ * back: a fight over the node every round, and that other rbuddy's failover stalls. A link that is
+ * down is no sign that nobody manages the node: an rbuddy holds its idle standby so (its sync
+ * answered -NOMASTERLINK) and does so again between the attempts of the standby it is syncing. In
+ * a group, the replicas of the group's own instances (a dead leader, a past leader) are pointed at
+ * the new leader by its takeover before its engine's first round, and again at any round that
+ * sees one (src/ha/repoint-round.ts), so what is left following another address is not the
+ * group's; rbuddy waits, and settles at the first round that finds the node following it.
  */
-export function fedElsewhere(view: NodeView, role: string): string | undefined {
+export function managedElsewhere(view: NodeView, role: string): string | undefined {
   if (!view.reachable || view.role !== 'slave' || view.followsProxy) return undefined;
-  if (!view.linkUp && !view.syncInProgress) return undefined;
   const master = view.masterAddress ?? 'an unknown master';
   const how = view.syncInProgress ? 'is syncing from' : 'replicates from';
-  return `${role} ${view.id} ${how} ${master} (link ${view.linkUp ? 'up' : 'down'}), not from this rbuddy's announce address: another rbuddy (another --group?) or an operator is using it; refusing to take the roles over while something else feeds it. Stop that rbuddy, or point the node at this rbuddy's --announce (REPLICAOF) if this rbuddy is to manage it`;
+  return `${role} ${view.id} ${how} ${master} (link ${view.linkUp ? 'up' : 'down'}), not from this rbuddy's announce address: another rbuddy (another --group or --etcd-prefix on the same nodes?) or an operator manages it (an rbuddy holds its idle standby with the link down); refusing to take the roles over while it follows ${master}: waiting, nothing is sent to either node. Stop that rbuddy, or point the node at this rbuddy's --announce (REPLICAOF) if this rbuddy is to manage it`;
 }
 
 export function unreachable(node: NodeView, role: string): string {

@@ -5,7 +5,7 @@
 // each reports (role, master, keys, run_id) decides, as a pure function like decide(), and when
 // the nodes do not settle it rbuddy waits in `degraded` rather than guess. A first start, too,
 // flushes a standby that holds keys only when nothing says those keys are served (flushRefusal).
-import { fedElsewhere, servedElsewhere, type NodeView } from './node-view.js';
+import { managedElsewhere, servedElsewhere, type NodeView } from './node-view.js';
 import { REDIS_DEFAULTS } from './node-ops.js';
 import type { PersistedState } from './persisted-state.js';
 import type { EngineState } from './states.js';
@@ -118,8 +118,9 @@ export function reconcile(configuredActive: NodeView, configuredStandby: NodeVie
     return wait('degraded', `no state file, and ${elsewhere} (${report})`);
   }
   const standby = active === configuredActive ? configuredStandby : configuredActive;
-  const fed = fedElsewhere(standby, 'node');
-  if (fed !== undefined) return wait('degraded', `no state file, and ${fed} (${report})`);
+  // Its link down is no claim that nobody manages it: another rbuddy holds its idle standby so.
+  const managed = managedElsewhere(standby, 'node');
+  if (managed !== undefined) return wait('degraded', `no state file, and ${managed} (${report})`);
   return {
     kind: 'adopt',
     active,

@@ -168,7 +168,23 @@ const rows: Row[] = [
     reason: /node 10\.0\.0\.6:6379 replicates from 10\.0\.0\.8:6382 \(link up\)/,
   },
   {
-    name: 'a promoted active, its standby pointed at a dead address (link down, no sync): adopted',
+    name: 'a promoted active, its standby held by another rbuddy (link down, no sync): not adopted',
+    // What another --group's leader shows between its promotion and its standby's sync, and
+    // between the standby's attempts: its link is down, yet that rbuddy manages it.
+    active: master(A, { keys: 1000, writesGuarded: true }),
+    standby: replica(S, {
+      followsProxy: false,
+      masterAddress: OTHER_RBUDDY,
+      linkUp: false,
+      keys: 0,
+      servesStaleData: false,
+    }),
+    plan: 'degraded',
+    reason:
+      /no state file, and node 10\.0\.0\.6:6379 replicates from 10\.0\.0\.8:6382 \(link down\), not from this rbuddy's announce address: another rbuddy .*refusing to take the roles over while it follows 10\.0\.0\.8:6382: waiting, nothing is sent to either node/,
+  },
+  {
+    name: 'a promoted active, its standby pointed at a dead address (link down): not adopted either',
     active: master(A, { keys: 1000, writesGuarded: true }),
     standby: replica(S, {
       followsProxy: false,
@@ -176,7 +192,34 @@ const rows: Row[] = [
       linkUp: false,
       keys: 0,
     }),
+    plan: 'degraded',
+    reason: /node 10\.0\.0\.6:6379 replicates from 10\.0\.0\.8:6382 \(link down\)/,
+  },
+  {
+    name: 'the same standby once pointed at this rbuddy (an operator fixed the flags): adopted',
+    active: master(A, { keys: 1000, writesGuarded: true }),
+    standby: replica(S, { linkUp: false, keys: 0, servesStaleData: false }),
     plan: 'adopt A (promoted)',
+  },
+  {
+    name: 'the active serves through this rbuddy, the empty standby held by another: not adopted',
+    active: replica(A, { linkUp: false }),
+    standby: replica(S, {
+      followsProxy: false,
+      masterAddress: OTHER_RBUDDY,
+      linkUp: false,
+      keys: 0,
+      servesStaleData: false,
+    }),
+    plan: 'degraded',
+    reason: /node 10\.0\.0\.6:6379 replicates from 10\.0\.0\.8:6382 \(link down\)/,
+  },
+  {
+    name: 'a promoted active, its standby an empty replica of the real master (link down): not adopted',
+    active: master(A, { keys: 1000, writesGuarded: true }),
+    standby: replica(S, { followsProxy: false, masterAddress: MASTER, linkUp: false, keys: 0 }),
+    plan: 'degraded',
+    reason: /node 10\.0\.0\.6:6379 replicates from 10\.0\.0\.2:6379 \(link down\)/,
   },
   {
     name: 'both replicate from rbuddy with data (a planned switch not yet retired): ambiguous',
@@ -356,11 +399,11 @@ describe('reconcile(): properties', () => {
         }
         if (plan.kind === 'adopt') {
           assert.deepEqual(serving, [plan.active], 'adopt: the one serving node is the active');
-          const fed =
-            plan.standby.role === 'slave' &&
-            !plan.standby.followsProxy &&
-            (plan.standby.linkUp || plan.standby.syncInProgress);
-          assert.ok(!fed, 'adopt: nothing but this rbuddy feeds the standby');
+          const elsewhere = plan.standby.role === 'slave' && !plan.standby.followsProxy;
+          assert.ok(
+            !elsewhere,
+            'adopt: the standby follows nothing but this rbuddy, linked or not',
+          );
         }
         if (plan.kind === 'wait') assert.notEqual(plan.reason, '', 'waiting says why');
       }),
