@@ -56,11 +56,12 @@ function describeJsonError(error: unknown, text: string): string {
   const position = /at position (\d+)/.exec(message);
   let what = message
     .replace(/,\s*(?:\.\.\.)?".*$/s, '')
-    .replace(/^Unexpected token '.*?'/, 'unexpected token')
+    .replace(/^Unexpected token '.*?'/s, 'unexpected token')
     .replace(/\s*in JSON at position \d+.*$/s, '')
     .replace(/\s*at position \d+.*$/s, '')
     .trim();
-  if (what === '' || what.includes('"')) what = 'syntax error';
+  // A token that is a control character (a newline) must not break the message's one line.
+  if (what === '' || what.includes('"') || [...what].some((c) => c < ' ')) what = 'syntax error';
   what = what.charAt(0).toLowerCase() + what.slice(1);
   if (position === null) return what;
   const offset = Number(position[1]);
