@@ -8,11 +8,12 @@ import type { ChaosTopology } from './topology.js';
 const SETTLE_MS = 5_000;
 
 /**
- * `final`: the run has settled (healthy, nothing pending, no fault for a while): the active must
- * have caught up with the master, so offsets that never meet are a violation there, unless rbuddy
- * left `healthy` or named another active meanwhile (a failover the last faults called for, begun
- * after the settle: the caller settles again, `unsettled`); at a quiet point during the run they
- * are only noted (a fault may have just begun).
+ * At a quiet point or the settled end (`final`), with the writer paused and no fault able to
+ * start: the active must catch up with the master, so offsets that never meet are a violation
+ * (reviewer R11c, C1: an active silently behind passed every check when this was only noted),
+ * unless rbuddy left `healthy`, named another active or its link stopped streaming meanwhile: a
+ * failover the last faults called for, begun after the check did (`unsettled`: noted; at the end
+ * the caller settles again).
  */
 export async function digestCheck(
   topo: ChaosTopology,
@@ -58,25 +59,26 @@ export async function digestCheck(
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    checker.history.record('digest', active, {
-      ok: false,
-      data: { skipped: 'offsets did not meet in 5 s' },
-    });
     const now = await topo.status();
-    if (final && (now?.state !== 'healthy' || now.active !== active)) {
+    const streaming = now?.sessions.some(
+      (session) => session.replica === active && session.phase === 'streaming',
+    );
+    if (now?.state !== 'healthy' || now.active !== active || streaming !== true) {
       checker.history.record('digest', active, {
         ok: false,
         data: { unsettled: `rbuddy ${now?.state ?? 'not answering'}, active ${now?.active}` },
       });
       return 'unsettled';
     }
-    if (final) {
-      checker.check(
-        'DEBUG DIGEST of master and active equal when quiet',
-        false,
-        'the settled active never caught up with the master (replication offsets did not meet in 5 s, the writer paused)',
-      );
-    }
+    checker.history.record('digest', active, {
+      ok: false,
+      data: { behind: 'offsets did not meet in 5 s', final },
+    });
+    checker.check(
+      'DEBUG DIGEST of master and active equal when quiet',
+      false,
+      'the active never caught up with the master while rbuddy said healthy and quiet (replication offsets did not meet in 5 s, the writer paused)',
+    );
   } catch (error) {
     checker.history.record('digest', active, { ok: false, data: { skipped: String(error) } });
   } finally {

@@ -181,7 +181,10 @@ async function main(): Promise<number> {
       schedule.running.size === 0 &&
       now - schedule.lastFaultEnd > 3000 &&
       observer.healthySince !== undefined &&
-      now - observer.healthySince > 2000;
+      now - observer.healthySince > 2000 &&
+      observer.lastStatus?.sessions.some(
+        (session) => session.replica === active && session.phase === 'streaming',
+      ) === true;
     if (!quiet || schedule.hold || active == null || now - lastDigest < DIGEST_EVERY_MS) return;
     schedule.hold = true;
     lastDigest = now;
