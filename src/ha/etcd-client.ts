@@ -31,7 +31,7 @@ import {
   type IDefaultPolicyContext,
   type IPolicy,
 } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { Etcd3, GRPCResourceExhastedError, isRecoverableError, type IOptions } from 'etcd3';
 import type { EtcdConfig } from '../config/types.js';
 import { ConfigError, EtcdUnavailableError } from '../errors.js';
 
@@ -42,6 +42,12 @@ import { ConfigError, EtcdUnavailableError } from '../errors.js';
  * every member would say the same.
  */
 export function retryOnAnotherMember(error: unknown): boolean {
+  // RESOURCE_EXHAUSTED (an answer past the client's 4 MiB message limit, etcd's space quota) is
+  // etcd3's "recoverable", but every member says the same: counted by the member's breaker, junk
+  // under the prefix set aside every member and failed unrelated calls (reviewer round 7, R7-2).
+  if (error instanceof GRPCResourceExhastedError || /RESOURCE_EXHAUSTED/.test(String(error))) {
+    return false;
+  }
   return (
     error instanceof EtcdUnavailableError || (error instanceof Error && isRecoverableError(error))
   );

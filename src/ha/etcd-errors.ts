@@ -48,6 +48,12 @@ export function etcdFailureProblem(kind: EtcdFailureKind, error: unknown): strin
     case 'lease-lost':
       return `etcd: this instance's lease is gone (${message})`;
     case 'unreachable':
+      if (/RESOURCE_EXHAUSTED.*larger than max/s.test(message)) {
+        return `an answer from etcd was larger than this client takes (4 MiB): large values under --etcd-prefix that rbuddy never writes (someone with write access put them there); remove them: ${message}`;
+      }
+      if (/DEADLINE_EXCEEDED|timed out|deadline/i.test(message)) {
+        return `etcd calls time out (each is given a fifth of --etcd-lease-ms): etcd unreachable, without quorum, or slower than that; a longer lease tolerates a slower etcd: ${message}`;
+      }
       return `etcd unreachable or without quorum: ${message}`;
   }
 }

@@ -168,7 +168,15 @@ export class EtcdRecentEvents implements RecentEventsFeed {
   private async entries(): Promise<Array<{ key: string; seq: number; text: string }>> {
     let stored: Record<string, string>;
     try {
-      stored = await this.client.getAll().prefix(this.prefix).sort('Key', 'Ascend').strings();
+      // The newest sequence keys (digits only: other keys never crowd them out), at most a few
+      // times what the leader keeps: junk under the prefix must not grow this read without bound
+      // (reviewer round 7, R7-2).
+      stored = await this.client
+        .getAll()
+        .inRange({ start: `${this.prefix}0`, end: `${this.prefix}:` })
+        .sort('Key', 'Descend')
+        .limit(this.max * 4)
+        .strings();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new EtcdUnavailableError(`cannot read ${this.prefix}: ${message}`, { cause: error });

@@ -67,8 +67,12 @@ async function drifted(
     return status.state === 'degraded' && reason.test(status.reason ?? '') && named(status);
   });
   assert.equal(seen.leader, false);
-  assert.equal(seen.leaderAnnounce, `127.0.0.1:${leader.resp.port}`);
-  assert.equal((await rig.status(leader)).state, 'healthy', 'the group goes on');
+  // Either of the group's instances may lead by now (a loaded machine can cost a renewal).
+  const leading = [leader, follower].find(
+    (rbuddy) => seen.leaderAnnounce === `127.0.0.1:${rbuddy.resp.port}`,
+  );
+  assert.ok(leading !== undefined, `led by the group: ${String(seen.leaderAnnounce)}`);
+  assert.equal((await rig.status(leading)).state, 'healthy', 'the group goes on');
 
   // Every instance of the group dies: nobody is left whose registration could be compared.
   await rig.kill9(follower);
@@ -92,7 +96,10 @@ async function drifted(
   assert.equal((await masterStats(foreign.client())).syncFull, foreignStats.syncFull);
   const replication = await info(rig.active.client(), 'replication');
   assert.equal(replication.role, 'slave');
-  assert.equal(replication.master_port, String(leader.resp.port), 'the active still follows A');
+  assert.ok(
+    [leader, follower].some((rbuddy) => replication.master_port === String(rbuddy.resp.port)),
+    `the active still follows the group's instances: ${String(replication.master_port)}`,
+  );
   assert.equal(await keyCount(rig.active.client()), activeKeys);
   assert.equal(await rig.active.client().get('ha:key'), 'value');
   await assertReadsRight(drift, rig);

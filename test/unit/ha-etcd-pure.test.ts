@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EtcdConfig } from '../../src/config/types.js';
-import { etcdClientOptions, withDeadline } from '../../src/ha/etcd-client.js';
+import { etcdClientOptions, retryOnAnotherMember, withDeadline } from '../../src/ha/etcd-client.js';
+import { GRPCResourceExhastedError, GRPCUnavailableError } from 'etcd3';
 import { etcdFailureKind, etcdFailureProblem } from '../../src/ha/etcd-errors.js';
 import { parseInstance } from '../../src/ha/instance-info.js';
 import { groupKeys, MAX_SEQ, outboxSeq, seqKey } from '../../src/ha/keys.js';
@@ -213,5 +214,25 @@ describe('failed etcd rounds', () => {
     const down = new Error('14 UNAVAILABLE: No connection established');
     assert.equal(etcdFailureKind(down), 'unreachable');
     assert.match(etcdFailureProblem('unreachable', down), /^etcd unreachable or without quorum/);
+  });
+
+  it('says an oversized answer is junk under the prefix, and a timeout a slow etcd (round 7)', () => {
+    const big = new Error(
+      '8 RESOURCE_EXHAUSTED: Received message larger than max (5000590 vs 4194304)',
+    );
+    assert.match(
+      etcdFailureProblem('unreachable', big),
+      /larger than this client takes.*remove them/,
+    );
+    const slow = new Error('4 DEADLINE_EXCEEDED: Deadline exceeded after 0.600s');
+    assert.match(etcdFailureProblem('unreachable', slow), /^etcd calls time out.*--etcd-lease-ms/);
+  });
+
+  it('an oversized answer is not tried on another member (every member says the same)', () => {
+    assert.equal(
+      retryOnAnotherMember(new GRPCResourceExhastedError('8 RESOURCE_EXHAUSTED: x')),
+      false,
+    );
+    assert.equal(retryOnAnotherMember(new GRPCUnavailableError('14 UNAVAILABLE: x')), true);
   });
 });
