@@ -106,7 +106,8 @@ export class FailoverEngine {
     this.now = options.now ?? Date.now;
     this.rounds = new RoundLoop({
       tickMs: () => options.tickMs ?? 250,
-      retry: options.retry ?? exponentialBackoff({ baseMs: 250, maxMs: 10_000 }),
+      // At most 2 s: a failing streak must not leave an active back empty unheld for 8 s.
+      retry: options.retry ?? exponentialBackoff({ baseMs: 250, maxMs: 2_000 }),
       // Nothing is decided on a state that cannot be read; the nodes are still read (view()
       // never throws), so that discovery keeps naming the one that serves.
       round: () => (this.corrupt === undefined ? this.tick() : this.startUp().then(() => false)),

@@ -2,14 +2,15 @@
 // --http (a changed flag, or an ephemeral admin port), on a real 3-member etcd cluster with real
 // redis-servers and the CLI (docs/ha.md, failure modes, "two instances with one --announce"). Its
 // earlier run's registration, still on its lease for a few seconds, names another admin address:
-// the restarted instance stands back while it lasts, then follows, and when the other instance
-// dies it takes over (+CONTINUE, the master's sync_full unchanged). Before, it took that
+// the restarted instance stands back while it lasts, then campaigns: it leads or follows healthy,
+// and whichever survives the next kill takes over (the master's sync_full unchanged). Before, it took that
 // registration for a second instance given its --announce and never campaigned again, so the
 // group had no leader once the other died (reviewer round 6, F3).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd-cluster.js';
 import { freePort } from '../../harness/processes.js';
+import type { RbuddyProcess } from '../../harness/rbuddy-process.js';
 import { stopAllRedis } from '../../harness/redis-server.js';
 import { masterStats, waitForInSync } from '../../harness/replication.js';
 import { waitFor } from '../../harness/wait-for.js';
@@ -28,7 +29,7 @@ after(async () => {
   await cluster.close();
 });
 
-test('a leader restarted after kill -9 with another --http follows, then takes over when the other dies', async () => {
+test('a leader restarted after kill -9 with another --http campaigns again once its earlier registration expired; the survivor of the next kill takes over', async () => {
   const rig = await startHaRig(cluster, { instances: 0, leaseMs: 3_000 });
   rigs.push(rig);
   const listen = `127.0.0.1:${await freePort()}`;
@@ -42,24 +43,31 @@ test('a leader restarted after kill -9 with another --http follows, then takes o
 
   await rig.kill9(a);
   const again = await rig.spawn({ listen, extra: await http() });
-  await rig.waitFor(b, 'B leads', (s) => s.leader === true && s.state === 'healthy');
-  // While A's earlier registration lasts, the restarted A stands back, naming it; once it
-  // expired, A follows B, healthy.
-  const followed = await rig.waitFor(
-    again,
-    "the restarted A healthy, following B, its earlier run's registration gone",
-    (s) => s.leader === false && s.state === 'healthy',
-  );
-  assert.equal(followed.leaderAnnounce, `127.0.0.1:${b.resp.port}`);
+  // A's earlier registration and leader key go with one lease: when it expires, either B or the
+  // restarted A may win the election. Both must end healthy, one leading: the restarted A stood
+  // back only while its earlier run's registration lasted.
+  const settled = async (): Promise<
+    { leading: RbuddyProcess; other: RbuddyProcess } | undefined
+  > => {
+    const [sb, sa] = await Promise.all([rig.status(b), rig.status(again)]).catch(() => []);
+    if (sb?.state !== 'healthy' || sa?.state !== 'healthy') return undefined;
+    if (sb.leader === true && sa.leader === false) return { leading: b, other: again };
+    if (sa.leader === true && sb.leader === false) return { leading: again, other: b };
+    return undefined;
+  };
+  const first = await waitFor(settled, {
+    what: 'the restarted A and B healthy, one leading',
+    timeoutMs: 90_000,
+  });
+  const other = first.other;
+  const status = await rig.status(other);
+  assert.equal(status.leaderAnnounce, `127.0.0.1:${first.leading.resp.port}`);
 
-  await rig.kill9(b);
-  await rig.waitFor(
-    again,
-    'the restarted A leads',
-    (s) => s.leader === true && s.state === 'healthy',
-  );
-  await waitFor(() => followsPort(rig.active.client(), again.resp.port), {
-    what: 'the active streaming through the restarted A',
+  // The leader dies: the other takes over (the restarted A leads now, or already led).
+  await rig.kill9(first.leading);
+  await rig.waitFor(other, 'the other leads', (s) => s.leader === true && s.state === 'healthy');
+  await waitFor(() => followsPort(rig.active.client(), other.resp.port), {
+    what: 'the active streaming through the new leader',
     timeoutMs: 30_000,
   });
   await master.set('ha:after-the-restart', 'relayed');
