@@ -226,6 +226,21 @@ export class Metrics {
       },
     });
 
+    new Gauge({
+      name: 'rbuddy_replica_lag_seconds',
+      help:
+        'How long ago the oldest byte a replica has not acknowledged was relayed (live sessions ' +
+        'after their first ACK; about 1 s under a steady stream, growing when it stops applying it)',
+      labelNames: ['replica'],
+      registers,
+      collect() {
+        this.reset();
+        for (const session of source.status().sessions) {
+          if (session.lagMs !== null) this.set({ replica: session.replica }, session.lagMs / 1000);
+        }
+      },
+    });
+
     const writeFailures = new TotalsSeen();
     new Counter({
       name: 'rbuddy_state_write_failures_total',

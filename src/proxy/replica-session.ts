@@ -111,12 +111,8 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
           // Fallback after a PSYNC error reply: the master answers with a snapshot header directly.
           if (this.framer?.phase === 'psync-reply') this.framer.expectSnapshot();
         },
-        unreadable: (error) =>
-          this.log.warn(
-            { err: error },
-            'cannot parse what the replica sends; no longer tracking ACKs',
-          ),
       },
+      this.log,
       this.now,
     );
   }
@@ -264,6 +260,7 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
         offset !== undefined && this.acks.lastOffset !== undefined
           ? offset - this.acks.lastOffset
           : null,
+      lagMs: this.acks.lagMs(),
       bytes: { fromMaster: this.toReplica?.bytes ?? 0, toMaster: this.toMaster?.bytes ?? 0 },
       keepalives: this.keepalives,
       buffered: {
@@ -292,6 +289,8 @@ export class ReplicaSession extends EventEmitter<{ event: [SessionEvent] }> impl
       this.onUpstreamEvent(event, this.toReplica);
       if (this.closed) return;
     }
+    const offset = this.offset;
+    if (offset !== undefined) this.acks.relayed(offset);
   };
 
   private onUpstreamEvent(event: UpstreamEvent, toReplica: Hop): void {

@@ -99,6 +99,12 @@ export interface SessionStatus {
   lastAck: { offset: number; at: string } | null;
   /** offset − last ACK: bytes the replica has not yet confirmed. */
   lagBytes: number | null;
+  /**
+   * How long ago (ms, ±250) the oldest byte the replica has not acknowledged was relayed: 0 when
+   * it acknowledged everything, null before its first ACK. About a second under a steady stream
+   * (replicas ACK once a second); growing, a replica that stopped applying the stream.
+   */
+  lagMs: number | null;
   bytes: { fromMaster: number; toMaster: number };
   /** Keepalive newlines the master sent before the PSYNC reply or the snapshot, relayed. */
   keepalives: number;

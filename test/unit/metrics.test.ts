@@ -28,6 +28,7 @@ function session(
     snapshot: null,
     lastAck: null,
     lagBytes: null,
+    lagMs: null,
     bytes,
     keepalives: 0,
     buffered: { toReplica: 0, toMaster: 0, peakToReplica: 0, peakToMaster: 0 },
@@ -99,7 +100,7 @@ describe('Metrics', () => {
   test('exposes every metric with HELP, TYPE and the documented labels', async () => {
     const { source, current } = fakeSource();
     current.sessions = [
-      session('1', 'a:1', { fromMaster: 1000, toMaster: 30 }, { lagBytes: 42 }),
+      session('1', 'a:1', { fromMaster: 1000, toMaster: 30 }, { lagBytes: 42, lagMs: 1500 }),
       session('2', 'b:2', { fromMaster: 5, toMaster: 0 }, { phase: 'snapshot' }),
     ];
     const metrics = new Metrics(source);
@@ -114,6 +115,7 @@ describe('Metrics', () => {
       rbuddy_relay_bytes_total: 'counter',
       rbuddy_session_phase: 'gauge',
       rbuddy_replica_lag_bytes: 'gauge',
+      rbuddy_replica_lag_seconds: 'gauge',
       rbuddy_notifications_total: 'counter',
       rbuddy_outbox_pending: 'gauge',
       rbuddy_process_cpu_seconds_total: 'counter',
@@ -151,6 +153,8 @@ describe('Metrics', () => {
     );
     assert.equal(sampleValue(parsed, 'rbuddy_replica_lag_bytes', { replica: 'a:1' }), 42);
     assert.equal(sampleValue(parsed, 'rbuddy_replica_lag_bytes', { replica: 'b:2' }), undefined);
+    assert.equal(sampleValue(parsed, 'rbuddy_replica_lag_seconds', { replica: 'a:1' }), 1.5);
+    assert.equal(sampleValue(parsed, 'rbuddy_replica_lag_seconds', { replica: 'b:2' }), undefined);
     for (const result of ['completed', 'aborted', 'failed']) {
       assert.equal(sampleValue(parsed, 'rbuddy_failovers_total', { result }), 0);
     }

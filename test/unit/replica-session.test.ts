@@ -118,6 +118,7 @@ describe('ReplicaSession', () => {
       [{ type: 'ack', offset: 114 }],
     );
     assert.equal(session.status().lagBytes, 0);
+    assert.equal(session.status().lagMs, 0);
     session.close('shutdown');
   });
 
