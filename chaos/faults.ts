@@ -264,8 +264,8 @@ const flood: FaultKind = {
   locks: ['flood'],
   lasting: true,
   inject(ctx, rng) {
-    const stop = startFlood(ctx.topo, rng.int(1, 2 ** 30));
-    return Promise.resolve({ target: 'rbuddy ports', heal: stop });
+    const { heal, detail } = startFlood(ctx.topo, rng.int(1, 2 ** 30));
+    return Promise.resolve({ target: 'rbuddy ports', heal, detail });
   },
 };
 

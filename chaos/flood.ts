@@ -2,7 +2,14 @@
 // and HTTP shaped garbage), and connections that open and stay silent, to the limits' edge
 // (rbuddy's --max-clients is 1000 and the admin API's 64). They must never disturb a replica's
 // session, a failover, or the admin API's answers to the readers.
+//
+// Half the floods also hold rbuddy's input budget against it (harness/input-hogs.ts): a few
+// hundred RESP connections each sending most of a megabyte of a command it never finishes. The
+// chaos rbuddy has no --listen-password, so every connection starts authenticated and may hold a
+// megabyte (CLIENT_MAX_QUERY_BYTES) as a stranger; past the 32 MiB budget rbuddy closes the
+// biggest holders.
 import { connect, type Socket } from 'node:net';
+import { startHogs } from '../harness/input-hogs.js';
 import type { Heal } from './faults.js';
 import { createPrng } from './prng.js';
 import type { ChaosTopology } from './topology.js';
@@ -18,10 +25,24 @@ const GARBAGE = [
   '\u00ff\u00fe\u0000\r\n\r\n',
 ];
 
-export function startFlood(topo: ChaosTopology, seed: number): Heal {
+/**
+ * Connections of the input-budget variant, far fewer than --max-clients (1000). Without the budget
+ * rbuddy holds 150 MB or more of their commands, past the RSS check's bound (chaos/observer.ts);
+ * with it, at most 32 MiB.
+ */
+const HOGS = { min: 180, max: 220 };
+
+export function startFlood(topo: ChaosTopology, seed: number): { heal: Heal; detail: string } {
   const rng = createPrng(seed);
   const sockets = new Set<Socket>();
-  const ports = [topo.listenAddress().port, new URL(topo.httpUrl).port].map(Number);
+  const resp = topo.listenAddress();
+  const ports = [resp.port, new URL(topo.httpUrl).port].map(Number);
+  const hogCount = rng.chance(0.5) ? rng.int(HOGS.min, HOGS.max) : 0;
+  const fills = Array.from({ length: hogCount }, () => 0.8 + 0.2 * rng.next());
+  const hogs =
+    hogCount === 0
+      ? undefined
+      : startHogs({ ...resp, count: hogCount, openPort: true, fill: (i) => fills[i] ?? 1 });
   let running = true;
   const open = (): void => {
     if (!running) return;
@@ -45,12 +66,18 @@ export function startFlood(topo: ChaosTopology, seed: number): Heal {
     // Old ones go, new ones come: connection churn, not only a standing crowd.
     for (const socket of [...sockets].slice(0, 2)) socket.destroy();
   }, 50);
-  return () => {
+  const heal = (): Promise<void> => {
     running = false;
     clearInterval(timer);
     for (const socket of sockets) socket.destroy();
+    hogs?.destroy();
     return Promise.resolve();
   };
+  const detail =
+    hogCount === 0
+      ? 'garbage and silent connections'
+      : `garbage and silent connections, and ${hogCount} holding most of a megabyte each (the input budget)`;
+  return { heal, detail };
 }
 
 function randomBytes(rng: ReturnType<typeof createPrng>, length: number): Buffer {

@@ -1,7 +1,9 @@
 // `npm run fuzz -- --cases N [--seed S] [--concurrency C] [--only I] [--rss-limit-mb M]`:
 // generated RESP and HTTP inputs against the built rbuddy CLI while a replica streams through it
 // (fuzz/live-target.ts). Every input is a function of the seed and its case number, so a run is
-// replayed with the seed it prints, and one case with `--only I`.
+// replayed with the seed it prints, and one case with `--only I`. One case in 600 is the attack the
+// RESP port's input budget is for (fuzz/budget-case.ts): a few hundred connections at once, each
+// holding an incomplete command as large as it may, which rbuddy must close past its budget.
 //
 // The last line is `fuzz: N cases, P crashes, peak RSS M MB, stream intact` (or `stream BROKEN:
 // <why>`); the exit code is non-zero on a crash, a broken stream, a connection rbuddy kept open
@@ -13,6 +15,7 @@ import { httpInput } from './http-inputs.js';
 import { startLiveTarget, type LiveTarget } from './live-target.js';
 import { respInput } from './resp-inputs.js';
 import { splitPoints } from './mutate.js';
+import { isBudgetCase, runBudgetCase } from './budget-case.js';
 
 interface Options {
   cases: number;
@@ -63,6 +66,8 @@ interface Tally {
   connections: number;
   hangs: number[];
   refused: number;
+  /** The input-budget cases (fuzz/budget-case.ts): how many, their connections, how they ended. */
+  budget: { cases: number; connections: number; holding: number; closed: number; noAuth: number };
 }
 
 /**
@@ -91,6 +96,23 @@ async function runCase(
 ): Promise<void> {
   const rng = casePrng(seed, index);
   const resp = target.rbuddy.resp;
+  if (isBudgetCase(index)) {
+    const hogs = await runBudgetCase(
+      rng,
+      { host: resp.host, port: resp.port, password: target.password },
+      () => localAddress(rng),
+      CLOSE_TIMEOUT_MS,
+    );
+    tally.budget.cases += 1;
+    tally.budget.connections += hogs.opened;
+    tally.budget.holding += hogs.holding;
+    tally.budget.closed += hogs.closedByBudget;
+    tally.budget.noAuth += hogs.authRefused;
+    tally.connections += hogs.opened;
+    tally.refused += hogs.refused;
+    if (hogs.hangs > 0) tally.hangs.push(index);
+    return;
+  }
   const http = new URL(target.rbuddy.httpUrl);
   const one = async (): Promise<Outcome> => {
     const isResp = rng.chance(0.6);
@@ -130,7 +152,14 @@ async function main(): Promise<number> {
   console.log(`fuzz: seed ${seed}, ${indices.length} cases, ${options.concurrency} at a time`);
   const target = await startLiveTarget();
   console.log(`fuzz: rbuddy (node dist/cli.js) pid ${target.pid}, a replica streaming through it`);
-  const tally: Tally = { resp: 0, http: 0, connections: 0, hangs: [], refused: 0 };
+  const tally: Tally = {
+    resp: 0,
+    http: 0,
+    connections: 0,
+    hangs: [],
+    refused: 0,
+    budget: { cases: 0, connections: 0, holding: 0, closed: 0, noAuth: 0 },
+  };
   const inFlight = new Set<number>();
   let exit: { code: number | null; signal: NodeJS.Signals | null; inFlight: number[] } | undefined;
   // 'close', not 'exit': by then rbuddy's last log lines (its crash report) have been read.
@@ -184,6 +213,12 @@ async function main(): Promise<number> {
     `fuzz: ${tally.resp} RESP and ${tally.http} HTTP inputs on ${tally.connections} connections ` +
       `in ${seconds.toFixed(0)} s (${Math.round(done / seconds)} cases/s); ` +
       `${tally.refused} connections refused`,
+  );
+  const { budget } = tally;
+  console.log(
+    `fuzz: input budget: ${budget.cases} cases, ${budget.connections} connections, ` +
+      `${budget.holding} sent a whole incomplete command, ${budget.closed} closed by the budget` +
+      (budget.noAuth > 0 ? `, ${budget.noAuth} refused AUTH` : ''),
   );
   console.log(
     `fuzz: rbuddy logged ${errors.length} errors${errors.length > 0 ? `, first: ${JSON.stringify(errors[0]?.msg)}` : ''}`,
