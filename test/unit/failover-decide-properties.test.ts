@@ -11,7 +11,12 @@ import {
   type Observations,
   type OperatorRequest,
 } from '../../src/standby/decide.js';
-import { backEmpty, type NodeView, type SessionView } from '../../src/standby/node-view.js';
+import {
+  backEmpty,
+  isHeldStandby,
+  type NodeView,
+  type SessionView,
+} from '../../src/standby/node-view.js';
 import type { FailoverStep, PersistedState } from '../../src/standby/persisted-state.js';
 import { ENGINE_STATES } from '../../src/standby/states.js';
 import { servesReads } from '../../src/standby/reconcile.js';
@@ -373,8 +378,16 @@ describe('decide(): properties over random observations', () => {
               assert.equal(obs.operator, 'abort');
               break;
             case 'adopt-nodes-roles':
-              // Only the node that serves reads, over a recorded active that holds nothing.
-              assert.ok(step === undefined || step === 'promoting', `adopt at ${step ?? 'none'}`);
+              // Only the node that serves reads, over a recorded active that holds nothing: with no
+              // failover or one not past its promotion, or a switch whose incoming node is held
+              // as an idle standby since (a state captured mid-drain, put back after a later
+              // failover; ce4c441). This last case was missing here: 1 run in 10 failed on it.
+              assert.ok(
+                step === undefined ||
+                  step === 'promoting' ||
+                  (step === 'switched' && isHeldStandby(obs.active)),
+                `adopt at ${step ?? 'none'}`,
+              );
               assert.ok(persisted.activeHoldsData, 'adopt: the state says its active held data');
               assert.ok(
                 obs.active.reachable && obs.active.keys === 0 && !obs.active.loading,
