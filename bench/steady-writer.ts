@@ -2,13 +2,16 @@
 // WAIT client's event loop: pipelined SETs at a fixed rate until SIGTERM, then one JSON line
 // `{ writes, seconds }` on stdout. A first line `{ "ready": true }` says the first batch landed.
 //
-// Usage: node --import tsx bench/steady-writer.ts <host> <port> <writes per second>
+// Usage: node --import tsx bench/steady-writer.ts <host> <port> <writes per second> [--acks]
+// `--acks` (the chaos run): after each batch, a line `{ "acked": S }`, the highest sequence number
+// the master acknowledged so far (its freshness check of the active's reads, chaos/freshness.ts).
 import { Redis } from 'ioredis';
 
 const TICK_MS = 10;
 const KEYS = 10_000;
 
-const [host = '127.0.0.1', portText = '', rateText = ''] = process.argv.slice(2);
+const [host = '127.0.0.1', portText = '', rateText = '', acksFlag] = process.argv.slice(2);
+const reportAcks = acksFlag === '--acks';
 const port = Number(portText);
 const rate = Number(rateText);
 if (!Number.isInteger(port) || !(rate > 0)) {
@@ -41,6 +44,11 @@ while (running) {
   }
   const results = (await pipeline.exec()) ?? [];
   writes += results.filter(([error]) => error === null).length;
+  if (reportAcks) {
+    // The batch ran in order: its last write acknowledged is the highest sequence the master has.
+    const last = results.findLastIndex(([error]) => error === null);
+    if (last >= 0) console.log(JSON.stringify({ acked: seq - perTick + 1 + last }));
+  }
   if (seq === perTick) console.log(JSON.stringify({ ready: true }));
   due += TICK_MS;
   const wait = due - performance.now();

@@ -51,6 +51,14 @@ export class Checker {
   longestBackEmptyMs = 0;
   /** The master's key count when last asked (the observer asks it every tick). */
   masterKeys: number | undefined;
+  /** When rbuddy was last seen not `healthy` (or not answering), by the observer (ms of the run). */
+  lastNotHealthy = 0;
+  /** When the observer last saw rbuddy name another active, or a new epoch (ms of the run). */
+  activeChangedAt = 0;
+  /** The active's largest lag behind the master in time (chaos/offset-lag.ts), and the largest
+   * judged: rbuddy healthy, the same active, nothing excusing it (ms). */
+  maxLagMs = 0;
+  maxJudgedLagMs = 0;
 
   constructor(readonly history: History) {}
 
@@ -170,6 +178,30 @@ export class Checker {
     if (this.isImpaired('rbuddy')) return true;
     const rbuddyBack = this.impaired.get('rbuddy') ?? -1;
     return now <= Math.max(since, rbuddyBack) + BACK_EMPTY_HOLD_MS;
+  }
+
+  /** The last moment `node` (a process, `master-link`, `replica-link`) was excused (ms of the
+   * run): now while it is, else the end of its last excuse (its return and the settling time). */
+  lastExcused(node: string): number {
+    const now = this.history.now();
+    if (this.isImpaired(node)) return now;
+    return Math.min(this.impaired.get(node) ?? -Infinity, now);
+  }
+
+  /**
+   * Since when an active `node` behind the master must be catching up (ms of the run): the last
+   * moment anything that can hold its stream back was excused — the node, the master, rbuddy
+   * (the stream crosses it), either link (a blackhole, a stall, a bandwidth limit, a reset) —,
+   * rbuddy was not `healthy` (a failover serves the active stale by design) or named another
+   * active. The freshness checks (chaos/freshness.ts, chaos/offset-lag.ts) judge only what the
+   * master had from then on.
+   */
+  staleExcusedSince(node: string): number {
+    return Math.max(
+      ...[node, 'master', 'rbuddy', 'master-link', 'replica-link'].map((n) => this.lastExcused(n)),
+      this.lastNotHealthy,
+      this.activeChangedAt,
+    );
   }
 
   anyImpaired(): boolean {

@@ -174,8 +174,11 @@ function linkFault(
     inject(ctx, rng) {
       const fwd = forwarder(ctx.topo);
       let mode: LinkMode;
+      // The link's own excuse (`Checker.staleExcusedSince`): an active behind the master.
+      ctx.impair(link);
       if (kind === 'reset') {
         fwd.resetAll();
+        ctx.healed(link);
         return Promise.resolve({ target: link, heal: noHeal });
       }
       if (kind === 'stall') mode = { kind, direction: rng.chance(0.5) ? 'up' : 'down' };
@@ -189,6 +192,7 @@ function linkFault(
         detail: JSON.stringify(mode),
         heal: () => {
           fwd.setMode({ kind: 'pass' });
+          ctx.healed(link);
           return Promise.resolve();
         },
       });
@@ -352,6 +356,40 @@ const selftestLoseKeys: FaultKind = {
   },
 };
 
+/** How long the stale-active self-test pauses the active's stream: the reviewer's 25 s. */
+const STALE_PAUSE_MS = 25_000;
+
+/**
+ * The checker's self-test of the active's freshness (reviewer R11c, C1): `CLIENT PAUSE 25000
+ * WRITE` on the active of a steady group. A paused replica answers GET, DBSIZE and INFO but
+ * applies nothing of its master link's stream, so the probe key and the key count hold while it
+ * falls thousands of writes behind; only the freshness of its reads (chaos/freshness.ts) and its
+ * lag behind the master's offset (chaos/offset-lag.ts) can tell. It holds the replicas until the
+ * pause is over.
+ */
+const selftestStaleActive: FaultKind = {
+  name: 'selftest-stale-active',
+  ...SELFTEST,
+  async inject(ctx) {
+    const { node, active } = await steadyActive(ctx);
+    try {
+      await active.call('CLIENT', 'PAUSE', String(STALE_PAUSE_MS), 'WRITE');
+    } finally {
+      active.disconnect();
+    }
+    const until = Date.now() + STALE_PAUSE_MS;
+    ctx.note("selftest: the active's stream paused behind rbuddy's back", {
+      active: node.address,
+      ms: STALE_PAUSE_MS,
+    });
+    return {
+      target: node.address,
+      detail: `CLIENT PAUSE ${STALE_PAUSE_MS} WRITE`,
+      heal: () => new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now()))),
+    };
+  },
+};
+
 /** The active of a steady group (rbuddy healthy), with a client of its own. */
 async function steadyActive(
   ctx: FaultContext,
@@ -405,4 +443,5 @@ export const FAULTS: readonly FaultKind[] = [
   flood,
   selftestFullSyncActive,
   selftestLoseKeys,
+  selftestStaleActive,
 ];

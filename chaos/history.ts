@@ -17,6 +17,7 @@ export type OpKind =
   | 'operator'
   | 'digest'
   | 'full-sync'
+  | 'lag'
   | 'violation'
   | 'note';
 

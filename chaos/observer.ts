@@ -2,7 +2,8 @@
 // state, epoch and roles, each replica's ROLE and DBSIZE (a drop is a flush), rbuddy's RSS. The
 // live invariants are checked here: epochs only grow, at most one active, only the outgoing
 // active is flushed (I2, docs/design.md), no full sync reaches the active holding data (I1, in
-// the replicas' logs: chaos/full-sync-check.ts), RSS bounded. It also plays the operator: a switch
+// the replicas' logs: chaos/full-sync-check.ts), the active's lag behind the master bounded while
+// healthy (chaos/offset-lag.ts), RSS bounded. It also plays the operator: a switch
 // held by the guard is confirmed once the master holds the data again.
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -10,6 +11,7 @@ import { keyCount } from '../harness/held-standby.js';
 import type { Checker } from './checker.js';
 import { FullSyncCheck } from './full-sync-check.js';
 import type { History } from './history.js';
+import { LagJudge, OffsetLag, replOffsets, type ReplOffsets } from './offset-lag.js';
 import { FIXED_KEYS, PROBE_KEY, type ChaosTopology, type StatusView } from './topology.js';
 
 /**
@@ -58,6 +60,11 @@ export class Observer {
   private readonly masterClient: Redis;
   /** rbuddy's RESP port, asked what Sentinel clients are told. */
   private readonly sentinelClient: Redis;
+  /** The master's offsets over time, and the active's lag behind them (chaos/offset-lag.ts). */
+  private readonly lag = new OffsetLag();
+  private readonly lagJudge: LagJudge;
+  /** The active's offsets at this tick, and when it answered (ms of the run). */
+  private activeOffsets: { t: number; offsets: ReplOffsets } | undefined;
 
   constructor(
     private readonly topo: ChaosTopology,
@@ -65,6 +72,7 @@ export class Observer {
     private readonly history: History,
   ) {
     this.fullSyncs = new FullSyncCheck(topo, checker, history);
+    this.lagJudge = new LagJudge(checker);
     this.masterClient = observerClient(topo.master.host, topo.master.port);
     const listen = topo.listenAddress();
     this.sentinelClient = observerClient(listen.host, listen.port);
@@ -103,12 +111,25 @@ export class Observer {
   async tick(): Promise<void> {
     const askedAt = Date.now();
     const status = await this.topo.status();
+    if (status?.state !== 'healthy') this.checker.lastNotHealthy = this.history.now();
     if (status !== undefined) {
       this.fullSyncs.status(askedAt, Date.now(), status);
       this.onStatus(status);
       await this.checkDiscovery(status);
     }
+    // The master's offset first: the active's, read after it, has had that long to reach it.
+    const masterInfo = await this.masterClient.info('replication').catch(() => '');
+    const masterOffsets = replOffsets(masterInfo);
+    if (masterOffsets !== undefined) this.lag.master(this.history.now(), masterOffsets);
+    this.activeOffsets = undefined;
     for (const [node, client] of this.clients) await this.observeNode(node, client);
+    const active = this.lastStatus?.active;
+    if (active != null && this.activeOffsets !== undefined) {
+      // Judged as of when the active answered (the other replica, stopped, may take a second).
+      const { t, offsets } = this.activeOffsets;
+      const excusedSince = this.checker.staleExcusedSince(active);
+      this.lagJudge.sample(t, active, this.lag, offsets, excusedSince);
+    }
     // The master's keys, for the last-copy check (what it truly holds, not what it once had).
     this.masterSize = await this.masterClient.dbsize().catch(() => undefined);
     if (this.masterSize !== undefined) this.checker.masterKeys = this.masterSize;
@@ -147,6 +168,9 @@ export class Observer {
     const { checker, history } = this;
     if (previous?.state !== status.state || previous.reason !== status.reason) {
       history.record('status', 'rbuddy', { data: { state: status.state, reason: status.reason } });
+    }
+    if (previous?.active !== status.active || previous.epoch !== status.epoch) {
+      checker.activeChangedAt = history.now();
     }
     if (previous?.active !== status.active || previous.standby !== status.standby) {
       history.record('role', 'rbuddy', {
@@ -196,12 +220,17 @@ export class Observer {
         // itself holds less (it truly lost them): the writer only adds keys, so a synced copy
         // never has fewer than the master, and a stale outgoing node never more than it.
         const kept = this.sizes.get(status.active);
-        const reference = Math.min(flush.from, this.masterSize ?? flush.from);
+        // The master's last answer when it does not answer now (killed as the retire flushed: a
+        // 5-minute run, seed 1459263234, reported the flush the run itself had confirmed after
+        // the master came back empty): a master never regrows what it lost, so an older count
+        // is never less than what it holds.
+        const master = this.masterSize ?? this.checker.masterKeys;
+        const reference = Math.min(flush.from, master ?? flush.from);
         checker.check(
           'I2 never flush the last copy',
           kept === undefined || (kept >= FIXED_KEYS + 1 && kept >= LAST_COPY_SHARE * reference),
-          `${flush.node} flushed while the active ${status.active} held ${kept} keys (it held ${flush.from}, the master ${this.masterSize ?? 'unknown'})`,
-          { ...flush, kept, master: this.masterSize ?? null },
+          `${flush.node} flushed while the active ${status.active} held ${kept} keys (it held ${flush.from}, the master ${master ?? 'unknown'}${this.masterSize === undefined ? ' when it last answered' : ''})`,
+          { ...flush, kept, master: master ?? null },
         );
       }
       const onActive =
@@ -260,7 +289,11 @@ export class Observer {
         reply[0] === 'slave'
           ? `replica of ${String(reply[1])}:${String(reply[2])} (${String(reply[3])})`
           : String(reply[0]);
-      const info = String(await client.call('INFO', 'server', 'commandstats'));
+      const info = String(await client.call('INFO', 'server', 'commandstats', 'replication'));
+      const offsets = replOffsets(info);
+      if (node === this.lastStatus?.active && offsets !== undefined) {
+        this.activeOffsets = { t: this.history.now(), offsets };
+      }
       runId = /run_id:(\w+)/.exec(info)?.[1];
       pid = Number(/process_id:(\d+)/.exec(info)?.[1] ?? 0);
       flushalls = Number(/cmdstat_flushall:calls=(\d+)/.exec(info)?.[1] ?? 0);

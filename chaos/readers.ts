@@ -6,6 +6,7 @@
 // sentinel, configured as README's "Discovery" section says.
 import { Redis } from 'ioredis';
 import type { Checker } from './checker.js';
+import { FreshReporter, judgeFresh, planFresh, SeqTenure, WriterAcks } from './freshness.js';
 import { FIXED_KEYS, PROBE_KEY, PROBE_VALUE, type ChaosTopology } from './topology.js';
 
 export interface ReaderHandle {
@@ -84,12 +85,20 @@ export class KeyReference {
   }
 }
 
+/** Every how many reads the reader also reads the writer's keys (chaos/freshness.ts). */
+const FRESH_EVERY = 3;
+
 /** `onAnswer`: each answer of GET /active that named a node, with when it was asked and
- * answered (ms since the Unix epoch). */
+ * answered (ms since the Unix epoch). `fresh`: the writer's acknowledgements and rbuddy's epoch
+ * as the observer last saw it, for the freshness checks. */
 export function startActiveReader(
   topo: ChaosTopology,
   checker: Checker,
   onAnswer: (askedAt: number, answeredAt: number, node: string) => void = () => undefined,
+  fresh: { acks: WriterAcks; epoch: () => number | null } = {
+    acks: new WriterAcks(),
+    epoch: () => null,
+  },
 ): ReaderHandle {
   const clients = new Map<string, Redis>();
   let running = true;
@@ -98,6 +107,8 @@ export function startActiveReader(
   /** Nodes whose I1 violation is reported and not over yet (no read there succeeded since). */
   const failing = new Map<string, 'keys' | 'answer'>();
   const keys = new KeyReference();
+  const tenure = new SeqTenure();
+  const freshReporter = new FreshReporter(checker);
   const violation = (
     node: string,
     kind: 'keys' | 'answer',
@@ -129,13 +140,33 @@ export function startActiveReader(
   const readOnce = async (node: string): Promise<void> => {
     reads += 1;
     const client = clientFor(node);
-    keys.named(node, checker.history.now(), checker.masterKeys, (n) => checker.cameBackEmptyAt(n));
+    const now = checker.history.now();
+    keys.named(node, now, checker.masterKeys, (n) => checker.cameBackEmptyAt(n));
+    tenure.named(node, now, checker.cameBackEmptyAt(node), fresh.epoch());
+    const plan =
+      reads % FRESH_EVERY === 0
+        ? planFresh(
+            tenure,
+            fresh.acks,
+            now,
+            checker.staleExcusedSince(node),
+            checker.lastExcused('master'),
+          )
+        : undefined;
     // A read in flight across the end of an excuse is judged by the excuse it began under.
     const errorExcusedAtStart = checker.isImpaired(node);
     const wrongExcusedAtStart = checker.wrongAnswerExcused(node);
     try {
       const value = await bounded(client.get(PROBE_KEY));
       const size = reads % 10 === 0 ? await bounded(client.dbsize()) : undefined;
+      if (plan !== undefined && plan.keys.length > 0 && value === PROBE_VALUE) {
+        const values = await bounded(client.mget(...plan.keys));
+        const excused = wrongExcusedAtStart || checker.wrongAnswerExcused(node);
+        const verdict = judgeFresh(tenure, plan, values);
+        const since = checker.staleExcusedSince(node);
+        const masterSince = checker.lastExcused('master');
+        freshReporter.report(node, plan, verdict, excused, since, masterSince);
+      }
       const required = keys.required();
       const holds = value === PROBE_VALUE && (size === undefined || size >= required);
       if (holds) {

@@ -3,6 +3,7 @@
 // scripts and CI read.
 import { BACK_EMPTY_HOLD_MS, BACK_EMPTY_REPLACE_MS, type Checker } from './checker.js';
 import type { Op } from './history.js';
+import { LAG_BOUND_MS } from './offset-lag.js';
 
 export interface RunFacts {
   seed: number;
@@ -50,6 +51,10 @@ export function report(facts: RunFacts, checker: Checker): string {
   const syncs = [...checker.fullSyncs].sort().map(([verdict, n]) => `${n} ${verdict}`);
   lines.push(`full syncs in the replicas' logs: ${syncs.length === 0 ? 'none' : syncs.join(', ')}`);
   lines.push(`webhook redeliveries of one id (at-least-once, information): ${facts.redeliveries}`);
+  lines.push(
+    `largest lag of the active behind the master: ${seconds(checker.maxLagMs)}` +
+      ` (${seconds(checker.maxJudgedLagMs)} with nothing to excuse it; bound ${LAG_BOUND_MS / 1000} s)`,
+  );
   lines.push(`rbuddy peak RSS: ${checker.peakRssMb.toFixed(0)} MB`);
   lines.push(`history and logs: ${facts.dir}`);
   for (const [i, v] of checker.violations.entries()) {

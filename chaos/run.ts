@@ -11,6 +11,7 @@ import { stopAllRedis } from '../harness/redis-server.js';
 import { Checker } from './checker.js';
 import { digestCheck } from './digest.js';
 import { FAULTS, type FaultKind } from './faults.js';
+import { WriterAcks } from './freshness.js';
 import { finalChecks, redeliveries, runWasReal, settle } from './final-checks.js';
 import { History } from './history.js';
 import { Observer } from './observer.js';
@@ -123,6 +124,8 @@ async function main(): Promise<number> {
   const history = new History(join(dir, 'history.jsonl'));
   const checker = new Checker(history);
   const topo = new ChaosTopology(dir);
+  const acks = new WriterAcks();
+  topo.onWriterAck = (seq) => acks.record(history.now(), seq);
   process.on('exit', () => topo.unmountState());
   topo.onRbuddyExit = (code, signal) => {
     checker.check(
@@ -141,8 +144,11 @@ async function main(): Promise<number> {
   const firstEpoch = observer.lastStatus?.epoch ?? null;
   observer.start();
   const readers = [
-    startActiveReader(topo, checker, (asked, answered, node) =>
-      observer.fullSyncs.activeAnswer(asked, answered, node),
+    startActiveReader(
+      topo,
+      checker,
+      (asked, answered, node) => observer.fullSyncs.activeAnswer(asked, answered, node),
+      { acks, epoch: () => observer.lastStatus?.epoch ?? null },
     ),
     startSentinelReader(topo, checker, () => observer.roleNames().active),
   ];

@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startFaultForwarder, type FaultForwarder } from '../harness/fault-forwarder.js';
 import { freePort, groupOption, portIsFree, terminate, trackChild } from '../harness/processes.js';
@@ -42,6 +43,8 @@ export class ChaosTopology {
   stateMounted = false;
   /** Called when rbuddy exits without our asking. */
   onRbuddyExit: (code: number | null, signal: string | null) => void = () => undefined;
+  /** Each acknowledgement of the steady writer: the highest sequence the master acknowledged. */
+  onWriterAck: (seq: number) => void = () => undefined;
   private listenPort = 0;
   private httpPort = 0;
   private rbuddyLogs = 0;
@@ -229,10 +232,22 @@ export class ChaosTopology {
   startWriter(): void {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'bench/steady-writer.ts', '127.0.0.1', String(this.master.port), '300'],
-      { cwd: root, stdio: ['ignore', 'ignore', 'ignore'], ...groupOption() },
+      [
+        '--import',
+        'tsx',
+        'bench/steady-writer.ts',
+        '127.0.0.1',
+        String(this.master.port),
+        '300',
+        '--acks',
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'ignore'], ...groupOption() },
     );
     trackChild(child);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const acked = /^\{"acked":(\d+)\}$/.exec(line)?.[1];
+      if (acked !== undefined) this.onWriterAck(Number(acked));
+    });
     this.writer = child;
   }
 

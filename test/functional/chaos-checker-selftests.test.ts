@@ -5,7 +5,10 @@
 //   master, flushed and reloaded in a few ms, which no read and no key count notices): I1 in the
 //   replica's own log;
 // - `selftest-lose-keys`: a third of the active's keys deleted, the probe key kept, so every read
-//   still finds its value: I1's key count.
+//   still finds its value: I1's key count;
+// - `selftest-stale-active`: `CLIENT PAUSE 25000 WRITE` on the active, which then applies nothing
+//   of its stream while it answers every read (reviewer R11c, C1): the freshness of its reads
+//   and its lag behind the master's offset.
 // The counterpart, normal failovers judged and not reported, is the CI run (chaos-run.test.ts).
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -61,5 +64,24 @@ test(
     assert.match(reported[0] ?? '', /"value":"chaos-probe-value"/, 'the probe still answered');
     assert.match(reported[0] ?? '', /"required":\d+/);
     assert.match(stdout, /note chaos .*selftest: a third of the active's keys deleted/);
+  },
+);
+
+test(
+  "npm run chaos: an active that stops applying its stream is reported by its reads' freshness and its lag",
+  { timeout: 300_000 },
+  async () => {
+    const { stdout, violations } = await selftest('selftest-stale-active');
+    const stale = violations.filter((line) =>
+      line.includes('I1 the active holds what the master acknowledged 5 s before'),
+    );
+    assert.ok(stale.length >= 1, `the stale reads are reported: ${stdout}`);
+    assert.match(stale[0] ?? '', /where the master acknowledged \d+ 5\.\d s before/);
+    const lag = violations.filter((line) =>
+      line.includes('the active lags the master by at most 5 s while healthy'),
+    );
+    assert.ok(lag.length >= 1, `the lag is reported: ${stdout}`);
+    assert.match(stdout, /note chaos .*selftest: the active's stream paused/, 'in its timeline');
+    assert.match(stdout, /^largest lag of the active behind the master: (\d+\.\d) s/m);
   },
 );
