@@ -391,7 +391,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
       // Deleted between the compare and the read cannot happen in one transaction; an empty
       // answer means nobody leads right now, so the next round campaigns again.
       this.leader = null;
-      this.reports.read = null;
+      this.reports.forget();
       return;
     }
     this.leader = parseInstance(kv.value.toString());
@@ -444,7 +444,7 @@ export class EtcdCoordination implements Coordination, GuardSource {
     const lost = kind === 'lease-lost';
     this.problem = etcdFailureProblem(kind, error);
     this.leader = null;
-    this.reports.read = null;
+    this.reports.forget();
     // A round fails every retry period for as long as the cause lasts (a wrong password, forever):
     // one warning per kind and minute, the rest at debug.
     this.warnings.warn(this.log, kind, { err: describe(error), kind }, 'etcd round failed');

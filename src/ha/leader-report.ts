@@ -46,8 +46,7 @@ export class LeaderReports {
   /** What was last written, without its beat, and when. */
   private written: { key: string; at: number } | undefined;
   private beat = 0;
-  /** A follower: the current leader's report as last read; null when none. */
-  read: LeaderReport | null = null;
+  private lastRead: LeaderReport | null = null;
   /**
    * A follower: the fence and beat last read, and whether the beat last moved forward under that
    * fence. A beat that goes back is a report from the past (etcd restored from a backup): not
@@ -57,9 +56,22 @@ export class LeaderReports {
 
   constructor(private readonly beatMs: number) {}
 
+  /** A follower: the current leader's report as last read; null when none. */
+  get read(): LeaderReport | null {
+    return this.lastRead;
+  }
+
+  /**
+   * Nobody leads as far as this instance knows (a round failed, the leader key is gone): no report
+   * stands. The beat's history is kept: a fence seen again goes on from it.
+   */
+  forget(): void {
+    this.lastRead = null;
+  }
+
   /** A new term: nothing read or written before stands for it. */
   reset(): void {
-    this.read = null;
+    this.lastRead = null;
     this.pending = undefined;
     this.written = undefined;
   }
@@ -71,7 +83,7 @@ export class LeaderReports {
   /** What the leader-status key held beside the leader key of `fence` (undefined: nothing). */
   readFrom(text: string | undefined, fence: number): void {
     const parsed = text === undefined ? null : parseBeating(text, fence);
-    this.read = parsed?.report ?? null;
+    this.lastRead = parsed?.report ?? null;
     if (parsed === null) return;
     const last = this.last;
     const live =
@@ -85,7 +97,7 @@ export class LeaderReports {
    * is not one etcd merely holds.
    */
   renewed(): LeaderReport | null {
-    return this.last?.live === true ? this.read : null;
+    return this.last?.live === true ? this.lastRead : null;
   }
 
   /**
