@@ -18,6 +18,11 @@ import { viewMembers } from './members.js';
 /**
  * Registrations read, at most: a group has a few instances. One read of any number of keys
  * failed past the client's 4 MiB message limit, reported as an etcd outage.
+ *
+ * The keys are listed first (keys only), then each value is read on its own: a value is at most
+ * what etcd takes in one request (1.5 MiB by default), so a few large values put under the prefix
+ * by someone with write access no longer make the one answer too large for the client, which
+ * stopped every campaign (reviewer round 7, R7-1).
  */
 const MEMBERS_READ = 256;
 
@@ -50,22 +55,30 @@ export class EtcdMembership {
    */
   async read(selfLease: string, lastProblem: string | null): Promise<string | null> {
     const { client, keys, self } = this;
-    const [response, identityText] = await Promise.all([
-      client.getAll().prefix(keys.members).limit(MEMBERS_READ).exec(),
+    const [listed, identityText] = await Promise.all([
+      client
+        .getAll()
+        .prefix(keys.members)
+        .limit(MEMBERS_READ + 1)
+        .keys(),
       client.get(keys.identity).string(),
     ]);
-    if (response.more) {
+    if (listed.length > MEMBERS_READ) {
       // Junk under the prefix (reviewer round 6, F4): said as it is, not as an etcd outage.
       const problem = `${keys.members} holds more than ${MEMBERS_READ} keys: no group of rbuddy instances has that many; someone with write access to the prefix put them there; not campaigning until they are removed`;
       if (problem !== lastProblem) this.log.error({ instance: self.id }, problem);
       return problem;
     }
-    const entries = response.kvs.map((kv) => ({
-      key: kv.key.toString(),
-      value: kv.value.toString(),
-      createRevision: Number(kv.create_revision),
-      lease: kv.lease,
-    }));
+    // A key deleted between the listing and its read is simply not there.
+    const read = await Promise.all(listed.map((key) => client.get(key).exec()));
+    const entries = read.flatMap((response) =>
+      response.kvs.map((kv) => ({
+        key: kv.key.toString(),
+        value: kv.value.toString(),
+        createRevision: Number(kv.create_revision),
+        lease: kv.lease,
+      })),
+    );
     const view = viewMembers(keys.members, entries, self, selfLease);
     this.others = view.others;
     if (view.lasting && this.refused === null && !this.announceChecked) {

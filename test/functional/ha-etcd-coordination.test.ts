@@ -243,6 +243,19 @@ describe('EtcdCoordination on a real etcd cluster', () => {
     await leaderOf(a);
   });
 
+  it('a few large values under members/ (5 × 1 MB): the instances still campaign and one leads', async () => {
+    // Reviewer round 7, R7-1: members/ read in one range made one answer of 5 MB, past the
+    // client's 4 MiB message limit, and nobody campaigned. Each value is now read on its own.
+    const a = instance('large', 'a');
+    const b = instance('large', 'b');
+    const junk = 'j'.repeat(1_000_000);
+    for (let i = 0; i < 5; i += 1) await rig.direct.put(`${a.keys.members}junk-${i}`).value(junk);
+    await Promise.all([a.start(), b.start()]);
+    const leader = await leaderOf(a, b);
+    assert.equal(leader.status().problem, null);
+    await rig.direct.delete().prefix(`${a.keys.members}junk-`);
+  });
+
   it('before any identity is recorded, the later of two registrations that disagree stands back', async () => {
     // A registration with another master, made first, by an instance that never leads.
     await rig.direct
