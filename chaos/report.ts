@@ -59,8 +59,15 @@ export function report(facts: RunFacts, checker: Checker): string {
   lines.push(`history and logs: ${facts.dir}`);
   for (const [i, v] of checker.violations.entries()) {
     lines.push('', `VIOLATION ${i + 1}: ${v.invariant} at ${seconds(v.t)}: ${v.message}`);
+    if (i >= TIMELINES) continue;
     lines.push('  timeline (±10 s):');
     for (const op of v.around.slice(-40)) lines.push(`    ${formatOp(op)}`);
+  }
+  if (checker.violations.length > TIMELINES) {
+    lines.push(
+      '',
+      `(timelines of the first ${TIMELINES} violations only; history.jsonl has every operation)`,
+    );
   }
   if (checker.violations.length > 0) {
     lines.push(
@@ -71,6 +78,12 @@ export function report(facts: RunFacts, checker: Checker): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * Violations printed with their timeline: a broken rbuddy can make hundreds, each with 40 lines,
+ * and the report then ran to megabytes (a self-test's was cut short before its last line).
+ */
+const TIMELINES = 10;
 
 function seconds(t: number): string {
   return `${(t / 1000).toFixed(1)} s`;

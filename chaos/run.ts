@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hasExited, leaveCtrlCToCaller } from '../harness/processes.js';
+import { exitWhenFlushed, hasExited, leaveCtrlCToCaller } from '../harness/processes.js';
 import { stopAllRedis } from '../harness/redis-server.js';
 import { Checker } from './checker.js';
 import { digestCheck } from './digest.js';
@@ -256,11 +256,11 @@ function clock(ms: number): string {
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => exitWhenFlushed(code),
   (error: unknown) => {
     console.error(
       `chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
-    process.exit(1);
+    exitWhenFlushed(1);
   },
 );

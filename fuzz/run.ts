@@ -16,6 +16,7 @@ import { startLiveTarget, type LiveTarget } from './live-target.js';
 import { respInput } from './resp-inputs.js';
 import { splitPoints } from './mutate.js';
 import { isBudgetCase, runBudgetCase } from './budget-case.js';
+import { exitWhenFlushed } from '../harness/processes.js';
 
 interface Options {
   cases: number;
@@ -250,11 +251,11 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => exitWhenFlushed(code),
   (error: unknown) => {
     console.error(
       `fuzz: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
-    process.exit(1);
+    exitWhenFlushed(1);
   },
 );
