@@ -37,6 +37,9 @@ export interface Route {
   handler: RouteHandler;
 }
 
+/** Requests a connection may have unanswered at once (none of rbuddy's clients pipeline). */
+export const MAX_PIPELINED = 16;
+
 export interface AdminLimits {
   /** Connections held at once; node:http closes any further one at once. */
   maxConnections: number;
@@ -118,6 +121,7 @@ export class AdminServer {
       keepAliveTimeout: 5_000,
     };
     const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+      if (!this.admitRequest(request.socket, response)) return;
       this.handle(request, response).catch((error: unknown) => {
         // Only rendering or writing can get here; the connection is all we can give up.
         this.log.error({ err: error }, 'admin response failed');
@@ -153,16 +157,36 @@ export class AdminServer {
     // connections held open by anyone would keep every probe out. Past the cap the oldest
     // connection with no request in flight makes room instead: a client that sends its
     // request gets an answer, and holding slots open costs a stranger a race it keeps losing.
-    this.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-      const socket = request.socket;
-      this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
-      response.once('close', () => {
-        const left = (this.inFlight.get(socket) ?? 1) - 1;
-        // A closed socket keeps no entry: it would hold the socket past its life.
-        if (left > 0 && this.connections.has(socket)) this.inFlight.set(socket, left);
-        else this.inFlight.delete(socket);
-      });
+  }
+
+  /**
+   * Counts a request in flight on its connection; past MAX_PIPELINED unanswered ones the
+   * connection is closed and the request not handled. node:http parses every request a read
+   * holds and hands each over at once, answers queued in order: a stranger pipelining 20,000
+   * `GET /metrics` without reading made rbuddy render them all, blocked its event loop for
+   * seconds, grew it to 1.9 GB and cost the active its replication session (reviewer R11d, D1).
+   */
+  private admitRequest(socket: Socket, response: ServerResponse): boolean {
+    const count = (this.inFlight.get(socket) ?? 0) + 1;
+    if (socket.destroyed) return false;
+    if (count > MAX_PIPELINED) {
+      this.warnings.warn(
+        this.log,
+        'pipelined',
+        { maxPipelined: MAX_PIPELINED },
+        'admin connection closed: more requests pipelined than answered',
+      );
+      socket.destroy();
+      return false;
+    }
+    this.inFlight.set(socket, count);
+    response.once('close', () => {
+      const left = (this.inFlight.get(socket) ?? 1) - 1;
+      // A closed socket keeps no entry: it would hold the socket past its life.
+      if (left > 0 && this.connections.has(socket)) this.inFlight.set(socket, left);
+      else this.inFlight.delete(socket);
     });
+    return true;
   }
 
   /** Open connections, oldest first (a Set keeps insertion order). */

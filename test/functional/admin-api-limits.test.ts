@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { freePort, terminate } from '../../harness/processes.js';
 import { RawHttpConnection } from '../helpers/raw-http.js';
+import { waitFor } from '../../harness/wait-for.js';
 import { spawnRbuddy, type RbuddyProcess } from '../../harness/rbuddy-process.js';
 
 const TOKEN = 'limits-t0ken-value';
@@ -90,6 +92,34 @@ describe('admin API limits', () => {
       assert.equal(reply.status(), 400, `${JSON.stringify(bytes)}: ${reply.text()}`);
       await assertServing(rbuddy);
     }
+  });
+
+  test('a stranger pipelining requests without reading is closed, not answered 5,000 times', async () => {
+    // Reviewer R11d, D1: 20 connections pipelining 10,000 GET /metrics each, never reading,
+    // blocked the event loop, took rbuddy to 1.9 GB and cost the active its session.
+    const socket = connect({ host: '127.0.0.1', port: Number(port) });
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.pause();
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const request = `GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
+    socket.write(request.repeat(5_000));
+    await waitFor(
+      () =>
+        rbuddy
+          .logs()
+          .some(
+            (line) => line.msg === 'admin connection closed: more requests pipelined than answered',
+          ),
+      { what: 'the warning' },
+    );
+    await assertServing(rbuddy);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.resume();
+    await closed;
+    const answers = Buffer.concat(received).toString('latin1').split('HTTP/1.1 200').length - 1;
+    assert.ok(answers < 5_000, `${answers} answers`);
   });
 
   test('headers over 16 KiB get 431', async () => {
