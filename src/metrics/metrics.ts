@@ -310,7 +310,7 @@ export class Metrics {
     );
     counted(
       'rbuddy_client_connections_closed_total',
-      'RESP port client connections closed for breaking a limit, by reason (output-limit, query-limit, input-budget, auth-timeout, auth-failures, unauthenticated-commands)',
+      'RESP port client connections closed for breaking a limit, by reason (output-limit, output-budget, query-limit, input-budget, auth-timeout, auth-failures, unauthenticated-commands)',
       (clients) => clients.closed,
     );
     new Gauge({

@@ -57,6 +57,7 @@ export type ClientLimitReason =
   | 'output-limit'
   | 'query-limit'
   | 'input-budget'
+  | 'output-budget'
   | 'auth-timeout'
   | 'auth-failures'
   | 'unauthenticated-commands';

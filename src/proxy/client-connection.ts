@@ -74,10 +74,7 @@ export interface ClientConnectionOptions {
   socket: ClientSocket;
   id: string;
   listenPassword: string;
-  /**
-   * Shared by every connection: warnings a peer can repeat at will (refusals, protocol errors,
-   * wrong passwords) are logged once per kind and interval, the rest at debug with a count.
-   */
+  /** Shared: warnings a peer can repeat at will are logged once per kind and interval. */
   warnings?: WarnThrottle;
   /** Per-replica users (user → password): a replica that AUTHs as one is bound to its node. */
   replicaUsers?: ReadonlyMap<string, string>;
@@ -98,11 +95,9 @@ export interface ClientConnectionOptions {
   authThrottle?: AuthThrottle | undefined;
   /** Bytes of unsent replies past which a (not subscribed) client is closed. */
   outputLimitBytes?: number | undefined;
-  /**
-   * Shared by every connection of the listeners: what all of them hold in incomplete commands has
-   * a ceiling, past which the connections holding the most are closed.
-   */
+  /** Shared by the listeners' connections (input-budget.ts): incomplete commands, unread replies. */
   inputBudget?: InputBudget<ClientConnection> | undefined;
+  outputBudget?: InputBudget<ClientConnection> | undefined;
   /** Told when the connection closes one of its own for breaking a limit (status, metrics). */
   onLimit?: ((reason: ClientLimitReason) => void) | undefined;
   /** The client certificate the TLS listener verified (none on the plain listener). */
@@ -170,6 +165,7 @@ export class ClientConnection {
       this.stopAuthTimer();
       this.dropInput();
     });
+    this.socket.on('drain', () => this.options.outputBudget?.release(this)); // all taken
     const timeoutMs = options.authTimeoutMs;
     if (timeoutMs !== undefined) {
       this.authTimer = setTimeout(() => {
@@ -231,23 +227,29 @@ export class ClientConnection {
 
   /**
    * Writes a reply unless the socket is gone (pub/sub pushes use this too). A client whose unsent
-   * output passes the limit is closed at once, as Redis does past client-output-buffer-limit: no
-   * reply could reach it anyway.
+   * output passes its limit, or the output budget all clients share (input-budget.ts; the
+   * connections holding the most go first), is closed at once, as Redis does past
+   * client-output-buffer-limit: no reply could reach it anyway. A subscribed client is the pub/sub
+   * hub's to limit: Redis's limits go by client class.
    */
   send(bytes: Buffer): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(bytes);
-    // A subscribed client is the pub/sub hub's to limit: Redis's limits go by client class.
-    if (this.subscriptions === 0 && this.socket.writableLength > this.outputLimit) {
-      this.warn(
-        'output-limit',
-        { queuedBytes: this.socket.writableLength, limitBytes: this.outputLimit },
-        'client is not reading its replies: output over the limit, closing its connection',
-      );
-      this.options.onLimit?.('output-limit');
-      this.closing = true;
-      this.socket.destroy();
+    if (this.subscriptions > 0) return;
+    const queued = this.socket.writableLength;
+    if (queued > this.outputLimit) return this.dropUnread('output-limit', this.outputLimit);
+    const budget = this.options.outputBudget;
+    for (const holder of budget?.hold(this, queued) ?? []) {
+      holder.dropUnread('output-budget', budget?.limitBytes ?? 0);
     }
+  }
+
+  private dropUnread(reason: 'output-limit' | 'output-budget', limitBytes: number): void {
+    const fields = { queuedBytes: this.socket.writableLength, limitBytes };
+    this.warn(reason, fields, `client is not reading its replies: over the ${reason}, closing it`);
+    this.options.onLimit?.(reason);
+    this.closing = true;
+    this.socket.destroy();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -334,10 +336,11 @@ export class ClientConnection {
     }
   }
 
-  /** Its incomplete command is not needed any more (closed, handed over): memory and budget. */
+  /** Closed or handed over: its incomplete command and its budgets are let go. */
   private dropInput(): void {
     this.framer.discard();
     this.options.inputBudget?.release(this);
+    this.options.outputBudget?.release(this);
   }
 
   private stopAuthTimer(): void {

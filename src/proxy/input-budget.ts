@@ -14,6 +14,15 @@
  */
 export const CLIENTS_INPUT_BUDGET = 32 * 1024 * 1024;
 
+/**
+ * The same ceiling on replies written and not yet taken by the clients (the class below serves
+ * both). Each connection is bounded alone (16 MB, CLIENT_OUTPUT_LIMIT), but 20 clients that
+ * knew the password and pipelined `COMMAND` without reading took rbuddy from 85 to 406 MB, and
+ * --max-clients of them could ask for 16 GB (reviewer R11d, D2). rbuddy's own replies are small;
+ * the client that is not reading loses its connection, as past client-output-buffer-limit.
+ */
+export const CLIENTS_OUTPUT_BUDGET = 64 * 1024 * 1024;
+
 export interface InputBudgetStatus {
   /** Bytes held now in incomplete commands, all connections together. */
   heldBytes: number;

@@ -18,7 +18,7 @@ import {
   protectedModeWarning,
 } from './admission.js';
 import { AuthThrottle } from './auth-throttle.js';
-import { InputBudget, type InputBudgetStatus } from './input-budget.js';
+import { CLIENTS_OUTPUT_BUDGET, InputBudget, type InputBudgetStatus } from './input-budget.js';
 import {
   ClientConnection,
   type ClientLimitReason,
@@ -98,6 +98,8 @@ export interface ClientsStatus {
   bufferedBytes: number;
   /** Their incomplete commands against the budget all of them share (input-budget.ts). */
   input: InputBudgetStatus;
+  /** Their replies not yet taken, against the output budget they share. */
+  output: InputBudgetStatus;
   refused: { 'protected-mode': number; 'max-clients': number };
   closed: Record<ClientLimitReason, number>;
 }
@@ -127,12 +129,14 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
     'output-limit': 0,
     'query-limit': 0,
     'input-budget': 0,
+    'output-budget': 0,
     'auth-timeout': 0,
     'auth-failures': 0,
     'unauthenticated-commands': 0,
   };
   /** Shared by the plain and the TLS listener's connections. */
   private readonly inputBudget = new InputBudget<ClientConnection>();
+  private readonly outputBudget = new InputBudget<ClientConnection>(CLIENTS_OUTPUT_BUDGET);
   private readonly byNode = new Map<string, ReplicaSession>();
   private nextId = 1;
   private closing = false;
@@ -226,6 +230,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       paused,
       bufferedBytes,
       input: this.inputBudget.status(),
+      output: this.outputBudget.status(),
       refused: { ...this.refused },
       closed: { ...this.closedForLimit },
     };
@@ -306,6 +311,7 @@ export class ProxyServer extends EventEmitter<ProxyServerEvents> {
       authThrottle: this.authThrottle,
       warnings: this.clientWarnings,
       inputBudget: this.inputBudget,
+      outputBudget: this.outputBudget,
       onLimit: (reason) => {
         this.closedForLimit[reason] += 1;
       },

@@ -5,9 +5,10 @@
 // came first is never the one closed, a new client is served meanwhile, and the real replica's
 // stream keeps flowing through rbuddy byte for byte.
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parsePrometheusText, sampleValue } from '../helpers/prom-text.js';
-import { CLIENTS_INPUT_BUDGET } from '../../src/proxy/input-budget.js';
+import { CLIENTS_INPUT_BUDGET, CLIENTS_OUTPUT_BUDGET } from '../../src/proxy/input-budget.js';
 import { CLIENT_MAX_QUERY_BYTES } from '../../src/resp/limits.js';
 import { isWarning } from '../../harness/rbuddy-process.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -125,5 +126,45 @@ describe('the input budget of the RESP port, a replica streaming throughout', ()
     // Closed, the attackers give back all they held.
     for (const attacker of attackers) attacker.close();
     await waitFor(() => input().heldBytes === 0, { what: 'every byte given back' });
+  });
+
+  test('clients that pipeline and never read: the ones holding the most unread replies are closed past the output budget', async () => {
+    // Reviewer R11d, D2: 20 clients pipelining COMMAND without reading took rbuddy from 85 to
+    // 406 MB; each was bounded alone (16 MB), all of them together were not.
+    const writer = startWriter(t.master.client(), { keyPrefix: 'out-budget' });
+    const probe = await authenticated('127.0.0.1');
+    const replyBytes = JSON.stringify(await probe.command('COMMAND')).length;
+    // About 12 MB of replies each (under the 16 MB per connection), 8 of them: over the budget.
+    const reps = Math.floor((12 * 1024 * 1024) / replyBytes);
+    const readers: Socket[] = [];
+    for (let i = 0; i < 8; i++) {
+      const socket = connect({ host: t.rbuddy.resp.host, port: t.rbuddy.resp.port });
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`AUTH ${PASSWORD}\r\n`);
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.pause();
+      socket.write('COMMAND\r\n'.repeat(reps));
+      readers.push(socket);
+    }
+    const clients = (): {
+      output: { peakBytes: number; limitBytes: number };
+      closed: Record<string, number>;
+    } => t.rbuddy.status().clients;
+    await waitFor(() => (clients().closed['output-budget'] ?? 0) > 0, {
+      what: 'connections closed past the output budget',
+      timeoutMs: 60_000,
+      explain: () => JSON.stringify(t.rbuddy.status().clients),
+    });
+    assert.equal(clients().output.limitBytes, CLIENTS_OUTPUT_BUDGET);
+    assert.ok(
+      clients().output.peakBytes <= CLIENTS_OUTPUT_BUDGET,
+      `peak ${clients().output.peakBytes} over the budget`,
+    );
+    // A new client is served meanwhile, and the replica's stream flowed through it all.
+    const fresh = await authenticated('127.0.0.1');
+    assert.equal(await fresh.command('PING'), 'PONG');
+    await assertStreamedThroughout(t, writer, sessionId);
+    for (const socket of readers) socket.destroy();
   });
 });
