@@ -52,9 +52,12 @@ export function relayVerdicts(m: RelayMeasurements): TargetVerdict[] {
       haproxyCpu.push((m.fullFloor[mode]?.haproxy?.[i]?.relayCpuSeconds ?? NaN) / gb);
     });
   }
-  verdicts.push(cpuVerdict(rbuddyCpu, haproxyCpu, missing));
   const usage = (['disk', 'diskless'] as const).flatMap((mode) =>
     (m.full[mode]?.proxied ?? []).flatMap((run) => (run.proxy === undefined ? [] : [run.proxy])),
+  );
+  const relayed = usage.map((u) => u.bytesFromMaster);
+  verdicts.push(
+    cpuVerdict(rbuddyCpu, haproxyCpu, missing, relayed.length === 0 ? null : Math.min(...relayed)),
   );
   const sizes = usage.flatMap((u) => (u.snapshotBytes === null ? [] : [u.snapshotBytes]));
   verdicts.push(

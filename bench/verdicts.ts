@@ -25,6 +25,12 @@ export const MAX_CPU_RATIO = 1;
 export const MAX_PEAK_RSS_MB = 100;
 /** The RSS target is for relaying a 1 GB snapshot: a smaller one settles nothing. */
 export const RSS_SNAPSHOT_BYTES = 1e9;
+/**
+ * CPU per GB is read in clock ticks (10 ms): below half a GB per sync a relay's CPU is a few
+ * dozen ticks, and an 8 MiB run once printed a settled FAIL of 3 ticks against 1 (reviewer
+ * R11d, D6). Below this, and with fewer than MIN_SYNC_PAIRS pairs, nothing is settled.
+ */
+export const CPU_SNAPSHOT_BYTES = 0.5e9;
 
 const MB = 1e6;
 const GB = 1e9;
@@ -147,13 +153,23 @@ export function cpuVerdict(
   rbuddyPerGb: readonly number[],
   haproxyPerGb: readonly number[] | undefined,
   haproxyMissing?: string,
+  relayedBytes?: number | null,
 ): TargetVerdict {
+  if (relayedBytes != null && relayedBytes < CPU_SNAPSHOT_BYTES) {
+    return {
+      target: 'proxy CPU per GB relayed',
+      state: 'NOT SETTLED',
+      text:
+        `${gb(relayedBytes)} relayed per sync: too few clock ticks to compare ` +
+        `(at least ${gb(CPU_SNAPSHOT_BYTES)}; run with RBUDDY_BENCH_MB=1024)`,
+    };
+  }
   return ratioVerdict({
     target: 'proxy CPU per GB relayed',
     rbuddy: rbuddyPerGb,
     haproxy: haproxyPerGb ?? [],
     maxRatio: MAX_CPU_RATIO,
-    minPairs: 1,
+    minPairs: MIN_SYNC_PAIRS,
     unit: 's/GB',
     digits: 3,
     what: 'median of the full syncs',

@@ -81,9 +81,15 @@ describe('bench verdicts: WAIT p99 and CPU', () => {
   });
 
   it('judges CPU per GB against HAProxy itself', () => {
-    assert.equal(cpuVerdict([0.9, 1.0], [1.0, 0.95]).state, 'PASS');
-    assert.equal(cpuVerdict([1.01, 1.01], [1.0, 1.0]).state, 'FAIL');
+    assert.equal(cpuVerdict([0.9, 1.0, 0.9, 1.0], [1.0, 0.95, 1.0, 0.95]).state, 'PASS');
+    assert.equal(cpuVerdict([1.01, 1.01, 1.01, 1.01], [1.0, 1.0, 1.0, 1.0]).state, 'FAIL');
     assert.equal(cpuVerdict([], []).state, 'NOT SETTLED');
+    // One pair, or syncs too small to count ticks (reviewer R11d, D6: 3 ticks against 1 FAILed).
+    assert.equal(cpuVerdict([3], [1]).state, 'NOT SETTLED');
+    const small = cpuVerdict([3, 3, 3, 3], [1, 1, 1, 1], undefined, 8.4e6);
+    assert.equal(small.state, 'NOT SETTLED');
+    assert.match(small.text, /too few clock ticks/);
+    assert.equal(cpuVerdict([0.9, 0.9, 0.9, 0.9], [1, 1, 1, 1], undefined, 1.1e9).state, 'PASS');
   });
 });
 
