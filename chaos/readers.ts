@@ -7,6 +7,7 @@
 import { Redis } from 'ioredis';
 import type { Checker } from './checker.js';
 import { FreshReporter, judgeFresh, planFresh, SeqTenure, WriterAcks } from './freshness.js';
+import { LAG_BOUND_MS } from './offset-lag.js';
 import { FIXED_KEYS, PROBE_KEY, PROBE_VALUE, type ChaosTopology } from './topology.js';
 
 export interface ReaderHandle {
@@ -71,8 +72,9 @@ export class KeyReference {
    * its 12,001 keys unreported (reviewer R11c, C3), since once the writer has created its keys
    * replication lag changes values, not the count.
    */
-  required(): number {
-    return Math.max(FIXED_KEYS + 1, Math.floor(KEYS_SHARE * this.start), this.own);
+  required(room = 0): number {
+    const lagging = Math.min(KEYS_SHARE * this.start, this.start - room);
+    return Math.max(FIXED_KEYS + 1, Math.floor(lagging), this.own);
   }
 
   /** A key count that held: the reference grows with it. */
@@ -167,7 +169,10 @@ export function startActiveReader(
         const masterSince = checker.lastExcused('master');
         freshReporter.report(node, plan, verdict, excused, since, masterSince);
       }
-      const required = keys.required();
+      // Room for LAG_BOUND_MS of replication lag: the writes of that time, or KEYS_SHARE.
+      const required = keys.required(
+        fresh.acks.lagRoom(now, checker.staleExcusedSince(node), LAG_BOUND_MS),
+      );
       const holds = value === PROBE_VALUE && (size === undefined || size >= required);
       if (holds) {
         if (size !== undefined) keys.held(size);

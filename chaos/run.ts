@@ -139,7 +139,7 @@ async function main(): Promise<number> {
     console.error(
       'chaos: could not mount a tmpfs state dir (not root?): the state-dir faults are left out',
     );
-  const observer = new Observer(topo, checker, history);
+  const observer = new Observer(topo, checker, history, acks);
   await observer.tick();
   const firstEpoch = observer.lastStatus?.epoch ?? null;
   observer.start();

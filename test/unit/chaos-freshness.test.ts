@@ -24,6 +24,7 @@ import {
   WriterAcks,
 } from '../../chaos/freshness.js';
 import { History } from '../../chaos/history.js';
+import { KeyReference } from '../../chaos/readers.js';
 import {
   LAG_BOUND_MS,
   LAG_INVARIANT,
@@ -300,4 +301,34 @@ test('LagJudge: a lag while something excuses it is not judged, and counts from 
   checker.activeChangedAt = now();
   for (let i = 0; i < 20; i += 1) tick(frozen);
   assert.equal(violations(checker, LAG_INVARIANT), 1);
+});
+
+test('WriterAcks.writesWithin: the writes of the last moments, the room a lagging copy has', () => {
+  const acks = new WriterAcks();
+  assert.equal(acks.writesWithin(5_000, 10_000), 0, 'nothing acknowledged yet');
+  for (let t = 0; t <= 20_000; t += 1_000) acks.record(t, t / 10); // 100 writes a second
+  assert.equal(acks.writesWithin(5_000, 20_000), 500);
+  assert.equal(acks.writesWithin(5_000, 3_000), 300, 'from the first acknowledgement');
+});
+
+test('KeyReference.required: a copy may lag the writes of the last seconds, or 10 %', () => {
+  // 30 minutes of seed 20261214: the master restarted with 5,310 keys, the writer refilling one
+  // key per write; the new active 2 s behind held 4,728, under 90 % of the master.
+  const keys = new KeyReference();
+  keys.named('old', 0, 12_001);
+  keys.held(12_001);
+  keys.named('a', 1_000, 5_310);
+  assert.equal(keys.required(), Math.floor(0.9 * 5_310));
+  assert.equal(keys.required(1_500), 5_310 - 1_500, 'five seconds of 300 writes a second');
+  assert.equal(keys.required(10), Math.floor(0.9 * 5_310), 'whichever room is larger');
+  keys.held(5_200);
+  assert.equal(keys.required(1_500), 5_200, 'never fewer than it held this tenure');
+});
+
+test('WriterAcks.lagRoom: five seconds of writes, or the window kept while the lag is excused', () => {
+  const acks = new WriterAcks();
+  for (let t = 0; t <= 60_000; t += 1_000) acks.record(t, t / 10);
+  assert.equal(acks.lagRoom(60_000, -Infinity, 5_000), 500, 'nothing excused');
+  assert.equal(acks.lagRoom(60_000, 50_000, 5_000), 500, 'excused long enough ago');
+  assert.equal(acks.lagRoom(60_000, 58_000, 5_000), 6_000, 'a blackhole that just ended');
 });
