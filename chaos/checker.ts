@@ -30,6 +30,15 @@ export class Checker {
   readonly violations: Violation[] = [];
   /** Invariant name → how many times it was checked. */
   readonly checks = new Map<string, number>();
+  /** Invariant name → how many times it was due but not judged (excused): a 0 / 0 is a hole. */
+  readonly skipped = new Map<string, number>();
+  /** Invariant name → when it was last judged (ms of the run). */
+  readonly lastJudged = new Map<string, number>();
+  /** Digests judged at a quiet point mid-run, and at the settled end. */
+  readonly digests = { midRun: 0, final: 0 };
+  /** The schedule's calm windows (chaos/schedule.ts): those that reached a judged freshness read
+   * and digest, those that ended at their bound without, and those the run's end cut short. */
+  readonly calmWindows = { reached: 0, timedOut: 0, cut: 0 };
   readonly faults = new Map<string, number>();
   failovers = 0;
   reads = { ok: 0, failed: 0, excused: 0 };
@@ -74,6 +83,7 @@ export class Checker {
     t?: number,
   ): boolean {
     this.checks.set(invariant, (this.checks.get(invariant) ?? 0) + 1);
+    this.lastJudged.set(invariant, this.history.now());
     if (held) return true;
     const op = this.history.record('violation', invariant, {
       data: { message, ...data },
@@ -86,6 +96,11 @@ export class Checker {
       around: [],
     });
     return false;
+  }
+
+  /** Counts a check of `invariant` that was due but not judged (an excuse held). */
+  skip(invariant: string): void {
+    this.skipped.set(invariant, (this.skipped.get(invariant) ?? 0) + 1);
   }
 
   /** Fills each violation's timeline once the run is over (the ops after it are known then). */

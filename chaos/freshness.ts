@@ -218,7 +218,7 @@ export class FreshReporter {
         }),
       );
       if (held) checker.check(FRESH_BACK, true);
-    }
+    } else checker.skip(FRESH_BACK);
     const bound = plan.bound;
     if (bound !== undefined && !excused && excusedSince <= bound.by && masterSince <= bound.t) {
       const held = verdict.stale === undefined;
@@ -232,7 +232,7 @@ export class FreshReporter {
         ),
       );
       if (held) checker.check(FRESH_BOUND, true);
-    }
+    } else checker.skip(FRESH_BOUND);
   }
 
   private once(incident: string, held: boolean, violation: () => void): void {

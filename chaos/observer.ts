@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { keyCount } from '../harness/held-standby.js';
 import type { Checker } from './checker.js';
+import { masterAddrNamed, replicasDisagree } from './discovery.js';
 import { FullSyncCheck } from './full-sync-check.js';
 import type { History } from './history.js';
 import { WriterAcks } from './freshness.js';
@@ -25,6 +26,8 @@ import { FIXED_KEYS, PROBE_KEY, type ChaosTopology, type StatusView } from './to
  */
 export const RSS_LIMIT_MB = 256;
 const TICK_MS = 250;
+const DISCOVERY_CHECK = 'at most one active (discovery agrees with /v1/status)';
+const REPLICAS_CHECK = 'at most one active (SENTINEL replicas agrees)';
 
 interface PendingFlush {
   node: string;
@@ -142,14 +145,18 @@ export class Observer {
 
   /**
    * At most one active, as clients see it: what the RESP port answers to
-   * `SENTINEL get-master-addr-by-name` (the ioredis reader's source) must be the node /v1/status
-   * names, judged only when a second status, taken after the question, still names the same
-   * active in the same epoch (no switch in between to race with).
+   * `SENTINEL get-master-addr-by-name` must be the node /v1/status names, and
+   * `SENTINEL replicas` (the ioredis reader's source: it is `role: 'slave'`) must list exactly
+   * that node, flagged `slave` (chaos/discovery.ts); judged only when a second status, taken
+   * after both questions, still names the same active in the same epoch (no switch in between to
+   * race with).
    */
   private async checkDiscovery(before: StatusView): Promise<void> {
-    let reply: unknown;
+    let master: unknown;
+    let replicas: unknown;
     try {
-      reply = await this.sentinelClient.call('SENTINEL', 'get-master-addr-by-name', 'rbuddy');
+      master = await this.sentinelClient.call('SENTINEL', 'get-master-addr-by-name', 'rbuddy');
+      replicas = await this.sentinelClient.call('SENTINEL', 'replicas', 'rbuddy');
     } catch {
       return;
     }
@@ -157,11 +164,18 @@ export class Observer {
     if (after === undefined || after.epoch !== before.epoch || after.active !== before.active) {
       return;
     }
-    const named = Array.isArray(reply) ? reply.map(String).join(':') : null;
+    const named = masterAddrNamed(master);
+    const epoch = String(after.epoch);
     this.checker.check(
-      'at most one active (discovery agrees with /v1/status)',
+      DISCOVERY_CHECK,
       named === after.active,
-      `SENTINEL get-master-addr-by-name answered ${named ?? 'nil'} while /v1/status named ${after.active ?? 'none'} (epoch ${String(after.epoch)})`,
+      `SENTINEL get-master-addr-by-name answered ${named ?? 'nil'} while /v1/status named ${after.active ?? 'none'} (epoch ${epoch})`,
+    );
+    const disagree = replicasDisagree(replicas, after.active);
+    this.checker.check(
+      REPLICAS_CHECK,
+      disagree === undefined,
+      `SENTINEL replicas ${disagree ?? ''} (/v1/status, epoch ${epoch})`,
     );
   }
 

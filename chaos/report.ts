@@ -28,13 +28,24 @@ export function report(facts: RunFacts, checker: Checker): string {
   for (const [kind, count] of [...checker.faults].sort())
     lines.push(`  ${kind.padEnd(28)} ${count}`);
   lines.push(`failovers (epochs advanced): ${checker.failovers}`);
-  lines.push('checks (run / held):');
+  lines.push('checks (judged / held, and how many were due but skipped: an excuse held):');
   const failedBy = new Map<string, number>();
   for (const v of checker.violations)
     failedBy.set(v.invariant, (failedBy.get(v.invariant) ?? 0) + 1);
   for (const [name, count] of [...checker.checks].sort()) {
-    lines.push(`  ${name.padEnd(52)} ${count} / ${count - (failedBy.get(name) ?? 0)}`);
+    const skipped = checker.skipped.get(name);
+    lines.push(
+      `  ${name.padEnd(52)} ${count} / ${count - (failedBy.get(name) ?? 0)}` +
+        (skipped === undefined ? '' : `, ${skipped} skipped`),
+    );
   }
+  const { midRun, final } = checker.digests;
+  const calm = checker.calmWindows;
+  lines.push(
+    `digests at quiet points: ${midRun} mid-run, ${final} at the end;` +
+      ` calm windows: ${calm.reached} reached, ${calm.timedOut} ended unreached,` +
+      ` ${calm.cut} cut short by the run's end`,
+  );
   const r = checker.reads;
   const s = checker.sentinelReads;
   lines.push(

@@ -1,13 +1,26 @@
 // The seeded schedule: after a drawn pause, a fault drawn by weight with a drawn duration, up to
 // three at once. The draws follow the seed; whether a drawn fault can start (its resources free,
 // a quiet check in progress) depends on timing, and a skip is recorded, not redrawn, so the
-// sequence of draws stays the seed's.
+// sequence of draws stays the seed's. Now and then a calm window (`CalmWindows`) lets the
+// checks that need a calm run.
 import type { Checker } from './checker.js';
 import { FAULTS, type FaultContext, type FaultKind } from './faults.js';
 import type { History } from './history.js';
 import { createPrng, type Prng } from './prng.js';
 
 const MAX_RUNNING = 3;
+
+/**
+ * Calm windows (reviewer R11d, D3: in the default mix something was always excused in the last
+ * 5 s, so the read-freshness check judged nothing and the digest ran only at the settled end):
+ * every `everyMs` of schedule time no new fault is drawn until `reached(since)` says the checks a
+ * calm needs were judged since the window began, or `maxMs` passed; then the schedule resumes.
+ */
+export interface CalmWindows {
+  everyMs: number;
+  maxMs: number;
+  reached: (since: number) => boolean;
+}
 
 interface Running {
   kind: string;
@@ -21,6 +34,8 @@ export class Schedule {
   lastFaultEnd = 0;
   /** Set during a quiet check: no fault starts meanwhile. */
   hold = false;
+  /** When the calm window under way began (ms of the run), if one is. */
+  calmSince: number | undefined;
 
   constructor(
     private readonly rng: Prng,
@@ -29,6 +44,7 @@ export class Schedule {
     private readonly history: History,
     /** Whether a fault kind is in this run's schedule (`--only`, `--replica-rdb`). */
     private readonly chosen: (kind: FaultKind) => boolean,
+    private readonly calm?: CalmWindows,
   ) {}
 
   /** Draws and starts faults until `untilMs` (ms of the run). */
@@ -40,7 +56,14 @@ export class Schedule {
     if (kinds.length === 0) {
       this.history.record('note', 'schedule', { data: { noFault: 'no fault kind available' } });
     }
+    let nextCalm = this.history.now() + (this.calm?.everyMs ?? Infinity);
     while (this.history.now() < untilMs && !shouldStop()) {
+      // Between draws, so that the sequence of draws stays the seed's.
+      if (this.history.now() >= nextCalm) {
+        await this.calmWindow(untilMs, shouldStop);
+        nextCalm = this.history.now() + (this.calm?.everyMs ?? Infinity);
+        continue;
+      }
       const gap = this.rng.int(500, 4000);
       let draw = this.rng.next() * total;
       const kind = kinds.find((k) => (draw -= k.weight) < 0) ?? kinds.at(0);
@@ -59,6 +82,32 @@ export class Schedule {
       }
       this.start(kind, duration, seed);
     }
+  }
+
+  private async calmWindow(untilMs: number, shouldStop: () => boolean): Promise<void> {
+    if (this.calm === undefined) return;
+    const since = this.history.now();
+    this.calmSince = since;
+    this.history.record('note', 'schedule', { data: { calm: 'begins' } });
+    const ended = (): boolean =>
+      this.history.now() - since >= (this.calm?.maxMs ?? 0) ||
+      this.history.now() >= untilMs ||
+      shouldStop();
+    while (!this.calm.reached(since) && !ended()) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const reached = this.calm.reached(since);
+    // A window the run's end cut short is counted as such, not as one that could not be reached.
+    const outcome = reached
+      ? 'reached'
+      : this.history.now() >= untilMs || shouldStop()
+        ? 'cut'
+        : 'timedOut';
+    this.checker.calmWindows[outcome] += 1;
+    this.history.record('note', 'schedule', {
+      data: { calm: outcome, ms: this.history.now() - since },
+    });
+    this.calmSince = undefined;
   }
 
   /** Heals what still runs. */

@@ -1,7 +1,8 @@
 // The chaos run in CI: two minutes of a fixed seed's overlapping faults against the built CLI
 // (npm run chaos builds it first), which must end with no violated invariant and no failed
 // read; the full syncs of its failovers are judged, and none as one into the active (the
-// counterpart of chaos-checker-selftests.test.ts). The run itself is chaos/run.ts; its
+// counterpart of chaos-checker-selftests.test.ts); the read-freshness check and a mid-run digest
+// judged at least once (the schedule's calm windows). The run itself is chaos/run.ts; its
 // invariants and faults are in docs/reliability.md.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -32,5 +33,14 @@ test(
       stdout,
     );
     if (summary.failovers > 0) assert.ok(Number(judged?.[1] ?? 0) >= 1, context);
+    // The calm windows of the schedule (reviewer R11d, D3): the read-freshness check judged, and
+    // a digest ran at a quiet point mid-run, not only at the settled end.
+    const fresh =
+      /^ {2}I1 the active holds what the master acknowledged 5 s before +(\d+) \/ (\d+)/m.exec(
+        stdout,
+      );
+    assert.ok(Number(fresh?.[1] ?? 0) >= 1, `the freshness read check judged: ${context}`);
+    const digests = /^digests at quiet points: (\d+) mid-run, (\d+) at the end/m.exec(stdout);
+    assert.ok(Number(digests?.[1] ?? 0) >= 1, `a digest mid-run: ${context}`);
   },
 );
